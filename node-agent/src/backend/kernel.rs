@@ -1,0 +1,1 @@
+//! The openMosix-kernel backend (being written).

@@ -1,0 +1,60 @@
+//! The node side: where the figures come from and where the switches go.
+//!
+//! Two backends implement [`Backend`]: [`linux::LinuxBackend`] for any modern Linux node
+//! (figures from /proc, switches in the agent's state file) and
+//! [`kernel::KernelBackend`] for a node with an openMosix kernel (/proc/hpc as HOWTO
+//! chapter 8 lays it out, under a configurable root).
+
+pub mod kernel;
+pub mod linux;
+pub mod procfs;
+pub mod syscalls;
+
+use crate::model::{
+    AdminChange, AdminState, MapNode, NodeId, NodeInfo, ProcInfo, RunOptions, Signal,
+};
+use crate::protocol::{AgentError, Started, TuneInfo};
+
+/// Result of a backend call.
+pub type Result<T> = std::result::Result<T, AgentError>;
+
+/// What a node agent can be asked. Calls are short and synchronous (file reads and
+/// syscalls); the server runs them off its I/O tasks.
+pub trait Backend: Send {
+    /// `linux` or `kernel`.
+    fn kind(&self) -> &'static str;
+    /// This node's openMosix id.
+    fn node_id(&self) -> NodeId;
+    /// Called every decay interval by the server, to update the decayed load.
+    fn tick(&mut self) {}
+    /// The node's figures.
+    fn node(&mut self) -> Result<NodeInfo>;
+    /// The admin switches.
+    fn admin(&self) -> Result<AdminState>;
+    /// Applies one admin change and returns the new state.
+    fn set_admin(&mut self, change: &AdminChange) -> Result<AdminState>;
+    /// `gettune`, `getyard`, `getdecay`.
+    fn tune(&self) -> Result<TuneInfo>;
+    /// Every process of the node.
+    fn procs(&mut self) -> Result<Vec<ProcInfo>>;
+    /// One process.
+    fn proc(&mut self, pid: i32) -> Result<ProcInfo>;
+    /// Sends a signal.
+    fn signal(&mut self, pid: i32, signal: Signal) -> Result<()> {
+        syscalls::send_signal(pid, signal)
+    }
+    /// Sets a nice value.
+    fn renice(&mut self, pid: i32, nice: i32) -> Result<()> {
+        syscalls::renice(pid, nice)
+    }
+    /// Starts a program detached from the session.
+    fn run(&mut self, argv: &[Vec<u8>], options: &RunOptions) -> Result<Started>;
+    /// Sends every guest home; returns how many.
+    fn expel(&mut self) -> Result<u32>;
+    /// Brings every migrated process home; returns how many.
+    fn bring(&mut self) -> Result<u32>;
+    /// Installs the cluster map.
+    fn set_map(&mut self, nodes: &[MapNode]) -> Result<()>;
+    /// The installed cluster map.
+    fn map(&self) -> Result<Vec<MapNode>>;
+}

@@ -1,0 +1,288 @@
+//! Readers for the Linux /proc files both backends use, under a configurable root so
+//! that tests can point them at fixture trees.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::Result;
+use crate::bytes::BytesOrText;
+use crate::protocol::{AgentError, ErrorKind};
+
+/// The fields of /proc/PID/stat and /proc/PID/status a [`crate::model::ProcInfo`] needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcStat {
+    /// Process id.
+    pub pid: i32,
+    /// Parent pid.
+    pub ppid: i32,
+    /// Real uid (from status).
+    pub uid: u32,
+    /// State letter.
+    pub state: char,
+    /// Nice value.
+    pub nice: i32,
+    /// User time, ticks.
+    pub utime: u64,
+    /// Children's user time, ticks.
+    pub cutime: u64,
+    /// Virtual size, bytes.
+    pub vsize: u64,
+    /// Resident set, bytes.
+    pub rss: u64,
+    /// nswap (always 0 on modern kernels).
+    pub nswap: u64,
+    /// cnswap.
+    pub cnswap: u64,
+    /// Start time after boot, ticks (tells a pid's reuse apart).
+    pub starttime: u64,
+    /// Kernel thread (flag PF_KTHREAD).
+    pub kthread: bool,
+    /// Pid of a tracer, 0 if none.
+    pub tracer_pid: i32,
+    /// /proc/PID/comm.
+    pub comm: BytesOrText,
+    /// /proc/PID/cmdline with NULs turned into spaces; `[comm]` when empty.
+    pub cmdline: BytesOrText,
+}
+
+const PF_KTHREAD: u64 = 0x0020_0000;
+
+/// A /proc tree.
+#[derive(Debug, Clone)]
+pub struct ProcFs {
+    root: PathBuf,
+    page_size: u64,
+}
+
+fn read(path: &Path) -> std::io::Result<Vec<u8>> {
+    fs::read(path)
+}
+
+fn io_err(path: &Path, e: &std::io::Error) -> AgentError {
+    AgentError::io(format!("reading {}", path.display()), e)
+}
+
+impl ProcFs {
+    /// A /proc tree at `root` (normally `/proc`).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        ProcFs {
+            root: root.into(),
+            page_size: 4096,
+        }
+    }
+
+    /// The root path.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The pids present, in ascending order.
+    pub fn pids(&self) -> Result<Vec<i32>> {
+        let entries = fs::read_dir(&self.root).map_err(|e| io_err(&self.root, &e))?;
+        let mut pids: Vec<i32> = entries
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect();
+        pids.sort_unstable();
+        Ok(pids)
+    }
+
+    /// Reads one process; `NoSuchProcess` if it is gone.
+    pub fn stat(&self, pid: i32) -> Result<ProcStat> {
+        let dir = self.root.join(pid.to_string());
+        let stat_path = dir.join("stat");
+        let stat = read(&stat_path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => AgentError::no_such_process(pid),
+            _ => io_err(&stat_path, &e),
+        })?;
+        let mut st = parse_stat(&stat).ok_or_else(|| {
+            AgentError::new(
+                ErrorKind::Io,
+                format!("{} is not in the stat format", stat_path.display()),
+            )
+        })?;
+        st.rss *= self.page_size;
+        if let Ok(status) = read(&dir.join("status")) {
+            let status = String::from_utf8_lossy(&status);
+            for line in status.lines() {
+                if let Some(rest) = line.strip_prefix("Uid:") {
+                    st.uid = rest
+                        .split_whitespace()
+                        .next()
+                        .and_then(|u| u.parse().ok())
+                        .unwrap_or(0);
+                } else if let Some(rest) = line.strip_prefix("TracerPid:") {
+                    st.tracer_pid = rest.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        if let Ok(comm) = read(&dir.join("comm")) {
+            st.comm = BytesOrText(trim_newline(comm));
+        }
+        let cmdline = read(&dir.join("cmdline")).unwrap_or_default();
+        st.cmdline = if cmdline.is_empty() {
+            let mut b = b"[".to_vec();
+            b.extend_from_slice(st.comm.as_bytes());
+            b.push(b']');
+            BytesOrText(b)
+        } else {
+            let mut c = cmdline;
+            while c.last() == Some(&0) {
+                c.pop();
+            }
+            for b in &mut c {
+                if *b == 0 {
+                    *b = b' ';
+                }
+            }
+            BytesOrText(c)
+        };
+        Ok(st)
+    }
+
+    /// `(MemTotal, MemFree, MemAvailable)` in bytes.
+    pub fn meminfo(&self) -> Result<(u64, u64, u64)> {
+        let path = self.root.join("meminfo");
+        let text = fs::read_to_string(&path).map_err(|e| io_err(&path, &e))?;
+        let field = |name: &str| -> Option<u64> {
+            text.lines()
+                .find(|l| l.starts_with(name) && l[name.len()..].starts_with(':'))?
+                .split_whitespace()
+                .nth(1)?
+                .parse::<u64>()
+                .ok()
+                .map(|kb| kb * 1024)
+        };
+        let total = field("MemTotal").ok_or_else(|| {
+            AgentError::new(ErrorKind::Io, format!("{} has no MemTotal", path.display()))
+        })?;
+        let free = field("MemFree").unwrap_or(0);
+        let avail = field("MemAvailable").unwrap_or(free);
+        Ok((total, free, avail))
+    }
+
+    /// The aggregate `cpu` line of /proc/stat as `(busy, total)` ticks, and
+    /// `procs_running`.
+    pub fn cpu_times(&self) -> Result<(u64, u64, u32)> {
+        let path = self.root.join("stat");
+        let text = fs::read_to_string(&path).map_err(|e| io_err(&path, &e))?;
+        let mut busy_total = None;
+        let mut running = 0;
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("cpu ") {
+                let v: Vec<u64> = rest
+                    .split_whitespace()
+                    .filter_map(|x| x.parse().ok())
+                    .collect();
+                let total: u64 = v.iter().take(8).sum();
+                let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+                busy_total = Some((total.saturating_sub(idle), total));
+            } else if let Some(rest) = line.strip_prefix("procs_running ") {
+                running = rest.trim().parse().unwrap_or(0);
+            }
+        }
+        let (busy, total) = busy_total.ok_or_else(|| {
+            AgentError::new(ErrorKind::Io, format!("{} has no cpu line", path.display()))
+        })?;
+        Ok((busy, total, running))
+    }
+
+    /// The one-minute load average of /proc/loadavg.
+    pub fn loadavg(&self) -> Result<f64> {
+        let path = self.root.join("loadavg");
+        let text = fs::read_to_string(&path).map_err(|e| io_err(&path, &e))?;
+        text.split_whitespace()
+            .next()
+            .and_then(|x| x.parse().ok())
+            .ok_or_else(|| {
+                AgentError::new(ErrorKind::Io, format!("{} is malformed", path.display()))
+            })
+    }
+
+    /// Number of CPUs: `cpuN` lines of /proc/stat.
+    pub fn cpus(&self) -> Result<u32> {
+        let path = self.root.join("stat");
+        let text = fs::read_to_string(&path).map_err(|e| io_err(&path, &e))?;
+        let n = text
+            .lines()
+            .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
+            .count();
+        Ok(u32::try_from(n.max(1)).unwrap_or(1))
+    }
+}
+
+fn trim_newline(mut v: Vec<u8>) -> Vec<u8> {
+    while v.last() == Some(&b'\n') {
+        v.pop();
+    }
+    v
+}
+
+/// Parses /proc/PID/stat. The comm field is in parentheses and may itself hold spaces
+/// and parentheses, so the fields after it are found from the last `)`.
+pub fn parse_stat(stat: &[u8]) -> Option<ProcStat> {
+    let open = stat.iter().position(|&b| b == b'(')?;
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let pid: i32 = std::str::from_utf8(&stat[..open])
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let comm = stat.get(open + 1..close)?.to_vec();
+    let rest = std::str::from_utf8(stat.get(close + 1..)?).ok()?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // f[0] is field 3 (state) of proc(5).
+    let field = |n: usize| f.get(n - 3).copied();
+    let num = |n: usize| field(n).and_then(|x| x.parse::<u64>().ok());
+    Some(ProcStat {
+        pid,
+        ppid: field(4)?.parse().ok()?,
+        uid: 0,
+        state: field(3)?.chars().next()?,
+        nice: field(19)?.parse().ok()?,
+        utime: num(14)?,
+        cutime: field(16)?.parse::<i64>().ok()?.max(0).unsigned_abs(),
+        vsize: num(23)?,
+        rss: field(24)?.parse::<i64>().ok()?.max(0).unsigned_abs(),
+        nswap: num(36).unwrap_or(0),
+        cnswap: num(37).unwrap_or(0),
+        starttime: num(22)?,
+        kthread: num(9).is_some_and(|flags| flags & PF_KTHREAD != 0),
+        tracer_pid: 0,
+        comm: BytesOrText(comm.clone()),
+        cmdline: BytesOrText(comm),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_with_odd_comm() {
+        let line = b"1234 (a (b) c) S 1 1234 1234 0 -1 4194560 100 0 0 0 7 3 2 1 20 5 1 0 555 10485760 300 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n";
+        let st = parse_stat(line).unwrap();
+        assert_eq!(st.pid, 1234);
+        assert_eq!(st.comm.lossy(), "a (b) c");
+        assert_eq!(st.state, 'S');
+        assert_eq!(st.ppid, 1);
+        assert_eq!(st.utime, 7);
+        assert_eq!(st.cutime, 2);
+        assert_eq!(st.nice, 5);
+        assert_eq!(st.starttime, 555);
+        assert_eq!(st.vsize, 10_485_760);
+        assert_eq!(st.rss, 300);
+        assert!(!st.kthread);
+    }
+
+    #[test]
+    fn this_process_reads() {
+        let fs = ProcFs::new("/proc");
+        let me = fs.stat(i32::try_from(std::process::id()).unwrap()).unwrap();
+        assert!(me.rss > 0);
+        assert!(!me.cmdline.as_bytes().is_empty());
+        let (total, free, avail) = fs.meminfo().unwrap();
+        assert!(total > 0 && free <= total && avail <= total);
+        assert!(fs.cpus().unwrap() >= 1);
+        assert!(fs.stat(i32::MAX).is_err());
+    }
+}

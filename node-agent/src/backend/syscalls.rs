@@ -1,0 +1,103 @@
+//! The few system calls both backends make on processes: signals, nice values and
+//! starting a detached program.
+
+#![allow(unsafe_code)] // kill(2), setpriority(2) and setsid(2) have no safe std wrapper.
+
+use std::os::unix::ffi::OsStrExt as _;
+use std::os::unix::process::CommandExt as _;
+use std::process::{Command, Stdio};
+
+use super::Result;
+use crate::model::Signal;
+use crate::protocol::{AgentError, ErrorKind};
+
+fn errno_error(pid: i32, what: &str) -> AgentError {
+    let err = std::io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::ESRCH) => AgentError::no_such_process(pid),
+        Some(libc::EPERM | libc::EACCES) => AgentError::new(
+            ErrorKind::PermissionDenied,
+            format!("not allowed to {what} process {pid}"),
+        ),
+        _ => AgentError::new(ErrorKind::Io, format!("{what} process {pid}: {err}")),
+    }
+}
+
+fn check_pid(pid: i32) -> Result<()> {
+    if pid <= 0 {
+        return Err(AgentError::new(
+            ErrorKind::InvalidArgument,
+            format!("{pid} is not a process id"),
+        ));
+    }
+    Ok(())
+}
+
+/// Sends `signal` to process `pid` (never to a group: pid must be positive).
+pub fn send_signal(pid: i32, signal: Signal) -> Result<()> {
+    check_pid(pid)?;
+    // SAFETY: kill(2) with a positive pid touches no memory of ours.
+    let rc = unsafe { libc::kill(pid, signal.number()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(errno_error(pid, "signal"))
+    }
+}
+
+/// Sets the nice value of process `pid`.
+pub fn renice(pid: i32, nice: i32) -> Result<()> {
+    check_pid(pid)?;
+    if !(-20..=19).contains(&nice) {
+        return Err(AgentError::new(
+            ErrorKind::InvalidArgument,
+            format!("nice value {nice} is outside -20..19"),
+        ));
+    }
+    #[allow(clippy::cast_sign_loss)] // pid was checked positive above
+    let who = pid as libc::id_t;
+    // SAFETY: setpriority(2) touches no memory of ours.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, who, nice) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(errno_error(pid, "renice"))
+    }
+}
+
+/// Starts `argv` in a new session with its standard streams on /dev/null, so that it
+/// outlives the SSH channel the agent was started on. A thread waits for it so it never
+/// lingers as a zombie while the agent runs.
+pub fn spawn_detached(argv: &[Vec<u8>]) -> Result<u32> {
+    let Some((program, args)) = argv.split_first() else {
+        return Err(AgentError::new(
+            ErrorKind::InvalidArgument,
+            "run needs a program",
+        ));
+    };
+    let mut cmd = Command::new(std::ffi::OsStr::from_bytes(program));
+    cmd.args(args.iter().map(|a| std::ffi::OsStr::from_bytes(a)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: setsid is async-signal-safe, as pre_exec requires.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(|e| {
+        AgentError::new(
+            ErrorKind::InvalidArgument,
+            format!("cannot start {}: {e}", String::from_utf8_lossy(program)),
+        )
+    })?;
+    let pid = child.id();
+    std::thread::spawn(move || {
+        let _ = child.wait();
+    });
+    Ok(pid)
+}

@@ -1,0 +1,15 @@
+//! The openMosix node agent and its client.
+//!
+//! - [`model`]: the /proc/hpc vocabulary (nodes, admin switches, processes).
+//! - [`protocol`]: the JSON-lines protocol between client and agent.
+//! - [`map`]: openmosix.map files and cluster files.
+//! - [`backend`] and [`server`] (feature `server`): the node side.
+//! - [`client`]: one connection per node over SSH or locally, and the cluster handle.
+
+pub mod bytes;
+pub mod map;
+pub mod model;
+pub mod protocol;
+
+#[cfg(feature = "server")]
+pub mod backend;

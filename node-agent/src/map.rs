@@ -1,0 +1,1 @@
+//! openmosix.map files and cluster files (being written).

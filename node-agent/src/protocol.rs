@@ -1,0 +1,403 @@
+//! The agent protocol: JSON lines over the agent's stdin/stdout (docs/protocol.md).
+//!
+//! A client writes one request a line, `{"id":N,"op":"...",...}`, and reads one response
+//! a line with the same id: `{"id":N,"ok":VALUE}` or `{"id":N,"err":{"kind","message"}}`.
+//! A `subscribe` request additionally makes the agent push `{"sub":N,"data":{...}}` lines,
+//! where N is the id of the subscribe request, until `unsubscribe` or the end of input.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::bytes::BytesOrText;
+use crate::model::{
+    AdminChange, AdminState, MapNode, NodeId, NodeInfo, ProcInfo, RunOptions, Signal,
+};
+
+/// Bumped on every incompatible change; `hello` reports it.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Longest request line the agent accepts, in bytes (without the newline).
+pub const MAX_LINE: usize = 1024 * 1024;
+
+/// One request line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestLine {
+    /// Chosen by the client; echoed in the response.
+    pub id: u64,
+    /// The operation.
+    #[serde(flatten)]
+    pub request: Request,
+}
+
+/// The operations of the protocol.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// Who are you? Answered with [`Hello`].
+    Hello,
+    /// The node's figures: [`NodeInfo`].
+    Node,
+    /// The admin switches: [`AdminState`].
+    AdminGet,
+    /// Change one admin setting; answered with the new [`AdminState`].
+    AdminSet {
+        /// The change.
+        change: AdminChange,
+    },
+    /// `mosctl gettune`, `getyard`, `getdecay` as text: [`TuneInfo`].
+    Tune,
+    /// Every process of the node: `Vec<ProcInfo>`.
+    Procs,
+    /// One process: [`ProcInfo`].
+    Proc {
+        /// Process id.
+        pid: i32,
+    },
+    /// Send a signal to a process; answered with `null`.
+    Signal {
+        /// Process id.
+        pid: i32,
+        /// The signal.
+        signal: Signal,
+    },
+    /// Set a process's nice value; answered with `null`.
+    Renice {
+        /// Process id.
+        pid: i32,
+        /// New nice value (-20..=19).
+        nice: i32,
+    },
+    /// Start a program detached from the session (the agent side of `mosrun`):
+    /// answered with [`Started`].
+    Run {
+        /// Program and arguments; never passed through a shell.
+        argv: Vec<BytesOrText>,
+        /// mosrun options.
+        #[serde(default)]
+        options: RunOptions,
+    },
+    /// Send every guest home (`mosctl expel`): answered with the count moved.
+    Expel,
+    /// Bring every migrated process home (`mosctl bring`): answered with the count.
+    Bring,
+    /// Install the cluster map (`setpe -w`): answered with `null`.
+    SetMap {
+        /// The nodes of the map.
+        nodes: Vec<MapNode>,
+    },
+    /// The installed cluster map (`setpe -r`): `Vec<MapNode>`.
+    GetMap,
+    /// Push node figures (and optionally the process list) every `interval_ms`.
+    Subscribe {
+        /// Period in milliseconds (100..=3_600_000).
+        interval_ms: u64,
+        /// Include the process list in each push.
+        #[serde(default)]
+        procs: bool,
+    },
+    /// Stop the pushes of subscription `sub`.
+    Unsubscribe {
+        /// The id of the subscribe request.
+        sub: u64,
+    },
+}
+
+impl Request {
+    /// The `op` name, for logs and errors.
+    pub fn op(&self) -> &'static str {
+        match self {
+            Request::Hello => "hello",
+            Request::Node => "node",
+            Request::AdminGet => "admin_get",
+            Request::AdminSet { .. } => "admin_set",
+            Request::Tune => "tune",
+            Request::Procs => "procs",
+            Request::Proc { .. } => "proc",
+            Request::Signal { .. } => "signal",
+            Request::Renice { .. } => "renice",
+            Request::Run { .. } => "run",
+            Request::Expel => "expel",
+            Request::Bring => "bring",
+            Request::SetMap { .. } => "set_map",
+            Request::GetMap => "get_map",
+            Request::Subscribe { .. } => "subscribe",
+            Request::Unsubscribe { .. } => "unsubscribe",
+        }
+    }
+}
+
+/// Every op name the agent knows (reported in `hello`).
+pub const OPS: &[&str] = &[
+    "hello",
+    "node",
+    "admin_get",
+    "admin_set",
+    "tune",
+    "procs",
+    "proc",
+    "signal",
+    "renice",
+    "run",
+    "expel",
+    "bring",
+    "set_map",
+    "get_map",
+    "subscribe",
+    "unsubscribe",
+];
+
+/// What kind of failure an error response reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The line was not JSON, not UTF-8, or lacked fields.
+    BadRequest,
+    /// The line was longer than [`MAX_LINE`].
+    TooLarge,
+    /// The op is not known to this agent.
+    UnknownOp,
+    /// An argument is out of range.
+    InvalidArgument,
+    /// No process with that pid.
+    NoSuchProcess,
+    /// The agent may not do that.
+    PermissionDenied,
+    /// The backend cannot do that.
+    Unsupported,
+    /// Reading or writing the node's files failed.
+    Io,
+}
+
+/// An error response's body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct AgentError {
+    /// Category, for programs.
+    pub kind: ErrorKind,
+    /// One sentence, for people.
+    pub message: String,
+}
+
+impl AgentError {
+    /// Builds an error.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        AgentError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// An error from an I/O failure, with what was being done.
+    pub fn io(what: impl std::fmt::Display, err: &std::io::Error) -> Self {
+        let kind = match err.kind() {
+            std::io::ErrorKind::NotFound => ErrorKind::NoSuchProcess,
+            std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+            _ => ErrorKind::Io,
+        };
+        AgentError::new(kind, format!("{what}: {err}"))
+    }
+
+    /// No such process.
+    pub fn no_such_process(pid: i32) -> Self {
+        AgentError::new(
+            ErrorKind::NoSuchProcess,
+            format!("no process {pid} on this node"),
+        )
+    }
+}
+
+/// One response line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ResponseLine {
+    /// A successful answer.
+    Ok {
+        /// The request's id (`null` when the request had none that could be read).
+        id: Option<u64>,
+        /// The op's result.
+        ok: Value,
+    },
+    /// A failed request.
+    Err {
+        /// The request's id, `null` when it could not be read.
+        id: Option<u64>,
+        /// What went wrong.
+        err: AgentError,
+    },
+    /// A push of a subscription.
+    Push {
+        /// The id of the subscribe request.
+        sub: u64,
+        /// The figures.
+        data: Update,
+    },
+}
+
+/// What a subscription pushes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Update {
+    /// Node figures.
+    pub node: NodeInfo,
+    /// The process list, when the subscription asked for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub procs: Option<Vec<ProcInfo>>,
+}
+
+/// The answer to `hello`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    /// [`PROTOCOL_VERSION`] of the agent.
+    pub protocol: u32,
+    /// The agent's version (its crate version).
+    pub agent_version: String,
+    /// The node's openMosix id.
+    pub node_id: NodeId,
+    /// `linux` or `kernel`.
+    pub backend: String,
+    /// Ops this agent answers.
+    pub ops: Vec<String>,
+    /// Whether process migration works here, and if not why.
+    pub migration: Capability,
+}
+
+/// Whether a capability is there, with the reason when it is not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capability {
+    /// Available or not.
+    pub available: bool,
+    /// Why not (or what provides it).
+    pub detail: String,
+}
+
+/// The answer to `tune`: `mosctl gettune`, `getyard`, `getdecay`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TuneInfo {
+    /// Overhead parameters, one `name value` per line.
+    pub tune: String,
+    /// The yardstick in use.
+    pub yard: String,
+    /// The decay settings.
+    pub decay: String,
+}
+
+/// The answer to `run`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Started {
+    /// Pid of the started process on the node.
+    pub pid: i32,
+    /// The node it runs on.
+    pub node: NodeId,
+}
+
+/// Reads the `id` of a request line that failed to parse, so the error can carry it.
+pub fn salvage_id(line: &str) -> Option<u64> {
+    serde_json::from_str::<Value>(line)
+        .ok()?
+        .get("id")?
+        .as_u64()
+}
+
+/// Parses one request line, or says why it is not one.
+pub fn parse_request(line: &[u8]) -> Result<RequestLine, (Option<u64>, AgentError)> {
+    let text = std::str::from_utf8(line).map_err(|e| {
+        (
+            None,
+            AgentError::new(ErrorKind::BadRequest, format!("request is not UTF-8: {e}")),
+        )
+    })?;
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        (
+            None,
+            AgentError::new(ErrorKind::BadRequest, format!("request is not JSON: {e}")),
+        )
+    })?;
+    let id = value.get("id").and_then(Value::as_u64);
+    let op = value.get("op").and_then(Value::as_str).map(str::to_owned);
+    match (&id, &op) {
+        (None, _) => {
+            return Err((
+                None,
+                AgentError::new(ErrorKind::BadRequest, "request has no numeric \"id\""),
+            ));
+        }
+        (_, None) => {
+            return Err((
+                id,
+                AgentError::new(ErrorKind::BadRequest, "request has no \"op\" string"),
+            ));
+        }
+        (_, Some(op)) if !OPS.contains(&op.as_str()) => {
+            return Err((
+                id,
+                AgentError::new(ErrorKind::UnknownOp, format!("unknown op {op:?}")),
+            ));
+        }
+        _ => {}
+    }
+    serde_json::from_value(value).map_err(|e| {
+        (
+            id,
+            AgentError::new(
+                ErrorKind::BadRequest,
+                format!("bad {} request: {e}", op.unwrap_or_default()),
+            ),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_shapes() {
+        let r = parse_request(br#"{"id":3,"op":"signal","pid":12,"signal":"STOP"}"#).unwrap();
+        assert_eq!(
+            r,
+            RequestLine {
+                id: 3,
+                request: Request::Signal {
+                    pid: 12,
+                    signal: Signal::Stop
+                }
+            }
+        );
+        let r = parse_request(br#"{"id":4,"op":"hello"}"#).unwrap();
+        assert_eq!(r.request, Request::Hello);
+        let set = RequestLine {
+            id: 5,
+            request: Request::AdminSet {
+                change: AdminChange::Speed { speed: 5000 },
+            },
+        };
+        let text = serde_json::to_string(&set).unwrap();
+        assert_eq!(
+            text,
+            r#"{"id":5,"op":"admin_set","change":{"what":"speed","speed":5000}}"#
+        );
+        assert_eq!(parse_request(text.as_bytes()).unwrap(), set);
+    }
+
+    #[test]
+    fn bad_requests_keep_their_id() {
+        let (id, e) = parse_request(br#"{"id":7,"op":"frobnicate"}"#).unwrap_err();
+        assert_eq!((id, e.kind), (Some(7), ErrorKind::UnknownOp));
+        let (id, e) = parse_request(br#"{"id":8,"op":"proc","pid":"x"}"#).unwrap_err();
+        assert_eq!((id, e.kind), (Some(8), ErrorKind::BadRequest));
+        let (id, e) = parse_request(b"\xff\xfe").unwrap_err();
+        assert_eq!((id, e.kind), (None, ErrorKind::BadRequest));
+        let (_, e) = parse_request(b"garbage").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::BadRequest);
+    }
+
+    #[test]
+    fn responses_round_trip() {
+        for line in [
+            r#"{"id":1,"ok":null}"#,
+            r#"{"id":null,"err":{"kind":"too_large","message":"x"}}"#,
+        ] {
+            let r: ResponseLine = serde_json::from_str(line).unwrap();
+            assert_eq!(serde_json::to_string(&r).unwrap(), line);
+        }
+    }
+}

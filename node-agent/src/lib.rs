@@ -13,3 +13,6 @@ pub mod protocol;
 
 #[cfg(feature = "server")]
 pub mod backend;
+#[cfg(feature = "server")]
+pub mod server;
+pub mod client;

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::bytes::BytesOrText;
 use crate::model::{
-    AdminChange, AdminState, MapNode, NodeId, NodeInfo, ProcInfo, RunOptions, Signal,
+    AdminChange, MapNode, NodeId, NodeInfo, ProcInfo, RunOptions, Signal,
 };
 
 /// Bumped on every incompatible change; `hello` reports it.

@@ -1,1 +1,358 @@
-//! The Linux backend (being written).
+//! The backend for any modern Linux node: figures from /proc, admin switches in the
+//! agent's state file, speed measured once by a short calibration.
+//!
+//! The openMosix load is recomputed every decay interval as
+//! `load = load * d + running * 100 * (1 - d)` with `d = slow_decay / 1000`, where
+//! `running` counts the runnable processes this node's /proc shows (its own PID
+//! namespace on the testbed), so one process that always wants a CPU tends to 100.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use super::procfs::{ProcFs, ProcStat};
+use super::state::{AgentState, RunRecord, StateFile};
+use super::{Backend, Result, syscalls};
+use crate::model::{
+    AdminChange, AdminState, MapNode, MigMask, NodeId, NodeInfo, NodeStatus, ProcInfo, RunOptions,
+};
+use crate::protocol::{AgentError, ErrorKind, Started, TuneInfo};
+
+/// Where a linux backend keeps things.
+#[derive(Debug, Clone)]
+pub struct LinuxConfig {
+    /// The /proc root (normally `/proc`).
+    pub proc_root: PathBuf,
+    /// The folder of the state file.
+    pub state_dir: PathBuf,
+    /// The node id, if given; else the state file's, else 1.
+    pub node_id: Option<NodeId>,
+}
+
+/// The linux backend.
+#[derive(Debug)]
+pub struct LinuxBackend {
+    procfs: ProcFs,
+    file: StateFile,
+    state: AgentState,
+    node_id: NodeId,
+    cpus: u32,
+    load: f64,
+    last_cpu: Option<(u64, u64)>,
+    util: f64,
+    self_pid: i32,
+}
+
+/// A 1 GHz Pentium III's score on [`calibrate`]'s loop, which sets the scale of speed
+/// 1000. An estimate: what matters is that speeds of nodes compare.
+const PIII_STEPS_PER_SEC: f64 = 150_000_000.0;
+
+/// Measures this machine's speed relative to a PIII/1GHz (= 1000) with a ~50 ms
+/// integer loop on one core.
+pub fn calibrate() -> u32 {
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut steps: u64 = 0;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(50) {
+        for _ in 0..10_000 {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            x ^= x >> 17;
+        }
+        steps += 10_000;
+        std::hint::black_box(x);
+    }
+    let per_sec = steps as f64 / start.elapsed().as_secs_f64();
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let speed = (per_sec / PIII_STEPS_PER_SEC * 1000.0).round() as u32;
+    speed.clamp(1, 1_000_000)
+}
+
+impl LinuxBackend {
+    /// Opens the backend: reads (or creates) the state file and calibrates the speed the
+    /// first time.
+    pub fn open(config: &LinuxConfig) -> Result<LinuxBackend> {
+        let procfs = ProcFs::new(&config.proc_root);
+        let file = StateFile::in_dir(&config.state_dir)?;
+        let mut state = file.load()?;
+        let node_id = config.node_id.or(state.node_id).unwrap_or(1);
+        let mut dirty = state.node_id != Some(node_id);
+        state.node_id = Some(node_id);
+        if !state.speed_known {
+            state.admin.speed = calibrate();
+            state.speed_known = true;
+            dirty = true;
+        }
+        if dirty {
+            file.save(&state)?;
+        }
+        let cpus = procfs.cpus()?;
+        let self_pid = i32::try_from(std::process::id()).unwrap_or(0);
+        let mut backend = LinuxBackend {
+            procfs,
+            file,
+            state,
+            node_id,
+            cpus,
+            load: 0.0,
+            last_cpu: None,
+            util: 0.0,
+            self_pid,
+        };
+        backend.load = f64::from(backend.running()) * 100.0;
+        backend.sample_util();
+        Ok(backend)
+    }
+
+    /// Runnable processes in this node's /proc, not counting the agent itself.
+    fn running(&self) -> u32 {
+        let Ok(pids) = self.procfs.pids() else {
+            return 0;
+        };
+        let n = pids
+            .into_iter()
+            .filter(|&p| p != self.self_pid)
+            .filter_map(|p| self.procfs.stat(p).ok())
+            .filter(|s| s.state == 'R' && !s.kthread)
+            .count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    fn sample_util(&mut self) {
+        if let Ok((busy, total, _)) = self.procfs.cpu_times() {
+            let (b0, t0) = self.last_cpu.unwrap_or((0, 0));
+            let dt = total.saturating_sub(t0);
+            if dt > 0 {
+                #[allow(clippy::cast_precision_loss)]
+                let u = busy.saturating_sub(b0) as f64 / dt as f64 * 100.0;
+                self.util = u.clamp(0.0, 100.0);
+            }
+            self.last_cpu = Some((busy, total));
+        }
+    }
+
+    fn save(&self) -> Result<()> {
+        self.file.save(&self.state)
+    }
+
+    fn run_record(&self, st: &ProcStat) -> Option<&RunRecord> {
+        self.state
+            .runs
+            .iter()
+            .find(|r| r.pid == st.pid && r.starttime == st.starttime)
+    }
+
+    fn cantmove(&self, st: &ProcStat, run: Option<&RunRecord>) -> String {
+        if st.kthread {
+            "kernel thread".into()
+        } else if st.pid == self.self_pid {
+            "the openMosix agent itself".into()
+        } else if st.pid == 1 {
+            "the node's init process".into()
+        } else if let Some(r) = run.filter(|r| r.options.locks()) {
+            format!("locked ({})", r.options.flags().join(", "))
+        } else if st.tracer_pid != 0 {
+            format!("traced by process {}", st.tracer_pid)
+        } else if st.state == 'Z' {
+            "zombie".into()
+        } else {
+            String::new()
+        }
+    }
+
+    fn to_info(&self, st: ProcStat) -> ProcInfo {
+        let run = self.run_record(&st);
+        let cantmove = self.cantmove(&st, run);
+        ProcInfo {
+            pid: st.pid,
+            ppid: st.ppid,
+            uid: st.uid,
+            state: st.state,
+            nice: st.nice,
+            utime: st.utime,
+            cutime: st.cutime,
+            vsize: st.vsize,
+            rss: st.rss,
+            nswap: st.nswap,
+            cnswap: st.cnswap,
+            comm: st.comm,
+            cmdline: st.cmdline,
+            where_: self.node_id,
+            home: self.node_id,
+            nmigs: 0,
+            lock: run.is_some_and(|r| r.options.locks()),
+            cantmove,
+            mask: MigMask::default(),
+            run: run.map(|r| r.options.clone()),
+        }
+    }
+}
+
+fn invalid(msg: String) -> AgentError {
+    AgentError::new(ErrorKind::InvalidArgument, msg)
+}
+
+/// Checks the ranges of an admin change (shared with the kernel backend's rules).
+pub fn validate_change(change: &AdminChange) -> Result<()> {
+    match *change {
+        AdminChange::Speed { speed } if !(1..=1_000_000).contains(&speed) => Err(invalid(
+            format!("speed {speed} is outside 1..1000000"),
+        )),
+        AdminChange::Decay { interval, .. } if !(1..=3600).contains(&interval) => Err(invalid(
+            format!("decay interval {interval} s is outside 1..3600"),
+        )),
+        AdminChange::Decay { slow, fast, .. } => {
+            for f in [slow, fast].into_iter().flatten() {
+                if !(1..=999).contains(&f) {
+                    return Err(invalid(format!("decay factor {f} is outside 1..999")));
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+impl Backend for LinuxBackend {
+    fn kind(&self) -> &'static str {
+        "linux"
+    }
+
+    fn node_id(&self) -> NodeId {
+        self.node_id
+    }
+
+    fn tick(&mut self) {
+        let d = f64::from(self.state.admin.slow_decay.min(999)) / 1000.0;
+        self.load = self.load * d + f64::from(self.running()) * 100.0 * (1.0 - d);
+        self.sample_util();
+    }
+
+    fn node(&mut self) -> Result<NodeInfo> {
+        let (tmem, rmem, mem) = self.procfs.meminfo()?;
+        let admin = &self.state.admin;
+        let status = if admin.off {
+            NodeStatus::Off
+        } else if admin.block {
+            NodeStatus::Blocked
+        } else {
+            NodeStatus::Up
+        };
+        Ok(NodeInfo {
+            id: self.node_id,
+            cpus: self.cpus,
+            speed: admin.speed,
+            load: (self.load * 10.0).round() / 10.0,
+            util: (self.util * 10.0).round() / 10.0,
+            mem,
+            rmem,
+            tmem,
+            status,
+        })
+    }
+
+    fn admin(&self) -> Result<AdminState> {
+        Ok(self.state.admin.clone())
+    }
+
+    fn set_admin(&mut self, change: &AdminChange) -> Result<AdminState> {
+        validate_change(change)?;
+        let admin = &mut self.state.admin;
+        match *change {
+            AdminChange::Switch { switch, on } => switch.set(admin, on),
+            AdminChange::Speed { speed } => admin.speed = speed,
+            AdminChange::Decay {
+                interval,
+                slow,
+                fast,
+            } => {
+                admin.decay_interval = interval;
+                if let Some(s) = slow {
+                    admin.slow_decay = s;
+                }
+                if let Some(f) = fast {
+                    admin.fast_decay = f;
+                }
+            }
+            AdminChange::Off { off } => admin.off = off,
+        }
+        self.save()?;
+        Ok(self.state.admin.clone())
+    }
+
+    fn tune(&self) -> Result<TuneInfo> {
+        let a = &self.state.admin;
+        Ok(TuneInfo {
+            tune: "no kernel overhead parameters: the linux backend measures load itself".into(),
+            yard: format!("speed {} (PIII/1GHz = 1000)", a.speed),
+            decay: format!(
+                "interval {} s, slow {}, fast {}",
+                a.decay_interval, a.slow_decay, a.fast_decay
+            ),
+        })
+    }
+
+    fn procs(&mut self) -> Result<Vec<ProcInfo>> {
+        let pids = self.procfs.pids()?;
+        Ok(pids
+            .into_iter()
+            .filter_map(|p| self.procfs.stat(p).ok())
+            .map(|st| self.to_info(st))
+            .collect())
+    }
+
+    fn proc(&mut self, pid: i32) -> Result<ProcInfo> {
+        if pid <= 0 {
+            return Err(invalid(format!("{pid} is not a process id")));
+        }
+        let st = self.procfs.stat(pid)?;
+        Ok(self.to_info(st))
+    }
+
+    fn run(&mut self, argv: &[Vec<u8>], options: &RunOptions) -> Result<Started> {
+        if let Some(target) = options.runon.filter(|&n| n != self.node_id) {
+            return Err(AgentError::new(
+                ErrorKind::Unsupported,
+                format!("runon {target}: start the job on node {target} itself, or migrate it there"),
+            ));
+        }
+        let pid = syscalls::spawn_detached(argv)?;
+        let pid = i32::try_from(pid).map_err(|_| invalid(format!("pid {pid} out of range")))?;
+        let starttime = self.procfs.stat(pid).map(|s| s.starttime).unwrap_or(0);
+        // Forget records whose process is gone, so the file does not grow forever.
+        let procfs = &self.procfs;
+        self.state.runs.retain(|r| {
+            procfs
+                .stat(r.pid)
+                .is_ok_and(|s| s.starttime == r.starttime)
+        });
+        self.state.runs.push(RunRecord {
+            pid,
+            starttime,
+            options: options.clone(),
+        });
+        self.save()?;
+        Ok(Started {
+            pid,
+            node: self.node_id,
+        })
+    }
+
+    fn expel(&mut self) -> Result<u32> {
+        // No guests can arrive before the migration core exists, so there is none to send.
+        Ok(0)
+    }
+
+    fn bring(&mut self) -> Result<u32> {
+        Ok(0)
+    }
+
+    fn set_map(&mut self, nodes: &[MapNode]) -> Result<()> {
+        self.state.map = nodes.to_vec();
+        self.save()
+    }
+
+    fn map(&self) -> Result<Vec<MapNode>> {
+        Ok(self.state.map.clone())
+    }
+}

@@ -8,6 +8,7 @@
 pub mod kernel;
 pub mod linux;
 pub mod procfs;
+pub mod state;
 pub mod syscalls;
 
 use crate::model::{

@@ -1,1 +1,128 @@
-fn main() {}
+//! `openmosix-agent`: the node agent. `serve` answers the JSON-lines protocol on
+//! stdin/stdout; the client starts it over SSH (or locally) and keeps the channel open.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use openmosix_agent::backend::kernel::KernelBackend;
+use openmosix_agent::backend::linux::{LinuxBackend, LinuxConfig, calibrate};
+use openmosix_agent::server::Server;
+
+/// The openMosix node agent: reports what openMosix reported under /proc/hpc and applies
+/// what mosctl applied, for the openmosixview suite.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum BackendKind {
+    /// kernel if PROC_ROOT/hpc exists, else linux.
+    Auto,
+    /// Any modern Linux: /proc figures, switches in the state file.
+    Linux,
+    /// An openMosix kernel: /proc/hpc.
+    Kernel,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Answer protocol requests on stdin/stdout (docs/protocol.md) until stdin ends.
+    Serve {
+        /// Which backend to use.
+        #[arg(long, value_enum, default_value = "auto")]
+        backend: BackendKind,
+        /// The /proc root to read (a fixture tree in tests).
+        #[arg(long, default_value = "/proc", value_name = "PATH")]
+        proc_root: PathBuf,
+        /// Folder of the agent's state file [default: /var/lib/openmosix for root,
+        /// $XDG_STATE_HOME/openmosix (~/.local/state/openmosix) for other users].
+        #[arg(long, env = "OPENMOSIX_STATE_DIR", value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+        /// This node's openMosix id [default: the state file's, else 1].
+        #[arg(long, env = "OPENMOSIX_NODE_ID", value_name = "ID")]
+        node_id: Option<u32>,
+    },
+    /// Measure this machine's speed (PIII/1GHz = 1000) and print it.
+    Calibrate,
+}
+
+fn default_state_dir() -> PathBuf {
+    if is_root() {
+        return PathBuf::from("/var/lib/openmosix");
+    }
+    if let Some(d) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("openmosix");
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    home.join(".local/state/openmosix")
+}
+
+fn is_root() -> bool {
+    std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+}
+
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("openmosix-agent: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("OPENMOSIX_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    match cli.command {
+        Command::Calibrate => {
+            println!("{}", calibrate());
+            Ok(())
+        }
+        Command::Serve {
+            backend,
+            proc_root,
+            state_dir,
+            node_id,
+        } => {
+            let use_kernel = match backend {
+                BackendKind::Auto => KernelBackend::detect(&proc_root),
+                BackendKind::Linux => false,
+                BackendKind::Kernel => true,
+            };
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the runtime")?;
+            let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+            let stdout = tokio::io::stdout();
+            if use_kernel {
+                let b = KernelBackend::open(&proc_root)?;
+                if node_id.is_some_and(|id| id != openmosix_agent::backend::Backend::node_id(&b)) {
+                    bail!("--node-id disagrees with {}/hpc/admin/mospe", proc_root.display());
+                }
+                rt.block_on(Server::new(b).serve(stdin, stdout))?;
+            } else {
+                let config = LinuxConfig {
+                    proc_root,
+                    state_dir: state_dir.unwrap_or_else(default_state_dir),
+                    node_id,
+                };
+                let b = LinuxBackend::open(&config)?;
+                rt.block_on(Server::new(b).serve(stdin, stdout))?;
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! The linux backend's state file: the admin switches, the measured speed, the cluster
+//! map and the jobs started with `run`, kept across agent restarts.
+//!
+//! Written atomically (temporary file, then rename) with mode 0600 in a 0700 folder,
+//! so a crash never leaves half a file and other users can't read it.
+
+use std::fs;
+use std::io::Write as _;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::Result;
+use crate::model::{AdminState, MapNode, NodeId, RunOptions};
+use crate::protocol::{AgentError, ErrorKind};
+
+/// A process the agent started, recorded with its start time so a reused pid is not
+/// mistaken for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Pid on this node.
+    pub pid: i32,
+    /// /proc/PID/stat start time (ticks after boot).
+    pub starttime: u64,
+    /// How it was started.
+    pub options: RunOptions,
+}
+
+/// What the state file holds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentState {
+    /// The node id this state belongs to, when known.
+    #[serde(default)]
+    pub node_id: Option<NodeId>,
+    /// Admin switches and speed.
+    #[serde(default)]
+    pub admin: AdminState,
+    /// Whether `admin.speed` was measured (or set) rather than the default.
+    #[serde(default)]
+    pub speed_known: bool,
+    /// The cluster map installed with `setpe -w`.
+    #[serde(default)]
+    pub map: Vec<MapNode>,
+    /// Jobs started with `run`.
+    #[serde(default)]
+    pub runs: Vec<RunRecord>,
+}
+
+/// The state file on disk.
+#[derive(Debug)]
+pub struct StateFile {
+    path: PathBuf,
+}
+
+impl StateFile {
+    /// The state file inside `dir` (created 0700 if missing).
+    pub fn in_dir(dir: &Path) -> Result<StateFile> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| AgentError::io(format!("creating state folder {}", dir.display()), &e))?;
+        Ok(StateFile {
+            path: dir.join("agent-state.json"),
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads the state; a missing file is the default state. A corrupt file is an error
+    /// (the agent refuses to start rather than silently forget the admin's settings).
+    pub fn load(&self) -> Result<AgentState> {
+        match fs::read(&self.path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                AgentError::new(
+                    ErrorKind::Io,
+                    format!(
+                        "state file {} is corrupt ({e}); move it away to start afresh",
+                        self.path.display()
+                    ),
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(AgentState::default()),
+            Err(e) => Err(AgentError::io(format!("reading {}", self.path.display()), &e)),
+        }
+    }
+
+    /// Writes the state atomically.
+    pub fn save(&self, state: &AgentState) -> Result<()> {
+        let tmp = self.path.with_extension(format!("json.{}.tmp", std::process::id()));
+        let write = || -> std::io::Result<()> {
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            let text = serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?;
+            f.write_all(&text)?;
+            f.sync_all()?;
+            fs::rename(&tmp, &self.path)
+        };
+        write().map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            AgentError::io(format!("writing {}", self.path.display()), &e)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    #[test]
+    fn round_trip_and_permissions() {
+        let dir = tempfile::tempdir().unwrap();
+        let sf = StateFile::in_dir(&dir.path().join("st")).unwrap();
+        assert_eq!(sf.load().unwrap(), AgentState::default());
+        let mut st = AgentState::default();
+        st.admin.speed = 5000;
+        st.admin.block = true;
+        sf.save(&st).unwrap();
+        assert_eq!(sf.load().unwrap(), st);
+        let mode = fs::metadata(sf.path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        fs::write(sf.path(), b"{not json").unwrap();
+        let err = sf.load().unwrap_err();
+        assert!(err.message.contains("corrupt"), "{err}");
+    }
+}

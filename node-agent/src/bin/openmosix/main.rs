@@ -1,0 +1,186 @@
+//! `openmosix`: the workstation-side command line of the suite. It drives the agents of a
+//! cluster over SSH as the HOWTO's userspace tools drove /proc/hpc (chapter 8.3).
+
+/// Prints a line on stdout; a closed stdout (`openmosix ps | head`) ends the program
+/// quietly instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        crate::output::write_out(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// Like [`outln!`] without the newline.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        crate::output::write_out(&format!($($arg)*))
+    };
+}
+
+mod commands;
+mod mosctl;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Administer an openMosix-style cluster: node figures, processes, mosctl switches, jobs.
+///
+/// With no --cluster or --map the cluster is this machine alone, served by a locally
+/// started agent.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about, after_help = "Exit status is 0 on success, 1 with a one-line reason on stderr otherwise.")]
+pub struct Cli {
+    /// A cluster file (TOML: nodes with ids and ssh destinations; see docs/cluster-files.md).
+    #[arg(long, global = true, value_name = "FILE", env = "OPENMOSIX_CLUSTER")]
+    pub cluster: Option<PathBuf>,
+    /// An openmosix.map file (HOWTO 4.4.2); each node is reached by ssh at its address.
+    #[arg(long, global = true, value_name = "FILE", conflicts_with = "cluster")]
+    pub map: Option<PathBuf>,
+    /// Print JSON, one object per line.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Seconds to wait for a node before calling it down.
+    #[arg(long, global = true, default_value_t = 5.0, value_name = "SECS")]
+    pub timeout: f64,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Every node with its status and figures (id, address, status, cpus, load, speed, mem, rmem, tmem, util).
+    Nodes,
+    /// Processes of one node, or of every node, with the openMosix fields.
+    Ps {
+        /// The node (all nodes when left out).
+        node: Option<u32>,
+    },
+    /// The mosctl verbs of HOWTO table 8-6: `mosctl NODE VERB [ARG]` (or `mosctl VERB NODE`).
+    ///
+    /// Verbs: stay nostay lstay nolstay block noblock quiet noquiet nomfs mfs expel bring
+    /// gettune getyard getdecay whois getload getspeed status isup getmem getfree getutil
+    /// setspeed N, setdecay INTERVAL [SLOW FAST].
+    Mosctl {
+        /// NODE VERB [ARG...]
+        #[arg(required = true, num_args = 1.., allow_hyphen_values = true)]
+        words: Vec<String>,
+    },
+    /// Start a program on a node, as mosrun did (HOWTO table 8-7); prints its pid.
+    ///
+    /// The command is passed as an argument array, never through a shell, and is
+    /// detached from the SSH session so it outlives it.
+    Run(RunArgs),
+    /// Send a signal (STOP, CONT, TERM, KILL) to a process.
+    Signal {
+        /// The node.
+        node: u32,
+        /// The process id on that node.
+        pid: i32,
+        /// STOP, CONT, TERM or KILL (with or without SIG, or the number).
+        signal: String,
+    },
+    /// Set the nice value (-20..19) of a process.
+    Renice {
+        /// The node.
+        node: u32,
+        /// The process id on that node.
+        pid: i32,
+        /// The new nice value.
+        #[arg(allow_hyphen_values = true)]
+        nice: i32,
+    },
+    /// Install (-w), read back (-r) or switch off (-off) the cluster configuration, as setpe.
+    Setpe(SetpeArgs),
+    /// Print the cluster map in showmap's format.
+    Showmap {
+        /// Ask this node for the map it has installed and its own id.
+        #[arg(long)]
+        node: Option<u32>,
+    },
+}
+
+/// `openmosix run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The node to start it on.
+    pub node: u32,
+    /// The process(es) won't migrate.
+    #[arg(long)]
+    pub nomig: bool,
+    /// Locked to its home node.
+    #[arg(long)]
+    pub runhome: bool,
+    /// Run on node N and lock it there.
+    #[arg(long, value_name = "N")]
+    pub runon: Option<u32>,
+    /// A CPU-bound job.
+    #[arg(long)]
+    pub cpujob: bool,
+    /// An I/O-bound job.
+    #[arg(long)]
+    pub iojob: bool,
+    /// Don't refresh its load-balancing statistics.
+    #[arg(long)]
+    pub nodecay: bool,
+    /// Slow decay of its statistics.
+    #[arg(long)]
+    pub slowdecay: bool,
+    /// Fast decay of its statistics.
+    #[arg(long)]
+    pub fastdecay: bool,
+    /// The program and its arguments (after `--`).
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub argv: Vec<std::ffi::OsString>,
+}
+
+/// `openmosix setpe`.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false, id = "mode")]
+pub struct SetpeArgs {
+    /// Install the map given with -f on every node it names (and put them in the pool).
+    #[arg(short = 'w', group = "mode", requires = "file")]
+    pub write: bool,
+    /// Write the configuration installed on a node to -f FILE (or stdout).
+    #[arg(short = 'r', group = "mode")]
+    pub read: bool,
+    /// Take nodes out of the pool (`-off` also works).
+    #[arg(long = "off", group = "mode")]
+    pub off: bool,
+    /// The map file.
+    #[arg(short = 'f', value_name = "MAP")]
+    pub file: Option<PathBuf>,
+    /// With -r: the node to read from (default the first). With -off: only this node.
+    #[arg(long)]
+    pub node: Option<u32>,
+}
+
+fn main() -> ExitCode {
+    // setpe spells its switch `-off`; clap wants `--off`.
+    let args = std::env::args_os().map(|a| if a == "-off" { "--off".into() } else { a });
+    let cli = Cli::parse_from(args);
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("OPENMOSIX_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+        )
+        .init();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("openmosix: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(commands::run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            let msg = format!("{e:#}");
+            eprintln!("openmosix: {}", msg.lines().next().unwrap_or(""));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! Opening an agent channel: over SSH with the `openssh` crate, or by spawning the agent
+//! locally.
+//!
+//! Over SSH the command line is fixed (`AGENT serve`, the agent path escaped by
+//! `openssh`); node ids, pids and commands only ever travel inside the JSON protocol.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openssh::{KnownHosts, Session, SessionBuilder};
+use tokio::io::{AsyncRead, AsyncReadExt as _};
+
+use super::conn::AgentConn;
+use super::ClientError;
+use crate::map::{Cluster, ClusterNode, Dest};
+use crate::model::NodeId;
+
+/// How the client reaches agents.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// An ssh_config(5) file passed with `-F`; `None` = the user's own.
+    pub ssh_config: Option<PathBuf>,
+    /// The agent command on remote nodes.
+    pub remote_agent: String,
+    /// The agent binary for local nodes.
+    pub local_agent: PathBuf,
+    /// Time-out for opening a channel (ssh handshake + hello).
+    pub connect_timeout: Duration,
+    /// Time-out for one request.
+    pub request_timeout: Duration,
+}
+
+impl ClientOptions {
+    /// Options for a cluster file: its ssh config and agent command, defaults elsewhere.
+    pub fn for_cluster(cluster: &Cluster) -> Self {
+        ClientOptions {
+            ssh_config: cluster.ssh_config.clone(),
+            remote_agent: cluster.agent.clone(),
+            ..ClientOptions::default()
+        }
+    }
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            ssh_config: None,
+            remote_agent: "openmosix-agent".into(),
+            local_agent: local_agent_path(),
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// The agent binary to spawn for the local node: `$OPENMOSIX_AGENT`, else
+/// `openmosix-agent` beside the running program, else `openmosix-agent` on PATH.
+pub fn local_agent_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("OPENMOSIX_AGENT").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        // Test binaries live in target/*/deps; the agent is one folder up.
+        for dir in exe.ancestors().skip(1).take(2) {
+            let candidate = dir.join("openmosix-agent");
+            if candidate.is_file() {
+                return candidate;
+            }
+        }
+    }
+    PathBuf::from("openmosix-agent")
+}
+
+/// Keeps the last few KiB a child wrote on stderr, to explain an early exit.
+#[derive(Debug, Clone, Default)]
+struct StderrTail(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl StderrTail {
+    fn collect<R: AsyncRead + Unpin + Send + 'static>(&self, mut r: R) {
+        let tail = Arc::clone(&self.0);
+        tokio::spawn(async move {
+            let mut buf = [0u8; 1024];
+            while let Ok(n) = r.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                let mut t = tail.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                t.extend_from_slice(&buf[..n]);
+                let excess = t.len().saturating_sub(4096);
+                t.drain(..excess);
+            }
+        });
+    }
+
+    fn last_line(&self) -> Option<String> {
+        let t = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        String::from_utf8_lossy(&t)
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .map(|l| l.trim().to_owned())
+    }
+}
+
+fn connect_error(node: NodeId, reason: impl Into<String>) -> ClientError {
+    ClientError::Connect {
+        node,
+        reason: reason.into(),
+    }
+}
+
+/// Explains a failed hello with what the child wrote on stderr, if anything.
+async fn explain(node: NodeId, err: ClientError, tail: &StderrTail) -> ClientError {
+    // Give the reader task a moment to collect what the dying child said.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    match (err, tail.last_line()) {
+        (ClientError::Closed, Some(line)) => connect_error(node, line),
+        (ClientError::Closed, None) => connect_error(node, "the agent exited at once"),
+        (e, _) => e,
+    }
+}
+
+/// Opens a channel to one node of a cluster, within `options.connect_timeout`.
+pub async fn connect_node(node: &ClusterNode, options: &ClientOptions) -> Result<AgentConn, ClientError> {
+    let fut = async {
+        match &node.dest {
+            Dest::Local => connect_local(node.id, &options.local_agent, options.request_timeout).await,
+            Dest::Ssh(dest) => connect_ssh(node.id, dest, options).await,
+        }
+    };
+    tokio::time::timeout(options.connect_timeout, fut)
+        .await
+        .unwrap_or_else(|_| {
+            Err(connect_error(
+                node.id,
+                format!("no answer within {:?}", options.connect_timeout),
+            ))
+        })
+}
+
+async fn connect_local(node: NodeId, agent: &Path, timeout: Duration) -> Result<AgentConn, ClientError> {
+    let mut child = tokio::process::Command::new(agent)
+        .arg("serve")
+        .env("OPENMOSIX_NODE_ID", node.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| connect_error(node, format!("cannot start {}: {e}", agent.display())))?;
+    let (Some(stdin), Some(stdout), Some(stderr)) = (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        return Err(connect_error(node, "agent pipes missing"));
+    };
+    let tail = StderrTail::default();
+    tail.collect(stderr);
+    match AgentConn::start(stdout, stdin, Box::new(child), timeout).await {
+        Ok(c) => Ok(c),
+        Err(e) => Err(explain(node, e, &tail).await),
+    }
+}
+
+/// The ssh session and the agent's channel on it; dropped together.
+struct SshKeep {
+    _child: openssh::Child<Arc<Session>>,
+    _session: Arc<Session>,
+}
+
+async fn connect_ssh(node: NodeId, dest: &str, options: &ClientOptions) -> Result<AgentConn, ClientError> {
+    if dest.starts_with('-') {
+        return Err(connect_error(node, format!("{dest:?} is not an ssh destination")));
+    }
+    let mut builder = SessionBuilder::default();
+    builder
+        .known_hosts_check(KnownHosts::Strict)
+        .connect_timeout(options.connect_timeout)
+        .server_alive_interval(Duration::from_secs(1))
+        .control_directory(std::env::temp_dir());
+    if let Some(cfg) = &options.ssh_config {
+        builder.config_file(cfg);
+    }
+    let session = builder
+        .connect(dest)
+        .await
+        .map_err(|e| connect_error(node, ssh_reason(&e)))?;
+    let session = Arc::new(session);
+    let mut child = Arc::clone(&session)
+        .arc_command(options.remote_agent.as_str())
+        .arg("serve")
+        .stdin(openssh::Stdio::piped())
+        .stdout(openssh::Stdio::piped())
+        .stderr(openssh::Stdio::piped())
+        .spawn()
+        .await
+        .map_err(|e| connect_error(node, ssh_reason(&e)))?;
+    let (Some(stdin), Some(stdout), Some(stderr)) =
+        (child.stdin().take(), child.stdout().take(), child.stderr().take())
+    else {
+        return Err(connect_error(node, "ssh channel pipes missing"));
+    };
+    let tail = StderrTail::default();
+    tail.collect(stderr);
+    let keep = SshKeep {
+        _child: child,
+        _session: session,
+    };
+    match AgentConn::start(stdout, stdin, Box::new(keep), options.request_timeout).await {
+        Ok(c) => Ok(c),
+        Err(e) => Err(explain(node, e, &tail).await),
+    }
+}
+
+/// ssh's own words, on one line (the host-key warnings among them).
+fn ssh_reason(e: &openssh::Error) -> String {
+    let mut text = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        src = s.source();
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}

@@ -1,1 +1,0 @@
-//! openmosix.map files and cluster files (being written).

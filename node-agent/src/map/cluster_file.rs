@@ -1,0 +1,420 @@
+//! The suite's cluster file (TOML): the nodes, and how to reach each one.
+//!
+//! ```toml
+//! # optional: an ssh_config(5) file passed to ssh with -F, relative to this file
+//! ssh_config = "ssh_config"
+//! # optional: the agent command run on each node (default "openmosix-agent")
+//! agent = "openmosix-agent"
+//!
+//! [[node]]
+//! id = 1
+//! dest = "root@10.77.1.11"   # [user@]host, or a Host of the ssh config
+//! [[node]]
+//! id = 2
+//! dest = "local"             # spawn the agent on this machine, no SSH
+//! addresses = ["10.0.0.2"]   # optional; default: the host part of dest
+//! ```
+
+use std::collections::HashMap;
+use std::fmt::{self, Write as _};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::openmosix_map::{classify_address, read_map_file};
+use super::{MapError, read_file};
+use crate::model::{MapNode, NodeId};
+
+/// The agent command run on each node when the cluster file does not name one.
+pub const DEFAULT_AGENT: &str = "openmosix-agent";
+
+/// The largest node id, as in openmosix.map.
+const MAX_ID: i64 = 65535;
+
+/// How to reach a node's agent.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Dest {
+    /// Spawn the agent on this machine, without SSH (written `local`).
+    Local,
+    /// Run the agent over SSH at this destination: `[user@]host`, `ssh://[user@]host[:port]`
+    /// or a `Host` of the ssh config. Never empty and never starting with `-`.
+    Ssh(String),
+}
+
+impl Dest {
+    /// Reads a `dest` value: `local`, or an SSH destination. Refuses an empty destination,
+    /// one starting with `-` (ssh would read it as an option) and one with white space or
+    /// control characters.
+    pub fn parse(dest: &str) -> Result<Dest, String> {
+        if dest == "local" {
+            return Ok(Dest::Local);
+        }
+        if dest.trim().is_empty() {
+            return Err("dest is empty".to_string());
+        }
+        if dest.starts_with('-') {
+            return Err(format!(
+                "dest '{dest}' starts with '-' and would be read by ssh as an option"
+            ));
+        }
+        if dest.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!(
+                "dest {dest:?} contains white space or control characters"
+            ));
+        }
+        Ok(Dest::Ssh(dest.to_string()))
+    }
+
+    /// The value as a cluster file writes it (`local` or the SSH destination).
+    pub fn as_str(&self) -> &str {
+        match self {
+            Dest::Local => "local",
+            Dest::Ssh(dest) => dest,
+        }
+    }
+
+    /// The host part: `localhost` for [`Dest::Local`]; for SSH the destination without
+    /// `ssh://`, `user@` and (in the `ssh://` form) `:port`.
+    pub fn host(&self) -> &str {
+        let Dest::Ssh(dest) = self else {
+            return "localhost";
+        };
+        let (uri, rest) = match dest.strip_prefix("ssh://") {
+            Some(rest) => (true, rest),
+            None => (false, dest.as_str()),
+        };
+        let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+        if !uri {
+            return host;
+        }
+        if let Some(bracketed) = host.strip_prefix('[') {
+            return bracketed.split_once(']').map_or(bracketed, |(h, _)| h);
+        }
+        host.split_once(':').map_or(host, |(h, _)| h)
+    }
+}
+
+impl fmt::Display for Dest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One node of a cluster file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterNode {
+    /// openMosix id (1..=65535).
+    pub id: NodeId,
+    /// How to reach the node's agent.
+    pub dest: Dest,
+    /// The node's addresses, main one first (the cluster file's `addresses`, by default
+    /// the host part of `dest`).
+    pub addresses: Vec<String>,
+}
+
+/// The nodes of the cluster and how to reach them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cluster {
+    /// The nodes, sorted by id.
+    pub nodes: Vec<ClusterNode>,
+    /// An ssh_config(5) file to pass to ssh with `-F`.
+    pub ssh_config: Option<PathBuf>,
+    /// The agent command run on each node.
+    pub agent: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCluster {
+    ssh_config: Option<Spanned<String>>,
+    agent: Option<Spanned<String>>,
+    #[serde(default)]
+    node: Vec<RawNode>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNode {
+    id: Spanned<i64>,
+    dest: Spanned<String>,
+    addresses: Option<Spanned<Vec<String>>>,
+}
+
+impl Cluster {
+    /// Reads a cluster file. Errors name the file and, where there is one, the line and
+    /// the node: TOML errors, unknown keys, an id outside 1..=65535 or given twice, an
+    /// empty dest or one starting with `-`, a bad address, an empty node list.
+    ///
+    /// A relative `ssh_config` is taken relative to the file's directory; `~/` at its
+    /// start means $HOME.
+    pub fn from_file(path: &Path) -> Result<Cluster, MapError> {
+        let text = read_file(path)?;
+        let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+        let fail = |line: Option<usize>, message: String| MapError::File {
+            path: path.to_path_buf(),
+            line,
+            message,
+        };
+        let raw: RawCluster = toml::from_str(&text).map_err(|e| {
+            let message = e.message().trim().replace('\n', " ");
+            fail(e.span().map(|s| line_of(s.start)), message)
+        })?;
+
+        let ssh_config = match raw.ssh_config {
+            None => None,
+            Some(value) if value.get_ref().trim().is_empty() => {
+                return Err(fail(
+                    Some(line_of(value.span().start)),
+                    "ssh_config is empty".to_string(),
+                ));
+            }
+            Some(value) => Some(resolve(path, value.get_ref())),
+        };
+        let agent = match raw.agent {
+            None => DEFAULT_AGENT.to_string(),
+            Some(value) if value.get_ref().trim().is_empty() => {
+                return Err(fail(
+                    Some(line_of(value.span().start)),
+                    "agent is empty".to_string(),
+                ));
+            }
+            Some(value) => value.into_inner(),
+        };
+        if raw.node.is_empty() {
+            return Err(fail(
+                None,
+                "no nodes: a cluster file needs at least one [[node]] with an id and a dest"
+                    .to_string(),
+            ));
+        }
+
+        let mut first_line: HashMap<NodeId, usize> = HashMap::new();
+        let mut nodes = Vec::with_capacity(raw.node.len());
+        for raw_node in raw.node {
+            let id_line = line_of(raw_node.id.span().start);
+            let id = *raw_node.id.get_ref();
+            if !(1..=MAX_ID).contains(&id) {
+                return Err(fail(
+                    Some(id_line),
+                    format!("node id {id} is out of range: node ids are 1 to {MAX_ID}"),
+                ));
+            }
+            let id = id as NodeId;
+            if let Some(first) = first_line.insert(id, id_line) {
+                return Err(fail(
+                    Some(id_line),
+                    format!("node {id} is defined twice (first on line {first})"),
+                ));
+            }
+            let dest = Dest::parse(raw_node.dest.get_ref()).map_err(|message| {
+                fail(
+                    Some(line_of(raw_node.dest.span().start)),
+                    format!("node {id}: {message}"),
+                )
+            })?;
+            let addresses = match raw_node.addresses {
+                None => vec![dest.host().to_string()],
+                Some(list) => {
+                    let line = Some(line_of(list.span().start));
+                    let list = list.into_inner();
+                    if list.is_empty() {
+                        return Err(fail(
+                            line,
+                            format!(
+                                "node {id}: addresses is empty (leave it out to use the \
+                                 host of dest)"
+                            ),
+                        ));
+                    }
+                    for address in &list {
+                        classify_address(address)
+                            .map_err(|message| fail(line, format!("node {id}: {message}")))?;
+                    }
+                    list
+                }
+            };
+            nodes.push(ClusterNode {
+                id,
+                dest,
+                addresses,
+            });
+        }
+        nodes.sort_by_key(|n| n.id);
+        Ok(Cluster {
+            nodes,
+            ssh_config,
+            agent,
+        })
+    }
+
+    /// A cluster of the nodes of an openmosix.map: each node is reached over SSH at its
+    /// main address.
+    pub fn from_map(nodes: &[MapNode]) -> Cluster {
+        let mut nodes: Vec<ClusterNode> = nodes
+            .iter()
+            .filter_map(|n| {
+                let main = n.addresses.first()?;
+                Some(ClusterNode {
+                    id: n.id,
+                    dest: Dest::Ssh(main.clone()),
+                    addresses: n.addresses.clone(),
+                })
+            })
+            .collect();
+        nodes.sort_by_key(|n| n.id);
+        Cluster {
+            nodes,
+            ssh_config: None,
+            agent: DEFAULT_AGENT.to_string(),
+        }
+    }
+
+    /// The one-node cluster of this machine: node 1, [`Dest::Local`], at `localhost`.
+    pub fn local() -> Cluster {
+        Cluster {
+            nodes: vec![ClusterNode {
+                id: 1,
+                dest: Dest::Local,
+                addresses: vec!["localhost".to_string()],
+            }],
+            ssh_config: None,
+            agent: DEFAULT_AGENT.to_string(),
+        }
+    }
+
+    /// The cluster file if one is given, else the map file (see [`Cluster::from_map`];
+    /// a map without nodes is an error), else [`Cluster::local`]. Searching
+    /// [`MAP_PATHS`](super::MAP_PATHS) is left to the caller.
+    pub fn load(cluster: Option<&Path>, map: Option<&Path>) -> Result<Cluster, MapError> {
+        if let Some(path) = cluster {
+            return Cluster::from_file(path);
+        }
+        let Some(path) = map else {
+            return Ok(Cluster::local());
+        };
+        let nodes = read_map_file(path)?;
+        if nodes.is_empty() {
+            return Err(MapError::File {
+                path: path.to_path_buf(),
+                line: None,
+                message: "the map defines no nodes".to_string(),
+            });
+        }
+        Ok(Cluster::from_map(&nodes))
+    }
+
+    /// The node with this id.
+    pub fn node(&self, id: NodeId) -> Option<&ClusterNode> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+
+    /// The cluster as an openMosix map (nodes sorted by id).
+    pub fn to_map(&self) -> Vec<MapNode> {
+        let mut map: Vec<MapNode> = self
+            .nodes
+            .iter()
+            .map(|n| MapNode {
+                id: n.id,
+                addresses: n.addresses.clone(),
+            })
+            .collect();
+        map.sort_by_key(|n| n.id);
+        map
+    }
+
+    /// Writes the cluster as a cluster file that [`Cluster::from_file`] reads back to the
+    /// same cluster (given an absolute `ssh_config`: a relative one is read relative to
+    /// the file). `addresses` is written only when it is not the default.
+    pub fn to_toml(&self) -> String {
+        let mut out = String::from("# openMosix cluster file\n");
+        if let Some(config) = &self.ssh_config {
+            let _ = writeln!(out, "ssh_config = {}", quote(&config.to_string_lossy()));
+        }
+        let _ = writeln!(out, "agent = {}", quote(&self.agent));
+        for node in &self.nodes {
+            let _ = write!(
+                out,
+                "\n[[node]]\nid = {}\ndest = {}\n",
+                node.id,
+                quote(node.dest.as_str())
+            );
+            if node.addresses.len() != 1 || node.addresses[0] != node.dest.host() {
+                let list: Vec<String> = node.addresses.iter().map(|a| quote(a)).collect();
+                let _ = writeln!(out, "addresses = [{}]", list.join(", "));
+            }
+        }
+        out
+    }
+}
+
+/// `value` taken relative to the directory of the cluster file `file`.
+fn resolve(file: &Path, value: &str) -> PathBuf {
+    if let Some(rest) = value.strip_prefix("~/")
+        && let Some(home) = std::env::var_os("HOME")
+    {
+        return PathBuf::from(home).join(rest);
+    }
+    let value = Path::new(value);
+    match file.parent() {
+        Some(dir) if value.is_relative() => dir.join(value),
+        _ => value.to_path_buf(),
+    }
+}
+
+/// A TOML basic string.
+fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04X}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dest_host() {
+        let host = |d: &str| Dest::parse(d).expect("valid").host().to_string();
+        assert_eq!(host("root@10.0.0.1"), "10.0.0.1");
+        assert_eq!(host("node3"), "node3");
+        assert_eq!(host("ssh://me@node3:2222"), "node3");
+        assert_eq!(host("ssh://[::1]:22"), "::1");
+        assert_eq!(host("local"), "localhost");
+        assert!(Dest::parse("-oProxyCommand=x").is_err());
+        assert!(Dest::parse("").is_err());
+        assert!(Dest::parse("a b").is_err());
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote("a\"b\\c\u{1}"), "\"a\\\"b\\\\c\\u0001\"");
+    }
+
+    #[test]
+    fn local_and_map() {
+        let local = Cluster::local();
+        assert_eq!(local.node(1).map(|n| &n.dest), Some(&Dest::Local));
+        let map = vec![MapNode {
+            id: 2,
+            addresses: vec!["10.0.0.2".into(), "10.1.0.2".into()],
+        }];
+        let cluster = Cluster::from_map(&map);
+        assert_eq!(cluster.nodes[0].dest, Dest::Ssh("10.0.0.2".into()));
+        assert_eq!(cluster.to_map(), map);
+    }
+}

@@ -1,0 +1,295 @@
+//! `openmosix-agent serve`: answers protocol requests read from an input stream
+//! (stdin over SSH) on an output stream (stdout).
+//!
+//! Layering, as in mini-redis: [`read_bounded_line`] frames the input, [`crate::protocol`]
+//! parses a frame into a request, [`Server::handle`] applies it to the [`Backend`], and one
+//! writer task owns the output so that responses and subscription pushes never interleave
+//! within a line. A bad line gets an error response and the loop goes on; only the end of
+//! input (or a shutdown signal) ends it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::backend::Backend;
+use crate::protocol::{
+    self, AgentError, Capability, ErrorKind, Hello, MAX_LINE, Request, ResponseLine, Update,
+};
+
+/// How reading one line ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// A complete line (without its newline) is in the buffer.
+    Line,
+    /// The line was longer than the limit; it was read and dropped.
+    TooLong,
+    /// End of input.
+    Eof,
+}
+
+/// Reads one line into `buf`, never holding more than `max` bytes of it: a longer line
+/// is consumed to its end and reported as [`Frame::TooLong`].
+pub async fn read_bounded_line<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<Frame> {
+    buf.clear();
+    let mut too_long = false;
+    loop {
+        let chunk = reader.fill_buf().await?;
+        if chunk.is_empty() {
+            return Ok(if too_long {
+                Frame::TooLong
+            } else if buf.is_empty() {
+                Frame::Eof
+            } else {
+                Frame::Line
+            });
+        }
+        let (part, done) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(i) => (&chunk[..i], Some(i + 1)),
+            None => (chunk, None),
+        };
+        if !too_long {
+            if buf.len() + part.len() > max {
+                too_long = true;
+                buf.clear();
+            } else {
+                buf.extend_from_slice(part);
+            }
+        }
+        let used = done.unwrap_or(chunk.len());
+        reader.consume(used);
+        if done.is_some() {
+            return Ok(if too_long { Frame::TooLong } else { Frame::Line });
+        }
+    }
+}
+
+/// The agent's answer to requests, over one backend.
+#[derive(Debug)]
+pub struct Server<B> {
+    backend: Arc<Mutex<B>>,
+    migration: Capability,
+}
+
+type Out = mpsc::UnboundedSender<String>;
+
+fn line<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|e| {
+        format!(r#"{{"id":null,"err":{{"kind":"io","message":"cannot encode response: {e}"}}}}"#)
+    })
+}
+
+impl<B: Backend + 'static> Server<B> {
+    /// A server over `backend`.
+    pub fn new(backend: B) -> Self {
+        Server {
+            backend: Arc::new(Mutex::new(backend)),
+            migration: Capability {
+                available: false,
+                detail: "process migration (CRIU) is not built into this agent yet".into(),
+            },
+        }
+    }
+
+    fn lock(backend: &Mutex<B>) -> MutexGuard<'_, B> {
+        // A panic while holding the lock would be a bug; the data is still usable.
+        backend
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Serves requests from `input` until it ends, writing responses to `output`.
+    pub async fn serve<R, W>(self, mut input: R, output: W) -> std::io::Result<()>
+    where
+        R: AsyncBufRead + Unpin,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+        let writer: JoinHandle<std::io::Result<()>> = tokio::spawn(async move {
+            let mut output = output;
+            while let Some(mut l) = rx.recv().await {
+                l.push('\n');
+                output.write_all(l.as_bytes()).await?;
+                output.flush().await?;
+            }
+            Ok(())
+        });
+
+        let ticker = {
+            let backend = Arc::clone(&self.backend);
+            tokio::spawn(async move {
+                loop {
+                    let secs = {
+                        let mut b = Self::lock(&backend);
+                        b.tick();
+                        b.admin().map(|a| a.decay_interval).unwrap_or(1).max(1)
+                    };
+                    tokio::time::sleep(Duration::from_secs(u64::from(secs))).await;
+                }
+            })
+        };
+
+        let mut subs: HashMap<u64, JoinHandle<()>> = HashMap::new();
+        let mut buf = Vec::with_capacity(4096);
+        let result = loop {
+            let frame = match read_bounded_line(&mut input, &mut buf, MAX_LINE).await {
+                Ok(f) => f,
+                Err(e) => break Err(e),
+            };
+            match frame {
+                Frame::Eof => break Ok(()),
+                Frame::TooLong => {
+                    let err = AgentError::new(
+                        ErrorKind::TooLarge,
+                        format!("request longer than {MAX_LINE} bytes was dropped"),
+                    );
+                    let _ = tx.send(line(&ResponseLine::Err { id: None, err }));
+                }
+                Frame::Line if buf.iter().all(u8::is_ascii_whitespace) => {}
+                Frame::Line => match protocol::parse_request(&buf) {
+                    Err((id, err)) => {
+                        let _ = tx.send(line(&ResponseLine::Err { id, err }));
+                    }
+                    Ok(req) => self.dispatch(req.id, req.request, &tx, &mut subs),
+                },
+            }
+        };
+        ticker.abort();
+        for (_, s) in subs.drain() {
+            s.abort();
+        }
+        drop(tx);
+        match writer.await {
+            Ok(w) => result.and(w),
+            Err(_) => result,
+        }
+    }
+
+    fn dispatch(&self, id: u64, request: Request, tx: &Out, subs: &mut HashMap<u64, JoinHandle<()>>) {
+        let reply = match request {
+            Request::Subscribe { interval_ms, procs } => {
+                if !(100..=3_600_000).contains(&interval_ms) {
+                    Err(AgentError::new(
+                        ErrorKind::InvalidArgument,
+                        format!("interval {interval_ms} ms is outside 100..3600000"),
+                    ))
+                } else {
+                    subs.retain(|_, h| !h.is_finished());
+                    let task = self.subscription(id, interval_ms, procs, tx.clone());
+                    if let Some(old) = subs.insert(id, task) {
+                        old.abort();
+                    }
+                    Ok(serde_json::json!({ "sub": id }))
+                }
+            }
+            Request::Unsubscribe { sub } => match subs.remove(&sub) {
+                Some(h) => {
+                    h.abort();
+                    Ok(Value::Null)
+                }
+                None => Err(AgentError::new(
+                    ErrorKind::InvalidArgument,
+                    format!("no subscription {sub}"),
+                )),
+            },
+            other => self.handle(other),
+        };
+        let resp = match reply {
+            Ok(ok) => ResponseLine::Ok { id: Some(id), ok },
+            Err(err) => ResponseLine::Err { id: Some(id), err },
+        };
+        let _ = tx.send(line(&resp));
+    }
+
+    fn subscription(&self, id: u64, interval_ms: u64, procs: bool, tx: Out) -> JoinHandle<()> {
+        let backend = Arc::clone(&self.backend);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_millis(interval_ms));
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                let update = {
+                    let mut b = Self::lock(&backend);
+                    b.node().and_then(|node| {
+                        let procs = if procs { Some(b.procs()?) } else { None };
+                        Ok(Update { node, procs })
+                    })
+                };
+                let msg = match update {
+                    Ok(data) => line(&ResponseLine::Push { sub: id, data }),
+                    Err(err) => line(&ResponseLine::Err { id: Some(id), err }),
+                };
+                if tx.send(msg).is_err() {
+                    return;
+                }
+            }
+        })
+    }
+
+    /// Answers one request that needs no streaming.
+    pub fn handle(&self, request: Request) -> Result<Value, AgentError> {
+        fn json<T: Serialize>(v: T) -> Result<Value, AgentError> {
+            serde_json::to_value(v).map_err(|e| AgentError::new(ErrorKind::Io, e.to_string()))
+        }
+        let mut b = Self::lock(&self.backend);
+        match request {
+            Request::Hello => json(Hello {
+                protocol: protocol::PROTOCOL_VERSION,
+                agent_version: env!("CARGO_PKG_VERSION").into(),
+                node_id: b.node_id(),
+                backend: b.kind().into(),
+                ops: protocol::OPS.iter().map(|s| (*s).to_owned()).collect(),
+                migration: self.migration.clone(),
+            }),
+            Request::Node => json(b.node()?),
+            Request::AdminGet => json(b.admin()?),
+            Request::AdminSet { change } => json(b.set_admin(&change)?),
+            Request::Tune => json(b.tune()?),
+            Request::Procs => json(b.procs()?),
+            Request::Proc { pid } => json(b.proc(pid)?),
+            Request::Signal { pid, signal } => json(b.signal(pid, signal)?),
+            Request::Renice { pid, nice } => json(b.renice(pid, nice)?),
+            Request::Run { argv, options } => {
+                let argv: Vec<Vec<u8>> = argv.into_iter().map(|a| a.0).collect();
+                json(b.run(&argv, &options)?)
+            }
+            Request::Expel => json(b.expel()?),
+            Request::Bring => json(b.bring()?),
+            Request::SetMap { nodes } => json(b.set_map(&nodes)?),
+            Request::GetMap => json(b.map()?),
+            Request::Subscribe { .. } | Request::Unsubscribe { .. } => Err(AgentError::new(
+                ErrorKind::BadRequest,
+                "subscriptions need a streaming connection",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn bounded_lines() {
+        let data = b"short\nthis line is far too long\nok\nlast".to_vec();
+        let mut r = tokio::io::BufReader::with_capacity(4, &data[..]);
+        let mut buf = Vec::new();
+        assert_eq!(read_bounded_line(&mut r, &mut buf, 10).await.unwrap(), Frame::Line);
+        assert_eq!(buf, b"short");
+        assert_eq!(read_bounded_line(&mut r, &mut buf, 10).await.unwrap(), Frame::TooLong);
+        assert_eq!(read_bounded_line(&mut r, &mut buf, 10).await.unwrap(), Frame::Line);
+        assert_eq!(buf, b"ok");
+        assert_eq!(read_bounded_line(&mut r, &mut buf, 10).await.unwrap(), Frame::Line);
+        assert_eq!(buf, b"last");
+        assert_eq!(read_bounded_line(&mut r, &mut buf, 10).await.unwrap(), Frame::Eof);
+    }
+}

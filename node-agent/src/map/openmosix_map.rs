@@ -412,7 +412,7 @@ mod tests {
                 "1 eth1.example ALIAS"
             ]
         );
-        let mut sorted = nodes.clone();
+        let mut sorted = nodes;
         sorted.sort_by_key(|n| n.id);
         assert_eq!(parse_map(&text).expect("round trip"), sorted);
     }

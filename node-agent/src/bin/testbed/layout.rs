@@ -14,7 +14,12 @@ pub const MAX_NODES: u32 = 20;
 
 /// Checks a testbed name: short `[a-z0-9]{1,6}`, so that interface names stay under 16 bytes.
 pub fn check_name(name: &str) -> Result<()> {
-    if name.is_empty() || name.len() > 6 || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
+    if name.is_empty()
+        || name.len() > 6
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    {
         bail!("bad testbed name {name:?}: use 1 to 6 characters among a-z and 0-9");
     }
     Ok(())
@@ -123,12 +128,19 @@ impl Layout {
 
     /// The PATH of a session on a node: the agent's folder first.
     pub fn session_path(&self) -> String {
-        format!("{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", self.bin_dir().display())
+        format!(
+            "{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            self.bin_dir().display()
+        )
     }
 
     pub fn sshd_config_text(&self, i: u32) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "# sshd of testbed {} node {i} (written by openmosix-testbed)", self.name);
+        let _ = writeln!(
+            s,
+            "# sshd of testbed {} node {i} (written by openmosix-testbed)",
+            self.name
+        );
         let _ = writeln!(s, "ListenAddress {}", self.addr(i));
         let _ = writeln!(s, "Port 22");
         let _ = writeln!(s, "HostKey {}", self.host_key().display());
@@ -157,7 +169,11 @@ impl Layout {
 
     pub fn ssh_config_text(&self, nodes: u32) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "# ssh client config of testbed {} (written by openmosix-testbed)", self.name);
+        let _ = writeln!(
+            s,
+            "# ssh client config of testbed {} (written by openmosix-testbed)",
+            self.name
+        );
         for i in 1..=nodes {
             let _ = writeln!(s, "Host n{i}\n    HostName {}\n", self.addr(i));
         }
@@ -181,14 +197,20 @@ impl Layout {
     }
 
     pub fn known_hosts_text(&self, nodes: u32, host_pub: &str) -> String {
-        (1..=nodes).map(|i| format!("{} {}\n", self.addr(i), host_pub.trim())).collect()
+        (1..=nodes)
+            .map(|i| format!("{} {}\n", self.addr(i), host_pub.trim()))
+            .collect()
     }
 
     pub fn cluster_toml(&self, nodes: u32) -> Result<String> {
         let addrs: Vec<String> = (1..=nodes).map(|i| self.addr(i)).collect();
         let file = ClusterFile {
             ssh_config: self.ssh_config().display().to_string(),
-            node: addrs.iter().zip(1..).map(|(dest, id)| ClusterNode { id, dest }).collect(),
+            node: addrs
+                .iter()
+                .zip(1..)
+                .map(|(dest, id)| ClusterNode { id, dest })
+                .collect(),
         };
         toml::to_string(&file).context("writing cluster.toml")
     }
@@ -197,10 +219,21 @@ impl Layout {
     pub fn load(name: &str) -> Result<(Self, Meta)> {
         check_name(name)?;
         let path = state_dir(name).join("testbed.toml");
-        let text = fs::read_to_string(&path)
-            .with_context(|| format!("no testbed {name:?} ({} is missing; run `openmosix-testbed up`)", path.display()))?;
-        let meta: Meta = toml::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
-        Ok((Self { name: name.to_owned(), net: meta.net }, meta))
+        let text = fs::read_to_string(&path).with_context(|| {
+            format!(
+                "no testbed {name:?} ({} is missing; run `openmosix-testbed up`)",
+                path.display()
+            )
+        })?;
+        let meta: Meta =
+            toml::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+        Ok((
+            Self {
+                name: name.to_owned(),
+                net: meta.net,
+            },
+            meta,
+        ))
     }
 }
 

@@ -18,15 +18,42 @@ pub struct Tool {
     pub package: &'static str,
 }
 
-pub const IP: Tool = Tool { program: "ip", package: "iproute2" };
-pub const UNSHARE: Tool = Tool { program: "unshare", package: "util-linux" };
-pub const NSENTER: Tool = Tool { program: "nsenter", package: "util-linux" };
-pub const SETSID: Tool = Tool { program: "setsid", package: "util-linux" };
-pub const TINI: Tool = Tool { program: "tini", package: "tini" };
-pub const SSHD: Tool = Tool { program: "sshd", package: "openssh-server" };
-pub const SSH_KEYGEN: Tool = Tool { program: "ssh-keygen", package: "openssh-client" };
-pub const KILL: Tool = Tool { program: "kill", package: "procps" };
-pub const SLEEP: Tool = Tool { program: "sleep", package: "coreutils" };
+pub const IP: Tool = Tool {
+    program: "ip",
+    package: "iproute2",
+};
+pub const UNSHARE: Tool = Tool {
+    program: "unshare",
+    package: "util-linux",
+};
+pub const NSENTER: Tool = Tool {
+    program: "nsenter",
+    package: "util-linux",
+};
+pub const SETSID: Tool = Tool {
+    program: "setsid",
+    package: "util-linux",
+};
+pub const TINI: Tool = Tool {
+    program: "tini",
+    package: "tini",
+};
+pub const SSHD: Tool = Tool {
+    program: "sshd",
+    package: "openssh-server",
+};
+pub const SSH_KEYGEN: Tool = Tool {
+    program: "ssh-keygen",
+    package: "openssh-client",
+};
+pub const KILL: Tool = Tool {
+    program: "kill",
+    package: "procps",
+};
+pub const SLEEP: Tool = Tool {
+    program: "sleep",
+    package: "coreutils",
+};
 
 /// Where sshd must be: it re-executes itself and insists on an absolute path.
 pub const SSHD_PATH: &str = "/usr/sbin/sshd";
@@ -49,7 +76,17 @@ pub fn require_root() -> Result<()> {
 pub fn find_program(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
-        .chain(["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"].map(PathBuf::from))
+        .chain(
+            [
+                "/usr/local/sbin",
+                "/usr/local/bin",
+                "/usr/sbin",
+                "/usr/bin",
+                "/sbin",
+                "/bin",
+            ]
+            .map(PathBuf::from),
+        )
         .map(|dir| dir.join(program))
         .find(|p| is_executable(p))
 }
@@ -61,7 +98,11 @@ fn is_executable(p: &Path) -> bool {
 
 /// Fails with the Debian packages to install if any of these programs is missing.
 pub fn require_tools(tools: &[Tool]) -> Result<()> {
-    let mut missing: Vec<Tool> = tools.iter().copied().filter(|t| find_program(t.program).is_none()).collect();
+    let mut missing: Vec<Tool> = tools
+        .iter()
+        .copied()
+        .filter(|t| find_program(t.program).is_none())
+        .collect();
     if tools.iter().any(|t| t.program == SSHD.program) && !is_executable(Path::new(SSHD_PATH)) {
         missing.retain(|t| t.program != SSHD.program);
         missing.push(SSHD);
@@ -97,7 +138,12 @@ pub fn run(cmd: &mut Command) -> Result<String> {
         .with_context(|| format!("cannot run `{}`", show(cmd)))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        bail!("`{}` failed ({}): {}", show(cmd), out.status, err.trim().replace('\n', "; "));
+        bail!(
+            "`{}` failed ({}): {}",
+            show(cmd),
+            out.status,
+            err.trim().replace('\n', "; ")
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -114,27 +160,41 @@ where
 /// Names of the network namespaces `ip netns` knows.
 pub fn netns_list() -> Result<Vec<String>> {
     let out = ip(["netns", "list"])?;
-    Ok(out.lines().filter_map(|l| l.split_whitespace().next()).map(str::to_owned).collect())
+    Ok(out
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect())
 }
 
 /// Pids of the processes in a network namespace (empty if it does not exist).
 pub fn netns_pids(ns: &str) -> Vec<u32> {
     ip(["netns", "pids", ns])
-        .map(|out| out.split_whitespace().filter_map(|p| p.parse().ok()).collect())
+        .map(|out| {
+            out.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 /// Names of the network interfaces of the root namespace.
 pub fn links() -> Result<Vec<String>> {
     let out = ip(["-j", "link", "show"])?;
-    let links: Vec<serde_json::Value> = serde_json::from_str(&out).context("parsing `ip -j link show`")?;
-    Ok(links.iter().filter_map(|l| l["ifname"].as_str()).map(str::to_owned).collect())
+    let links: Vec<serde_json::Value> =
+        serde_json::from_str(&out).context("parsing `ip -j link show`")?;
+    Ok(links
+        .iter()
+        .filter_map(|l| l["ifname"].as_str())
+        .map(str::to_owned)
+        .collect())
 }
 
 /// (interface, address) of every IPv4 address of the root namespace.
 pub fn ipv4_addrs() -> Result<Vec<(String, String)>> {
     let out = ip(["-j", "-4", "addr", "show"])?;
-    let links: Vec<serde_json::Value> = serde_json::from_str(&out).context("parsing `ip -j addr show`")?;
+    let links: Vec<serde_json::Value> =
+        serde_json::from_str(&out).context("parsing `ip -j addr show`")?;
     let mut addrs = Vec::new();
     for link in &links {
         let name = link["ifname"].as_str().unwrap_or_default();
@@ -149,7 +209,9 @@ pub fn ipv4_addrs() -> Result<Vec<(String, String)>> {
 
 /// The short command name of a process (`/proc/PID/comm`).
 pub fn comm(pid: u32) -> Option<String> {
-    fs::read_to_string(format!("/proc/{pid}/comm")).ok().map(|s| s.trim_end().to_owned())
+    fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|s| s.trim_end().to_owned())
 }
 
 /// The argv of a process (`/proc/PID/cmdline`).
@@ -210,7 +272,11 @@ pub fn tail(path: &Path, n: usize) -> String {
         Ok(text) => {
             let lines: Vec<&str> = text.lines().collect();
             let tail = lines[lines.len().saturating_sub(n)..].join("\n");
-            if tail.trim().is_empty() { "(empty)".to_owned() } else { tail }
+            if tail.trim().is_empty() {
+                "(empty)".to_owned()
+            } else {
+                tail
+            }
         }
         Err(e) => format!("({}: {e})", path.display()),
     }

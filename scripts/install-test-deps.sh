@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the system packages the tests need. Idempotent: installs only what is missing.
+# Run as root on Debian 12 (the CI machine and a developer's machine alike).
+set -euo pipefail
+
+# Debian package -> a command it provides (to tell whether it is there).
+declare -A NEED=(
+  [openssh-server]=/usr/sbin/sshd
+  [openssh-client]=/usr/bin/ssh
+  [iproute2]=/usr/sbin/ip
+  [tini]=/usr/bin/tini
+  [util-linux]=/usr/bin/unshare
+  [procps]=/usr/bin/ps
+)
+missing=()
+for pkg in "${!NEED[@]}"; do
+  [ -x "${NEED[$pkg]}" ] || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing: ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# sshd refuses to start without its privilege-separation folder.
+mkdir -p /run/sshd

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The project's test command: installs what the tests need, then runs every test.
+# Needs root (the testbed builds network and PID namespaces). Used by .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "scripts/test.sh must run as root: the tests build a testbed of network namespaces" >&2
+  exit 1
+fi
+scripts/install-test-deps.sh
+
+# Leftovers of an interrupted run would collide with the tests' testbeds.
+cargo build --workspace --bins
+target/debug/openmosix-testbed down --all || true
+
+status=0
+cargo test --workspace --no-fail-fast || status=$?
+target/debug/openmosix-testbed down --all || true
+exit "$status"

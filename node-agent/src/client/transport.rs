@@ -4,7 +4,7 @@
 //! Over SSH the command line is fixed (`AGENT serve`, the agent path escaped by
 //! `openssh`); node ids, pids and commands only ever travel inside the JSON protocol.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +26,8 @@ pub struct ClientOptions {
     pub remote_agent: String,
     /// The agent binary for local nodes.
     pub local_agent: PathBuf,
+    /// State folder for local agents (`--state-dir`); `None` = the agent's default.
+    pub local_state_dir: Option<PathBuf>,
     /// Time-out for opening a channel (ssh handshake + hello).
     pub connect_timeout: Duration,
     /// Time-out for one request.
@@ -49,6 +51,7 @@ impl Default for ClientOptions {
             ssh_config: None,
             remote_agent: "openmosix-agent".into(),
             local_agent: local_agent_path(),
+            local_state_dir: None,
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(2),
         }
@@ -126,7 +129,7 @@ async fn explain(node: NodeId, err: ClientError, tail: &StderrTail) -> ClientErr
 pub async fn connect_node(node: &ClusterNode, options: &ClientOptions) -> Result<AgentConn, ClientError> {
     let fut = async {
         match &node.dest {
-            Dest::Local => connect_local(node.id, &options.local_agent, options.request_timeout).await,
+            Dest::Local => connect_local(node.id, options).await,
             Dest::Ssh(dest) => connect_ssh(node.id, dest, options).await,
         }
     };
@@ -140,10 +143,15 @@ pub async fn connect_node(node: &ClusterNode, options: &ClientOptions) -> Result
         })
 }
 
-async fn connect_local(node: NodeId, agent: &Path, timeout: Duration) -> Result<AgentConn, ClientError> {
-    let mut child = tokio::process::Command::new(agent)
-        .arg("serve")
-        .env("OPENMOSIX_NODE_ID", node.to_string())
+async fn connect_local(node: NodeId, options: &ClientOptions) -> Result<AgentConn, ClientError> {
+    let agent = &options.local_agent;
+    let timeout = options.request_timeout;
+    let mut cmd = tokio::process::Command::new(agent);
+    cmd.arg("serve").arg("--node-id").arg(node.to_string());
+    if let Some(dir) = &options.local_state_dir {
+        cmd.arg("--state-dir").arg(dir);
+    }
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -1,0 +1,103 @@
+//! The client against a locally spawned agent (the default cluster: this machine alone).
+
+use std::time::Duration;
+
+use openmosix_agent::client::{ClientOptions, ClusterHandle, LinkState, connect_node};
+use openmosix_agent::map::Cluster;
+use openmosix_agent::model::{AdminChange, AdminState, NodeInfo, ProcInfo, Signal, Switch};
+use openmosix_agent::protocol::{ErrorKind, Request};
+
+fn options(dir: &tempfile::TempDir) -> ClientOptions {
+    ClientOptions {
+        local_agent: env!("CARGO_BIN_EXE_openmosix-agent").into(),
+        local_state_dir: Some(dir.path().to_path_buf()),
+        ..ClientOptions::default()
+    }
+}
+
+#[tokio::test]
+async fn local_cluster_comes_up_with_figures() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = Cluster::local();
+    let handle = ClusterHandle::connect(&cluster, &options(&dir));
+    handle.settled(Duration::from_secs(10)).await;
+    let nodes = handle.nodes();
+    assert_eq!(nodes.len(), 1);
+    let n = &nodes[0];
+    assert_eq!(n.state, LinkState::Up, "{:?}", n.reason);
+    let info = n.info.as_ref().expect("figures");
+    assert!(info.cpus >= 1 && info.tmem > 0 && info.mem <= info.tmem);
+    assert!((0.0..=100.0).contains(&info.util));
+    let hello = n.hello.as_ref().expect("hello");
+    assert_eq!(hello.backend, "linux");
+    assert_eq!(hello.node_id, 1);
+}
+
+#[tokio::test]
+async fn requests_subscriptions_and_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = Cluster::local();
+    let conn = connect_node(&cluster.nodes[0], &options(&dir)).await.expect("connect");
+
+    // Admin switches round-trip and persist in the state file (a second agent reads them).
+    let st: AdminState = conn
+        .request(Request::AdminSet {
+            change: AdminChange::Switch { switch: Switch::Block, on: true },
+        })
+        .await
+        .expect("block");
+    assert!(st.block);
+    let conn2 = connect_node(&cluster.nodes[0], &options(&dir)).await.expect("connect again");
+    let st2: AdminState = conn2.request(Request::AdminGet).await.expect("admin");
+    assert!(st2.block);
+    let info: NodeInfo = conn2.request(Request::Node).await.expect("node");
+    assert_eq!(info.status, openmosix_agent::model::NodeStatus::Blocked);
+
+    // Out-of-range values are refused with a reason.
+    let err = conn
+        .request::<AdminState>(Request::AdminSet {
+            change: AdminChange::Speed { speed: 0 },
+        })
+        .await
+        .expect_err("speed 0");
+    assert!(err.to_string().contains("speed 0"), "{err}");
+
+    // A dead pid is an error, not a crash.
+    let me = i32::try_from(std::process::id()).expect("pid");
+    let err = conn
+        .request::<ProcInfo>(Request::Proc { pid: i32::MAX - 1 })
+        .await
+        .expect_err("dead pid");
+    match err {
+        openmosix_agent::client::ClientError::Agent(e) => assert_eq!(e.kind, ErrorKind::NoSuchProcess),
+        other => panic!("unexpected {other}"),
+    }
+    let p: ProcInfo = conn.request(Request::Proc { pid: me }).await.expect("own process");
+    assert_eq!(p.pid, me);
+    let err = conn
+        .request::<serde_json::Value>(Request::Signal {
+            pid: 0,
+            signal: Signal::Kill,
+        })
+        .await
+        .expect_err("pid 0 is refused");
+    assert!(err.to_string().contains("not a process id"), "{err}");
+
+    // Subscriptions push at their interval with the process list, until unsubscribed.
+    let (sub, mut rx) = conn.subscribe(Duration::from_millis(100), true).await.expect("subscribe");
+    for _ in 0..3 {
+        let update = tokio::time::timeout(Duration::from_secs(2), rx.recv())
+            .await
+            .expect("a push in time")
+            .expect("open")
+            .expect("no error");
+        assert!(update.node.tmem > 0);
+        let procs = update.procs.expect("procs");
+        assert!(procs.iter().any(|p| p.pid == me));
+    }
+    conn.unsubscribe(sub).await.expect("unsubscribe");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    while rx.try_recv().is_ok() {}
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(rx.try_recv().is_err(), "pushes go on after unsubscribe");
+}

@@ -13,6 +13,6 @@ pub mod protocol;
 
 #[cfg(feature = "server")]
 pub mod backend;
+pub mod client;
 #[cfg(feature = "server")]
 pub mod server;
-pub mod client;

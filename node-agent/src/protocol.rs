@@ -9,9 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::bytes::BytesOrText;
-use crate::model::{
-    AdminChange, MapNode, NodeId, NodeInfo, ProcInfo, RunOptions, Signal,
-};
+use crate::model::{AdminChange, MapNode, NodeId, NodeInfo, ProcInfo, RunOptions, Signal};
 
 /// Bumped on every incompatible change; `hello` reports it.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -68,7 +68,11 @@ pub async fn read_bounded_line<R: AsyncBufRead + Unpin>(
         let used = done.unwrap_or(chunk.len());
         reader.consume(used);
         if done.is_some() {
-            return Ok(if too_long { Frame::TooLong } else { Frame::Line });
+            return Ok(if too_long {
+                Frame::TooLong
+            } else {
+                Frame::Line
+            });
         }
     }
 }
@@ -174,7 +178,13 @@ impl<B: Backend + 'static> Server<B> {
         }
     }
 
-    fn dispatch(&self, id: u64, request: Request, tx: &Out, subs: &mut HashMap<u64, JoinHandle<()>>) {
+    fn dispatch(
+        &self,
+        id: u64,
+        request: Request,
+        tx: &Out,
+        subs: &mut HashMap<u64, JoinHandle<()>>,
+    ) {
         let reply = match request {
             Request::Subscribe { interval_ms, procs } => {
                 if !(100..=3_600_000).contains(&interval_ms) {
@@ -283,13 +293,28 @@ mod tests {
         let data = b"short\nthis line is far too long\nok\nlast".to_vec();
         let mut r = tokio::io::BufReader::with_capacity(4, &data[..]);
         let mut buf = Vec::new();
-        assert_eq!(read_bounded_line(&mut r, &mut buf, 10).await.unwrap(), Frame::Line);
+        assert_eq!(
+            read_bounded_line(&mut r, &mut buf, 10).await.unwrap(),
+            Frame::Line
+        );
         assert_eq!(buf, b"short");
-        assert_eq!(read_bounded_line(&mut r, &mut buf, 10).await.unwrap(), Frame::TooLong);
-        assert_eq!(read_bounded_line(&mut r, &mut buf, 10).await.unwrap(), Frame::Line);
+        assert_eq!(
+            read_bounded_line(&mut r, &mut buf, 10).await.unwrap(),
+            Frame::TooLong
+        );
+        assert_eq!(
+            read_bounded_line(&mut r, &mut buf, 10).await.unwrap(),
+            Frame::Line
+        );
         assert_eq!(buf, b"ok");
-        assert_eq!(read_bounded_line(&mut r, &mut buf, 10).await.unwrap(), Frame::Line);
+        assert_eq!(
+            read_bounded_line(&mut r, &mut buf, 10).await.unwrap(),
+            Frame::Line
+        );
         assert_eq!(buf, b"last");
-        assert_eq!(read_bounded_line(&mut r, &mut buf, 10).await.unwrap(), Frame::Eof);
+        assert_eq!(
+            read_bounded_line(&mut r, &mut buf, 10).await.unwrap(),
+            Frame::Eof
+        );
     }
 }

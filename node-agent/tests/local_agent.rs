@@ -37,17 +37,24 @@ async fn local_cluster_comes_up_with_figures() {
 async fn requests_subscriptions_and_errors() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cluster = Cluster::local();
-    let conn = connect_node(&cluster.nodes[0], &options(&dir)).await.expect("connect");
+    let conn = connect_node(&cluster.nodes[0], &options(&dir))
+        .await
+        .expect("connect");
 
     // Admin switches round-trip and persist in the state file (a second agent reads them).
     let st: AdminState = conn
         .request(Request::AdminSet {
-            change: AdminChange::Switch { switch: Switch::Block, on: true },
+            change: AdminChange::Switch {
+                switch: Switch::Block,
+                on: true,
+            },
         })
         .await
         .expect("block");
     assert!(st.block);
-    let conn2 = connect_node(&cluster.nodes[0], &options(&dir)).await.expect("connect again");
+    let conn2 = connect_node(&cluster.nodes[0], &options(&dir))
+        .await
+        .expect("connect again");
     let st2: AdminState = conn2.request(Request::AdminGet).await.expect("admin");
     assert!(st2.block);
     let info: NodeInfo = conn2.request(Request::Node).await.expect("node");
@@ -69,10 +76,15 @@ async fn requests_subscriptions_and_errors() {
         .await
         .expect_err("dead pid");
     match err {
-        openmosix_agent::client::ClientError::Agent(e) => assert_eq!(e.kind, ErrorKind::NoSuchProcess),
+        openmosix_agent::client::ClientError::Agent(e) => {
+            assert_eq!(e.kind, ErrorKind::NoSuchProcess)
+        }
         other => panic!("unexpected {other}"),
     }
-    let p: ProcInfo = conn.request(Request::Proc { pid: me }).await.expect("own process");
+    let p: ProcInfo = conn
+        .request(Request::Proc { pid: me })
+        .await
+        .expect("own process");
     assert_eq!(p.pid, me);
     let err = conn
         .request::<serde_json::Value>(Request::Signal {
@@ -84,7 +96,10 @@ async fn requests_subscriptions_and_errors() {
     assert!(err.to_string().contains("not a process id"), "{err}");
 
     // Subscriptions push at their interval with the process list, until unsubscribed.
-    let (sub, mut rx) = conn.subscribe(Duration::from_millis(100), true).await.expect("subscribe");
+    let (sub, mut rx) = conn
+        .subscribe(Duration::from_millis(100), true)
+        .await
+        .expect("subscribe");
     for _ in 0..3 {
         let update = tokio::time::timeout(Duration::from_secs(2), rx.recv())
             .await

@@ -142,28 +142,6 @@ fn invalid(message: String) -> AgentError {
     AgentError::new(ErrorKind::InvalidArgument, message)
 }
 
-/// Checks the ranges of an admin change: speed 1..=1_000_000, decay interval 1..=3600 s,
-/// decay factors 1..=999 thousandths.
-fn validate(change: &AdminChange) -> Result<()> {
-    match *change {
-        AdminChange::Speed { speed } if !(1..=1_000_000).contains(&speed) => {
-            Err(invalid(format!("speed {speed} is outside 1..1000000")))
-        }
-        AdminChange::Decay { interval, .. } if !(1..=3600).contains(&interval) => Err(invalid(
-            format!("decay interval {interval} s is outside 1..3600"),
-        )),
-        AdminChange::Decay { slow, fast, .. } => {
-            for f in [slow, fast].into_iter().flatten() {
-                if !(1..=999).contains(&f) {
-                    return Err(invalid(format!("decay factor {f} is outside 1..999")));
-                }
-            }
-            Ok(())
-        }
-        _ => Ok(()),
-    }
-}
-
 impl KernelBackend {
     /// Whether `root` (a proc root, normally `/proc`) belongs to an openMosix kernel:
     /// `<root>/hpc/admin` exists.
@@ -351,7 +329,7 @@ impl Backend for KernelBackend {
     /// Writes the admin files. `Off` is refused: taking a node out of the pool means
     /// rewriting the binary `hpc/admin/config`, which is `setpe`'s job.
     fn set_admin(&mut self, change: &AdminChange) -> Result<AdminState> {
-        validate(change)?;
+        super::validate_change(change)?;
         match *change {
             AdminChange::Switch { switch, on } => {
                 write_value(&self.admin_file(switch.name()), u8::from(on))?;

@@ -192,27 +192,6 @@ fn invalid(msg: String) -> AgentError {
     AgentError::new(ErrorKind::InvalidArgument, msg)
 }
 
-/// Checks the ranges of an admin change (shared with the kernel backend's rules).
-pub fn validate_change(change: &AdminChange) -> Result<()> {
-    match *change {
-        AdminChange::Speed { speed } if !(1..=1_000_000).contains(&speed) => Err(invalid(
-            format!("speed {speed} is outside 1..1000000"),
-        )),
-        AdminChange::Decay { interval, .. } if !(1..=3600).contains(&interval) => Err(invalid(
-            format!("decay interval {interval} s is outside 1..3600"),
-        )),
-        AdminChange::Decay { slow, fast, .. } => {
-            for f in [slow, fast].into_iter().flatten() {
-                if !(1..=999).contains(&f) {
-                    return Err(invalid(format!("decay factor {f} is outside 1..999")));
-                }
-            }
-            Ok(())
-        }
-        _ => Ok(()),
-    }
-}
-
 impl Backend for LinuxBackend {
     fn kind(&self) -> &'static str {
         "linux"
@@ -256,7 +235,7 @@ impl Backend for LinuxBackend {
     }
 
     fn set_admin(&mut self, change: &AdminChange) -> Result<AdminState> {
-        validate_change(change)?;
+        super::validate_change(change)?;
         let admin = &mut self.state.admin;
         match *change {
             AdminChange::Switch { switch, on } => switch.set(admin, on),
@@ -313,7 +292,9 @@ impl Backend for LinuxBackend {
         if let Some(target) = options.runon.filter(|&n| n != self.node_id) {
             return Err(AgentError::new(
                 ErrorKind::Unsupported,
-                format!("runon {target}: start the job on node {target} itself, or migrate it there"),
+                format!(
+                    "runon {target}: start the job on node {target} itself, or migrate it there"
+                ),
             ));
         }
         let pid = syscalls::spawn_detached(argv)?;
@@ -321,11 +302,9 @@ impl Backend for LinuxBackend {
         let starttime = self.procfs.stat(pid).map(|s| s.starttime).unwrap_or(0);
         // Forget records whose process is gone, so the file does not grow forever.
         let procfs = &self.procfs;
-        self.state.runs.retain(|r| {
-            procfs
-                .stat(r.pid)
-                .is_ok_and(|s| s.starttime == r.starttime)
-        });
+        self.state
+            .runs
+            .retain(|r| procfs.stat(r.pid).is_ok_and(|s| s.starttime == r.starttime));
         self.state.runs.push(RunRecord {
             pid,
             starttime,

@@ -14,7 +14,7 @@ pub mod syscalls;
 use crate::model::{
     AdminChange, AdminState, MapNode, NodeId, NodeInfo, ProcInfo, RunOptions, Signal,
 };
-use crate::protocol::{AgentError, Started, TuneInfo};
+use crate::protocol::{AgentError, ErrorKind, Started, TuneInfo};
 
 /// Result of a backend call.
 pub type Result<T> = std::result::Result<T, AgentError>;
@@ -58,4 +58,30 @@ pub trait Backend: Send {
     fn set_map(&mut self, nodes: &[MapNode]) -> Result<()>;
     /// The installed cluster map.
     fn map(&self) -> Result<Vec<MapNode>>;
+}
+
+fn invalid(msg: String) -> AgentError {
+    AgentError::new(ErrorKind::InvalidArgument, msg)
+}
+
+/// Checks the ranges of an admin change, the same for every backend: speed
+/// 1..=1_000_000, decay interval 1..=3600 s, decay factors 1..=999 thousandths.
+pub fn validate_change(change: &AdminChange) -> Result<()> {
+    match *change {
+        AdminChange::Speed { speed } if !(1..=1_000_000).contains(&speed) => {
+            Err(invalid(format!("speed {speed} is outside 1..1000000")))
+        }
+        AdminChange::Decay { interval, .. } if !(1..=3600).contains(&interval) => Err(invalid(
+            format!("decay interval {interval} s is outside 1..3600"),
+        )),
+        AdminChange::Decay { slow, fast, .. } => {
+            for f in [slow, fast].into_iter().flatten() {
+                if !(1..=999).contains(&f) {
+                    return Err(invalid(format!("decay factor {f} is outside 1..999")));
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }

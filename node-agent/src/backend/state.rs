@@ -85,13 +85,18 @@ impl StateFile {
                 )
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(AgentState::default()),
-            Err(e) => Err(AgentError::io(format!("reading {}", self.path.display()), &e)),
+            Err(e) => Err(AgentError::io(
+                format!("reading {}", self.path.display()),
+                &e,
+            )),
         }
     }
 
     /// Writes the state atomically.
     pub fn save(&self, state: &AgentState) -> Result<()> {
-        let tmp = self.path.with_extension(format!("json.{}.tmp", std::process::id()));
+        let tmp = self
+            .path
+            .with_extension(format!("json.{}.tmp", std::process::id()));
         let write = || -> std::io::Result<()> {
             let mut f = fs::OpenOptions::new()
                 .write(true)

@@ -110,7 +110,10 @@ fn run() -> Result<()> {
             if use_kernel {
                 let b = KernelBackend::open(&proc_root)?;
                 if node_id.is_some_and(|id| id != openmosix_agent::backend::Backend::node_id(&b)) {
-                    bail!("--node-id disagrees with {}/hpc/admin/mospe", proc_root.display());
+                    bail!(
+                        "--node-id disagrees with {}/hpc/admin/mospe",
+                        proc_root.display()
+                    );
                 }
                 rt.block_on(Server::new(b).serve(stdin, stdout))?;
             } else {

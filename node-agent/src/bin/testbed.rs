@@ -21,7 +21,7 @@ use layout::parse_name;
 
 /// A test cluster on one machine: network namespaces on a bridge, sshd and the agent per node (run as root).
 #[derive(Debug, Parser)]
-#[command(name = "openmosix-testbed", version, about, long_about = None)]
+#[command(name = "openmosix-testbed", version)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,

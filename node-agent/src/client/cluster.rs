@@ -14,9 +14,9 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::ClientError;
 use super::conn::AgentConn;
 use super::transport::{ClientOptions, connect_node};
-use super::ClientError;
 use crate::map::{Cluster, ClusterNode};
 use crate::model::{NodeId, NodeInfo};
 use crate::protocol::{Hello, Request};
@@ -79,8 +79,12 @@ const BACKOFF_MIN: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
-fn write_slots(slots: &RwLock<BTreeMap<NodeId, Slot>>) -> std::sync::RwLockWriteGuard<'_, BTreeMap<NodeId, Slot>> {
-    slots.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+fn write_slots(
+    slots: &RwLock<BTreeMap<NodeId, Slot>>,
+) -> std::sync::RwLockWriteGuard<'_, BTreeMap<NodeId, Slot>> {
+    slots
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl ClusterHandle {
@@ -128,13 +132,19 @@ impl ClusterHandle {
 
     /// Every node's snapshot, by id.
     pub fn nodes(&self) -> Vec<NodeView> {
-        let slots = self.slots.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let slots = self
+            .slots
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         slots.values().map(|s| s.view.clone()).collect()
     }
 
     /// One node's snapshot.
     pub fn node(&self, id: NodeId) -> Option<NodeView> {
-        let slots = self.slots.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let slots = self
+            .slots
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         slots.get(&id).map(|s| s.view.clone())
     }
 
@@ -147,8 +157,15 @@ impl ClusterHandle {
     pub async fn settled(&self, timeout: Duration) {
         let mut rx = self.changed.clone();
         let deadline = tokio::time::Instant::now() + timeout;
-        while self.nodes().iter().any(|n| n.state == LinkState::Connecting) {
-            if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
+        while self
+            .nodes()
+            .iter()
+            .any(|n| n.state == LinkState::Connecting)
+        {
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
                 return;
             }
         }
@@ -156,7 +173,10 @@ impl ClusterHandle {
 
     /// The live connection of a node.
     pub fn conn(&self, id: NodeId) -> Result<Arc<AgentConn>, ClientError> {
-        let slots = self.slots.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let slots = self
+            .slots
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let slot = slots.get(&id).ok_or(ClientError::UnknownNode(id))?;
         match &slot.conn {
             Some(c) if !c.is_closed() => Ok(Arc::clone(c)),
@@ -172,13 +192,22 @@ impl ClusterHandle {
     }
 
     /// Sends one request to one node.
-    pub async fn request<T: DeserializeOwned>(&self, id: NodeId, request: Request) -> Result<T, ClientError> {
+    pub async fn request<T: DeserializeOwned>(
+        &self,
+        id: NodeId,
+        request: Request,
+    ) -> Result<T, ClientError> {
         let conn = self.conn(id)?;
         conn.request_within(request, self.request_timeout).await
     }
 }
 
-fn update(slots: &RwLock<BTreeMap<NodeId, Slot>>, tx: &watch::Sender<u64>, id: NodeId, f: impl FnOnce(&mut Slot)) {
+fn update(
+    slots: &RwLock<BTreeMap<NodeId, Slot>>,
+    tx: &watch::Sender<u64>,
+    id: NodeId,
+    f: impl FnOnce(&mut Slot),
+) {
     if let Some(slot) = write_slots(slots).get_mut(&id) {
         f(slot);
     }
@@ -193,7 +222,9 @@ async fn supervise(
 ) {
     let mut backoff = BACKOFF_MIN;
     loop {
-        update(&slots, &tx, node.id, |s| s.view.state = LinkState::Connecting);
+        update(&slots, &tx, node.id, |s| {
+            s.view.state = LinkState::Connecting
+        });
         match connect_node(&node, &options).await {
             Ok(conn) => {
                 backoff = BACKOFF_MIN;

@@ -11,7 +11,9 @@ use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncWrite, AsyncWriteExt as _,
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::ClientError;
-use crate::protocol::{AgentError, Hello, PROTOCOL_VERSION, Request, RequestLine, ResponseLine, Update};
+use crate::protocol::{
+    AgentError, Hello, PROTOCOL_VERSION, Request, RequestLine, ResponseLine, Update,
+};
 
 type Reply = Result<Value, AgentError>;
 
@@ -76,7 +78,9 @@ impl AgentConn {
                 let mut writer = writer;
                 while let Some(mut l) = out_rx.recv().await {
                     l.push('\n');
-                    if writer.write_all(l.as_bytes()).await.is_err() || writer.flush().await.is_err() {
+                    if writer.write_all(l.as_bytes()).await.is_err()
+                        || writer.flush().await.is_err()
+                    {
                         break;
                     }
                 }
@@ -158,7 +162,8 @@ impl AgentConn {
             Ok(Err(_)) => return Err(ClientError::Closed),
             Ok(Ok(reply)) => reply?,
         };
-        serde_json::from_value(value).map_err(|e| ClientError::Protocol(format!("unexpected answer: {e}")))
+        serde_json::from_value(value)
+            .map_err(|e| ClientError::Protocol(format!("unexpected answer: {e}")))
     }
 
     fn send(&self, request: Request) -> Result<(u64, oneshot::Receiver<Reply>), ClientError> {
@@ -176,7 +181,11 @@ impl AgentConn {
 
     /// Asks for node figures (and the process list if `procs`) every `interval`.
     /// Dropping the receiver does not stop the pushes; call [`unsubscribe`](Self::unsubscribe).
-    pub async fn subscribe(&self, interval: Duration, procs: bool) -> Result<(u64, UpdateRx), ClientError> {
+    pub async fn subscribe(
+        &self,
+        interval: Duration,
+        procs: bool,
+    ) -> Result<(u64, UpdateRx), ClientError> {
         let interval_ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX);
         let (tx, rx) = mpsc::channel(16);
         // Register before the request goes out, so the first push is not lost.
@@ -206,7 +215,9 @@ impl AgentConn {
     /// Stops subscription `sub`.
     pub async fn unsubscribe(&self, sub: u64) -> Result<(), ClientError> {
         lock(&self.shared.subs).remove(&sub);
-        self.request::<Value>(Request::Unsubscribe { sub }).await.map(|_| ())
+        self.request::<Value>(Request::Unsubscribe { sub })
+            .await
+            .map(|_| ())
     }
 }
 
@@ -215,7 +226,11 @@ async fn read_loop<R: AsyncRead + Unpin>(reader: R, shared: &Shared) {
     let mut buf = Vec::new();
     loop {
         buf.clear();
-        match (&mut reader).take(MAX_RESPONSE as u64).read_until(b'\n', &mut buf).await {
+        match (&mut reader)
+            .take(MAX_RESPONSE as u64)
+            .read_until(b'\n', &mut buf)
+            .await
+        {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
@@ -224,7 +239,10 @@ async fn read_loop<R: AsyncRead + Unpin>(reader: R, shared: &Shared) {
             return;
         }
         let Ok(resp) = serde_json::from_slice::<ResponseLine>(&buf) else {
-            tracing::warn!("agent sent a line that is not the protocol: {:?}", String::from_utf8_lossy(&buf));
+            tracing::warn!(
+                "agent sent a line that is not the protocol: {:?}",
+                String::from_utf8_lossy(&buf)
+            );
             continue;
         };
         match resp {

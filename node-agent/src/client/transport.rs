@@ -12,8 +12,8 @@ use std::time::Duration;
 use openssh::{KnownHosts, Session, SessionBuilder};
 use tokio::io::{AsyncRead, AsyncReadExt as _};
 
-use super::conn::AgentConn;
 use super::ClientError;
+use super::conn::AgentConn;
 use crate::map::{Cluster, ClusterNode, Dest};
 use crate::model::NodeId;
 
@@ -89,7 +89,9 @@ impl StderrTail {
                 if n == 0 {
                     break;
                 }
-                let mut t = tail.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut t = tail
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 t.extend_from_slice(&buf[..n]);
                 let excess = t.len().saturating_sub(4096);
                 t.drain(..excess);
@@ -98,7 +100,10 @@ impl StderrTail {
     }
 
     fn last_line(&self) -> Option<String> {
-        let t = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let t = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         String::from_utf8_lossy(&t)
             .lines()
             .rev()
@@ -126,7 +131,10 @@ async fn explain(node: NodeId, err: ClientError, tail: &StderrTail) -> ClientErr
 }
 
 /// Opens a channel to one node of a cluster, within `options.connect_timeout`.
-pub async fn connect_node(node: &ClusterNode, options: &ClientOptions) -> Result<AgentConn, ClientError> {
+pub async fn connect_node(
+    node: &ClusterNode,
+    options: &ClientOptions,
+) -> Result<AgentConn, ClientError> {
     let fut = async {
         match &node.dest {
             Dest::Local => connect_local(node.id, options).await,
@@ -158,7 +166,8 @@ async fn connect_local(node: NodeId, options: &ClientOptions) -> Result<AgentCon
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| connect_error(node, format!("cannot start {}: {e}", agent.display())))?;
-    let (Some(stdin), Some(stdout), Some(stderr)) = (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    let (Some(stdin), Some(stdout), Some(stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
     else {
         return Err(connect_error(node, "agent pipes missing"));
     };
@@ -176,9 +185,16 @@ struct SshKeep {
     _session: Arc<Session>,
 }
 
-async fn connect_ssh(node: NodeId, dest: &str, options: &ClientOptions) -> Result<AgentConn, ClientError> {
+async fn connect_ssh(
+    node: NodeId,
+    dest: &str,
+    options: &ClientOptions,
+) -> Result<AgentConn, ClientError> {
     if dest.starts_with('-') {
-        return Err(connect_error(node, format!("{dest:?} is not an ssh destination")));
+        return Err(connect_error(
+            node,
+            format!("{dest:?} is not an ssh destination"),
+        ));
     }
     let mut builder = SessionBuilder::default();
     builder
@@ -203,9 +219,11 @@ async fn connect_ssh(node: NodeId, dest: &str, options: &ClientOptions) -> Resul
         .spawn()
         .await
         .map_err(|e| connect_error(node, ssh_reason(&e)))?;
-    let (Some(stdin), Some(stdout), Some(stderr)) =
-        (child.stdin().take(), child.stdout().take(), child.stderr().take())
-    else {
+    let (Some(stdin), Some(stdout), Some(stderr)) = (
+        child.stdin().take(),
+        child.stdout().take(),
+        child.stderr().take(),
+    ) else {
         return Err(connect_error(node, "ssh channel pipes missing"));
     };
     let tail = StderrTail::default();

@@ -249,12 +249,18 @@ impl Cluster {
     }
 
     /// A cluster of the nodes of an openmosix.map: each node is reached over SSH at its
-    /// main address.
+    /// main address. Nodes without an address, or whose main address [`Dest::parse`]
+    /// refuses (empty, starting with `-`, white space), are left out; [`parse_map`]
+    /// never yields such nodes.
+    ///
+    /// [`parse_map`]: super::parse_map
     pub fn from_map(nodes: &[MapNode]) -> Cluster {
         let mut nodes: Vec<ClusterNode> = nodes
             .iter()
             .filter_map(|n| {
                 let main = n.addresses.first()?;
+                // Refuses what could pass as an ssh option; a host named "local" stays SSH.
+                Dest::parse(main).ok()?;
                 Some(ClusterNode {
                     id: n.id,
                     dest: Dest::Ssh(main.clone()),
@@ -416,5 +422,18 @@ mod tests {
         let cluster = Cluster::from_map(&map);
         assert_eq!(cluster.nodes[0].dest, Dest::Ssh("10.0.0.2".into()));
         assert_eq!(cluster.to_map(), map);
+        let odd = [
+            MapNode {
+                id: 1,
+                addresses: vec!["-oProxyCommand=x".into()],
+            },
+            MapNode {
+                id: 3,
+                addresses: vec!["local".into()],
+            },
+        ];
+        let cluster = Cluster::from_map(&odd);
+        assert_eq!(cluster.nodes.len(), 1);
+        assert_eq!(cluster.nodes[0].dest, Dest::Ssh("local".into()));
     }
 }

@@ -24,23 +24,32 @@ pub struct Ctx {
 impl Ctx {
     /// Opens a channel to one node.
     pub async fn conn(&self, id: NodeId) -> Result<AgentConn> {
-        let node = self
-            .cluster
-            .node(id)
-            .ok_or_else(|| anyhow!("node {id} is not in the cluster (nodes: {})", ids(&self.cluster)))?;
+        let node = self.cluster.node(id).ok_or_else(|| {
+            anyhow!(
+                "node {id} is not in the cluster (nodes: {})",
+                ids(&self.cluster)
+            )
+        })?;
         Ok(connect_node(node, &self.options).await?)
     }
 
     /// Every node, connected in parallel; waits at most the connect time-out.
     pub async fn all(&self) -> ClusterHandle {
         let handle = ClusterHandle::connect(&self.cluster, &self.options);
-        handle.settled(self.options.connect_timeout + Duration::from_millis(500)).await;
+        handle
+            .settled(self.options.connect_timeout + Duration::from_millis(500))
+            .await;
         handle
     }
 }
 
 fn ids(cluster: &Cluster) -> String {
-    cluster.nodes.iter().map(|n| n.id.to_string()).collect::<Vec<_>>().join(", ")
+    cluster
+        .nodes
+        .iter()
+        .map(|n| n.id.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
@@ -62,8 +71,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Mosctl { words } => crate::mosctl::run(&ctx, &words).await,
         Command::Run(args) => run_job(&ctx, args).await,
         Command::Signal { node, pid, signal } => {
-            let sig = Signal::parse(&signal)
-                .ok_or_else(|| anyhow!("unknown signal {signal:?}: use STOP, CONT, TERM or KILL"))?;
+            let sig = Signal::parse(&signal).ok_or_else(|| {
+                anyhow!("unknown signal {signal:?}: use STOP, CONT, TERM or KILL")
+            })?;
             let conn = ctx.conn(node).await?;
             conn.request::<Value>(Request::Signal { pid, signal: sig })
                 .await
@@ -93,7 +103,10 @@ async fn ps(ctx: &Ctx, node: Option<NodeId>) -> Result<ExitCode> {
     let mut rows: Vec<(NodeId, ProcInfo)> = Vec::new();
     if let Some(id) = node {
         let conn = ctx.conn(id).await?;
-        let procs: Vec<ProcInfo> = conn.request(Request::Procs).await.with_context(|| format!("node {id}"))?;
+        let procs: Vec<ProcInfo> = conn
+            .request(Request::Procs)
+            .await
+            .with_context(|| format!("node {id}"))?;
         rows.extend(procs.into_iter().map(|p| (id, p)));
     } else {
         let handle = ctx.all().await;
@@ -108,7 +121,10 @@ async fn ps(ctx: &Ctx, node: Option<NodeId>) -> Result<ExitCode> {
                 failed = true;
                 continue;
             }
-            match handle.request::<Vec<ProcInfo>>(view.id, Request::Procs).await {
+            match handle
+                .request::<Vec<ProcInfo>>(view.id, Request::Procs)
+                .await
+            {
                 Ok(procs) => rows.extend(procs.into_iter().map(|p| (view.id, p))),
                 Err(e) => {
                     eprintln!("openmosix: node {}: {e}", view.id);
@@ -117,7 +133,11 @@ async fn ps(ctx: &Ctx, node: Option<NodeId>) -> Result<ExitCode> {
             }
         }
         output::procs(&rows, ctx.json);
-        return Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS });
+        return Ok(if failed {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        });
     }
     output::procs(&rows, ctx.json);
     Ok(ExitCode::SUCCESS)
@@ -138,7 +158,11 @@ async fn run_job(ctx: &Ctx, args: RunArgs) -> Result<ExitCode> {
     if args.runon.is_some_and(|n| n != args.node) {
         bail!("--runon must name the node the job starts on until process migration lands");
     }
-    let argv = args.argv.into_iter().map(|a| BytesOrText(a.into_vec())).collect();
+    let argv = args
+        .argv
+        .into_iter()
+        .map(|a| BytesOrText(a.into_vec()))
+        .collect();
     let conn = ctx.conn(args.node).await?;
     let started: Started = conn
         .request(Request::Run { argv, options })
@@ -154,7 +178,10 @@ async fn run_job(ctx: &Ctx, args: RunArgs) -> Result<ExitCode> {
 
 async fn setpe(ctx: &Ctx, args: SetpeArgs) -> Result<ExitCode> {
     if args.write {
-        let path = args.file.as_deref().ok_or_else(|| anyhow!("setpe -w needs -f MAP"))?;
+        let path = args
+            .file
+            .as_deref()
+            .ok_or_else(|| anyhow!("setpe -w needs -f MAP"))?;
         let nodes = map::read_map_file(path)?;
         let cluster = Cluster::from_map(&nodes);
         // Reach the nodes through the cluster we were given when it names them (its ssh
@@ -165,9 +192,14 @@ async fn setpe(ctx: &Ctx, args: SetpeArgs) -> Result<ExitCode> {
             let Some(node) = node else { continue };
             let res = async {
                 let conn = connect_node(node, &ctx.options).await?;
-                conn.request::<Value>(Request::SetMap { nodes: nodes.clone() }).await?;
-                conn.request::<Value>(Request::AdminSet { change: AdminChange::Off { off: false } })
-                    .await?;
+                conn.request::<Value>(Request::SetMap {
+                    nodes: nodes.clone(),
+                })
+                .await?;
+                conn.request::<Value>(Request::AdminSet {
+                    change: AdminChange::Off { off: false },
+                })
+                .await?;
                 anyhow::Ok(())
             }
             .await;
@@ -176,11 +208,17 @@ async fn setpe(ctx: &Ctx, args: SetpeArgs) -> Result<ExitCode> {
             }
         }
         if !failed.is_empty() {
-            bail!("the map was not installed everywhere: {}", failed.join("; "));
+            bail!(
+                "the map was not installed everywhere: {}",
+                failed.join("; ")
+            );
         }
         Ok(ExitCode::SUCCESS)
     } else if args.read {
-        let id = args.node.or_else(|| ctx.cluster.nodes.first().map(|n| n.id)).ok_or_else(|| anyhow!("empty cluster"))?;
+        let id = args
+            .node
+            .or_else(|| ctx.cluster.nodes.first().map(|n| n.id))
+            .ok_or_else(|| anyhow!("empty cluster"))?;
         let conn = ctx.conn(id).await?;
         let nodes: Vec<MapNode> = conn.request(Request::GetMap).await?;
         if nodes.is_empty() {
@@ -188,7 +226,9 @@ async fn setpe(ctx: &Ctx, args: SetpeArgs) -> Result<ExitCode> {
         }
         let text = map::render_map(&nodes);
         match args.file {
-            Some(f) => std::fs::write(&f, text).with_context(|| format!("writing {}", f.display()))?,
+            Some(f) => {
+                std::fs::write(&f, text).with_context(|| format!("writing {}", f.display()))?
+            }
             None => out!("{text}"),
         }
         Ok(ExitCode::SUCCESS)
@@ -199,9 +239,11 @@ async fn setpe(ctx: &Ctx, args: SetpeArgs) -> Result<ExitCode> {
         };
         for id in targets {
             let conn = ctx.conn(id).await?;
-            conn.request::<Value>(Request::AdminSet { change: AdminChange::Off { off: true } })
-                .await
-                .with_context(|| format!("node {id}"))?;
+            conn.request::<Value>(Request::AdminSet {
+                change: AdminChange::Off { off: true },
+            })
+            .await
+            .with_context(|| format!("node {id}"))?;
         }
         Ok(ExitCode::SUCCESS)
     }
@@ -212,7 +254,11 @@ async fn showmap(ctx: &Ctx, node: Option<NodeId>) -> Result<ExitCode> {
         Some(id) => {
             let conn = ctx.conn(id).await?;
             let installed: Vec<MapNode> = conn.request(Request::GetMap).await?;
-            let nodes = if installed.is_empty() { ctx.cluster.to_map() } else { installed };
+            let nodes = if installed.is_empty() {
+                ctx.cluster.to_map()
+            } else {
+                installed
+            };
             (Some(conn.hello().node_id), nodes)
         }
         None => {

@@ -30,7 +30,12 @@ use clap::{Args, Parser, Subcommand};
 /// With no --cluster or --map the cluster is this machine alone, served by a locally
 /// started agent.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about, after_help = "Exit status is 0 on success, 1 with a one-line reason on stderr otherwise.")]
+#[command(
+    version,
+    about,
+    long_about,
+    after_help = "Exit status is 0 on success, 1 with a one-line reason on stderr otherwise."
+)]
 pub struct Cli {
     /// A cluster file (TOML: nodes with ids and ssh destinations; see docs/cluster-files.md).
     #[arg(long, global = true, value_name = "FILE", env = "OPENMOSIX_CLUSTER")]

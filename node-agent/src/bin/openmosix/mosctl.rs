@@ -8,7 +8,7 @@ use openmosix_agent::protocol::{Request, TuneInfo};
 use serde_json::{Value, json};
 
 use crate::commands::Ctx;
-use crate::output::{print_value, mib};
+use crate::output::{mib, print_value};
 
 /// Every verb, for parsing and for the error message.
 const VERBS: &[&str] = &[
@@ -46,7 +46,9 @@ fn split(words: &[String]) -> Result<(Option<NodeId>, String, Vec<String>)> {
                 return Ok((None, verb.clone(), rest.to_vec()));
             }
             match rest.split_first() {
-                Some((n, more)) if n.parse::<NodeId>().is_ok() => Ok((n.parse().ok(), verb.clone(), more.to_vec())),
+                Some((n, more)) if n.parse::<NodeId>().is_ok() => {
+                    Ok((n.parse().ok(), verb.clone(), more.to_vec()))
+                }
                 _ => Ok((None, verb.clone(), rest.to_vec())),
             }
         }
@@ -60,7 +62,8 @@ fn split(words: &[String]) -> Result<(Option<NodeId>, String, Vec<String>)> {
 
 fn arg<T: std::str::FromStr>(args: &[String], i: usize, what: &str) -> Result<T> {
     let a = args.get(i).ok_or_else(|| anyhow!("missing {what}"))?;
-    a.parse().map_err(|_| anyhow!("{what} must be a number, not {a:?}"))
+    a.parse()
+        .map_err(|_| anyhow!("{what} must be a number, not {a:?}"))
 }
 
 pub async fn run(ctx: &Ctx, words: &[String]) -> Result<ExitCode> {
@@ -75,13 +78,28 @@ pub async fn run(ctx: &Ctx, words: &[String]) -> Result<ExitCode> {
     };
     if verb == "isup" {
         let up = ctx.conn(node).await.is_ok();
-        print_value(ctx.json, &json!({"node": node, "up": up}), if up { "up" } else { "down" });
-        return Ok(if up { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        print_value(
+            ctx.json,
+            &json!({"node": node, "up": up}),
+            if up { "up" } else { "down" },
+        );
+        return Ok(if up {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
     }
     if verb == "whois" {
-        let n = ctx.cluster.node(node).ok_or_else(|| anyhow!("node {node} is not in the cluster"))?;
+        let n = ctx
+            .cluster
+            .node(node)
+            .ok_or_else(|| anyhow!("node {node} is not in the cluster"))?;
         let addr = n.addresses.join(" ");
-        print_value(ctx.json, &json!({"node": node, "addresses": n.addresses}), &addr);
+        print_value(
+            ctx.json,
+            &json!({"node": node, "addresses": n.addresses}),
+            &addr,
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let conn = ctx.conn(node).await?;
@@ -99,7 +117,11 @@ pub async fn run(ctx: &Ctx, words: &[String]) -> Result<ExitCode> {
     }
     match verb.as_str() {
         "expel" | "bring" => {
-            let req = if verb == "expel" { Request::Expel } else { Request::Bring };
+            let req = if verb == "expel" {
+                Request::Expel
+            } else {
+                Request::Bring
+            };
             let n: u32 = conn.request(req).await.context(what)?;
             print_value(ctx.json, &json!({"node": node, "moved": n}), &n.to_string());
         }
@@ -117,8 +139,14 @@ pub async fn run(ctx: &Ctx, words: &[String]) -> Result<ExitCode> {
             let (v, text): (Value, String) = match verb.as_str() {
                 "getload" => (json!(info.load), format!("{}", info.load)),
                 "getspeed" => (json!(info.speed), info.speed.to_string()),
-                "getmem" => (json!(info.mem), format!("{} ({} MiB)", info.mem, mib(info.mem))),
-                "getfree" => (json!(info.rmem), format!("{} ({} MiB)", info.rmem, mib(info.rmem))),
+                "getmem" => (
+                    json!(info.mem),
+                    format!("{} ({} MiB)", info.mem, mib(info.mem)),
+                ),
+                "getfree" => (
+                    json!(info.rmem),
+                    format!("{} ({} MiB)", info.rmem, mib(info.rmem)),
+                ),
                 "getutil" => (json!(info.util), format!("{}%", info.util)),
                 _ => {
                     let admin: AdminState = conn.request(Request::AdminGet).await.context(what)?;
@@ -135,11 +163,23 @@ pub async fn run(ctx: &Ctx, words: &[String]) -> Result<ExitCode> {
         }
         "setdecay" => {
             let interval: u32 = arg(&args, 0, "the decay interval")?;
-            let slow = if args.len() > 1 { Some(arg(&args, 1, "the slow decay")?) } else { None };
-            let fast = if args.len() > 2 { Some(arg(&args, 2, "the fast decay")?) } else { None };
-            conn.request::<AdminState>(admin_set(AdminChange::Decay { interval, slow, fast }))
-                .await
-                .context(what)?;
+            let slow = if args.len() > 1 {
+                Some(arg(&args, 1, "the slow decay")?)
+            } else {
+                None
+            };
+            let fast = if args.len() > 2 {
+                Some(arg(&args, 2, "the fast decay")?)
+            } else {
+                None
+            };
+            conn.request::<AdminState>(admin_set(AdminChange::Decay {
+                interval,
+                slow,
+                fast,
+            }))
+            .await
+            .context(what)?;
         }
         "setyard" => bail!("setyard: the yardstick is this suite's calibrated speed; use setspeed"),
         other => bail!("mosctl: unknown verb {other}"),
@@ -172,11 +212,16 @@ fn status(ctx: &Ctx, node: NodeId, info: &NodeInfo, admin: &AdminState) -> Resul
     outln!("  lstay (local processes stay):    {}", yn(admin.lstay));
     outln!("  block (refuse guests):           {}", yn(admin.block));
     outln!("  quiet (no load gathering):       {}", yn(admin.quiet));
-    outln!("  mfs:                             {}", if admin.nomfs { "disabled" } else { "enabled" });
+    outln!(
+        "  mfs:                             {}",
+        if admin.nomfs { "disabled" } else { "enabled" }
+    );
     outln!("  speed:                           {}", admin.speed);
     outln!(
         "  decay:                           interval {} s, slow {}, fast {}",
-        admin.decay_interval, admin.slow_decay, admin.fast_decay
+        admin.decay_interval,
+        admin.slow_decay,
+        admin.fast_decay
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -66,7 +66,16 @@ pub fn nodes(views: &[NodeView], as_json: bool) {
     }
     outln!(
         "{:>4}  {:<18} {:<10} {:>4} {:>7} {:>7} {:>9} {:>9} {:>9} {:>6}",
-        "NODE", "ADDRESS", "STATUS", "CPUS", "LOAD", "SPEED", "MEM MiB", "RMEM MiB", "TMEM MiB", "UTIL%"
+        "NODE",
+        "ADDRESS",
+        "STATUS",
+        "CPUS",
+        "LOAD",
+        "SPEED",
+        "MEM MiB",
+        "RMEM MiB",
+        "TMEM MiB",
+        "UTIL%"
     );
     for v in views {
         match v.info.as_ref().filter(|_| v.state == LinkState::Up) {
@@ -110,7 +119,16 @@ pub fn procs(rows: &[(NodeId, ProcInfo)], as_json: bool) {
     }
     outln!(
         "{:>4} {:>7} {:>7} {:>6} {:>2} {:>4} {:>5} {:>4} {:>5} {:>4}  COMMAND",
-        "NODE", "PID", "PPID", "UID", "S", "NI", "WHERE", "HOME", "NMIGS", "LOCK"
+        "NODE",
+        "PID",
+        "PPID",
+        "UID",
+        "S",
+        "NI",
+        "WHERE",
+        "HOME",
+        "NMIGS",
+        "LOCK"
     );
     for (node, p) in rows {
         outln!(

@@ -390,22 +390,22 @@ fn all_names() -> Result<BTreeSet<String>> {
     let mut names = BTreeSet::new();
     if let Ok(entries) = fs::read_dir(STATE_ROOT) {
         for entry in entries.flatten() {
-            if let Some(name) = entry.file_name().to_str() {
-                if check_name(name).is_ok() && entry.path().is_dir() {
-                    names.insert(name.to_owned());
-                }
+            if let Some(name) = entry.file_name().to_str()
+                && check_name(name).is_ok()
+                && entry.path().is_dir()
+            {
+                names.insert(name.to_owned());
             }
         }
     }
     for ns in sys::netns_list()? {
-        if let Some((name, node)) = ns.rsplit_once("-n") {
-            if check_name(name).is_ok()
-                && node
-                    .parse::<u32>()
-                    .is_ok_and(|n| (1..=MAX_NODES).contains(&n))
-            {
-                names.insert(name.to_owned());
-            }
+        if let Some((name, node)) = ns.rsplit_once("-n")
+            && check_name(name).is_ok()
+            && node
+                .parse::<u32>()
+                .is_ok_and(|n| (1..=MAX_NODES).contains(&n))
+        {
+            names.insert(name.to_owned());
         }
     }
     Ok(names)

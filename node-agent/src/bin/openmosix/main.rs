@@ -143,16 +143,16 @@ pub struct RunArgs {
 
 /// `openmosix setpe`.
 #[derive(Debug, Args)]
-#[group(required = true, multiple = false, id = "mode")]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["write", "read", "off"])))]
 pub struct SetpeArgs {
     /// Install the map given with -f on every node it names (and put them in the pool).
-    #[arg(short = 'w', group = "mode", requires = "file")]
+    #[arg(short = 'w', requires = "file")]
     pub write: bool,
     /// Write the configuration installed on a node to -f FILE (or stdout).
-    #[arg(short = 'r', group = "mode")]
+    #[arg(short = 'r')]
     pub read: bool,
     /// Take nodes out of the pool (`-off` also works).
-    #[arg(long = "off", group = "mode")]
+    #[arg(long = "off")]
     pub off: bool,
     /// The map file.
     #[arg(short = 'f', value_name = "MAP")]

@@ -113,6 +113,11 @@ impl Layout {
     pub fn node_state(&self, i: u32) -> PathBuf {
         self.node_dir(i).join("state")
     }
+    /// The node's own home folder: a login reads this node's dot files, not the
+    /// machine's (whose .bashrc may put other tools first on PATH).
+    pub fn node_home(&self, i: u32) -> PathBuf {
+        self.node_dir(i).join("home")
+    }
     pub fn sshd_config(&self, i: u32) -> PathBuf {
         self.node_dir(i).join("sshd_config")
     }
@@ -160,7 +165,8 @@ impl Layout {
         }
         let _ = writeln!(
             s,
-            "SetEnv OPENMOSIX_NODE_ID={i} OPENMOSIX_STATE_DIR={} PATH={}",
+            "SetEnv HOME={} OPENMOSIX_NODE_ID={i} OPENMOSIX_STATE_DIR={} PATH={}",
+            self.node_home(i).display(),
             self.node_state(i).display(),
             self.session_path()
         );

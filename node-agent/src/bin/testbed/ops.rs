@@ -126,6 +126,7 @@ fn write_state(l: &Layout, nodes: u32, agent: &Path) -> Result<()> {
     for i in 1..=nodes {
         mkdir(&l.node_dir(i), 0o755)?;
         mkdir(&l.node_state(i), 0o755)?;
+        mkdir(&l.node_home(i), 0o700)?;
         write(&l.sshd_config(i), &l.sshd_config_text(i))?;
     }
     write(&l.ssh_config(), &l.ssh_config_text(nodes))?;

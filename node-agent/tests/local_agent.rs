@@ -77,7 +77,7 @@ async fn requests_subscriptions_and_errors() {
         .expect_err("dead pid");
     match err {
         openmosix_agent::client::ClientError::Agent(e) => {
-            assert_eq!(e.kind, ErrorKind::NoSuchProcess)
+            assert_eq!(e.kind, ErrorKind::NoSuchProcess);
         }
         other => panic!("unexpected {other}"),
     }

@@ -222,8 +222,12 @@ async fn supervise(
 ) {
     let mut backoff = BACKOFF_MIN;
     loop {
+        // A node that is down stays down (red) while it is retried; only the first
+        // attempt shows as connecting.
         update(&slots, &tx, node.id, |s| {
-            s.view.state = LinkState::Connecting
+            if s.view.state != LinkState::Down {
+                s.view.state = LinkState::Connecting;
+            }
         });
         match connect_node(&node, &options).await {
             Ok(conn) => {

@@ -227,7 +227,7 @@ async fn setpe(ctx: &Ctx, args: SetpeArgs) -> Result<ExitCode> {
         let text = map::render_map(&nodes);
         match args.file {
             Some(f) => {
-                std::fs::write(&f, text).with_context(|| format!("writing {}", f.display()))?
+                std::fs::write(&f, text).with_context(|| format!("writing {}", f.display()))?;
             }
             None => out!("{text}"),
         }

@@ -10,6 +10,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 scripts/install-test-deps.sh
 
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+
 # Leftovers of an interrupted run would collide with the tests' testbeds.
 cargo build --workspace --bins
 target/debug/openmosix-testbed down --all || true

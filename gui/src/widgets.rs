@@ -1,0 +1,84 @@
+//! The original's look in egui: status lamps, percentage bars and LCD numbers.
+
+use egui::{Color32, Response, RichText, Sense, Ui, Vec2};
+use openmosix_agent::client::{LinkState, NodeView};
+use openmosix_agent::model::NodeStatus;
+
+/// Green: up and accepting guests.
+pub const LAMP_UP: Color32 = Color32::from_rgb(40, 200, 60);
+/// Red: not answering.
+pub const LAMP_DOWN: Color32 = Color32::from_rgb(220, 40, 40);
+/// Yellow: opening the connection.
+pub const LAMP_CONNECTING: Color32 = Color32::from_rgb(230, 190, 30);
+/// Orange: up but blocking guests or out of the pool.
+pub const LAMP_BLOCKED: Color32 = Color32::from_rgb(240, 130, 20);
+
+/// The lamp colour of a node and a word for it (the word is the lamp's accessible label).
+pub fn lamp_state(node: &NodeView) -> (Color32, &'static str) {
+    match (node.state, node.info.as_ref().map(|i| i.status)) {
+        (LinkState::Down, _) => (LAMP_DOWN, "down"),
+        (LinkState::Connecting, _) => (LAMP_CONNECTING, "connecting"),
+        (LinkState::Up, Some(NodeStatus::Blocked)) => (LAMP_BLOCKED, "blocked"),
+        (LinkState::Up, Some(NodeStatus::Off)) => (LAMP_BLOCKED, "off"),
+        (LinkState::Up, _) => (LAMP_UP, "up"),
+    }
+}
+
+/// A round lamp with `label` as its accessible name and hover text.
+pub fn lamp(ui: &mut Ui, color: Color32, label: &str) -> Response {
+    let size = ui.spacing().interact_size.y;
+    let (rect, response) = ui.allocate_exact_size(Vec2::splat(size), Sense::hover());
+    let c = rect.center();
+    let r = size * 0.38;
+    let painter = ui.painter();
+    painter.circle_filled(c, r, color);
+    painter.circle_stroke(c, r, egui::Stroke::new(1.0, Color32::from_gray(40)));
+    painter.circle_filled(c + Vec2::new(-r * 0.35, -r * 0.35), r * 0.3, Color32::from_white_alpha(90));
+    let label = label.to_owned();
+    response.widget_info(move || egui::WidgetInfo::labeled(egui::Role::Label, true, &label));
+    response.on_hover_text(label_text(color))
+}
+
+fn label_text(color: Color32) -> &'static str {
+    match color {
+        LAMP_UP => "up",
+        LAMP_DOWN => "down: not answering",
+        LAMP_CONNECTING => "connecting",
+        _ => "blocked or out of the pool",
+    }
+}
+
+/// A horizontal bar filled to `fraction` (0..=1) with `text` on it.
+pub fn bar(ui: &mut Ui, fraction: f32, text: &str, width: f32) -> Response {
+    let fill = if fraction > 0.9 {
+        Color32::from_rgb(200, 60, 50)
+    } else if fraction > 0.75 {
+        Color32::from_rgb(210, 150, 40)
+    } else {
+        Color32::from_rgb(60, 130, 200)
+    };
+    ui.add(
+        egui::ProgressBar::new(fraction.clamp(0.0, 1.0))
+            .desired_width(width)
+            .fill(fill)
+            .text(RichText::new(text).color(Color32::WHITE)),
+    )
+}
+
+/// An LCD-style number: green digits on a dark panel.
+pub fn lcd(ui: &mut Ui, value: &str, digits: usize) -> Response {
+    let text = format!("{value:>digits$}");
+    egui::Frame::new()
+        .fill(Color32::from_rgb(16, 28, 16))
+        .inner_margin(egui::Margin::symmetric(4, 1))
+        .corner_radius(2.0)
+        .show(ui, |ui| {
+            ui.label(
+                RichText::new(text)
+                    .monospace()
+                    .size(15.0)
+                    .color(Color32::from_rgb(90, 255, 110)),
+            )
+        })
+        .inner
+}

@@ -48,7 +48,8 @@ fn label_text(color: Color32) -> &'static str {
     }
 }
 
-/// A horizontal bar filled to `fraction` (0..=1) with `text` on it.
+/// A usage bar (load, memory) filled to `fraction` (0..=1) with `text` on it: blue,
+/// turning amber above 75 % and red above 90 %.
 pub fn bar(ui: &mut Ui, fraction: f32, text: &str, width: f32) -> Response {
     let fill = if fraction > 0.9 {
         Color32::from_rgb(200, 60, 50)
@@ -57,10 +58,28 @@ pub fn bar(ui: &mut Ui, fraction: f32, text: &str, width: f32) -> Response {
     } else {
         Color32::from_rgb(60, 130, 200)
     };
+    filled_bar(ui, fraction, text, width, fill)
+}
+
+/// A quality bar (load-balancing efficiency) where full is good: green, amber below
+/// 60 %, red below 30 %.
+pub fn quality_bar(ui: &mut Ui, fraction: f32, text: &str, width: f32) -> Response {
+    let fill = if fraction < 0.3 {
+        Color32::from_rgb(200, 60, 50)
+    } else if fraction < 0.6 {
+        Color32::from_rgb(210, 150, 40)
+    } else {
+        Color32::from_rgb(50, 160, 70)
+    };
+    filled_bar(ui, fraction, text, width, fill)
+}
+
+fn filled_bar(ui: &mut Ui, fraction: f32, text: &str, width: f32, fill: Color32) -> Response {
     ui.add(
         egui::ProgressBar::new(fraction.clamp(0.0, 1.0))
             .desired_width(width)
             .fill(fill)
+            .corner_radius(2.0)
             .text(RichText::new(text).color(Color32::WHITE)),
     )
 }

@@ -6,9 +6,34 @@ use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Output, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
-const TESTBED: &str = env!("CARGO_BIN_EXE_openmosix-testbed");
-const AGENT: &str = env!("CARGO_BIN_EXE_openmosix-agent");
-const CLI: &str = env!("CARGO_BIN_EXE_openmosix");
+/// A binary of node-agent: cargo names it for node-agent's own tests; other crates' tests
+/// (the windows) find it in the target folder, where `scripts/test.sh` builds every binary
+/// before testing.
+fn bin(built_for_us: Option<&'static str>, name: &str) -> String {
+    if let Some(p) = built_for_us {
+        return p.to_owned();
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    for dir in exe.ancestors().skip(1).take(2) {
+        let candidate = dir.join(name);
+        if candidate.is_file() {
+            return candidate.to_string_lossy().into_owned();
+        }
+    }
+    panic!("{name} is not built: run `cargo build --workspace --bins` first (scripts/test.sh does)");
+}
+
+fn testbed_bin() -> String {
+    bin(option_env!("CARGO_BIN_EXE_openmosix-testbed"), "openmosix-testbed")
+}
+
+fn agent_bin() -> String {
+    bin(option_env!("CARGO_BIN_EXE_openmosix-agent"), "openmosix-agent")
+}
+
+fn cli_bin() -> String {
+    bin(option_env!("CARGO_BIN_EXE_openmosix"), "openmosix")
+}
 
 /// A running testbed: nodes 1..=`nodes` at 10.77.`net`.(10+i), reachable over SSH.
 #[derive(Debug)]
@@ -69,7 +94,7 @@ impl Testbed {
     }
 
     fn up(name: &str, net: u8, nodes: u32) -> Result<Testbed, String> {
-        let out = Command::new(TESTBED)
+        let out = Command::new(testbed_bin())
             .args([
                 "up",
                 &nodes.to_string(),
@@ -78,11 +103,11 @@ impl Testbed {
                 "--net",
                 &net.to_string(),
                 "--agent",
-                AGENT,
+                agent_bin(),
             ])
             .stdin(Stdio::null())
             .output()
-            .map_err(|e| format!("cannot run {TESTBED}: {e}"))?;
+            .map_err(|e| format!("cannot run {}: {e}", testbed_bin()))?;
         if !out.status.success() {
             return Err(describe(
                 &format!("openmosix-testbed up {nodes} --name {name} --net {net}"),
@@ -138,7 +163,7 @@ impl Testbed {
     }
 
     fn testbed(&self) -> Command {
-        Command::new(TESTBED)
+        Command::new(testbed_bin())
     }
 
     /// `openmosix-testbed exec I -- argv`: runs argv inside node i, output captured.
@@ -207,7 +232,7 @@ impl Testbed {
 
     /// The `openmosix --cluster <cluster_file> args` command, to adjust before running.
     pub fn cli_command<S: AsRef<OsStr>>(&self, args: &[S]) -> Command {
-        let mut cmd = Command::new(CLI);
+        let mut cmd = Command::new(cli_bin());
         cmd.arg("--cluster")
             .arg(&self.cluster_file)
             .args(args)

@@ -1,0 +1,220 @@
+//! The application state and the frame loop.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use openmosix_agent::client::{ClientOptions, NodeView};
+use openmosix_agent::map::Cluster;
+use openmosix_agent::model::{AdminChange, NodeId};
+use openmosix_gui::{Action, ClusterSource, LiveCluster, Outcome, Ticket};
+
+use crate::advanced::AdvancedExecution;
+use crate::config_dialog::{ConfigDialog, Target};
+
+/// Which kind of file the File menu opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// A cluster file (TOML).
+    Cluster,
+    /// An openmosix.map.
+    Map,
+}
+
+/// The "open" window of the File menu.
+#[derive(Debug)]
+pub(crate) struct OpenFile {
+    pub kind: FileKind,
+    pub path: String,
+    pub error: Option<String>,
+}
+
+/// A speed the user set that the agent has not reported back yet.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SpeedEdit {
+    pub value: u32,
+    /// Sent to the agent (else the slider is still being dragged).
+    pub sent: bool,
+}
+
+/// openMosixview.
+pub struct App {
+    pub(crate) source: Box<dyn ClusterSource>,
+    /// What the title bar and About say the cluster is.
+    pub(crate) cluster_name: String,
+    pub(crate) speed_edits: BTreeMap<NodeId, SpeedEdit>,
+    pub(crate) all_speed: u32,
+    pub(crate) dialogs: Vec<ConfigDialog>,
+    pub(crate) advanced: AdvancedExecution,
+    pub(crate) about_open: bool,
+    pub(crate) keys_open: bool,
+    pub(crate) open_file: Option<OpenFile>,
+    /// Status-bar lines, newest last.
+    pub(crate) status: Vec<String>,
+    speed_tickets: BTreeMap<Ticket, (NodeId, u32)>,
+    /// The snapshot of this frame.
+    pub(crate) nodes: Vec<NodeView>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").field("cluster", &self.cluster_name).finish_non_exhaustive()
+    }
+}
+
+impl App {
+    /// An app over a source.
+    pub fn new(source: Box<dyn ClusterSource>, cluster_name: impl Into<String>) -> App {
+        App {
+            source,
+            cluster_name: cluster_name.into(),
+            speed_edits: BTreeMap::new(),
+            all_speed: 1000,
+            dialogs: Vec::new(),
+            advanced: AdvancedExecution::new(),
+            about_open: false,
+            keys_open: false,
+            open_file: None,
+            status: Vec::new(),
+            speed_tickets: BTreeMap::new(),
+            nodes: Vec::new(),
+        }
+    }
+
+    /// An app watching `cluster` through live agents.
+    pub fn live(cluster: Cluster, name: impl Into<String>) -> std::io::Result<App> {
+        let options = ClientOptions::for_cluster(&cluster);
+        let source = LiveCluster::start(cluster, &options)?;
+        Ok(App::new(Box::new(source), name))
+    }
+
+    /// Replaces the cluster (File → open); open dialogs of the old one close.
+    pub fn open_cluster(&mut self, kind: FileKind, path: PathBuf) -> Result<(), String> {
+        let cluster = match kind {
+            FileKind::Cluster => Cluster::load(Some(&path), None),
+            FileKind::Map => Cluster::load(None, Some(&path)),
+        }
+        .map_err(|e| e.to_string())?;
+        let options = ClientOptions::for_cluster(&cluster);
+        let source = LiveCluster::start(cluster, &options).map_err(|e| e.to_string())?;
+        self.source = Box::new(source);
+        self.cluster_name = path.display().to_string();
+        self.dialogs.clear();
+        self.speed_edits.clear();
+        self.speed_tickets.clear();
+        self.say(format!("opened {}", self.cluster_name));
+        Ok(())
+    }
+
+    /// Adds a status-bar line.
+    pub(crate) fn say(&mut self, line: impl Into<String>) {
+        self.status.push(line.into());
+        if self.status.len() > 50 {
+            self.status.remove(0);
+        }
+    }
+
+    /// Sets a node's speed through its agent.
+    pub(crate) fn set_speed(&mut self, node: NodeId, speed: u32) {
+        let ticket = self.source.act(Action::Apply {
+            node,
+            changes: vec![AdminChange::Speed { speed }],
+            expel: false,
+            bring: false,
+        });
+        self.speed_tickets.insert(ticket, (node, speed));
+        self.speed_edits.insert(node, SpeedEdit { value: speed, sent: true });
+    }
+
+    /// Opens (or brings back) the configuration dialog of a target.
+    pub(crate) fn open_dialog(&mut self, target: Target) {
+        if let Some(d) = self.dialogs.iter_mut().find(|d| d.target == target) {
+            d.open = true;
+            return;
+        }
+        let ids: Vec<NodeId> = self.nodes.iter().map(|n| n.id).collect();
+        let dialog = ConfigDialog::open(target, &ids, self.source.as_ref());
+        self.dialogs.push(dialog);
+    }
+
+    /// Takes in what the source has for us; runs every frame.
+    fn logic(&mut self) {
+        self.nodes = self.source.nodes();
+        for (ticket, outcome) in self.source.outcomes() {
+            if let Some((node, speed)) = self.speed_tickets.remove(&ticket) {
+                match &outcome {
+                    Outcome::Admin { result: Ok(_), .. } => {
+                        let addr = self.address(node);
+                        self.say(format!("set speed to {speed} on {addr}"));
+                    }
+                    Outcome::Admin { result: Err(e), .. } => {
+                        self.speed_edits.remove(&node);
+                        self.say(format!("node {node}: speed not set: {e}"));
+                    }
+                    Outcome::Started { .. } => {}
+                }
+                continue;
+            }
+            if self.advanced.on_outcome(ticket, &outcome) {
+                continue;
+            }
+            for d in &mut self.dialogs {
+                if d.on_outcome(ticket, &outcome) {
+                    break;
+                }
+            }
+        }
+        // A sent speed is shown until the agent reports it.
+        let nodes = &self.nodes;
+        self.speed_edits.retain(|id, edit| {
+            !edit.sent
+                || nodes
+                    .iter()
+                    .find(|n| n.id == *id)
+                    .and_then(|n| n.info.as_ref())
+                    .is_none_or(|i| i.speed != edit.value)
+        });
+        self.dialogs.retain(|d| d.open);
+    }
+
+    pub(crate) fn address(&self, node: NodeId) -> String {
+        self.nodes
+            .iter()
+            .find(|n| n.id == node)
+            .map_or_else(|| format!("node {node}"), |n| n.address.clone())
+    }
+
+    /// Draws the whole application into `ui` (the window's root).
+    pub fn ui(&mut self, ui: &mut egui::Ui) {
+        self.source.set_repaint(ui.ctx());
+        self.logic();
+        crate::menu::keys(self, ui.ctx());
+        egui::Panel::top("menu").show(ui, |ui| crate::menu::menu_bar(self, ui));
+        egui::Panel::bottom("status").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                let line = self.status.last().cloned().unwrap_or_else(|| "ready".into());
+                ui.label(line);
+            });
+        });
+        egui::CentralPanel::default_margins().show(ui, |ui| {
+            crate::rows::summary(self, ui);
+            ui.separator();
+            crate::rows::table(self, ui);
+        });
+        let ctx = ui.ctx().clone();
+        let mut dialogs = std::mem::take(&mut self.dialogs);
+        for d in &mut dialogs {
+            d.show(&ctx, self.source.as_ref());
+        }
+        dialogs.append(&mut self.dialogs);
+        self.dialogs = dialogs;
+        let nodes = self.nodes.clone();
+        self.advanced.show(&ctx, self.source.as_ref(), &nodes);
+        crate::menu::windows(self, &ctx);
+    }
+}
+
+impl eframe::App for App {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        App::ui(self, ui);
+    }
+}

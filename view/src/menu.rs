@@ -1,0 +1,169 @@
+//! The menu bar, the keys, and the small windows the menus open.
+
+use egui::{Key, KeyboardShortcut, Modifiers};
+
+use crate::app::{App, FileKind, OpenFile};
+use crate::config_dialog::Target;
+
+const QUIT: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::Q);
+const OPEN: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::O);
+const EXEC: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::E);
+const ALL: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::A);
+
+/// Keyboard shortcuts (also listed under Help → keys).
+pub fn keys(app: &mut App, ctx: &egui::Context) {
+    if ctx.input_mut(|i| i.consume_shortcut(&QUIT)) {
+        ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+    }
+    if ctx.input_mut(|i| i.consume_shortcut(&OPEN)) {
+        open_window(app, FileKind::Cluster);
+    }
+    if ctx.input_mut(|i| i.consume_shortcut(&EXEC)) {
+        app.advanced.open();
+    }
+    if ctx.input_mut(|i| i.consume_shortcut(&ALL)) {
+        app.open_dialog(Target::All);
+    }
+    if ctx.input(|i| i.key_pressed(Key::F1)) {
+        app.keys_open = true;
+    }
+}
+
+fn open_window(app: &mut App, kind: FileKind) {
+    app.open_file = Some(OpenFile {
+        kind,
+        path: String::new(),
+        error: None,
+    });
+}
+
+const NOT_YET: &str = "is not part of this build yet";
+
+/// File, View, Config, Collector, Analyzer, Help.
+pub fn menu_bar(app: &mut App, ui: &mut egui::Ui) {
+    egui::MenuBar::new().ui(ui, |ui| {
+        ui.menu_button("File", |ui| {
+            if ui.button("open cluster file…").clicked() {
+                open_window(app, FileKind::Cluster);
+            }
+            if ui.button("open openmosix.map…").clicked() {
+                open_window(app, FileKind::Map);
+            }
+            ui.separator();
+            if ui.button("quit").clicked() {
+                ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+            }
+        });
+        ui.menu_button("View", |ui| {
+            for window in ["process box (openmosixprocs)", "migration monitor (openmosixmigmon)"] {
+                if ui.button(window).clicked() {
+                    app.say(format!("the {window} {NOT_YET}"));
+                }
+            }
+        });
+        ui.menu_button("Config", |ui| {
+            if ui.button("advanced execution").clicked() {
+                app.advanced.open();
+            }
+            if ui.button("configure all nodes").clicked() {
+                app.open_dialog(Target::All);
+            }
+        });
+        ui.menu_button("Collector", |ui| {
+            for what in ["start collector", "stop collector", "write checkpoint", "save history, start a new one"] {
+                if ui.button(what).clicked() {
+                    app.say(format!("{what}: openmosixcollector {NOT_YET}"));
+                }
+            }
+        });
+        ui.menu_button("Analyzer", |ui| {
+            if ui.button("open analyzer").clicked() {
+                app.say(format!("openmosixanalyzer {NOT_YET}"));
+            }
+        });
+        ui.menu_button("Help", |ui| {
+            if ui.button("about").clicked() {
+                app.about_open = true;
+            }
+            if ui.button("keys").clicked() {
+                app.keys_open = true;
+            }
+        });
+    });
+}
+
+/// About, keys and the open-file window.
+pub fn windows(app: &mut App, ctx: &egui::Context) {
+    egui::Window::new("about openMosixview")
+        .open(&mut app.about_open)
+        .resizable(false)
+        .show(ctx, |ui| {
+            ui.heading("openMosixview");
+            ui.label(format!("version {}", env!("CARGO_PKG_VERSION")));
+            ui.label("A cluster administration suite in the spirit of openMosixview by Matthias Rechenburg,");
+            ui.label("rewritten in Rust: agents over SSH, migration with CRIU.");
+            ui.label(format!("cluster: {}", app.cluster_name));
+        });
+    egui::Window::new("keys")
+        .open(&mut app.keys_open)
+        .resizable(false)
+        .show(ctx, |ui| {
+            egui::Grid::new("keys-grid").show(ui, |ui| {
+                for (k, what) in [
+                    (ctx.format_shortcut(&OPEN), "open a cluster file"),
+                    (ctx.format_shortcut(&EXEC), "advanced execution"),
+                    (ctx.format_shortcut(&ALL), "configure all nodes"),
+                    (ctx.format_shortcut(&QUIT), "quit"),
+                    ("F1".to_owned(), "this list"),
+                ] {
+                    ui.monospace(k);
+                    ui.label(what);
+                    ui.end_row();
+                }
+            });
+        });
+    let mut close = false;
+    let mut chosen = None;
+    if let Some(of) = &mut app.open_file {
+        let title = match of.kind {
+            FileKind::Cluster => "open cluster file",
+            FileKind::Map => "open openmosix.map",
+        };
+        let mut open = true;
+        egui::Window::new(title).open(&mut open).show(ctx, |ui| {
+            ui.horizontal(|ui| {
+                ui.label("path");
+                let r = ui.text_edit_singleline(&mut of.path);
+                if r.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter)) {
+                    chosen = Some(of.path.clone());
+                }
+            });
+            if let Some(e) = &of.error {
+                ui.colored_label(egui::Color32::from_rgb(210, 50, 40), e);
+            }
+            ui.horizontal(|ui| {
+                if ui.button("open").clicked() {
+                    chosen = Some(of.path.clone());
+                }
+                if ui.button("cancel").clicked() {
+                    close = true;
+                }
+            });
+        });
+        close |= !open;
+    }
+    if let Some(path) = chosen.filter(|p| !p.trim().is_empty()) {
+        let kind = app.open_file.as_ref().map_or(FileKind::Cluster, |o| o.kind);
+        match app.open_cluster(kind, path.trim().into()) {
+            Ok(()) => close = true,
+            Err(e) => {
+                if let Some(of) = &mut app.open_file {
+                    of.error = Some(e);
+                }
+            }
+        }
+    }
+    if close {
+        app.open_file = None;
+    }
+}

@@ -84,20 +84,26 @@ fn filled_bar(ui: &mut Ui, fraction: f32, text: &str, width: f32, fill: Color32)
     )
 }
 
-/// An LCD-style number: green digits on a dark panel.
+/// An LCD-style number: green digits on a dark panel `digits` wide, right-aligned.
 pub fn lcd(ui: &mut Ui, value: &str, digits: usize) -> Response {
-    let text = format!("{value:>digits$}");
+    let pad = " ".repeat(digits.saturating_sub(value.chars().count()));
     egui::Frame::new()
         .fill(Color32::from_rgb(16, 28, 16))
         .inner_margin(egui::Margin::symmetric(4, 1))
         .corner_radius(2.0)
         .show(ui, |ui| {
-            ui.label(
-                RichText::new(text)
-                    .monospace()
-                    .size(15.0)
-                    .color(Color32::from_rgb(90, 255, 110)),
-            )
+            ui.horizontal(|ui| {
+                ui.spacing_mut().item_spacing.x = 0.0;
+                // The padding is its own label so the number's label is just the number.
+                ui.label(RichText::new(pad).monospace().size(15.0));
+                ui.label(
+                    RichText::new(value)
+                        .monospace()
+                        .size(15.0)
+                        .color(Color32::from_rgb(90, 255, 110)),
+                )
+            })
+            .inner
         })
         .inner
 }

@@ -87,6 +87,11 @@ impl App {
         Ok(App::new(Box::new(source), name))
     }
 
+    /// The snapshot drawn in the last frame.
+    pub fn snapshot(&self) -> &[NodeView] {
+        &self.nodes
+    }
+
     /// Replaces the cluster (File → open); open dialogs of the old one close.
     pub fn open_cluster(&mut self, kind: FileKind, path: PathBuf) -> Result<(), String> {
         let cluster = match kind {

@@ -103,7 +103,7 @@ impl Testbed {
                 "--net",
                 &net.to_string(),
                 "--agent",
-                agent_bin(),
+                &agent_bin(),
             ])
             .stdin(Stdio::null())
             .output()

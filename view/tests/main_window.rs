@@ -1,0 +1,163 @@
+//! The real main window (egui_kittest) against real agents on a 3-node testbed.
+
+#[path = "../../node-agent/tests/common/mod.rs"]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::testbed::{Testbed, serial};
+use egui::accesskit::{Role, Toggled};
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
+use openmosix_agent::client::LinkState;
+use openmosix_agent::map::Cluster;
+use openmosixview::App;
+use serde_json::Value;
+
+fn bed() -> &'static Testbed {
+    Testbed::shared("tview", 205, 3)
+}
+
+fn harness() -> Harness<'static, App> {
+    let cluster = Cluster::from_file(&bed().cluster_file).expect("cluster file");
+    let app = App::live(cluster, "testbed").expect("app");
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1100.0, 700.0))
+        .build_ui_state(|ui, app: &mut App| app.ui(ui), app);
+    wait(&mut h, 10, "every node connected", |h| {
+        let nodes = h.state().snapshot();
+        nodes.len() == 3 && nodes.iter().all(|n| n.state == LinkState::Up && n.info.is_some())
+    });
+    h
+}
+
+/// Steps the UI until `cond` holds, failing after `secs` seconds.
+fn wait(h: &mut Harness<'static, App>, secs: u64, what: &str, mut cond: impl FnMut(&Harness<'static, App>) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        h.step();
+        if cond(h) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "not within {secs} s: {what}");
+        std::thread::sleep(Duration::from_millis(30));
+    }
+}
+
+fn cli(args: &[&str]) -> String {
+    let out = bed().cli(args);
+    assert!(out.status.success(), "openmosix {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+fn admin(node: u32) -> Value {
+    let v: Value = serde_json::from_str(&cli(&["--json", "mosctl", &node.to_string(), "status"])).expect("json");
+    v["admin"].clone()
+}
+
+#[test]
+fn rows_show_the_agents_figures() {
+    let _g = serial();
+    cli(&["mosctl", "2", "setspeed", "4321"]);
+    let mut h = harness();
+    for n in 1..=3 {
+        h.get_by_label(&bed().addr(n));
+    }
+    h.get_by_role_and_label(Role::Slider, "node 2 speed");
+    // The figures drawn are the agents' own.
+    let speed: u32 = cli(&["mosctl", "2", "getspeed"]).trim().parse().expect("speed");
+    wait(&mut h, 5, "node 2's speed on screen", |h| {
+        h.state().snapshot().iter().any(|n| n.id == 2 && n.info.as_ref().is_some_and(|i| i.speed == speed))
+    });
+    assert_eq!(speed, 4321);
+    h.get_by_label("4321");
+    h.get_by_label("3 of 3 up");
+    cli(&["mosctl", "2", "setspeed", "1000"]);
+}
+
+#[test]
+fn dragging_a_speed_slider_sets_the_nodes_speed() {
+    let _g = serial();
+    cli(&["mosctl", "2", "setspeed", "1000"]);
+    let mut h = harness();
+    let rect = h.get_by_role_and_label(Role::Slider, "node 2 speed").rect();
+    let from = rect.center();
+    h.drag_at(from);
+    h.run_steps(2);
+    for i in 1..=6 {
+        #[allow(clippy::cast_precision_loss)]
+        let x = from.x + (rect.right() + 20.0 - from.x) * i as f32 / 6.0;
+        h.hover_at(egui::pos2(x, from.y));
+        h.run_steps(2);
+    }
+    h.drop_at(egui::pos2(rect.right() + 20.0, from.y));
+    h.run_steps(2);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let speed = loop {
+        let s: u32 = cli(&["mosctl", "2", "getspeed"]).trim().parse().expect("speed");
+        if s != 1000 || Instant::now() > deadline {
+            break s;
+        }
+        h.step();
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(speed >= 15_000, "node 2's speed after dragging to the right: {speed}");
+    // Node 3 was not touched.
+    let s3: u32 = cli(&["mosctl", "3", "getspeed"]).trim().parse().expect("speed");
+    assert!(s3 < 15_000);
+    wait(&mut h, 5, "the slider shows the agent's speed", |h| {
+        h.state().snapshot().iter().any(|n| n.id == 2 && n.info.as_ref().is_some_and(|i| i.speed == speed))
+    });
+    cli(&["mosctl", "2", "setspeed", "1000"]);
+}
+
+fn toggled(h: &Harness<'static, App>, label: &str) -> Option<Toggled> {
+    h.query_by_role_and_label(Role::CheckBox, label).and_then(|n| n.accesskit_node().toggled())
+}
+
+#[test]
+fn the_dialog_opens_preselected_and_applies_block() {
+    let _g = serial();
+    cli(&["mosctl", "2", "block"]);
+    cli(&["mosctl", "2", "nolstay"]);
+    let mut h = harness();
+    h.get_by_label(&bed().addr(2)).click();
+    const BLOCK: &str = "block arriving guests";
+    wait(&mut h, 5, "dialog preselected with block on", |h| {
+        toggled(h, BLOCK) == Some(Toggled::True) && !h.get_by_role_and_label(Role::CheckBox, BLOCK).accesskit_node().is_disabled()
+    });
+    assert_eq!(toggled(&h, "local procs stay (bring them home)"), Some(Toggled::False));
+    assert_eq!(toggled(&h, "auto-migration on"), Some(Toggled::True));
+
+    h.get_by_role_and_label(Role::CheckBox, BLOCK).click();
+    h.run_steps(2);
+    assert_eq!(toggled(&h, BLOCK), Some(Toggled::False));
+    h.get_by_label("apply").click();
+    wait(&mut h, 5, "apply reported", |h| h.query_by_label("node 2: applied").is_some());
+    assert_eq!(admin(2)["block"], false);
+
+    h.get_by_role_and_label(Role::CheckBox, BLOCK).click();
+    h.run_steps(2);
+    h.get_by_label("apply").click();
+    wait(&mut h, 5, "node 2 reported blocked", |h| h.query_by_label("node 2 blocked").is_some());
+    assert_eq!(admin(2)["block"], true);
+    assert_eq!(admin(3)["block"], false);
+    cli(&["mosctl", "2", "noblock"]);
+}
+
+#[test]
+fn a_dead_node_turns_red_while_the_others_update() {
+    let _g = serial();
+    let mut h = harness();
+    let updated = |h: &Harness<'static, App>, id: u32| h.state().snapshot().iter().find(|n| n.id == id).and_then(|n| n.updated);
+    bed().sshd_stop(3);
+    let t = Instant::now();
+    wait(&mut h, 3, "node 3's lamp red", |h| h.query_by_label("node 3 down").is_some());
+    let red_after = t.elapsed();
+    let before = updated(&h, 1).expect("node 1 figures");
+    wait(&mut h, 3, "node 1 still updating", |h| updated(h, 1).is_some_and(|u| u > before));
+    assert!(h.query_by_label("node 1 up").is_some() && h.query_by_label("node 2 up").is_some());
+    bed().sshd_start(3);
+    wait(&mut h, 5, "node 3 green again", |h| h.query_by_label("node 3 up").is_some());
+    eprintln!("node 3 red after {red_after:?}");
+}

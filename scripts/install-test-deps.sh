@@ -11,6 +11,11 @@ declare -A NEED=(
   [tini]=/usr/bin/tini
   [util-linux]=/usr/bin/unshare
   [procps]=/usr/bin/ps
+  [xvfb]=/usr/bin/Xvfb
+  [imagemagick]=/usr/bin/import
+  [libxkbcommon-x11-0]=/usr/lib/x86_64-linux-gnu/libxkbcommon-x11.so.0
+  [libgl1-mesa-dri]=/usr/lib/x86_64-linux-gnu/dri/swrast_dri.so
+  [libegl1]=/usr/lib/x86_64-linux-gnu/libEGL.so.1
 )
 missing=()
 for pkg in "${!NEED[@]}"; do

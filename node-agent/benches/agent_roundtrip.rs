@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::testbed::Testbed;
-use openmosix_agent::client::{ClientOptions, connect_node};
+use openmosix_agent::client::{AgentConn, ClientOptions, connect_node};
 use openmosix_agent::map::Cluster;
 use openmosix_agent::model::NodeInfo;
 use openmosix_agent::protocol::Request;
@@ -118,14 +118,48 @@ async fn main() {
     // A second node, watched with a 1 Hz subscription including the process list.
     let node2 = cluster.node(2).expect("node 2");
     let conn = connect_node(node2, &options).await.expect("connect 2");
+    let agents = agents_in(bed, 2);
+    assert_eq!(agents.len(), 1, "one agent serves node 2: {agents:?}");
+    watch(&conn, agents[0], watch_secs, "testbed node 2").await;
+    drop(conn);
+
+    // This whole machine, through a locally spawned agent: a long process list.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let local = ClientOptions {
+        local_agent: env!("CARGO_BIN_EXE_openmosix-agent").into(),
+        local_state_dir: Some(dir.path().to_path_buf()),
+        ..ClientOptions::default()
+    };
+    let conn = connect_node(&Cluster::local().nodes[0], &local)
+        .await
+        .expect("local agent");
+    let pid = child_agent().expect("the local agent process");
+    watch(&conn, pid, watch_secs, "this machine (local agent)").await;
+}
+
+/// The agent this process spawned.
+fn child_agent() -> Option<u32> {
+    let me = std::process::id();
+    std::fs::read_dir("/proc")
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .find(|p| {
+            let comm = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            let ppid = stat
+                .rfind(')')
+                .and_then(|i| stat[i + 2..].split_whitespace().nth(1)?.parse::<u32>().ok());
+            comm.trim() == "openmosix-agent" && ppid == Some(me)
+        })
+}
+
+/// Subscribes at 1 Hz with the process list and reports the agent's CPU and RSS.
+async fn watch(conn: &AgentConn, pid: u32, watch_secs: u64, what: &str) {
     let (_sub, mut rx) = conn
         .subscribe(Duration::from_secs(1), true)
         .await
         .expect("subscribe");
     let _ = rx.recv().await;
-    let agents = agents_in(bed, 2);
-    assert_eq!(agents.len(), 1, "one agent serves node 2: {agents:?}");
-    let pid = agents[0];
     let (t0, _) = cpu_and_rss(pid).expect("agent stat");
     let start = Instant::now();
     let mut pushes = 0;
@@ -141,11 +175,11 @@ async fn main() {
         }
     }
     let (t1, rss) = cpu_and_rss(pid).expect("agent stat");
-    // SAFETY-free: sysconf is not needed; Linux's USER_HZ is 100 on every supported arch.
+    // Linux's USER_HZ (the unit of utime/stime) is 100 on every supported arch.
     #[allow(clippy::cast_precision_loss)]
     let cpu = (t1 - t0) as f64 / 100.0 / start.elapsed().as_secs_f64() * 100.0;
     println!(
-        "agent serving subscribe 1 Hz + procs ({procs} processes): {pushes} pushes in {:.0?}, CPU {cpu:.2}% of one core, RSS {rss} kB (max {max_rss} kB)",
+        "agent on {what}, subscribe 1 Hz + procs ({procs} processes): {pushes} pushes in {:.0?}, CPU {cpu:.2}% of one core, RSS {rss} kB (max {max_rss} kB)",
         start.elapsed()
     );
 }

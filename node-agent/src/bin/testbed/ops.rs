@@ -224,6 +224,7 @@ fn start_nodes(l: &Layout, nodes: u32) -> Result<()> {
         }
     }
     for i in 1..=nodes {
+        set_pid_range(l, i)?;
         spawn_sshd(l, i)?;
     }
     let deadline = Instant::now() + PORT_WAIT;
@@ -264,6 +265,39 @@ fn nsenter(tini: u32) -> Command {
         cmd.arg(wd);
     }
     cmd
+}
+
+/// First pid of node i's range: its own processes start there.
+pub fn pid_base(i: u32) -> u32 {
+    i * PID_RANGE
+}
+
+/// Pids per node: 20 nodes fit under the default `pid_max` of 32768.
+const PID_RANGE: u32 = 1500;
+
+/// Starts node i's pids at `pid_base(i)`. Migration (CRIU) restores a process with the
+/// pid it had, which must be free on the target; on real machines pids rarely collide,
+/// but nodes built alike from one script allocate the same small numbers. Distinct
+/// ranges keep the testbed as honest as a real cluster.
+fn set_pid_range(l: &Layout, i: u32) -> Result<()> {
+    let tini = require_tini(l, i)?;
+    let mut cmd = nsenter(tini);
+    // ns_last_pid belongs to the PID namespace of whoever opens it: tee runs inside.
+    cmd.args(["--", "tee", "/proc/sys/kernel/ns_last_pid"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null());
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("node {i}: cannot run `{}`", sys::show(&cmd)))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        use std::io::Write as _;
+        writeln!(stdin, "{}", pid_base(i))?;
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("node {i}: cannot set its pid range ({status})");
+    }
+    Ok(())
 }
 
 /// Starts sshd in node i's namespaces; it daemonizes and is reparented to tini.

@@ -98,6 +98,68 @@ pub enum Request {
         /// The id of the subscribe request.
         sub: u64,
     },
+    /// Pre-flight on the source: may `pid` go to node `to`? Answered with the process.
+    CanMigrate {
+        /// Process id.
+        pid: i32,
+        /// Target node.
+        to: NodeId,
+    },
+    /// One pre-dump round (memory copied while the process runs).
+    Predump {
+        /// Process id.
+        pid: i32,
+        /// The image of earlier rounds, if any.
+        #[serde(default)]
+        image: Option<String>,
+    },
+    /// The final dump; the tree is left stopped here.
+    Dump {
+        /// Process id.
+        pid: i32,
+        /// The image of the pre-dump rounds, if any.
+        #[serde(default)]
+        image: Option<String>,
+    },
+    /// The migration failed: let the stopped tree run on here.
+    Resume {
+        /// The image.
+        image: String,
+    },
+    /// The target has the process: remove the stopped original and record where it went.
+    Finish {
+        /// The image.
+        image: String,
+        /// The original pid here.
+        pid: i32,
+        /// The node it went to.
+        to: NodeId,
+        /// Its pid there.
+        new_pid: i32,
+    },
+    /// On the target: restore a received image and record the guest.
+    Restore {
+        /// The image.
+        image: String,
+        /// The node it came from.
+        from: NodeId,
+        /// Its home node.
+        home: NodeId,
+        /// Its pid on its home node.
+        home_pid: i32,
+        /// How many migrations it had before this one.
+        nmigs: u32,
+    },
+    /// On a home node: note where one of its processes is now (`at: None` = back home or gone).
+    Whereabouts {
+        /// The pid it had here.
+        home_pid: i32,
+        /// Node and pid where it runs now.
+        #[serde(default)]
+        at: Option<(NodeId, i32)>,
+    },
+    /// On a home node: its processes running elsewhere, `[(home_pid, node, pid)]`.
+    Emigrants,
 }
 
 impl Request {
@@ -120,6 +182,14 @@ impl Request {
             Request::GetMap => "get_map",
             Request::Subscribe { .. } => "subscribe",
             Request::Unsubscribe { .. } => "unsubscribe",
+            Request::CanMigrate { .. } => "can_migrate",
+            Request::Predump { .. } => "predump",
+            Request::Dump { .. } => "dump",
+            Request::Resume { .. } => "resume",
+            Request::Finish { .. } => "finish",
+            Request::Restore { .. } => "restore",
+            Request::Whereabouts { .. } => "whereabouts",
+            Request::Emigrants => "emigrants",
         }
     }
 }
@@ -142,6 +212,14 @@ pub const OPS: &[&str] = &[
     "get_map",
     "subscribe",
     "unsubscribe",
+    "can_migrate",
+    "predump",
+    "dump",
+    "resume",
+    "finish",
+    "restore",
+    "whereabouts",
+    "emigrants",
 ];
 
 /// What kind of failure an error response reports.
@@ -164,6 +242,10 @@ pub enum ErrorKind {
     Unsupported,
     /// Reading or writing the node's files failed.
     Io,
+    /// The process may not move (locked, cantmove, mask, target blocked …).
+    CannotMigrate,
+    /// A migration step failed (criu's log turned into a sentence).
+    MigrationFailed,
 }
 
 /// An error response's body.

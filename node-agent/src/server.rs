@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::backend::Backend;
+use crate::backend::migration::Migrator;
 use crate::protocol::{
     self, AgentError, Capability, ErrorKind, Hello, MAX_LINE, Request, ResponseLine, Update,
 };
@@ -82,6 +83,7 @@ pub async fn read_bounded_line<R: AsyncBufRead + Unpin>(
 pub struct Server<B> {
     backend: Arc<Mutex<B>>,
     migration: Capability,
+    migrator: Option<Migrator>,
 }
 
 type Out = mpsc::UnboundedSender<String>;
@@ -99,9 +101,18 @@ impl<B: Backend + 'static> Server<B> {
             backend: Arc::new(Mutex::new(backend)),
             migration: Capability {
                 available: false,
-                detail: "process migration (CRIU) is not built into this agent yet".into(),
+                detail: "this backend does not migrate with criu".into(),
             },
+            migrator: None,
         }
+    }
+
+    /// Enables the migration ops with `migrator`; `capability` is what `hello` reports.
+    #[must_use]
+    pub fn with_migration(mut self, migrator: Migrator, capability: Capability) -> Self {
+        self.migrator = Some(migrator);
+        self.migration = capability;
+        self
     }
 
     fn lock(backend: &Mutex<B>) -> MutexGuard<'_, B> {
@@ -211,6 +222,25 @@ impl<B: Backend + 'static> Server<B> {
                     format!("no subscription {sub}"),
                 )),
             },
+            r @ (Request::Predump { .. }
+            | Request::Dump { .. }
+            | Request::Resume { .. }
+            | Request::Finish { .. }
+            | Request::Restore { .. }) => {
+                // criu runs for seconds: off the request loop, without the backend lock.
+                let backend = Arc::clone(&self.backend);
+                let migrator = self.migrator.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let reply = migrate_step(backend, migrator, r).await;
+                    let resp = match reply {
+                        Ok(ok) => ResponseLine::Ok { id: Some(id), ok },
+                        Err(err) => ResponseLine::Err { id: Some(id), err },
+                    };
+                    let _ = tx.send(line(&resp));
+                });
+                return;
+            }
             other => self.handle(other),
         };
         let resp = match reply {
@@ -276,11 +306,81 @@ impl<B: Backend + 'static> Server<B> {
             Request::Bring => json(b.bring()?),
             Request::SetMap { nodes } => json(b.set_map(&nodes)?),
             Request::GetMap => json(b.map()?),
+            Request::CanMigrate { pid, to } => json(b.can_migrate(pid, to)?),
+            Request::Whereabouts { home_pid, at } => json(b.whereabouts(home_pid, at)?),
+            Request::Emigrants => json(b.emigrants()?),
             Request::Subscribe { .. } | Request::Unsubscribe { .. } => Err(AgentError::new(
                 ErrorKind::BadRequest,
                 "subscriptions need a streaming connection",
             )),
+            Request::Predump { .. }
+            | Request::Dump { .. }
+            | Request::Resume { .. }
+            | Request::Finish { .. }
+            | Request::Restore { .. } => Err(AgentError::new(
+                ErrorKind::BadRequest,
+                "migration steps need a streaming connection",
+            )),
         }
+    }
+}
+
+fn to_json<T: Serialize>(v: T) -> Result<Value, AgentError> {
+    serde_json::to_value(v).map_err(|e| AgentError::new(ErrorKind::Io, e.to_string()))
+}
+
+/// Runs one migration step: criu in a blocking thread, records under the lock after.
+async fn migrate_step<B: Backend + 'static>(
+    backend: Arc<Mutex<B>>,
+    migrator: Option<Migrator>,
+    request: Request,
+) -> Result<Value, AgentError> {
+    let Some(m) = migrator else {
+        return Err(AgentError::new(
+            ErrorKind::Unsupported,
+            "this agent does not migrate processes (no criu, or the kernel backend)",
+        ));
+    };
+    let blocking = |f: Box<dyn FnOnce() -> Result<Value, AgentError> + Send>| async move {
+        tokio::task::spawn_blocking(f)
+            .await
+            .unwrap_or_else(|e| Err(AgentError::new(ErrorKind::Io, format!("migration step crashed: {e}"))))
+    };
+    match request {
+        Request::Predump { pid, image } => {
+            blocking(Box::new(move || to_json(m.predump(pid, image.as_deref())?))).await
+        }
+        Request::Dump { pid, image } => {
+            blocking(Box::new(move || to_json(m.dump(pid, image.as_deref())?))).await
+        }
+        Request::Resume { image } => blocking(Box::new(move || to_json(m.resume(&image)?))).await,
+        Request::Finish {
+            image,
+            pid,
+            to,
+            new_pid,
+        } => {
+            blocking(Box::new(move || to_json(m.finish(&image)?))).await?;
+            Server::<B>::lock(&backend).departed(pid, to, new_pid)?;
+            Ok(Value::Null)
+        }
+        Request::Restore {
+            image,
+            from,
+            home,
+            home_pid,
+            nmigs,
+        } => {
+            if let Err(e) = Server::<B>::lock(&backend).accepts_guests() {
+                m.remove(&image);
+                return Err(e);
+            }
+            let pid: i32 = serde_json::from_value(blocking(Box::new(move || to_json(m.restore(&image)?))).await?)
+                .map_err(|e| AgentError::new(ErrorKind::Io, e.to_string()))?;
+            Server::<B>::lock(&backend).arrived(pid, from, home, home_pid, nmigs + 1)?;
+            Ok(serde_json::json!({ "pid": pid }))
+        }
+        _ => Err(AgentError::new(ErrorKind::BadRequest, "not a migration step")),
     }
 }
 

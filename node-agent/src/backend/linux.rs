@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::procfs::{ProcFs, ProcStat};
-use super::state::{AgentState, RunRecord, StateFile};
+use super::state::{AgentState, Emigrant, GuestRecord, RunRecord, StateFile};
 use super::{Backend, Result, syscalls};
 use crate::model::{
     AdminChange, AdminState, MapNode, MigMask, NodeId, NodeInfo, NodeStatus, ProcInfo, RunOptions,
@@ -160,8 +160,25 @@ impl LinuxBackend {
         }
     }
 
+    fn guest(&self, st: &ProcStat) -> Option<&GuestRecord> {
+        self.state
+            .guests
+            .iter()
+            .find(|g| g.pid == st.pid && g.starttime == st.starttime)
+    }
+
+    /// Drops records whose process is gone.
+    fn prune(&mut self) {
+        let procfs = &self.procfs;
+        let alive = |pid: i32, start: u64| procfs.stat(pid).is_ok_and(|s| s.starttime == start);
+        self.state.runs.retain(|r| alive(r.pid, r.starttime));
+        self.state.guests.retain(|g| alive(g.pid, g.starttime));
+    }
+
     fn to_info(&self, st: ProcStat) -> ProcInfo {
         let run = self.run_record(&st);
+        let guest = self.guest(&st);
+        let (home, nmigs) = guest.map_or((self.node_id, 0), |g| (g.home, g.nmigs));
         let cantmove = self.cantmove(&st, run);
         ProcInfo {
             pid: st.pid,
@@ -178,8 +195,8 @@ impl LinuxBackend {
             comm: st.comm,
             cmdline: st.cmdline,
             where_: self.node_id,
-            home: self.node_id,
-            nmigs: 0,
+            home,
+            nmigs,
             lock: run.is_some_and(|r| r.options.locks()),
             cantmove,
             mask: MigMask::default(),
@@ -318,12 +335,72 @@ impl Backend for LinuxBackend {
     }
 
     fn expel(&mut self) -> Result<u32> {
-        // No guests can arrive before the migration core exists, so there is none to send.
-        Ok(0)
+        // Sending guests home needs their home nodes: the client does it (`mosctl expel`
+        // migrates each guest home); the agent alone can only say it cannot.
+        Err(AgentError::new(
+            ErrorKind::Unsupported,
+            "expel is carried out by the client: each guest migrates home",
+        ))
     }
 
     fn bring(&mut self) -> Result<u32> {
-        Ok(0)
+        Err(AgentError::new(
+            ErrorKind::Unsupported,
+            "bring is carried out by the client: each emigrant migrates home",
+        ))
+    }
+
+    fn arrived(&mut self, pid: i32, from: NodeId, home: NodeId, home_pid: i32, nmigs: u32) -> Result<()> {
+        self.prune();
+        if home == self.node_id {
+            // Back home: it is a local process again.
+            self.state.emigrants.retain(|e| e.home_pid != home_pid);
+        } else {
+            let starttime = self.procfs.stat(pid).map(|s| s.starttime).unwrap_or(0);
+            self.state.guests.retain(|g| g.pid != pid);
+            self.state.guests.push(GuestRecord {
+                pid,
+                starttime,
+                from,
+                home,
+                home_pid,
+                nmigs,
+            });
+        }
+        self.save()
+    }
+
+    fn departed(&mut self, pid: i32, to: NodeId, new_pid: i32) -> Result<()> {
+        let was_guest = self.state.guests.iter().any(|g| g.pid == pid);
+        if was_guest {
+            self.state.guests.retain(|g| g.pid != pid);
+        } else {
+            self.state.emigrants.retain(|e| e.home_pid != pid);
+            self.state.emigrants.push(Emigrant {
+                home_pid: pid,
+                node: to,
+                pid: new_pid,
+            });
+        }
+        self.state.runs.retain(|r| r.pid != pid);
+        self.save()
+    }
+
+    fn whereabouts(&mut self, home_pid: i32, at: Option<(NodeId, i32)>) -> Result<()> {
+        self.state.emigrants.retain(|e| e.home_pid != home_pid);
+        if let Some((node, pid)) = at {
+            self.state.emigrants.push(Emigrant { home_pid, node, pid });
+        }
+        self.save()
+    }
+
+    fn emigrants(&self) -> Result<Vec<(i32, NodeId, i32)>> {
+        Ok(self
+            .state
+            .emigrants
+            .iter()
+            .map(|e| (e.home_pid, e.node, e.pid))
+            .collect())
     }
 
     fn set_map(&mut self, nodes: &[MapNode]) -> Result<()> {

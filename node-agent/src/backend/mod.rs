@@ -6,7 +6,9 @@
 //! chapter 8 lays it out, under a configurable root).
 
 pub mod kernel;
+pub mod criu;
 pub mod linux;
+pub mod migration;
 pub mod procfs;
 pub mod state;
 pub mod syscalls;
@@ -58,6 +60,68 @@ pub trait Backend: Send {
     fn set_map(&mut self, nodes: &[MapNode]) -> Result<()>;
     /// The installed cluster map.
     fn map(&self) -> Result<Vec<MapNode>>;
+
+    /// Pre-flight of a migration of `pid` to node `to`: the process if it may go, else a
+    /// `cannot_migrate` error saying why. Nothing is touched.
+    fn can_migrate(&mut self, pid: i32, to: NodeId) -> Result<ProcInfo> {
+        let p = self.proc(pid)?;
+        let admin = self.admin()?;
+        let me = self.node_id();
+        let no = |why: String| Err(AgentError::new(ErrorKind::CannotMigrate, format!("process {pid} cannot move: {why}")));
+        if to == me {
+            return no(format!("it already runs on node {me}"));
+        }
+        if !p.cantmove.is_empty() {
+            return no(p.cantmove);
+        }
+        if p.lock {
+            return no("it is locked to this node".into());
+        }
+        if !p.mask.allows(to) {
+            return no(format!("its cluster mask does not allow node {to}"));
+        }
+        if admin.lstay && p.home == me {
+            return no("lstay is set: local processes stay on this node".into());
+        }
+        Ok(p)
+    }
+
+    /// Whether this node takes guests now; the reason when not.
+    fn accepts_guests(&self) -> Result<()> {
+        let admin = self.admin()?;
+        let me = self.node_id();
+        if admin.off {
+            return Err(AgentError::new(ErrorKind::CannotMigrate, format!("node {me} is out of the pool (setpe -off)")));
+        }
+        if admin.block {
+            return Err(AgentError::new(ErrorKind::CannotMigrate, format!("node {me} blocks arriving guests")));
+        }
+        Ok(())
+    }
+
+    /// Records a process that arrived here (as `pid`) from node `from`.
+    fn arrived(&mut self, _pid: i32, _from: NodeId, _home: NodeId, _home_pid: i32, _nmigs: u32) -> Result<()> {
+        Err(unsupported_here())
+    }
+
+    /// Records that process `pid` left for node `to` as `new_pid`.
+    fn departed(&mut self, _pid: i32, _to: NodeId, _new_pid: i32) -> Result<()> {
+        Err(unsupported_here())
+    }
+
+    /// Records where a process whose home is here runs now.
+    fn whereabouts(&mut self, _home_pid: i32, _at: Option<(NodeId, i32)>) -> Result<()> {
+        Err(unsupported_here())
+    }
+
+    /// Processes whose home is here and that run elsewhere: `(home_pid, node, pid)`.
+    fn emigrants(&self) -> Result<Vec<(i32, NodeId, i32)>> {
+        Ok(Vec::new())
+    }
+}
+
+fn unsupported_here() -> AgentError {
+    AgentError::new(ErrorKind::Unsupported, "this backend does not migrate with criu")
 }
 
 fn invalid(msg: String) -> AgentError {

@@ -27,6 +27,34 @@ pub struct RunRecord {
     pub options: RunOptions,
 }
 
+/// A guest: a process that arrived here by migration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GuestRecord {
+    /// Its pid here.
+    pub pid: i32,
+    /// Its start time here (ticks after boot), to tell a reused pid apart.
+    pub starttime: u64,
+    /// The node it came from.
+    pub from: NodeId,
+    /// Its home node.
+    pub home: NodeId,
+    /// Its pid on its home node.
+    pub home_pid: i32,
+    /// Migrations so far.
+    pub nmigs: u32,
+}
+
+/// A process whose home is here and that runs on another node now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Emigrant {
+    /// The pid it had here.
+    pub home_pid: i32,
+    /// The node it runs on.
+    pub node: NodeId,
+    /// Its pid there.
+    pub pid: i32,
+}
+
 /// What the state file holds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AgentState {
@@ -45,6 +73,12 @@ pub struct AgentState {
     /// Jobs started with `run`.
     #[serde(default)]
     pub runs: Vec<RunRecord>,
+    /// Guests running here.
+    #[serde(default)]
+    pub guests: Vec<GuestRecord>,
+    /// Processes of this home node running elsewhere.
+    #[serde(default)]
+    pub emigrants: Vec<Emigrant>,
 }
 
 /// The state file on disk.

@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use openmosix_agent::backend::kernel::KernelBackend;
 use openmosix_agent::backend::linux::{LinuxBackend, LinuxConfig, calibrate};
+use openmosix_agent::backend::migration::Migrator;
+use openmosix_agent::backend::procfs::ProcFs;
 use openmosix_agent::server::Server;
 
 /// The openMosix node agent: reports what openMosix reported under /proc/hpc and applies
@@ -29,6 +31,14 @@ enum BackendKind {
     Kernel,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Direction {
+    /// Write the image to stdout.
+    Send,
+    /// Read the image from stdin.
+    Receive,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Answer protocol requests on stdin/stdout (docs/protocol.md) until stdin ends.
@@ -46,6 +56,21 @@ enum Command {
         /// This node's openMosix id [default: the state file's, else 1].
         #[arg(long, env = "OPENMOSIX_NODE_ID", value_name = "ID")]
         node_id: Option<u32>,
+        /// The criu binary [default: criu on PATH or in an sbin folder].
+        #[arg(long, env = "OPENMOSIX_CRIU", value_name = "PATH")]
+        criu: Option<PathBuf>,
+    },
+    /// Stream a migration image: `send ID` writes it to stdout as tar, `receive ID` reads
+    /// it from stdin. The client runs these on its SSH connection while a process moves.
+    Images {
+        /// send or receive.
+        #[arg(value_enum)]
+        direction: Direction,
+        /// The image name (as `dump` answered).
+        image: String,
+        /// Folder of the agent's state (images live in its `images/`).
+        #[arg(long, env = "OPENMOSIX_STATE_DIR", value_name = "DIR")]
+        state_dir: Option<PathBuf>,
     },
     /// Measure this machine's speed (PIII/1GHz = 1000) and print it.
     Calibrate,
@@ -90,11 +115,27 @@ fn run() -> Result<()> {
             println!("{}", calibrate());
             Ok(())
         }
+        Command::Images {
+            direction,
+            image,
+            state_dir,
+        } => {
+            let state_dir = state_dir.unwrap_or_else(default_state_dir);
+            let m = Migrator::new(None, String::new(), &state_dir, ProcFs::new("/proc"));
+            match direction {
+                Direction::Send => m.send(&image, std::io::BufWriter::new(std::io::stdout().lock()))?,
+                Direction::Receive => {
+                    m.receive(&image, std::io::BufReader::new(std::io::stdin().lock()))?;
+                }
+            }
+            Ok(())
+        }
         Command::Serve {
             backend,
             proc_root,
             state_dir,
             node_id,
+            criu,
         } => {
             let use_kernel = match backend {
                 BackendKind::Auto => KernelBackend::detect(&proc_root),
@@ -117,13 +158,17 @@ fn run() -> Result<()> {
                 }
                 rt.block_on(Server::new(b).serve(stdin, stdout))?;
             } else {
+                let state_dir = state_dir.unwrap_or_else(default_state_dir);
                 let config = LinuxConfig {
-                    proc_root,
-                    state_dir: state_dir.unwrap_or_else(default_state_dir),
+                    proc_root: proc_root.clone(),
+                    state_dir: state_dir.clone(),
                     node_id,
                 };
                 let b = LinuxBackend::open(&config)?;
-                rt.block_on(Server::new(b).serve(stdin, stdout))?;
+                let (found, capability) = openmosix_agent::backend::criu::detect(criu.as_deref());
+                let migrator = Migrator::new(found, capability.detail.clone(), &state_dir, ProcFs::new(&proc_root));
+                let server = Server::new(b).with_migration(migrator, capability);
+                rt.block_on(server.serve(stdin, stdout))?;
             }
             Ok(())
         }

@@ -1,0 +1,209 @@
+//! Running criu: finding it, `criu check`, pre-dump, dump and restore, and turning its
+//! log into one plain sentence when it fails.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::protocol::{AgentError, Capability, ErrorKind};
+
+/// A criu binary that passed `criu check`.
+#[derive(Debug, Clone)]
+pub struct Criu {
+    path: PathBuf,
+}
+
+/// Finds criu: `setting` (the agent's `--criu` / `OPENMOSIX_CRIU`), else `criu` on PATH,
+/// and checks it once. Returns the binary (if usable) and what `hello` says about it.
+pub fn detect(setting: Option<&Path>) -> (Option<Criu>, Capability) {
+    let path = match setting {
+        Some(p) => p.to_path_buf(),
+        None => match find_on_path("criu") {
+            Some(p) => p,
+            None => {
+                return (
+                    None,
+                    Capability {
+                        available: false,
+                        detail: "criu is not installed (scripts/install-criu.sh provides criu 4.1)".into(),
+                    },
+                );
+            }
+        },
+    };
+    let version = Command::new(&path)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("").trim().to_owned())
+        .unwrap_or_default();
+    let check = Command::new(&path).arg("check").stdin(Stdio::null()).output();
+    match check {
+        Ok(out) if out.status.success() => (
+            Some(Criu { path: path.clone() }),
+            Capability {
+                available: true,
+                detail: format!("{} ({version}): criu check passed", path.display()),
+            },
+        ),
+        Ok(out) => {
+            let said = String::from_utf8_lossy(&out.stderr);
+            let line = said
+                .lines()
+                .rev()
+                .find(|l| l.contains("Error") || l.contains("error"))
+                .unwrap_or("no reason given")
+                .trim()
+                .to_owned();
+            (
+                None,
+                Capability {
+                    available: false,
+                    detail: format!("{} ({version}) fails `criu check`: {line}", path.display()),
+                },
+            )
+        }
+        Err(e) => (
+            None,
+            Capability {
+                available: false,
+                detail: format!("cannot run {}: {e}", path.display()),
+            },
+        ),
+    }
+}
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+    // criu lives in sbin, which a non-login PATH may lack.
+    for extra in ["/usr/local/sbin", "/usr/sbin", "/sbin"] {
+        dirs.push(PathBuf::from(extra));
+    }
+    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+/// What a failed criu run is reported as.
+fn failure(what: &str, log: &Path) -> AgentError {
+    AgentError::new(ErrorKind::MigrationFailed, format!("{what} failed: {}", explain(log)))
+}
+
+/// One sentence from a criu log: the known causes in words, else criu's last error.
+pub fn explain(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let errors: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("Error (") && !l.contains("RLIMIT_NOFILE"))
+        .collect();
+    let all = errors.join("\n");
+    let has = |s: &str| all.contains(s);
+    if let Some(pid) = errors
+        .iter()
+        .find_map(|l| l.split("Can't fork for ").nth(1)?.split(':').next())
+    {
+        return format!("pid {pid} is already taken on the target node, and a restored process keeps its pid");
+    }
+    if has("Connected TCP socket") || has("TCP") && has("established") {
+        return "it has a TCP connection to a peer outside it".into();
+    }
+    if has("unix") && (has("peer") || has("external")) {
+        return "it has a unix socket connected to a process outside it".into();
+    }
+    if has("ptrace") || has("traced") {
+        return "it is being traced by another process".into();
+    }
+    if has("No such process") || has("Can't stop") || has("Unable to seize") {
+        return "the process went away or could not be stopped".into();
+    }
+    if has("SysV") || has("shmem") {
+        return "it shares SysV shared memory with processes outside it".into();
+    }
+    if has("flock") || has("file lock") || has("posix lock") {
+        return "it holds a file lock".into();
+    }
+    if has("Unsupported") || has("not supported") {
+        return "it uses something criu cannot save here".into();
+    }
+    match errors.last() {
+        Some(l) => {
+            let msg = l.rsplit("): ").next().unwrap_or(l).trim();
+            format!("criu said: {msg}")
+        }
+        None if text.is_empty() => "criu left no log".into(),
+        None => "criu gave no reason".into(),
+    }
+}
+
+impl Criu {
+    fn run(&self, what: &str, args: &[&str], dir: &Path, log_name: &str) -> Result<(), AgentError> {
+        let out = Command::new(&self.path)
+            .args(args)
+            .arg("-D")
+            .arg(dir)
+            .args(["-v2", "-o", log_name])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|e| AgentError::new(ErrorKind::MigrationFailed, format!("cannot run criu: {e}")))?;
+        if out.success() {
+            Ok(())
+        } else {
+            Err(failure(what, &dir.join(log_name)))
+        }
+    }
+
+    /// `criu pre-dump`: copies memory while the process runs.
+    pub fn pre_dump(&self, pid: i32, dir: &Path, prev: Option<&str>) -> Result<(), AgentError> {
+        let pid = pid.to_string();
+        let mut args = vec!["pre-dump", "-t", &pid, "--shell-job", "--track-mem"];
+        if let Some(p) = prev {
+            args.extend(["--prev-images-dir", p]);
+        }
+        self.run("pre-dump", &args, dir, "pre-dump.log")
+    }
+
+    /// `criu dump --leave-stopped`: the process tree stays stopped here until the target
+    /// confirms the restore.
+    pub fn dump(&self, pid: i32, dir: &Path, prev: Option<&str>) -> Result<(), AgentError> {
+        let pid = pid.to_string();
+        let mut args = vec!["dump", "-t", &pid, "--shell-job", "--leave-stopped", "--track-mem"];
+        if let Some(p) = prev {
+            args.extend(["--prev-images-dir", p]);
+        }
+        self.run("dump", &args, dir, "dump.log")
+    }
+
+    /// `criu restore -d`: the tree is restored detached; returns its root's pid.
+    pub fn restore(&self, dir: &Path) -> Result<i32, AgentError> {
+        let pidfile = dir.join("restored.pid");
+        let pidfile_s = pidfile.to_string_lossy().into_owned();
+        self.run(
+            "restore",
+            &["restore", "-d", "--shell-job", "--pidfile", &pidfile_s],
+            dir,
+            "restore.log",
+        )?;
+        std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .ok_or_else(|| AgentError::new(ErrorKind::MigrationFailed, "restore left no pid file"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_become_sentences() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("l.log");
+        std::fs::write(&log, "(00.1) Error (criu/cr-restore.c:1480): Can't fork for 3012: File exists\n").unwrap();
+        assert!(explain(&log).contains("pid 3012 is already taken"));
+        std::fs::write(&log, "Error (criu/sk-inet.c:200): inet: Connected TCP socket, consider using --tcp-established option.\n").unwrap();
+        assert_eq!(explain(&log), "it has a TCP connection to a peer outside it");
+        std::fs::write(&log, "Error (criu/x.c:1): something odd: here\n").unwrap();
+        assert_eq!(explain(&log), "criu said: something odd: here");
+    }
+}

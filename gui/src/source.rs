@@ -6,8 +6,8 @@
 //! with the [`Ticket`] its action was given. Every change asks egui for a repaint.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use openmosix_agent::bytes::BytesOrText;
 use openmosix_agent::client::{ClientOptions, ClusterHandle, NodeView};
@@ -52,7 +52,9 @@ impl Action {
     /// The node the action goes to.
     pub fn node(&self) -> NodeId {
         match self {
-            Action::ReadAdmin { node } | Action::Apply { node, .. } | Action::Run { node, .. } => *node,
+            Action::ReadAdmin { node } | Action::Apply { node, .. } | Action::Run { node, .. } => {
+                *node
+            }
         }
     }
 }
@@ -109,7 +111,8 @@ impl LiveCluster {
             .thread_name("openmosix-io")
             .enable_all()
             .build()?;
-        let handle = Arc::new(runtime.block_on(async { ClusterHandle::connect(&cluster, options) }));
+        let handle =
+            Arc::new(runtime.block_on(async { ClusterHandle::connect(&cluster, options) }));
         let repaint: Arc<Mutex<Option<egui::Context>>> = Arc::default();
         {
             let mut changes = handle.changes();
@@ -177,7 +180,11 @@ async fn perform(handle: &ClusterHandle, action: Action) -> Outcome {
                 result: result.map_err(|e| e.to_string()),
             }
         }
-        Action::Run { node, argv, options } => Outcome::Started {
+        Action::Run {
+            node,
+            argv,
+            options,
+        } => Outcome::Started {
             node,
             result: handle
                 .request::<Started>(node, Request::Run { argv, options })
@@ -242,4 +249,3 @@ impl ClusterSource for StaticSource {
 
     fn set_repaint(&self, _ctx: &egui::Context) {}
 }
-

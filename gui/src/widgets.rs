@@ -33,7 +33,11 @@ pub fn lamp(ui: &mut Ui, color: Color32, label: &str) -> Response {
     let painter = ui.painter();
     painter.circle_filled(c, r, color);
     painter.circle_stroke(c, r, egui::Stroke::new(1.0, Color32::from_gray(40)));
-    painter.circle_filled(c + Vec2::new(-r * 0.35, -r * 0.35), r * 0.3, Color32::from_white_alpha(90));
+    painter.circle_filled(
+        c + Vec2::new(-r * 0.35, -r * 0.35),
+        r * 0.3,
+        Color32::from_white_alpha(90),
+    );
     let label = label.to_owned();
     response.widget_info(move || egui::WidgetInfo::labeled(egui::Role::Label, true, &label));
     response.on_hover_text(label_text(color))

@@ -294,6 +294,9 @@ pub struct ProcInfo {
     pub where_: NodeId,
     /// The process's home node.
     pub home: NodeId,
+    /// Its pid on its home node (its own pid when it runs at home).
+    #[serde(default)]
+    pub home_pid: i32,
     /// How many times it migrated.
     pub nmigs: u32,
     /// Locked to its home node.

@@ -342,9 +342,12 @@ async fn migrate_step<B: Backend + 'static>(
         ));
     };
     let blocking = |f: Box<dyn FnOnce() -> Result<Value, AgentError> + Send>| async move {
-        tokio::task::spawn_blocking(f)
-            .await
-            .unwrap_or_else(|e| Err(AgentError::new(ErrorKind::Io, format!("migration step crashed: {e}"))))
+        tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+            Err(AgentError::new(
+                ErrorKind::Io,
+                format!("migration step crashed: {e}"),
+            ))
+        })
     };
     match request {
         Request::Predump { pid, image } => {
@@ -375,12 +378,17 @@ async fn migrate_step<B: Backend + 'static>(
                 m.remove(&image);
                 return Err(e);
             }
-            let pid: i32 = serde_json::from_value(blocking(Box::new(move || to_json(m.restore(&image)?))).await?)
-                .map_err(|e| AgentError::new(ErrorKind::Io, e.to_string()))?;
+            let pid: i32 = serde_json::from_value(
+                blocking(Box::new(move || to_json(m.restore(&image)?))).await?,
+            )
+            .map_err(|e| AgentError::new(ErrorKind::Io, e.to_string()))?;
             Server::<B>::lock(&backend).arrived(pid, from, home, home_pid, nmigs + 1)?;
             Ok(serde_json::json!({ "pid": pid }))
         }
-        _ => Err(AgentError::new(ErrorKind::BadRequest, "not a migration step")),
+        _ => Err(AgentError::new(
+            ErrorKind::BadRequest,
+            "not a migration step",
+        )),
     }
 }
 

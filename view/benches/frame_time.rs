@@ -16,7 +16,11 @@ fn nodes(n: u32) -> Vec<NodeView> {
         .map(|id| NodeView {
             id,
             address: format!("10.1.{}.{}", id / 200, id % 200 + 10),
-            state: if id % 17 == 0 { LinkState::Down } else { LinkState::Up },
+            state: if id % 17 == 0 {
+                LinkState::Down
+            } else {
+                LinkState::Up
+            },
             reason: None,
             hello: None,
             info: Some(NodeInfo {
@@ -28,7 +32,11 @@ fn nodes(n: u32) -> Vec<NodeView> {
                 mem: 1 << 30,
                 rmem: 1 << 29,
                 tmem: 8 << 30,
-                status: if id % 11 == 0 { NodeStatus::Blocked } else { NodeStatus::Up },
+                status: if id % 11 == 0 {
+                    NodeStatus::Blocked
+                } else {
+                    NodeStatus::Up
+                },
             }),
             updated: None,
         })
@@ -36,7 +44,11 @@ fn nodes(n: u32) -> Vec<NodeView> {
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i]
 }
@@ -59,7 +71,10 @@ fn main() {
         for i in 0..500 {
             // Move the pointer so every frame does real hit-testing.
             #[allow(clippy::cast_precision_loss)]
-            h.hover_at(egui::pos2(100.0 + (i % 50) as f32 * 10.0, 150.0 + (i % 30) as f32 * 15.0));
+            h.hover_at(egui::pos2(
+                100.0 + (i % 50) as f32 * 10.0,
+                150.0 + (i % 30) as f32 * 15.0,
+            ));
             let t = Instant::now();
             h.step();
             times.push(t.elapsed());

@@ -56,7 +56,8 @@ impl Switches {
         ui.vertical(|ui| {
             ui.checkbox(&mut self.nomig, "no migration")
                 .on_hover_text("start a local job which won't migrate");
-            ui.checkbox(&mut self.runhome, "run home").on_hover_text("start a local job");
+            ui.checkbox(&mut self.runhome, "run home")
+                .on_hover_text("start a local job");
             if ui
                 .checkbox(&mut self.runon, "run on")
                 .on_hover_text("start a job on the node chosen with the host chooser")
@@ -193,9 +194,16 @@ impl AdvancedExecution {
         };
         let (_, asked) = self.pending.remove(at);
         let line = match outcome {
-            Outcome::Started { result: Ok(s), .. } => format!("started pid {} on node {}", s.pid, s.node),
-            Outcome::Started { node, result: Err(e) } => format!("node {node}: {e}"),
-            Outcome::Admin { node, .. } => format!("node {node}: unexpected answer (asked on node {asked})"),
+            Outcome::Started { result: Ok(s), .. } => {
+                format!("started pid {} on node {}", s.pid, s.node)
+            }
+            Outcome::Started {
+                node,
+                result: Err(e),
+            } => format!("node {node}: {e}"),
+            Outcome::Admin { node, .. } => {
+                format!("node {node}: unexpected answer (asked on node {asked})")
+            }
         };
         self.push_result(line);
         true
@@ -283,23 +291,31 @@ impl AdvancedExecution {
                         .desired_width(380.0),
                 )
                 .labelled_by(label.id)
-                .on_hover_text("split into words like a shell would, but never run through a shell");
+                .on_hover_text(
+                    "split into words like a shell would, but never run through a shell",
+                );
                 ui.end_row();
             });
         ui.separator();
 
         ui.horizontal_top(|ui| {
             self.switches.ui(ui);
-            ui.separator();
+            ui.add_space(16.0);
             ui.vertical(|ui| {
                 ui.add_enabled_ui(!self.switches.parallel, |ui| {
-                    ui.label(RichText::new("host chooser").strong());
+                    ui.label(RichText::new("start on node").strong());
                     host_chooser::host_dial(ui, &mut self.node, &ids);
                 });
-                ui.add_space(8.0);
+                ui.add_space(12.0);
                 ui.add_enabled_ui(self.switches.parallel, |ui| {
-                    ui.label(RichText::new("parallel host chooser").strong());
-                    host_chooser::parallel_chooser(ui, &mut self.first, &mut self.last, &mut self.inverse, &ids);
+                    ui.label(RichText::new("start on nodes").strong());
+                    host_chooser::parallel_chooser(
+                        ui,
+                        &mut self.first,
+                        &mut self.last,
+                        &mut self.inverse,
+                        &ids,
+                    );
                 });
             });
         });

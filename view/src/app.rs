@@ -1,7 +1,6 @@
 //! The application state and the frame loop.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use openmosix_agent::client::{ClientOptions, NodeView};
 use openmosix_agent::map::Cluster;
@@ -57,7 +56,9 @@ pub struct App {
 
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("App").field("cluster", &self.cluster_name).finish_non_exhaustive()
+        f.debug_struct("App")
+            .field("cluster", &self.cluster_name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -93,10 +94,10 @@ impl App {
     }
 
     /// Replaces the cluster (File → open); open dialogs of the old one close.
-    pub fn open_cluster(&mut self, kind: FileKind, path: PathBuf) -> Result<(), String> {
+    pub fn open_cluster(&mut self, kind: FileKind, path: &std::path::Path) -> Result<(), String> {
         let cluster = match kind {
-            FileKind::Cluster => Cluster::load(Some(&path), None),
-            FileKind::Map => Cluster::load(None, Some(&path)),
+            FileKind::Cluster => Cluster::load(Some(path), None),
+            FileKind::Map => Cluster::load(None, Some(path)),
         }
         .map_err(|e| e.to_string())?;
         let options = ClientOptions::for_cluster(&cluster);
@@ -127,7 +128,13 @@ impl App {
             bring: false,
         });
         self.speed_tickets.insert(ticket, (node, speed));
-        self.speed_edits.insert(node, SpeedEdit { value: speed, sent: true });
+        self.speed_edits.insert(
+            node,
+            SpeedEdit {
+                value: speed,
+                sent: true,
+            },
+        );
     }
 
     /// Opens (or brings back) the configuration dialog of a target.
@@ -196,7 +203,11 @@ impl App {
         egui::Panel::top("menu").show(ui, |ui| crate::menu::menu_bar(self, ui));
         egui::Panel::bottom("status").show(ui, |ui| {
             ui.horizontal(|ui| {
-                let line = self.status.last().cloned().unwrap_or_else(|| "ready".into());
+                let line = self
+                    .status
+                    .last()
+                    .cloned()
+                    .unwrap_or_else(|| "ready".into());
                 ui.label(line);
             });
         });

@@ -148,7 +148,9 @@ impl ConfigDialog {
                     self.read_from = Some(*node);
                 }
             }
-            (Phase::Loading, Err(e)) => self.results.push((false, format!("node {node}: cannot read its state: {e}"))),
+            (Phase::Loading, Err(e)) => self
+                .results
+                .push((false, format!("node {node}: cannot read its state: {e}"))),
             (Phase::Applying, Ok(state)) => {
                 self.results.push((true, format!("node {node}: applied")));
                 if self.read_from == Some(*node) || matches!(self.target, Target::Node(_)) {
@@ -196,14 +198,20 @@ impl ConfigDialog {
             ui.checkbox(&mut f.lstay, "local procs stay (bring them home)");
             ui.checkbox(&mut f.block, "block arriving guests");
             ui.checkbox(&mut f.expel, "send away guest procs now");
-            ui.checkbox(&mut f.running, "openMosix running (off = stop: guests home, own procs back)");
+            ui.checkbox(
+                &mut f.running,
+                "openMosix running (off = stop: guests home, own procs back)",
+            );
         });
         if let (Target::All, Some(n)) = (self.target, self.read_from) {
             ui.small(format!("preselected from node {n}"));
         }
         ui.horizontal(|ui| {
             let changed = self.form != self.original;
-            if ui.add_enabled(editable && changed, egui::Button::new("apply")).clicked() {
+            if ui
+                .add_enabled(editable && changed, egui::Button::new("apply"))
+                .clicked()
+            {
                 self.apply(source);
             }
             if ui.button("cancel").clicked() {
@@ -215,7 +223,11 @@ impl ConfigDialog {
             }
         });
         for (ok, line) in self.results.iter().rev().take(8) {
-            let color = if *ok { Color32::from_rgb(40, 160, 60) } else { Color32::from_rgb(210, 50, 40) };
+            let color = if *ok {
+                Color32::from_rgb(40, 160, 60)
+            } else {
+                Color32::from_rgb(210, 50, 40)
+            };
             ui.label(RichText::new(line).color(color));
         }
     }
@@ -245,7 +257,10 @@ mod tests {
             new.changes(&old, 2),
             Action::Apply {
                 node: 2,
-                changes: vec![AdminChange::Switch { switch: Switch::Block, on: true }],
+                changes: vec![AdminChange::Switch {
+                    switch: Switch::Block,
+                    on: true
+                }],
                 expel: false,
                 bring: false
             }

@@ -22,9 +22,12 @@ const SCROLL_STEP: f32 = 24.0;
 
 /// The index of `node` in `ids`, or of the nearest id below it (0 if none).
 fn index_of(ids: &[NodeId], node: NodeId) -> usize {
-    ids.iter()
-        .position(|&id| id == node)
-        .unwrap_or_else(|| ids.iter().filter(|&&id| id < node).count().saturating_sub(1))
+    ids.iter().position(|&id| id == node).unwrap_or_else(|| {
+        ids.iter()
+            .filter(|&&id| id < node)
+            .count()
+            .saturating_sub(1)
+    })
 }
 
 /// `node` moved `delta` places through `ids`, stopping at either end.
@@ -32,7 +35,9 @@ pub fn step(ids: &[NodeId], node: NodeId, delta: i64) -> NodeId {
     let Some(last) = ids.len().checked_sub(1) else {
         return node;
     };
-    let i = i64::try_from(index_of(ids, node)).unwrap_or(0).saturating_add(delta);
+    let i = i64::try_from(index_of(ids, node))
+        .unwrap_or(0)
+        .saturating_add(delta);
     let i = usize::try_from(i.max(0)).unwrap_or(0).min(last);
     ids[i]
 }
@@ -64,7 +69,11 @@ fn index_at(center: Pos2, pointer: Pos2, n: usize) -> usize {
     let mut t = (START - a).rem_euclid(360.0);
     if t > SWEEP {
         // In the gap at the bottom: the nearer end.
-        t = if t < SWEEP + (360.0 - SWEEP) / 2.0 { SWEEP } else { 0.0 };
+        t = if t < SWEEP + (360.0 - SWEEP) / 2.0 {
+            SWEEP
+        } else {
+            0.0
+        };
     }
     let i = (t / SWEEP * (n - 1) as f32).round();
     (i.max(0.0) as usize).min(n - 1)
@@ -128,7 +137,9 @@ fn dial(ui: &mut Ui, node: &mut NodeId, ids: &[NodeId]) -> Response {
             *node = step(ids, *node, delta);
         }
         if let Some(v) = set_value_request(ui, response.id)
-            && let Some(&id) = ids.iter().min_by_key(|&&id| (f64::from(id) - v).abs() as u64)
+            && let Some(&id) = ids
+                .iter()
+                .min_by_key(|&&id| (f64::from(id) - v).abs() as u64)
         {
             *node = id;
         }
@@ -167,7 +178,10 @@ fn dial(ui: &mut Ui, node: &mut NodeId, ids: &[NodeId]) -> Response {
     let enabled = ui.is_enabled() && n > 0;
     let value = f64::from(*node);
     response.widget_info(|| WidgetInfo::slider(enabled, value, "host chooser"));
-    let (min, max) = (ids.first().copied().unwrap_or(0), ids.last().copied().unwrap_or(0));
+    let (min, max) = (
+        ids.first().copied().unwrap_or(0),
+        ids.last().copied().unwrap_or(0),
+    );
     ui.ctx().accesskit_node_builder(response.id, |b| {
         b.set_min_numeric_value(f64::from(min));
         b.set_max_numeric_value(f64::from(max));
@@ -276,7 +290,11 @@ pub fn parallel_chooser(
 /// The nodes a parallel job starts on: every id of `ids` in `first..=last`, in order,
 /// or from last to first when `inverse`.
 pub fn parallel_targets(ids: &[NodeId], first: NodeId, last: NodeId, inverse: bool) -> Vec<NodeId> {
-    let mut out: Vec<NodeId> = ids.iter().copied().filter(|id| (first..=last).contains(id)).collect();
+    let mut out: Vec<NodeId> = ids
+        .iter()
+        .copied()
+        .filter(|id| (first..=last).contains(id))
+        .collect();
     out.sort_unstable();
     out.dedup();
     if inverse {

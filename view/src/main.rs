@@ -44,7 +44,8 @@ fn run() -> Result<()> {
         .cluster
         .or(args.map)
         .map_or_else(|| "this machine".to_owned(), |p| p.display().to_string());
-    let app = openmosixview::App::live(cluster, name.clone()).context("starting the background runtime")?;
+    let app = openmosixview::App::live(cluster, name.clone())
+        .context("starting the background runtime")?;
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title(format!("openMosixview — {name}"))

@@ -55,7 +55,10 @@ pub fn menu_bar(app: &mut App, ui: &mut egui::Ui) {
             }
         });
         ui.menu_button("View", |ui| {
-            for window in ["process box (openmosixprocs)", "migration monitor (openmosixmigmon)"] {
+            for window in [
+                "process box (openmosixprocs)",
+                "migration monitor (openmosixmigmon)",
+            ] {
                 if ui.button(window).clicked() {
                     app.say(format!("the {window} {NOT_YET}"));
                 }
@@ -70,7 +73,12 @@ pub fn menu_bar(app: &mut App, ui: &mut egui::Ui) {
             }
         });
         ui.menu_button("Collector", |ui| {
-            for what in ["start collector", "stop collector", "write checkpoint", "save history, start a new one"] {
+            for what in [
+                "start collector",
+                "stop collector",
+                "write checkpoint",
+                "save history, start a new one",
+            ] {
                 if ui.button(what).clicked() {
                     app.say(format!("{what}: openmosixcollector {NOT_YET}"));
                 }
@@ -154,7 +162,7 @@ pub fn windows(app: &mut App, ctx: &egui::Context) {
     }
     if let Some(path) = chosen.filter(|p| !p.trim().is_empty()) {
         let kind = app.open_file.as_ref().map_or(FileKind::Cluster, |o| o.kind);
-        match app.open_cluster(kind, path.trim().into()) {
+        match app.open_cluster(kind, std::path::Path::new(path.trim())) {
             Ok(()) => close = true,
             Err(e) => {
                 if let Some(of) = &mut app.open_file {

@@ -15,41 +15,71 @@ const ROW_HEIGHT: f32 = 26.0;
 /// The top line: efficiency, overall load and memory, all memory, all CPUs.
 pub fn summary(app: &mut App, ui: &mut Ui) {
     let s = summarize(&app.nodes);
-    egui::Grid::new("summary").num_columns(6).spacing([12.0, 4.0]).show(ui, |ui| {
-        ui.label("cluster-nodes");
-        ui.label("load-balancing efficiency");
-        ui.label("overall load");
-        ui.label("overall used mem");
-        ui.label("all mem");
-        ui.label("all cpu");
-        ui.end_row();
-        ui.label(format!("{} of {} up", s.up, s.nodes));
-        quality_bar(ui, s.efficiency / 100.0, &format!("{:.0} %", s.efficiency), 150.0)
+    egui::Grid::new("summary")
+        .num_columns(6)
+        .spacing([12.0, 4.0])
+        .show(ui, |ui| {
+            ui.label("cluster-nodes");
+            ui.label("load-balancing efficiency");
+            ui.label("overall load");
+            ui.label("overall used mem");
+            ui.label("all mem");
+            ui.label("all cpu");
+            ui.end_row();
+            ui.label(format!("{} of {} up", s.up, s.nodes));
+            quality_bar(
+                ui,
+                s.efficiency / 100.0,
+                &format!("{:.0} %", s.efficiency),
+                150.0,
+            )
             .on_hover_text("100 % = every node carries the same load per CPU (docs/figures.md)");
-        bar(ui, s.load_percent / 100.0, &format!("{:.0} %", s.load_percent), 120.0);
-        #[allow(clippy::cast_precision_loss)]
-        let used = if s.mem_total == 0 { 0.0 } else { s.mem_used as f32 / s.mem_total as f32 };
-        bar(ui, used, &format!("{:.0} %", used * 100.0), 120.0);
-        ui.label(human_bytes(s.mem_total));
-        ui.label(s.cpus.to_string());
-        ui.end_row();
-    });
+            bar(
+                ui,
+                s.load_percent / 100.0,
+                &format!("{:.0} %", s.load_percent),
+                120.0,
+            );
+            #[allow(clippy::cast_precision_loss)]
+            let used = if s.mem_total == 0 {
+                0.0
+            } else {
+                s.mem_used as f32 / s.mem_total as f32
+            };
+            bar(ui, used, &format!("{:.0} %", used * 100.0), 120.0);
+            ui.label(human_bytes(s.mem_total));
+            ui.label(s.cpus.to_string());
+            ui.end_row();
+        });
 }
 
 /// The "all nodes" row and a row per node; rows scroll and only visible ones are drawn.
 pub fn table(app: &mut App, ui: &mut Ui) {
     ui.horizontal(|ui| {
         ui.add_space(ui.spacing().interact_size.y + 40.0);
-        if ui.add_sized([140.0, 20.0], egui::Button::new("all nodes")).clicked() {
+        if ui
+            .add_sized([140.0, 20.0], egui::Button::new("all nodes"))
+            .clicked()
+        {
             app.open_dialog(Target::All);
         }
         let mut v = app.all_speed;
-        let r = ui.add(egui::Slider::new(&mut v, 1..=SPEED_MAX).logarithmic(true).show_value(false));
-        ui.ctx().accesskit_node_builder(r.id, |b| b.set_label("all nodes speed"));
+        let r = ui.add(
+            egui::Slider::new(&mut v, 1..=SPEED_MAX)
+                .logarithmic(true)
+                .show_value(false),
+        );
+        ui.ctx()
+            .accesskit_node_builder(r.id, |b| b.set_label("all nodes speed"));
         app.all_speed = v;
         lcd(ui, &v.to_string(), 5);
         if r.drag_stopped() || (r.changed() && !r.dragged()) {
-            let ids: Vec<_> = app.nodes.iter().filter(|n| n.state == LinkState::Up).map(|n| n.id).collect();
+            let ids: Vec<_> = app
+                .nodes
+                .iter()
+                .filter(|n| n.state == LinkState::Up)
+                .map(|n| n.id)
+                .collect();
             for id in ids {
                 app.set_speed(id, v);
             }
@@ -58,11 +88,13 @@ pub fn table(app: &mut App, ui: &mut Ui) {
     });
     ui.separator();
     let nodes = app.nodes.clone();
-    egui::ScrollArea::vertical().auto_shrink([false, false]).show_rows(ui, ROW_HEIGHT, nodes.len(), |ui, range| {
-        for node in &nodes[range] {
-            row(app, ui, node);
-        }
-    });
+    egui::ScrollArea::vertical()
+        .auto_shrink([false, false])
+        .show_rows(ui, ROW_HEIGHT, nodes.len(), |ui, range| {
+            for node in &nodes[range] {
+                row(app, ui, node);
+            }
+        });
 }
 
 fn row(app: &mut App, ui: &mut Ui, node: &NodeView) {
@@ -73,31 +105,54 @@ fn row(app: &mut App, ui: &mut Ui, node: &NodeView) {
         if let Some(reason) = &node.reason {
             lamp_resp.on_hover_text(reason.as_str());
         }
-        ui.add_sized([28.0, 18.0], egui::Label::new(RichText::new(node.id.to_string()).strong()));
-        if ui.add_sized([140.0, 20.0], egui::Button::new(&node.address)).clicked() {
+        ui.add_sized(
+            [28.0, 18.0],
+            egui::Label::new(RichText::new(node.id.to_string()).strong()),
+        );
+        if ui
+            .add_sized([140.0, 20.0], egui::Button::new(&node.address))
+            .clicked()
+        {
             app.open_dialog(Target::Node(node.id));
         }
         let up = node.state == LinkState::Up;
         let Some(info) = node.info.as_ref() else {
-            ui.label(node.reason.as_deref().unwrap_or("waiting for the first figures…"));
+            ui.label(
+                node.reason
+                    .as_deref()
+                    .unwrap_or("waiting for the first figures…"),
+            );
             return;
         };
-        let shown = app.speed_edits.get(&node.id).map_or(info.speed, |e| e.value);
+        let shown = app
+            .speed_edits
+            .get(&node.id)
+            .map_or(info.speed, |e| e.value);
         let mut v = shown;
-        let r = ui.add_enabled(up, egui::Slider::new(&mut v, 1..=SPEED_MAX.max(info.speed))
+        let r = ui.add_enabled(
+            up,
+            egui::Slider::new(&mut v, 1..=SPEED_MAX.max(info.speed))
                 .logarithmic(true)
-                .show_value(false));
+                .show_value(false),
+        );
         ui.ctx()
             .accesskit_node_builder(r.id, |b| b.set_label(format!("node {} speed", node.id)));
         if r.changed() {
-            app.speed_edits.insert(node.id, SpeedEdit { value: v, sent: false });
+            app.speed_edits.insert(
+                node.id,
+                SpeedEdit {
+                    value: v,
+                    sent: false,
+                },
+            );
         }
         if r.drag_stopped() || (r.changed() && !r.dragged()) {
             app.set_speed(node.id, v);
         }
         lcd(ui, &v.to_string(), 5);
         let load = load_percent(info);
-        bar(ui, load / 100.0, &format!("{load:.0} %"), 110.0).on_hover_text(format!("openMosix load {}", info.load));
+        bar(ui, load / 100.0, &format!("{load:.0} %"), 110.0)
+            .on_hover_text(format!("openMosix load {}", info.load));
         let mem = mem_used_fraction(info);
         bar(ui, mem, &format!("{:.0} %", mem * 100.0), 110.0);
         ui.add_sized([80.0, 18.0], egui::Label::new(human_bytes(info.mem)))

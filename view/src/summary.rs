@@ -51,16 +51,31 @@ pub fn summarize(nodes: &[NodeView]) -> Summary {
         .filter(|n| n.state == LinkState::Up)
         .filter_map(|n| n.info.as_ref())
         .collect();
-    let per_cpu: Vec<f64> = up.iter().map(|i| i.load / f64::from(i.cpus.max(1))).collect();
+    let per_cpu: Vec<f64> = up
+        .iter()
+        .map(|i| i.load / f64::from(i.cpus.max(1)))
+        .collect();
     let max = per_cpu.iter().copied().fold(0.0_f64, f64::max);
     #[allow(clippy::cast_precision_loss)]
-    let mean = if per_cpu.is_empty() { 0.0 } else { per_cpu.iter().sum::<f64>() / per_cpu.len() as f64 };
+    let mean = if per_cpu.is_empty() {
+        0.0
+    } else {
+        per_cpu.iter().sum::<f64>() / per_cpu.len() as f64
+    };
     #[allow(clippy::cast_possible_truncation)]
-    let efficiency = if max <= f64::EPSILON { 100.0 } else { (100.0 * mean / max) as f32 };
+    let efficiency = if max <= f64::EPSILON {
+        100.0
+    } else {
+        (100.0 * mean / max) as f32
+    };
     let cpus: u32 = up.iter().map(|i| i.cpus).sum();
     let load: f64 = up.iter().map(|i| i.load).sum();
     #[allow(clippy::cast_possible_truncation)]
-    let load_percent = if cpus == 0 { 0.0 } else { (load / f64::from(cpus)).clamp(0.0, 100.0) as f32 };
+    let load_percent = if cpus == 0 {
+        0.0
+    } else {
+        (load / f64::from(cpus)).clamp(0.0, 100.0) as f32
+    };
     Summary {
         efficiency,
         load_percent,
@@ -114,7 +129,10 @@ mod tests {
 
     #[test]
     fn efficiency_rule() {
-        let even = [node(1, 100.0, 1, LinkState::Up), node(2, 200.0, 2, LinkState::Up)];
+        let even = [
+            node(1, 100.0, 1, LinkState::Up),
+            node(2, 200.0, 2, LinkState::Up),
+        ];
         assert!((summarize(&even).efficiency - 100.0).abs() < 1e-3);
         let skewed = [
             node(1, 300.0, 1, LinkState::Up),
@@ -125,10 +143,16 @@ mod tests {
         let idle = [node(1, 0.0, 1, LinkState::Up)];
         assert!((summarize(&idle).efficiency - 100.0).abs() < 1e-3);
         // A down node's stale figures do not count.
-        let with_down = [node(1, 100.0, 1, LinkState::Up), node(2, 0.0, 1, LinkState::Down)];
+        let with_down = [
+            node(1, 100.0, 1, LinkState::Up),
+            node(2, 0.0, 1, LinkState::Down),
+        ];
         let s = summarize(&with_down);
         assert!((s.efficiency - 100.0).abs() < 1e-3);
-        assert_eq!((s.up, s.nodes, s.cpus, s.mem_total, s.mem_used), (1, 2, 1, 4000, 3000));
+        assert_eq!(
+            (s.up, s.nodes, s.cpus, s.mem_total, s.mem_used),
+            (1, 2, 1, 4000, 3000)
+        );
     }
 
     #[test]

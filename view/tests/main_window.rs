@@ -26,13 +26,21 @@ fn harness() -> Harness<'static, App> {
         .build_ui_state(|ui, app: &mut App| app.ui(ui), app);
     wait(&mut h, 10, "every node connected", |h| {
         let nodes = h.state().snapshot();
-        nodes.len() == 3 && nodes.iter().all(|n| n.state == LinkState::Up && n.info.is_some())
+        nodes.len() == 3
+            && nodes
+                .iter()
+                .all(|n| n.state == LinkState::Up && n.info.is_some())
     });
     h
 }
 
 /// Steps the UI until `cond` holds, failing after `secs` seconds.
-fn wait(h: &mut Harness<'static, App>, secs: u64, what: &str, mut cond: impl FnMut(&Harness<'static, App>) -> bool) {
+fn wait(
+    h: &mut Harness<'static, App>,
+    secs: u64,
+    what: &str,
+    mut cond: impl FnMut(&Harness<'static, App>) -> bool,
+) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         h.step();
@@ -46,12 +54,17 @@ fn wait(h: &mut Harness<'static, App>, secs: u64, what: &str, mut cond: impl FnM
 
 fn cli(args: &[&str]) -> String {
     let out = bed().cli(args);
-    assert!(out.status.success(), "openmosix {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "openmosix {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
 fn admin(node: u32) -> Value {
-    let v: Value = serde_json::from_str(&cli(&["--json", "mosctl", &node.to_string(), "status"])).expect("json");
+    let v: Value = serde_json::from_str(&cli(&["--json", "mosctl", &node.to_string(), "status"]))
+        .expect("json");
     v["admin"].clone()
 }
 
@@ -65,9 +78,15 @@ fn rows_show_the_agents_figures() {
     }
     h.get_by_role_and_label(Role::Slider, "node 2 speed");
     // The figures drawn are the agents' own.
-    let speed: u32 = cli(&["mosctl", "2", "getspeed"]).trim().parse().expect("speed");
+    let speed: u32 = cli(&["mosctl", "2", "getspeed"])
+        .trim()
+        .parse()
+        .expect("speed");
     wait(&mut h, 5, "node 2's speed on screen", |h| {
-        h.state().snapshot().iter().any(|n| n.id == 2 && n.info.as_ref().is_some_and(|i| i.speed == speed))
+        h.state()
+            .snapshot()
+            .iter()
+            .any(|n| n.id == 2 && n.info.as_ref().is_some_and(|i| i.speed == speed))
     });
     assert_eq!(speed, 4321);
     h.get_by_label("4321");
@@ -94,25 +113,38 @@ fn dragging_a_speed_slider_sets_the_nodes_speed() {
     h.run_steps(2);
     let deadline = Instant::now() + Duration::from_secs(5);
     let speed = loop {
-        let s: u32 = cli(&["mosctl", "2", "getspeed"]).trim().parse().expect("speed");
+        let s: u32 = cli(&["mosctl", "2", "getspeed"])
+            .trim()
+            .parse()
+            .expect("speed");
         if s != 1000 || Instant::now() > deadline {
             break s;
         }
         h.step();
         std::thread::sleep(Duration::from_millis(100));
     };
-    assert!(speed >= 15_000, "node 2's speed after dragging to the right: {speed}");
+    assert!(
+        speed >= 15_000,
+        "node 2's speed after dragging to the right: {speed}"
+    );
     // Node 3 was not touched.
-    let s3: u32 = cli(&["mosctl", "3", "getspeed"]).trim().parse().expect("speed");
+    let s3: u32 = cli(&["mosctl", "3", "getspeed"])
+        .trim()
+        .parse()
+        .expect("speed");
     assert!(s3 < 15_000);
     wait(&mut h, 5, "the slider shows the agent's speed", |h| {
-        h.state().snapshot().iter().any(|n| n.id == 2 && n.info.as_ref().is_some_and(|i| i.speed == speed))
+        h.state()
+            .snapshot()
+            .iter()
+            .any(|n| n.id == 2 && n.info.as_ref().is_some_and(|i| i.speed == speed))
     });
     cli(&["mosctl", "2", "setspeed", "1000"]);
 }
 
 fn toggled(h: &Harness<'static, App>, label: &str) -> Option<Toggled> {
-    h.query_by_role_and_label(Role::CheckBox, label).and_then(|n| n.accesskit_node().toggled())
+    h.query_by_role_and_label(Role::CheckBox, label)
+        .and_then(|n| n.accesskit_node().toggled())
 }
 
 #[test]
@@ -124,22 +156,33 @@ fn the_dialog_opens_preselected_and_applies_block() {
     h.get_by_label(&bed().addr(2)).click();
     const BLOCK: &str = "block arriving guests";
     wait(&mut h, 5, "dialog preselected with block on", |h| {
-        toggled(h, BLOCK) == Some(Toggled::True) && !h.get_by_role_and_label(Role::CheckBox, BLOCK).accesskit_node().is_disabled()
+        toggled(h, BLOCK) == Some(Toggled::True)
+            && !h
+                .get_by_role_and_label(Role::CheckBox, BLOCK)
+                .accesskit_node()
+                .is_disabled()
     });
-    assert_eq!(toggled(&h, "local procs stay (bring them home)"), Some(Toggled::False));
+    assert_eq!(
+        toggled(&h, "local procs stay (bring them home)"),
+        Some(Toggled::False)
+    );
     assert_eq!(toggled(&h, "auto-migration on"), Some(Toggled::True));
 
     h.get_by_role_and_label(Role::CheckBox, BLOCK).click();
     h.run_steps(2);
     assert_eq!(toggled(&h, BLOCK), Some(Toggled::False));
     h.get_by_label("apply").click();
-    wait(&mut h, 5, "apply reported", |h| h.query_by_label("node 2: applied").is_some());
+    wait(&mut h, 5, "apply reported", |h| {
+        h.query_by_label("node 2: applied").is_some()
+    });
     assert_eq!(admin(2)["block"], false);
 
     h.get_by_role_and_label(Role::CheckBox, BLOCK).click();
     h.run_steps(2);
     h.get_by_label("apply").click();
-    wait(&mut h, 5, "node 2 reported blocked", |h| h.query_by_label("node 2 blocked").is_some());
+    wait(&mut h, 5, "node 2 reported blocked", |h| {
+        h.query_by_label("node 2 blocked").is_some()
+    });
     assert_eq!(admin(2)["block"], true);
     assert_eq!(admin(3)["block"], false);
     cli(&["mosctl", "2", "noblock"]);
@@ -149,15 +192,27 @@ fn the_dialog_opens_preselected_and_applies_block() {
 fn a_dead_node_turns_red_while_the_others_update() {
     let _g = serial();
     let mut h = harness();
-    let updated = |h: &Harness<'static, App>, id: u32| h.state().snapshot().iter().find(|n| n.id == id).and_then(|n| n.updated);
+    let updated = |h: &Harness<'static, App>, id: u32| {
+        h.state()
+            .snapshot()
+            .iter()
+            .find(|n| n.id == id)
+            .and_then(|n| n.updated)
+    };
     bed().sshd_stop(3);
     let t = Instant::now();
-    wait(&mut h, 3, "node 3's lamp red", |h| h.query_by_label("node 3 down").is_some());
+    wait(&mut h, 3, "node 3's lamp red", |h| {
+        h.query_by_label("node 3 down").is_some()
+    });
     let red_after = t.elapsed();
     let before = updated(&h, 1).expect("node 1 figures");
-    wait(&mut h, 3, "node 1 still updating", |h| updated(h, 1).is_some_and(|u| u > before));
+    wait(&mut h, 3, "node 1 still updating", |h| {
+        updated(h, 1).is_some_and(|u| u > before)
+    });
     assert!(h.query_by_label("node 1 up").is_some() && h.query_by_label("node 2 up").is_some());
     bed().sshd_start(3);
-    wait(&mut h, 5, "node 3 green again", |h| h.query_by_label("node 3 up").is_some());
+    wait(&mut h, 5, "node 3 green again", |h| {
+        h.query_by_label("node 3 up").is_some()
+    });
     eprintln!("node 3 red after {red_after:?}");
 }

@@ -19,7 +19,14 @@ fn openmosixview_draws_under_xvfb() {
     let display = format!(":{}", 90 + std::process::id() % 9);
     let _x = Kill(
         Command::new("Xvfb")
-            .args([display.as_str(), "-screen", "0", "1024x640x24", "-nolisten", "tcp"])
+            .args([
+                display.as_str(),
+                "-screen",
+                "0",
+                "1024x640x24",
+                "-nolisten",
+                "tcp",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -63,10 +70,16 @@ fn openmosixview_draws_under_xvfb() {
             .arg(&shot)
             .output()
             .expect("identify");
-        let colours: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0);
+        let colours: u32 = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0);
         if colours > 50 || Instant::now() > deadline {
             break colours;
         }
     };
-    assert!(spread > 50, "nothing drawn: the screen has {spread} colours");
+    assert!(
+        spread > 50,
+        "nothing drawn: the screen has {spread} colours"
+    );
 }

@@ -10,6 +10,8 @@ use crate::protocol::{AgentError, Capability, ErrorKind};
 #[derive(Debug, Clone)]
 pub struct Criu {
     path: PathBuf,
+    /// The kernel tracks dirty memory (soft-dirty bits): pre-dump rounds can work.
+    track_mem: bool,
 }
 
 /// Finds criu: `setting` (the agent's `--criu` / `OPENMOSIX_CRIU`), else `criu` on PATH,
@@ -24,7 +26,8 @@ pub fn detect(setting: Option<&Path>) -> (Option<Criu>, Capability) {
                     None,
                     Capability {
                         available: false,
-                        detail: "criu is not installed (scripts/install-criu.sh provides criu 4.1)".into(),
+                        detail: "criu is not installed (scripts/install-criu.sh provides criu 4.1)"
+                            .into(),
                     },
                 );
             }
@@ -35,17 +38,47 @@ pub fn detect(setting: Option<&Path>) -> (Option<Criu>, Capability) {
         .stdin(Stdio::null())
         .output()
         .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("").trim().to_owned())
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_owned()
+        })
         .unwrap_or_default();
-    let check = Command::new(&path).arg("check").stdin(Stdio::null()).output();
+    let check = Command::new(&path)
+        .arg("check")
+        .stdin(Stdio::null())
+        .output();
     match check {
-        Ok(out) if out.status.success() => (
-            Some(Criu { path: path.clone() }),
-            Capability {
-                available: true,
-                detail: format!("{} ({version}): criu check passed", path.display()),
-            },
-        ),
+        Ok(out) if out.status.success() => {
+            let track_mem = Command::new(&path)
+                .args(["check", "--feature", "mem_dirty_track"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            let predump = if track_mem {
+                "pre-dump rounds available"
+            } else {
+                "no pre-dump: this kernel does not track dirty memory"
+            };
+            (
+                Some(Criu {
+                    path: path.clone(),
+                    track_mem,
+                }),
+                Capability {
+                    available: true,
+                    detail: format!(
+                        "{} ({version}): criu check passed; {predump}",
+                        path.display()
+                    ),
+                },
+            )
+        }
         Ok(out) => {
             let said = String::from_utf8_lossy(&out.stderr);
             let line = said
@@ -85,7 +118,10 @@ fn find_on_path(name: &str) -> Option<PathBuf> {
 
 /// What a failed criu run is reported as.
 fn failure(what: &str, log: &Path) -> AgentError {
-    AgentError::new(ErrorKind::MigrationFailed, format!("{what} failed: {}", explain(log)))
+    AgentError::new(
+        ErrorKind::MigrationFailed,
+        format!("{what} failed: {}", explain(log)),
+    )
 }
 
 /// One sentence from a criu log: the known causes in words, else criu's last error.
@@ -101,7 +137,9 @@ pub fn explain(log: &Path) -> String {
         .iter()
         .find_map(|l| l.split("Can't fork for ").nth(1)?.split(':').next())
     {
-        return format!("pid {pid} is already taken on the target node, and a restored process keeps its pid");
+        return format!(
+            "pid {pid} is already taken on the target node, and a restored process keeps its pid"
+        );
     }
     if has("Connected TCP socket") || has("TCP") && has("established") {
         return "it has a TCP connection to a peer outside it".into();
@@ -135,6 +173,11 @@ pub fn explain(log: &Path) -> String {
 }
 
 impl Criu {
+    /// Whether pre-dump rounds can work on this kernel.
+    pub fn can_predump(&self) -> bool {
+        self.track_mem
+    }
+
     fn run(&self, what: &str, args: &[&str], dir: &Path, log_name: &str) -> Result<(), AgentError> {
         let out = Command::new(&self.path)
             .args(args)
@@ -145,7 +188,9 @@ impl Criu {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
-            .map_err(|e| AgentError::new(ErrorKind::MigrationFailed, format!("cannot run criu: {e}")))?;
+            .map_err(|e| {
+                AgentError::new(ErrorKind::MigrationFailed, format!("cannot run criu: {e}"))
+            })?;
         if out.success() {
             Ok(())
         } else {
@@ -155,6 +200,12 @@ impl Criu {
 
     /// `criu pre-dump`: copies memory while the process runs.
     pub fn pre_dump(&self, pid: i32, dir: &Path, prev: Option<&str>) -> Result<(), AgentError> {
+        if !self.track_mem {
+            return Err(AgentError::new(
+                ErrorKind::Unsupported,
+                "pre-dump needs dirty-memory tracking, which this kernel lacks",
+            ));
+        }
         let pid = pid.to_string();
         let mut args = vec!["pre-dump", "-t", &pid, "--shell-job", "--track-mem"];
         if let Some(p) = prev {
@@ -167,9 +218,9 @@ impl Criu {
     /// confirms the restore.
     pub fn dump(&self, pid: i32, dir: &Path, prev: Option<&str>) -> Result<(), AgentError> {
         let pid = pid.to_string();
-        let mut args = vec!["dump", "-t", &pid, "--shell-job", "--leave-stopped", "--track-mem"];
-        if let Some(p) = prev {
-            args.extend(["--prev-images-dir", p]);
+        let mut args = vec!["dump", "-t", &pid, "--shell-job", "--leave-stopped"];
+        if let Some(p) = prev.filter(|_| self.track_mem) {
+            args.extend(["--track-mem", "--prev-images-dir", p]);
         }
         self.run("dump", &args, dir, "dump.log")
     }
@@ -199,10 +250,17 @@ mod tests {
     fn logs_become_sentences() {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("l.log");
-        std::fs::write(&log, "(00.1) Error (criu/cr-restore.c:1480): Can't fork for 3012: File exists\n").unwrap();
+        std::fs::write(
+            &log,
+            "(00.1) Error (criu/cr-restore.c:1480): Can't fork for 3012: File exists\n",
+        )
+        .unwrap();
         assert!(explain(&log).contains("pid 3012 is already taken"));
         std::fs::write(&log, "Error (criu/sk-inet.c:200): inet: Connected TCP socket, consider using --tcp-established option.\n").unwrap();
-        assert_eq!(explain(&log), "it has a TCP connection to a peer outside it");
+        assert_eq!(
+            explain(&log),
+            "it has a TCP connection to a peer outside it"
+        );
         std::fs::write(&log, "Error (criu/x.c:1): something odd: here\n").unwrap();
         assert_eq!(explain(&log), "criu said: something odd: here");
     }

@@ -272,6 +272,7 @@ impl KernelBackend {
             where_: if where_raw == 0 { me } else { where_raw },
             // Processes under /proc/PID are local ones: their home is this node.
             home: me,
+            home_pid: st.pid,
             nmigs: num_or(&file("nmigs"), 0)?,
             lock: flag(&file("lock"))?,
             cantmove,

@@ -178,7 +178,8 @@ impl LinuxBackend {
     fn to_info(&self, st: ProcStat) -> ProcInfo {
         let run = self.run_record(&st);
         let guest = self.guest(&st);
-        let (home, nmigs) = guest.map_or((self.node_id, 0), |g| (g.home, g.nmigs));
+        let (home, home_pid, nmigs) =
+            guest.map_or((self.node_id, st.pid, 0), |g| (g.home, g.home_pid, g.nmigs));
         let cantmove = self.cantmove(&st, run);
         ProcInfo {
             pid: st.pid,
@@ -196,6 +197,7 @@ impl LinuxBackend {
             cmdline: st.cmdline,
             where_: self.node_id,
             home,
+            home_pid,
             nmigs,
             lock: run.is_some_and(|r| r.options.locks()),
             cantmove,
@@ -350,7 +352,14 @@ impl Backend for LinuxBackend {
         ))
     }
 
-    fn arrived(&mut self, pid: i32, from: NodeId, home: NodeId, home_pid: i32, nmigs: u32) -> Result<()> {
+    fn arrived(
+        &mut self,
+        pid: i32,
+        from: NodeId,
+        home: NodeId,
+        home_pid: i32,
+        nmigs: u32,
+    ) -> Result<()> {
         self.prune();
         if home == self.node_id {
             // Back home: it is a local process again.
@@ -389,7 +398,11 @@ impl Backend for LinuxBackend {
     fn whereabouts(&mut self, home_pid: i32, at: Option<(NodeId, i32)>) -> Result<()> {
         self.state.emigrants.retain(|e| e.home_pid != home_pid);
         if let Some((node, pid)) = at {
-            self.state.emigrants.push(Emigrant { home_pid, node, pid });
+            self.state.emigrants.push(Emigrant {
+                home_pid,
+                node,
+                pid,
+            });
         }
         self.save()
     }

@@ -98,7 +98,10 @@ impl Migrator {
 
     fn criu(&self) -> Result<&Criu, AgentError> {
         self.criu.as_ref().ok_or_else(|| {
-            AgentError::new(ErrorKind::Unsupported, format!("migration is not available here: {}", self.why_not))
+            AgentError::new(
+                ErrorKind::Unsupported,
+                format!("migration is not available here: {}", self.why_not),
+            )
         })
     }
 
@@ -107,7 +110,10 @@ impl Migrator {
         if valid_image(id) {
             Ok(self.images.join(id))
         } else {
-            Err(AgentError::new(ErrorKind::InvalidArgument, format!("{id:?} is not an image name")))
+            Err(AgentError::new(
+                ErrorKind::InvalidArgument,
+                format!("{id:?} is not an image name"),
+            ))
         }
     }
 
@@ -128,7 +134,11 @@ impl Migrator {
 
     /// The rounds an image has, in order (`1`, `2`, … then `dump`).
     fn rounds(dir: &Path) -> u32 {
-        (1..).take_while(|n| dir.join(n.to_string()).is_dir()).count().try_into().unwrap_or(u32::MAX)
+        (1..)
+            .take_while(|n| dir.join(n.to_string()).is_dir())
+            .count()
+            .try_into()
+            .unwrap_or(u32::MAX)
     }
 
     /// One pre-dump round; the first creates the image.
@@ -166,8 +176,11 @@ impl Migrator {
         let prev = (rounds > 0).then(|| format!("../{rounds}"));
         let here = dir.join("dump");
         fs::create_dir(&here).map_err(|e| io("creating", &here, &e))?;
-        fs::write(dir.join("tree.json"), serde_json::to_vec(&tree).unwrap_or_default())
-            .map_err(|e| io("writing", &dir, &e))?;
+        fs::write(
+            dir.join("tree.json"),
+            serde_json::to_vec(&tree).unwrap_or_default(),
+        )
+        .map_err(|e| io("writing", &dir, &e))?;
         let start = std::time::Instant::now();
         if let Err(e) = criu.dump(pid, &here, prev.as_deref()) {
             self.continue_tree(&tree);
@@ -209,8 +222,12 @@ impl Migrator {
     fn saved_tree(&self, id: &str) -> Result<Vec<i32>, AgentError> {
         let dir = self.image_dir(id)?;
         let bytes = fs::read(dir.join("tree.json")).map_err(|e| io("reading", &dir, &e))?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| AgentError::new(ErrorKind::Io, format!("image {id} has a bad tree.json: {e}")))
+        serde_json::from_slice(&bytes).map_err(|e| {
+            AgentError::new(
+                ErrorKind::Io,
+                format!("image {id} has a bad tree.json: {e}"),
+            )
+        })
     }
 
     /// The migration failed: the stopped tree runs on here, the image goes away.
@@ -230,7 +247,9 @@ impl Migrator {
         // A killed process lingers as a zombie until its parent reaps it; wait a little
         // so that its pid reads as gone to whoever asks next.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-        while tree.iter().any(|&p| self.procfs.stat(p).is_ok_and(|s| s.state != 'Z'))
+        while tree
+            .iter()
+            .any(|&p| self.procfs.stat(p).is_ok_and(|s| s.state != 'Z'))
             && std::time::Instant::now() < deadline
         {
             std::thread::sleep(std::time::Duration::from_millis(10));
@@ -244,7 +263,10 @@ impl Migrator {
         let criu = self.criu()?;
         let dir = self.image_dir(id)?.join("dump");
         if !dir.is_dir() {
-            return Err(AgentError::new(ErrorKind::InvalidArgument, format!("no image {id} was received")));
+            return Err(AgentError::new(
+                ErrorKind::InvalidArgument,
+                format!("no image {id} was received"),
+            ));
         }
         let result = criu.restore(&dir);
         if result.is_ok() {
@@ -269,11 +291,15 @@ impl Migrator {
     pub fn send(&self, id: &str, out: impl std::io::Write) -> Result<(), AgentError> {
         let dir = self.image_dir(id)?;
         if !dir.is_dir() {
-            return Err(AgentError::new(ErrorKind::InvalidArgument, format!("no image {id}")));
+            return Err(AgentError::new(
+                ErrorKind::InvalidArgument,
+                format!("no image {id}"),
+            ));
         }
         let mut tar = tar::Builder::new(out);
         tar.follow_symlinks(false);
-        tar.append_dir_all(".", &dir).map_err(|e| io("sending", &dir, &e))?;
+        tar.append_dir_all(".", &dir)
+            .map_err(|e| io("sending", &dir, &e))?;
         // Last entry: proof for the receiver that the stream was not cut short.
         let mut header = tar::Header::new_gnu();
         header.set_size(2);
@@ -344,8 +370,14 @@ mod tests {
         let bytes = dst.receive("1-a", &stream[..]).unwrap();
         assert!(bytes >= 8192);
         let got = dst.image_dir("1-a").unwrap();
-        assert_eq!(fs::read(got.join("dump/pages-1.img")).unwrap(), vec![7u8; 8192]);
-        assert_eq!(fs::read_link(got.join("dump/parent")).unwrap(), PathBuf::from("../1"));
+        assert_eq!(
+            fs::read(got.join("dump/pages-1.img")).unwrap(),
+            vec![7u8; 8192]
+        );
+        assert_eq!(
+            fs::read_link(got.join("dump/parent")).unwrap(),
+            PathBuf::from("../1")
+        );
         // A stream cut anywhere leaves nothing behind.
         for cut in [stream.len() / 3, stream.len() - 1536, 512] {
             assert!(dst.receive("2-b", &stream[..cut]).is_err(), "cut at {cut}");

@@ -5,8 +5,8 @@
 //! [`kernel::KernelBackend`] for a node with an openMosix kernel (/proc/hpc as HOWTO
 //! chapter 8 lays it out, under a configurable root).
 
-pub mod kernel;
 pub mod criu;
+pub mod kernel;
 pub mod linux;
 pub mod migration;
 pub mod procfs;
@@ -67,7 +67,12 @@ pub trait Backend: Send {
         let p = self.proc(pid)?;
         let admin = self.admin()?;
         let me = self.node_id();
-        let no = |why: String| Err(AgentError::new(ErrorKind::CannotMigrate, format!("process {pid} cannot move: {why}")));
+        let no = |why: String| {
+            Err(AgentError::new(
+                ErrorKind::CannotMigrate,
+                format!("process {pid} cannot move: {why}"),
+            ))
+        };
         if to == me {
             return no(format!("it already runs on node {me}"));
         }
@@ -91,16 +96,29 @@ pub trait Backend: Send {
         let admin = self.admin()?;
         let me = self.node_id();
         if admin.off {
-            return Err(AgentError::new(ErrorKind::CannotMigrate, format!("node {me} is out of the pool (setpe -off)")));
+            return Err(AgentError::new(
+                ErrorKind::CannotMigrate,
+                format!("node {me} is out of the pool (setpe -off)"),
+            ));
         }
         if admin.block {
-            return Err(AgentError::new(ErrorKind::CannotMigrate, format!("node {me} blocks arriving guests")));
+            return Err(AgentError::new(
+                ErrorKind::CannotMigrate,
+                format!("node {me} blocks arriving guests"),
+            ));
         }
         Ok(())
     }
 
     /// Records a process that arrived here (as `pid`) from node `from`.
-    fn arrived(&mut self, _pid: i32, _from: NodeId, _home: NodeId, _home_pid: i32, _nmigs: u32) -> Result<()> {
+    fn arrived(
+        &mut self,
+        _pid: i32,
+        _from: NodeId,
+        _home: NodeId,
+        _home_pid: i32,
+        _nmigs: u32,
+    ) -> Result<()> {
         Err(unsupported_here())
     }
 
@@ -121,7 +139,10 @@ pub trait Backend: Send {
 }
 
 fn unsupported_here() -> AgentError {
-    AgentError::new(ErrorKind::Unsupported, "this backend does not migrate with criu")
+    AgentError::new(
+        ErrorKind::Unsupported,
+        "this backend does not migrate with criu",
+    )
 }
 
 fn invalid(msg: String) -> AgentError {

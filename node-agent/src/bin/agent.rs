@@ -123,7 +123,9 @@ fn run() -> Result<()> {
             let state_dir = state_dir.unwrap_or_else(default_state_dir);
             let m = Migrator::new(None, String::new(), &state_dir, ProcFs::new("/proc"));
             match direction {
-                Direction::Send => m.send(&image, std::io::BufWriter::new(std::io::stdout().lock()))?,
+                Direction::Send => {
+                    m.send(&image, std::io::BufWriter::new(std::io::stdout().lock()))?;
+                }
                 Direction::Receive => {
                     m.receive(&image, std::io::BufReader::new(std::io::stdin().lock()))?;
                 }
@@ -166,7 +168,12 @@ fn run() -> Result<()> {
                 };
                 let b = LinuxBackend::open(&config)?;
                 let (found, capability) = openmosix_agent::backend::criu::detect(criu.as_deref());
-                let migrator = Migrator::new(found, capability.detail.clone(), &state_dir, ProcFs::new(&proc_root));
+                let migrator = Migrator::new(
+                    found,
+                    capability.detail.clone(),
+                    &state_dir,
+                    ProcFs::new(&proc_root),
+                );
                 let server = Server::new(b).with_migration(migrator, capability);
                 rt.block_on(server.serve(stdin, stdout))?;
             }

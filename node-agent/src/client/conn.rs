@@ -50,6 +50,8 @@ pub struct AgentConn {
     next_id: AtomicU64,
     hello: Hello,
     timeout: Duration,
+    /// How to open more channels to the same agent (image streams).
+    aux: Option<super::transport::Aux>,
     /// Whatever keeps the stream alive (the ssh child, the local agent process).
     _keep: Mutex<Box<dyn std::any::Any + Send>>,
 }
@@ -110,6 +112,7 @@ impl AgentConn {
                 },
             },
             timeout,
+            aux: None,
             _keep: Mutex::new(keep),
         };
         let hello: Hello = conn.request(Request::Hello).await?;
@@ -121,6 +124,16 @@ impl AgentConn {
         }
         conn.hello = hello;
         Ok(conn)
+    }
+
+    /// Sets how to open side channels (image streams) to this agent.
+    pub(crate) fn set_aux(&mut self, aux: super::transport::Aux) {
+        self.aux = Some(aux);
+    }
+
+    /// How to open side channels to this agent, if the transport can.
+    pub(crate) fn aux(&self) -> Option<&super::transport::Aux> {
+        self.aux.as_ref()
     }
 
     /// What the agent said in `hello`.

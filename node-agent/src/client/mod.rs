@@ -10,6 +10,7 @@
 
 pub mod cluster;
 pub mod conn;
+pub mod migrate;
 pub mod transport;
 
 use std::time::Duration;
@@ -39,7 +40,7 @@ pub enum ClientError {
     #[error("the connection to the agent closed")]
     Closed,
     /// The agent answered with an error.
-    #[error("{0}")]
+    #[error(transparent)]
     Agent(#[from] AgentError),
     /// The agent sent something that is not the protocol.
     #[error("protocol error: {0}")]

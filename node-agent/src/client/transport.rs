@@ -174,7 +174,13 @@ async fn connect_local(node: NodeId, options: &ClientOptions) -> Result<AgentCon
     let tail = StderrTail::default();
     tail.collect(stderr);
     match AgentConn::start(stdout, stdin, Box::new(child), timeout).await {
-        Ok(c) => Ok(c),
+        Ok(mut c) => {
+            c.set_aux(Aux::Local {
+                agent: agent.clone(),
+                state_dir: options.local_state_dir.clone(),
+            });
+            Ok(c)
+        }
         Err(e) => Err(explain(node, e, &tail).await),
     }
 }
@@ -228,13 +234,187 @@ async fn connect_ssh(
     };
     let tail = StderrTail::default();
     tail.collect(stderr);
+    let aux = Aux::Ssh {
+        session: Arc::clone(&session),
+        agent: options.remote_agent.clone(),
+    };
     let keep = SshKeep {
         _child: child,
         _session: session,
     };
     match AgentConn::start(stdout, stdin, Box::new(keep), options.request_timeout).await {
-        Ok(c) => Ok(c),
+        Ok(mut c) => {
+            c.set_aux(aux);
+            Ok(c)
+        }
         Err(e) => Err(explain(node, e, &tail).await),
+    }
+}
+
+/// How to open more channels to an agent: on the same SSH master, or another local child.
+#[derive(Clone)]
+pub enum Aux {
+    /// `AGENT args…` on the node's ssh session.
+    Ssh {
+        /// The node's master connection.
+        session: Arc<Session>,
+        /// The agent command.
+        agent: String,
+    },
+    /// A local agent process.
+    Local {
+        /// The agent binary.
+        agent: PathBuf,
+        /// Its state folder.
+        state_dir: Option<PathBuf>,
+    },
+}
+
+impl std::fmt::Debug for Aux {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Aux::Ssh { agent, .. } => write!(f, "Aux::Ssh({agent})"),
+            Aux::Local { agent, .. } => write!(f, "Aux::Local({})", agent.display()),
+        }
+    }
+}
+
+/// A side channel running `AGENT images send|receive IMAGE`.
+pub struct ImageStream {
+    /// Where the image comes from (send).
+    pub reader: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>,
+    /// Where the image goes to (receive).
+    pub writer: Option<Box<dyn tokio::io::AsyncWrite + Unpin + Send>>,
+    tail: StderrTail,
+    child: StreamChild,
+}
+
+enum StreamChild {
+    Ssh(openssh::Child<Arc<Session>>),
+    Local(tokio::process::Child),
+}
+
+impl std::fmt::Debug for ImageStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ImageStream")
+    }
+}
+
+impl ImageStream {
+    /// Waits for the side channel's agent to exit; its last error line if it failed.
+    pub async fn finish(mut self) -> Result<(), String> {
+        self.writer = None;
+        self.reader = None;
+        let ok = match self.child {
+            StreamChild::Ssh(c) => c
+                .wait()
+                .await
+                .map(|s| s.success())
+                .map_err(|e| e.to_string()),
+            StreamChild::Local(mut c) => c
+                .wait()
+                .await
+                .map(|s| s.success())
+                .map_err(|e| e.to_string()),
+        }?;
+        if ok {
+            Ok(())
+        } else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Err(self
+                .tail
+                .last_line()
+                .unwrap_or_else(|| "the image stream ended with an error".into()))
+        }
+    }
+
+    /// Kills the side channel (a failed transfer).
+    pub async fn abort(self) {
+        match self.child {
+            StreamChild::Ssh(c) => {
+                let _ = c.disconnect().await;
+            }
+            StreamChild::Local(mut c) => {
+                let _ = c.kill().await;
+            }
+        }
+    }
+}
+
+impl Aux {
+    /// Opens `images send IMAGE` (`send = true`) or `images receive IMAGE`.
+    pub async fn images(&self, send: bool, image: &str) -> Result<ImageStream, String> {
+        let direction = if send { "send" } else { "receive" };
+        let tail = StderrTail::default();
+        match self {
+            Aux::Ssh { session, agent } => {
+                let mut child = Arc::clone(session)
+                    .arc_command(agent.as_str())
+                    .args(["images", direction, image])
+                    .stdin(if send {
+                        openssh::Stdio::null()
+                    } else {
+                        openssh::Stdio::piped()
+                    })
+                    .stdout(if send {
+                        openssh::Stdio::piped()
+                    } else {
+                        openssh::Stdio::null()
+                    })
+                    .stderr(openssh::Stdio::piped())
+                    .spawn()
+                    .await
+                    .map_err(|e| ssh_reason(&e))?;
+                if let Some(e) = child.stderr().take() {
+                    tail.collect(e);
+                }
+                let reader = child
+                    .stdout()
+                    .take()
+                    .map(|r| Box::new(r) as Box<dyn tokio::io::AsyncRead + Unpin + Send>);
+                let writer = child
+                    .stdin()
+                    .take()
+                    .map(|w| Box::new(w) as Box<dyn tokio::io::AsyncWrite + Unpin + Send>);
+                Ok(ImageStream {
+                    reader,
+                    writer,
+                    tail,
+                    child: StreamChild::Ssh(child),
+                })
+            }
+            Aux::Local { agent, state_dir } => {
+                let mut cmd = tokio::process::Command::new(agent);
+                cmd.args(["images", direction, image]);
+                if let Some(d) = state_dir {
+                    cmd.arg("--state-dir").arg(d);
+                }
+                let mut child = cmd
+                    .stdin(if send { Stdio::null() } else { Stdio::piped() })
+                    .stdout(if send { Stdio::piped() } else { Stdio::null() })
+                    .stderr(Stdio::piped())
+                    .kill_on_drop(true)
+                    .spawn()
+                    .map_err(|e| format!("cannot start {}: {e}", agent.display()))?;
+                if let Some(e) = child.stderr.take() {
+                    tail.collect(e);
+                }
+                let reader = child
+                    .stdout
+                    .take()
+                    .map(|r| Box::new(r) as Box<dyn tokio::io::AsyncRead + Unpin + Send>);
+                let writer = child
+                    .stdin
+                    .take()
+                    .map(|w| Box::new(w) as Box<dyn tokio::io::AsyncWrite + Unpin + Send>);
+                Ok(ImageStream {
+                    reader,
+                    writer,
+                    tail,
+                    child: StreamChild::Local(child),
+                })
+            }
+        }
     }
 }
 

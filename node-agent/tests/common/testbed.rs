@@ -20,15 +20,23 @@ fn bin(built_for_us: Option<&'static str>, name: &str) -> String {
             return candidate.to_string_lossy().into_owned();
         }
     }
-    panic!("{name} is not built: run `cargo build --workspace --bins` first (scripts/test.sh does)");
+    panic!(
+        "{name} is not built: run `cargo build --workspace --bins` first (scripts/test.sh does)"
+    );
 }
 
 fn testbed_bin() -> String {
-    bin(option_env!("CARGO_BIN_EXE_openmosix-testbed"), "openmosix-testbed")
+    bin(
+        option_env!("CARGO_BIN_EXE_openmosix-testbed"),
+        "openmosix-testbed",
+    )
 }
 
 fn agent_bin() -> String {
-    bin(option_env!("CARGO_BIN_EXE_openmosix-agent"), "openmosix-agent")
+    bin(
+        option_env!("CARGO_BIN_EXE_openmosix-agent"),
+        "openmosix-agent",
+    )
 }
 
 fn cli_bin() -> String {

@@ -88,6 +88,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Setpe(args) => setpe(&ctx, args).await,
+        Command::Migrate {
+            node,
+            pid,
+            target,
+            no_predump,
+        } => crate::migrate::run(&ctx, node, pid, &target, !no_predump).await,
         Command::Showmap { node } => showmap(&ctx, node).await,
     }
 }

@@ -17,6 +17,7 @@ macro_rules! out {
 }
 
 mod commands;
+mod migrate;
 mod mosctl;
 mod output;
 
@@ -96,6 +97,22 @@ pub enum Command {
         /// The new nice value.
         #[arg(allow_hyphen_values = true)]
         nice: i32,
+    },
+    /// Move a running process to another node (CRIU checkpoint/restore); prints the new pid.
+    ///
+    /// TARGET is a node id, `home` (the process's home node) or `best` (the node where it
+    /// would run fastest: see docs/migration.md). Progress goes to stderr. A migration that
+    /// fails leaves the process running where it was.
+    Migrate {
+        /// The node it runs on.
+        node: u32,
+        /// Its pid there.
+        pid: i32,
+        /// A node id, `home` or `best`.
+        target: String,
+        /// Dump at once, without pre-dump rounds.
+        #[arg(long)]
+        no_predump: bool,
     },
     /// Install (-w), read back (-r) or switch off (-off) the cluster configuration, as setpe.
     Setpe(SetpeArgs),

@@ -117,13 +117,34 @@ pub async fn run(ctx: &Ctx, words: &[String]) -> Result<ExitCode> {
     }
     match verb.as_str() {
         "expel" | "bring" => {
-            let req = if verb == "expel" {
-                Request::Expel
+            let (moved, failed) = if conn.hello().backend == "kernel" {
+                // An openMosix kernel moves them itself.
+                let req = if verb == "expel" {
+                    Request::Expel
+                } else {
+                    Request::Bring
+                };
+                (
+                    conn.request::<u32>(req).await.context(what.clone())?,
+                    Vec::new(),
+                )
+            } else if verb == "expel" {
+                crate::migrate::expel(ctx, node).await?
             } else {
-                Request::Bring
+                crate::migrate::bring(ctx, node).await?
             };
-            let n: u32 = conn.request(req).await.context(what)?;
-            print_value(ctx.json, &json!({"node": node, "moved": n}), &n.to_string());
+            print_value(
+                ctx.json,
+                &json!({"node": node, "moved": moved, "failed": failed}),
+                &moved.to_string(),
+            );
+            if !failed.is_empty() {
+                bail!(
+                    "{what}: {} did not move: {}",
+                    failed.len(),
+                    failed.join("; ")
+                );
+            }
         }
         "gettune" | "getyard" | "getdecay" => {
             let t: TuneInfo = conn.request(Request::Tune).await.context(what)?;

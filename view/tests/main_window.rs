@@ -216,3 +216,65 @@ fn a_dead_node_turns_red_while_the_others_update() {
     });
     eprintln!("node 3 red after {red_after:?}");
 }
+
+#[test]
+fn advanced_execution_runs_a_locked_job_on_node_3() {
+    let _g = serial();
+    let mut h = harness();
+    h.get_by_label("Config").click();
+    h.run_steps(2);
+    h.get_by_label("advanced execution").click();
+    h.run_steps(3);
+    let program = h.get_by_role_and_label(Role::TextInput, "program");
+    program.focus();
+    program.type_text("/bin/sleep");
+    h.run_steps(2);
+    let args = h.get_by_role_and_label(Role::TextInput, "arguments");
+    args.focus();
+    args.type_text("4646");
+    h.run_steps(2);
+    h.get_by_role_and_label(Role::CheckBox, "run on").click();
+    h.run_steps(1);
+    h.get_by_role_and_label(Role::CheckBox, "no migration")
+        .click();
+    h.run_steps(1);
+    let dial = |h: &Harness<'static, App>| {
+        h.get_by_role_and_label(Role::Slider, "host chooser")
+            .accesskit_node()
+            .numeric_value()
+    };
+    for _ in 0..5 {
+        if dial(&h) == Some(3.0) {
+            break;
+        }
+        h.get_by_label("next node").click();
+        h.run_steps(2);
+    }
+    assert_eq!(dial(&h), Some(3.0));
+    h.get_by_label("execute").click();
+    wait(&mut h, 10, "the job reported started", |h| {
+        h.query_by_label_contains("started pid").is_some()
+    });
+    let node = h.get_by_label_contains("started pid");
+    let line = node
+        .value()
+        .or_else(|| node.accesskit_node().label())
+        .unwrap_or_default();
+    assert!(line.ends_with("on node 3"), "{line}");
+    let pid: i64 = line
+        .split_whitespace()
+        .nth(2)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {line:?}"));
+    let procs: Vec<Value> = cli(&["--json", "ps", "3"])
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let job = procs
+        .iter()
+        .find(|p| p["pid"].as_i64() == Some(pid))
+        .unwrap_or_else(|| panic!("pid {pid} not on node 3"));
+    assert_eq!(job["cmdline"], "/bin/sleep 4646");
+    assert_eq!(job["lock"], true);
+    cli(&["signal", "3", &pid.to_string(), "KILL"]);
+}

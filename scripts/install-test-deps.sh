@@ -11,6 +11,8 @@ declare -A NEED=(
   [tini]=/usr/bin/tini
   [util-linux]=/usr/bin/unshare
   [procps]=/usr/bin/ps
+  [python3-minimal]=/usr/bin/python3
+  [strace]=/usr/bin/strace
   [xvfb]=/usr/bin/Xvfb
   [imagemagick]=/usr/bin/import
   [libxkbcommon-x11-0]=/usr/lib/x86_64-linux-gnu/libxkbcommon-x11.so.0
@@ -29,3 +31,5 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 # sshd refuses to start without its privilege-separation folder.
 mkdir -p /run/sshd
+# Process migration needs criu >= 4.1 (Debian 12's 3.17 fails on newer kernels).
+"$(dirname "$0")/install-criu.sh"

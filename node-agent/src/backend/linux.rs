@@ -6,6 +6,7 @@
 //! `running` counts the runnable processes this node's /proc shows (its own PID
 //! namespace on the testbed), so one process that always wants a CPU tends to 100.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -142,7 +143,14 @@ impl LinuxBackend {
             .find(|r| r.pid == st.pid && r.starttime == st.starttime)
     }
 
-    fn cantmove(&self, st: &ProcStat, run: Option<&RunRecord>) -> String {
+    /// Why a process cannot move, before anyone tries: what the migration core (CRIU)
+    /// cannot take along or must not move.
+    fn cantmove(
+        &self,
+        st: &ProcStat,
+        run: Option<&RunRecord>,
+        tcp: &HashMap<u64, String>,
+    ) -> String {
         if st.kthread {
             "kernel thread".into()
         } else if st.pid == self.self_pid {
@@ -155,6 +163,13 @@ impl LinuxBackend {
             format!("traced by process {}", st.tracer_pid)
         } else if st.state == 'Z' {
             "zombie".into()
+        } else if let Some(peer) = self
+            .procfs
+            .socket_inodes(st.pid)
+            .iter()
+            .find_map(|i| tcp.get(i))
+        {
+            format!("it has a TCP connection to {peer}")
         } else {
             String::new()
         }
@@ -175,12 +190,12 @@ impl LinuxBackend {
         self.state.guests.retain(|g| alive(g.pid, g.starttime));
     }
 
-    fn to_info(&self, st: ProcStat) -> ProcInfo {
+    fn to_info(&self, st: ProcStat, tcp: &HashMap<u64, String>) -> ProcInfo {
         let run = self.run_record(&st);
         let guest = self.guest(&st);
         let (home, home_pid, nmigs) =
             guest.map_or((self.node_id, st.pid, 0), |g| (g.home, g.home_pid, g.nmigs));
-        let cantmove = self.cantmove(&st, run);
+        let cantmove = self.cantmove(&st, run, tcp);
         ProcInfo {
             pid: st.pid,
             ppid: st.ppid,
@@ -292,10 +307,11 @@ impl Backend for LinuxBackend {
 
     fn procs(&mut self) -> Result<Vec<ProcInfo>> {
         let pids = self.procfs.pids()?;
+        let tcp = self.procfs.established_tcp();
         Ok(pids
             .into_iter()
             .filter_map(|p| self.procfs.stat(p).ok())
-            .map(|st| self.to_info(st))
+            .map(|st| self.to_info(st, &tcp))
             .collect())
     }
 
@@ -304,7 +320,7 @@ impl Backend for LinuxBackend {
             return Err(invalid(format!("{pid} is not a process id")));
         }
         let st = self.procfs.stat(pid)?;
-        Ok(self.to_info(st))
+        Ok(self.to_info(st, &self.procfs.established_tcp()))
     }
 
     fn run(&mut self, argv: &[Vec<u8>], options: &RunOptions) -> Result<Started> {

@@ -171,20 +171,24 @@ impl Migrator {
             None => self.new_image(pid)?,
         };
         let dir = self.image_dir(&id)?;
-        let tree = self.tree(pid);
         let rounds = Self::rounds(&dir);
         let prev = (rounds > 0).then(|| format!("../{rounds}"));
         let here = dir.join("dump");
         fs::create_dir(&here).map_err(|e| io("creating", &here, &e))?;
-        fs::write(
-            dir.join("tree.json"),
-            serde_json::to_vec(&tree).unwrap_or_default(),
-        )
-        .map_err(|e| io("writing", &dir, &e))?;
         let start = std::time::Instant::now();
         if let Err(e) = criu.dump(pid, &here, prev.as_deref()) {
-            self.continue_tree(&tree);
+            // criu resumes the tree itself on failure; make sure of it.
+            self.continue_tree(&self.tree(pid));
             return Err(e);
+        }
+        // Read the tree now that it is frozen: a child forked during the dump is in it.
+        let tree = self.tree(pid);
+        if let Err(e) = fs::write(
+            dir.join("tree.json"),
+            serde_json::to_vec(&tree).unwrap_or_default(),
+        ) {
+            self.continue_tree(&tree);
+            return Err(io("writing", &dir, &e));
         }
         Ok(DumpInfo {
             bytes: dir_bytes(&dir),

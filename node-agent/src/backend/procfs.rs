@@ -210,6 +210,59 @@ impl ProcFs {
     }
 }
 
+impl ProcFs {
+    /// Inodes of the sockets process `pid` has open (empty if it cannot be read).
+    pub fn socket_inodes(&self, pid: i32) -> Vec<u64> {
+        let dir = self.root.join(pid.to_string()).join("fd");
+        let Ok(rd) = fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        rd.filter_map(|e| {
+            let link = fs::read_link(e.ok()?.path()).ok()?;
+            let s = link.to_str()?;
+            s.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
+        })
+        .collect()
+    }
+
+    /// Established TCP connections of this network namespace: socket inode → remote
+    /// address (`ip:port`).
+    pub fn established_tcp(&self) -> std::collections::HashMap<u64, String> {
+        let mut out = std::collections::HashMap::new();
+        for file in ["net/tcp", "net/tcp6"] {
+            let Ok(text) = fs::read_to_string(self.root.join(file)) else {
+                continue;
+            };
+            for line in text.lines().skip(1) {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                // sl local rem st tx:rx tr:when retrnsmt uid timeout inode
+                if f.len() > 9
+                    && f[3] == "01"
+                    && let Ok(inode) = f[9].parse::<u64>()
+                {
+                    out.insert(inode, hex_addr(f[2]));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// `0100007F:1F90` → `127.0.0.1:8080` (IPv4; IPv6 addresses are shown as they are).
+fn hex_addr(a: &str) -> String {
+    let Some((ip, port)) = a.split_once(':') else {
+        return a.to_owned();
+    };
+    let port = u16::from_str_radix(port, 16).unwrap_or(0);
+    if ip.len() == 8
+        && let Ok(n) = u32::from_str_radix(ip, 16)
+    {
+        let b = n.to_le_bytes();
+        return format!("{}.{}.{}.{}:{port}", b[0], b[1], b[2], b[3]);
+    }
+    format!("[{ip}]:{port}")
+}
+
 fn trim_newline(mut v: Vec<u8>) -> Vec<u8> {
     while v.last() == Some(&b'\n') {
         v.pop();
@@ -272,6 +325,11 @@ mod tests {
         assert_eq!(st.vsize, 10_485_760);
         assert_eq!(st.rss, 300);
         assert!(!st.kthread);
+    }
+
+    #[test]
+    fn tcp_addresses() {
+        assert_eq!(hex_addr("0100007F:1F90"), "127.0.0.1:8080");
     }
 
     #[test]

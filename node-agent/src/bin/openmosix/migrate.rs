@@ -202,7 +202,8 @@ mod tests {
             (4, info(300.0, 2, 4000, NodeStatus::Up)),
         ];
         assert_eq!(best_node(&nodes, 9, 1 << 20), Some(2));
-        assert_eq!(best_node(&nodes, 2, 1 << 20), Some(1));
+        // Two fast CPUs with 300 of load still beat one slow idle CPU: 400/8 < 100/1.
+        assert_eq!(best_node(&nodes, 2, 1 << 20), Some(4));
         assert_eq!(best_node(&nodes, 2, 1 << 40), None);
     }
 }

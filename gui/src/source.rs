@@ -10,9 +10,12 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use openmosix_agent::bytes::BytesOrText;
+use openmosix_agent::client::migrate::{
+    MigrateOptions, Migrated, Progress, Target, bring_in, expel_in, migrate_in,
+};
 use openmosix_agent::client::{ClientOptions, ClusterHandle, NodeView};
 use openmosix_agent::map::Cluster;
-use openmosix_agent::model::{AdminChange, AdminState, NodeId, RunOptions};
+use openmosix_agent::model::{AdminChange, AdminState, NodeId, ProcInfo, RunOptions, Signal};
 use openmosix_agent::protocol::{Request, Started};
 
 /// Identifies an action so that its outcome can be matched to it.
@@ -46,15 +49,51 @@ pub enum Action {
         /// mosrun options.
         options: RunOptions,
     },
+    /// Read a node's process list.
+    Procs {
+        /// The node.
+        node: NodeId,
+    },
+    /// Send a signal to processes of a node (one, or a whole tree).
+    Signal {
+        /// The node.
+        node: NodeId,
+        /// The processes.
+        pids: Vec<i32>,
+        /// The signal.
+        signal: Signal,
+    },
+    /// Set a process's nice value.
+    Renice {
+        /// The node.
+        node: NodeId,
+        /// The process.
+        pid: i32,
+        /// -20..=19.
+        nice: i32,
+    },
+    /// Move a process (CRIU); progress arrives as [`Outcome::Progress`].
+    Migrate {
+        /// The node it runs on.
+        node: NodeId,
+        /// Its pid there.
+        pid: i32,
+        /// Where to.
+        target: Target,
+    },
 }
 
 impl Action {
     /// The node the action goes to.
     pub fn node(&self) -> NodeId {
         match self {
-            Action::ReadAdmin { node } | Action::Apply { node, .. } | Action::Run { node, .. } => {
-                *node
-            }
+            Action::ReadAdmin { node }
+            | Action::Apply { node, .. }
+            | Action::Run { node, .. }
+            | Action::Procs { node }
+            | Action::Signal { node, .. }
+            | Action::Renice { node, .. }
+            | Action::Migrate { node, .. } => *node,
         }
     }
 }
@@ -76,6 +115,30 @@ pub enum Outcome {
         /// The pid and node, or the error in words.
         result: Result<Started, String>,
     },
+    /// A node's process list.
+    Procs {
+        /// The node.
+        node: NodeId,
+        /// The processes, or the error in words.
+        result: Result<Vec<ProcInfo>, String>,
+    },
+    /// A signal or renice was applied (a sentence saying what), or why not.
+    Done {
+        /// The node.
+        node: NodeId,
+        /// What happened.
+        result: Result<String, String>,
+    },
+    /// A phase of a running migration (more outcomes follow for the same ticket).
+    Progress {
+        /// The phase.
+        progress: Progress,
+    },
+    /// The end of a migration.
+    Migrated {
+        /// Where it went, or why it stayed.
+        result: Result<Migrated, String>,
+    },
 }
 
 /// The data source and action sink of a window.
@@ -91,6 +154,36 @@ pub trait ClusterSource {
 }
 
 type Inbox = Arc<Mutex<Vec<(Ticket, Outcome)>>>;
+
+/// Runs a migration, passing each phase to `report` as it happens.
+async fn run_migration(
+    handle: &ClusterHandle,
+    node: NodeId,
+    pid: i32,
+    target: Target,
+    report: impl Fn(Outcome) + Send + Sync + 'static,
+) -> Outcome {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let forward = tokio::spawn(async move {
+        while let Some(progress) = rx.recv().await {
+            report(Outcome::Progress { progress });
+        }
+    });
+    let result = migrate_in(
+        handle,
+        node,
+        pid,
+        target,
+        MigrateOptions::default(),
+        Some(&tx),
+    )
+    .await;
+    drop(tx);
+    let _ = forward.await;
+    Outcome::Migrated {
+        result: result.map_err(|e| format!("process {pid} stays on node {node}: {e}")),
+    }
+}
 
 /// Live agents: a background runtime keeps every node connected.
 #[derive(Debug)]
@@ -166,11 +259,21 @@ async fn perform(handle: &ClusterHandle, action: Action) -> Outcome {
                         .request::<AdminState>(node, Request::AdminSet { change })
                         .await?;
                 }
+                // Guests go home and emigrants come back by migration (or by the
+                // kernel itself on an openMosix node).
+                let mut stayed = Vec::new();
                 if expel {
-                    handle.request::<u32>(node, Request::Expel).await?;
+                    stayed.extend(expel_in(handle, node).await?.1);
                 }
                 if bring {
-                    handle.request::<u32>(node, Request::Bring).await?;
+                    stayed.extend(bring_in(handle, node).await?.1);
+                }
+                if !stayed.is_empty() {
+                    return Err(openmosix_agent::client::ClientError::Protocol(format!(
+                        "applied, but {} process(es) did not move: {}",
+                        stayed.len(),
+                        stayed.join("; ")
+                    )));
                 }
                 handle.request::<AdminState>(node, Request::AdminGet).await
             }
@@ -191,6 +294,49 @@ async fn perform(handle: &ClusterHandle, action: Action) -> Outcome {
                 .await
                 .map_err(|e| e.to_string()),
         },
+        Action::Procs { node } => Outcome::Procs {
+            node,
+            result: handle
+                .request::<Vec<ProcInfo>>(node, Request::Procs)
+                .await
+                .map_err(|e| e.to_string()),
+        },
+        Action::Signal { node, pids, signal } => {
+            let mut failed = Vec::new();
+            for &pid in &pids {
+                if let Err(e) = handle
+                    .request::<serde_json::Value>(node, Request::Signal { pid, signal })
+                    .await
+                {
+                    failed.push(e.to_string());
+                }
+            }
+            let name = format!("{signal:?}").to_uppercase();
+            Outcome::Done {
+                node,
+                result: if failed.is_empty() {
+                    Ok(format!(
+                        "sent {name} to {} process(es) on node {node}",
+                        pids.len()
+                    ))
+                } else {
+                    Err(failed.join("; "))
+                },
+            }
+        }
+        Action::Renice { node, pid, nice } => Outcome::Done {
+            node,
+            result: handle
+                .request::<serde_json::Value>(node, Request::Renice { pid, nice })
+                .await
+                .map(|_| format!("process {pid} on node {node} now has nice {nice}"))
+                .map_err(|e| e.to_string()),
+        },
+        Action::Migrate { node, pid, target } => Outcome::Migrated {
+            result: migrate_in(handle, node, pid, target, MigrateOptions::default(), None)
+                .await
+                .map_err(|e| format!("process {pid} stays on node {node}: {e}")),
+        },
     }
 }
 
@@ -205,11 +351,23 @@ impl ClusterSource for LiveCluster {
         let inbox = Arc::clone(&self.inbox);
         let repaint = Arc::clone(&self.repaint);
         self.runtime.spawn(async move {
-            let outcome = perform(&handle, action).await;
-            lock(&inbox).push((ticket, outcome));
-            if let Some(ctx) = lock(&repaint).as_ref() {
-                ctx.request_repaint();
-            }
+            let deliver = {
+                let inbox = Arc::clone(&inbox);
+                let repaint = Arc::clone(&repaint);
+                move |outcome: Outcome| {
+                    lock(&inbox).push((ticket, outcome));
+                    if let Some(ctx) = lock(&repaint).as_ref() {
+                        ctx.request_repaint();
+                    }
+                }
+            };
+            let outcome = match action {
+                Action::Migrate { node, pid, target } => {
+                    run_migration(&handle, node, pid, target, deliver.clone()).await
+                }
+                other => perform(&handle, other).await,
+            };
+            deliver(outcome);
         });
         ticket
     }

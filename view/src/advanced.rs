@@ -201,8 +201,8 @@ impl AdvancedExecution {
                 node,
                 result: Err(e),
             } => format!("node {node}: {e}"),
-            Outcome::Admin { node, .. } => {
-                format!("node {node}: unexpected answer (asked on node {asked})")
+            _ => {
+                format!("unexpected answer (asked on node {asked})")
             }
         };
         self.push_result(line);

@@ -162,7 +162,7 @@ impl App {
                         self.speed_edits.remove(&node);
                         self.say(format!("node {node}: speed not set: {e}"));
                     }
-                    Outcome::Started { .. } => {}
+                    _ => {}
                 }
                 continue;
             }

@@ -6,12 +6,13 @@
 //! `running` counts the runnable processes this node's /proc shows (its own PID
 //! namespace on the testbed), so one process that always wants a CPU tends to 100.
 
-use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use super::cantmove::{self, Tables};
 use super::procfs::{ProcFs, ProcStat};
-use super::state::{AgentState, Emigrant, GuestRecord, RunRecord, StateFile};
+use super::state::{AgentState, Emigrant, GuestRecord, ProcRecord, RunRecord, StateFile};
 use super::{Backend, Result, syscalls};
 use crate::model::{
     AdminChange, AdminState, MapNode, MigMask, NodeId, NodeInfo, NodeStatus, ProcInfo, RunOptions,
@@ -41,6 +42,8 @@ pub struct LinuxBackend {
     last_cpu: Option<(u64, u64)>,
     util: f64,
     self_pid: i32,
+    /// The agent's effective uid (owner of /proc/self), when known.
+    self_uid: Option<u32>,
 }
 
 /// A 1 GHz Pentium III's score on [`calibrate`]'s loop, which sets the scale of speed
@@ -89,6 +92,7 @@ impl LinuxBackend {
         }
         let cpus = procfs.cpus()?;
         let self_pid = i32::try_from(std::process::id()).unwrap_or(0);
+        let self_uid = std::fs::metadata("/proc/self").ok().map(|m| m.uid());
         let mut backend = LinuxBackend {
             procfs,
             file,
@@ -99,6 +103,7 @@ impl LinuxBackend {
             last_cpu: None,
             util: 0.0,
             self_pid,
+            self_uid,
         };
         backend.load = f64::from(backend.running()) * 100.0;
         backend.sample_util();
@@ -143,13 +148,33 @@ impl LinuxBackend {
             .find(|r| r.pid == st.pid && r.starttime == st.starttime)
     }
 
+    fn proc_record(&self, st: &ProcStat) -> Option<&ProcRecord> {
+        self.state
+            .procs
+            .iter()
+            .find(|r| r.pid == st.pid && r.starttime == st.starttime)
+    }
+
+    /// Why the process is locked, if it is: a `set_lock` wins over the `run` options.
+    fn lock_reason(run: Option<&RunRecord>, rec: Option<&ProcRecord>) -> Option<String> {
+        match rec.and_then(|r| r.lock) {
+            Some(true) => Some("locked to this node".into()),
+            Some(false) => None,
+            None => run
+                .filter(|r| r.options.locks())
+                .map(|r| format!("locked ({})", r.options.flags().join(", "))),
+        }
+    }
+
     /// Why a process cannot move, before anyone tries: what the migration core (CRIU)
-    /// cannot take along or must not move.
+    /// cannot take along or must not move. The first reason found wins; those that need
+    /// its open files are in [`cantmove`].
     fn cantmove(
         &self,
         st: &ProcStat,
         run: Option<&RunRecord>,
-        tcp: &HashMap<u64, String>,
+        rec: Option<&ProcRecord>,
+        tables: &Tables,
     ) -> String {
         if st.kthread {
             "kernel thread".into()
@@ -157,22 +182,74 @@ impl LinuxBackend {
             "the openMosix agent itself".into()
         } else if st.pid == 1 {
             "the node's init process".into()
-        } else if let Some(r) = run.filter(|r| r.options.locks()) {
-            format!("locked ({})", r.options.flags().join(", "))
+        } else if let Some(locked) = Self::lock_reason(run, rec) {
+            locked
         } else if st.tracer_pid != 0 {
             format!("traced by process {}", st.tracer_pid)
         } else if st.state == 'Z' {
             "zombie".into()
-        } else if let Some(peer) = self
-            .procfs
-            .socket_inodes(st.pid)
-            .iter()
-            .find_map(|i| tcp.get(i))
-        {
-            format!("it has a TCP connection to {peer}")
         } else {
-            String::new()
+            cantmove::reason(&self.procfs, st.pid, tables).unwrap_or_default()
         }
+    }
+
+    /// The process `pid` if its lock and mask may be changed by this agent: it exists,
+    /// is neither a kernel thread nor the agent, and is the agent's user's (or the agent
+    /// runs as root).
+    fn changeable(&self, pid: i32) -> Result<ProcStat> {
+        if pid <= 0 {
+            return Err(invalid(format!("{pid} is not a process id")));
+        }
+        let st = self.procfs.stat(pid)?;
+        let refuse = |why: String| Err(AgentError::new(ErrorKind::PermissionDenied, why));
+        if st.kthread {
+            return refuse(format!(
+                "process {pid} is a kernel thread: it never migrates"
+            ));
+        }
+        if pid == self.self_pid {
+            return refuse(format!(
+                "process {pid} is the openMosix agent itself: it never migrates"
+            ));
+        }
+        if let Some(me) = self.self_uid.filter(|&u| u != 0 && u != st.uid) {
+            return refuse(format!(
+                "process {pid} belongs to uid {}, not to the agent's uid {me}",
+                st.uid
+            ));
+        }
+        Ok(st)
+    }
+
+    /// Changes the record of process `st` with `f`, drops it when it holds nothing any
+    /// more, saves, and returns the process as it is now.
+    fn update_record(&mut self, st: &ProcStat, f: impl FnOnce(&mut ProcRecord)) -> Result<ProcInfo> {
+        self.prune();
+        let idx = match self
+            .state
+            .procs
+            .iter()
+            .position(|r| r.pid == st.pid && r.starttime == st.starttime)
+        {
+            Some(i) => i,
+            None => {
+                self.state.procs.retain(|r| r.pid != st.pid);
+                self.state.procs.push(ProcRecord {
+                    pid: st.pid,
+                    starttime: st.starttime,
+                    lock: None,
+                    mask: None,
+                });
+                self.state.procs.len() - 1
+            }
+        };
+        f(&mut self.state.procs[idx]);
+        let r = &self.state.procs[idx];
+        if r.lock.is_none() && r.mask.is_none() {
+            self.state.procs.remove(idx);
+        }
+        self.save()?;
+        self.proc(st.pid)
     }
 
     fn guest(&self, st: &ProcStat) -> Option<&GuestRecord> {
@@ -187,15 +264,17 @@ impl LinuxBackend {
         let procfs = &self.procfs;
         let alive = |pid: i32, start: u64| procfs.stat(pid).is_ok_and(|s| s.starttime == start);
         self.state.runs.retain(|r| alive(r.pid, r.starttime));
+        self.state.procs.retain(|r| alive(r.pid, r.starttime));
         self.state.guests.retain(|g| alive(g.pid, g.starttime));
     }
 
-    fn to_info(&self, st: ProcStat, tcp: &HashMap<u64, String>) -> ProcInfo {
+    fn to_info(&self, st: ProcStat, tables: &Tables) -> ProcInfo {
         let run = self.run_record(&st);
+        let rec = self.proc_record(&st);
         let guest = self.guest(&st);
         let (home, home_pid, nmigs) =
             guest.map_or((self.node_id, st.pid, 0), |g| (g.home, g.home_pid, g.nmigs));
-        let cantmove = self.cantmove(&st, run, tcp);
+        let cantmove = self.cantmove(&st, run, rec, tables);
         ProcInfo {
             pid: st.pid,
             ppid: st.ppid,
@@ -214,9 +293,9 @@ impl LinuxBackend {
             home,
             home_pid,
             nmigs,
-            lock: run.is_some_and(|r| r.options.locks()),
+            lock: Self::lock_reason(run, rec).is_some(),
             cantmove,
-            mask: MigMask::default(),
+            mask: rec.and_then(|r| r.mask).unwrap_or_default(),
             run: run.map(|r| r.options.clone()),
         }
     }
@@ -307,11 +386,11 @@ impl Backend for LinuxBackend {
 
     fn procs(&mut self) -> Result<Vec<ProcInfo>> {
         let pids = self.procfs.pids()?;
-        let tcp = self.procfs.established_tcp();
+        let tables = Tables::read(&self.procfs);
         Ok(pids
             .into_iter()
             .filter_map(|p| self.procfs.stat(p).ok())
-            .map(|st| self.to_info(st, &tcp))
+            .map(|st| self.to_info(st, &tables))
             .collect())
     }
 
@@ -320,7 +399,23 @@ impl Backend for LinuxBackend {
             return Err(invalid(format!("{pid} is not a process id")));
         }
         let st = self.procfs.stat(pid)?;
-        Ok(self.to_info(st, &self.procfs.established_tcp()))
+        Ok(self.to_info(st, &Tables::read(&self.procfs)))
+    }
+
+    fn set_lock(&mut self, pid: i32, lock: bool) -> Result<ProcInfo> {
+        let st = self.changeable(pid)?;
+        let implied = self.run_record(&st).is_some_and(|r| r.options.locks());
+        // Only what differs from the run options needs recording.
+        self.update_record(&st, |r| r.lock = (lock != implied).then_some(lock))
+    }
+
+    fn set_mask(&mut self, pid: i32, mask: &MigMask) -> Result<ProcInfo> {
+        super::validate_mask(mask)?;
+        let st = self.changeable(pid)?;
+        let mask = *mask;
+        self.update_record(&st, |r| {
+            r.mask = (mask != MigMask::default()).then_some(mask);
+        })
     }
 
     fn run(&mut self, argv: &[Vec<u8>], options: &RunOptions) -> Result<Started> {
@@ -408,6 +503,7 @@ impl Backend for LinuxBackend {
             });
         }
         self.state.runs.retain(|r| r.pid != pid);
+        self.state.procs.retain(|r| r.pid != pid);
         self.save()
     }
 

@@ -5,6 +5,7 @@
 //! [`kernel::KernelBackend`] for a node with an openMosix kernel (/proc/hpc as HOWTO
 //! chapter 8 lays it out, under a configurable root).
 
+pub mod cantmove;
 pub mod criu;
 pub mod kernel;
 pub mod linux;
@@ -14,7 +15,7 @@ pub mod state;
 pub mod syscalls;
 
 use crate::model::{
-    AdminChange, AdminState, MapNode, NodeId, NodeInfo, ProcInfo, RunOptions, Signal,
+    AdminChange, AdminState, MapNode, MigMask, NodeId, NodeInfo, ProcInfo, RunOptions, Signal,
 };
 use crate::protocol::{AgentError, ErrorKind, Started, TuneInfo};
 
@@ -49,6 +50,23 @@ pub trait Backend: Send {
     /// Sets a nice value.
     fn renice(&mut self, pid: i32, nice: i32) -> Result<()> {
         syscalls::renice(pid, nice)
+    }
+    /// Locks process `pid` to this node or unlocks it (`/proc/PID/lock`, HOWTO table
+    /// 8-5); returns the process as it is now. Unlocking wins over the lock a job got
+    /// from `nomig`, `runhome` or `runon`. Kernel threads and the agent are refused.
+    fn set_lock(&mut self, pid: i32, lock: bool) -> Result<ProcInfo>;
+    /// Sets the cluster mask of process `pid` (`migfilter`, `mignodes`, `migpolicy`,
+    /// HOWTO 8.4); returns the process as it is now. Kernel threads and the agent are
+    /// refused.
+    fn set_mask(&mut self, pid: i32, mask: &MigMask) -> Result<ProcInfo>;
+    /// Asks the kernel to move process `pid` to node `to` (`/proc/PID/goto`, HOWTO table
+    /// 8-5) after the checks of [`Backend::can_migrate`]. Only an openMosix kernel does
+    /// that; elsewhere processes move with CRIU, driven by the client.
+    fn goto(&mut self, _pid: i32, _to: NodeId) -> Result<()> {
+        Err(AgentError::new(
+            ErrorKind::Unsupported,
+            "on this backend processes move with criu: use migrate",
+        ))
     }
     /// Starts a program detached from the session.
     fn run(&mut self, argv: &[Vec<u8>], options: &RunOptions) -> Result<Started>;
@@ -147,6 +165,17 @@ fn unsupported_here() -> AgentError {
 
 fn invalid(msg: String) -> AgentError {
     AgentError::new(ErrorKind::InvalidArgument, msg)
+}
+
+/// Checks a cluster mask: the policy is 0 (DENY) or 1 (ALLOW).
+pub fn validate_mask(mask: &MigMask) -> Result<()> {
+    if mask.migpolicy > 1 {
+        return Err(invalid(format!(
+            "migpolicy {} is neither 0 (DENY) nor 1 (ALLOW)",
+            mask.migpolicy
+        )));
+    }
+    Ok(())
 }
 
 /// Checks the ranges of an admin change, the same for every backend: speed

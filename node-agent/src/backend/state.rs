@@ -1,5 +1,6 @@
 //! The linux backend's state file: the admin switches, the measured speed, the cluster
-//! map and the jobs started with `run`, kept across agent restarts.
+//! map, the jobs started with `run` and the per-process lock and cluster-mask settings,
+//! kept across agent restarts.
 //!
 //! Written atomically (temporary file, then rename) with mode 0600 in a 0700 folder,
 //! so a crash never leaves half a file and other users can't read it.
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::Result;
-use crate::model::{AdminState, MapNode, NodeId, RunOptions};
+use crate::model::{AdminState, MapNode, MigMask, NodeId, RunOptions};
 use crate::protocol::{AgentError, ErrorKind};
 
 /// A process the agent started, recorded with its start time so a reused pid is not
@@ -25,6 +26,23 @@ pub struct RunRecord {
     pub starttime: u64,
     /// How it was started.
     pub options: RunOptions,
+}
+
+/// The `/proc/PID/lock` and cluster-mask settings (HOWTO table 8-5 and 8.4) given to one
+/// process with `set_lock` / `set_mask`, keyed like [`RunRecord`] by pid and start time.
+/// `None` leaves the default: the lock its `run` options imply, no mask.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcRecord {
+    /// Pid on this node.
+    pub pid: i32,
+    /// /proc/PID/stat start time (ticks after boot).
+    pub starttime: u64,
+    /// Lock override: wins over the lock of `nomig` / `runhome` / `runon`.
+    #[serde(default)]
+    pub lock: Option<bool>,
+    /// Cluster mask, when one was set.
+    #[serde(default)]
+    pub mask: Option<MigMask>,
 }
 
 /// A guest: a process that arrived here by migration.
@@ -73,6 +91,9 @@ pub struct AgentState {
     /// Jobs started with `run`.
     #[serde(default)]
     pub runs: Vec<RunRecord>,
+    /// Lock and mask settings of processes.
+    #[serde(default)]
+    pub procs: Vec<ProcRecord>,
     /// Guests running here.
     #[serde(default)]
     pub guests: Vec<GuestRecord>,

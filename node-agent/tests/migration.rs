@@ -449,3 +449,47 @@ fn cantmove_reports_tcp_peers_and_tracers_before_trying() {
     kill(2, tracer);
     kill(2, traced["pid"].as_i64().unwrap_or(0));
 }
+
+#[test]
+fn expel_sends_guests_home_and_bring_fetches_them() {
+    let _g = serial();
+    let a = start(2, &["sleep", "4801"]);
+    let b = start(2, &["sleep", "4802"]);
+    let a3 = migrate(2, a, "3");
+    let b3 = migrate(2, b, "3");
+    assert_eq!(find(3, a3).expect("a on 3")["home"], 2);
+    // expel on node 3: every guest goes home.
+    assert_eq!(ok(&["mosctl", "3", "expel"]).trim(), "2");
+    let on2 = procs(2);
+    for cmd in ["sleep 4801", "sleep 4802"] {
+        let p = on2
+            .iter()
+            .find(|p| p["cmdline"] == cmd)
+            .unwrap_or_else(|| panic!("{cmd} not home"));
+        assert_eq!(p["home"], 2);
+    }
+    assert!(
+        procs(3)
+            .iter()
+            .all(|p| p["cmdline"] != "sleep 4801" && p["cmdline"] != "sleep 4802")
+    );
+    // Out again, then bring on node 2: they come back.
+    let a = on2
+        .iter()
+        .find(|p| p["cmdline"] == "sleep 4801")
+        .and_then(|p| p["pid"].as_i64())
+        .expect("a");
+    let b = on2
+        .iter()
+        .find(|p| p["cmdline"] == "sleep 4802")
+        .and_then(|p| p["pid"].as_i64())
+        .expect("b");
+    migrate(2, a, "3");
+    migrate(2, b, "1");
+    assert_eq!(ok(&["mosctl", "2", "bring"]).trim(), "2");
+    let on2 = procs(2);
+    assert!(on2.iter().any(|p| p["cmdline"] == "sleep 4801"));
+    assert!(on2.iter().any(|p| p["cmdline"] == "sleep 4802"));
+    kill(2, a);
+    kill(2, b);
+}

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::bytes::BytesOrText;
-use crate::model::{AdminChange, MapNode, NodeId, NodeInfo, ProcInfo, RunOptions, Signal};
+use crate::model::{AdminChange, MapNode, MigMask, NodeId, NodeInfo, ProcInfo, RunOptions, Signal};
 
 /// Bumped on every incompatible change; `hello` reports it.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -64,6 +64,33 @@ pub enum Request {
         pid: i32,
         /// New nice value (-20..=19).
         nice: i32,
+    },
+    /// Lock a process to this node or unlock it (`/proc/PID/lock`, HOWTO table 8-5);
+    /// answered with the new [`ProcInfo`]. Unlocking also frees a job started with
+    /// `nomig`, `runhome` or `runon`. Kernel threads and the agent itself are refused.
+    SetLock {
+        /// Process id.
+        pid: i32,
+        /// `true` locks, `false` unlocks.
+        lock: bool,
+    },
+    /// Set the cluster mask of a process (`migfilter`, `mignodes`, `migpolicy`, HOWTO
+    /// 8.4); answered with the new [`ProcInfo`]. Kernel threads and the agent itself are
+    /// refused.
+    SetMask {
+        /// Process id.
+        pid: i32,
+        /// The new mask (`migpolicy` 0 = DENY, 1 = ALLOW).
+        mask: MigMask,
+    },
+    /// Have the kernel move a process to node `to` (`/proc/PID/goto`, HOWTO table 8-5)
+    /// after the checks of `can_migrate`; answered with `null`. Only the kernel backend
+    /// does this: on the linux backend processes move with CRIU (`openmosix migrate`).
+    Goto {
+        /// Process id.
+        pid: i32,
+        /// Target node.
+        to: NodeId,
     },
     /// Start a program detached from the session (the agent side of `mosrun`):
     /// answered with [`Started`].
@@ -175,6 +202,9 @@ impl Request {
             Request::Proc { .. } => "proc",
             Request::Signal { .. } => "signal",
             Request::Renice { .. } => "renice",
+            Request::SetLock { .. } => "set_lock",
+            Request::SetMask { .. } => "set_mask",
+            Request::Goto { .. } => "goto",
             Request::Run { .. } => "run",
             Request::Expel => "expel",
             Request::Bring => "bring",
@@ -205,6 +235,9 @@ pub const OPS: &[&str] = &[
     "proc",
     "signal",
     "renice",
+    "set_lock",
+    "set_mask",
+    "goto",
     "run",
     "expel",
     "bring",
@@ -456,6 +489,39 @@ mod tests {
             r#"{"id":5,"op":"admin_set","change":{"what":"speed","speed":5000}}"#
         );
         assert_eq!(parse_request(text.as_bytes()).unwrap(), set);
+    }
+
+    #[test]
+    fn lock_mask_and_goto_shapes() {
+        let r = parse_request(
+            br#"{"id":9,"op":"set_mask","pid":12,"mask":{"migfilter":true,"mignodes":5,"migpolicy":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            r.request,
+            Request::SetMask {
+                pid: 12,
+                mask: MigMask {
+                    migfilter: true,
+                    mignodes: 5,
+                    migpolicy: 1
+                }
+            }
+        );
+        assert_eq!(r.request.op(), "set_mask");
+        let r = parse_request(br#"{"id":10,"op":"set_lock","pid":12,"lock":false}"#).unwrap();
+        assert_eq!(
+            r.request,
+            Request::SetLock {
+                pid: 12,
+                lock: false
+            }
+        );
+        let r = parse_request(br#"{"id":11,"op":"goto","pid":12,"to":3}"#).unwrap();
+        assert_eq!(r.request, Request::Goto { pid: 12, to: 3 });
+        for op in ["set_lock", "set_mask", "goto"] {
+            assert!(OPS.contains(&op), "{op}");
+        }
     }
 
     #[test]

@@ -298,6 +298,9 @@ impl<B: Backend + 'static> Server<B> {
             Request::Proc { pid } => json(b.proc(pid)?),
             Request::Signal { pid, signal } => json(b.signal(pid, signal)?),
             Request::Renice { pid, nice } => json(b.renice(pid, nice)?),
+            Request::SetLock { pid, lock } => json(b.set_lock(pid, lock)?),
+            Request::SetMask { pid, mask } => json(b.set_mask(pid, &mask)?),
+            Request::Goto { pid, to } => json(b.goto(pid, to)?),
             Request::Run { argv, options } => {
                 let argv: Vec<Vec<u8>> = argv.into_iter().map(|a| a.0).collect();
                 json(b.run(&argv, &options)?)

@@ -357,3 +357,140 @@ fn run_starts_and_marks_decay() {
         ErrorKind::InvalidArgument
     );
 }
+
+#[test]
+fn lock_and_mask_write_the_process_files() {
+    let (dir, mut b) = copy();
+    let root = dir.path();
+    let p = b.set_lock(1234, true).unwrap();
+    assert!(p.lock);
+    assert_eq!(read(root, "1234/lock"), "1");
+    let p = b.set_lock(1234, false).unwrap();
+    assert!(!p.lock);
+    assert_eq!(read(root, "1234/lock"), "0");
+
+    let deny = MigMask {
+        migfilter: true,
+        mignodes: 0b101,
+        migpolicy: 0,
+    };
+    let p = b.set_mask(1234, &deny).unwrap();
+    assert_eq!(p.mask, deny);
+    assert_eq!(
+        (
+            read(root, "1234/migfilter"),
+            read(root, "1234/mignodes"),
+            read(root, "1234/migpolicy")
+        ),
+        ("1".into(), "5".into(), "0".into())
+    );
+    let wide = MigMask {
+        migfilter: true,
+        mignodes: 1 << 40 | 1,
+        migpolicy: 1,
+    };
+    assert_eq!(b.set_mask(1234, &wide).unwrap().mask, wide);
+    assert_eq!(read(root, "1234/mignodes"), (1u64 << 40 | 1).to_string());
+    let p = b.set_mask(1234, &MigMask::default()).unwrap();
+    assert_eq!(p.mask, MigMask::default());
+    assert_eq!(read(root, "1234/migfilter"), "0");
+
+    let bad = MigMask {
+        migpolicy: 2,
+        ..deny
+    };
+    assert_eq!(
+        b.set_mask(1234, &bad).unwrap_err().kind,
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        b.set_lock(999_999, true).unwrap_err().kind,
+        ErrorKind::NoSuchProcess
+    );
+    assert_eq!(
+        b.set_mask(999_999, &deny).unwrap_err().kind,
+        ErrorKind::NoSuchProcess
+    );
+    // 2345 has no mask files: the error names the file.
+    let err = b.set_mask(2345, &deny).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Io);
+    assert!(err.message.contains("2345/mig"), "{}", err.message);
+}
+
+#[test]
+fn migrate_writes_goto_after_the_checks() {
+    let (dir, mut b) = copy();
+    let root = dir.path();
+    // 1234 runs on node 3; its mask allows nodes 1 and 3.
+    b.migrate(1234, 1).unwrap();
+    assert_eq!(read(root, "1234/goto"), "1");
+    // Home is always allowed, and goto is the Backend method too.
+    b.goto(1234, 2).unwrap();
+    assert_eq!(read(root, "1234/goto"), "2");
+
+    let err = b.migrate(1234, 3).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::CannotMigrate);
+    assert!(
+        err.message.contains("already runs on node 3"),
+        "{}",
+        err.message
+    );
+
+    b.set_mask(
+        1234,
+        &MigMask {
+            migfilter: true,
+            mignodes: 1,
+            migpolicy: 0,
+        },
+    )
+    .unwrap();
+    let err = b.migrate(1234, 1).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::CannotMigrate);
+    assert!(
+        err.message.contains("cluster mask does not allow node 1"),
+        "{}",
+        err.message
+    );
+    b.set_lock(1234, true).unwrap();
+    let err = b.migrate(1234, 1).unwrap_err();
+    assert!(err.message.contains("locked"), "{}", err.message);
+    assert_eq!(read(root, "1234/goto"), "2");
+
+    // A node outside the map, and node 0.
+    b.set_lock(1234, false).unwrap();
+    b.set_mask(1234, &MigMask::default()).unwrap();
+    let err = b.migrate(1234, 9).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::InvalidArgument);
+    assert!(err.message.contains("not in this node's cluster map"));
+    assert_eq!(
+        b.migrate(1234, 0).unwrap_err().kind,
+        ErrorKind::InvalidArgument
+    );
+
+    // 2345: the kernel's cantmove says why, then a down target.
+    let err = b.migrate(2345, 1).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::CannotMigrate);
+    assert!(
+        err.message
+            .ends_with("cannot move: locked to its home node"),
+        "{}",
+        err.message
+    );
+    fs::write(root.join("2345/cantmove"), "").unwrap();
+    b.set_lock(2345, false).unwrap();
+    let err = b.migrate(2345, 3).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::CannotMigrate);
+    assert!(err.message.contains("node 3 is down"), "{}", err.message);
+    // lstay keeps local processes here.
+    fs::write(root.join("hpc/admin/lstay"), "1").unwrap();
+    let err = b.migrate(2345, 1).unwrap_err();
+    assert!(err.message.contains("lstay"), "{}", err.message);
+    fs::write(root.join("hpc/admin/lstay"), "0").unwrap();
+    b.migrate(2345, 1).unwrap();
+    assert_eq!(read(root, "2345/goto"), "1");
+    assert_eq!(
+        b.migrate(999_999, 1).unwrap_err().kind,
+        ErrorKind::NoSuchProcess
+    );
+}

@@ -456,7 +456,7 @@ fn expel_sends_guests_home_and_bring_fetches_them() {
     let a = start(2, &["sleep", "4801"]);
     let b = start(2, &["sleep", "4802"]);
     let a3 = migrate(2, a, "3");
-    let b3 = migrate(2, b, "3");
+    migrate(2, b, "3");
     assert_eq!(find(3, a3).expect("a on 3")["home"], 2);
     // expel on node 3: every guest goes home.
     assert_eq!(ok(&["mosctl", "3", "expel"]).trim(), "2");

@@ -67,9 +67,7 @@ impl Tables {
         let (lock_pids, ofd_files) = text("locks").map(|t| parse_locks(&t)).unwrap_or_default();
         Tables {
             tcp: procfs.established_tcp(),
-            unix_connected: text("net/unix")
-                .map(|t| parse_unix(&t))
-                .unwrap_or_default(),
+            unix_connected: text("net/unix").map(|t| parse_unix(&t)).unwrap_or_default(),
             lock_pids,
             ofd_files,
             shm_attached: text("sysvipc/shm").map(|t| parse_shm_attached(&t)),
@@ -197,9 +195,7 @@ pub fn device(fds: &[Fd]) -> Option<String> {
             return None;
         }
         match fs::metadata(&fd.path) {
-            Ok(m) if !(m.file_type().is_char_device() || m.file_type().is_block_device()) => {
-                None
-            }
+            Ok(m) if !(m.file_type().is_char_device() || m.file_type().is_block_device()) => None,
             _ => Some(target.to_owned()),
         }
     })
@@ -429,7 +425,10 @@ mod tests {
         assert_eq!(reason(&procfs, 61, &tables), None);
         // Nothing attached in the agent's IPC namespace: the maps of a process of the same
         // namespace are not read.
-        for (rel, ns) in [("self/ns/ipc", "ipc:[4026531839]"), ("60/ns/ipc", "ipc:[4026531839]")] {
+        for (rel, ns) in [
+            ("self/ns/ipc", "ipc:[4026531839]"),
+            ("60/ns/ipc", "ipc:[4026531839]"),
+        ] {
             let p = dir.path().join(rel);
             fs::create_dir_all(p.parent().unwrap()).unwrap();
             symlink(ns, p).unwrap();

@@ -15,6 +15,8 @@
 //! - `hpc/remote/from`: the home node of a guest process (only [`KernelBackend::remote_from`]).
 //! - `PID/{cantmove,goto,lock,nmigs,where,migfilter,mignodes,migpolicy}` beside the
 //!   ordinary Linux `stat`, `status`, `cmdline` and `comm`, which [`ProcFs`] reads.
+//!   `lock` (`1`/`0`), `migfilter` (`1`/`0`), `mignodes` (decimal), `migpolicy` and
+//!   `goto` (a node id, [`KernelBackend::migrate`]) are written.
 //!
 //! Missing optional files give their defaults (a switch is off, speed 1000, decay
 //! interval 1, slow 975, fast 926, a process is local, unlocked and unmasked); a number
@@ -281,6 +283,81 @@ impl KernelBackend {
         })
     }
 
+    /// The process `pid` if its lock and mask may be changed: it exists and is neither a
+    /// kernel thread nor the agent.
+    fn changeable(&self, pid: i32) -> Result<ProcStat> {
+        if pid <= 0 {
+            return Err(invalid(format!("{pid} is not a process id")));
+        }
+        let st = self.procfs.stat(pid)?;
+        let refuse = |why: String| Err(AgentError::new(ErrorKind::PermissionDenied, why));
+        if st.kthread {
+            return refuse(format!(
+                "process {pid} is a kernel thread: it never migrates"
+            ));
+        }
+        if u32::try_from(pid).ok() == Some(std::process::id()) {
+            return refuse(format!(
+                "process {pid} is the openMosix agent itself: it never migrates"
+            ));
+        }
+        Ok(st)
+    }
+
+    /// Whether process `pid` may go to node `to` by `goto`: the checks of
+    /// [`Backend::can_migrate`] (cantmove, lock, cluster mask, lstay), seen from a kernel
+    /// where a process may run away from home: going home is always allowed, and the
+    /// target must be in the map and up. Returns the process.
+    pub fn check_goto(&mut self, pid: i32, to: NodeId) -> Result<ProcInfo> {
+        let p = self.proc(pid)?;
+        let me = self.mospe();
+        let no = |why: String| {
+            Err(AgentError::new(
+                ErrorKind::CannotMigrate,
+                format!("process {pid} cannot move: {why}"),
+            ))
+        };
+        if to == 0 {
+            return Err(invalid("0 is not a node id".into()));
+        }
+        if p.where_ == to {
+            return no(format!("it already runs on node {to}"));
+        }
+        let home = to == p.home;
+        if !p.cantmove.is_empty() {
+            return no(p.cantmove);
+        }
+        if p.lock && !home {
+            return no("it is locked to its home node".into());
+        }
+        if !home && !p.mask.allows(to) {
+            return no(format!("its cluster mask does not allow node {to}"));
+        }
+        if !home && p.home == me && self.admin()?.lstay {
+            return no("lstay is set: local processes stay on this node".into());
+        }
+        let nodes = self.hpc("nodes");
+        if nodes.is_dir() {
+            if !nodes.join(to.to_string()).is_dir() {
+                return Err(invalid(format!(
+                    "node {to} is not in this node's cluster map"
+                )));
+            }
+            if self.raw_status(to).is_ok_and(|s| s == 0) {
+                return no(format!("node {to} is down or out of the pool"));
+            }
+        }
+        Ok(p)
+    }
+
+    /// Migrates process `pid` to node `to` as openMosix did: after [`Self::check_goto`],
+    /// writes the node id to `PID/goto` (HOWTO table 8-5); the kernel then moves it.
+    pub fn migrate(&mut self, pid: i32, to: NodeId) -> Result<()> {
+        self.check_goto(pid, to)?;
+        let path = self.root.join(pid.to_string()).join("goto");
+        write_value(&path, to)
+    }
+
     /// Writes `value` to a file of the freshly started process `pid`. A process that has
     /// already exited (its directory is gone) is not an error.
     fn write_started(&self, pid: i32, name: &str, value: impl Display) -> Result<()> {
@@ -443,6 +520,38 @@ impl Backend for KernelBackend {
             }
         }
         Ok(Started { pid, node: me })
+    }
+
+    /// Writes `1` or `0` to `PID/lock`.
+    fn set_lock(&mut self, pid: i32, lock: bool) -> Result<ProcInfo> {
+        let st = self.changeable(pid)?;
+        write_value(
+            &self.root.join(pid.to_string()).join("lock"),
+            u8::from(lock),
+        )?;
+        self.proc_info(st)
+    }
+
+    /// Writes `migfilter`, `mignodes` (decimal) and `migpolicy`. The filter is switched
+    /// on last and off first, so the kernel never applies a half-written mask.
+    fn set_mask(&mut self, pid: i32, mask: &MigMask) -> Result<ProcInfo> {
+        super::validate_mask(mask)?;
+        let st = self.changeable(pid)?;
+        let dir = self.root.join(pid.to_string());
+        if !mask.migfilter {
+            write_value(&dir.join("migfilter"), 0)?;
+        }
+        write_value(&dir.join("mignodes"), mask.mignodes)?;
+        write_value(&dir.join("migpolicy"), mask.migpolicy)?;
+        if mask.migfilter {
+            write_value(&dir.join("migfilter"), 1)?;
+        }
+        self.proc_info(st)
+    }
+
+    /// [`KernelBackend::migrate`].
+    fn goto(&mut self, pid: i32, to: NodeId) -> Result<()> {
+        self.migrate(pid, to)
     }
 
     /// Writes `1` to `hpc/admin/expel`. The kernel does not report how many guests it

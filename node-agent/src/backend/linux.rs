@@ -223,7 +223,11 @@ impl LinuxBackend {
 
     /// Changes the record of process `st` with `f`, drops it when it holds nothing any
     /// more, saves, and returns the process as it is now.
-    fn update_record(&mut self, st: &ProcStat, f: impl FnOnce(&mut ProcRecord)) -> Result<ProcInfo> {
+    fn update_record(
+        &mut self,
+        st: &ProcStat,
+        f: impl FnOnce(&mut ProcRecord),
+    ) -> Result<ProcInfo> {
         self.prune();
         let idx = match self
             .state
@@ -535,5 +539,110 @@ impl Backend for LinuxBackend {
 
     fn map(&self) -> Result<Vec<MapNode>> {
         Ok(self.state.map.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Signal;
+
+    fn backend(state: &std::path::Path) -> LinuxBackend {
+        LinuxBackend::open(&LinuxConfig {
+            proc_root: "/proc".into(),
+            state_dir: state.to_path_buf(),
+            node_id: Some(4),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn lock_and_mask_overrides() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let mut b = backend(dir.path());
+        let nomig = RunOptions {
+            nomig: true,
+            ..RunOptions::default()
+        };
+        let pid = b
+            .run(&[b"sleep".to_vec(), b"30".to_vec()], &nomig)
+            .unwrap()
+            .pid;
+        let p = b.proc(pid).unwrap();
+        assert!(p.lock);
+        assert_eq!(p.cantmove, "locked (nomig)");
+
+        // Unlocking wins over nomig, and is kept in the state file.
+        let p = b.set_lock(pid, false).unwrap();
+        assert!(!p.lock);
+        assert!(!p.cantmove.contains("locked"), "{}", p.cantmove);
+        assert_eq!(b.state.procs.len(), 1);
+        assert_eq!(b.state.procs[0].lock, Some(false));
+        assert!(!backend(dir.path()).proc(pid).unwrap().lock);
+        // Locking again is what nomig says: nothing left to record.
+        let p = b.set_lock(pid, true).unwrap();
+        assert!(p.lock);
+        assert!(b.state.procs.is_empty());
+
+        let mask = MigMask {
+            migfilter: true,
+            mignodes: 0b100,
+            migpolicy: 0,
+        };
+        assert_eq!(b.set_mask(pid, &mask).unwrap().mask, mask);
+        assert_eq!(backend(dir.path()).proc(pid).unwrap().mask, mask);
+        assert_eq!(
+            b.set_mask(
+                pid,
+                &MigMask {
+                    migpolicy: 7,
+                    ..mask
+                }
+            )
+            .unwrap_err()
+            .kind,
+            ErrorKind::InvalidArgument
+        );
+        assert_eq!(
+            b.set_mask(pid, &MigMask::default()).unwrap().mask,
+            MigMask::default()
+        );
+        assert!(b.state.procs.is_empty());
+        b.set_mask(pid, &mask).unwrap();
+
+        // Refusals.
+        let me = b.self_pid;
+        let err = b.set_lock(me, true).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::PermissionDenied);
+        assert!(err.message.contains("agent itself"), "{}", err.message);
+        if b.procfs.stat(2).is_ok_and(|s| s.kthread) {
+            let err = b.set_mask(2, &mask).unwrap_err();
+            assert_eq!(err.kind, ErrorKind::PermissionDenied);
+            assert!(err.message.contains("kernel thread"), "{}", err.message);
+        }
+        assert_eq!(
+            b.set_lock(i32::MAX, true).unwrap_err().kind,
+            ErrorKind::NoSuchProcess
+        );
+        assert_eq!(
+            b.set_lock(0, true).unwrap_err().kind,
+            ErrorKind::InvalidArgument
+        );
+        let err = b.goto(pid, 2).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Unsupported);
+        assert!(err.message.contains("use migrate"), "{}", err.message);
+
+        // Gone: the records go with it.
+        b.signal(pid, Signal::Kill).unwrap();
+        let t = Instant::now();
+        while b.proc(pid).is_ok() && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(
+            b.set_lock(pid, true).unwrap_err().kind,
+            ErrorKind::NoSuchProcess
+        );
+        b.prune();
+        assert!(b.state.procs.is_empty() && b.state.runs.is_empty());
     }
 }

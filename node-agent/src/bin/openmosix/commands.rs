@@ -95,6 +95,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             no_predump,
         } => crate::migrate::run(&ctx, node, pid, &target, !no_predump).await,
         Command::Showmap { node } => showmap(&ctx, node).await,
+        Command::Mask {
+            node,
+            pid,
+            mode,
+            nodes,
+        } => crate::mask::mask(&ctx, node, pid, mode, &nodes).await,
+        Command::Lock { node, pid } => crate::mask::lock(&ctx, node, pid, true).await,
+        Command::Unlock { node, pid } => crate::mask::lock(&ctx, node, pid, false).await,
     }
 }
 

@@ -17,6 +17,7 @@ macro_rules! out {
 }
 
 mod commands;
+mod mask;
 mod migrate;
 mod mosctl;
 mod output;
@@ -113,6 +114,40 @@ pub enum Command {
         /// Dump at once, without pre-dump rounds.
         #[arg(long)]
         no_predump: bool,
+    },
+    /// Set the cluster mask of a process (HOWTO 8.4): the nodes it may migrate to.
+    ///
+    /// `allow NODES…` lets it go only to those nodes (migpolicy 1), `deny NODES…` anywhere
+    /// but there (migpolicy 0), `off` switches the filter off. NODES are ids (`1 3 5`) or
+    /// ranges (`2-4`), 1 to 64. With --json the process is printed as `ps --json` does.
+    Mask {
+        /// The node it runs on.
+        node: u32,
+        /// Its pid there.
+        pid: i32,
+        /// allow, deny or off.
+        #[arg(value_enum)]
+        mode: mask::MaskMode,
+        /// Node ids or ranges (for allow and deny).
+        nodes: Vec<String>,
+    },
+    /// Lock a process to the node it runs on (/proc/PID/lock): it will not migrate.
+    ///
+    /// With --json the process is printed as `ps --json` does.
+    Lock {
+        /// The node it runs on.
+        node: u32,
+        /// Its pid there.
+        pid: i32,
+    },
+    /// Unlock a process (also one started with --nomig, --runhome or --runon).
+    ///
+    /// With --json the process is printed as `ps --json` does.
+    Unlock {
+        /// The node it runs on.
+        node: u32,
+        /// Its pid there.
+        pid: i32,
     },
     /// Install (-w), read back (-r) or switch off (-off) the cluster configuration, as setpe.
     Setpe(SetpeArgs),

@@ -187,6 +187,14 @@ pub enum Request {
     },
     /// On a home node: its processes running elsewhere, `[(home_pid, node, pid)]`.
     Emigrants,
+    /// What was done to this node through the suite (docs/collector.md): the [`Event`]s
+    /// of the node's event log with `seq > after`, oldest first, at most
+    /// [`MAX_EVENTS`]; an empty list when the agent keeps no log.
+    Events {
+        /// The last seq the caller has (0 for all).
+        #[serde(default)]
+        after: u64,
+    },
 }
 
 impl Request {
@@ -220,6 +228,7 @@ impl Request {
             Request::Restore { .. } => "restore",
             Request::Whereabouts { .. } => "whereabouts",
             Request::Emigrants => "emigrants",
+            Request::Events { .. } => "events",
         }
     }
 }
@@ -253,7 +262,69 @@ pub const OPS: &[&str] = &[
     "restore",
     "whereabouts",
     "emigrants",
+    "events",
 ];
+
+/// Most events one `events` answer carries.
+pub const MAX_EVENTS: usize = 1000;
+
+/// What an [`Event`] was about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A signal was sent to a process.
+    Signal,
+    /// A nice value was set.
+    Renice,
+    /// An admin switch or setting changed (mosctl, setpe).
+    Admin,
+    /// A job was started (mosrun).
+    Run,
+    /// A process left this node (migration, `finish`).
+    MigrateOut,
+    /// A process arrived on this node (migration, `restore`).
+    MigrateIn,
+    /// A process was locked or unlocked.
+    Lock,
+    /// A process's cluster mask was set.
+    Mask,
+    /// A kind this program does not know (written by a newer agent).
+    #[serde(other)]
+    Other,
+}
+
+impl EventKind {
+    /// The name in the log and in the collector's `events.kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Signal => "signal",
+            EventKind::Renice => "renice",
+            EventKind::Admin => "admin",
+            EventKind::Run => "run",
+            EventKind::MigrateOut => "migrate_out",
+            EventKind::MigrateIn => "migrate_in",
+            EventKind::Lock => "lock",
+            EventKind::Mask => "mask",
+            EventKind::Other => "other",
+        }
+    }
+}
+
+/// One line of a node's event log (`<state_dir>/events.jsonl`) and of the `events` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Increases by one with every event of the node, across log rotations.
+    pub seq: u64,
+    /// When, in milliseconds since the Unix epoch (the node's clock).
+    pub time: u64,
+    /// What it was about.
+    pub kind: EventKind,
+    /// One sentence, for people.
+    pub text: String,
+    /// The process it concerned, if any (its pid on this node).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
+}
 
 /// What kind of failure an error response reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -522,6 +593,22 @@ mod tests {
         for op in ["set_lock", "set_mask", "goto"] {
             assert!(OPS.contains(&op), "{op}");
         }
+    }
+
+    #[test]
+    fn events_shapes() {
+        let r = parse_request(br#"{"id":12,"op":"events","after":41}"#).unwrap();
+        assert_eq!(r.request, Request::Events { after: 41 });
+        assert_eq!(r.request.op(), "events");
+        let r = parse_request(br#"{"id":13,"op":"events"}"#).unwrap();
+        assert_eq!(r.request, Request::Events { after: 0 });
+        let line = r#"{"seq":7,"time":1700000000123,"kind":"migrate_out","text":"x","pid":12}"#;
+        let e: Event = serde_json::from_str(line).unwrap();
+        assert_eq!((e.seq, e.kind, e.pid), (7, EventKind::MigrateOut, Some(12)));
+        assert_eq!(serde_json::to_string(&e).unwrap(), line);
+        let e: Event =
+            serde_json::from_str(r#"{"seq":8,"time":1,"kind":"teleport","text":"y"}"#).unwrap();
+        assert_eq!((e.kind, e.pid), (EventKind::Other, None));
     }
 
     #[test]

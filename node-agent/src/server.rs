@@ -18,9 +18,12 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::backend::Backend;
+use crate::backend::events::EventLog;
 use crate::backend::migration::Migrator;
+use crate::model::{AdminChange, MigMask, RunOptions, Signal};
 use crate::protocol::{
-    self, AgentError, Capability, ErrorKind, Hello, MAX_LINE, Request, ResponseLine, Update,
+    self, AgentError, Capability, ErrorKind, EventKind, Hello, MAX_LINE, Request, ResponseLine,
+    Update,
 };
 
 /// How reading one line ended.
@@ -84,6 +87,7 @@ pub struct Server<B> {
     backend: Arc<Mutex<B>>,
     migration: Capability,
     migrator: Option<Migrator>,
+    events: Option<Arc<EventLog>>,
 }
 
 type Out = mpsc::UnboundedSender<String>;
@@ -104,7 +108,16 @@ impl<B: Backend + 'static> Server<B> {
                 detail: "this backend does not migrate with criu".into(),
             },
             migrator: None,
+            events: None,
         }
+    }
+
+    /// Logs what is done through this server (signals, renices, admin changes, jobs,
+    /// migrations, locks, masks) to `log`, and answers `events` from it.
+    #[must_use]
+    pub fn with_events(mut self, log: EventLog) -> Self {
+        self.events = Some(Arc::new(log));
+        self
     }
 
     /// Enables the migration ops with `migrator`; `capability` is what `hello` reports.
@@ -230,9 +243,10 @@ impl<B: Backend + 'static> Server<B> {
                 // criu runs for seconds: off the request loop, without the backend lock.
                 let backend = Arc::clone(&self.backend);
                 let migrator = self.migrator.clone();
+                let events = self.events.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {
-                    let reply = migrate_step(backend, migrator, r).await;
+                    let reply = migrate_step(backend, migrator, events.as_deref(), r).await;
                     let resp = match reply {
                         Ok(ok) => ResponseLine::Ok { id: Some(id), ok },
                         Err(err) => ResponseLine::Err { id: Some(id), err },
@@ -292,21 +306,73 @@ impl<B: Backend + 'static> Server<B> {
             }),
             Request::Node => json(b.node()?),
             Request::AdminGet => json(b.admin()?),
-            Request::AdminSet { change } => json(b.set_admin(&change)?),
             Request::Tune => json(b.tune()?),
             Request::Procs => json(b.procs()?),
             Request::Proc { pid } => json(b.proc(pid)?),
-            Request::Signal { pid, signal } => json(b.signal(pid, signal)?),
-            Request::Renice { pid, nice } => json(b.renice(pid, nice)?),
-            Request::SetLock { pid, lock } => json(b.set_lock(pid, lock)?),
-            Request::SetMask { pid, mask } => json(b.set_mask(pid, &mask)?),
+            Request::Signal { pid, signal } => {
+                b.signal(pid, signal)?;
+                let text = format!("sent {} to process {pid}", signal_name(signal));
+                self.log(EventKind::Signal, &text, Some(pid));
+                json(())
+            }
+            Request::Renice { pid, nice } => {
+                b.renice(pid, nice)?;
+                self.log(
+                    EventKind::Renice,
+                    &format!("set the nice value of process {pid} to {nice}"),
+                    Some(pid),
+                );
+                json(())
+            }
+            Request::SetLock { pid, lock } => {
+                let p = b.set_lock(pid, lock)?;
+                let verb = if lock { "locked" } else { "unlocked" };
+                self.log(EventKind::Lock, &format!("{verb} process {pid}"), Some(pid));
+                json(p)
+            }
+            Request::SetMask { pid, mask } => {
+                let p = b.set_mask(pid, &mask)?;
+                self.log(EventKind::Mask, &mask_text(pid, &mask), Some(pid));
+                json(p)
+            }
+            Request::AdminSet { change } => {
+                let admin = b.set_admin(&change)?;
+                self.log(EventKind::Admin, &admin_text(&change), None);
+                json(admin)
+            }
             Request::Goto { pid, to } => json(b.goto(pid, to)?),
             Request::Run { argv, options } => {
                 let argv: Vec<Vec<u8>> = argv.into_iter().map(|a| a.0).collect();
-                json(b.run(&argv, &options)?)
+                let started = b.run(&argv, &options)?;
+                self.log(
+                    EventKind::Run,
+                    &run_text(started.pid, &argv, &options),
+                    Some(started.pid),
+                );
+                json(started)
             }
-            Request::Expel => json(b.expel()?),
-            Request::Bring => json(b.bring()?),
+            Request::Expel => {
+                let n = b.expel()?;
+                self.log(
+                    EventKind::Admin,
+                    &format!("expel: sent {n} guests home"),
+                    None,
+                );
+                json(n)
+            }
+            Request::Bring => {
+                let n = b.bring()?;
+                let text = format!("bring: brought {n} processes home");
+                self.log(EventKind::Admin, &text, None);
+                json(n)
+            }
+            Request::Events { after } => match &self.events {
+                None => json(Vec::<protocol::Event>::new()),
+                Some(log) => json(
+                    log.answer(after)
+                        .map_err(|e| AgentError::io("reading the event log", &e))?,
+                ),
+            },
             Request::SetMap { nodes } => json(b.set_map(&nodes)?),
             Request::GetMap => json(b.map()?),
             Request::CanMigrate { pid, to } => json(b.can_migrate(pid, to)?),
@@ -328,6 +394,91 @@ impl<B: Backend + 'static> Server<B> {
     }
 }
 
+impl<B> Server<B> {
+    fn log(&self, kind: EventKind, text: &str, pid: Option<i32>) {
+        log_event(self.events.as_deref(), kind, text, pid);
+    }
+}
+
+/// Appends to the event log, if any; a failure is only logged (the op itself succeeded).
+fn log_event(log: Option<&EventLog>, kind: EventKind, text: &str, pid: Option<i32>) {
+    if let Some(log) = log
+        && let Err(e) = log.append(kind, text, pid)
+    {
+        tracing::warn!(
+            "cannot write to the event log {}: {e}",
+            log.path().display()
+        );
+    }
+}
+
+fn signal_name(signal: Signal) -> &'static str {
+    match signal {
+        Signal::Stop => "SIGSTOP",
+        Signal::Cont => "SIGCONT",
+        Signal::Term => "SIGTERM",
+        Signal::Kill => "SIGKILL",
+    }
+}
+
+fn admin_text(change: &AdminChange) -> String {
+    match change {
+        AdminChange::Switch { switch, on } => {
+            format!(
+                "switched {} {}",
+                switch.name(),
+                if *on { "on" } else { "off" }
+            )
+        }
+        AdminChange::Speed { speed } => format!("set the speed to {speed}"),
+        AdminChange::Decay {
+            interval,
+            slow,
+            fast,
+        } => {
+            let mut t = format!("set the decay interval to {interval} s");
+            if let (Some(s), Some(f)) = (slow, fast) {
+                t.push_str(&format!(" (slow {s}, fast {f})"));
+            }
+            t
+        }
+        AdminChange::Off { off: true } => "took the node out of the pool (setpe -off)".into(),
+        AdminChange::Off { off: false } => "put the node back into the pool".into(),
+    }
+}
+
+fn mask_text(pid: i32, mask: &MigMask) -> String {
+    if !mask.migfilter {
+        return format!("switched the cluster mask of process {pid} off");
+    }
+    let nodes: Vec<String> = (1..=64u32)
+        .filter(|n| mask.mignodes & (1u64 << (n - 1)) != 0)
+        .map(|n| n.to_string())
+        .collect();
+    let policy = if mask.migpolicy == 1 { "allow" } else { "deny" };
+    format!(
+        "set the cluster mask of process {pid}: {policy} nodes {}",
+        if nodes.is_empty() {
+            "none".to_owned()
+        } else {
+            nodes.join(",")
+        }
+    )
+}
+
+fn run_text(pid: i32, argv: &[Vec<u8>], options: &RunOptions) -> String {
+    let cmd: Vec<String> = argv
+        .iter()
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let mut t = format!("started job {pid}: {}", cmd.join(" "));
+    let flags = options.flags();
+    if !flags.is_empty() {
+        t.push_str(&format!(" ({})", flags.join(", ")));
+    }
+    t
+}
+
 fn to_json<T: Serialize>(v: T) -> Result<Value, AgentError> {
     serde_json::to_value(v).map_err(|e| AgentError::new(ErrorKind::Io, e.to_string()))
 }
@@ -336,6 +487,7 @@ fn to_json<T: Serialize>(v: T) -> Result<Value, AgentError> {
 async fn migrate_step<B: Backend + 'static>(
     backend: Arc<Mutex<B>>,
     migrator: Option<Migrator>,
+    events: Option<&EventLog>,
     request: Request,
 ) -> Result<Value, AgentError> {
     let Some(m) = migrator else {
@@ -368,6 +520,8 @@ async fn migrate_step<B: Backend + 'static>(
         } => {
             blocking(Box::new(move || to_json(m.finish(&image)?))).await?;
             Server::<B>::lock(&backend).departed(pid, to, new_pid)?;
+            let text = format!("process {pid} migrated to node {to} (pid {new_pid} there)");
+            log_event(events, EventKind::MigrateOut, &text, Some(pid));
             Ok(Value::Null)
         }
         Request::Restore {
@@ -386,6 +540,10 @@ async fn migrate_step<B: Backend + 'static>(
             )
             .map_err(|e| AgentError::new(ErrorKind::Io, e.to_string()))?;
             Server::<B>::lock(&backend).arrived(pid, from, home, home_pid, nmigs + 1)?;
+            let text = format!(
+                "process {pid} arrived from node {from} (home node {home}, pid {home_pid} there)"
+            );
+            log_event(events, EventKind::MigrateIn, &text, Some(pid));
             Ok(serde_json::json!({ "pid": pid }))
         }
         _ => Err(AgentError::new(

@@ -116,3 +116,65 @@ async fn requests_subscriptions_and_errors() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert!(rx.try_recv().is_err(), "pushes go on after unsubscribe");
 }
+
+/// Every SSH channel has its own agent process; they share the node's state file. A
+/// long-lived agent (the GUI's) must see what a short-lived one (the CLI's) changed, and
+/// must not overwrite it with what it read before.
+#[tokio::test]
+async fn agents_of_one_node_share_their_state() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = Cluster::local();
+    let gui = connect_node(&cluster.nodes[0], &options(&dir))
+        .await
+        .expect("gui agent");
+    let before: AdminState = gui.request(Request::AdminGet).await.expect("admin");
+    assert!(!before.block);
+
+    let cli = connect_node(&cluster.nodes[0], &options(&dir))
+        .await
+        .expect("cli agent");
+    let _: AdminState = cli
+        .request(Request::AdminSet {
+            change: AdminChange::Switch {
+                switch: Switch::Block,
+                on: true,
+            },
+        })
+        .await
+        .expect("block");
+    let job: openmosix_agent::protocol::Started = cli
+        .request(Request::Run {
+            argv: vec!["sleep".into(), "30".into()],
+            options: openmosix_agent::model::RunOptions {
+                nomig: true,
+                ..Default::default()
+            },
+        })
+        .await
+        .expect("run");
+
+    // The long-lived agent sees both changes …
+    let seen: AdminState = gui.request(Request::AdminGet).await.expect("admin");
+    assert!(seen.block, "the GUI's agent missed the CLI's block");
+    let p: ProcInfo = gui
+        .request(Request::Proc { pid: job.pid })
+        .await
+        .expect("job");
+    assert!(p.lock, "the GUI's agent missed the job's nomig lock");
+    // … and its own change keeps them.
+    let _: AdminState = gui
+        .request(Request::AdminSet {
+            change: AdminChange::Speed { speed: 3333 },
+        })
+        .await
+        .expect("speed");
+    let after: AdminState = cli.request(Request::AdminGet).await.expect("admin");
+    assert!(after.block && after.speed == 3333, "{after:?}");
+    let _: serde_json::Value = cli
+        .request(Request::Signal {
+            pid: job.pid,
+            signal: Signal::Kill,
+        })
+        .await
+        .expect("kill");
+}

@@ -386,7 +386,7 @@ impl Backend for KernelBackend {
         self.node_info(self.mospe())
     }
 
-    fn admin(&self) -> Result<AdminState> {
+    fn admin(&mut self) -> Result<AdminState> {
         let switch = |name| flag(&self.admin_file(name));
         let defaults = AdminState::default();
         Ok(AdminState {
@@ -444,7 +444,7 @@ impl Backend for KernelBackend {
         self.admin()
     }
 
-    fn tune(&self) -> Result<TuneInfo> {
+    fn tune(&mut self) -> Result<TuneInfo> {
         let admin = self.admin()?;
         let tune = read_optional(&self.admin_file("overheads"))?
             .map(|t| t.trim_end().to_owned())
@@ -577,7 +577,7 @@ impl Backend for KernelBackend {
 
     /// The node ids of `hpc/nodes/`, sorted; the kernel does not show their addresses,
     /// so `addresses` is empty. No `hpc/nodes` gives an empty map.
-    fn map(&self) -> Result<Vec<MapNode>> {
+    fn map(&mut self) -> Result<Vec<MapNode>> {
         let dir = self.hpc("nodes");
         let entries = match fs::read_dir(&dir) {
             Ok(entries) => entries,

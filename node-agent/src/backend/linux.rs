@@ -44,6 +44,8 @@ pub struct LinuxBackend {
     self_pid: i32,
     /// The agent's effective uid (owner of /proc/self), when known.
     self_uid: Option<u32>,
+    /// The state file's version `state` was read from.
+    seen: Option<super::state::Version>,
 }
 
 /// A 1 GHz Pentium III's score on [`calibrate`]'s loop, which sets the scale of speed
@@ -78,6 +80,7 @@ impl LinuxBackend {
     pub fn open(config: &LinuxConfig) -> Result<LinuxBackend> {
         let procfs = ProcFs::new(&config.proc_root);
         let file = StateFile::in_dir(&config.state_dir)?;
+        let guard = file.lock()?;
         let mut state = file.load()?;
         let node_id = config.node_id.or(state.node_id).unwrap_or(1);
         let mut dirty = state.node_id != Some(node_id);
@@ -90,6 +93,8 @@ impl LinuxBackend {
         if dirty {
             file.save(&state)?;
         }
+        drop(guard);
+        let seen = file.version();
         let cpus = procfs.cpus()?;
         let self_pid = i32::try_from(std::process::id()).unwrap_or(0);
         let self_uid = std::fs::metadata("/proc/self").ok().map(|m| m.uid());
@@ -104,6 +109,7 @@ impl LinuxBackend {
             util: 0.0,
             self_pid,
             self_uid,
+            seen,
         };
         backend.load = f64::from(backend.running()) * 100.0;
         backend.sample_util();
@@ -137,8 +143,34 @@ impl LinuxBackend {
         }
     }
 
-    fn save(&self) -> Result<()> {
-        self.file.save(&self.state)
+    fn save(&mut self) -> Result<()> {
+        self.file.save(&self.state)?;
+        self.seen = self.file.version();
+        Ok(())
+    }
+
+    /// Re-reads the state file if another agent process of this node wrote it (every SSH
+    /// channel has its own agent; they share the file).
+    fn refresh(&mut self) {
+        let now = self.file.version();
+        if now.is_some() && now != self.seen {
+            match self.file.load() {
+                Ok(state) => {
+                    self.state = state;
+                    self.seen = now;
+                }
+                Err(e) => tracing::warn!("keeping the state read before: {e}"),
+            }
+        }
+    }
+
+    /// Starts a change of the state: takes the file's lock (held until the returned guard
+    /// is dropped) and reads the latest state, so no other agent's change is overwritten.
+    fn begin(&mut self) -> Result<super::state::StateLock> {
+        let lock = self.file.lock()?;
+        self.state = self.file.load()?;
+        self.seen = self.file.version();
+        Ok(lock)
     }
 
     fn run_record(&self, st: &ProcStat) -> Option<&RunRecord> {
@@ -228,6 +260,7 @@ impl LinuxBackend {
         st: &ProcStat,
         f: impl FnOnce(&mut ProcRecord),
     ) -> Result<ProcInfo> {
+        let lock = self.begin()?;
         self.prune();
         let idx = match self
             .state
@@ -253,6 +286,7 @@ impl LinuxBackend {
             self.state.procs.remove(idx);
         }
         self.save()?;
+        drop(lock);
         self.proc(st.pid)
     }
 
@@ -325,6 +359,7 @@ impl Backend for LinuxBackend {
     }
 
     fn node(&mut self) -> Result<NodeInfo> {
+        self.refresh();
         let (tmem, rmem, mem) = self.procfs.meminfo()?;
         let admin = &self.state.admin;
         let status = if admin.off {
@@ -347,12 +382,14 @@ impl Backend for LinuxBackend {
         })
     }
 
-    fn admin(&self) -> Result<AdminState> {
+    fn admin(&mut self) -> Result<AdminState> {
+        self.refresh();
         Ok(self.state.admin.clone())
     }
 
     fn set_admin(&mut self, change: &AdminChange) -> Result<AdminState> {
         super::validate_change(change)?;
+        let _lock = self.begin()?;
         let admin = &mut self.state.admin;
         match *change {
             AdminChange::Switch { switch, on } => switch.set(admin, on),
@@ -376,7 +413,8 @@ impl Backend for LinuxBackend {
         Ok(self.state.admin.clone())
     }
 
-    fn tune(&self) -> Result<TuneInfo> {
+    fn tune(&mut self) -> Result<TuneInfo> {
+        self.refresh();
         let a = &self.state.admin;
         Ok(TuneInfo {
             tune: "no kernel overhead parameters: the linux backend measures load itself".into(),
@@ -389,6 +427,7 @@ impl Backend for LinuxBackend {
     }
 
     fn procs(&mut self) -> Result<Vec<ProcInfo>> {
+        self.refresh();
         let pids = self.procfs.pids()?;
         let tables = Tables::read(&self.procfs);
         Ok(pids
@@ -402,11 +441,13 @@ impl Backend for LinuxBackend {
         if pid <= 0 {
             return Err(invalid(format!("{pid} is not a process id")));
         }
+        self.refresh();
         let st = self.procfs.stat(pid)?;
         Ok(self.to_info(st, &Tables::read(&self.procfs)))
     }
 
     fn set_lock(&mut self, pid: i32, lock: bool) -> Result<ProcInfo> {
+        self.refresh();
         let st = self.changeable(pid)?;
         let implied = self.run_record(&st).is_some_and(|r| r.options.locks());
         // Only what differs from the run options needs recording.
@@ -475,6 +516,8 @@ impl Backend for LinuxBackend {
         home_pid: i32,
         nmigs: u32,
     ) -> Result<()> {
+        let _lock = self.begin()?;
+        let _lock = self.begin()?;
         self.prune();
         if home == self.node_id {
             // Back home: it is a local process again.
@@ -495,6 +538,7 @@ impl Backend for LinuxBackend {
     }
 
     fn departed(&mut self, pid: i32, to: NodeId, new_pid: i32) -> Result<()> {
+        let _lock = self.begin()?;
         let was_guest = self.state.guests.iter().any(|g| g.pid == pid);
         if was_guest {
             self.state.guests.retain(|g| g.pid != pid);
@@ -512,6 +556,7 @@ impl Backend for LinuxBackend {
     }
 
     fn whereabouts(&mut self, home_pid: i32, at: Option<(NodeId, i32)>) -> Result<()> {
+        let _lock = self.begin()?;
         self.state.emigrants.retain(|e| e.home_pid != home_pid);
         if let Some((node, pid)) = at {
             self.state.emigrants.push(Emigrant {
@@ -523,7 +568,8 @@ impl Backend for LinuxBackend {
         self.save()
     }
 
-    fn emigrants(&self) -> Result<Vec<(i32, NodeId, i32)>> {
+    fn emigrants(&mut self) -> Result<Vec<(i32, NodeId, i32)>> {
+        self.refresh();
         Ok(self
             .state
             .emigrants
@@ -533,11 +579,13 @@ impl Backend for LinuxBackend {
     }
 
     fn set_map(&mut self, nodes: &[MapNode]) -> Result<()> {
+        let _lock = self.begin()?;
         self.state.map = nodes.to_vec();
         self.save()
     }
 
-    fn map(&self) -> Result<Vec<MapNode>> {
+    fn map(&mut self) -> Result<Vec<MapNode>> {
+        self.refresh();
         Ok(self.state.map.clone())
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod cantmove;
 pub mod criu;
+pub mod events;
 pub mod kernel;
 pub mod linux;
 pub mod migration;
@@ -34,11 +35,11 @@ pub trait Backend: Send {
     /// The node's figures.
     fn node(&mut self) -> Result<NodeInfo>;
     /// The admin switches.
-    fn admin(&self) -> Result<AdminState>;
+    fn admin(&mut self) -> Result<AdminState>;
     /// Applies one admin change and returns the new state.
     fn set_admin(&mut self, change: &AdminChange) -> Result<AdminState>;
     /// `gettune`, `getyard`, `getdecay`.
-    fn tune(&self) -> Result<TuneInfo>;
+    fn tune(&mut self) -> Result<TuneInfo>;
     /// Every process of the node.
     fn procs(&mut self) -> Result<Vec<ProcInfo>>;
     /// One process.
@@ -77,7 +78,7 @@ pub trait Backend: Send {
     /// Installs the cluster map.
     fn set_map(&mut self, nodes: &[MapNode]) -> Result<()>;
     /// The installed cluster map.
-    fn map(&self) -> Result<Vec<MapNode>>;
+    fn map(&mut self) -> Result<Vec<MapNode>>;
 
     /// Pre-flight of a migration of `pid` to node `to`: the process if it may go, else a
     /// `cannot_migrate` error saying why. Nothing is touched.
@@ -110,7 +111,7 @@ pub trait Backend: Send {
     }
 
     /// Whether this node takes guests now; the reason when not.
-    fn accepts_guests(&self) -> Result<()> {
+    fn accepts_guests(&mut self) -> Result<()> {
         let admin = self.admin()?;
         let me = self.node_id();
         if admin.off {
@@ -151,7 +152,7 @@ pub trait Backend: Send {
     }
 
     /// Processes whose home is here and that run elsewhere: `(home_pid, node, pid)`.
-    fn emigrants(&self) -> Result<Vec<(i32, NodeId, i32)>> {
+    fn emigrants(&mut self) -> Result<Vec<(i32, NodeId, i32)>> {
         Ok(Vec::new())
     }
 }

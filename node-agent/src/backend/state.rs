@@ -108,7 +108,41 @@ pub struct StateFile {
     path: PathBuf,
 }
 
+/// Holds the state file's lock; released when dropped.
+#[derive(Debug)]
+pub struct StateLock {
+    _file: fs::File,
+}
+
+/// What identifies one version of the state file: it is replaced by rename on every save,
+/// so a new inode (or a new time or size) means someone wrote it.
+pub type Version = (u64, i128, u64);
+
 impl StateFile {
+    /// Serializes writers: every agent process of a node (one per SSH channel, all
+    /// sharing this file) takes this lock around read-modify-write.
+    pub fn lock(&self) -> Result<StateLock> {
+        let path = self.path.with_extension("lock");
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| AgentError::io(format!("opening {}", path.display()), &e))?;
+        file.lock()
+            .map_err(|e| AgentError::io(format!("locking {}", path.display()), &e))?;
+        Ok(StateLock { _file: file })
+    }
+
+    /// The current version on disk, if the file exists.
+    pub fn version(&self) -> Option<Version> {
+        use std::os::unix::fs::MetadataExt as _;
+        let m = fs::metadata(&self.path).ok()?;
+        let mtime = i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec());
+        Some((m.ino(), mtime, m.len()))
+    }
+
     /// The state file inside `dir` (created 0700 if missing).
     pub fn in_dir(dir: &Path) -> Result<StateFile> {
         fs::DirBuilder::new()

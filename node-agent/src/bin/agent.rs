@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
+use openmosix_agent::backend::events::EventLog;
 use openmosix_agent::backend::kernel::KernelBackend;
 use openmosix_agent::backend::linux::{LinuxBackend, LinuxConfig, calibrate};
 use openmosix_agent::backend::migration::Migrator;
@@ -174,7 +175,15 @@ fn run() -> Result<()> {
                     &state_dir,
                     ProcFs::new(&proc_root),
                 );
-                let server = Server::new(b).with_migration(migrator, capability);
+                let mut server = Server::new(b).with_migration(migrator, capability);
+                // The events of this node, shared by all its agents (docs/collector.md).
+                match EventLog::open(&state_dir) {
+                    Ok(log) => server = server.with_events(log),
+                    Err(e) => tracing::warn!(
+                        "no event log in {}: {e}; events are not recorded",
+                        state_dir.display()
+                    ),
+                }
                 rt.block_on(server.serve(stdin, stdout))?;
             }
             Ok(())

@@ -181,6 +181,7 @@ impl AdvancedExecution {
         egui::Window::new("advanced execution")
             .id(egui::Id::unique("advanced-execution"))
             .open(&mut open)
+            .default_pos([160.0, 80.0])
             .resizable(false)
             .show(ctx, |ui| self.ui(ui, source, nodes));
         self.open = self.open && open;

@@ -52,6 +52,12 @@ pub struct App {
     speed_tickets: BTreeMap<Ticket, (NodeId, u32)>,
     /// The snapshot of this frame.
     pub(crate) nodes: Vec<NodeView>,
+    /// openMosixprocs (View → process box).
+    pub(crate) procs: openmosixprocs::ProcsWindow,
+    pub(crate) procs_open: bool,
+    /// openMosixmigmon (View → migration monitor).
+    pub(crate) migmon: openmosixmigmon::MigMon,
+    pub(crate) migmon_open: bool,
 }
 
 impl std::fmt::Debug for App {
@@ -78,7 +84,29 @@ impl App {
             status: Vec::new(),
             speed_tickets: BTreeMap::new(),
             nodes: Vec::new(),
+            procs: openmosixprocs::ProcsWindow::new(),
+            procs_open: false,
+            migmon: openmosixmigmon::MigMon::new(1),
+            migmon_open: false,
         }
+    }
+
+    /// Opens the process box (View menu).
+    pub fn open_procs(&mut self) {
+        self.procs_open = true;
+    }
+
+    /// Opens the migration monitor watching the first node that is up (View menu).
+    pub fn open_migmon(&mut self) {
+        if !self.migmon_open
+            && let Some(n) = self
+                .nodes
+                .iter()
+                .find(|n| n.state == openmosix_agent::client::LinkState::Up)
+        {
+            self.migmon.set_main_node(n.id);
+        }
+        self.migmon_open = true;
     }
 
     /// An app watching `cluster` through live agents.
@@ -151,6 +179,14 @@ impl App {
     /// Takes in what the source has for us; runs every frame.
     fn logic(&mut self) {
         self.nodes = self.source.nodes();
+        let now = std::time::Instant::now();
+        if self.procs_open {
+            self.procs.logic(self.source.as_ref());
+            self.procs.poll(self.source.as_ref(), now);
+        }
+        if self.migmon_open {
+            self.migmon.poll(self.source.as_ref(), now);
+        }
         for (ticket, outcome) in self.source.outcomes() {
             if let Some((node, speed)) = self.speed_tickets.remove(&ticket) {
                 match &outcome {
@@ -167,6 +203,12 @@ impl App {
                 continue;
             }
             if self.advanced.on_outcome(ticket, &outcome) {
+                continue;
+            }
+            // Both windows read process lists, also those the other asked for.
+            let for_procs = self.procs.on_outcome(ticket, &outcome);
+            let for_migmon = self.migmon.on_outcome(ticket, &outcome);
+            if for_procs || for_migmon {
                 continue;
             }
             for d in &mut self.dialogs {
@@ -225,6 +267,10 @@ impl App {
         self.dialogs = dialogs;
         let nodes = self.nodes.clone();
         self.advanced.show(&ctx, self.source.as_ref(), &nodes);
+        self.procs
+            .show(&ctx, &mut self.procs_open, self.source.as_ref());
+        self.migmon
+            .show(&ctx, &mut self.migmon_open, self.source.as_ref());
         crate::menu::windows(self, &ctx);
     }
 }

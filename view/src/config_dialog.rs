@@ -173,6 +173,7 @@ impl ConfigDialog {
         egui::Window::new(self.title())
             .id(egui::Id::unique(("config-dialog", self.target)))
             .open(&mut open)
+            .default_pos([220.0, 90.0])
             .resizable(false)
             .show(ctx, |ui| self.ui(ui, source));
         self.open = self.open && open;

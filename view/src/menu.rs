@@ -55,13 +55,11 @@ pub fn menu_bar(app: &mut App, ui: &mut egui::Ui) {
             }
         });
         ui.menu_button("View", |ui| {
-            for window in [
-                "process box (openmosixprocs)",
-                "migration monitor (openmosixmigmon)",
-            ] {
-                if ui.button(window).clicked() {
-                    app.say(format!("the {window} {NOT_YET}"));
-                }
+            if ui.button("process box (openmosixprocs)").clicked() {
+                app.open_procs();
+            }
+            if ui.button("migration monitor (openmosixmigmon)").clicked() {
+                app.open_migmon();
             }
         });
         ui.menu_button("Config", |ui| {

@@ -278,3 +278,36 @@ fn advanced_execution_runs_a_locked_job_on_node_3() {
     assert_eq!(job["lock"], true);
     cli(&["signal", "3", &pid.to_string(), "KILL"]);
 }
+
+#[test]
+fn the_view_menu_opens_procs_and_migmon_with_live_lists() {
+    let _g = serial();
+    let pid: i64 = cli(&["run", "2", "--", "sleep", "4747"])
+        .trim()
+        .parse()
+        .expect("pid");
+    let mut h = harness();
+    h.get_by_label("View").click();
+    h.run_steps(2);
+    h.get_by_label("process box (openmosixprocs)").click();
+    let label = format!("pid {pid} on node 2");
+    wait(&mut h, 10, "the process box lists the job", |h| {
+        h.query_by_label(&label).is_some()
+    });
+    // Open the View menu again (a click may first close what is open).
+    for _ in 0..3 {
+        if h.query_by_label("migration monitor (openmosixmigmon)")
+            .is_some()
+        {
+            break;
+        }
+        h.get_by_label("View").click();
+        h.run_steps(3);
+    }
+    h.get_by_label("migration monitor (openmosixmigmon)")
+        .click();
+    wait(&mut h, 10, "the monitor shows node 2's penguin", |h| {
+        h.query_by_label("node 2").is_some()
+    });
+    cli(&["signal", "2", &pid.to_string(), "KILL"]);
+}

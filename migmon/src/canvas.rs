@@ -1,0 +1,377 @@
+//! The drawing of the monitor: penguins, lines, process squares with their tooltips,
+//! progress rings and padlocks, and the mouse: a square carried and where it is dropped.
+
+use std::collections::BTreeMap;
+
+use egui::{Color32, Pos2, Rect, Sense, Stroke, Ui, vec2};
+use openmosix_agent::client::LinkState;
+use openmosix_agent::model::NodeId;
+
+use crate::circles::{Circle, Square, fraction};
+use crate::layout::{self, NodePlace, SQUARE};
+use crate::monitor::{Command, GLIDE_SECS, GUEST, Glide, LOCAL, MIGRATED, MigMon, Seen};
+use crate::penguin;
+
+impl MigMon {
+    /// Draws penguins, lines and squares; returns what the mouse asked for.
+    pub(crate) fn canvas(
+        &mut self,
+        ui: &mut Ui,
+        rect: Rect,
+        circles: &BTreeMap<NodeId, Circle>,
+    ) -> Vec<Command> {
+        let painter = ui.painter_at(rect);
+        painter.rect_filled(rect, 6.0, Color32::from_rgb(226, 234, 242));
+        legend(&painter, rect);
+        let ids: Vec<NodeId> = self.nodes.iter().map(|n| n.id).collect();
+        if ids.is_empty() {
+            ui.put(
+                Rect::from_center_size(rect.center(), vec2(240.0, 20.0)),
+                egui::Label::new("no nodes yet"),
+            );
+            return Vec::new();
+        }
+        let places = layout::node_places(rect, &ids, self.main);
+        let time = self.time;
+        let pointer = ui.input(|i| i.pointer.latest_pos());
+        if self.dragging.is_some()
+            && let Some(p) = pointer
+        {
+            self.drag_pos = Some(p);
+        }
+        let main_place = places.iter().find(|p| p.main).copied();
+
+        // Square positions, gliding when a square changed penguin.
+        let mut drawn: Vec<(Square, Pos2, bool)> = Vec::new();
+        for place in &places {
+            let Some(circle) = circles.get(&place.id) else {
+                continue;
+            };
+            let targets = layout::square_places(place, circle.shown.len());
+            for (sq, target) in circle.shown.iter().zip(targets) {
+                let pos = self.glide(sq, target, time);
+                drawn.push((sq.clone(), pos, sq.green(self.main)));
+            }
+        }
+        self.seen.retain(|_, s| time - s.time < 3.0);
+
+        // Lines from the main penguin to its migrated processes.
+        if let Some(mp) = main_place {
+            for (_, pos, green) in &drawn {
+                if *green {
+                    painter.line_segment(
+                        [mp.center, *pos],
+                        Stroke::new(1.5, Color32::from_rgba_unmultiplied(40, 150, 60, 150)),
+                    );
+                }
+            }
+        }
+        // Penguins.
+        let mut commands = Vec::new();
+        for place in &places {
+            self.penguin(ui, &painter, place, circles.get(&place.id), pointer);
+        }
+        // Squares.
+        for (sq, pos, green) in &drawn {
+            if let Some(c) = self.square(ui, &painter, sq, *pos, *green) {
+                commands.push(c);
+            }
+        }
+        // The square being carried, on top of everything.
+        if let (Some(sq), Some(p)) = (&self.dragging, self.drag_pos) {
+            let top = ui.ctx().layer_painter(egui::LayerId::new(
+                egui::Order::Tooltip,
+                ui.scope_id().with("migmon-carried"),
+            ));
+            let r = Rect::from_center_size(p, egui::Vec2::splat(SQUARE + 3.0));
+            top.rect_filled(r, 2.0, fill(sq, self.main));
+            top.rect_stroke(
+                r,
+                2.0,
+                Stroke::new(1.5, Color32::from_rgb(250, 200, 40)),
+                egui::StrokeKind::Outside,
+            );
+        }
+        // A drop: on the penguin under the pointer, if any.
+        let released = ui.input(|i| i.pointer.any_released());
+        if released || !ui.input(|i| i.pointer.any_down()) {
+            if released
+                && let (Some(square), Some(p)) = (self.dragging.take(), self.drag_pos)
+                && let Some(onto) = places.iter().find(|pl| drop_rect(pl).contains(p))
+            {
+                commands.push(Command::Drop {
+                    square,
+                    onto: onto.id,
+                });
+            }
+            self.dragging = None;
+            self.drag_pos = None;
+        }
+        self.draw_notice(ui, &drawn, &places);
+        commands
+    }
+
+    /// Where square `sq` is drawn this frame, given its place `target`.
+    fn glide(&mut self, sq: &Square, target: Pos2, time: f64) -> Pos2 {
+        if let Some(seen) = self.seen.get(&sq.key)
+            && seen.at != sq.at
+        {
+            self.glides.insert(
+                sq.key,
+                Glide {
+                    from: seen.pos,
+                    start: time,
+                },
+            );
+        }
+        let pos = match self.glides.get(&sq.key) {
+            Some(g) if time - g.start < GLIDE_SECS => {
+                #[allow(clippy::cast_possible_truncation)]
+                let t = ((time - g.start) / GLIDE_SECS) as f32;
+                g.from.lerp(target, layout::ease(t))
+            }
+            _ => {
+                self.glides.remove(&sq.key);
+                target
+            }
+        };
+        self.seen.insert(
+            sq.key,
+            Seen {
+                at: sq.at,
+                pos,
+                time,
+            },
+        );
+        pos
+    }
+
+    fn penguin(
+        &self,
+        ui: &Ui,
+        painter: &egui::Painter,
+        place: &NodePlace,
+        circle: Option<&Circle>,
+        pointer: Option<Pos2>,
+    ) {
+        let view = self.nodes.iter().find(|n| n.id == place.id);
+        let alive = view.is_some_and(|n| n.state == LinkState::Up);
+        let highlight =
+            self.dragging.is_some() && pointer.is_some_and(|p| drop_rect(place).contains(p));
+        penguin::paint(
+            painter,
+            place.center,
+            place.size,
+            penguin::Look { alive, highlight },
+        );
+        let count = circle.map_or(0, |c| c.shown.len());
+        let below = layout::more_text_place(place, count);
+        let title = format!("node {}", place.id);
+        let font = if place.main { 15.0 } else { 13.0 };
+        painter.text(
+            below,
+            egui::Align2::CENTER_TOP,
+            &title,
+            egui::FontId::proportional(font),
+            Color32::from_gray(20),
+        );
+        let mut line2 = view.map(|n| n.address.clone()).unwrap_or_default();
+        if let Some(more) = circle.map(|c| c.more).filter(|m| *m > 0) {
+            line2 = format!("{line2}  +{more} more");
+        }
+        painter.text(
+            below + vec2(0.0, font + 3.0),
+            egui::Align2::CENTER_TOP,
+            line2,
+            egui::FontId::proportional(11.0),
+            Color32::from_gray(70),
+        );
+        let resp = ui.interact(
+            place.rect(),
+            ui.scope_id().with(("migmon-penguin", place.id)),
+            Sense::hover(),
+        );
+        let label = title.clone();
+        resp.widget_info(move || egui::WidgetInfo::labeled(egui::Role::Image, true, &label));
+        let state = view.map_or("unknown", |n| match n.state {
+            LinkState::Up => "up",
+            LinkState::Connecting => "connecting",
+            LinkState::Down => "down",
+        });
+        let mut tip = format!(
+            "{title} ({}): {state}",
+            view.map(|n| n.address.as_str()).unwrap_or("?")
+        );
+        if place.main {
+            tip.push_str("\nthe watched node");
+        }
+        if let Some(e) = self.errors.get(&place.id) {
+            tip.push_str(&format!("\nprocess list: {e}"));
+        }
+        resp.on_hover_text(tip);
+    }
+
+    fn square(
+        &mut self,
+        ui: &Ui,
+        painter: &egui::Painter,
+        sq: &Square,
+        pos: Pos2,
+        green: bool,
+    ) -> Option<Command> {
+        let rect = Rect::from_center_size(pos, egui::Vec2::splat(SQUARE));
+        let id = ui.scope_id().with(("migmon-square", sq.key));
+        let resp = ui.interact(rect, id, Sense::click_and_drag());
+        let label = format!("pid {}", sq.pid);
+        resp.widget_info(move || egui::WidgetInfo::labeled(egui::Role::Button, true, &label));
+        let carried = self.dragging.as_ref().is_some_and(|d| d.key == sq.key);
+        let color = fill(sq, self.main);
+        let color = if carried {
+            color.gamma_multiply(0.3)
+        } else {
+            color
+        };
+        painter.rect_filled(rect, 1.5, color);
+        if resp.hovered() && !carried {
+            painter.rect_stroke(
+                rect,
+                1.5,
+                Stroke::new(1.5, Color32::from_rgb(250, 200, 40)),
+                egui::StrokeKind::Outside,
+            );
+        }
+        if sq.reason.is_some() {
+            penguin::padlock(painter, rect.right_top() + vec2(0.0, -1.0), 8.0);
+        }
+        if let Some(m) = self.moves.values().find(|m| m.key == sq.key) {
+            progress_ring(painter, pos, fraction(m.progress.as_ref()));
+        }
+        let mut command = None;
+        if (resp.drag_started() || resp.dragged()) && self.dragging.is_none() {
+            self.dragging = Some(sq.clone());
+            self.drag_pos = resp.interact_pointer_pos();
+        }
+        if resp.double_clicked() && green {
+            command = Some(Command::Home { square: sq.clone() });
+        }
+        let mut tip = format!("pid {} on node {}\n{}", sq.pid, sq.at, sq.cmdline);
+        if sq.home != sq.at {
+            tip.push_str(&format!("\nhome: node {} (pid {})", sq.home, sq.key.1));
+        }
+        if let Some(r) = &sq.reason {
+            tip.push_str(&format!("\ncannot move: {r}"));
+        } else if green {
+            tip.push_str("\ndouble-click to send it home");
+        } else {
+            tip.push_str("\ndrag it onto a penguin to move it there");
+        }
+        resp.on_hover_text(tip);
+        command
+    }
+
+    /// The reason a dropped process stayed, in a small box beside its square, on the side
+    /// away from its penguin.
+    fn draw_notice(&mut self, ui: &Ui, drawn: &[(Square, Pos2, bool)], places: &[NodePlace]) {
+        let Some(n) = &self.notice else {
+            return;
+        };
+        let Some((sq, pos, _)) = drawn.iter().find(|(s, _, _)| s.key == n.key) else {
+            return;
+        };
+        if self.time - n.since > 10.0 {
+            self.notice = None;
+            return;
+        }
+        let left = places
+            .iter()
+            .find(|p| p.id == sq.at)
+            .is_some_and(|p| pos.x < p.center.x);
+        let (pivot, at) = if left {
+            (egui::Align2::RIGHT_BOTTOM, *pos + vec2(-6.0, -6.0))
+        } else {
+            (egui::Align2::LEFT_BOTTOM, *pos + vec2(6.0, -6.0))
+        };
+        let text = egui::RichText::new(&n.text).color(Color32::from_rgb(130, 20, 20));
+        egui::Area::new(ui.scope_id().with("migmon-notice"))
+            .order(egui::Order::Foreground)
+            .fixed_pos(at)
+            .pivot(pivot)
+            .interactable(false)
+            .show(ui.ctx(), |ui| {
+                egui::Frame::new()
+                    .fill(Color32::from_rgb(255, 244, 214))
+                    .stroke(Stroke::new(1.0, Color32::from_rgb(214, 160, 20)))
+                    .corner_radius(3.0)
+                    .inner_margin(egui::Margin::symmetric(5, 2))
+                    .show(ui, |ui| {
+                        ui.add(egui::Label::new(text).selectable(false).extend());
+                    });
+            });
+    }
+}
+
+/// The area of a penguin that takes drops: the penguin and a little around it.
+fn drop_rect(place: &NodePlace) -> Rect {
+    place.rect().expand(8.0)
+}
+
+fn fill(sq: &Square, main: NodeId) -> Color32 {
+    if sq.green(main) {
+        MIGRATED
+    } else if sq.home != main {
+        GUEST
+    } else {
+        LOCAL
+    }
+}
+
+/// An arc around a moving square, filled to `fraction`.
+fn progress_ring(painter: &egui::Painter, center: Pos2, fraction: f32) {
+    let r = SQUARE * 0.95;
+    painter.circle_stroke(center, r, Stroke::new(2.5, Color32::from_white_alpha(160)));
+    let steps = 32;
+    let points: Vec<Pos2> = (0..=steps)
+        .map(|i| {
+            #[allow(clippy::cast_precision_loss)]
+            let a = -std::f32::consts::FRAC_PI_2
+                + std::f32::consts::TAU * fraction * i as f32 / steps as f32;
+            center + r * vec2(a.cos(), a.sin())
+        })
+        .collect();
+    painter.add(egui::Shape::line(
+        points,
+        Stroke::new(2.5, Color32::from_rgb(240, 140, 20)),
+    ));
+}
+
+/// What the colours and the padlock mean, in the canvas's top-left corner.
+fn legend(painter: &egui::Painter, rect: Rect) {
+    let entries = [
+        (Some(LOCAL), "process of the watched node"),
+        (Some(MIGRATED), "migrated away from it"),
+        (Some(GUEST), "guest from another node"),
+        (None, "cannot move"),
+    ];
+    for (i, (color, text)) in entries.into_iter().enumerate() {
+        #[allow(clippy::cast_precision_loss)]
+        let y = rect.top() + 14.0 + 17.0 * i as f32;
+        let c = egui::pos2(rect.left() + 16.0, y);
+        match color {
+            Some(color) => {
+                painter.rect_filled(
+                    Rect::from_center_size(c, egui::Vec2::splat(SQUARE)),
+                    1.5,
+                    color,
+                );
+            }
+            None => penguin::padlock(painter, c, 8.0),
+        }
+        painter.text(
+            c + vec2(12.0, 0.0),
+            egui::Align2::LEFT_CENTER,
+            text,
+            egui::FontId::proportional(12.0),
+            Color32::from_gray(40),
+        );
+    }
+}

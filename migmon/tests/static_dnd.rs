@@ -1,0 +1,327 @@
+//! The real window (egui_kittest) over fixed data: drag and drop, locks, double-click.
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable as _;
+use openmosix_agent::client::migrate::Target;
+use openmosix_agent::client::{LinkState, NodeView};
+use openmosix_agent::model::{MigMask, NodeId, ProcInfo};
+use openmosix_gui::{Action, Outcome, StaticSource};
+use openmosixmigmon::MigMon;
+
+struct State {
+    source: StaticSource,
+    mon: MigMon,
+}
+
+fn node(id: NodeId) -> NodeView {
+    NodeView {
+        id,
+        address: format!("10.0.0.{id}"),
+        state: LinkState::Up,
+        reason: None,
+        hello: None,
+        info: None,
+        updated: None,
+    }
+}
+
+fn proc_(pid: i32, at: NodeId, home: NodeId, cmd: &str, cantmove: &str) -> ProcInfo {
+    ProcInfo {
+        pid,
+        ppid: 1,
+        uid: 0,
+        state: 'S',
+        nice: 0,
+        utime: 0,
+        cutime: 0,
+        vsize: 0,
+        rss: 0,
+        nswap: 0,
+        cnswap: 0,
+        comm: cmd.split(' ').next().unwrap_or_default().into(),
+        cmdline: cmd.into(),
+        where_: at,
+        home,
+        home_pid: pid,
+        nmigs: u32::from(at != home),
+        lock: !cantmove.is_empty(),
+        cantmove: cantmove.to_owned(),
+        mask: MigMask::default(),
+        run: None,
+    }
+}
+
+fn harness() -> Harness<'static, State> {
+    let source = StaticSource {
+        nodes: vec![node(1), node(2), node(3)],
+        ..StaticSource::default()
+    };
+    let mut mon = MigMon::new(1);
+    let lists = [
+        (
+            1,
+            vec![
+                proc_(1, 1, 1, "/sbin/init", "the node's init process"),
+                proc_(2, 1, 1, "[kthreadd]", "kernel thread"),
+                proc_(50, 1, 1, "sshd: root@notty", ""),
+                proc_(
+                    60,
+                    1,
+                    1,
+                    "openmosix-agent serve",
+                    "the openMosix agent itself",
+                ),
+                proc_(100, 1, 1, "sleep 100", ""),
+                proc_(101, 1, 1, "sleep 101", "locked (nomig)"),
+            ],
+        ),
+        (2, vec![proc_(300, 2, 2, "sleep 300", "")]),
+        (3, vec![proc_(200, 3, 1, "sleep 200", "")]),
+    ];
+    for (node, list) in lists {
+        mon.on_outcome(
+            0,
+            &Outcome::Procs {
+                node,
+                result: Ok(list),
+            },
+        );
+    }
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(900.0, 700.0))
+        // Steps short enough for a double-click (egui: two clicks within 0.3 s).
+        .with_step_dt(1.0 / 30.0)
+        .with_max_steps(60)
+        .build_ui_state(
+            |ui, s: &mut State| s.mon.ui(ui, &s.source),
+            State { source, mon },
+        );
+    h.run();
+    h
+}
+
+fn drag(h: &mut Harness<'static, State>, from: egui::Pos2, to: egui::Pos2) {
+    h.drag_at(from);
+    h.run_steps(2);
+    for i in 1..=8 {
+        #[allow(clippy::cast_precision_loss)]
+        let t = i as f32 / 8.0;
+        h.hover_at(from.lerp(to, t));
+        h.run_steps(2);
+    }
+    h.drop_at(to);
+    h.run();
+}
+
+fn double_click(h: &mut Harness<'static, State>, label: &str) {
+    h.get_by_label(label).click();
+    h.run_steps(1);
+    h.get_by_label(label).click();
+    h.run();
+}
+
+fn center(h: &Harness<'static, State>, label: &str) -> egui::Pos2 {
+    h.get_by_label(label).rect().center()
+}
+
+fn migrations(h: &Harness<'static, State>) -> Vec<Action> {
+    h.state()
+        .source
+        .actions
+        .lock()
+        .expect("actions")
+        .iter()
+        .filter(|a| matches!(a, Action::Migrate { .. }))
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn only_user_processes_get_squares() {
+    let h = harness();
+    for pid in [100, 101, 200] {
+        assert!(
+            h.query_by_label(&format!("pid {pid}")).is_some(),
+            "pid {pid}"
+        );
+    }
+    // init, kernel threads, sshd, the agent; and node 2's own processes.
+    for pid in [1, 2, 50, 60, 300] {
+        assert!(
+            h.query_by_label(&format!("pid {pid}")).is_none(),
+            "pid {pid}"
+        );
+    }
+    for n in 1..=3 {
+        h.get_by_label(&format!("node {n}"));
+    }
+    assert_eq!(h.state().mon.square_state(100), Some((1, false)));
+    assert_eq!(h.state().mon.square_state(200), Some((3, true)));
+}
+
+#[test]
+fn dragging_a_square_onto_a_penguin_migrates_it_there() {
+    let mut h = harness();
+    let (from, to) = (center(&h, "pid 100"), center(&h, "node 3"));
+    drag(&mut h, from, to);
+    assert_eq!(
+        migrations(&h),
+        vec![Action::Migrate {
+            node: 1,
+            pid: 100,
+            target: Target::Node(3)
+        }]
+    );
+    assert!(h.state().mon.status().contains("moving pid 100 to node 3"));
+    assert!(h.state().mon.is_moving());
+}
+
+#[test]
+fn a_drop_outside_any_penguin_does_nothing() {
+    let mut h = harness();
+    let from = center(&h, "pid 100");
+    let to = h.get_by_label("node 3").rect().center() + egui::vec2(0.0, -150.0);
+    drag(&mut h, from, to);
+    assert!(migrations(&h).is_empty());
+}
+
+#[test]
+fn a_locked_process_shows_its_reason_instead_of_moving() {
+    let mut h = harness();
+    let (from, to) = (center(&h, "pid 101"), center(&h, "node 2"));
+    drag(&mut h, from, to);
+    assert!(migrations(&h).is_empty());
+    assert!(
+        h.state().mon.status().contains("locked (nomig)"),
+        "{}",
+        h.state().mon.status()
+    );
+    h.get_by_label("cannot move: locked (nomig)");
+    assert_eq!(h.state().mon.square_state(101), Some((1, false)));
+}
+
+#[test]
+fn double_clicking_a_guest_sends_it_home() {
+    let mut h = harness();
+    double_click(&mut h, "pid 200");
+    assert_eq!(
+        migrations(&h),
+        vec![Action::Migrate {
+            node: 3,
+            pid: 200,
+            target: Target::Home
+        }]
+    );
+    // A square of the watched node itself has no home to go to.
+    double_click(&mut h, "pid 100");
+    assert_eq!(migrations(&h).len(), 1);
+}
+
+#[test]
+fn a_finished_migration_moves_the_square_and_turns_it_green() {
+    let mut h = harness();
+    let (from, to) = (center(&h, "pid 100"), center(&h, "node 2"));
+    drag(&mut h, from, to);
+    assert_eq!(migrations(&h).len(), 1);
+    let ticket = h.state().source.actions.lock().expect("actions").len() as u64;
+    let mon = &mut h.state_mut().mon;
+    assert!(mon.on_outcome(
+        ticket,
+        &Outcome::Progress {
+            progress: openmosix_agent::client::migrate::Progress::Freeze
+        }
+    ));
+    assert!(mon.status().contains("dumping"), "{}", mon.status());
+    let done = openmosix_agent::client::migrate::Migrated {
+        from: 1,
+        to: 2,
+        old_pid: 100,
+        new_pid: 100,
+        freeze_ms: 12,
+        total_ms: 40,
+        bytes: 4096,
+        rounds: 0,
+        home: (1, 100),
+    };
+    assert!(mon.on_outcome(ticket, &Outcome::Migrated { result: Ok(done) }));
+    assert!(mon.status().starts_with("moved pid 100 to node 2"));
+    assert_eq!(mon.square_state(100), Some((2, true)));
+    h.run();
+    assert!(h.query_by_label("pid 100").is_some());
+    // A process list asked before the migration ended is stale and changes nothing.
+    let mon = &mut h.state_mut().mon;
+    mon.on_outcome(
+        0,
+        &Outcome::Procs {
+            node: 1,
+            result: Ok(vec![proc_(100, 1, 1, "sleep 100", "")]),
+        },
+    );
+    assert_eq!(mon.square_state(100), Some((2, true)));
+}
+
+#[test]
+fn poll_asks_every_node_that_is_up_once_a_second() {
+    let mut h = harness();
+    let t0 = std::time::Instant::now();
+    let State { source, mon } = h.state_mut();
+    mon.poll(source, t0);
+    mon.poll(source, t0 + std::time::Duration::from_millis(500));
+    let asked = |s: &StaticSource| {
+        s.actions
+            .lock()
+            .expect("actions")
+            .iter()
+            .filter(|a| matches!(a, Action::Procs { .. }))
+            .count()
+    };
+    assert_eq!(asked(source), 3);
+    // Unanswered lists are not asked again.
+    mon.poll(source, t0 + std::time::Duration::from_millis(1100));
+    assert_eq!(asked(source), 3);
+    for t in 1..=3 {
+        mon.on_outcome(
+            t,
+            &Outcome::Procs {
+                node: u32::try_from(t).unwrap(),
+                result: Ok(Vec::new()),
+            },
+        );
+    }
+    mon.poll(source, t0 + std::time::Duration::from_millis(2200));
+    assert_eq!(asked(source), 6);
+}
+
+#[test]
+fn a_full_circle_shows_48_squares_and_counts_the_rest() {
+    let source = StaticSource {
+        nodes: vec![node(1), node(2)],
+        ..StaticSource::default()
+    };
+    let mut mon = MigMon::new(1);
+    let list = (1000..1060)
+        .map(|pid| proc_(pid, 1, 1, &format!("sleep {pid}"), ""))
+        .collect();
+    mon.on_outcome(
+        0,
+        &Outcome::Procs {
+            node: 1,
+            result: Ok(list),
+        },
+    );
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(900.0, 700.0))
+        .build_ui_state(
+            |ui, s: &mut State| s.mon.ui(ui, &s.source),
+            State { source, mon },
+        );
+    h.run();
+    let shown = (1000..1060)
+        .filter(|pid| h.query_by_label(&format!("pid {pid}")).is_some())
+        .count();
+    assert_eq!(shown, 48);
+    // The lowest pids are shown.
+    assert!(h.query_by_label("pid 1047").is_some());
+    assert!(h.query_by_label("pid 1048").is_none());
+    h.get_by_label_contains("60 processes on node 1");
+}

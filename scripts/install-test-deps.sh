@@ -18,6 +18,7 @@ declare -A NEED=(
   [libxkbcommon-x11-0]=/usr/lib/x86_64-linux-gnu/libxkbcommon-x11.so.0
   [libgl1-mesa-dri]=/usr/lib/x86_64-linux-gnu/dri/swrast_dri.so
   [libegl1]=/usr/lib/x86_64-linux-gnu/libEGL.so.1
+  [prometheus]=/usr/bin/promtool
 )
 missing=()
 for pkg in "${!NEED[@]}"; do

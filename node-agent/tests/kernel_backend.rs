@@ -98,7 +98,7 @@ fn node_figures_are_node_twos() {
 
 #[test]
 fn admin_reads_switches_and_tune() {
-    let b = KernelBackend::open(fixture()).unwrap();
+    let mut b = KernelBackend::open(fixture()).unwrap();
     let a = b.admin().unwrap();
     assert!(a.stay);
     assert!(!a.lstay);

@@ -251,7 +251,7 @@ mod tests {
         assert_eq!((a.seq, b.seq), (1, 2));
         assert!(b.time >= a.time && a.time > 1_600_000_000_000);
         assert_eq!(log.after(0, 10).unwrap(), vec![a.clone(), b.clone()]);
-        assert_eq!(log.after(1, 10).unwrap(), vec![b.clone()]);
+        assert_eq!(log.after(1, 10).unwrap(), vec![b]);
         assert_eq!(log.after(0, 1).unwrap(), vec![a]);
         assert!(log.after(2, 10).unwrap().is_empty());
         let mode = std::fs::metadata(log.path()).unwrap().permissions().mode();

@@ -1,0 +1,172 @@
+//! The writer's cost: commit time per tick and bytes on disk per node-sample, for 256
+//! nodes at 1 Hz over an hour of synthetic samples (docs/collector.md "Figures").
+//!
+//! `cargo bench -p openmosix-collector --bench store`
+//! (`BENCH_NODES=64 BENCH_SECONDS=600` for a shorter run; `BENCH_DIR` for where the file
+//! goes, default a temporary folder.)
+
+use std::time::{Duration, Instant};
+
+use openmosix_agent::model::{NodeInfo, NodeStatus};
+use openmosix_collector::History;
+use openmosix_collector::store::{Store, Tick};
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// xorshift64*: reproducible noise without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Bytes this process has handed to write(2) so far (/proc/self/io `wchar`).
+fn written() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("wchar:").map(|v| v.trim().parse().ok()))
+        })
+        .flatten()
+        .unwrap_or(0)
+}
+
+fn main() {
+    let nodes = env_or("BENCH_NODES", 256) as u32;
+    let seconds = env_or("BENCH_SECONDS", 3600) as i64;
+    let keep = std::env::var_os("BENCH_DIR");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = keep.map_or_else(|| tmp.path().to_path_buf(), std::path::PathBuf::from);
+    std::fs::create_dir_all(&dir).expect("bench dir");
+    let path = dir.join("bench-history.db");
+    let _ = std::fs::remove_file(&path);
+    let mut store = Store::open_file(&path).expect("open");
+    store
+        .set_nodes(
+            &(1..=nodes)
+                .map(|i| (i, format!("10.0.{}.{}", i / 256, i % 256)))
+                .collect::<Vec<_>>(),
+        )
+        .expect("nodes");
+
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut state: Vec<NodeInfo> = (1..=nodes)
+        .map(|i| NodeInfo {
+            id: i,
+            cpus: [1, 2, 4, 8][i as usize % 4],
+            speed: 1000 + (i % 7) * 250,
+            load: 0.0,
+            util: 0.0,
+            mem: 12 << 30,
+            rmem: 8 << 30,
+            tmem: 16 << 30,
+            status: NodeStatus::Up,
+        })
+        .collect();
+    let start = 1_700_000_000i64;
+    let mut times = Vec::with_capacity(seconds as usize);
+    let wall = Instant::now();
+    let written_before = written();
+    for s in 0..seconds {
+        let mut tick = Tick {
+            time: start + s,
+            ..Tick::default()
+        };
+        for n in &mut state {
+            // A random walk: busy and idle spells, memory drifting by megabytes.
+            n.load = (n.load + (rng.unit() - 0.5) * 40.0).clamp(0.0, 400.0);
+            n.util = (n.load / f64::from(n.cpus)).min(100.0);
+            let drift = ((rng.unit() - 0.5) * 64.0 * 1048576.0) as i64;
+            n.mem = (n.mem as i64 + drift).clamp(1 << 30, 15 << 30) as u64;
+            n.rmem = n.mem / 2 + (rng.next() % (256 << 20));
+            tick.samples.push((n.id, n.clone()));
+        }
+        let r = store.write_tick(&tick).expect("tick");
+        times.push(r.duration);
+        if s % 60 == 59 {
+            store.wal_checkpoint().expect("checkpoint");
+        }
+    }
+    let wall = wall.elapsed();
+    store.wal_checkpoint().expect("checkpoint");
+    let written_per_tick = (written() - written_before) as f64 / seconds as f64;
+    let conn = store.connection();
+    let pragma = |name: &str| -> i64 {
+        conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+            .expect("pragma")
+    };
+    let page_size = pragma("page_size");
+    let used = (pragma("page_count") - pragma("freelist_count")) * page_size;
+    drop(store);
+    let file_bytes = std::fs::metadata(&path).expect("size").len();
+    let samples = i64::from(nodes) * seconds;
+
+    times.sort_unstable();
+    let total: Duration = times.iter().sum();
+    println!(
+        "store bench: {nodes} nodes × {seconds} s = {samples} node-samples in {:.1} s",
+        wall.as_secs_f64()
+    );
+    println!(
+        "commit per tick: median {:.2} ms, p99 {:.2} ms, max {:.2} ms, mean {:.2} ms",
+        percentile(&times, 0.5).as_secs_f64() * 1e3,
+        percentile(&times, 0.99).as_secs_f64() * 1e3,
+        times.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
+        total.as_secs_f64() * 1e3 / times.len() as f64
+    );
+    println!(
+        "written (WAL and checkpoints): {:.1} KiB per tick",
+        written_per_tick / 1024.0
+    );
+    println!(
+        "on disk: {file_bytes} bytes ({:.2} bytes per node-sample; pages in use {:.2})",
+        file_bytes as f64 / samples as f64,
+        used as f64 / samples as f64
+    );
+
+    // What a reader pays: the analyzer's overview and a "find out".
+    let h = History::open(&path).expect("history");
+    let t0 = Instant::now();
+    let agg = h
+        .aggregate_all(start, start + seconds - 1, 1000)
+        .expect("aggregate");
+    let agg_time = t0.elapsed();
+    let t0 = Instant::now();
+    let stats = h
+        .stats(None, start, start + seconds - 1)
+        .expect("stats")
+        .expect("some");
+    let stats_time = t0.elapsed();
+    let t0 = Instant::now();
+    let one = h.samples(1, start, start + seconds - 1).expect("samples");
+    let one_time = t0.elapsed();
+    println!(
+        "reading: aggregate of every node to ≤1000 points {:.0} ms ({} points); \
+         cluster stats {:.0} ms ({} samples); one node's samples {:.1} ms ({} rows)",
+        agg_time.as_secs_f64() * 1e3,
+        agg.values().map(Vec::len).sum::<usize>(),
+        stats_time.as_secs_f64() * 1e3,
+        stats.samples,
+        one_time.as_secs_f64() * 1e3,
+        one.len()
+    );
+}

@@ -1,0 +1,201 @@
+//! `openmosixcollector`: the history daemon of HOWTO 10.6 (docs/collector.md).
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use clap::Parser;
+
+use openmosix_agent::map::Cluster;
+use openmosix_collector::daemon;
+use openmosix_collector::poll::Config;
+use openmosix_collector::store::SNAPSHOT_EVERY;
+
+const SHORT_HELP: &str = "\
+openmosixcollector -d   start the collector as a daemon
+openmosixcollector -k   stop the collector
+openmosixcollector -n [NOTE]  write a checkpoint to the history
+openmosixcollector -r   save the current history and start a new one
+openmosixcollector --help     all the options (--interval, --db, --cluster, --metrics …)";
+
+/// Log the load, memory, processes and events of every node of the cluster to a history
+/// (SQLite) for openmosixanalyzer and openmosixhistory.
+///
+/// With no --cluster or --map the cluster is this machine alone.
+#[derive(Debug, Parser)]
+#[command(
+    name = "openmosixcollector",
+    version,
+    about,
+    long_about,
+    group(clap::ArgGroup::new("mode").args(["daemon", "kill", "checkpoint", "rotate", "foreground"])),
+    after_help = "Exit status is 0 on success, 1 with a one-line reason on stderr otherwise."
+)]
+struct Cli {
+    /// Start the collector as a daemon.
+    #[arg(short = 'd')]
+    daemon: bool,
+    /// Stop the collector.
+    #[arg(short = 'k')]
+    kill: bool,
+    /// Write a checkpoint (a blue line in the analyzer) to the history, with an optional note.
+    #[arg(short = 'n', value_name = "NOTE", num_args = 0..=1, default_missing_value = "checkpoint")]
+    checkpoint: Option<String>,
+    /// Save the current history and start a new one.
+    #[arg(short = 'r')]
+    rotate: bool,
+    /// Run in the foreground (for service managers and tests).
+    #[arg(long, hide = true)]
+    foreground: bool,
+    /// With --foreground: leave the session first (the child `-d` starts).
+    #[arg(long, hide = true, requires = "foreground")]
+    detached: bool,
+    /// Seconds between two samples of every node.
+    #[arg(long, default_value_t = 1, value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    interval: u64,
+    /// Save the history and start a new one every H hours (0: never).
+    #[arg(long, default_value_t = 12.0, value_name = "H")]
+    rotate_hours: f64,
+    /// Seconds between two full process lists of a node (a list is also written whenever
+    /// a node's set of processes changes).
+    #[arg(long, default_value_t = SNAPSHOT_EVERY as u64, value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(1..=86400))]
+    snapshot: u64,
+    /// Seconds between fetches of the process lists (to see changes).
+    #[arg(long, default_value_t = 2, value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(1..=86400))]
+    procs_poll: u64,
+    /// The live history (a link to the dated file being written)
+    /// [default: /var/lib/openmosix/collector/history.db for root,
+    /// $XDG_STATE_HOME/openmosix/collector/history.db for other users].
+    #[arg(long, value_name = "PATH", env = "OPENMOSIX_COLLECTOR_DB")]
+    db: Option<PathBuf>,
+    /// The pid file [default: /run/openmosixcollector.pid for root,
+    /// $XDG_STATE_HOME/openmosix/collector/openmosixcollector.pid for other users].
+    #[arg(long, value_name = "PATH")]
+    pid_file: Option<PathBuf>,
+    /// A cluster file (docs/cluster-files.md).
+    #[arg(long, value_name = "FILE", env = "OPENMOSIX_CLUSTER")]
+    cluster: Option<PathBuf>,
+    /// An openmosix.map file (HOWTO 4.4.2); each node is reached by ssh at its address.
+    #[arg(long, value_name = "FILE", conflicts_with = "cluster")]
+    map: Option<PathBuf>,
+    /// Serve the current figures for Prometheus at http://ADDR/metrics (e.g. 127.0.0.1:9464).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    std::path::absolute(p).with_context(|| format!("bad path {}", p.display()))
+}
+
+fn main() -> ExitCode {
+    if std::env::args_os().len() <= 1 {
+        println!("{SHORT_HELP}");
+        return ExitCode::SUCCESS;
+    }
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        // The daemon's stderr is its log file: no colour codes there.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("OPENMOSIX_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("openmosixcollector: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<()> {
+    let db = absolute(&cli.db.clone().unwrap_or_else(daemon::default_db))?;
+    let pid_file = absolute(
+        &cli.pid_file
+            .clone()
+            .unwrap_or_else(daemon::default_pid_file),
+    )?;
+    if !(0.0..=87_600.0).contains(&cli.rotate_hours) || cli.rotate_hours.is_nan() {
+        bail!("--rotate-hours {} is outside 0..87600", cli.rotate_hours);
+    }
+    if cli.kill {
+        let pid = daemon::stop(&pid_file)?;
+        println!("openmosixcollector (pid {pid}) stopped");
+        return Ok(());
+    }
+    if let Some(note) = &cli.checkpoint {
+        let file = daemon::checkpoint(&db, note)?;
+        println!("checkpoint written to {}", file.display());
+        return Ok(());
+    }
+    if cli.rotate {
+        let (saved, new) = daemon::rotate(&db, &pid_file)?;
+        println!(
+            "history saved as {}; new history {}",
+            saved.display(),
+            new.display()
+        );
+        return Ok(());
+    }
+    let cluster = Cluster::load(cli.cluster.as_deref(), cli.map.as_deref())?;
+    if cli.daemon {
+        let pid = daemon::start(
+            &child_args(cli, &db, &pid_file)?,
+            &pid_file,
+            &daemon::log_file(&db),
+        )?;
+        println!(
+            "openmosixcollector started (pid {pid}), writing {}",
+            db.display()
+        );
+        return Ok(());
+    }
+    if cli.foreground {
+        let config = Config {
+            cluster,
+            db,
+            interval: cli.interval,
+            snapshot_every: cli.snapshot,
+            procs_poll: cli.procs_poll,
+            rotate_after: (cli.rotate_hours > 0.0)
+                .then(|| Duration::from_secs_f64(cli.rotate_hours * 3600.0)),
+        };
+        return daemon::run(config, &pid_file, cli.metrics, cli.detached);
+    }
+    println!("{SHORT_HELP}");
+    bail!("say what to do: -d, -k, -n or -r")
+}
+
+/// The daemon child's command line: the same settings, every path absolute.
+fn child_args(cli: &Cli, db: &Path, pid_file: &Path) -> Result<Vec<OsString>> {
+    let mut a: Vec<OsString> = vec!["--foreground".into(), "--detached".into()];
+    let mut push = |k: &str, v: OsString| {
+        a.push(k.into());
+        a.push(v);
+    };
+    push("--interval", cli.interval.to_string().into());
+    push("--rotate-hours", cli.rotate_hours.to_string().into());
+    push("--snapshot", cli.snapshot.to_string().into());
+    push("--procs-poll", cli.procs_poll.to_string().into());
+    push("--db", db.into());
+    push("--pid-file", pid_file.into());
+    if let Some(c) = &cli.cluster {
+        push("--cluster", absolute(c)?.into());
+    }
+    if let Some(m) = &cli.map {
+        push("--map", absolute(m)?.into());
+    }
+    if let Some(addr) = cli.metrics {
+        push("--metrics", addr.to_string().into());
+    }
+    Ok(a)
+}

@@ -88,6 +88,12 @@ pub struct Server<B> {
     migration: Capability,
     migrator: Option<Migrator>,
     events: Option<Arc<EventLog>>,
+    /// Migration steps still running.
+    in_flight: Mutex<Vec<JoinHandle<()>>>,
+    /// Images this connection dumped (their trees stopped) and has not yet resumed or
+    /// finished: if the client goes away now, the trees are resumed here, so a client
+    /// that dies mid-migration never leaves a process stopped.
+    dumped: Arc<Mutex<std::collections::HashSet<String>>>,
 }
 
 type Out = mpsc::UnboundedSender<String>;
@@ -108,6 +114,8 @@ impl<B: Backend + 'static> Server<B> {
                 detail: "this backend does not migrate with criu".into(),
             },
             migrator: None,
+            in_flight: Mutex::default(),
+            dumped: Arc::default(),
             events: None,
         }
     }
@@ -195,10 +203,32 @@ impl<B: Backend + 'static> Server<B> {
         for (_, s) in subs.drain() {
             s.abort();
         }
+        self.resume_abandoned().await;
         drop(tx);
         match writer.await {
             Ok(w) => result.and(w),
             Err(_) => result,
+        }
+    }
+
+    /// The client went away: let running steps end, then resume every tree this
+    /// connection left stopped.
+    async fn resume_abandoned(&self) {
+        let steps = std::mem::take(&mut *lock_set(&self.in_flight));
+        for step in steps {
+            let _ = step.await;
+        }
+        let images: Vec<String> = lock_set(&self.dumped).drain().collect();
+        if let (Some(m), false) = (self.migrator.clone(), images.is_empty()) {
+            let _ = tokio::task::spawn_blocking(move || {
+                for image in images {
+                    tracing::warn!("client gone mid-migration: resuming the tree of image {image}");
+                    if let Err(e) = m.resume(&image) {
+                        tracing::warn!("resuming image {image}: {e}");
+                    }
+                }
+            })
+            .await;
         }
     }
 
@@ -245,14 +275,29 @@ impl<B: Backend + 'static> Server<B> {
                 let migrator = self.migrator.clone();
                 let events = self.events.clone();
                 let tx = tx.clone();
-                tokio::spawn(async move {
+                let dumped = Arc::clone(&self.dumped);
+                let step = tokio::spawn(async move {
+                    // Once the client resumes or finishes an image, it is its business.
+                    if let Request::Resume { image } | Request::Finish { image, .. } = &r {
+                        lock_set(&dumped).remove(image);
+                    }
+                    let is_dump = matches!(r, Request::Dump { .. });
                     let reply = migrate_step(backend, migrator, events.as_deref(), r).await;
+                    if is_dump
+                        && let Ok(v) = &reply
+                        && let Some(image) = v.get("image").and_then(Value::as_str)
+                    {
+                        lock_set(&dumped).insert(image.to_owned());
+                    }
                     let resp = match reply {
                         Ok(ok) => ResponseLine::Ok { id: Some(id), ok },
                         Err(err) => ResponseLine::Err { id: Some(id), err },
                     };
                     let _ = tx.send(line(&resp));
                 });
+                let mut steps = lock_set(&self.in_flight);
+                steps.retain(|h| !h.is_finished());
+                steps.push(step);
                 return;
             }
             other => self.handle(other),
@@ -481,6 +526,10 @@ fn run_text(pid: i32, argv: &[Vec<u8>], options: &RunOptions) -> String {
 
 fn to_json<T: Serialize>(v: T) -> Result<Value, AgentError> {
     serde_json::to_value(v).map_err(|e| AgentError::new(ErrorKind::Io, e.to_string()))
+}
+
+fn lock_set<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Runs one migration step: criu in a blocking thread, records under the lock after.

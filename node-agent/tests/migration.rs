@@ -493,3 +493,50 @@ fn expel_sends_guests_home_and_bring_fetches_them() {
     kill(2, a);
     kill(2, b);
 }
+
+#[test]
+fn a_client_that_dies_mid_migration_leaves_the_process_running() {
+    let _g = serial();
+    let mem = scratch("orphan-mem");
+    let pid = start(2, &["/usr/bin/python3", "-c", MEMTEST, &mem]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while memtest_status(&mem).0 < 1 {
+        assert!(Instant::now() < deadline, "memtest did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut child = bed()
+        .cli_command(&["migrate", "2", &pid.to_string(), "3"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("migrate");
+    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    for line in stderr.lines().map_while(Result::ok) {
+        if line.contains("freezing") {
+            // The admin's program dies while the tree is stopped on node 2.
+            let _ = child.kill();
+            break;
+        }
+    }
+    let _ = child.wait();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let p = find(2, pid).expect("the process is still on node 2");
+        if p["state"] != "T" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "left stopped after its client died"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (n0, st) = memtest_status(&mem);
+    assert_eq!(st, "ok");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while memtest_status(&mem).0 <= n0 {
+        assert!(Instant::now() < deadline, "memtest did not run on");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    kill(2, pid);
+}

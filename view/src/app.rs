@@ -58,6 +58,10 @@ pub struct App {
     /// openMosixmigmon (View → migration monitor).
     pub(crate) migmon: openmosixmigmon::MigMon,
     pub(crate) migmon_open: bool,
+    /// The Collector menu's commands.
+    pub(crate) collector: crate::collector_control::CollectorControl,
+    /// How the collector is told which cluster: `--cluster FILE`, `--map FILE` or nothing.
+    pub(crate) cluster_args: Vec<std::ffi::OsString>,
 }
 
 impl std::fmt::Debug for App {
@@ -88,7 +92,14 @@ impl App {
             procs_open: false,
             migmon: openmosixmigmon::MigMon::new(1),
             migmon_open: false,
+            collector: crate::collector_control::CollectorControl::default(),
+            cluster_args: Vec::new(),
         }
+    }
+
+    /// Names the cluster for the programs this window starts (the collector).
+    pub fn set_cluster_args(&mut self, args: Vec<std::ffi::OsString>) {
+        self.cluster_args = args;
     }
 
     /// Opens the process box (View menu).
@@ -132,6 +143,11 @@ impl App {
         let source = LiveCluster::start(cluster, &options).map_err(|e| e.to_string())?;
         self.source = Box::new(source);
         self.cluster_name = path.display().to_string();
+        let flag = match kind {
+            FileKind::Cluster => "--cluster",
+            FileKind::Map => "--map",
+        };
+        self.cluster_args = vec![flag.into(), path.as_os_str().to_owned()];
         self.dialogs.clear();
         self.speed_edits.clear();
         self.speed_tickets.clear();
@@ -179,6 +195,9 @@ impl App {
     /// Takes in what the source has for us; runs every frame.
     fn logic(&mut self) {
         self.nodes = self.source.nodes();
+        for answer in self.collector.answers() {
+            self.say(answer);
+        }
         let now = std::time::Instant::now();
         if self.procs_open {
             self.procs.logic(self.source.as_ref());

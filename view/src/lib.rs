@@ -8,6 +8,7 @@
 
 pub mod advanced;
 pub mod app;
+pub mod collector_control;
 pub mod config_dialog;
 pub mod host_chooser;
 mod menu;

@@ -71,14 +71,16 @@ pub fn menu_bar(app: &mut App, ui: &mut egui::Ui) {
             }
         });
         ui.menu_button("Collector", |ui| {
-            for what in [
-                "start collector",
-                "stop collector",
-                "write checkpoint",
-                "save history, start a new one",
+            use crate::collector_control::CollectorCommand as C;
+            for (what, command) in [
+                ("start collector", C::Start),
+                ("stop collector", C::Stop),
+                ("write checkpoint", C::Checkpoint),
+                ("save history, start a new one", C::Rotate),
             ] {
                 if ui.button(what).clicked() {
-                    app.say(format!("{what}: openmosixcollector {NOT_YET}"));
+                    app.collector.run(command, &app.cluster_args, ui.ctx());
+                    app.say(format!("{what}…"));
                 }
             }
         });

@@ -311,3 +311,33 @@ fn the_view_menu_opens_procs_and_migmon_with_live_lists() {
     });
     cli(&["signal", "2", &pid.to_string(), "KILL"]);
 }
+
+#[test]
+fn the_collector_menu_starts_checkpoints_and_stops_the_collector() {
+    let _g = serial();
+    let mut h = harness();
+    h.state_mut()
+        .set_cluster_args(vec!["--cluster".into(), bed().cluster_file.clone().into()]);
+    let mut menu = |h: &mut Harness<'static, App>, item: &str, answer: &str| {
+        for _ in 0..3 {
+            if h.query_by_label(item).is_some() {
+                break;
+            }
+            h.get_by_label("Collector").click();
+            h.run_steps(3);
+        }
+        h.get_by_label(item).click();
+        let answer = answer.to_owned();
+        wait(h, 20, &answer.clone(), move |h| {
+            h.query_by_label(&answer).is_some()
+        });
+    };
+    menu(&mut h, "start collector", "openmosixcollector started");
+    std::thread::sleep(Duration::from_secs(2));
+    menu(
+        &mut h,
+        "write checkpoint",
+        "checkpoint written to the history",
+    );
+    menu(&mut h, "stop collector", "openmosixcollector stopped");
+}

@@ -318,7 +318,7 @@ fn the_collector_menu_starts_checkpoints_and_stops_the_collector() {
     let mut h = harness();
     h.state_mut()
         .set_cluster_args(vec!["--cluster".into(), bed().cluster_file.clone().into()]);
-    let mut menu = |h: &mut Harness<'static, App>, item: &str, answer: &str| {
+    let menu = |h: &mut Harness<'static, App>, item: &str, answer: &str| {
         for _ in 0..3 {
             if h.query_by_label(item).is_some() {
                 break;

@@ -182,24 +182,39 @@ impl ProcsWindow {
         self.last_poll = Some(now);
     }
 
-    /// Takes an outcome of the source; returns whether it was for this window.
+    fn take_list(&mut self, node: NodeId, result: &Result<Vec<ProcInfo>, String>) {
+        let entry = self.lists.entry(node).or_default();
+        match result {
+            Ok(procs) => {
+                entry.procs.clone_from(procs);
+                entry.error = None;
+                entry.loaded = true;
+            }
+            Err(e) => entry.error = Some(e.clone()),
+        }
+    }
+
+    /// Takes an outcome of the source; returns whether it was for this window. A process
+    /// list another window asked for also refreshes this window's copy of that node's list
+    /// (it is still reported as not this window's).
     pub fn on_outcome(&mut self, ticket: Ticket, outcome: &Outcome) -> bool {
         if let Some((asked, _)) = self.pending.remove(&ticket) {
             if let Outcome::Procs { node, result } = outcome {
-                let entry = self.lists.entry(*node).or_default();
-                match result {
-                    Ok(procs) => {
-                        entry.procs.clone_from(procs);
-                        entry.error = None;
-                        entry.loaded = true;
-                    }
-                    Err(e) => entry.error = Some(e.clone()),
-                }
+                self.take_list(*node, result);
             } else {
                 self.lists.entry(asked).or_default().error =
                     Some("unexpected answer to a process-list request".into());
             }
             return true;
+        }
+        if let Outcome::Procs {
+            node,
+            result: result @ Ok(_),
+        } = outcome
+            && self.lists.contains_key(node)
+        {
+            self.take_list(*node, result);
+            return false;
         }
         for m in &mut self.migrators {
             if m.on_outcome(ticket, outcome) {
@@ -255,6 +270,8 @@ impl ProcsWindow {
             .show(ctx, |ui| self.ui(ui, source));
         if *open {
             self.windows(ctx, source);
+            // Poll on time even when nothing else asks for a frame.
+            ctx.request_repaint_after(POLL_EVERY);
         }
         self.visible = *open;
     }

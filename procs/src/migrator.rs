@@ -280,7 +280,7 @@ impl Migrator {
             .open(&mut open)
             // Cascaded right of the box's controls, so that they stay reachable.
             .default_pos(egui::pos2(
-                380.0 + 28.0 * (self.serial % 8) as f32,
+                520.0 + 28.0 * (self.serial % 8) as f32,
                 90.0 + 28.0 * (self.serial % 8) as f32,
             ))
             .default_width(560.0)

@@ -118,7 +118,7 @@ impl RemoteProcs {
         egui::Window::new("openMosixprocs: remote procs")
             .id(egui::Id::unique("procs-remote"))
             .open(&mut open)
-            .default_pos(egui::pos2(300.0, 140.0))
+            .default_pos(egui::pos2(560.0, 90.0))
             .default_width(520.0)
             .show(ctx, |ui| self.ui(ui, lists, nodes, source));
         self.open = self.open && open;

@@ -166,7 +166,8 @@ fn poll_asks_every_node_once_a_second() {
             Action::Procs { node: 3 }
         ]
     );
-    // Not again within the second; an unknown ticket is not the window's.
+    // Not again within the second; an unknown ticket is not the window's, though a list
+    // in it (another window asked for it) refreshes the node's list.
     let t0 = Instant::now() + Duration::from_secs(3600);
     let s = h.state_mut();
     s.window.poll(&s.source, t0 + Duration::from_millis(500));
@@ -178,6 +179,7 @@ fn poll_asks_every_node_once_a_second() {
             result: Ok(vec![])
         }
     ));
+    assert!(h.state().window.lists()[&1].procs.is_empty());
     let s = h.state_mut();
     s.window.poll(&s.source, t0 + Duration::from_millis(1100));
     assert_eq!(actions(&h).len(), 6);

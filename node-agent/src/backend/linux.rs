@@ -475,6 +475,7 @@ impl Backend for LinuxBackend {
         let pid = syscalls::spawn_detached(argv)?;
         let pid = i32::try_from(pid).map_err(|_| invalid(format!("pid {pid} out of range")))?;
         let starttime = self.procfs.stat(pid).map(|s| s.starttime).unwrap_or(0);
+        let _lock = self.begin()?;
         // Forget records whose process is gone, so the file does not grow forever.
         let procfs = &self.procfs;
         self.state
@@ -516,7 +517,6 @@ impl Backend for LinuxBackend {
         home_pid: i32,
         nmigs: u32,
     ) -> Result<()> {
-        let _lock = self.begin()?;
         let _lock = self.begin()?;
         self.prune();
         if home == self.node_id {

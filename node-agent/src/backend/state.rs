@@ -130,8 +130,26 @@ impl StateFile {
             .mode(0o600)
             .open(&path)
             .map_err(|e| AgentError::io(format!("opening {}", path.display()), &e))?;
-        file.lock()
-            .map_err(|e| AgentError::io(format!("locking {}", path.display()), &e))?;
+        // Another agent holds it for a few milliseconds at most; waiting for ever would
+        // hang a node on a bug, so give up after a while and say so.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(fs::TryLockError::WouldBlock) => {
+                    return Err(AgentError::new(
+                        ErrorKind::Io,
+                        format!("{} stayed locked for 5 s", path.display()),
+                    ));
+                }
+                Err(fs::TryLockError::Error(e)) => {
+                    return Err(AgentError::io(format!("locking {}", path.display()), &e));
+                }
+            }
+        }
         Ok(StateLock { _file: file })
     }
 

@@ -411,6 +411,18 @@ pub async fn bring_in(
     let mut moved = 0;
     let mut stayed = Vec::new();
     for (home_pid, at, pid) in away {
+        // A process that ended over there is only a stale record: forget it.
+        let gone = match cluster.request::<ProcInfo>(at, Request::Proc { pid }).await {
+            Ok(p) => p.home != node || p.home_pid != home_pid,
+            Err(ClientError::Agent(e)) => e.kind == crate::protocol::ErrorKind::NoSuchProcess,
+            Err(_) => false,
+        };
+        if gone {
+            let _ = conn
+                .request::<serde_json::Value>(Request::Whereabouts { home_pid, at: None })
+                .await;
+            continue;
+        }
         match migrate_in(
             cluster,
             at,

@@ -207,6 +207,11 @@ async fn connect_ssh(
         .known_hosts_check(KnownHosts::Strict)
         .connect_timeout(options.connect_timeout)
         .server_alive_interval(Duration::from_secs(1))
+        // The master outlives a program killed by a signal (no destructor runs); make
+        // it leave by itself once no channel has used it for a while.
+        .control_persist(openssh::ControlPersist::IdleFor(
+            std::num::NonZeroUsize::new(30).unwrap_or(std::num::NonZeroUsize::MIN),
+        ))
         .control_directory(std::env::temp_dir());
     if let Some(cfg) = &options.ssh_config {
         builder.config_file(cfg);

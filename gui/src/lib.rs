@@ -2,6 +2,7 @@
 //! behind a background runtime, or fixed data in tests and benchmarks) and the small
 //! [`widgets`] of the original look — lamps, bars and LCD numbers.
 
+pub mod launch;
 pub mod source;
 pub mod widgets;
 

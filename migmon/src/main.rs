@@ -1,12 +1,10 @@
 //! `openmosixmigmon`: the migration monitor on its own.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context as _, Result, anyhow};
+use anyhow::Result;
 use clap::Parser;
-use openmosix_agent::client::ClientOptions;
-use openmosix_agent::map::Cluster;
+use openmosix_gui::launch::{ClusterArgs, run_window};
 use openmosix_gui::{ClusterSource, LiveCluster};
 use openmosixmigmon::MigMon;
 
@@ -15,12 +13,8 @@ use openmosixmigmon::MigMon;
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// A cluster file (TOML: node ids and ssh destinations; docs/cluster-files.md).
-    #[arg(long, value_name = "FILE", env = "OPENMOSIX_CLUSTER")]
-    cluster: Option<PathBuf>,
-    /// An openmosix.map (HOWTO 4.4.2); nodes are reached by ssh at their addresses.
-    #[arg(long, value_name = "FILE", conflicts_with = "cluster")]
-    map: Option<PathBuf>,
+    #[command(flatten)]
+    cluster: ClusterArgs,
     /// The node to watch (the large penguin); default: the first node.
     #[arg(long, value_name = "N")]
     watch: Option<u32>,
@@ -44,35 +38,15 @@ impl eframe::App for App {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("OPENMOSIX_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
-    let cluster = Cluster::load(args.cluster.as_deref(), args.map.as_deref())?;
+    openmosix_agent::logging::init("warn");
+    let (cluster, source) = args.cluster.live()?;
     let main_node = args
         .watch
         .or_else(|| cluster.nodes.first().map(|n| n.id))
         .unwrap_or(1);
-    let options = ClientOptions::for_cluster(&cluster);
-    let source =
-        LiveCluster::start(cluster, &options).context("starting the background runtime")?;
     let app = App {
         source,
         monitor: MigMon::new(main_node),
     };
-    let options = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default()
-            .with_title("openMosixmigmon")
-            .with_inner_size([1000.0, 760.0]),
-        ..Default::default()
-    };
-    eframe::run_native(
-        "openMosixmigmon",
-        options,
-        Box::new(|_cc| Ok(Box::new(app))),
-    )
-    .map_err(|e| anyhow!("cannot open the window: {e}"))
+    run_window("openMosixmigmon", [1000.0, 760.0], app)
 }

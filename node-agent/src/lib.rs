@@ -7,6 +7,7 @@
 //! - [`client`]: one connection per node over SSH or locally, and the cluster handle.
 
 pub mod bytes;
+pub mod logging;
 pub mod map;
 pub mod model;
 pub mod protocol;

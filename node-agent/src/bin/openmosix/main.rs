@@ -218,13 +218,7 @@ fn main() -> ExitCode {
     // setpe spells its switch `-off`; clap wants `--off`.
     let args = std::env::args_os().map(|a| if a == "-off" { "--off".into() } else { a });
     let cli = Cli::parse_from(args);
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("OPENMOSIX_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
-        )
-        .init();
+    openmosix_agent::logging::init("error");
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

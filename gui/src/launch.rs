@@ -1,0 +1,66 @@
+//! What every window program does at start: take its cluster from `--cluster` or `--map`
+//! (else this machine), connect in the background, and open its window.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result, anyhow};
+use openmosix_agent::client::ClientOptions;
+use openmosix_agent::map::Cluster;
+
+use crate::LiveCluster;
+
+/// The cluster options of the window programs.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClusterArgs {
+    /// A cluster file (TOML: node ids and ssh destinations; docs/cluster-files.md).
+    #[arg(long, value_name = "FILE", env = "OPENMOSIX_CLUSTER")]
+    pub cluster: Option<PathBuf>,
+    /// An openmosix.map (HOWTO 4.4.2); nodes are reached by ssh at their addresses.
+    #[arg(long, value_name = "FILE", conflicts_with = "cluster")]
+    pub map: Option<PathBuf>,
+}
+
+impl ClusterArgs {
+    /// The cluster named, or this machine alone.
+    pub fn load(&self) -> Result<Cluster> {
+        Ok(Cluster::load(self.cluster.as_deref(), self.map.as_deref())?)
+    }
+
+    /// Loads the cluster and starts connecting to it in the background.
+    pub fn live(&self) -> Result<(Cluster, LiveCluster)> {
+        let cluster = self.load()?;
+        let source = LiveCluster::start(cluster.clone(), &ClientOptions::for_cluster(&cluster))
+            .context("starting the background runtime")?;
+        Ok((cluster, source))
+    }
+
+    /// What the window shows in its title: the file, or "this machine".
+    pub fn name(&self) -> String {
+        self.cluster
+            .as_ref()
+            .or(self.map.as_ref())
+            .map_or_else(|| "this machine".to_owned(), |p| p.display().to_string())
+    }
+
+    /// The same options for another program of the suite (absolute paths).
+    pub fn to_args(&self) -> Result<Vec<OsString>> {
+        Ok(match (&self.cluster, &self.map) {
+            (Some(c), _) => vec!["--cluster".into(), std::path::absolute(c)?.into()],
+            (None, Some(m)) => vec!["--map".into(), std::path::absolute(m)?.into()],
+            (None, None) => Vec::new(),
+        })
+    }
+}
+
+/// Opens a native window titled `title` of `size` running `app`, until it is closed.
+pub fn run_window(title: &str, size: [f32; 2], app: impl eframe::App + 'static) -> Result<()> {
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title(title)
+            .with_inner_size(size),
+        ..Default::default()
+    };
+    eframe::run_native(title, options, Box::new(|_cc| Ok(Box::new(app))))
+        .map_err(|e| anyhow!("cannot open the window: {e}"))
+}

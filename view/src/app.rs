@@ -58,6 +58,11 @@ pub struct App {
     /// openMosixmigmon (View → migration monitor).
     pub(crate) migmon: openmosixmigmon::MigMon,
     pub(crate) migmon_open: bool,
+    /// openMosixanalyzer and openMosixhistory on the collector's history (Analyzer menu).
+    pub(crate) analyzer: Option<openmosixanalyzer::Analyzer>,
+    pub(crate) analyzer_open: bool,
+    pub(crate) history: Option<openmosixhistory::HistoryBrowser>,
+    pub(crate) history_open: bool,
     /// The Collector menu's commands.
     pub(crate) collector: crate::collector_control::CollectorControl,
     /// How the collector is told which cluster: `--cluster FILE`, `--map FILE` or nothing.
@@ -92,9 +97,49 @@ impl App {
             procs_open: false,
             migmon: openmosixmigmon::MigMon::new(1),
             migmon_open: false,
+            analyzer: None,
+            analyzer_open: false,
+            history: None,
+            history_open: false,
             collector: crate::collector_control::CollectorControl::default(),
             cluster_args: Vec::new(),
         }
+    }
+
+    /// Opens the analyzer on the collector's live history (Analyzer menu).
+    pub fn open_analyzer(&mut self) {
+        if self.analyzer.is_none() {
+            let db = openmosix_collector::daemon::default_db();
+            match openmosixanalyzer::Analyzer::open(&db) {
+                Ok(a) => self.analyzer = Some(a),
+                Err(e) => {
+                    self.say(format!(
+                        "no history to analyze at {}: {e} (start the collector first)",
+                        db.display()
+                    ));
+                    return;
+                }
+            }
+        }
+        self.analyzer_open = true;
+    }
+
+    /// Opens the history browser on the collector's live history (Analyzer menu).
+    pub fn open_history(&mut self) {
+        if self.history.is_none() {
+            let db = openmosix_collector::daemon::default_db();
+            match openmosixhistory::HistoryBrowser::open(&db) {
+                Ok(h) => self.history = Some(h),
+                Err(e) => {
+                    self.say(format!(
+                        "no history to browse at {}: {e} (start the collector first)",
+                        db.display()
+                    ));
+                    return;
+                }
+            }
+        }
+        self.history_open = true;
     }
 
     /// Names the cluster for the programs this window starts (the collector).

@@ -37,8 +37,6 @@ fn open_window(app: &mut App, kind: FileKind) {
     });
 }
 
-const NOT_YET: &str = "is not part of this build yet";
-
 /// File, View, Config, Collector, Analyzer, Help.
 pub fn menu_bar(app: &mut App, ui: &mut egui::Ui) {
     egui::MenuBar::new().ui(ui, |ui| {
@@ -86,7 +84,10 @@ pub fn menu_bar(app: &mut App, ui: &mut egui::Ui) {
         });
         ui.menu_button("Analyzer", |ui| {
             if ui.button("open analyzer").clicked() {
-                app.say(format!("openmosixanalyzer {NOT_YET}"));
+                app.open_analyzer();
+            }
+            if ui.button("open history").clicked() {
+                app.open_history();
             }
         });
         ui.menu_button("Help", |ui| {

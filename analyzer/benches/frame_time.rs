@@ -1,0 +1,175 @@
+//! Opening 12 h × 64 nodes at 1 Hz (2.76 M samples) in the analyzer, and the frame time
+//! while panning it: the CPU time of one `Harness::step` (egui layout and paint list, no
+//! GPU upload), with the history asked again after each pan (debounced).
+//!
+//! `cargo bench -p openmosixanalyzer --bench frame_time`
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use openmosixanalyzer::Analyzer;
+use openmosixanalyzer::synth::{self, Synth};
+
+const NODES: u32 = 64;
+const SECONDS: i64 = 12 * 3600;
+const T0: i64 = 1_700_000_000;
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn report(what: &str, mut times: Vec<Duration>) {
+    times.sort_unstable();
+    println!(
+        "{what}: n={} median {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        times.len(),
+        ms(percentile(&times, 0.5)),
+        ms(percentile(&times, 0.99)),
+        ms(*times.last().unwrap())
+    );
+}
+
+fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    let start = Instant::now();
+    synth::write(
+        &path,
+        &Synth {
+            nodes: NODES,
+            t0: T0,
+            seconds: SECONDS,
+            down: Some((3, 3600, 4800)),
+            checkpoints: vec![(4 * 3600, "a".into()), (8 * 3600, "b".into())],
+            events: (0..40)
+                .map(|i| {
+                    (
+                        i * 1000,
+                        1 + (i as u32) % NODES,
+                        "run".into(),
+                        format!("event {i}"),
+                    )
+                })
+                .collect(),
+        },
+    )
+    .unwrap();
+    let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+    println!(
+        "# openmosixanalyzer: {NODES} nodes × 12 h at 1 Hz ({} samples, {:.0} MiB), written in {:.1} s",
+        i64::from(NODES) * SECONDS,
+        size as f64 / f64::from(1 << 20),
+        start.elapsed().as_secs_f64()
+    );
+
+    // Open: History::open, then frames until the first query is drawn.
+    let start = Instant::now();
+    let analyzer = Analyzer::open(&path).unwrap();
+    let opened = start.elapsed();
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1200.0, 700.0))
+        .build_ui_state(|ui, a: &mut Analyzer| a.ui(ui), analyzer);
+    h.step();
+    while h.state().queries() == 0 {
+        h.step();
+    }
+    h.step();
+    let first = start.elapsed();
+    let points: usize = h.state().visible_series().iter().map(|s| s.1).sum();
+    println!(
+        "open: History::open {:.1} ms; to the first full 12 h frame {:.0} ms \
+         ({} lines, {points} points, plot {:.0} px wide)",
+        ms(opened),
+        ms(first),
+        h.state().visible_series().len(),
+        h.state().plot_width()
+    );
+
+    // Still frames (12 h view).
+    let mut still = Vec::new();
+    for _ in 0..60 {
+        let t = Instant::now();
+        h.step();
+        still.push(t.elapsed());
+    }
+    report("still frame, 12 h view", still);
+
+    // Panning: 10 drags of 30 frames (4 px a frame), each followed by a pause and the
+    // re-query frame.
+    let mut pan = Vec::new();
+    let mut requery = Vec::new();
+    let y = 380.0;
+    for round in 0..10 {
+        let dir = if round % 2 == 0 { 1.0 } else { -1.0 };
+        let x0 = 650.0;
+        h.drag_at(egui::pos2(x0, y));
+        h.step();
+        for i in 1..=30 {
+            h.hover_at(egui::pos2(x0 + dir * 4.0 * i as f32, y));
+            let t = Instant::now();
+            h.step();
+            pan.push(t.elapsed());
+        }
+        h.drop_at(egui::pos2(x0 + dir * 120.0, y));
+        h.step();
+        std::thread::sleep(openmosixanalyzer::DEBOUNCE);
+        let q = h.state().queries();
+        let t = Instant::now();
+        h.step();
+        let d = t.elapsed();
+        if h.state().queries() > q {
+            requery.push(d);
+        }
+        h.step();
+    }
+    report("frame while panning, 12 h view", pan);
+    if !requery.is_empty() {
+        report(
+            "frame that asks the history again (12 h, 64 nodes)",
+            requery,
+        );
+    }
+
+    // Zoomed to 1 h: the same, with finer buckets.
+    let (_, to) = h.state().shown_range();
+    h.state_mut().set_view(to - 3600, to);
+    h.step();
+    h.step();
+    // Drags of 400 px (25 min) towards the past, each leaving the range in hand: the
+    // frame after the pause asks the history again.
+    let mut pan = Vec::new();
+    let mut requery = Vec::new();
+    for _ in 0..8 {
+        h.drag_at(egui::pos2(450.0, y));
+        h.step();
+        for i in 1..=100 {
+            h.hover_at(egui::pos2(450.0 + 4.0 * i as f32, y));
+            let t = Instant::now();
+            h.step();
+            pan.push(t.elapsed());
+        }
+        h.drop_at(egui::pos2(850.0, y));
+        h.step();
+        std::thread::sleep(openmosixanalyzer::DEBOUNCE);
+        let q = h.state().queries();
+        let t = Instant::now();
+        h.step();
+        let d = t.elapsed();
+        if h.state().queries() > q {
+            requery.push(d);
+        }
+        h.step();
+    }
+    report("frame while panning, 1 h view", pan);
+    if !requery.is_empty() {
+        report("frame that asks the history again (1 h, 64 nodes)", requery);
+    }
+    println!("queries made: {}", h.state().queries());
+}

@@ -1,0 +1,447 @@
+//! openMosixanalyzer (HOWTO 10.7): the load and memory history of the cluster, read from
+//! the database openmosixcollector writes, through the collector crate's read API
+//! ([`openmosix_collector::History`]).
+//!
+//! - [`Analyzer`]: one window — the load overview (a line per node, red above
+//!   [`HIGH_LOAD`]) or the memory overview (mem, rmem, tmem per node), checkpoints as blue
+//!   vertical lines, events as markers with their text on hover; 12 hours before the
+//!   newest sample by default, zoom and pan beyond; "refresh" follows a live database;
+//!   File → open another (older, saved) history.
+//! - "find out" per node and for the whole cluster ([`findout`]).
+//!
+//! Times are shown in UTC. docs/analyzer.md is the user guide.
+
+pub mod findout;
+mod load;
+mod memory;
+pub mod synth;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use openmosix_agent::model::NodeId;
+use openmosix_collector::{Checkpoint, History, NodeRow, Time};
+
+pub use findout::FindOut;
+pub use load::{BLUE, DEBOUNCE, RED, node_color};
+
+/// Load above this (×100 scale: 100 = one busy CPU) is drawn red, as in the HOWTO.
+pub const HIGH_LOAD: f64 = 75.0;
+/// The default view: this long before the newest sample (s).
+pub const DEFAULT_SPAN: Time = 12 * 3600;
+/// How often "refresh" looks at the database.
+pub const POLL_EVERY: Duration = Duration::from_secs(1);
+
+/// Which overview the plot shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Overview {
+    /// A load line per node.
+    Load,
+    /// mem, rmem and tmem per node.
+    Memory,
+}
+
+/// A time for people: `YYYY-mm-dd HH:MM:SS UTC`.
+pub fn time_text(t: Time) -> String {
+    openmosix_collector::utc_text(t)
+}
+
+/// The "open another history" window of the File menu.
+#[derive(Debug, Default)]
+struct OpenFile {
+    path: String,
+    error: Option<String>,
+}
+
+/// openMosixanalyzer.
+#[derive(Debug)]
+pub struct Analyzer {
+    history: History,
+    path: PathBuf,
+    nodes: Vec<NodeRow>,
+    range: Option<(Time, Time)>,
+    version: i64,
+    overview: Overview,
+    refresh: bool,
+    last_poll: Option<Instant>,
+    plot: load::PlotState,
+    findouts: Vec<FindOut>,
+    open_file: Option<OpenFile>,
+    error: Option<String>,
+}
+
+fn home(range: Option<(Time, Time)>) -> (f64, f64) {
+    let hi = range.map_or_else(openmosix_collector::now, |r| r.1);
+    ((hi - DEFAULT_SPAN) as f64, hi as f64)
+}
+
+impl Analyzer {
+    /// Opens the history at `path` (the collector's live link or a saved file).
+    pub fn open(path: impl AsRef<Path>) -> Result<Analyzer, String> {
+        let path = path.as_ref();
+        let history = History::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let nodes = history.nodes().map_err(|e| e.to_string())?;
+        let range = history.range().map_err(|e| e.to_string())?;
+        let version = history.data_version().map_err(|e| e.to_string())?;
+        let plot = load::PlotState {
+            home: home(range),
+            force: true,
+            ..load::PlotState::default()
+        };
+        Ok(Analyzer {
+            history,
+            path: path.to_path_buf(),
+            nodes,
+            range,
+            version,
+            overview: Overview::Load,
+            refresh: false,
+            last_poll: None,
+            plot,
+            findouts: Vec::new(),
+            open_file: None,
+            error: None,
+        })
+    }
+
+    /// Replaces the history shown by the one at `path`; the view starts anew.
+    pub fn open_other(&mut self, path: impl AsRef<Path>) -> Result<(), String> {
+        let mut other = Analyzer::open(path)?;
+        other.overview = self.overview;
+        other.refresh = self.refresh;
+        other.plot.generation = self.plot.generation + 1;
+        *self = other;
+        Ok(())
+    }
+
+    /// The path opened.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The history read.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// The overview shown.
+    pub fn overview(&self) -> Overview {
+        self.overview
+    }
+
+    /// Shows the load or the memory overview.
+    pub fn set_overview(&mut self, overview: Overview) {
+        if self.overview != overview {
+            self.overview = overview;
+            self.plot.rebuild(overview);
+        }
+    }
+
+    /// Whether "refresh" is on.
+    pub fn refresh(&self) -> bool {
+        self.refresh
+    }
+
+    /// Turns "refresh" on or off.
+    pub fn set_refresh(&mut self, on: bool) {
+        self.refresh = on;
+    }
+
+    /// Shows `from..=to` (s) from the next frame on.
+    pub fn set_view(&mut self, from: Time, to: Time) {
+        self.plot.pending = Some((from as f64, to as f64));
+        self.plot.force = true;
+    }
+
+    /// The whole seconds shown (inclusive): the range "find out" uses.
+    pub fn shown_range(&self) -> (Time, Time) {
+        let (lo, hi) = self.plot.visible.unwrap_or(self.plot.home);
+        (lo.ceil() as Time, hi.floor() as Time)
+    }
+
+    /// The nodes of the history.
+    pub fn nodes(&self) -> &[NodeRow] {
+        &self.nodes
+    }
+
+    /// First and last sample time of the history.
+    pub fn range(&self) -> Option<(Time, Time)> {
+        self.range
+    }
+
+    /// The plotted series of the current overview: node and points of its main line
+    /// (load, or mem) over all its gap-free stretches.
+    pub fn visible_series(&self) -> Vec<(NodeId, usize)> {
+        self.plot
+            .series
+            .iter()
+            .map(|s| (s.node, s.points()))
+            .collect()
+    }
+
+    /// The plot's width in points in the last frame.
+    pub fn plot_width(&self) -> f32 {
+        self.plot.width
+    }
+
+    /// The checkpoints drawn (blue lines).
+    pub fn checkpoints(&self) -> &[Checkpoint] {
+        self.plot
+            .data
+            .as_ref()
+            .map_or(&[][..], |d| d.checkpoints.as_slice())
+    }
+
+    /// The events drawn as markers.
+    pub fn events(&self) -> &[openmosix_collector::EventRow] {
+        self.plot
+            .data
+            .as_ref()
+            .map_or(&[][..], |d| d.events.as_slice())
+    }
+
+    /// Queries made of the history so far.
+    pub fn queries(&self) -> u64 {
+        self.plot.queries
+    }
+
+    /// The "find out" windows open.
+    pub fn find_outs(&self) -> &[FindOut] {
+        &self.findouts
+    }
+
+    /// Opens "find out" for `node` (`None`: the cluster) over the range shown.
+    pub fn find_out(&mut self, node: Option<NodeId>) {
+        let (from, to) = self.shown_range();
+        let f = FindOut::new(&self.history, node, from, to);
+        self.findouts.retain(|o| o.node != node);
+        self.findouts.push(f);
+    }
+
+    /// The analyzer as a window of a host application (openMosixview).
+    pub fn show(&mut self, ctx: &egui::Context, open: &mut bool) {
+        egui::Window::new("openMosixanalyzer")
+            .id(egui::Id::unique("openmosixanalyzer"))
+            .open(open)
+            .default_pos([50.0, 60.0])
+            .default_size([1000.0, 620.0])
+            .resizable(true)
+            .show(ctx, |ui| self.ui(ui));
+    }
+
+    /// Draws the analyzer into `ui`.
+    pub fn ui(&mut self, ui: &mut egui::Ui) {
+        let now = Instant::now();
+        self.poll(now);
+        if self.refresh {
+            ui.ctx().request_repaint_after(POLL_EVERY);
+        }
+        egui::Panel::top("openmosixanalyzer menu").show(ui, |ui| self.menu(ui));
+        egui::Panel::top("openmosixanalyzer header").show(ui, |ui| self.header(ui));
+        egui::Panel::left("openmosixanalyzer nodes")
+            .resizable(true)
+            .default_size(170.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| self.side(ui));
+            });
+        egui::CentralPanel::default_margins().show(ui, |ui| self.draw_plot(ui));
+        match self
+            .plot
+            .update(&self.history, self.range, self.overview, now)
+        {
+            Ok(Some(wait)) => ui.ctx().request_repaint_after(wait),
+            Ok(None) => {}
+            Err(e) => self.error = Some(e),
+        }
+        let ctx = ui.ctx().clone();
+        for f in &mut self.findouts {
+            f.show(&ctx);
+        }
+        self.findouts.retain(|f| f.open);
+        self.open_file_window(&ctx);
+    }
+
+    fn menu(&mut self, ui: &mut egui::Ui) {
+        egui::MenuBar::new().ui(ui, |ui| {
+            ui.menu_button("File", |ui| {
+                if ui.button("open another history…").clicked() {
+                    self.open_file = Some(OpenFile {
+                        path: self.path.display().to_string(),
+                        error: None,
+                    });
+                    ui.close();
+                }
+                if ui.button("reload").clicked() {
+                    self.reload();
+                    ui.close();
+                }
+            });
+        });
+    }
+
+    fn header(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            let mut ov = self.overview;
+            ui.selectable_value(&mut ov, Overview::Load, "load overview");
+            ui.selectable_value(&mut ov, Overview::Memory, "memory overview");
+            self.set_overview(ov);
+            ui.separator();
+            ui.checkbox(&mut self.refresh, "refresh")
+                .on_hover_text("follow the live database");
+            ui.separator();
+            let (from, to) = self.shown_range();
+            ui.label(format!("from {} to {}", time_text(from), time_text(to)));
+        });
+        ui.horizontal(|ui| {
+            ui.weak(format!("file: {}", self.history.file().display()));
+            if self.range.is_none() {
+                ui.label("no samples yet");
+            }
+            if let Some(e) = &self.error {
+                ui.colored_label(ui.visuals().error_fg_color, e);
+            }
+        });
+    }
+
+    fn side(&mut self, ui: &mut egui::Ui) {
+        ui.strong("nodes");
+        if ui.button("find out cluster").clicked() {
+            self.find_out(None);
+        }
+        ui.separator();
+        let mut clicked = None;
+        for (i, n) in self.nodes.iter().enumerate() {
+            ui.horizontal(|ui| {
+                let (rect, _) =
+                    ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
+                ui.painter().rect_filled(rect, 2.0, node_color(i));
+                if ui
+                    .button(format!("find out node {}", n.id))
+                    .on_hover_text(&n.address)
+                    .clicked()
+                {
+                    clicked = Some(n.id);
+                }
+            });
+        }
+        if let Some(id) = clicked {
+            self.find_out(Some(id));
+        }
+        ui.separator();
+        let cps = self.checkpoints();
+        ui.strong(format!("checkpoints: {}", cps.len()));
+        for c in cps {
+            ui.label(format!(
+                "checkpoint {}: {}",
+                time_text(c.time_ms.div_euclid(1000)),
+                c.note
+            ))
+            .on_hover_text("a blue line in the plot");
+        }
+        ui.separator();
+        let events = self.events();
+        ui.strong(format!("events: {}", events.len()));
+        for e in events.iter().rev().take(50) {
+            ui.label(format!(
+                "{} node {} {}",
+                &time_text(e.time_ms.div_euclid(1000))[11..19],
+                e.node,
+                e.kind
+            ))
+            .on_hover_text(&e.text);
+        }
+    }
+
+    fn open_file_window(&mut self, ctx: &egui::Context) {
+        let Some(of) = &mut self.open_file else {
+            return;
+        };
+        let mut open = true;
+        let mut chosen = None;
+        egui::Window::new("open history")
+            .id(egui::Id::unique("openmosixanalyzer open"))
+            .open(&mut open)
+            .collapsible(false)
+            .show(ctx, |ui| {
+                ui.label("a history file (the live link, or a saved history-….db)");
+                ui.add(
+                    egui::TextEdit::singleline(&mut of.path)
+                        .desired_width(420.0)
+                        .hint_text("history file"),
+                )
+                .labelled_by(ui.label("history file").id);
+                if let Some(e) = &of.error {
+                    ui.colored_label(ui.visuals().error_fg_color, e);
+                }
+                if ui.button("open").clicked() {
+                    chosen = Some(of.path.clone());
+                }
+            });
+        if let Some(p) = chosen {
+            match self.open_other(p.trim()) {
+                Ok(()) => return,
+                Err(e) => {
+                    if let Some(of) = &mut self.open_file {
+                        of.error = Some(e);
+                    }
+                }
+            }
+        }
+        if !open {
+            self.open_file = None;
+        }
+    }
+
+    /// Reads the node list and the range again, following the newest sample if the view
+    /// showed it.
+    fn reload(&mut self) {
+        let old = self.range;
+        match (self.history.nodes(), self.history.range()) {
+            (Ok(n), Ok(r)) => {
+                self.nodes = n;
+                self.range = r;
+                self.error = None;
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                self.error = Some(e.to_string());
+                return;
+            }
+        }
+        if let (Some(o), Some(n), Some(v)) = (old, self.range, self.plot.visible)
+            && n.1 > o.1
+            && v.1 >= o.1 as f64 - 1.0
+        {
+            let d = (n.1 - o.1) as f64;
+            self.plot.pending = Some((v.0 + d, v.1 + d));
+        }
+        self.plot.home = home(self.range);
+        self.plot.force = true;
+    }
+
+    /// "refresh": looks for new data (and a rotated live file) once a second.
+    fn poll(&mut self, now: Instant) {
+        if !self.refresh
+            || self
+                .last_poll
+                .is_some_and(|t| now.duration_since(t) < POLL_EVERY)
+        {
+            return;
+        }
+        self.last_poll = Some(now);
+        if !self.history.is_current() {
+            let path = self.path.clone();
+            if let Err(e) = self.open_other(&path) {
+                self.error = Some(e);
+            }
+            return;
+        }
+        match self.history.data_version() {
+            Ok(v) if v != self.version => {
+                self.version = v;
+                self.reload();
+            }
+            Ok(_) => {}
+            Err(e) => self.error = Some(e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! `openmosixanalyzer [DB]`: the load and memory history of the cluster (HOWTO 10.7).
+
+use std::path::PathBuf;
+
+use anyhow::{Result, anyhow};
+use clap::Parser;
+
+/// openMosixanalyzer: the load and memory history of the cluster, from the database
+/// openmosixcollector writes.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// The history to open (the collector's live link or a saved history-….db).
+    #[arg(value_name = "DB", conflicts_with = "db")]
+    file: Option<PathBuf>,
+    /// The same as DB [default: the collector's: /var/lib/openmosix/collector/history.db
+    /// for root, $XDG_STATE_HOME/openmosix/collector/history.db for other users].
+    #[arg(long, value_name = "PATH", env = "OPENMOSIX_COLLECTOR_DB")]
+    db: Option<PathBuf>,
+    /// Turn "refresh" on (follow the live database).
+    #[arg(long)]
+    refresh: bool,
+    /// Start with the memory overview.
+    #[arg(long)]
+    memory: bool,
+}
+
+/// The eframe wrapper.
+#[derive(Debug)]
+struct App(openmosixanalyzer::Analyzer);
+
+impl eframe::App for App {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.0.ui(ui);
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("openmosixanalyzer: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
+    let args = Args::parse();
+    let path = args
+        .file
+        .or(args.db)
+        .unwrap_or_else(openmosix_collector::daemon::default_db);
+    let mut analyzer = openmosixanalyzer::Analyzer::open(&path).map_err(|e| anyhow!(e))?;
+    analyzer.set_refresh(args.refresh);
+    if args.memory {
+        analyzer.set_overview(openmosixanalyzer::Overview::Memory);
+    }
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title(format!("openMosixanalyzer — {}", path.display()))
+            .with_inner_size([1100.0, 640.0]),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "openMosixanalyzer",
+        options,
+        Box::new(|_cc| Ok(Box::new(App(analyzer)))),
+    )
+    .map_err(|e| anyhow!("cannot open the window: {e}"))
+}

@@ -1,0 +1,293 @@
+//! The analyzer on a history written by the collector's own writer: one line per node,
+//! the checkpoint, and "find out" equal to plain SQL over the same range.
+
+#![allow(clippy::unwrap_used)]
+
+use egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable as _;
+use openmosixanalyzer::synth::{self, Synth};
+use openmosixanalyzer::{Analyzer, Overview, time_text};
+
+const T0: i64 = 1_700_000_000;
+const SECONDS: i64 = 2 * 3600;
+
+fn history(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("history.db");
+    synth::write(
+        &path,
+        &Synth {
+            nodes: 3,
+            t0: T0,
+            seconds: SECONDS,
+            down: Some((3, 1000, 1300)),
+            checkpoints: vec![(3600, "test checkpoint".into())],
+            events: vec![(
+                1800,
+                2,
+                "migrate_in".into(),
+                "job 77 came from node 1".into(),
+            )],
+        },
+    )
+    .unwrap();
+    path
+}
+
+fn harness(path: &std::path::Path) -> Harness<'static, Analyzer> {
+    let analyzer = Analyzer::open(path).unwrap();
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1200.0, 700.0))
+        .build_ui_state(|ui, a: &mut Analyzer| a.ui(ui), analyzer);
+    h.run_steps(4);
+    h
+}
+
+/// min, max, mean of load and mem of `node` (all nodes for `None`) in `from..=to`.
+fn sql(
+    path: &std::path::Path,
+    node: Option<u32>,
+    from: i64,
+    to: i64,
+) -> (f64, f64, f64, f64, f64, f64) {
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    conn.query_row(
+        "SELECT MIN(load), MAX(load), AVG(load), MIN(mem), MAX(mem), AVG(mem) FROM samples
+         WHERE (?1 IS NULL OR node = ?1) AND time BETWEEN ?2 AND ?3",
+        rusqlite::params![node, from, to],
+        |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        },
+    )
+    .unwrap()
+}
+
+fn check_find_out(h: &Harness<'_, Analyzer>, path: &std::path::Path, node: Option<u32>) {
+    let (from, to) = h.state().shown_range();
+    let (min, max, mean, mmin, mmax, mmean) = sql(path, node, from, to);
+    for label in [
+        format!("from: {}", time_text(from)),
+        format!("to: {}", time_text(to)),
+        format!("load min: {min:.2}"),
+        format!("load max: {max:.2}"),
+        format!("load mean: {mean:.2}"),
+        format!("mem min: {mmin:.1} MiB"),
+        format!("mem max: {mmax:.1} MiB"),
+        format!("mem mean: {mmean:.1} MiB"),
+    ] {
+        assert!(h.query_by_label(&label).is_some(), "no label {label:?}");
+    }
+}
+
+#[test]
+fn one_line_per_node_and_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = history(dir.path());
+    let h = harness(&path);
+    let a = h.state();
+    // The default view: 12 h before the newest sample.
+    let last = T0 + SECONDS - 1;
+    assert_eq!(a.range(), Some((T0, last)));
+    assert_eq!(a.shown_range(), (last - 12 * 3600, last));
+    h.get_by_label(&format!(
+        "from {} to {}",
+        time_text(last - 12 * 3600),
+        time_text(last)
+    ));
+    let series = a.visible_series();
+    assert_eq!(
+        series.iter().map(|s| s.0).collect::<Vec<_>>(),
+        vec![1, 2, 3],
+        "{series:?}"
+    );
+    let width = a.plot_width();
+    assert!(width > 500.0, "plot width {width}");
+    for (node, points) in &series {
+        assert!(*points > 10, "node {node}: {points} points");
+        assert!(
+            *points as f32 <= 2.0 * width,
+            "node {node}: {points} points for {width} px"
+        );
+    }
+    // The checkpoint: drawn and listed.
+    assert_eq!(a.checkpoints().len(), 1);
+    assert_eq!(a.checkpoints()[0].time_ms, (T0 + 3600) * 1000);
+    h.get_by_label("checkpoints: 1");
+    h.get_by_label(&format!(
+        "checkpoint {}: test checkpoint",
+        time_text(T0 + 3600)
+    ));
+    // The event.
+    assert_eq!(a.events().len(), 1);
+    h.get_by_label("events: 1");
+}
+
+#[test]
+fn find_out_matches_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = history(dir.path());
+    let mut h = harness(&path);
+    // A narrower view: 30 minutes, across node 3's gap.
+    h.state_mut().set_view(T0 + 900, T0 + 2700);
+    h.run_steps(4);
+    assert_eq!(h.state().shown_range(), (T0 + 900, T0 + 2700));
+    let queries = h.state().queries();
+    assert!(queries >= 2, "the narrower view asked again ({queries})");
+    for (_, points) in h.state().visible_series() {
+        assert!(points as f32 <= 2.0 * h.state().plot_width());
+    }
+
+    h.get_by_role_and_label(Role::Button, "find out node 2")
+        .click();
+    h.run_steps(3);
+    check_find_out(&h, &path, Some(2));
+    h.get_by_label("CPUs: 3");
+    h.get_by_label("avail. mem: 8192.0 MiB");
+    h.get_by_label("speed: 1500");
+    h.get_by_role_and_label(Role::Button, "close").click();
+    h.run_steps(3);
+    assert!(h.state().find_outs().is_empty());
+
+    h.get_by_role_and_label(Role::Button, "find out node 3")
+        .click();
+    h.run_steps(3);
+    check_find_out(&h, &path, Some(3));
+    h.get_by_role_and_label(Role::Button, "close").click();
+    h.run_steps(3);
+
+    h.get_by_role_and_label(Role::Button, "find out cluster")
+        .click();
+    h.run_steps(3);
+    check_find_out(&h, &path, None);
+    h.get_by_label("CPUs: 9");
+}
+
+#[test]
+fn memory_overview_and_panning() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = history(dir.path());
+    let mut h = harness(&path);
+    h.get_by_label("memory overview").click();
+    h.run_steps(3);
+    assert_eq!(h.state().overview(), Overview::Memory);
+    let series = h.state().visible_series();
+    assert_eq!(series.len(), 3);
+    assert!(series.iter().all(|s| s.1 > 10), "{series:?}");
+
+    // Drag the plot to the right: the view moves back in time, the history is asked again
+    // once it stands still.
+    h.state_mut().set_view(T0 + 3600, T0 + 5400);
+    h.run_steps(3);
+    let before = h.state().shown_range();
+    let q = h.state().queries();
+    let y = 400.0;
+    h.drag_at(egui::pos2(700.0, y));
+    h.run_steps(2);
+    for x in [750.0, 800.0, 850.0, 900.0, 950.0] {
+        h.hover_at(egui::pos2(x, y));
+        h.run_steps(1);
+    }
+    h.drop_at(egui::pos2(950.0, y));
+    h.run_steps(1);
+    let after = h.state().shown_range();
+    assert!(after.0 < before.0, "panned back: {before:?} -> {after:?}");
+    std::thread::sleep(openmosixanalyzer::DEBOUNCE);
+    h.run_steps(2);
+    assert!(h.state().queries() > q, "asked again after the pan");
+    // Back to the load overview: same nodes.
+    h.get_by_label("load overview").click();
+    h.run_steps(2);
+    assert_eq!(h.state().visible_series().len(), 3);
+}
+
+#[test]
+fn open_another_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = history(dir.path());
+    let other = dir.path().join("older.db");
+    synth::write(
+        &other,
+        &Synth {
+            nodes: 2,
+            t0: T0 - 86400,
+            seconds: 600,
+            down: None,
+            checkpoints: vec![],
+            events: vec![],
+        },
+    )
+    .unwrap();
+    let mut h = harness(&path);
+    h.get_by_label("File").click();
+    h.run_steps(2);
+    h.get_by_label("open another history…").click();
+    h.run_steps(2);
+    h.get_by_role_and_label(Role::TextInput, "history file")
+        .set_text_value_accesskit(&other.display().to_string());
+    h.run_steps(2);
+    h.get_by_role_and_label(Role::Button, "open").click();
+    h.run_steps(4);
+    assert_eq!(h.state().path(), other.as_path());
+    assert_eq!(h.state().nodes().len(), 2);
+    assert_eq!(h.state().visible_series().len(), 2);
+    assert!(h.state().checkpoints().is_empty());
+}
+
+#[test]
+fn refresh_follows_the_live_database() {
+    use openmosix_agent::model::{NodeInfo, NodeStatus};
+    use openmosix_collector::store::{Store, Tick};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = history(dir.path());
+    let mut h = harness(&path);
+    h.get_by_label("refresh").click();
+    h.run_steps(2);
+    assert!(h.state().refresh());
+    let last = T0 + SECONDS - 1;
+    assert_eq!(h.state().shown_range().1, last);
+
+    // The collector writes ten more seconds.
+    let mut store = Store::open_file(&path).unwrap();
+    for i in 0..10 {
+        let samples = (1..=3)
+            .map(|n| {
+                (
+                    n,
+                    NodeInfo {
+                        id: n,
+                        cpus: 1,
+                        speed: 1000,
+                        load: 90.0,
+                        util: 50.0,
+                        mem: 1 << 30,
+                        rmem: 1 << 29,
+                        tmem: 4 << 30,
+                        status: NodeStatus::Up,
+                    },
+                )
+            })
+            .collect();
+        store
+            .write_tick(&Tick {
+                time: last + 1 + i,
+                samples,
+                ..Tick::default()
+            })
+            .unwrap();
+    }
+    std::thread::sleep(openmosixanalyzer::POLL_EVERY);
+    h.run_steps(4);
+    assert_eq!(h.state().range(), Some((T0, last + 10)));
+    // The view followed the newest sample.
+    assert_eq!(h.state().shown_range().1, last + 10);
+}

@@ -1,0 +1,501 @@
+//! The history browser window: a time slider over the recorded snapshots and the
+//! cluster's process list as of that time.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use egui::{RichText, Ui};
+use openmosix_collector::{History, ProcRow, Time, utc_text};
+
+use crate::rows::{COLUMNS, cell, row_ui, where_sentence};
+
+/// How often the live history is polled for new data when "refresh" is on.
+const POLL_EVERY: Duration = Duration::from_secs(1);
+
+/// The File → open window.
+#[derive(Debug, Default)]
+struct OpenDialog {
+    path: String,
+    error: Option<String>,
+}
+
+/// openMosixhistory: the process list of the past.
+#[derive(Debug)]
+pub struct HistoryBrowser {
+    /// The path opened (the live link or a saved file).
+    path: PathBuf,
+    history: Option<History>,
+    /// Why nothing can be shown (opening or reading failed).
+    error: Option<String>,
+    /// First and last sample time.
+    range: Option<(Time, Time)>,
+    /// The recorded snapshot times in the range: the slider's stops.
+    stops: Vec<Time>,
+    /// The time shown.
+    time: Time,
+    /// The processes at `time`.
+    rows: Vec<ProcRow>,
+    /// Re-read when the history changes (live).
+    refresh: bool,
+    /// Stay at the newest snapshot while the history grows.
+    follow: bool,
+    version: Option<i64>,
+    last_poll: Option<Instant>,
+    filter: String,
+    where_pid: String,
+    where_answer: Option<String>,
+    open_dialog: Option<OpenDialog>,
+}
+
+impl HistoryBrowser {
+    /// Opens the history at `path` (the collector's live link or a saved file) and shows
+    /// its newest snapshot.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, String> {
+        let path = path.as_ref();
+        let history = History::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut b = Self::unopened(path, None);
+        b.history = Some(history);
+        b.follow = true;
+        b.reload();
+        match b.error.take() {
+            Some(e) => Err(e),
+            None => Ok(b),
+        }
+    }
+
+    /// A browser with nothing open, showing `error` (if any) and the File menu, e.g.
+    /// when the default history does not exist yet.
+    pub fn unopened(path: impl AsRef<Path>, error: Option<String>) -> Self {
+        HistoryBrowser {
+            path: path.as_ref().to_path_buf(),
+            history: None,
+            error,
+            range: None,
+            stops: Vec::new(),
+            time: 0,
+            rows: Vec::new(),
+            refresh: true,
+            follow: false,
+            version: None,
+            last_poll: None,
+            filter: String::new(),
+            where_pid: String::new(),
+            where_answer: None,
+            open_dialog: None,
+        }
+    }
+
+    /// Opens another history in place of this one; on failure the old one stays.
+    pub fn open_path(&mut self, path: impl AsRef<Path>) -> Result<(), String> {
+        let mut next = Self::open(path)?;
+        next.refresh = self.refresh;
+        next.filter = std::mem::take(&mut self.filter);
+        next.where_pid = std::mem::take(&mut self.where_pid);
+        next.answer_where();
+        *self = next;
+        Ok(())
+    }
+
+    /// Shows the processes as of `time` (clamped to the history's range; not snapped,
+    /// so that a jump from elsewhere shows exactly that moment).
+    pub fn set_time(&mut self, time: Time) {
+        let t = match self.range {
+            Some((lo, hi)) => time.clamp(lo, hi),
+            None => time,
+        };
+        self.follow = self.is_at_end(t);
+        self.show_time(t);
+    }
+
+    /// The time shown.
+    pub fn time(&self) -> Time {
+        self.time
+    }
+
+    /// The processes shown (before the filter), ordered by node and pid.
+    pub fn rows(&self) -> &[ProcRow] {
+        &self.rows
+    }
+
+    /// The recorded snapshot times (the slider's stops).
+    pub fn snapshot_times(&self) -> &[Time] {
+        &self.stops
+    }
+
+    /// First and last sample time of the history.
+    pub fn range(&self) -> Option<(Time, Time)> {
+        self.range
+    }
+
+    /// The file read (the link's target when the live link was opened).
+    pub fn file(&self) -> Option<&Path> {
+        self.history.as_ref().map(History::file)
+    }
+
+    /// What went wrong last, if anything.
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
+    /// Whether the "refresh" checkbox is on.
+    pub fn refresh(&self) -> bool {
+        self.refresh
+    }
+
+    /// Turns following the live history on or off.
+    pub fn set_refresh(&mut self, on: bool) {
+        self.refresh = on;
+    }
+
+    /// The window, with a close button bound to `open`.
+    pub fn show(&mut self, ctx: &egui::Context, open: &mut bool) {
+        egui::Window::new("openMosixhistory")
+            .id(egui::Id::unique("openmosixhistory"))
+            .open(open)
+            .default_pos([60.0, 110.0])
+            .default_size([760.0, 520.0])
+            .show(ctx, |ui| self.ui(ui));
+    }
+
+    /// The window's contents (polls the live history first).
+    pub fn ui(&mut self, ui: &mut Ui) {
+        self.poll(Instant::now());
+        if self.refresh && self.history.is_some() {
+            ui.ctx().request_repaint_after(POLL_EVERY);
+        }
+        egui::MenuBar::new().ui(ui, |ui| {
+            ui.menu_button("File", |ui| {
+                if ui.button("open…").clicked() {
+                    self.open_dialog = Some(OpenDialog {
+                        path: self.path.display().to_string(),
+                        error: None,
+                    });
+                    ui.close();
+                }
+            });
+        });
+        self.open_window(ui.ctx());
+        ui.horizontal(|ui| {
+            ui.label("file:");
+            let shown = self.file().unwrap_or(&self.path).display().to_string();
+            ui.label(RichText::new(shown).monospace());
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                ui.checkbox(&mut self.refresh, "refresh")
+                    .on_hover_text("follow the live history: re-read it when it changes");
+            });
+        });
+        if let Some(e) = &self.error {
+            ui.colored_label(ui.visuals().error_fg_color, e);
+        }
+        let Some((lo, hi)) = self.range else {
+            if self.history.is_some() {
+                ui.label("This history has no samples yet.");
+            }
+            return;
+        };
+        self.time_ui(ui, lo, hi);
+        ui.separator();
+        self.where_ui(ui);
+        ui.horizontal(|ui| {
+            let label = ui.label("filter");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.filter)
+                    .hint_text("pid, node, state or command")
+                    .desired_width(220.0),
+            )
+            .labelled_by(label.id);
+            let shown = self.rows.iter().filter(|p| self.matches(p)).count();
+            ui.label(format!(
+                "{shown} of {} processes on {} nodes",
+                self.rows.len(),
+                self.node_count()
+            ));
+        });
+        ui.separator();
+        self.list_ui(ui);
+    }
+
+    fn time_ui(&mut self, ui: &mut Ui, lo: Time, hi: Time) {
+        ui.horizontal(|ui| {
+            let label = ui.label("time");
+            let prev = self.stops.iter().rev().find(|&&t| t < self.time).copied();
+            let next = self.stops.iter().find(|&&t| t > self.time).copied();
+            if step_button(ui, "«", "previous snapshot", prev.is_some()).clicked()
+                && let Some(t) = prev
+            {
+                self.set_time(t);
+            }
+            let mut t = self.time;
+            // Room for the "»" button after the slider.
+            let next_width = 2.0 * ui.spacing().button_padding.x
+                + ui.spacing().interact_size.y
+                + ui.spacing().item_spacing.x;
+            ui.spacing_mut().slider_width = (ui.available_width() - next_width).max(120.0);
+            let r = ui
+                .add_enabled(
+                    lo < hi,
+                    egui::Slider::new(&mut t, lo..=hi)
+                        .show_value(false)
+                        .smart_aim(false),
+                )
+                .labelled_by(label.id)
+                .on_hover_text(utc_text(t));
+            if r.changed() && t != self.time {
+                let snapped = self.snap(t);
+                self.set_time(snapped);
+            }
+            if step_button(ui, "»", "next snapshot", next.is_some()).clicked()
+                && let Some(t) = next
+            {
+                self.set_time(t);
+            }
+        });
+        ui.horizontal(|ui| {
+            ui.label(RichText::new(format!("as of {}", utc_text(self.time))).strong());
+            let pos = self.stops.partition_point(|&s| s <= self.time);
+            let note = if self.stops.binary_search(&self.time).is_ok() {
+                format!("snapshot {pos} of {}", self.stops.len())
+            } else {
+                format!("between snapshots ({} recorded)", self.stops.len())
+            };
+            ui.label(note);
+            ui.label(format!("· history {} – {}", utc_text(lo), utc_text(hi)));
+        });
+    }
+
+    fn where_ui(&mut self, ui: &mut Ui) {
+        ui.horizontal(|ui| {
+            let label = ui.label("where was pid");
+            let r = ui
+                .add(egui::TextEdit::singleline(&mut self.where_pid).desired_width(80.0))
+                .labelled_by(label.id);
+            if r.changed() {
+                self.answer_where();
+            }
+            if let Some(a) = &self.where_answer {
+                ui.label(a);
+            }
+        });
+    }
+
+    /// The list: a header, then only the rows in view (thousands of processes stay
+    /// smooth); rows the "where was pid" answer names are highlighted.
+    fn list_ui(&self, ui: &mut Ui) {
+        if self.rows.is_empty() {
+            ui.label("No process was recorded at this time.");
+            return;
+        }
+        let shown: Vec<&ProcRow> = self.rows.iter().filter(|p| self.matches(p)).collect();
+        let wanted = self.where_pid.trim().parse::<i32>().ok();
+        ui.horizontal(|ui| {
+            for (name, width) in ["pid", "node", "home", "state", "command line"]
+                .into_iter()
+                .zip(COLUMNS)
+            {
+                cell(ui, width, |ui| {
+                    ui.label(RichText::new(name).strong());
+                });
+            }
+        });
+        let height = ui.text_style_height(&egui::TextStyle::Monospace) + 6.0;
+        egui::ScrollArea::vertical()
+            .auto_shrink([false, false])
+            .show_rows(ui, height, shown.len(), |ui, range| {
+                for (i, p) in shown[range.clone()].iter().enumerate() {
+                    let found =
+                        wanted.is_some_and(|w| p.pid == w || (p.home_pid == w && p.home != p.node));
+                    row_ui(ui, p, height, (range.start + i) % 2 == 1, found);
+                }
+            });
+    }
+
+    fn matches(&self, p: &ProcRow) -> bool {
+        let f = self.filter.trim();
+        if f.is_empty() {
+            return true;
+        }
+        let f = f.to_lowercase();
+        p.pid.to_string() == f
+            || format!("node {}", p.node) == f
+            || p.node.to_string() == f
+            || p.state.to_string().to_lowercase() == f
+            || p.cmdline.to_lowercase().contains(&f)
+    }
+
+    fn node_count(&self) -> usize {
+        let mut nodes: Vec<_> = self.rows.iter().map(|p| p.node).collect();
+        nodes.dedup();
+        nodes.len()
+    }
+
+    /// The recorded snapshot time nearest `t`, or `t` if there is none.
+    fn snap(&self, t: Time) -> Time {
+        let i = self.stops.partition_point(|&s| s < t);
+        let after = self.stops.get(i).copied();
+        let before = i.checked_sub(1).and_then(|j| self.stops.get(j)).copied();
+        match (before, after) {
+            (Some(b), Some(a)) => {
+                if t - b <= a - t {
+                    b
+                } else {
+                    a
+                }
+            }
+            (Some(x), None) | (None, Some(x)) => x,
+            (None, None) => t,
+        }
+    }
+
+    fn is_at_end(&self, t: Time) -> bool {
+        match self.stops.last() {
+            Some(&last) => t >= last,
+            None => self.range.is_some_and(|(_, hi)| t >= hi),
+        }
+    }
+
+    fn show_time(&mut self, t: Time) {
+        self.time = t;
+        self.read_rows();
+    }
+
+    fn read_rows(&mut self) {
+        let Some(h) = &self.history else {
+            return;
+        };
+        match h.procs_at(self.time) {
+            Ok(rows) => {
+                self.rows = rows;
+                self.error = None;
+            }
+            Err(e) => self.error = Some(format!("cannot read the processes: {e}")),
+        }
+        self.answer_where();
+    }
+
+    fn answer_where(&mut self) {
+        let text = self.where_pid.trim();
+        self.where_answer = if text.is_empty() {
+            None
+        } else {
+            match (text.parse::<i32>(), &self.history) {
+                (Ok(pid), Some(h)) => Some(match h.where_was(pid, self.time) {
+                    Ok(found) => where_sentence(pid, &found),
+                    Err(e) => format!("cannot tell: {e}"),
+                }),
+                (Ok(_), None) => None,
+                (Err(_), _) => Some("a pid is a number".to_owned()),
+            }
+        };
+    }
+
+    /// Re-reads the range and the snapshot times, then the processes at the time shown
+    /// (the newest snapshot when following).
+    fn reload(&mut self) {
+        let Some(h) = &self.history else {
+            return;
+        };
+        self.version = h.data_version().ok();
+        let read = h.range().and_then(|range| {
+            let stops = match range {
+                Some((lo, hi)) => h.snapshot_times(lo, hi)?,
+                None => Vec::new(),
+            };
+            Ok((range, stops))
+        });
+        match read {
+            Ok((range, stops)) => {
+                self.range = range;
+                self.stops = stops;
+            }
+            Err(e) => {
+                self.error = Some(format!("cannot read {}: {e}", self.path.display()));
+                return;
+            }
+        }
+        let Some((lo, hi)) = self.range else {
+            self.rows.clear();
+            return;
+        };
+        let t = if self.follow {
+            self.stops.last().copied().unwrap_or(hi)
+        } else {
+            self.time.clamp(lo, hi)
+        };
+        self.show_time(t);
+    }
+
+    /// With "refresh" on, at most once per [`POLL_EVERY`]: follows the live link to a
+    /// new file after a rotation, and re-reads when the collector wrote something.
+    fn poll(&mut self, now: Instant) {
+        if !self.refresh || self.last_poll.is_some_and(|l| now - l < POLL_EVERY) {
+            return;
+        }
+        self.last_poll = Some(now);
+        let Some(h) = &self.history else {
+            return;
+        };
+        if !h.is_current() {
+            if let Ok(next) = History::open(&self.path) {
+                self.history = Some(next);
+                self.follow = true;
+                self.reload();
+            }
+            return;
+        }
+        let version = h.data_version().ok();
+        if version != self.version {
+            self.reload();
+        }
+    }
+
+    fn open_window(&mut self, ctx: &egui::Context) {
+        let Some(mut dialog) = self.open_dialog.take() else {
+            return;
+        };
+        let mut open = true;
+        let mut chosen = None;
+        egui::Window::new("open a history")
+            .id(egui::Id::unique("openmosixhistory-open"))
+            .open(&mut open)
+            .collapsible(false)
+            .default_pos([120.0, 80.0])
+            .show(ctx, |ui| {
+                ui.set_min_width(480.0);
+                ui.label("A history file of openmosixcollector: the live link or a saved one.");
+                let r = ui
+                    .horizontal(|ui| {
+                        let label = ui.label("path");
+                        ui.add(
+                            egui::TextEdit::singleline(&mut dialog.path)
+                                .desired_width(ui.available_width()),
+                        )
+                        .labelled_by(label.id)
+                    })
+                    .inner;
+                let entered = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                if ui.button("open").clicked() || entered {
+                    chosen = Some(dialog.path.trim().to_owned());
+                }
+                if let Some(e) = &dialog.error {
+                    ui.colored_label(ui.visuals().error_fg_color, e);
+                }
+            });
+        if let Some(path) = chosen {
+            match self.open_path(&path) {
+                Ok(()) => return,
+                Err(e) => dialog.error = Some(e),
+            }
+        }
+        if open {
+            self.open_dialog = Some(dialog);
+        }
+    }
+}
+
+fn step_button(ui: &mut Ui, text: &str, label: &str, enabled: bool) -> egui::Response {
+    let r = ui
+        .add_enabled(enabled, egui::Button::new(text))
+        .on_hover_text(label);
+    r.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, enabled, label));
+    r
+}

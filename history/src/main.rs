@@ -1,0 +1,68 @@
+//! `openmosixhistory [DB] [--at TIME]`: the history browser on its own.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use openmosixhistory::{HistoryBrowser, Time, parse_time};
+
+/// openMosixhistory: which process ran on which node, at any time the collector recorded.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// The history to read: the collector's live link or a saved file (default: the
+    /// collector's default database).
+    #[arg(value_name = "DB")]
+    db: Option<PathBuf>,
+    /// Show this time first: seconds since the epoch or `YYYY-mm-dd HH:MM:SS` (UTC).
+    #[arg(long, value_name = "TIME", value_parser = at_time)]
+    at: Option<Time>,
+}
+
+fn at_time(s: &str) -> Result<Time, String> {
+    parse_time(s).ok_or_else(|| {
+        format!("not a time: {s:?} (seconds since the epoch or YYYY-mm-dd HH:MM:SS UTC)")
+    })
+}
+
+struct App {
+    browser: HistoryBrowser,
+}
+
+impl eframe::App for App {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        egui::CentralPanel::default_margins().show(ui, |ui| self.browser.ui(ui));
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let db = args
+        .db
+        .unwrap_or_else(openmosix_collector::daemon::default_db);
+    let mut browser = match HistoryBrowser::open(&db) {
+        Ok(b) => b,
+        Err(e) => HistoryBrowser::unopened(&db, Some(e)),
+    };
+    if let Some(t) = args.at {
+        browser.set_time(t);
+    }
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title(format!("openMosixhistory — {}", db.display()))
+            .with_inner_size([900.0, 560.0]),
+        ..Default::default()
+    };
+    let run = eframe::run_native(
+        "openMosixhistory",
+        options,
+        Box::new(|_cc| Ok(Box::new(App { browser }))),
+    );
+    match run {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("openmosixhistory: cannot open the window: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

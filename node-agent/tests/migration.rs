@@ -210,6 +210,63 @@ while True:
     time.sleep(0.3)
 "#;
 
+/// Starts the memory test program on `node` and waits for its first self-check.
+fn start_memtest(node: u32, file: &str) -> i64 {
+    let pid = start(node, &["/usr/bin/python3", "-c", MEMTEST, file]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while memtest_status(file).0 < 1 {
+        assert!(Instant::now() < deadline, "memtest did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    pid
+}
+
+/// Waits until the memory test has checked itself again after check `n0`, with its
+/// content intact.
+fn memtest_runs_on(file: &str, n0: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while memtest_status(file).0 <= n0 {
+        assert!(Instant::now() < deadline, "memtest stopped running");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(memtest_status(file).1, "ok");
+}
+
+/// Runs `openmosix migrate NODE PID TO`, calling `at` once on the first progress line
+/// that contains `cue`; returns whether it succeeded and what it said.
+fn migrate_with(
+    node: u32,
+    pid: i64,
+    to: u32,
+    cue: &str,
+    at: impl FnOnce(&mut std::process::Child),
+) -> (bool, String) {
+    let mut child = bed()
+        .cli_command(&[
+            "migrate",
+            &node.to_string(),
+            &pid.to_string(),
+            &to.to_string(),
+        ])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("migrate");
+    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut at = Some(at);
+    let mut said = Vec::new();
+    for line in stderr.lines().map_while(Result::ok) {
+        if line.contains(cue)
+            && let Some(f) = at.take()
+        {
+            f(&mut child);
+        }
+        said.push(line);
+    }
+    let ok = child.wait().expect("wait").success();
+    (ok, said.join("\n"))
+}
+
 fn memtest_status(path: &str) -> (u64, String) {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let mut it = text.split_whitespace();
@@ -221,60 +278,23 @@ fn memtest_status(path: &str) -> (u64, String) {
 fn memory_arrives_intact_and_faults_leave_it_where_it_was() {
     let _g = serial();
     let file = scratch("memtest");
-    let pid = start(2, &["/usr/bin/python3", "-c", MEMTEST, &file]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while memtest_status(&file).0 < 1 {
-        assert!(Instant::now() < deadline, "memtest did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let pid = start_memtest(2, &file);
 
     // Target blocked: refused before anything is touched.
     ok(&["mosctl", "3", "block"]);
     let err = fails(&["migrate", "2", &pid.to_string(), "3"]);
     assert!(err.contains("node 3 blocks arriving guests"), "{err}");
     ok(&["mosctl", "3", "noblock"]);
-    assert_eq!(
-        find(2, pid).expect("still on 2")["state"]
-            .as_str()
-            .map(|s| s != "T"),
-        Some(true)
-    );
+    assert_ne!(find(2, pid).expect("still on 2")["state"], "T");
 
     // The target's sshd dies while the image streams: the process runs on at home.
-    let mut child = bed()
-        .cli_command(&["migrate", "2", &pid.to_string(), "3"])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("migrate");
-    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut said = Vec::new();
-    for line in stderr.lines().map_while(Result::ok) {
-        if line.contains("sent") && said.iter().all(|l: &String| !l.contains("sent")) {
-            bed().sshd_stop(3);
-        }
-        said.push(line);
-    }
-    let status = child.wait().expect("wait");
+    let (moved, said) = migrate_with(2, pid, 3, "sent", |_| bed().sshd_stop(3));
     bed().sshd_start(3);
-    assert!(
-        !status.success(),
-        "migration succeeded although node 3 died: {said:?}"
-    );
-    let said = said.join("\n");
+    assert!(!moved, "migration succeeded although node 3 died: {said}");
     assert!(said.contains("stays on node 2"), "{said}");
     let p = find(2, pid).expect("the process is still on node 2");
     assert_ne!(p["state"], "T", "left stopped");
-    let (n0, st) = memtest_status(&file);
-    assert_eq!(st, "ok");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while memtest_status(&file).0 <= n0 {
-        assert!(
-            Instant::now() < deadline,
-            "memtest stopped running after the failed move"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    memtest_runs_on(&file, memtest_status(&file).0);
 
     // And now for real: 256 MiB arrive with their content.
     let new = migrate(2, pid, "3");
@@ -322,39 +342,17 @@ fn restore_failure_and_a_cut_stream_leave_the_process_running() {
 
     // The image stream is cut: the receiving side dies mid-way.
     let mem = scratch("fault-mem");
-    let big = start(2, &["/usr/bin/python3", "-c", MEMTEST, &mem]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while memtest_status(&mem).0 < 1 {
-        assert!(Instant::now() < deadline, "memtest did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let mut child = bed()
-        .cli_command(&["migrate", "2", &big.to_string(), "3"])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("migrate");
-    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut said = Vec::new();
-    for line in stderr.lines().map_while(Result::ok) {
-        if line.contains("sent") && said.iter().all(|l: &String| !l.contains("sent")) {
-            let _ = bed().exec_status(
-                3,
-                &["pkill", "-KILL", "-f", "openmosix-agent images receive"],
-            );
-        }
-        said.push(line);
-    }
-    assert!(!child.wait().expect("wait").success(), "{said:?}");
-    let said = said.join("\n");
+    let big = start_memtest(2, &mem);
+    let (moved, said) = migrate_with(2, big, 3, "sent", |_| {
+        let _ = bed().exec_status(
+            3,
+            &["pkill", "-KILL", "-f", "openmosix-agent images receive"],
+        );
+    });
+    assert!(!moved, "{said}");
     assert!(said.contains("stays on node 2"), "{said}");
     assert_ne!(find(2, big).expect("still on node 2")["state"], "T");
-    let (n0, _) = memtest_status(&mem);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while memtest_status(&mem).0 <= n0 {
-        assert!(Instant::now() < deadline, "memtest stopped after the cut");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    memtest_runs_on(&mem, memtest_status(&mem).0);
     kill(2, big);
     grows(&file, last);
     kill(2, pid);
@@ -498,27 +496,11 @@ fn expel_sends_guests_home_and_bring_fetches_them() {
 fn a_client_that_dies_mid_migration_leaves_the_process_running() {
     let _g = serial();
     let mem = scratch("orphan-mem");
-    let pid = start(2, &["/usr/bin/python3", "-c", MEMTEST, &mem]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while memtest_status(&mem).0 < 1 {
-        assert!(Instant::now() < deadline, "memtest did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let mut child = bed()
-        .cli_command(&["migrate", "2", &pid.to_string(), "3"])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("migrate");
-    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    for line in stderr.lines().map_while(Result::ok) {
-        if line.contains("freezing") {
-            // The admin's program dies while the tree is stopped on node 2.
-            let _ = child.kill();
-            break;
-        }
-    }
-    let _ = child.wait();
+    let pid = start_memtest(2, &mem);
+    // The admin's program dies while the tree is stopped on node 2.
+    let _ = migrate_with(2, pid, 3, "freezing", |child| {
+        let _ = child.kill();
+    });
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let p = find(2, pid).expect("the process is still on node 2");
@@ -531,12 +513,6 @@ fn a_client_that_dies_mid_migration_leaves_the_process_running() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let (n0, st) = memtest_status(&mem);
-    assert_eq!(st, "ok");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while memtest_status(&mem).0 <= n0 {
-        assert!(Instant::now() < deadline, "memtest did not run on");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    memtest_runs_on(&mem, memtest_status(&mem).0);
     kill(2, pid);
 }

@@ -52,6 +52,18 @@ impl FindOut {
         }
     }
 
+    /// A "find out" that could not ask the history.
+    pub fn failed(node: Option<NodeId>, from: Time, to: Time, error: String) -> FindOut {
+        FindOut {
+            node,
+            from,
+            to,
+            stats: None,
+            error: Some(error),
+            open: true,
+        }
+    }
+
     /// The window's title.
     pub fn title(&self) -> String {
         match self.node {

@@ -60,7 +60,6 @@ pub struct Analyzer {
     path: PathBuf,
     nodes: Vec<NodeRow>,
     range: Option<(Time, Time)>,
-    version: i64,
     overview: Overview,
     refresh: bool,
     last_poll: Option<Instant>,
@@ -68,6 +67,8 @@ pub struct Analyzer {
     findouts: Vec<FindOut>,
     open_file: Option<OpenFile>,
     error: Option<String>,
+    /// A time right-clicked in the plot, for the history browser.
+    history_request: Option<Time>,
 }
 
 fn home(range: Option<(Time, Time)>) -> (f64, f64) {
@@ -82,7 +83,6 @@ impl Analyzer {
         let history = History::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let nodes = history.nodes().map_err(|e| e.to_string())?;
         let range = history.range().map_err(|e| e.to_string())?;
-        let version = history.data_version().map_err(|e| e.to_string())?;
         let plot = load::PlotState {
             home: home(range),
             force: true,
@@ -93,7 +93,6 @@ impl Analyzer {
             path: path.to_path_buf(),
             nodes,
             range,
-            version,
             overview: Overview::Load,
             refresh: false,
             last_poll: None,
@@ -101,6 +100,7 @@ impl Analyzer {
             findouts: Vec::new(),
             open_file: None,
             error: None,
+            history_request: None,
         })
     }
 
@@ -200,9 +200,35 @@ impl Analyzer {
             .map_or(&[][..], |d| d.events.as_slice())
     }
 
-    /// Queries made of the history so far.
+    /// Queries of the history answered so far.
     pub fn queries(&self) -> u64 {
         self.plot.queries
+    }
+
+    /// Whether a query of the history is outstanding or due (the plot still shows the
+    /// old data).
+    pub fn loading(&self) -> bool {
+        self.plot.force || self.plot.busy()
+    }
+
+    /// Blocks until the history thread answered the outstanding query, or `timeout`
+    /// passed; true when nothing is outstanding any more. For tests: the UI never waits.
+    pub fn wait_idle(&mut self, timeout: Duration) -> bool {
+        let idle = match self.plot.wait_idle(self.overview, timeout) {
+            Ok(idle) => idle,
+            Err(e) => {
+                self.error = Some(e);
+                true
+            }
+        };
+        self.take_replies();
+        idle
+    }
+
+    /// The time (unix seconds) right-clicked in the plot ("show processes at this time"),
+    /// once: the host shows the history browser at that time.
+    pub fn take_history_request(&mut self) -> Option<Time> {
+        self.history_request.take()
     }
 
     /// The "find out" windows open.
@@ -210,12 +236,44 @@ impl Analyzer {
         &self.findouts
     }
 
-    /// Opens "find out" for `node` (`None`: the cluster) over the range shown.
+    /// Opens "find out" for `node` (`None`: the cluster) over the range shown: asks the
+    /// history thread, the window opens with its answer (before the first frame, when
+    /// there is no thread yet, at once).
     pub fn find_out(&mut self, node: Option<NodeId>) {
         let (from, to) = self.shown_range();
-        let f = FindOut::new(&self.history, node, from, to);
-        self.findouts.retain(|o| o.node != node);
-        self.findouts.push(f);
+        if !self.plot.ask_find_out(node, from, to) {
+            self.plot
+                .findouts_in
+                .push(FindOut::new(&self.history, node, from, to));
+        }
+        self.take_find_outs();
+    }
+
+    /// Looks at the answers of the history thread: "refresh" polls and "find out".
+    fn take_replies(&mut self) {
+        for p in std::mem::take(&mut self.plot.polled) {
+            match p {
+                load::Polled::Same => {}
+                load::Polled::Rotated => {
+                    let path = self.path.clone();
+                    if let Err(e) = self.open_other(&path) {
+                        self.error = Some(e);
+                    }
+                    return;
+                }
+                load::Polled::Changed(nodes, range) => self.reload(nodes, range),
+                load::Polled::Failed(e) => self.error = Some(e),
+            }
+        }
+        self.take_find_outs();
+    }
+
+    /// Shows the "find out" answers in.
+    fn take_find_outs(&mut self) {
+        for f in std::mem::take(&mut self.plot.findouts_in) {
+            self.findouts.retain(|o| o.node != f.node);
+            self.findouts.push(f);
+        }
     }
 
     /// The analyzer as a window of a host application (openMosixview).
@@ -232,6 +290,10 @@ impl Analyzer {
     /// Draws the analyzer into `ui`.
     pub fn ui(&mut self, ui: &mut egui::Ui) {
         let now = Instant::now();
+        if let Err(e) = self.plot.receive_all(self.overview) {
+            self.error = Some(e);
+        }
+        self.take_replies();
         self.poll(now);
         if self.refresh {
             ui.ctx().request_repaint_after(POLL_EVERY);
@@ -245,14 +307,15 @@ impl Analyzer {
                 egui::ScrollArea::vertical().show(ui, |ui| self.side(ui));
             });
         egui::CentralPanel::default_margins().show(ui, |ui| self.draw_plot(ui));
-        match self
-            .plot
-            .update(&self.history, self.range, self.overview, now)
-        {
+        if self.plot.worker.is_none() {
+            self.plot.worker = Some(load::Worker::spawn(self.path.clone(), ui.ctx().clone()));
+        }
+        match self.plot.update(self.range, self.overview, now) {
             Ok(Some(wait)) => ui.ctx().request_repaint_after(wait),
             Ok(None) => {}
             Err(e) => self.error = Some(e),
         }
+        self.take_replies();
         let ctx = ui.ctx().clone();
         for f in &mut self.findouts {
             f.show(&ctx);
@@ -272,7 +335,7 @@ impl Analyzer {
                     ui.close();
                 }
                 if ui.button("reload").clicked() {
-                    self.reload();
+                    self.plot.ask_poll(true);
                     ui.close();
                 }
             });
@@ -291,6 +354,11 @@ impl Analyzer {
             ui.separator();
             let (from, to) = self.shown_range();
             ui.label(format!("from {} to {}", time_text(from), time_text(to)));
+            if self.plot.loading() {
+                ui.separator();
+                ui.spinner();
+                ui.label("loading…");
+            }
         });
         ui.horizontal(|ui| {
             ui.weak(format!("file: {}", self.history.file().display()));
@@ -392,21 +460,13 @@ impl Analyzer {
         }
     }
 
-    /// Reads the node list and the range again, following the newest sample if the view
-    /// showed it.
-    fn reload(&mut self) {
+    /// Takes in the node list and the range read again, following the newest sample if
+    /// the view showed it.
+    fn reload(&mut self, nodes: Vec<NodeRow>, range: Option<(Time, Time)>) {
         let old = self.range;
-        match (self.history.nodes(), self.history.range()) {
-            (Ok(n), Ok(r)) => {
-                self.nodes = n;
-                self.range = r;
-                self.error = None;
-            }
-            (Err(e), _) | (_, Err(e)) => {
-                self.error = Some(e.to_string());
-                return;
-            }
-        }
+        self.nodes = nodes;
+        self.range = range;
+        self.error = None;
         if let (Some(o), Some(n), Some(v)) = (old, self.range, self.plot.visible)
             && n.1 > o.1
             && v.1 >= o.1 as f64 - 1.0
@@ -418,7 +478,8 @@ impl Analyzer {
         self.plot.force = true;
     }
 
-    /// "refresh": looks for new data (and a rotated live file) once a second.
+    /// "refresh": asks the history thread once a second whether there is new data (or a
+    /// rotated live file); [`Self::take_replies`] takes the answer in.
     fn poll(&mut self, now: Instant) {
         if !self.refresh
             || self
@@ -427,21 +488,8 @@ impl Analyzer {
         {
             return;
         }
-        self.last_poll = Some(now);
-        if !self.history.is_current() {
-            let path = self.path.clone();
-            if let Err(e) = self.open_other(&path) {
-                self.error = Some(e);
-            }
-            return;
-        }
-        match self.history.data_version() {
-            Ok(v) if v != self.version => {
-                self.version = v;
-                self.reload();
-            }
-            Ok(_) => {}
-            Err(e) => self.error = Some(e.to_string()),
+        if self.plot.ask_poll(false) {
+            self.last_poll = Some(now);
         }
     }
 }

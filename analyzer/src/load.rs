@@ -6,8 +6,15 @@
 //! at most two points per pixel column of the plot and a small pan needs no new query.
 //! A new query is made only when the range shown leaves the range asked for, or the zoom
 //! changed by more than half, and then only once the view stood still for [`DEBOUNCE`].
+//!
+//! The history is asked by a thread of its own ([`Worker`], with its own read-only
+//! handle on the file): the UI sends a request with an id and keeps drawing the old data
+//! ("loading…" beside a spinner) until the answer is in; answers to older requests are
+//! dropped. "find out" and the "refresh" polls go the same way.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::time::{Duration, Instant};
 
 use egui::Color32;
@@ -17,9 +24,9 @@ use egui_plot::{
 };
 use openmosix_agent::model::NodeId;
 use openmosix_collector::query::NodeStatic;
-use openmosix_collector::{Bucket, Checkpoint, EventRow, History, Time};
+use openmosix_collector::{Bucket, Checkpoint, EventRow, History, NodeRow, Time};
 
-use crate::{HIGH_LOAD, Overview, time_text};
+use crate::{FindOut, HIGH_LOAD, Overview, time_text};
 
 /// How long the view must stand still before the history is asked again.
 pub const DEBOUNCE: Duration = Duration::from_millis(150);
@@ -102,8 +109,173 @@ pub(crate) struct PlotState {
     pub dirty_since: Option<Instant>,
     /// Query on the next frame, without waiting.
     pub force: bool,
-    /// Queries made (for tests and the benchmark).
+    /// Queries answered (for tests and the benchmark).
     pub queries: u64,
+    /// The thread that asks the history (started on the first frame).
+    pub worker: Option<Worker>,
+    /// The request outstanding: its id and what it asked for (from, to, bucket).
+    pub asked: Option<(u64, (Time, Time, Time))>,
+    /// "find out" requests outstanding, and answers not yet shown.
+    pub findouts_asked: usize,
+    pub findouts_in: Vec<FindOut>,
+    /// "refresh" polls outstanding, and answers not yet looked at.
+    pub polls_asked: usize,
+    pub polled: Vec<Polled>,
+}
+
+/// A request to the worker.
+#[derive(Debug)]
+pub(crate) enum Request {
+    /// The data of `from..=to` in buckets of `bucket` seconds.
+    Plot {
+        id: u64,
+        from: Time,
+        to: Time,
+        bucket: Time,
+    },
+    /// "find out" for a node (`None`: the cluster) over `from..=to`.
+    FindOut {
+        node: Option<NodeId>,
+        from: Time,
+        to: Time,
+    },
+    /// "refresh": has the database changed (or the live link moved on)? With `force`
+    /// ("reload"), read the nodes and the range anyway.
+    Poll { force: bool },
+}
+
+/// The answer to [`Request::Poll`].
+#[derive(Debug)]
+pub(crate) enum Polled {
+    /// Nothing new.
+    Same,
+    /// The live link points to another file now.
+    Rotated,
+    /// New data: the nodes and the range read again.
+    Changed(Vec<NodeRow>, Option<(Time, Time)>),
+    Failed(String),
+}
+
+/// The worker's answers.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    /// The answer to the plot request `id`.
+    Plot {
+        id: u64,
+        data: Result<Data, String>,
+    },
+    FindOut(FindOut),
+    Polled(Polled),
+}
+
+/// The thread that owns a read-only [`History`] of its own and answers the range
+/// queries, so that the UI thread never waits for the database.
+#[derive(Debug)]
+pub(crate) struct Worker {
+    tx: Sender<Request>,
+    rx: Receiver<Reply>,
+    next_id: u64,
+}
+
+impl Worker {
+    /// Starts a worker on the history at `path`; it wakes `ctx` up when an answer is in.
+    pub fn spawn(path: PathBuf, ctx: egui::Context) -> Worker {
+        let (tx, req_rx) = mpsc::channel::<Request>();
+        let (reply_tx, rx) = mpsc::channel::<Reply>();
+        let spawned = std::thread::Builder::new()
+            .name("openmosixanalyzer history".into())
+            .spawn(move || {
+                let history = History::open(&path).map_err(|e| format!("{}: {e}", path.display()));
+                let mut version = history.as_ref().ok().and_then(|h| h.data_version().ok());
+                while let Ok(first) = req_rx.recv() {
+                    // Every "find out" is answered; of the plot requests only the newest.
+                    let mut plot = None;
+                    let mut findouts = Vec::new();
+                    let mut polls = Vec::new();
+                    for req in std::iter::once(first).chain(req_rx.try_iter()) {
+                        match req {
+                            Request::Plot {
+                                id,
+                                from,
+                                to,
+                                bucket,
+                            } => {
+                                plot = Some((id, from, to, bucket));
+                            }
+                            Request::FindOut { node, from, to } => findouts.push((node, from, to)),
+                            Request::Poll { force } => polls.push(force),
+                        }
+                    }
+                    let mut replies = Vec::new();
+                    for force in polls {
+                        replies.push(Reply::Polled(match &history {
+                            Ok(h) => poll(h, &mut version, force),
+                            Err(e) => Polled::Failed(e.clone()),
+                        }));
+                    }
+                    for (node, from, to) in findouts {
+                        replies.push(Reply::FindOut(match &history {
+                            Ok(h) => FindOut::new(h, node, from, to),
+                            Err(e) => FindOut::failed(node, from, to, e.clone()),
+                        }));
+                    }
+                    if let Some((id, from, to, bucket)) = plot {
+                        let data = match &history {
+                            Ok(h) => query(h, from, to, bucket).map_err(|e| e.to_string()),
+                            Err(e) => Err(e.clone()),
+                        };
+                        replies.push(Reply::Plot { id, data });
+                    }
+                    for r in replies {
+                        if reply_tx.send(r).is_err() {
+                            return;
+                        }
+                    }
+                    ctx.request_repaint();
+                }
+            });
+        // Should the thread not start, the closure (and its ends of the channels) is gone:
+        // every request then fails with "the history thread stopped".
+        drop(spawned);
+        Worker { tx, rx, next_id: 0 }
+    }
+
+    fn send(&mut self, from: Time, to: Time, bucket: Time) -> Result<u64, String> {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.tx
+            .send(Request::Plot {
+                id,
+                from,
+                to,
+                bucket,
+            })
+            .map_err(|_| STOPPED.to_owned())?;
+        Ok(id)
+    }
+}
+
+const STOPPED: &str = "the history thread stopped";
+
+/// [`Request::Poll`]: `version` is the data version last seen by this connection.
+fn poll(h: &History, version: &mut Option<i64>, force: bool) -> Polled {
+    if !h.is_current() {
+        return Polled::Rotated;
+    }
+    let v = match h.data_version() {
+        Ok(v) => v,
+        Err(e) => return Polled::Failed(e.to_string()),
+    };
+    if !force && *version == Some(v) {
+        return Polled::Same;
+    }
+    match (h.nodes(), h.range()) {
+        (Ok(n), Ok(r)) => {
+            *version = Some(v);
+            Polled::Changed(n, r)
+        }
+        (Err(e), _) | (_, Err(e)) => Polled::Failed(e.to_string()),
+    }
 }
 
 /// What to ask for when `visible` is shown `width` points wide, within the data range.
@@ -116,53 +288,180 @@ fn wanted(visible: (f64, f64), width: f32, range: (Time, Time)) -> (Time, Time, 
 }
 
 impl PlotState {
-    /// Whether the data in hand no longer fits the range shown.
+    /// Whether the data in hand (or asked for) no longer fits the range shown.
     fn stale(&self, range: Option<(Time, Time)>) -> bool {
-        let (Some(d), Some(v), Some(r)) = (&self.data, self.visible, range) else {
-            return self.data.is_none() && self.visible.is_some() && range.is_some();
+        let have = match self.asked {
+            Some((_, a)) => Some(a),
+            None => self.data.as_ref().map(|d| (d.from, d.to, d.bucket)),
+        };
+        let (Some((from, to, have_bucket)), Some(v), Some(r)) = (have, self.visible, range) else {
+            return have.is_none() && self.visible.is_some() && range.is_some();
         };
         let (_, _, bucket) = wanted(v, self.width, r);
-        let lo = if d.from <= r.0 {
-            f64::MIN
-        } else {
-            d.from as f64
-        };
-        let hi = if d.to >= r.1 { f64::MAX } else { d.to as f64 };
-        let ratio = bucket as f64 / d.bucket.max(1) as f64;
+        let lo = if from <= r.0 { f64::MIN } else { from as f64 };
+        let hi = if to >= r.1 { f64::MAX } else { to as f64 };
+        let ratio = bucket as f64 / have_bucket.max(1) as f64;
         v.0 < lo || v.1 > hi || !(0.66..=1.5).contains(&ratio)
     }
 
-    /// Asks the history again if the view needs it and stood still long enough.
-    /// Returns how long to wait before looking again, if a query is due later.
+    /// Whether a request is outstanding.
+    pub fn loading(&self) -> bool {
+        self.asked.is_some() || self.findouts_asked > 0
+    }
+
+    /// Whether anything is outstanding, a poll included.
+    pub fn busy(&self) -> bool {
+        self.loading() || self.polls_asked > 0
+    }
+
+    /// Asks the worker whether the database changed; false without a worker (or while
+    /// a poll is outstanding).
+    pub fn ask_poll(&mut self, force: bool) -> bool {
+        let Some(w) = &self.worker else {
+            return false;
+        };
+        if self.polls_asked > 0 && !force {
+            return true;
+        }
+        if w.tx.send(Request::Poll { force }).is_ok() {
+            self.polls_asked += 1;
+        } else {
+            self.polled.push(Polled::Failed(STOPPED.to_owned()));
+        }
+        true
+    }
+
+    /// Asks the worker for "find out"; false without a worker.
+    pub fn ask_find_out(&mut self, node: Option<NodeId>, from: Time, to: Time) -> bool {
+        let Some(w) = &self.worker else {
+            return false;
+        };
+        if w.tx.send(Request::FindOut { node, from, to }).is_ok() {
+            self.findouts_asked += 1;
+        } else {
+            self.findouts_in
+                .push(FindOut::failed(node, from, to, STOPPED.to_owned()));
+        }
+        true
+    }
+
+    /// Takes in an answer of the worker; answers to older requests are dropped.
+    fn receive(&mut self, reply: Reply, overview: Overview) -> Result<(), String> {
+        let data = match reply {
+            Reply::FindOut(f) => {
+                self.findouts_asked = self.findouts_asked.saturating_sub(1);
+                self.findouts_in.push(f);
+                return Ok(());
+            }
+            Reply::Polled(p) => {
+                self.polls_asked = self.polls_asked.saturating_sub(1);
+                self.polled.push(p);
+                return Ok(());
+            }
+            Reply::Plot { id, data } => {
+                if self.asked.is_none_or(|(asked, _)| asked != id) {
+                    return Ok(());
+                }
+                data
+            }
+        };
+        self.asked = None;
+        self.data = Some(data?);
+        self.queries += 1;
+        self.rebuild(overview);
+        Ok(())
+    }
+
+    /// Takes in the answers the worker has sent so far.
+    pub fn receive_all(&mut self, overview: Overview) -> Result<(), String> {
+        let mut result = Ok(());
+        loop {
+            let Some(w) = &self.worker else {
+                return result;
+            };
+            match w.rx.try_recv() {
+                Ok(reply) => {
+                    if let Err(e) = self.receive(reply, overview) {
+                        result = Err(e);
+                    }
+                }
+                Err(TryRecvError::Empty) => return result,
+                Err(TryRecvError::Disconnected) => {
+                    if self.busy() {
+                        self.asked = None;
+                        self.findouts_asked = 0;
+                        self.polls_asked = 0;
+                        result = Err(STOPPED.to_owned());
+                    }
+                    return result;
+                }
+            }
+        }
+    }
+
+    /// Blocks until the worker answered the outstanding request (tests only): true when
+    /// nothing is outstanding any more.
+    pub fn wait_idle(&mut self, overview: Overview, timeout: Duration) -> Result<bool, String> {
+        let end = Instant::now() + timeout;
+        while self.busy() {
+            let Some(w) = &self.worker else {
+                return Ok(false);
+            };
+            let left = end.saturating_duration_since(Instant::now());
+            match w.rx.recv_timeout(left) {
+                Ok(reply) => self.receive(reply, overview)?,
+                Err(RecvTimeoutError::Timeout) => return Ok(false),
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.asked = None;
+                    self.findouts_asked = 0;
+                    self.polls_asked = 0;
+                    return Err(STOPPED.to_owned());
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Takes in the worker's answers, and asks it again if the view needs it and stood
+    /// still long enough. Returns how long to wait before looking again, if a request is
+    /// due later.
     pub fn update(
         &mut self,
-        history: &History,
         range: Option<(Time, Time)>,
         overview: Overview,
         now: Instant,
     ) -> Result<Option<Duration>, String> {
+        let received = self.receive_all(overview);
         if !self.force && !self.stale(range) {
             self.dirty_since = None;
-            return Ok(None);
+            return received.map(|()| None);
         }
         let since = *self.dirty_since.get_or_insert(now);
         let waited = now.duration_since(since);
-        if !self.force && self.data.is_some() && waited < DEBOUNCE {
-            return Ok(Some(DEBOUNCE - waited));
+        if !self.force && (self.data.is_some() || self.asked.is_some()) && waited < DEBOUNCE {
+            return received.map(|()| Some(DEBOUNCE - waited));
         }
         self.force = false;
         self.dirty_since = None;
         let (Some(v), Some(r)) = (self.visible, range) else {
+            self.asked = None;
             self.data = None;
             self.series.clear();
             self.markers.clear();
-            return Ok(None);
+            return received.map(|()| None);
         };
         let (from, to, bucket) = wanted(v, self.width, r);
-        self.data = Some(query(history, from, to, bucket).map_err(|e| e.to_string())?);
-        self.queries += 1;
-        self.rebuild(overview);
-        Ok(None)
+        let Some(w) = &mut self.worker else {
+            return received.map(|()| None);
+        };
+        match w.send(from, to, bucket) {
+            Ok(id) => self.asked = Some((id, (from, to, bucket))),
+            Err(e) => {
+                self.asked = None;
+                return Err(e);
+            }
+        }
+        received.map(|()| None)
     }
 
     /// Builds the lines of `overview` from the data in hand.
@@ -414,9 +713,10 @@ impl crate::Analyzer {
                         ))
                     }
                 }
-                HoverPosition::Elsewhere { position } => {
-                    Some(time_text(position.x.round() as Time))
-                }
+                HoverPosition::Elsewhere { position } => Some(format!(
+                    "{}\nright-click: show processes at this time",
+                    time_text(position.x.round() as Time)
+                )),
             });
         if overview == Overview::Load {
             plot = plot.include_y(100.0);
@@ -489,6 +789,12 @@ impl crate::Analyzer {
                 );
             }
         });
+        if resp.response.secondary_clicked()
+            && let Some(pos) = resp.response.interact_pointer_pos()
+        {
+            let t = resp.transform.value_from_position(pos).x.round() as Time;
+            self.history_request = Some(t);
+        }
         let b = resp.transform.bounds();
         let visible = (b.min()[0], b.max()[0]);
         self.plot.pending = None;

@@ -40,7 +40,24 @@ fn harness(path: &std::path::Path) -> Harness<'static, Analyzer> {
         .with_size(egui::vec2(1200.0, 700.0))
         .build_ui_state(|ui, a: &mut Analyzer| a.ui(ui), analyzer);
     h.run_steps(4);
+    settle(&mut h);
     h
+}
+
+/// Waits for the history thread to answer what the analyzer asked, and draws the answer.
+fn settle(h: &mut Harness<'_, Analyzer>) {
+    // An answer can make the next frame ask again (a "refresh" poll, then the plot).
+    for _ in 0..5 {
+        assert!(
+            h.state_mut().wait_idle(std::time::Duration::from_secs(20)),
+            "the history thread did not answer"
+        );
+        h.run_steps(2);
+        if !h.state().loading() {
+            return;
+        }
+    }
+    panic!("the analyzer keeps asking the history");
 }
 
 /// min, max, mean of load and mem of `node` (all nodes for `None`) in `from..=to`.
@@ -139,6 +156,7 @@ fn find_out_matches_sql() {
     // A narrower view: 30 minutes, across node 3's gap.
     h.state_mut().set_view(T0 + 900, T0 + 2700);
     h.run_steps(4);
+    settle(&mut h);
     assert_eq!(h.state().shown_range(), (T0 + 900, T0 + 2700));
     let queries = h.state().queries();
     assert!(queries >= 2, "the narrower view asked again ({queries})");
@@ -149,6 +167,7 @@ fn find_out_matches_sql() {
     h.get_by_role_and_label(Role::Button, "find out node 2")
         .click();
     h.run_steps(3);
+    settle(&mut h);
     check_find_out(&h, &path, Some(2));
     h.get_by_label("CPUs: 3");
     h.get_by_label("avail. mem: 8192.0 MiB");
@@ -160,6 +179,7 @@ fn find_out_matches_sql() {
     h.get_by_role_and_label(Role::Button, "find out node 3")
         .click();
     h.run_steps(3);
+    settle(&mut h);
     check_find_out(&h, &path, Some(3));
     h.get_by_role_and_label(Role::Button, "close").click();
     h.run_steps(3);
@@ -167,6 +187,7 @@ fn find_out_matches_sql() {
     h.get_by_role_and_label(Role::Button, "find out cluster")
         .click();
     h.run_steps(3);
+    settle(&mut h);
     check_find_out(&h, &path, None);
     h.get_by_label("CPUs: 9");
 }
@@ -178,6 +199,7 @@ fn memory_overview_and_panning() {
     let mut h = harness(&path);
     h.get_by_label("memory overview").click();
     h.run_steps(3);
+    settle(&mut h);
     assert_eq!(h.state().overview(), Overview::Memory);
     let series = h.state().visible_series();
     assert_eq!(series.len(), 3);
@@ -187,6 +209,7 @@ fn memory_overview_and_panning() {
     // once it stands still.
     h.state_mut().set_view(T0 + 3600, T0 + 5400);
     h.run_steps(3);
+    settle(&mut h);
     let before = h.state().shown_range();
     let q = h.state().queries();
     let y = 400.0;
@@ -202,6 +225,7 @@ fn memory_overview_and_panning() {
     assert!(after.0 < before.0, "panned back: {before:?} -> {after:?}");
     std::thread::sleep(openmosixanalyzer::DEBOUNCE);
     h.run_steps(2);
+    settle(&mut h);
     assert!(h.state().queries() > q, "asked again after the pan");
     // Back to the load overview: same nodes.
     h.get_by_label("load overview").click();
@@ -236,6 +260,7 @@ fn open_another_history() {
     h.run_steps(2);
     h.get_by_role_and_label(Role::Button, "open").click();
     h.run_steps(4);
+    settle(&mut h);
     assert_eq!(h.state().path(), other.as_path());
     assert_eq!(h.state().nodes().len(), 2);
     assert_eq!(h.state().visible_series().len(), 2);
@@ -287,7 +312,39 @@ fn refresh_follows_the_live_database() {
     }
     std::thread::sleep(openmosixanalyzer::POLL_EVERY);
     h.run_steps(4);
+    settle(&mut h);
     assert_eq!(h.state().range(), Some((T0, last + 10)));
     // The view followed the newest sample.
     assert_eq!(h.state().shown_range().1, last + 10);
+}
+
+#[test]
+fn right_click_asks_for_the_history_at_that_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = history(dir.path());
+    let mut h = harness(&path);
+    h.state_mut().set_view(T0 + 900, T0 + 2700);
+    h.run_steps(3);
+    settle(&mut h);
+    assert_eq!(h.state_mut().take_history_request(), None);
+    let pos = egui::pos2(700.0, 400.0);
+    h.hover_at(pos);
+    h.run_steps(1);
+    for pressed in [true, false] {
+        h.event(egui::Event::PointerButton {
+            pos,
+            button: egui::PointerButton::Secondary,
+            pressed,
+            modifiers: egui::Modifiers::NONE,
+        });
+        h.run_steps(1);
+    }
+    let (from, to) = h.state().shown_range();
+    let t = h.state_mut().take_history_request();
+    assert!(
+        t.is_some_and(|t| (from..=to).contains(&t)),
+        "{t:?} not in {from}..={to}"
+    );
+    // Only once.
+    assert_eq!(h.state_mut().take_history_request(), None);
 }

@@ -100,7 +100,7 @@ impl Nodes {
     /// Whether the source agent can run pre-dump rounds, and its words about it.
     fn predump_capability(&self) -> (bool, String) {
         let detail = self.conn(1).hello().migration.detail.clone();
-        (detail.contains("pre-dump rounds available"), detail)
+        (self.conn(1).hello().predump, detail)
     }
 }
 

@@ -442,6 +442,9 @@ pub struct Hello {
     pub ops: Vec<String>,
     /// Whether process migration works here, and if not why.
     pub migration: Capability,
+    /// Whether pre-dump rounds work here (the kernel tracks dirty memory).
+    #[serde(default)]
+    pub predump: bool,
 }
 
 /// Whether a capability is there, with the reason when it is not.

@@ -348,6 +348,7 @@ impl<B: Backend + 'static> Server<B> {
                 backend: b.kind().into(),
                 ops: protocol::OPS.iter().map(|s| (*s).to_owned()).collect(),
                 migration: self.migration.clone(),
+                predump: self.migrator.as_ref().is_some_and(Migrator::can_predump),
             }),
             Request::Node => json(b.node()?),
             Request::AdminGet => json(b.admin()?),

@@ -96,6 +96,11 @@ impl Migrator {
         }
     }
 
+    /// Whether pre-dump rounds can work here.
+    pub fn can_predump(&self) -> bool {
+        self.criu.as_ref().is_some_and(Criu::can_predump)
+    }
+
     fn criu(&self) -> Result<&Criu, AgentError> {
         self.criu.as_ref().ok_or_else(|| {
             AgentError::new(

@@ -110,6 +110,7 @@ impl AgentConn {
                     available: false,
                     detail: String::new(),
                 },
+                predump: false,
             },
             timeout,
             aux: None,

@@ -200,12 +200,7 @@ pub async fn migrate(
     // Pre-dump rounds while the process runs.
     let mut image: Option<String> = None;
     let mut rounds = 0;
-    let can_predump = src
-        .hello()
-        .migration
-        .detail
-        .contains("pre-dump rounds available");
-    if options.predump && can_predump && p.rss >= PREDUMP_MIN_RSS {
+    if options.predump && src.hello().predump && p.rss >= PREDUMP_MIN_RSS {
         let mut last: Option<u64> = None;
         while rounds < MAX_ROUNDS {
             let r: PredumpInfo = match src

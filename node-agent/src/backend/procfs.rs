@@ -54,8 +54,13 @@ pub struct ProcFs {
     page_size: u64,
 }
 
+/// Reads a /proc file. They report a size of 0, so `fs::read` would start from a tiny
+/// buffer and grow it several times; one page fits stat, status and most command lines.
 fn read(path: &Path) -> std::io::Result<Vec<u8>> {
-    fs::read(path)
+    use std::io::Read as _;
+    let mut buf = Vec::with_capacity(4096);
+    fs::File::open(path)?.read_to_end(&mut buf)?;
+    Ok(buf)
 }
 
 fn io_err(path: &Path, e: &std::io::Error) -> AgentError {

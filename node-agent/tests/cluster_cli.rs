@@ -13,15 +13,8 @@ fn bed() -> &'static Testbed {
     Testbed::shared("tcli", 202, 3)
 }
 
-/// Runs the CLI and returns stdout, failing the test with stderr on a non-zero exit.
 fn ok(args: &[&str]) -> String {
-    let out = bed().cli(args);
-    assert!(
-        out.status.success(),
-        "openmosix {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
+    bed().cli_ok(args)
 }
 
 fn json_lines(text: &str) -> Vec<Value> {
@@ -31,7 +24,7 @@ fn json_lines(text: &str) -> Vec<Value> {
 }
 
 fn procs(node: u32) -> Vec<Value> {
-    json_lines(&ok(&["--json", "ps", &node.to_string()]))
+    bed().ps(node)
 }
 
 fn find(node: u32, pid: i64) -> Option<Value> {

@@ -12,15 +12,8 @@ fn bed() -> &'static Testbed {
     Testbed::shared("tmask", 207, 3)
 }
 
-/// Runs the CLI and returns stdout, failing the test with stderr on a non-zero exit.
 fn ok(args: &[&str]) -> String {
-    let out = bed().cli(args);
-    assert!(
-        out.status.success(),
-        "openmosix {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
+    bed().cli_ok(args)
 }
 
 /// Runs the CLI expecting exit status 1 and returns the error: the last line of stderr
@@ -39,10 +32,7 @@ fn fails(args: &[&str]) -> String {
 }
 
 fn procs(node: u32) -> Vec<Value> {
-    ok(&["--json", "ps", &node.to_string()])
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect()
+    bed().ps(node)
 }
 
 fn find(node: u32, pid: i64) -> Value {

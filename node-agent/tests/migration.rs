@@ -14,13 +14,7 @@ fn bed() -> &'static Testbed {
 }
 
 fn ok(args: &[&str]) -> String {
-    let out = bed().cli(args);
-    assert!(
-        out.status.success(),
-        "openmosix {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
+    bed().cli_ok(args)
 }
 
 fn fails(args: &[&str]) -> String {
@@ -30,10 +24,7 @@ fn fails(args: &[&str]) -> String {
 }
 
 fn procs(node: u32) -> Vec<Value> {
-    ok(&["--json", "ps", &node.to_string()])
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json"))
-        .collect()
+    bed().ps(node)
 }
 
 fn find(node: u32, pid: i64) -> Option<Value> {

@@ -238,6 +238,26 @@ impl Testbed {
             .expect("cannot run openmosix")
     }
 
+    /// Runs the CLI and returns its stdout, failing the test with its stderr on a
+    /// non-zero exit.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "openmosix {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 output")
+    }
+
+    /// `openmosix --json ps NODE`: one object per process of the node.
+    pub fn ps(&self, node: u32) -> Vec<serde_json::Value> {
+        self.cli_ok(&["--json", "ps", &node.to_string()])
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
+    }
+
     /// The `openmosix --cluster <cluster_file> args` command, to adjust before running.
     pub fn cli_command<S: AsRef<OsStr>>(&self, args: &[S]) -> Command {
         let mut cmd = Command::new(cli_bin());

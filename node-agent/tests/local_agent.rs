@@ -111,10 +111,23 @@ async fn requests_subscriptions_and_errors() {
         assert!(procs.iter().any(|p| p.pid == me));
     }
     conn.unsubscribe(sub).await.expect("unsubscribe");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    while rx.try_recv().is_ok() {}
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(rx.try_recv().is_err(), "pushes go on after unsubscribe");
+    // The client drops its side at once (so the receiver ends); the agent must have
+    // stopped the subscription too: it no longer knows it.
+    let closed = tokio::time::timeout(Duration::from_secs(2), async {
+        while rx.recv().await.is_some() {}
+    })
+    .await;
+    assert!(closed.is_ok(), "the client kept the subscription open");
+    let again = conn
+        .unsubscribe(sub)
+        .await
+        .expect_err("the agent forgot the subscription");
+    assert!(
+        again
+            .to_string()
+            .contains(&format!("no subscription {sub}")),
+        "{again}"
+    );
 }
 
 /// Every SSH channel has its own agent process; they share the node's state file. A

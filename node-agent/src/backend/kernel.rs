@@ -29,7 +29,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use super::procfs::{ProcFs, ProcStat};
+use super::procfs::{OpenMosixFields, ProcFs, ProcStat};
 use super::{Backend, Result, syscalls};
 use crate::model::{
     AdminChange, AdminState, MapNode, MigMask, NodeId, NodeInfo, NodeStatus, ProcInfo, RunOptions,
@@ -256,20 +256,7 @@ impl KernelBackend {
             mignodes: bit_list(&file("mignodes"))?,
             migpolicy: num_or(&file("migpolicy"), 0)?,
         };
-        Ok(ProcInfo {
-            pid: st.pid,
-            ppid: st.ppid,
-            uid: st.uid,
-            state: st.state,
-            nice: st.nice,
-            utime: st.utime,
-            cutime: st.cutime,
-            vsize: st.vsize,
-            rss: st.rss,
-            nswap: st.nswap,
-            cnswap: st.cnswap,
-            comm: st.comm,
-            cmdline: st.cmdline,
+        let om = OpenMosixFields {
             // `where` is 0 while the process runs at home.
             where_: if where_raw == 0 { me } else { where_raw },
             // Processes under /proc/PID are local ones: their home is this node.
@@ -280,7 +267,8 @@ impl KernelBackend {
             cantmove,
             mask,
             run: None,
-        })
+        };
+        Ok(st.into_info(om))
     }
 
     /// The process `pid` if its lock and mask may be changed: it exists and is neither a

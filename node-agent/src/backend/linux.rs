@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::cantmove::{self, Tables};
-use super::procfs::{ProcFs, ProcStat};
+use super::procfs::{OpenMosixFields, ProcFs, ProcStat};
 use super::state::{AgentState, Emigrant, GuestRecord, ProcRecord, RunRecord, StateFile};
 use super::{Backend, Result, syscalls};
 use crate::model::{
@@ -313,20 +313,7 @@ impl LinuxBackend {
         let (home, home_pid, nmigs) =
             guest.map_or((self.node_id, st.pid, 0), |g| (g.home, g.home_pid, g.nmigs));
         let cantmove = self.cantmove(&st, run, rec, tables);
-        ProcInfo {
-            pid: st.pid,
-            ppid: st.ppid,
-            uid: st.uid,
-            state: st.state,
-            nice: st.nice,
-            utime: st.utime,
-            cutime: st.cutime,
-            vsize: st.vsize,
-            rss: st.rss,
-            nswap: st.nswap,
-            cnswap: st.cnswap,
-            comm: st.comm,
-            cmdline: st.cmdline,
+        let om = OpenMosixFields {
             where_: self.node_id,
             home,
             home_pid,
@@ -335,7 +322,8 @@ impl LinuxBackend {
             cantmove,
             mask: rec.and_then(|r| r.mask).unwrap_or_default(),
             run: run.map(|r| r.options.clone()),
-        }
+        };
+        st.into_info(om)
     }
 }
 

@@ -47,6 +47,58 @@ pub struct ProcStat {
 
 const PF_KTHREAD: u64 = 0x0020_0000;
 
+/// What openMosix adds to a process (HOWTO table 8-5 and 8.4); each backend knows it
+/// its own way.
+#[derive(Debug, Clone, Default)]
+pub struct OpenMosixFields {
+    /// Node it runs on.
+    pub where_: crate::model::NodeId,
+    /// Its home node.
+    pub home: crate::model::NodeId,
+    /// Its pid on its home node.
+    pub home_pid: i32,
+    /// Migrations so far.
+    pub nmigs: u32,
+    /// Locked where it is.
+    pub lock: bool,
+    /// Why it cannot move ("" if it can).
+    pub cantmove: String,
+    /// Cluster mask.
+    pub mask: crate::model::MigMask,
+    /// mosrun options, if the agent started it.
+    pub run: Option<crate::model::RunOptions>,
+}
+
+impl ProcStat {
+    /// The protocol's view of this process, with the openMosix fields.
+    pub fn into_info(self, om: OpenMosixFields) -> crate::model::ProcInfo {
+        let st = self;
+        crate::model::ProcInfo {
+            pid: st.pid,
+            ppid: st.ppid,
+            uid: st.uid,
+            state: st.state,
+            nice: st.nice,
+            utime: st.utime,
+            cutime: st.cutime,
+            vsize: st.vsize,
+            rss: st.rss,
+            nswap: st.nswap,
+            cnswap: st.cnswap,
+            comm: st.comm,
+            cmdline: st.cmdline,
+            where_: om.where_,
+            home: om.home,
+            home_pid: om.home_pid,
+            nmigs: om.nmigs,
+            lock: om.lock,
+            cantmove: om.cantmove,
+            mask: om.mask,
+            run: om.run,
+        }
+    }
+}
+
 /// A /proc tree.
 #[derive(Debug, Clone)]
 pub struct ProcFs {

@@ -2,6 +2,7 @@
 //! of the cluster to SQLite, and the read API the analyzer and the history windows use.
 //!
 //! - [`schema`]: the tables, as a numbered migration list (`PRAGMA user_version`).
+//! - [`block`], [`pack`]: samples older than a minute, packed per node and minute.
 //! - [`store`]: the writer — one transaction per tick, live file and rotation.
 //! - [`query`]: [`History`], the read API (samples, aggregates, stats, checkpoints,
 //!   events, process lists at a time, where a pid was).
@@ -11,10 +12,13 @@
 //!
 //! docs/collector.md describes the command line and the schema.
 
+pub mod block;
 pub mod daemon;
 pub mod metrics;
+pub mod pack;
 pub mod poll;
 pub mod query;
+mod scan;
 pub mod schema;
 pub mod store;
 mod sys;
@@ -40,6 +44,16 @@ pub enum Error {
         what: String,
         /// The system's error.
         source: std::io::Error,
+    },
+    /// A packed block of samples is damaged (docs/collector.md "Packed samples").
+    #[error("the packed samples of node {node} from {time} are damaged: {why}")]
+    Damaged {
+        /// The block's node.
+        node: u32,
+        /// The block's first time (s).
+        time: i64,
+        /// What is wrong.
+        why: String,
     },
     /// The file is not a collector database.
     #[error("not an openmosixcollector database")]

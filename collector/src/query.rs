@@ -17,8 +17,9 @@ use std::time::Duration;
 use openmosix_agent::model::NodeId;
 use rusqlite::{Connection, OpenFlags, OptionalExtension as _, params};
 
+use crate::block::Row;
 use crate::store::{BUSY_TIMEOUT_MS, link_target};
-use crate::{Result, Time, schema};
+use crate::{Result, Time, scan, schema};
 
 /// A node of the history.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -250,15 +251,15 @@ impl Fold {
     }
 }
 
-/// A [`Sample`] from columns `time, load, util, mem, rmem` starting at `at`.
-fn sample(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Sample> {
-    Ok(Sample {
-        time: r.get(at)?,
-        load: r.get::<_, i64>(at + 1)? as f64,
-        util: r.get::<_, i64>(at + 2)? as f64,
-        mem: bytes(r.get(at + 3)?),
-        rmem: bytes(r.get(at + 4)?),
-    })
+/// A [`Sample`] from its stored units.
+fn sample(r: &Row) -> Sample {
+    Sample {
+        time: r.time,
+        load: r.load as f64,
+        util: r.util as f64,
+        mem: bytes(r.mem),
+        rmem: bytes(r.rmem),
+    }
 }
 
 fn bytes(mib: i64) -> u64 {
@@ -351,22 +352,14 @@ impl History {
 
     /// First and last sample time (s), if there is any sample.
     pub fn range(&self) -> Result<Option<(Time, Time)>> {
-        let (lo, hi): (Option<Time>, Option<Time>) =
-            self.conn
-                .query_row("SELECT min(time), max(time) FROM samples", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?;
-        Ok(lo.zip(hi))
+        scan::range(&self.conn)
     }
 
     /// The samples of `node` in `from..=to`, oldest first.
     pub fn samples(&self, node: NodeId, from: Time, to: Time) -> Result<Vec<Sample>> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT time, load, util, mem, rmem FROM samples
-             WHERE time BETWEEN ?2 AND ?3 AND node = ?1 ORDER BY time",
-        )?;
-        let rows = st.query_map(params![node, from, to], |r| sample(r, 0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let mut out = Vec::new();
+        scan::for_each(&self.conn, Some(node), from, to, |_, r| out.push(sample(r)))?;
+        Ok(out)
     }
 
     /// [`History::samples`] of every node (one pass over the range).
@@ -376,14 +369,9 @@ impl History {
             .into_iter()
             .map(|id| (id, Vec::new()))
             .collect();
-        let mut st = self.conn.prepare_cached(
-            "SELECT time, load, util, mem, rmem, node FROM samples
-             WHERE time BETWEEN ?1 AND ?2 ORDER BY time, node",
-        )?;
-        let mut rows = st.query(params![from, to])?;
-        while let Some(r) = rows.next()? {
-            out.entry(r.get(5)?).or_default().push(sample(r, 0)?);
-        }
+        scan::for_each(&self.conn, None, from, to, |id, r| {
+            out.entry(id).or_default().push(sample(r));
+        })?;
         Ok(out)
     }
 
@@ -432,19 +420,12 @@ impl History {
         let span = to - from + 1;
         let n = i64::try_from(buckets).unwrap_or(i64::MAX);
         let width = (span + n - 1) / n;
-        // One pass in (time, node) order; each node's current bucket is folded in Rust,
-        // which beats SQLite's GROUP BY (a sort) several times over.
-        let mut st = self.conn.prepare_cached(
-            "SELECT time, node, load, util, mem, rmem FROM samples
-             WHERE time BETWEEN ?1 AND ?2 AND (?3 IS NULL OR node = ?3) ORDER BY time",
-        )?;
+        // One pass (each node's samples in time order); each node's current bucket is
+        // folded in Rust, which beats SQLite's GROUP BY (a sort) several times over.
         let mut open: HashMap<NodeId, Fold> = HashMap::new();
-        let mut rows = st.query(params![from, to, node])?;
-        while let Some(r) = rows.next()? {
-            let time: Time = r.get(0)?;
-            let id: NodeId = r.get(1)?;
-            let v = [r.get::<_, i64>(2)?, r.get(3)?, r.get(4)?, r.get(5)?];
-            let start = from + (time - from) / width * width;
+        scan::for_each(&self.conn, node, from, to, |id, r| {
+            let v = [r.load, r.util, r.mem, r.rmem];
+            let start = from + (r.time - from) / width * width;
             match open.get_mut(&id) {
                 Some(f) if f.start == start => f.add(v),
                 Some(f) => {
@@ -455,7 +436,7 @@ impl History {
                     open.insert(id, Fold::new(start, v));
                 }
             }
-        }
+        })?;
         for (id, f) in open {
             out.entry(id).or_default().push(f.bucket(width));
         }
@@ -579,22 +560,16 @@ impl History {
         from: Time,
         to: Time,
     ) -> Result<BTreeMap<NodeId, (Stats, Sums)>> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT node, load, mem, rmem FROM samples
-             WHERE time BETWEEN ?1 AND ?2 AND (?3 IS NULL OR node = ?3)",
-        )?;
         let mut folds: BTreeMap<NodeId, Fold> = BTreeMap::new();
-        let mut rows = st.query(params![from, to, node])?;
-        while let Some(r) = rows.next()? {
-            let id: NodeId = r.get(0)?;
-            let v = [r.get::<_, i64>(1)?, r.get(2)?, r.get(3)?, 0];
+        scan::for_each(&self.conn, node, from, to, |id, r| {
+            let v = [r.load, r.mem, r.rmem, 0];
             match folds.get_mut(&id) {
                 Some(f) => f.add(v),
                 None => {
                     folds.insert(id, Fold::new(from, v));
                 }
             }
-        }
+        })?;
         Ok(folds
             .into_iter()
             .map(|(id, f)| {
@@ -679,9 +654,6 @@ impl History {
     /// collector intervals before `time`). Ordered by node, then pid.
     pub fn procs_at(&self, time: Time) -> Result<Vec<ProcRow>> {
         let window = (2 * self.interval).max(2);
-        let mut up = self.conn.prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM samples WHERE time BETWEEN ?2 AND ?3 AND node = ?1)",
-        )?;
         let mut snap = self.conn.prepare_cached(
             "SELECT id, time FROM snapshots WHERE node = ?1 AND time <= ?2
              ORDER BY time DESC LIMIT 1",
@@ -692,7 +664,10 @@ impl History {
         )?;
         let mut out = Vec::new();
         for node in self.node_ids()? {
-            let was_up: bool = up.query_row(params![node, time - window, time], |r| r.get(0))?;
+            let mut was_up = false;
+            scan::for_each(&self.conn, Some(node), time - window, time, |_, _| {
+                was_up = true;
+            })?;
             if !was_up {
                 continue;
             }

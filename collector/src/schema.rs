@@ -101,7 +101,83 @@ LEFT JOIN node_info i ON i.node = s.node AND i.time = (
     SELECT max(time) FROM node_info WHERE node = s.node AND time <= s.time
 );
 ",
+    // 2: samples older than a minute packed per node and minute (docs/collector.md
+    // "Packed samples"); `samples_all` reads both as plain rows. The existing rows are
+    // packed by `convert` in the same transaction.
+    r"
+CREATE TABLE sample_blocks (
+    time  INTEGER NOT NULL,
+    node  INTEGER NOT NULL,
+    last  INTEGER NOT NULL,
+    count INTEGER NOT NULL CHECK (count > 0),
+    data  BLOB NOT NULL,
+    PRIMARY KEY (time, node),
+    CHECK (last >= time AND last - time < 600)
+) STRICT, WITHOUT ROWID;
+
+CREATE VIEW samples_all AS
+WITH RECURSIVE
+bytes (node, first, n, hex, pos, b, acc, shift, k, val) AS (
+    SELECT node, time, count, hex(data), 3,
+           (instr('0123456789ABCDEF', substr(hex(data), 3, 1)) - 1) * 16
+           + instr('0123456789ABCDEF', substr(hex(data), 4, 1)) - 1,
+           0, 0, 0, NULL
+    FROM sample_blocks WHERE substr(hex(data), 1, 2) = '01'
+    UNION ALL
+    SELECT node, first, n, hex, pos + 2,
+           (instr('0123456789ABCDEF', substr(hex, pos + 2, 1)) - 1) * 16
+           + instr('0123456789ABCDEF', substr(hex, pos + 3, 1)) - 1,
+           CASE WHEN b < 128 THEN 0 ELSE acc | ((b & 127) << shift) END,
+           CASE WHEN b < 128 THEN 0 ELSE shift + 7 END,
+           k + (b < 128),
+           CASE WHEN b < 128 THEN acc | ((b & 127) << shift) END
+    FROM bytes WHERE pos < length(hex)
+),
+deltas (node, first, n, k, d) AS (
+    SELECT node, first, n, k - 1,
+           CASE WHEN val & 1
+                THEN ~((val >> 1) & 9223372036854775807)
+                ELSE (val >> 1) & 9223372036854775807 END
+    FROM bytes WHERE val IS NOT NULL AND k <= 5 * n
+),
+vals (node, first, n, k, v) AS (
+    SELECT node, first, n, k,
+           sum(d) OVER (PARTITION BY node, first, k / n ORDER BY k)
+           + CASE WHEN k / n = 0 THEN first ELSE 0 END
+    FROM deltas
+)
+SELECT max(CASE WHEN k / n = 0 THEN v END) AS time, node,
+       max(CASE WHEN k / n = 1 THEN v END) AS load,
+       max(CASE WHEN k / n = 2 THEN v END) AS util,
+       max(CASE WHEN k / n = 3 THEN v END) AS mem,
+       max(CASE WHEN k / n = 4 THEN v END) AS rmem
+FROM vals GROUP BY node, first, k % n
+UNION ALL
+SELECT time, node, load, util, mem, rmem FROM samples;
+
+DROP VIEW samples_full;
+CREATE VIEW samples_full AS
+SELECT s.node, s.time, s.load, s.util, s.mem, s.rmem, i.tmem, i.speed, i.cpus, i.status
+FROM samples_all s
+LEFT JOIN node_info i ON i.node = s.node AND i.time = (
+    SELECT max(time) FROM node_info WHERE node = s.node AND time <= s.time
+);
+",
 ];
+
+/// The part of a migration SQL cannot do, run in the same transaction after its SQL:
+/// `version` is the schema version the migration brings the file to.
+fn convert(conn: &Connection, version: i64) -> Result<()> {
+    if version == 2 {
+        // Pack every plain row but those of the newest window (the writer goes on there).
+        let newest: Option<crate::Time> =
+            conn.query_row("SELECT max(time) FROM samples", [], |r| r.get(0))?;
+        if let Some(t) = newest {
+            crate::pack::pack_before(conn, crate::pack::window_start(t))?;
+        }
+    }
+    Ok(())
+}
 
 /// The schema version this program writes: the number of migrations.
 pub fn latest() -> i64 {
@@ -135,6 +211,7 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
         let index = usize::try_from(v).map_err(|_| Error::NotOurs)?;
         tx.execute_batch(MIGRATIONS[index])?;
         v += 1;
+        convert(&tx, v)?;
         tx.pragma_update(None, "user_version", v)?;
         tx.commit()?;
     }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use openmosix_agent::model::{NodeId, NodeInfo, NodeStatus, ProcInfo};
 use rusqlite::{Connection, OpenFlags, OptionalExtension as _, params};
 
-use crate::{Error, Result, Time, schema};
+use crate::{Error, Result, Time, pack, schema};
 
 /// Milliseconds a connection waits for another one's lock before giving up.
 pub const BUSY_TIMEOUT_MS: u64 = 5000;
@@ -112,6 +112,8 @@ pub struct TickReport {
     pub snapshots: usize,
     /// Events written.
     pub events: usize,
+    /// Older samples moved into packed blocks (at the first tick of a minute).
+    pub packed: usize,
     /// From BEGIN to the end of COMMIT.
     pub duration: Duration,
 }
@@ -394,6 +396,15 @@ impl Store {
 
     fn write_tick_inner(&mut self, tick: &Tick, report: &mut TickReport) -> Result<()> {
         let t = tick.time;
+        // The first tick of a new minute packs the minutes before it (crate::pack).
+        let boundary = pack::window_start(t);
+        let oldest: Option<Time> = self
+            .conn
+            .prepare_cached("SELECT min(time) FROM samples")?
+            .query_row([], |r| r.get(0))?;
+        if oldest.is_some_and(|o| o < boundary) {
+            report.packed = pack::pack_before(&self.conn, boundary)?;
+        }
         {
             let mut sample = self.conn.prepare_cached(
                 "INSERT OR REPLACE INTO samples (node, time, load, util, mem, rmem)

@@ -181,7 +181,7 @@ fn stats_match_plain_sql() {
     let (n, min, max, avg, mavg): (i64, f64, f64, f64, f64) = h
         .connection()
         .query_row(
-            "SELECT count(*), min(load), max(load), avg(load), avg(mem) FROM samples
+            "SELECT count(*), min(load), max(load), avg(load), avg(mem) FROM samples_all
              WHERE time BETWEEN ?1 AND ?2",
             [T0 + 20, T0 + 79],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),

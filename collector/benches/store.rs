@@ -1,6 +1,11 @@
 //! The writer's cost: commit time per tick and bytes on disk per node-sample, for 256
 //! nodes at 1 Hz over an hour of synthetic samples (docs/collector.md "Figures").
 //!
+//! The samples: load a random walk (±20 a second between 0 and 400, so busy and idle
+//! spells), util following it, free memory drifting by up to ±32 MiB a second, MemFree
+//! half of it plus up to 256 MiB of noise, and now and then (once per node-hour on
+//! average) a node down for 30 s to 5 min: no samples, a gap.
+//!
 //! `cargo bench -p openmosix-collector --bench store`
 //! (`BENCH_NODES=64 BENCH_SECONDS=600` for a shorter run; `BENCH_DIR` for where the file
 //! goes, default a temporary folder.)
@@ -83,6 +88,10 @@ fn main() {
         })
         .collect();
     let start = 1_700_000_000i64;
+    // Seconds each node stays down from now (0: up).
+    let mut down = vec![0u32; state.len()];
+    let mut written_samples = 0i64;
+    let mut packed = 0usize;
     let mut times = Vec::with_capacity(seconds as usize);
     let wall = Instant::now();
     let written_before = written();
@@ -91,7 +100,15 @@ fn main() {
             time: start + s,
             ..Tick::default()
         };
-        for n in &mut state {
+        for (n, down) in state.iter_mut().zip(&mut down) {
+            if *down > 0 {
+                *down -= 1;
+                continue;
+            }
+            if rng.next() % 3600 == 0 {
+                *down = 30 + (rng.next() % 270) as u32;
+                continue;
+            }
             // A random walk: busy and idle spells, memory drifting by megabytes.
             n.load = (n.load + (rng.unit() - 0.5) * 40.0).clamp(0.0, 400.0);
             n.util = (n.load / f64::from(n.cpus)).min(100.0);
@@ -100,7 +117,9 @@ fn main() {
             n.rmem = n.mem / 2 + (rng.next() % (256 << 20));
             tick.samples.push((n.id, n.clone()));
         }
+        written_samples += tick.samples.len() as i64;
         let r = store.write_tick(&tick).expect("tick");
+        packed += r.packed;
         times.push(r.duration);
         if s % 60 == 59 {
             store.wal_checkpoint().expect("checkpoint");
@@ -118,12 +137,14 @@ fn main() {
     let used = (pragma("page_count") - pragma("freelist_count")) * page_size;
     drop(store);
     let file_bytes = std::fs::metadata(&path).expect("size").len();
-    let samples = i64::from(nodes) * seconds;
+    let samples = written_samples;
 
     times.sort_unstable();
     let total: Duration = times.iter().sum();
     println!(
-        "store bench: {nodes} nodes × {seconds} s = {samples} node-samples in {:.1} s",
+        "store bench: {nodes} nodes × {seconds} s = {samples} node-samples written \
+         ({} missing: nodes down; {packed} packed into blocks) in {:.1} s",
+        i64::from(nodes) * seconds - samples,
         wall.as_secs_f64()
     );
     println!(
@@ -159,6 +180,17 @@ fn main() {
     let t0 = Instant::now();
     let one = h.samples(1, start, start + seconds - 1).expect("samples");
     let one_time = t0.elapsed();
+    let t0 = Instant::now();
+    let viewed: i64 = h
+        .connection()
+        .query_row("SELECT count(*) FROM samples_all", [], |r| r.get(0))
+        .expect("view");
+    let view_time = t0.elapsed();
+    assert_eq!(viewed, samples, "the view shows every sample");
+    println!(
+        "sqlite3 view samples_all: all {viewed} rows in {:.1} s",
+        view_time.as_secs_f64()
+    );
     println!(
         "reading: aggregate of every node to ≤1000 points {:.0} ms ({} points); \
          cluster stats {:.0} ms ({} samples); one node's samples {:.1} ms ({} rows)",

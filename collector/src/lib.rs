@@ -14,6 +14,7 @@
 
 pub mod block;
 pub mod daemon;
+pub mod export;
 pub mod metrics;
 pub mod pack;
 pub mod poll;

@@ -19,6 +19,7 @@ openmosixcollector -d   start the collector as a daemon
 openmosixcollector -k   stop the collector
 openmosixcollector -n [NOTE]  write a checkpoint to the history
 openmosixcollector -r   save the current history and start a new one
+openmosixcollector --export   every sample of the history as CSV (for sqlite3 and scripts)
 openmosixcollector --help     all the options (--interval, --db, --cluster, --metrics …)";
 
 /// Log the load, memory, processes and events of every node of the cluster to a history
@@ -31,7 +32,7 @@ openmosixcollector --help     all the options (--interval, --db, --cluster, --me
     version,
     about,
     long_about,
-    group(clap::ArgGroup::new("mode").args(["daemon", "kill", "checkpoint", "rotate", "foreground"])),
+    group(clap::ArgGroup::new("mode").args(["daemon", "kill", "checkpoint", "rotate", "foreground", "export"])),
     after_help = "Exit status is 0 on success, 1 with a one-line reason on stderr otherwise."
 )]
 struct Cli {
@@ -47,6 +48,16 @@ struct Cli {
     /// Save the current history and start a new one.
     #[arg(short = 'r')]
     rotate: bool,
+    /// Write every sample of the history (--db: the live one or a saved file) to stdout as
+    /// CSV: time,node,load,util,mem,rmem (Unix s, load ×100, util %, MiB), by time and node.
+    #[arg(long)]
+    export: bool,
+    /// With --export: the first second (Unix time) to write.
+    #[arg(long, value_name = "UNIX_S", requires = "export")]
+    from: Option<i64>,
+    /// With --export: the last second (Unix time) to write.
+    #[arg(long, value_name = "UNIX_S", requires = "export")]
+    to: Option<i64>,
     /// Run in the foreground (for service managers and tests).
     #[arg(long, hide = true)]
     foreground: bool,
@@ -129,6 +140,13 @@ fn run(cli: &Cli) -> Result<()> {
         println!("checkpoint written to {}", file.display());
         return Ok(());
     }
+    if cli.export {
+        let h = openmosix_collector::History::open(&db)
+            .with_context(|| format!("cannot read {}", db.display()))?;
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        openmosix_collector::export::samples_csv(&h, cli.from, cli.to, &mut out)?;
+        return Ok(());
+    }
     if cli.rotate {
         let (saved, new) = daemon::rotate(&db, &pid_file)?;
         println!(
@@ -164,7 +182,7 @@ fn run(cli: &Cli) -> Result<()> {
         return daemon::run(config, &pid_file, cli.metrics, cli.detached);
     }
     println!("{SHORT_HELP}");
-    bail!("say what to do: -d, -k, -n or -r")
+    bail!("say what to do: -d, -k, -n, -r or --export")
 }
 
 /// The daemon child's command line: the same settings, every path absolute.

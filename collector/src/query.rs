@@ -362,6 +362,19 @@ impl History {
         Ok(out)
     }
 
+    /// Calls `f` with every sample of `node` (every node for `None`) in `from..=to` in
+    /// stored units (load ×100, util %, memory MiB): each node's samples oldest first,
+    /// nodes interleaved. Streams: nothing is collected.
+    pub fn for_each_sample(
+        &self,
+        node: Option<NodeId>,
+        from: Time,
+        to: Time,
+        f: impl FnMut(NodeId, &Row),
+    ) -> Result<()> {
+        scan::for_each(&self.conn, node, from, to, f)
+    }
+
     /// [`History::samples`] of every node (one pass over the range).
     pub fn samples_all(&self, from: Time, to: Time) -> Result<BTreeMap<NodeId, Vec<Sample>>> {
         let mut out: BTreeMap<NodeId, Vec<Sample>> = self

@@ -343,3 +343,73 @@ fn a_schema_1_file_reads_as_it_is_and_is_packed_when_the_collector_opens_it() {
     assert_eq!(view(h.connection()), want);
     assert_eq!(h.range().unwrap(), Some((T0, last)));
 }
+
+#[test]
+fn export_writes_every_sample_as_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    let mut s = Store::open_file(&path).unwrap();
+    let want = fill(&mut s, 300);
+    drop(s);
+    let mut lines: Vec<(i64, u32, String)> = Vec::new();
+    for (node, samples) in &want {
+        for x in samples {
+            lines.push((
+                x.time,
+                *node,
+                format!(
+                    "{},{node},{},{},{},{}",
+                    x.time,
+                    x.load,
+                    x.util,
+                    x.mem / MIB,
+                    x.rmem / MIB
+                ),
+            ));
+        }
+    }
+    lines.sort();
+    let all: Vec<&str> = lines.iter().map(|l| l.2.as_str()).collect();
+
+    let h = History::open(&path).unwrap();
+    let mut out = Vec::new();
+    let n = openmosix_collector::export::samples_csv(&h, None, None, &mut out).unwrap();
+    assert_eq!(usize::try_from(n).unwrap(), all.len());
+    let text = String::from_utf8(out).unwrap();
+    let mut got = text.lines();
+    assert_eq!(got.next(), Some("time,node,load,util,mem,rmem"));
+    assert_eq!(got.collect::<Vec<_>>(), all);
+
+    // The command, over a part of the range.
+    let (from, to) = (T0 + 50, T0 + 130);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_openmosixcollector"))
+        .arg("--export")
+        .arg("--db")
+        .arg(&path)
+        .args(["--from", &from.to_string(), "--to", &to.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let part: Vec<&str> = lines
+        .iter()
+        .filter(|l| (from..=to).contains(&l.0))
+        .map(|l| l.2.as_str())
+        .collect();
+    assert_eq!(text.lines().skip(1).collect::<Vec<_>>(), part);
+    // A file that is not a history: one sentence, status 1.
+    let other = dir.path().join("other.db");
+    std::fs::write(&other, b"not a database at all, just text").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_openmosixcollector"))
+        .args(["--export", "--db"])
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("openmosixcollector: cannot read"), "{err}");
+}

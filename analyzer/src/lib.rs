@@ -17,10 +17,11 @@ mod memory;
 pub mod synth;
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use openmosix_agent::model::NodeId;
-use openmosix_collector::{Checkpoint, History, NodeRow, Time};
+use openmosix_collector::{Checkpoint, NodeRow, Time};
 
 pub use findout::FindOut;
 pub use load::{BLUE, DEBOUNCE, RED, node_color};
@@ -56,8 +57,11 @@ struct OpenFile {
 /// openMosixanalyzer.
 #[derive(Debug)]
 pub struct Analyzer {
-    history: History,
     path: PathBuf,
+    /// The file read (the live link's target), once the history thread opened it.
+    file: Option<PathBuf>,
+    /// The window's context, for the history thread to wake it (set on the first frame).
+    ctx: Arc<OnceLock<egui::Context>>,
     nodes: Vec<NodeRow>,
     range: Option<(Time, Time)>,
     overview: Overview,
@@ -77,22 +81,27 @@ fn home(range: Option<(Time, Time)>) -> (f64, f64) {
 }
 
 impl Analyzer {
-    /// Opens the history at `path` (the collector's live link or a saved file).
+    /// Opens the history at `path` (the collector's live link or a saved file). Only
+    /// whether the path exists is looked at here: the history thread opens the file and
+    /// reads its nodes and range while the window already draws ("loading…"); a file
+    /// that is not a history shows its error in the window.
     pub fn open(path: impl AsRef<Path>) -> Result<Analyzer, String> {
         let path = path.as_ref();
-        let history = History::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let nodes = history.nodes().map_err(|e| e.to_string())?;
-        let range = history.range().map_err(|e| e.to_string())?;
-        let plot = load::PlotState {
-            home: home(range),
+        std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let ctx = Arc::new(OnceLock::new());
+        let mut plot = load::PlotState {
+            home: home(None),
             force: true,
+            worker: Some(load::Worker::spawn(path.to_path_buf(), Arc::clone(&ctx))),
             ..load::PlotState::default()
         };
+        plot.ask_poll(true);
         Ok(Analyzer {
-            history,
             path: path.to_path_buf(),
-            nodes,
-            range,
+            file: None,
+            ctx,
+            nodes: Vec::new(),
+            range: None,
             overview: Overview::Load,
             refresh: false,
             last_poll: None,
@@ -119,9 +128,9 @@ impl Analyzer {
         &self.path
     }
 
-    /// The history read.
-    pub fn history(&self) -> &History {
-        &self.history
+    /// The file read (the live link's target), once the history thread opened it.
+    pub fn file(&self) -> Option<&Path> {
+        self.file.as_deref()
     }
 
     /// The overview shown.
@@ -237,14 +246,16 @@ impl Analyzer {
     }
 
     /// Opens "find out" for `node` (`None`: the cluster) over the range shown: asks the
-    /// history thread, the window opens with its answer (before the first frame, when
-    /// there is no thread yet, at once).
+    /// history thread, the window opens with its answer.
     pub fn find_out(&mut self, node: Option<NodeId>) {
         let (from, to) = self.shown_range();
         if !self.plot.ask_find_out(node, from, to) {
-            self.plot
-                .findouts_in
-                .push(FindOut::new(&self.history, node, from, to));
+            self.plot.findouts_in.push(FindOut::failed(
+                node,
+                from,
+                to,
+                "the history thread stopped".to_owned(),
+            ));
         }
         self.take_find_outs();
     }
@@ -261,7 +272,14 @@ impl Analyzer {
                     }
                     return;
                 }
-                load::Polled::Changed(nodes, range) => self.reload(nodes, range),
+                load::Polled::Changed(file, nodes, range) => {
+                    let first = self.file.replace(file).is_none();
+                    self.reload(nodes, range);
+                    if first {
+                        // The first look: the view moves to the newest 12 h.
+                        self.plot.pending = Some(self.plot.home);
+                    }
+                }
                 load::Polled::Failed(e) => self.error = Some(e),
             }
         }
@@ -290,6 +308,7 @@ impl Analyzer {
     /// Draws the analyzer into `ui`.
     pub fn ui(&mut self, ui: &mut egui::Ui) {
         let now = Instant::now();
+        self.ctx.get_or_init(|| ui.ctx().clone());
         if let Err(e) = self.plot.receive_all(self.overview) {
             self.error = Some(e);
         }
@@ -307,9 +326,6 @@ impl Analyzer {
                 egui::ScrollArea::vertical().show(ui, |ui| self.side(ui));
             });
         egui::CentralPanel::default_margins().show(ui, |ui| self.draw_plot(ui));
-        if self.plot.worker.is_none() {
-            self.plot.worker = Some(load::Worker::spawn(self.path.clone(), ui.ctx().clone()));
-        }
         match self.plot.update(self.range, self.overview, now) {
             Ok(Some(wait)) => ui.ctx().request_repaint_after(wait),
             Ok(None) => {}
@@ -354,15 +370,22 @@ impl Analyzer {
             ui.separator();
             let (from, to) = self.shown_range();
             ui.label(format!("from {} to {}", time_text(from), time_text(to)));
-            if self.plot.loading() {
+            if self.plot.busy() && self.file.is_none() {
+                ui.separator();
+                ui.spinner();
+                ui.label("loading…");
+            } else if self.plot.loading() {
                 ui.separator();
                 ui.spinner();
                 ui.label("loading…");
             }
         });
         ui.horizontal(|ui| {
-            ui.weak(format!("file: {}", self.history.file().display()));
-            if self.range.is_none() {
+            match &self.file {
+                Some(f) => ui.weak(format!("file: {}", f.display())),
+                None => ui.weak(format!("opening {}", self.path.display())),
+            };
+            if self.range.is_none() && self.file.is_some() {
                 ui.label("no samples yet");
             }
             if let Some(e) = &self.error {

@@ -15,6 +15,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use egui::Color32;
@@ -111,7 +112,7 @@ pub(crate) struct PlotState {
     pub force: bool,
     /// Queries answered (for tests and the benchmark).
     pub queries: u64,
-    /// The thread that asks the history (started on the first frame).
+    /// The thread that opens and asks the history (started by `Analyzer::open`).
     pub worker: Option<Worker>,
     /// The request outstanding: its id and what it asked for (from, to, bucket).
     pub asked: Option<(u64, (Time, Time, Time))>,
@@ -151,8 +152,8 @@ pub(crate) enum Polled {
     Same,
     /// The live link points to another file now.
     Rotated,
-    /// New data: the nodes and the range read again.
-    Changed(Vec<NodeRow>, Option<(Time, Time)>),
+    /// New data (or the first look): the file read, the nodes and the range.
+    Changed(PathBuf, Vec<NodeRow>, Option<(Time, Time)>),
     Failed(String),
 }
 
@@ -178,8 +179,9 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    /// Starts a worker on the history at `path`; it wakes `ctx` up when an answer is in.
-    pub fn spawn(path: PathBuf, ctx: egui::Context) -> Worker {
+    /// Starts a worker on the history at `path` (it opens the file itself); it wakes the
+    /// window up through `ctx` (once the first frame set it) when an answer is in.
+    pub fn spawn(path: PathBuf, ctx: Arc<OnceLock<egui::Context>>) -> Worker {
         let (tx, req_rx) = mpsc::channel::<Request>();
         let (reply_tx, rx) = mpsc::channel::<Reply>();
         let spawned = std::thread::Builder::new()
@@ -231,7 +233,9 @@ impl Worker {
                             return;
                         }
                     }
-                    ctx.request_repaint();
+                    if let Some(ctx) = ctx.get() {
+                        ctx.request_repaint();
+                    }
                 }
             });
         // Should the thread not start, the closure (and its ends of the channels) is gone:
@@ -272,7 +276,7 @@ fn poll(h: &History, version: &mut Option<i64>, force: bool) -> Polled {
     match (h.nodes(), h.range()) {
         (Ok(n), Ok(r)) => {
             *version = Some(v);
-            Polled::Changed(n, r)
+            Polled::Changed(h.file().to_path_buf(), n, r)
         }
         (Err(e), _) | (_, Err(e)) => Polled::Failed(e.to_string()),
     }

@@ -71,7 +71,7 @@ fn sql(
         rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .unwrap();
     conn.query_row(
-        "SELECT MIN(load), MAX(load), AVG(load), MIN(mem), MAX(mem), AVG(mem) FROM samples
+        "SELECT MIN(load), MAX(load), AVG(load), MIN(mem), MAX(mem), AVG(mem) FROM samples_all
          WHERE (?1 IS NULL OR node = ?1) AND time BETWEEN ?2 AND ?3",
         rusqlite::params![node, from, to],
         |r| {
@@ -347,4 +347,61 @@ fn right_click_asks_for_the_history_at_that_time() {
     );
     // Only once.
     assert_eq!(h.state_mut().take_history_request(), None);
+}
+
+#[test]
+fn the_window_draws_while_the_history_is_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = history(dir.path());
+    // Another program holds the file locked: the history thread waits for it.
+    let lock = rusqlite::Connection::open(&path).unwrap();
+    lock.execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;")
+        .unwrap();
+    let start = std::time::Instant::now();
+    let analyzer = Analyzer::open(&path).unwrap();
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1200.0, 700.0))
+        .build_ui_state(|ui, a: &mut Analyzer| a.ui(ui), analyzer);
+    h.run_steps(4);
+    // Time enough for an unlocked file to be read: this one is not.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    h.run_steps(2);
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(2),
+        "the frames waited for the file: {:?}",
+        start.elapsed()
+    );
+    assert!(h.state().nodes().is_empty());
+    assert!(h.state().loading());
+    assert!(h.state().file().is_none());
+    h.get_by_label("loading…");
+    h.get_by_label(&format!("opening {}", path.display()));
+    lock.execute_batch("COMMIT").unwrap();
+    drop(lock);
+    settle(&mut h);
+    assert_eq!(h.state().nodes().len(), 3);
+    assert_eq!(h.state().range(), Some((T0, T0 + SECONDS - 1)));
+    assert_eq!(
+        h.state().file(),
+        Some(std::fs::canonicalize(&path).unwrap().as_path())
+    );
+    assert_eq!(h.state().visible_series().len(), 3);
+}
+
+#[test]
+fn a_file_that_is_not_a_history_shows_its_error_in_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other.db");
+    rusqlite::Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (a);")
+        .unwrap();
+    assert!(Analyzer::open(dir.path().join("missing.db")).is_err());
+    let mut h = harness(&other);
+    h.run_steps(2);
+    assert!(h.state().nodes().is_empty());
+    assert!(
+        h.query_by_label_contains("not an openmosixcollector database")
+            .is_some()
+    );
 }

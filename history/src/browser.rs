@@ -2,11 +2,13 @@
 //! cluster's process list as of that time.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use egui::{RichText, Ui};
 use openmosix_collector::{History, ProcRow, Time, utc_text};
 
+use crate::loader::{Loaded, Loading};
 use crate::rows::{COLUMNS, cell, row_ui, where_sentence};
 
 /// How often the live history is polled for new data when "refresh" is on.
@@ -45,21 +47,84 @@ pub struct HistoryBrowser {
     where_pid: String,
     where_answer: Option<String>,
     open_dialog: Option<OpenDialog>,
+    /// A history being opened by a thread (the first one, one chosen with File → open,
+    /// or the live link's new file after a rotation).
+    loading: Option<Loading>,
+    /// A time asked for before the history was open.
+    pending_time: Option<Time>,
+    /// The window's context, for the opening thread to wake it (set on the first frame).
+    ctx: Arc<OnceLock<egui::Context>>,
 }
 
 impl HistoryBrowser {
     /// Opens the history at `path` (the collector's live link or a saved file) and shows
-    /// its newest snapshot.
+    /// its newest snapshot. Only whether the path exists is looked at here: a thread
+    /// opens the file and reads it while the window draws ("loading…"); a file that is
+    /// not a history shows its error in the window.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, String> {
         let path = path.as_ref();
-        let history = History::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let mut b = Self::unopened(path, None);
-        b.history = Some(history);
         b.follow = true;
-        b.reload();
-        match b.error.take() {
-            Some(e) => Err(e),
-            None => Ok(b),
+        b.loading = Some(Loading::start(path.to_path_buf(), Arc::clone(&b.ctx)));
+        Ok(b)
+    }
+
+    /// Whether a history is being opened.
+    pub fn loading(&self) -> bool {
+        self.loading.is_some()
+    }
+
+    /// Waits up to `timeout` until the history being opened is in (for tests: the
+    /// window never waits). True when nothing is being opened any more.
+    pub fn wait_loaded(&mut self, timeout: Duration) -> bool {
+        let Some(l) = &self.loading else {
+            return true;
+        };
+        let Some(answer) = l.wait(timeout) else {
+            return false;
+        };
+        if let Some(l) = self.loading.take() {
+            self.take_in(l.path, answer);
+        }
+        true
+    }
+
+    /// Takes in the opening thread's answer, if it is in.
+    fn take_loaded(&mut self) {
+        let Some(answer) = self.loading.as_ref().and_then(Loading::try_take) else {
+            return;
+        };
+        if let Some(l) = self.loading.take() {
+            self.take_in(l.path, answer);
+        }
+    }
+
+    /// Shows a history the thread opened (its newest snapshot, or the time asked for
+    /// meanwhile); on failure the history shown before (if any) stays.
+    fn take_in(&mut self, path: PathBuf, answer: Result<Loaded, String>) {
+        let l = match answer {
+            Ok(l) => l,
+            Err(e) => {
+                self.error = Some(e);
+                return;
+            }
+        };
+        self.path = path;
+        self.history = Some(l.history);
+        self.range = l.range;
+        self.stops = l.stops;
+        self.version = l.version;
+        self.error = None;
+        self.follow = true;
+        if let Some(t) = self.pending_time.take() {
+            self.set_time(t);
+        } else if let Some((t, rows)) = l.newest {
+            self.time = t;
+            self.rows = rows;
+            self.answer_where();
+        } else {
+            self.rows.clear();
         }
     }
 
@@ -82,23 +147,29 @@ impl HistoryBrowser {
             where_pid: String::new(),
             where_answer: None,
             open_dialog: None,
+            loading: None,
+            pending_time: None,
+            ctx: Arc::new(OnceLock::new()),
         }
     }
 
-    /// Opens another history in place of this one; on failure the old one stays.
+    /// Opens another history in place of this one (a thread reads it; the old one is
+    /// shown until it is in, and stays if it cannot be read). A path that does not
+    /// exist is an error at once.
     pub fn open_path(&mut self, path: impl AsRef<Path>) -> Result<(), String> {
-        let mut next = Self::open(path)?;
-        next.refresh = self.refresh;
-        next.filter = std::mem::take(&mut self.filter);
-        next.where_pid = std::mem::take(&mut self.where_pid);
-        next.answer_where();
-        *self = next;
+        let path = path.as_ref();
+        std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        self.loading = Some(Loading::start(path.to_path_buf(), Arc::clone(&self.ctx)));
         Ok(())
     }
 
     /// Shows the processes as of `time` (clamped to the history's range; not snapped,
     /// so that a jump from elsewhere shows exactly that moment).
     pub fn set_time(&mut self, time: Time) {
+        if self.history.is_none() && self.loading.is_some() {
+            self.pending_time = Some(time);
+            return;
+        }
         let t = match self.range {
             Some((lo, hi)) => time.clamp(lo, hi),
             None => time,
@@ -159,6 +230,8 @@ impl HistoryBrowser {
 
     /// The window's contents (polls the live history first).
     pub fn ui(&mut self, ui: &mut Ui) {
+        self.ctx.get_or_init(|| ui.ctx().clone());
+        self.take_loaded();
         self.poll(Instant::now());
         if self.refresh && self.history.is_some() {
             ui.ctx().request_repaint_after(POLL_EVERY);
@@ -179,6 +252,10 @@ impl HistoryBrowser {
             ui.label("file:");
             let shown = self.file().unwrap_or(&self.path).display().to_string();
             ui.label(RichText::new(shown).monospace());
+            if self.loading.is_some() {
+                ui.spinner();
+                ui.label("loading…");
+            }
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                 ui.checkbox(&mut self.refresh, "refresh")
                     .on_hover_text("follow the live history: re-read it when it changes");
@@ -427,7 +504,10 @@ impl HistoryBrowser {
     /// With "refresh" on, at most once per [`POLL_EVERY`]: follows the live link to a
     /// new file after a rotation, and re-reads when the collector wrote something.
     fn poll(&mut self, now: Instant) {
-        if !self.refresh || self.last_poll.is_some_and(|l| now - l < POLL_EVERY) {
+        if !self.refresh
+            || self.loading.is_some()
+            || self.last_poll.is_some_and(|l| now - l < POLL_EVERY)
+        {
             return;
         }
         self.last_poll = Some(now);
@@ -435,11 +515,8 @@ impl HistoryBrowser {
             return;
         };
         if !h.is_current() {
-            if let Ok(next) = History::open(&self.path) {
-                self.history = Some(next);
-                self.follow = true;
-                self.reload();
-            }
+            // The live link moved on: open its new file off the UI thread.
+            self.loading = Some(Loading::start(self.path.clone(), Arc::clone(&self.ctx)));
             return;
         }
         let version = h.data_version().ok();

@@ -11,6 +11,7 @@
 //! docs/history.md is the user guide.
 
 mod browser;
+mod loader;
 mod rows;
 
 pub use browser::HistoryBrowser;

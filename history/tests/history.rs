@@ -85,6 +85,16 @@ fn database(path: &Path) -> Store {
     s
 }
 
+/// A browser on `path`, once its thread has opened the history.
+fn opened(path: &Path) -> HistoryBrowser {
+    let mut b = HistoryBrowser::open(path).expect("open");
+    assert!(
+        b.wait_loaded(std::time::Duration::from_secs(20)),
+        "not opened in 20 s"
+    );
+    b
+}
+
 fn harness(browser: HistoryBrowser) -> Harness<'static, HistoryBrowser> {
     let mut h = Harness::builder()
         .with_size(egui::vec2(900.0, 600.0))
@@ -142,7 +152,7 @@ fn the_slider_shows_exactly_the_processes_recorded_then() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("history.db");
     drop(database(&db));
-    let browser = HistoryBrowser::open(&db).expect("open");
+    let browser = opened(&db);
     assert_eq!(browser.snapshot_times(), [T0, T0 + 10, T0 + 20]);
     assert_eq!(browser.range(), Some((T0, T0 + 20)));
     let mut h = harness(browser);
@@ -171,7 +181,7 @@ fn previous_and_next_snapshot_buttons_step_through_the_stops() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("history.db");
     drop(database(&db));
-    let mut h = harness(HistoryBrowser::open(&db).expect("open"));
+    let mut h = harness(opened(&db));
     for t in [T0 + 10, T0] {
         h.get_by_label("previous snapshot").click();
         h.run();
@@ -189,7 +199,7 @@ fn where_was_pid_names_the_node_at_the_chosen_time() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("history.db");
     drop(database(&db));
-    let mut h = harness(HistoryBrowser::open(&db).expect("open"));
+    let mut h = harness(opened(&db));
     type_into(&mut h, "where was pid", "100");
     h.get_by_label("pid 100 was on no node at that time.");
     set_slider(&mut h, T0 + 10);
@@ -203,7 +213,7 @@ fn the_filter_narrows_the_list() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("history.db");
     drop(database(&db));
-    let mut h = harness(HistoryBrowser::open(&db).expect("open"));
+    let mut h = harness(opened(&db));
     set_slider(&mut h, T0 + 10);
     type_into(&mut h, "filter", "povray");
     assert_eq!(shown(&h), [(100, 2)].into());
@@ -215,7 +225,7 @@ fn set_time_shows_the_lists_in_force_then() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("history.db");
     drop(database(&db));
-    let mut b = HistoryBrowser::open(&db).expect("open");
+    let mut b = opened(&db);
     b.set_time(T0 + 15);
     assert_eq!(b.time(), T0 + 15);
     let rows: BTreeSet<_> = b.rows().iter().map(|p| (p.pid, p.node)).collect();
@@ -237,7 +247,7 @@ fn refresh_follows_the_live_history() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("history.db");
     let mut store = database(&db);
-    let mut h = harness(HistoryBrowser::open(&db).expect("open"));
+    let mut h = harness(opened(&db));
     assert!(h.state().refresh());
     let mut t = tick(T0 + 30);
     t.procs[0].1.push(proc(400, 1, 'R', "new job"));
@@ -273,7 +283,7 @@ fn file_open_reads_another_history() {
         })
         .expect("tick");
     }
-    let mut h = harness(HistoryBrowser::open(&first).expect("open"));
+    let mut h = harness(opened(&first));
     h.get_by_label("File").click();
     h.run();
     h.get_by_label("open…").click();
@@ -286,6 +296,11 @@ fn file_open_reads_another_history() {
         .set_text_value_accesskit(&second.display().to_string());
     h.run();
     h.get_by_role_and_label(Role::Button, "open").click();
+    h.run();
+    assert!(
+        h.state_mut()
+            .wait_loaded(std::time::Duration::from_secs(20))
+    );
     h.run();
     assert_eq!(shown(&h), [(777, 7)].into());
     h.get_by_label(&as_of(T0 + 100));
@@ -339,7 +354,7 @@ fn refresh_follows_the_live_link_to_a_new_file_after_rotation() {
     for t in T0..=T0 + 5 {
         store.write_tick(&tick(t)).expect("tick");
     }
-    let mut h = harness(HistoryBrowser::open(&link).expect("open"));
+    let mut h = harness(opened(&link));
     let first = h.state().file().expect("file").to_path_buf();
     assert_eq!(shown(&h), expected(T0));
     let (mut store, saved) = store.rotate().expect("rotate");
@@ -349,7 +364,74 @@ fn refresh_follows_the_live_link_to_a_new_file_after_rotation() {
     }
     std::thread::sleep(std::time::Duration::from_millis(1100));
     h.run();
+    // The new file is opened by a thread.
+    assert!(
+        h.state_mut()
+            .wait_loaded(std::time::Duration::from_secs(20))
+    );
+    h.run();
     assert_eq!(h.state().file(), Some(store.file()));
     assert_eq!(h.state().range(), Some((T0 + 20, T0 + 22)));
     assert_eq!(shown(&h), expected(T0 + 20));
+}
+
+#[test]
+fn the_window_draws_while_the_history_is_opened() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("history.db");
+    drop(database(&db));
+    // Another program holds the file locked: the opening thread waits for it.
+    let lock = rusqlite::Connection::open(&db).expect("lock");
+    lock.execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;")
+        .expect("lock");
+    let start = std::time::Instant::now();
+    let mut b = HistoryBrowser::open(&db).expect("open");
+    // A time asked for before the history is in (the analyzer's right-click).
+    b.set_time(T0 + 15);
+    // Frames only: a spinner keeps asking for more, so the harness never settles.
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(900.0, 600.0))
+        .build_ui_state(|ui, b: &mut HistoryBrowser| b.ui(ui), b);
+    h.run_steps(2);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    h.run_steps(2);
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(2),
+        "the frames waited for the file: {:?}",
+        start.elapsed()
+    );
+    assert!(h.state().loading());
+    assert!(h.state().file().is_none());
+    h.get_by_label("loading…");
+    lock.execute_batch("COMMIT").expect("unlock");
+    drop(lock);
+    assert!(
+        h.state_mut()
+            .wait_loaded(std::time::Duration::from_secs(20))
+    );
+    h.run();
+    assert!(!h.state().loading());
+    assert_eq!(h.state().time(), T0 + 15);
+    assert_eq!(shown(&h), expected(T0 + 10));
+}
+
+#[test]
+fn a_file_that_is_not_a_history_shows_its_error_in_the_window() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let other = dir.path().join("other.db");
+    rusqlite::Connection::open(&other)
+        .expect("db")
+        .execute_batch("CREATE TABLE t (a);")
+        .expect("table");
+    let mut h = harness(HistoryBrowser::open(&other).expect("open"));
+    assert!(
+        h.state_mut()
+            .wait_loaded(std::time::Duration::from_secs(20))
+    );
+    h.run();
+    assert!(h.state().file().is_none());
+    assert!(
+        h.query_by_label_contains("not an openmosixcollector database")
+            .is_some()
+    );
 }

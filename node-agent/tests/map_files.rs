@@ -268,6 +268,7 @@ fn valid_cluster_file() {
             ],
             ssh_config: Some(fixture("clusters/ssh_config")),
             agent: "/usr/local/bin/openmosix-agent".into(),
+            discovery: None,
         }
     );
     assert_eq!(cluster.node(3).map(|n| n.dest.as_str()), Some("node3"));

@@ -108,6 +108,29 @@ impl DiscoveryFile {
     }
 }
 
+/// The agent's state folder when none is given: `/var/lib/openmosix` for root,
+/// `$XDG_STATE_HOME/openmosix` (`~/.local/state/openmosix`) for other users.
+pub fn default_state_dir() -> PathBuf {
+    let root = std::fs::metadata("/proc/self")
+        .is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
+    if root {
+        return PathBuf::from("/var/lib/openmosix");
+    }
+    if let Some(d) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("openmosix");
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    home.join(".local/state/openmosix")
+}
+
+/// The state folder a program on this node uses: `$OPENMOSIX_STATE_DIR`, else
+/// [`default_state_dir`].
+pub fn state_dir_from_env() -> PathBuf {
+    std::env::var_os("OPENMOSIX_STATE_DIR")
+        .filter(|d| !d.is_empty())
+        .map_or_else(default_state_dir, PathBuf::from)
+}
+
 /// Whether a discovery daemon holds the lock of `state_dir`.
 pub fn daemon_running(state_dir: &Path) -> bool {
     let Ok(f) = File::open(state_dir.join(LOCK_FILE)) else {

@@ -50,9 +50,14 @@ pub fn resolve(name: Option<&str>) -> Result<Interface, DiscoveryError> {
         .ok_or(DiscoveryError::NoAddress { name })
 }
 
-/// Whether an interface of this name exists (it may have no address).
+/// Whether an interface of this name exists in this network namespace (it may have no
+/// address): /proc/net/dev lists them all (/sys may show another namespace's).
 fn interface_exists(name: &str) -> bool {
-    !name.contains('/') && Path::new("/sys/class/net").join(name).exists()
+    std::fs::read_to_string("/proc/net/dev").is_ok_and(|text| {
+        text.lines()
+            .filter_map(|line| line.split_once(':'))
+            .any(|(iface, _)| iface.trim() == name)
+    })
 }
 
 /// The interface of the IPv4 default route in a `/proc/net/route` table, if there is one

@@ -76,8 +76,7 @@ fn parse_default_route(text: &str) -> Option<String> {
             return None;
         }
         let flags = u32::from_str_radix(f[3], 16).ok()?;
-        (f[1] == "00000000" && f[7] == "00000000" && flags & RTF_UP != 0)
-            .then(|| f[0].to_owned())
+        (f[1] == "00000000" && f[7] == "00000000" && flags & RTF_UP != 0).then(|| f[0].to_owned())
     })
 }
 
@@ -85,7 +84,8 @@ fn parse_default_route(text: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    const HEADER: &str = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n";
+    const HEADER: &str =
+        "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n";
 
     #[test]
     fn default_route() {

@@ -132,7 +132,11 @@ impl Listener {
             SocketAddr::V6(_) => return false,
         };
         if source.is_unspecified() || source.is_multicast() || source.is_broadcast() {
-            self.warn(from.ip(), now, "a datagram with an impossible source address");
+            self.warn(
+                from.ip(),
+                now,
+                "a datagram with an impossible source address",
+            );
             return false;
         }
         match Announcement::decode(bytes) {

@@ -111,8 +111,8 @@ impl DiscoveryFile {
 /// The agent's state folder when none is given: `/var/lib/openmosix` for root,
 /// `$XDG_STATE_HOME/openmosix` (`~/.local/state/openmosix`) for other users.
 pub fn default_state_dir() -> PathBuf {
-    let root = std::fs::metadata("/proc/self")
-        .is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
+    let root =
+        std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
     if root {
         return PathBuf::from("/var/lib/openmosix");
     }

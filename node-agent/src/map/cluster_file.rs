@@ -38,7 +38,9 @@ use toml::Spanned;
 
 use super::openmosix_map::{classify_address, read_map_file};
 use super::{MapError, read_file};
-use crate::discovery::{DEFAULT_GROUP, DEFAULT_LISTEN, DEFAULT_PORT, DiscoveredNode, DiscoveryConfig};
+use crate::discovery::{
+    DEFAULT_GROUP, DEFAULT_LISTEN, DEFAULT_PORT, DiscoveredNode, DiscoveryConfig,
+};
 use crate::model::{MapNode, NodeId};
 
 /// The agent command run on each node when the cluster file does not name one.

@@ -53,7 +53,11 @@ pub async fn resolve(cluster: &Cluster, source: &DiscoverySource) -> Result<Clus
     if resolved.nodes.is_empty() {
         bail!(
             "no node announced itself on {} within {:?} (is `openmosix-agent discover` running on the nodes?)",
-            source.config.interface.as_deref().unwrap_or("the default interface"),
+            source
+                .config
+                .interface
+                .as_deref()
+                .unwrap_or("the default interface"),
             source.listen
         );
     }

@@ -165,7 +165,12 @@ pub enum Command {
         #[arg(short = 'i', long = "interface", value_name = "IFACE")]
         interface: Option<String>,
         /// With -i: seconds to listen.
-        #[arg(long, default_value_t = 2.5, value_name = "SECS", requires = "interface")]
+        #[arg(
+            long,
+            default_value_t = 2.5,
+            value_name = "SECS",
+            requires = "interface"
+        )]
         listen: f64,
     },
 }

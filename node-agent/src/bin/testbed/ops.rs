@@ -139,15 +139,7 @@ fn build_network(l: &Layout, nodes: u32) -> Result<()> {
     let br = l.bridge();
     // Without multicast snooping the bridge floods multicast to every port, as a hub
     // would: discovery announcements reach every node without an IGMP querier.
-    sys::ip([
-        "link",
-        "add",
-        &br,
-        "type",
-        "bridge",
-        "mcast_snooping",
-        "0",
-    ])?;
+    sys::ip(["link", "add", &br, "type", "bridge", "mcast_snooping", "0"])?;
     sys::ip([
         "addr",
         "add",

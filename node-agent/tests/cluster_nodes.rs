@@ -45,7 +45,10 @@ async fn nodes_come_and_go_without_a_restart() {
     let mut changes = handle.changes();
     changes.borrow_and_update();
     handle.add_node(&local(2));
-    assert!(changes.has_changed().expect("sender alive"), "adding notifies");
+    assert!(
+        changes.has_changed().expect("sender alive"),
+        "adding notifies"
+    );
     assert_eq!(ids(&handle), [1, 2]);
     all_up(&handle).await;
     let conn = handle.conn(2).expect("node 2 connected");

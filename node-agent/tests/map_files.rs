@@ -366,7 +366,10 @@ fn discovery_section() {
     ];
     let both = cluster.with_discovered(&heard);
     assert_eq!(both.nodes.len(), 2);
-    assert_eq!(both.node(2).unwrap().dest, Dest::Ssh("root@10.77.1.12".into()));
+    assert_eq!(
+        both.node(2).unwrap().dest,
+        Dest::Ssh("root@10.77.1.12".into())
+    );
     let found = both.node(5).unwrap();
     assert_eq!(found.dest, Dest::Ssh("root@10.77.1.15".into()));
     assert_eq!(found.addresses, ["10.77.1.15"]);

@@ -352,6 +352,17 @@ impl Cluster {
         }
     }
 
+    /// A cluster whose nodes all come from discovery on `interface` (or the default
+    /// route's), reached over SSH with the user's own ssh config.
+    pub fn discovered(interface: Option<&str>) -> Cluster {
+        Cluster {
+            nodes: Vec::new(),
+            ssh_config: None,
+            agent: DEFAULT_AGENT.to_string(),
+            discovery: Some(DiscoverySource::on(interface)),
+        }
+    }
+
     /// The one-node cluster of this machine: node 1, [`Dest::Local`], at `localhost`.
     pub fn local() -> Cluster {
         Cluster {

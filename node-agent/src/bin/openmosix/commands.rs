@@ -61,7 +61,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     {
         return crate::discovered::showmap_listen(interface, *listen, cli.json).await;
     }
-    let mut cluster = Cluster::load(cli.cluster.as_deref(), cli.map.as_deref())?;
+    let mut cluster = match &cli.discover {
+        Some(interface) => Cluster::discovered(Some(interface)),
+        None => Cluster::load(cli.cluster.as_deref(), cli.map.as_deref())?,
+    };
     if let Some(source) = cluster.discovery.clone() {
         cluster = crate::discovered::resolve(&cluster, &source).await?;
     }
@@ -105,7 +108,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             target,
             no_predump,
         } => crate::migrate::run(&ctx, node, pid, &target, !no_predump).await,
-        Command::Showmap { node: None, .. } if cli.cluster.is_none() && cli.map.is_none() => {
+        Command::Showmap { node: None, .. }
+            if cli.cluster.is_none() && cli.map.is_none() && cli.discover.is_none() =>
+        {
             match crate::discovered::local_map()? {
                 Some(found) => {
                     crate::discovered::print_map(Some(found.my_id), &found.to_map(), ctx.json);

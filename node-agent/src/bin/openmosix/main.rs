@@ -46,6 +46,10 @@ pub struct Cli {
     /// An openmosix.map file (HOWTO 4.4.2); each node is reached by ssh at its address.
     #[arg(long, global = true, value_name = "FILE", conflicts_with = "cluster")]
     pub map: Option<PathBuf>,
+    /// Take the nodes from auto-discovery on this interface: those heard within 2.5 s
+    /// (docs/discovery.md).
+    #[arg(long, global = true, value_name = "IFACE", conflicts_with_all = ["cluster", "map"])]
+    pub discover: Option<String>,
     /// Print JSON, one object per line.
     #[arg(long, global = true)]
     pub json: bool,

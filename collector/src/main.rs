@@ -95,6 +95,10 @@ struct Cli {
     /// An openmosix.map file (HOWTO 4.4.2); each node is reached by ssh at its address.
     #[arg(long, value_name = "FILE", conflicts_with = "cluster")]
     map: Option<PathBuf>,
+    /// Take the nodes from auto-discovery on this interface (docs/discovery.md); nodes
+    /// that join are collected from then on.
+    #[arg(long, value_name = "IFACE", conflicts_with_all = ["cluster", "map"])]
+    discover: Option<String>,
     /// Serve the current figures for Prometheus at http://ADDR/metrics (e.g. 127.0.0.1:9464).
     #[arg(long, value_name = "ADDR")]
     metrics: Option<SocketAddr>,
@@ -156,7 +160,10 @@ fn run(cli: &Cli) -> Result<()> {
         );
         return Ok(());
     }
-    let cluster = Cluster::load(cli.cluster.as_deref(), cli.map.as_deref())?;
+    let cluster = match &cli.discover {
+        Some(interface) => Cluster::discovered(Some(interface)),
+        None => Cluster::load(cli.cluster.as_deref(), cli.map.as_deref())?,
+    };
     if cli.daemon {
         let pid = daemon::start(
             &child_args(cli, &db, &pid_file)?,
@@ -203,6 +210,9 @@ fn child_args(cli: &Cli, db: &Path, pid_file: &Path) -> Result<Vec<OsString>> {
     }
     if let Some(m) = &cli.map {
         push("--map", absolute(m)?.into());
+    }
+    if let Some(interface) = &cli.discover {
+        push("--discover", interface.into());
     }
     if let Some(addr) = cli.metrics {
         push("--metrics", addr.to_string().into());

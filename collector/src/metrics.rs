@@ -65,6 +65,11 @@ impl Metrics {
         n.info = info;
     }
 
+    /// Forgets the nodes not in `ids` (nodes that left a discovered cluster).
+    pub fn keep_nodes(&self, ids: &[NodeId]) {
+        self.lock().nodes.retain(|id, _| ids.contains(id));
+    }
+
     /// Counts a written tick.
     pub fn tick_written(&self, time: i64, r: &TickReport) {
         let mut s = self.lock();

@@ -9,6 +9,9 @@
 //! - Events: each tick asks every up node for its agent events after the last seq stored.
 //! - Processes: the lists are fetched every `procs_poll` seconds; the store writes a
 //!   node's list when its pid set changed or its last one is `snapshot_every` old.
+//! - Nodes: a cluster with `[discovery]` gains and loses nodes while the collector runs
+//!   (the handle follows discovery); a node seen for the first time is added to the
+//!   history's node table before its first tick, and stays there after it leaves.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -54,6 +57,8 @@ pub struct Config {
 }
 
 enum ToWriter {
+    /// Nodes that joined (id, address): recorded in the node table, also after a rotation.
+    Nodes(Vec<(NodeId, String)>),
     Tick(Box<Tick>),
     Checkpoint(String),
     Rotate,
@@ -101,8 +106,18 @@ fn writer(
         created_ms: store.created() * 1000,
     });
     let mut last_wal = Instant::now();
+    // Nodes that joined after the start; a new history after a rotation needs them too.
+    let mut joined: Vec<(NodeId, String)> = Vec::new();
     while let Some(msg) = rx.blocking_recv() {
+        let rotated_before = store.file().to_path_buf();
         match msg {
+            ToWriter::Nodes(nodes) => {
+                if let Err(e) = store.set_nodes(&nodes) {
+                    tracing::error!("cannot record the nodes that joined: {e}");
+                }
+                joined.retain(|(id, _)| !nodes.iter().any(|(n, _)| n == id));
+                joined.extend(nodes);
+            }
             ToWriter::Tick(tick) => match store.write_tick(&tick) {
                 Ok(r) => metrics.tick_written(tick.time, &r),
                 Err(e) => {
@@ -121,6 +136,12 @@ fn writer(
             .is_some_and(|d| crate::now() - store.created() >= d.as_secs() as i64);
         if due {
             store = rotate(store, config, metrics);
+        }
+        if store.file() != rotated_before
+            && !joined.is_empty()
+            && let Err(e) = store.set_nodes(&joined)
+        {
+            tracing::error!("cannot record the nodes that joined in the new history: {e}");
         }
         if last_wal.elapsed() >= Duration::from_secs(60) {
             last_wal = Instant::now();
@@ -217,6 +238,12 @@ pub async fn collect(
         &ClientOptions::for_cluster(&config.cluster),
     ));
     let mut was_up: HashMap<NodeId, bool> = HashMap::new();
+    let mut known: HashMap<NodeId, String> = config
+        .cluster
+        .nodes
+        .iter()
+        .map(|n| (n.id, n.addresses.first().cloned().unwrap_or_default()))
+        .collect();
     let mut next_procs = 0i64;
     let budget = Duration::from_millis((config.interval * 750).clamp(700, 5000));
     let fresh_for = Duration::from_secs((2 * config.interval).max(3));
@@ -242,6 +269,24 @@ pub async fn collect(
             ..Tick::default()
         };
         let views = handle.nodes();
+        let joined: Vec<(NodeId, String)> = views
+            .iter()
+            .filter(|v| known.get(&v.id) != Some(&v.address))
+            .map(|v| (v.id, v.address.clone()))
+            .collect();
+        if !joined.is_empty() {
+            for (id, address) in &joined {
+                tracing::info!("node {id} ({address}) joined");
+                if seqs.get(id).copied().unwrap_or(0) == 0 {
+                    fresh.insert(*id);
+                }
+                known.insert(*id, address.clone());
+            }
+            if tx.send(ToWriter::Nodes(joined)).await.is_err() {
+                break;
+            }
+        }
+        metrics.keep_nodes(&views.iter().map(|v| v.id).collect::<Vec<_>>());
         let now_ms = crate::now_ms();
         let procs_due = time >= next_procs;
         if procs_due {

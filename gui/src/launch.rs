@@ -1,5 +1,5 @@
-//! What every window program does at start: take its cluster from `--cluster` or `--map`
-//! (else this machine), connect in the background, and open its window.
+//! What every window program does at start: take its cluster from `--cluster`, `--map` or
+//! `--discover` (else this machine), connect in the background, and open its window.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -19,11 +19,18 @@ pub struct ClusterArgs {
     /// An openmosix.map (HOWTO 4.4.2); nodes are reached by ssh at their addresses.
     #[arg(long, value_name = "FILE", conflicts_with = "cluster")]
     pub map: Option<PathBuf>,
+    /// Take the nodes from auto-discovery on this interface (docs/discovery.md): nodes
+    /// appear and disappear as their `openmosix-agent discover` starts and stops.
+    #[arg(long, value_name = "IFACE", conflicts_with_all = ["cluster", "map"])]
+    pub discover: Option<String>,
 }
 
 impl ClusterArgs {
     /// The cluster named, or this machine alone.
     pub fn load(&self) -> Result<Cluster> {
+        if let Some(interface) = &self.discover {
+            return Ok(Cluster::discovered(Some(interface)));
+        }
         Ok(Cluster::load(self.cluster.as_deref(), self.map.as_deref())?)
     }
 
@@ -37,6 +44,9 @@ impl ClusterArgs {
 
     /// What the window shows in its title: the file, or "this machine".
     pub fn name(&self) -> String {
+        if let Some(interface) = &self.discover {
+            return format!("discovery on {interface}");
+        }
         self.cluster
             .as_ref()
             .or(self.map.as_ref())
@@ -45,6 +55,9 @@ impl ClusterArgs {
 
     /// The same options for another program of the suite (absolute paths).
     pub fn to_args(&self) -> Result<Vec<OsString>> {
+        if let Some(interface) = &self.discover {
+            return Ok(vec!["--discover".into(), interface.into()]);
+        }
         Ok(match (&self.cluster, &self.map) {
             (Some(c), _) => vec!["--cluster".into(), std::path::absolute(c)?.into()],
             (None, Some(m)) => vec!["--map".into(), std::path::absolute(m)?.into()],

@@ -3,10 +3,12 @@
 //! - [`model`]: the /proc/hpc vocabulary (nodes, admin switches, processes).
 //! - [`protocol`]: the JSON-lines protocol between client and agent.
 //! - [`map`]: openmosix.map files and cluster files.
+//! - [`discovery`]: auto-discovery by UDP multicast (omdiscd, HOWTO chapter 5).
 //! - [`backend`] and [`server`] (feature `server`): the node side.
 //! - [`client`]: one connection per node over SSH or locally, and the cluster handle.
 
 pub mod bytes;
+pub mod discovery;
 pub mod logging;
 pub mod map;
 pub mod model;

@@ -268,6 +268,7 @@ fn valid_cluster_file() {
             ],
             ssh_config: Some(fixture("clusters/ssh_config")),
             agent: "/usr/local/bin/openmosix-agent".into(),
+            discovery: None,
         }
     );
     assert_eq!(cluster.node(3).map(|n| n.dest.as_str()), Some("node3"));
@@ -322,7 +323,71 @@ const INVALID_CLUSTERS: &[(&str, Option<usize>, &[&str])] = &[
     ("bad_toml.toml", Some(5), &[]),
     ("zero_id.toml", Some(2), &["node id 0"]),
     ("unknown_key.toml", Some(4), &["adresses"]),
+    (
+        "discovery_bad_group.toml",
+        Some(3),
+        &["10.0.0.1", "multicast"],
+    ),
+    (
+        "discovery_bad_interface.toml",
+        Some(3),
+        &["../eth0", "interface name"],
+    ),
+    ("discovery_bad_port.toml", Some(2), &["70000"]),
+    ("discovery_unknown_key.toml", Some(2), &["intreface"]),
+    (
+        "discovery_bad_user.toml",
+        Some(4),
+        &["-oProxyCommand=x", "user name"],
+    ),
 ];
+
+#[test]
+fn discovery_section() {
+    use openmosix_agent::discovery::{DEFAULT_GROUP, DEFAULT_PORT, DiscoveredNode};
+    let cluster = Cluster::from_file(&fixture("clusters/discovery.toml")).unwrap();
+    let source = cluster.discovery.clone().expect("a [discovery] section");
+    assert_eq!(source.config.interface.as_deref(), Some("eth1"));
+    assert_eq!(source.config.group, DEFAULT_GROUP);
+    assert_eq!(source.config.port, 7771);
+    assert_eq!(source.user.as_deref(), Some("root"));
+    assert_eq!(source.listen, std::time::Duration::from_millis(1500));
+
+    // Nodes heard join the listed ones; a listed node keeps its id.
+    let heard = [
+        DiscoveredNode {
+            id: 2,
+            address: "10.77.1.99".parse().unwrap(),
+        },
+        DiscoveredNode {
+            id: 5,
+            address: "10.77.1.15".parse().unwrap(),
+        },
+    ];
+    let both = cluster.with_discovered(&heard);
+    assert_eq!(both.nodes.len(), 2);
+    assert_eq!(
+        both.node(2).unwrap().dest,
+        Dest::Ssh("root@10.77.1.12".into())
+    );
+    let found = both.node(5).unwrap();
+    assert_eq!(found.dest, Dest::Ssh("root@10.77.1.15".into()));
+    assert_eq!(found.addresses, ["10.77.1.15"]);
+
+    // Written back, it reads the same.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, cluster.to_toml()).unwrap();
+    assert_eq!(Cluster::from_file(&path).unwrap(), cluster);
+
+    // A section alone is a cluster (its nodes all come from discovery), with defaults.
+    let only = Cluster::from_file(&fixture("clusters/discovery_only.toml")).unwrap();
+    assert!(only.nodes.is_empty());
+    let source = only.discovery.expect("a [discovery] section");
+    assert_eq!(source.config.interface, None);
+    assert_eq!(source.config.port, DEFAULT_PORT);
+    assert_eq!(source.user, None);
+}
 
 #[test]
 fn invalid_cluster_files_name_the_node_and_line() {

@@ -574,6 +574,17 @@ impl Backend for LinuxBackend {
 
     fn map(&mut self) -> Result<Vec<MapNode>> {
         self.refresh();
+        if self.state.map.is_empty() {
+            // No map installed: the one a discovery daemon of this node hears, if any.
+            let discovered = self.file.path().parent().and_then(|dir| {
+                crate::discovery::DiscoveryFile::read_live(dir)
+                    .ok()
+                    .flatten()
+            });
+            if let Some(found) = discovered {
+                return Ok(found.to_map());
+            }
+        }
         Ok(self.state.map.clone())
     }
 }

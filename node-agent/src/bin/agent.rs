@@ -1,6 +1,9 @@
 //! `openmosix-agent`: the node agent. `serve` answers the JSON-lines protocol on
 //! stdin/stdout; the client starts it over SSH (or locally) and keeps the channel open.
 
+#[path = "agent/discover.rs"]
+mod discover;
+
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
@@ -54,7 +57,8 @@ enum Command {
         /// $XDG_STATE_HOME/openmosix (~/.local/state/openmosix) for other users].
         #[arg(long, env = "OPENMOSIX_STATE_DIR", value_name = "DIR")]
         state_dir: Option<PathBuf>,
-        /// This node's openMosix id [default: the state file's, else 1].
+        /// This node's openMosix id [default: the id its running discovery daemon
+        /// announces, else the state file's, else 1].
         #[arg(long, env = "OPENMOSIX_NODE_ID", value_name = "ID")]
         node_id: Option<u32>,
         /// The criu binary [default: criu on PATH or in an sbin folder].
@@ -75,21 +79,14 @@ enum Command {
     },
     /// Measure this machine's speed (PIII/1GHz = 1000) and print it.
     Calibrate,
+    /// Auto-discovery (omdiscd, HOWTO 5): announce this node by UDP multicast on an
+    /// interface and keep the map of the nodes heard in the state folder
+    /// (`openmosix showmap` prints it). Runs in the background unless -n is given.
+    Discover(discover::DiscoverArgs),
 }
 
 fn default_state_dir() -> PathBuf {
-    if is_root() {
-        return PathBuf::from("/var/lib/openmosix");
-    }
-    if let Some(d) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d).join("openmosix");
-    }
-    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
-    home.join(".local/state/openmosix")
-}
-
-fn is_root() -> bool {
-    std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+    openmosix_agent::discovery::state_file::default_state_dir()
 }
 
 fn main() -> std::process::ExitCode {
@@ -104,8 +101,18 @@ fn main() -> std::process::ExitCode {
 
 fn run() -> Result<()> {
     let cli = Cli::parse();
-    openmosix_agent::logging::init("warn");
+    // The discovery daemon logs who joins and leaves, as omdiscd did.
+    let level = if matches!(cli.command, Command::Discover(_)) {
+        "info"
+    } else {
+        "warn"
+    };
+    openmosix_agent::logging::init(level);
     match cli.command {
+        Command::Discover(args) => {
+            let state_dir = args.state_dir.clone().unwrap_or_else(default_state_dir);
+            discover::run(&args, &state_dir)
+        }
         Command::Calibrate => {
             println!("{}", calibrate());
             Ok(())
@@ -156,6 +163,13 @@ fn run() -> Result<()> {
                 rt.block_on(Server::new(b).serve(stdin, stdout))?;
             } else {
                 let state_dir = state_dir.unwrap_or_else(default_state_dir);
+                // Unless told, the node has the id its discovery daemon announces.
+                let node_id = node_id.or_else(|| {
+                    openmosix_agent::discovery::DiscoveryFile::read_live(&state_dir)
+                        .ok()
+                        .flatten()
+                        .map(|found| found.my_id)
+                });
                 let config = LinuxConfig {
                     proc_root: proc_root.clone(),
                     state_dir: state_dir.clone(),

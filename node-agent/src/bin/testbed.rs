@@ -43,6 +43,10 @@ enum Cmd {
         /// Agent binary to copy into the testbed [default: openmosix-agent next to this program].
         #[arg(long)]
         agent: Option<PathBuf>,
+        /// Also start a discovery daemon on each node (`openmosix-agent discover -i eth0
+        /// --id I`) and write cluster-discovery.toml, which takes its nodes from them.
+        #[arg(long)]
+        discovery: bool,
     },
     /// Remove a testbed: kill its processes, delete namespaces, interfaces and state folder.
     Down {
@@ -104,8 +108,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             name,
             net,
             agent,
+            discovery,
         } => {
             let cluster = ops::up(&name, nodes, net, agent)?;
+            if discovery {
+                ops::start_discovery(&name, nodes)?;
+            }
             println!("{}", cluster.display());
         }
         Cmd::Down { all: true, .. } => ops::down_all()?,

@@ -5,9 +5,14 @@
 //! times out marks the node down at once; reconnecting backs off from 250 ms to 2 s, so
 //! a node that comes back is up again within a couple of seconds. Nothing waits on
 //! another node: every call goes to one node's own connection with its own time-out.
+//!
+//! The node set can change while the handle lives: [`ClusterHandle::add_node`],
+//! [`ClusterHandle::remove_node`] and [`ClusterHandle::set_nodes`]; a cluster with a
+//! `[discovery]` section gets a follower task that listens on its interface and adds and
+//! removes the nodes heard as they come and go.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
@@ -17,6 +22,7 @@ use tokio::task::JoinHandle;
 use super::ClientError;
 use super::conn::AgentConn;
 use super::transport::{ClientOptions, connect_node};
+use crate::discovery::Listener;
 use crate::map::{Cluster, ClusterNode};
 use crate::model::{NodeId, NodeInfo};
 use crate::protocol::{Hello, Request};
@@ -58,22 +64,55 @@ struct Slot {
     conn: Option<Arc<AgentConn>>,
 }
 
+/// How discovery is going for a cluster that takes nodes from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscoveryStatus {
+    /// The interface listened on (as configured; `None`: the default route's).
+    pub interface: Option<String>,
+    /// Whether the listener runs.
+    pub listening: bool,
+    /// Why it does not (it retries every few seconds).
+    pub error: Option<String>,
+}
+
+/// What the supervisors and the discovery follower share with the handle.
+#[derive(Debug)]
+struct Shared {
+    slots: Arc<RwLock<BTreeMap<NodeId, Slot>>>,
+    tx: Arc<watch::Sender<u64>>,
+    options: ClientOptions,
+    /// Each node's supervisor, with the node it was started for.
+    tasks: Mutex<HashMap<NodeId, (ClusterNode, JoinHandle<()>)>>,
+    discovery: Mutex<Option<DiscoveryStatus>>,
+}
+
 /// The handle the programs hold: snapshots, per-node calls, change notifications.
 #[derive(Debug)]
 pub struct ClusterHandle {
     slots: Arc<RwLock<BTreeMap<NodeId, Slot>>>,
     changed: watch::Receiver<u64>,
-    tasks: Vec<JoinHandle<()>>,
+    shared: Arc<Shared>,
+    follower: Option<JoinHandle<()>>,
     request_timeout: Duration,
 }
 
 impl Drop for ClusterHandle {
     fn drop(&mut self) {
-        for t in &self.tasks {
+        if let Some(f) = &self.follower {
+            f.abort();
+        }
+        for (_, (_, t)) in lock(&self.shared.tasks).drain() {
             t.abort();
         }
     }
 }
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// How long the follower waits before trying a listener that failed again.
+const DISCOVERY_RETRY: Duration = Duration::from_secs(3);
 
 const BACKOFF_MIN: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
@@ -89,45 +128,59 @@ fn write_slots(
 
 impl ClusterHandle {
     /// Starts a supervisor per node and returns at once; nodes start as `Connecting`.
-    /// Must be called within a tokio runtime.
+    /// A cluster with a `[discovery]` section also gets a follower that adds and removes
+    /// the nodes heard. Must be called within a tokio runtime.
     pub fn connect(cluster: &Cluster, options: &ClientOptions) -> ClusterHandle {
         let (tx, rx) = watch::channel(0u64);
-        let tx = Arc::new(tx);
-        let slots: BTreeMap<NodeId, Slot> = cluster
-            .nodes
-            .iter()
-            .map(|n| {
-                let view = NodeView {
-                    id: n.id,
-                    address: n.addresses.first().cloned().unwrap_or_default(),
-                    state: LinkState::Connecting,
-                    reason: None,
-                    hello: None,
-                    info: None,
-                    updated: None,
-                };
-                (n.id, Slot { view, conn: None })
-            })
-            .collect();
-        let slots = Arc::new(RwLock::new(slots));
-        let tasks = cluster
-            .nodes
-            .iter()
-            .map(|n| {
-                tokio::spawn(supervise(
-                    n.clone(),
-                    options.clone(),
-                    Arc::clone(&slots),
-                    Arc::clone(&tx),
-                ))
-            })
-            .collect();
+        let slots = Arc::new(RwLock::new(BTreeMap::new()));
+        let shared = Arc::new(Shared {
+            slots: Arc::clone(&slots),
+            tx: Arc::new(tx),
+            options: options.clone(),
+            tasks: Mutex::new(HashMap::new()),
+            discovery: Mutex::new(None),
+        });
+        for node in &cluster.nodes {
+            shared.add(node);
+        }
+        let follower = cluster.discovery.as_ref().map(|source| {
+            *lock(&shared.discovery) = Some(DiscoveryStatus {
+                interface: source.config.interface.clone(),
+                listening: false,
+                error: None,
+            });
+            tokio::spawn(follow(cluster.clone(), Arc::clone(&shared)))
+        });
         ClusterHandle {
             slots,
             changed: rx,
-            tasks,
+            shared,
+            follower,
             request_timeout: options.request_timeout,
         }
+    }
+
+    /// Adds a node (a supervisor starts connecting it); a node of the same id is
+    /// replaced unless it is the same. Must be called within a tokio runtime.
+    pub fn add_node(&self, node: &ClusterNode) {
+        self.shared.add(node);
+    }
+
+    /// Removes a node: its connection closes and it leaves the snapshots. Returns
+    /// whether it was there.
+    pub fn remove_node(&self, id: NodeId) -> bool {
+        self.shared.remove(id)
+    }
+
+    /// Makes the node set exactly `nodes`: adds the new ones, replaces changed ones,
+    /// removes the others. Nodes that stay keep their connections.
+    pub fn set_nodes(&self, nodes: &[ClusterNode]) {
+        self.shared.set_nodes(nodes);
+    }
+
+    /// How discovery is going, for a cluster that takes nodes from it.
+    pub fn discovery(&self) -> Option<DiscoveryStatus> {
+        lock(&self.shared.discovery).clone()
     }
 
     /// Every node's snapshot, by id.
@@ -199,6 +252,104 @@ impl ClusterHandle {
     ) -> Result<T, ClientError> {
         let conn = self.conn(id)?;
         conn.request_within(request, self.request_timeout).await
+    }
+}
+
+impl Shared {
+    fn notify(&self) {
+        self.tx.send_modify(|g| *g = g.wrapping_add(1));
+    }
+
+    fn add(&self, node: &ClusterNode) {
+        let mut tasks = lock(&self.tasks);
+        if let Some((old, task)) = tasks.get(&node.id) {
+            if old == node {
+                return;
+            }
+            task.abort();
+        }
+        let view = NodeView {
+            id: node.id,
+            address: node.addresses.first().cloned().unwrap_or_default(),
+            state: LinkState::Connecting,
+            reason: None,
+            hello: None,
+            info: None,
+            updated: None,
+        };
+        write_slots(&self.slots).insert(node.id, Slot { view, conn: None });
+        let task = tokio::spawn(supervise(
+            node.clone(),
+            self.options.clone(),
+            Arc::clone(&self.slots),
+            Arc::clone(&self.tx),
+        ));
+        tasks.insert(node.id, (node.clone(), task));
+        drop(tasks);
+        self.notify();
+    }
+
+    fn remove(&self, id: NodeId) -> bool {
+        let Some((_, task)) = lock(&self.tasks).remove(&id) else {
+            return false;
+        };
+        task.abort();
+        write_slots(&self.slots).remove(&id);
+        self.notify();
+        true
+    }
+
+    fn set_nodes(&self, nodes: &[ClusterNode]) {
+        let gone: Vec<NodeId> = lock(&self.tasks)
+            .keys()
+            .filter(|id| !nodes.iter().any(|n| n.id == **id))
+            .copied()
+            .collect();
+        for id in gone {
+            self.remove(id);
+        }
+        for node in nodes {
+            self.add(node);
+        }
+    }
+
+    fn set_discovery(&self, listening: bool, error: Option<String>) {
+        if let Some(status) = lock(&self.discovery).as_mut() {
+            status.listening = listening;
+            status.error = error;
+        }
+        self.notify();
+    }
+}
+
+/// Keeps the node set of `cluster` (its listed nodes and the ones heard) while the
+/// handle lives; a listener that cannot start is retried.
+async fn follow(cluster: Cluster, shared: Arc<Shared>) {
+    let Some(source) = cluster.discovery.clone() else {
+        return;
+    };
+    loop {
+        match Listener::bind(&source.config) {
+            Ok(listener) => {
+                tracing::info!("discovery: listening on {}", listener.interface().name);
+                shared.set_discovery(true, None);
+                let (mut heard, task) = listener.spawn();
+                loop {
+                    let found = heard.borrow_and_update().clone();
+                    shared.set_nodes(&cluster.with_discovered(&found).nodes);
+                    if heard.changed().await.is_err() {
+                        break;
+                    }
+                }
+                task.abort();
+                shared.set_discovery(false, Some("the listener stopped".to_owned()));
+            }
+            Err(e) => {
+                tracing::warn!("discovery: {e}");
+                shared.set_discovery(false, Some(e.to_string()));
+            }
+        }
+        tokio::time::sleep(DISCOVERY_RETRY).await;
     }
 }
 

@@ -18,7 +18,7 @@ use std::time::Duration;
 use crate::model::NodeId;
 use crate::protocol::AgentError;
 
-pub use cluster::{ClusterHandle, LinkState, NodeView};
+pub use cluster::{ClusterHandle, DiscoveryStatus, LinkState, NodeView};
 pub use conn::AgentConn;
 pub use transport::{ClientOptions, connect_node};
 

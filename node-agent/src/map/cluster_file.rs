@@ -13,17 +13,34 @@
 //! id = 2
 //! dest = "local"             # spawn the agent on this machine, no SSH
 //! addresses = ["10.0.0.2"]   # optional; default: the host part of dest
+//!
+//! # optional: take (more) nodes from auto-discovery (docs/discovery.md)
+//! [discovery]
+//! interface = "eth0"         # where to listen; default: the default route's interface
+//! user = "root"              # optional: ssh as user@ADDRESS
+//! group = "239.255.77.1"     # optional
+//! port = 7770                # optional
+//! listen = 2.5               # optional: seconds a one-shot command listens first
 //! ```
+//!
+//! With a `[discovery]` section the `[[node]]` list may be empty: the nodes are the ones
+//! heard, each reached over SSH at the address it announces from (host keys checked as
+//! always). A listed node keeps its entry when a discovered one claims its id.
 
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
 
 use super::openmosix_map::{classify_address, read_map_file};
 use super::{MapError, read_file};
+use crate::discovery::{
+    DEFAULT_GROUP, DEFAULT_LISTEN, DEFAULT_PORT, DiscoveredNode, DiscoveryConfig,
+};
 use crate::model::{MapNode, NodeId};
 
 /// The agent command run on each node when the cluster file does not name one.
@@ -122,6 +139,44 @@ pub struct Cluster {
     pub ssh_config: Option<PathBuf>,
     /// The agent command run on each node.
     pub agent: String,
+    /// Nodes also come from auto-discovery (the cluster file's `[discovery]`).
+    pub discovery: Option<DiscoverySource>,
+}
+
+/// A cluster file's `[discovery]` section: where to listen, and how to reach a node heard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscoverySource {
+    /// Interface, group and port.
+    pub config: DiscoveryConfig,
+    /// The SSH user for discovered nodes (`user@ADDRESS`); `None`: the ssh config's.
+    pub user: Option<String>,
+    /// How long a one-shot command (`openmosix nodes`) listens before it starts.
+    pub listen: Duration,
+}
+
+impl DiscoverySource {
+    /// Discovery on `interface` (or the default route's) with the default settings.
+    pub fn on(interface: Option<&str>) -> DiscoverySource {
+        DiscoverySource {
+            config: DiscoveryConfig::on(interface),
+            user: None,
+            listen: DEFAULT_LISTEN,
+        }
+    }
+
+    /// How to reach a node heard: SSH at the address it announced from.
+    pub fn node(&self, found: &DiscoveredNode) -> ClusterNode {
+        let address = found.address.to_string();
+        let dest = match &self.user {
+            Some(user) => format!("{user}@{address}"),
+            None => address.clone(),
+        };
+        ClusterNode {
+            id: found.id,
+            dest: Dest::Ssh(dest),
+            addresses: vec![address],
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -131,6 +186,17 @@ struct RawCluster {
     agent: Option<Spanned<String>>,
     #[serde(default)]
     node: Vec<RawNode>,
+    discovery: Option<Spanned<RawDiscovery>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDiscovery {
+    interface: Option<Spanned<String>>,
+    user: Option<Spanned<String>>,
+    group: Option<Spanned<String>>,
+    port: Option<Spanned<i64>>,
+    listen: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -181,10 +247,18 @@ impl Cluster {
             }
             Some(value) => value.into_inner(),
         };
-        if raw.node.is_empty() {
+        let discovery = match raw.discovery {
+            None => None,
+            Some(section) => Some(
+                discovery_section(section.into_inner())
+                    .map_err(|(offset, message)| fail(Some(line_of(offset)), message))?,
+            ),
+        };
+        if raw.node.is_empty() && discovery.is_none() {
             return Err(fail(
                 None,
-                "no nodes: a cluster file needs at least one [[node]] with an id and a dest"
+                "no nodes: a cluster file needs at least one [[node]] with an id and a dest \
+                 (or a [discovery] section)"
                     .to_string(),
             ));
         }
@@ -245,6 +319,7 @@ impl Cluster {
             nodes,
             ssh_config,
             agent,
+            discovery,
         })
     }
 
@@ -273,6 +348,18 @@ impl Cluster {
             nodes,
             ssh_config: None,
             agent: DEFAULT_AGENT.to_string(),
+            discovery: None,
+        }
+    }
+
+    /// A cluster whose nodes all come from discovery on `interface` (or the default
+    /// route's), reached over SSH with the user's own ssh config.
+    pub fn discovered(interface: Option<&str>) -> Cluster {
+        Cluster {
+            nodes: Vec::new(),
+            ssh_config: None,
+            agent: DEFAULT_AGENT.to_string(),
+            discovery: Some(DiscoverySource::on(interface)),
         }
     }
 
@@ -286,6 +373,7 @@ impl Cluster {
             }],
             ssh_config: None,
             agent: DEFAULT_AGENT.to_string(),
+            discovery: None,
         }
     }
 
@@ -308,6 +396,21 @@ impl Cluster {
             });
         }
         Ok(Cluster::from_map(&nodes))
+    }
+
+    /// The cluster with the nodes heard added: a discovered node whose id a listed node
+    /// has is left out.
+    pub fn with_discovered(&self, found: &[DiscoveredNode]) -> Cluster {
+        let mut cluster = self.clone();
+        if let Some(source) = &self.discovery {
+            for n in found {
+                if cluster.node(n.id).is_none() {
+                    cluster.nodes.push(source.node(n));
+                }
+            }
+        }
+        cluster.nodes.sort_by_key(|n| n.id);
+        cluster
     }
 
     /// The node with this id.
@@ -338,6 +441,18 @@ impl Cluster {
             let _ = writeln!(out, "ssh_config = {}", quote(&config.to_string_lossy()));
         }
         let _ = writeln!(out, "agent = {}", quote(&self.agent));
+        if let Some(d) = &self.discovery {
+            out.push_str("\n[discovery]\n");
+            if let Some(interface) = &d.config.interface {
+                let _ = writeln!(out, "interface = {}", quote(interface));
+            }
+            if let Some(user) = &d.user {
+                let _ = writeln!(out, "user = {}", quote(user));
+            }
+            let _ = writeln!(out, "group = {}", quote(&d.config.group.to_string()));
+            let _ = writeln!(out, "port = {}", d.config.port);
+            let _ = writeln!(out, "listen = {:?}", d.listen.as_secs_f64());
+        }
         for node in &self.nodes {
             let _ = write!(
                 out,
@@ -352,6 +467,95 @@ impl Cluster {
         }
         out
     }
+}
+
+/// Reads a `[discovery]` section; an error is (offset in the file, message).
+fn discovery_section(raw: RawDiscovery) -> Result<DiscoverySource, (usize, String)> {
+    let interface = match raw.interface {
+        None => None,
+        Some(v) => {
+            let name = v.get_ref();
+            // Linux interface names: 1 to 15 bytes, no '/', no white space.
+            if name.is_empty()
+                || name.len() > 15
+                || name.contains('/')
+                || name.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                return Err((
+                    v.span().start,
+                    format!("discovery: {name:?} is not a network interface name"),
+                ));
+            }
+            Some(v.into_inner())
+        }
+    };
+    let user = match raw.user {
+        None => None,
+        Some(v) => {
+            let user = v.get_ref();
+            let ok = !user.is_empty()
+                && !user.starts_with('-')
+                && user
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+            if !ok {
+                return Err((
+                    v.span().start,
+                    format!("discovery: user {user:?} is not a user name"),
+                ));
+            }
+            Some(v.into_inner())
+        }
+    };
+    let group = match raw.group {
+        None => DEFAULT_GROUP,
+        Some(v) => match v.get_ref().parse::<Ipv4Addr>() {
+            Ok(g) if g.is_multicast() => g,
+            _ => {
+                return Err((
+                    v.span().start,
+                    format!(
+                        "discovery: group {:?} is not an IPv4 multicast address",
+                        v.get_ref()
+                    ),
+                ));
+            }
+        },
+    };
+    let port = match raw.port {
+        None => DEFAULT_PORT,
+        Some(v) => u16::try_from(*v.get_ref())
+            .ok()
+            .filter(|&p| p != 0)
+            .ok_or_else(|| {
+                (
+                    v.span().start,
+                    format!("discovery: port {} is not 1 to 65535", v.get_ref()),
+                )
+            })?,
+    };
+    let listen = match raw.listen {
+        None => DEFAULT_LISTEN,
+        Some(v) => {
+            let secs = *v.get_ref();
+            if !(secs.is_finite() && (0.1..=600.0).contains(&secs)) {
+                return Err((
+                    v.span().start,
+                    format!("discovery: listen {secs} is not 0.1 to 600 seconds"),
+                ));
+            }
+            Duration::from_secs_f64(secs)
+        }
+    };
+    Ok(DiscoverySource {
+        config: DiscoveryConfig {
+            interface,
+            group,
+            port,
+        },
+        user,
+        listen,
+    })
 }
 
 /// `value` taken relative to the directory of the cluster file `file`.

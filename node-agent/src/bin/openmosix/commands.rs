@@ -53,7 +53,21 @@ fn ids(cluster: &Cluster) -> String {
 }
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
-    let cluster = Cluster::load(cli.cluster.as_deref(), cli.map.as_deref())?;
+    if let Command::Showmap {
+        interface: Some(interface),
+        listen,
+        ..
+    } = &cli.command
+    {
+        return crate::discovered::showmap_listen(interface, *listen, cli.json).await;
+    }
+    let mut cluster = match &cli.discover {
+        Some(interface) => Cluster::discovered(Some(interface)),
+        None => Cluster::load(cli.cluster.as_deref(), cli.map.as_deref())?,
+    };
+    if let Some(source) = cluster.discovery.clone() {
+        cluster = crate::discovered::resolve(&cluster, &source).await?;
+    }
     let mut options = ClientOptions::for_cluster(&cluster);
     if !(cli.timeout.is_finite() && cli.timeout > 0.0) {
         bail!("--timeout must be a positive number of seconds");
@@ -94,7 +108,18 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             target,
             no_predump,
         } => crate::migrate::run(&ctx, node, pid, &target, !no_predump).await,
-        Command::Showmap { node } => showmap(&ctx, node).await,
+        Command::Showmap { node: None, .. }
+            if cli.cluster.is_none() && cli.map.is_none() && cli.discover.is_none() =>
+        {
+            match crate::discovered::local_map()? {
+                Some(found) => {
+                    crate::discovered::print_map(Some(found.my_id), &found.to_map(), ctx.json);
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => showmap(&ctx, None).await,
+            }
+        }
+        Command::Showmap { node, .. } => showmap(&ctx, node).await,
         Command::Mask {
             node,
             pid,

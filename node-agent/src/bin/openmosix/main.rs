@@ -17,6 +17,7 @@ macro_rules! out {
 }
 
 mod commands;
+mod discovered;
 mod mask;
 mod migrate;
 mod mosctl;
@@ -45,6 +46,10 @@ pub struct Cli {
     /// An openmosix.map file (HOWTO 4.4.2); each node is reached by ssh at its address.
     #[arg(long, global = true, value_name = "FILE", conflicts_with = "cluster")]
     pub map: Option<PathBuf>,
+    /// Take the nodes from auto-discovery on this interface: those heard within 2.5 s
+    /// (docs/discovery.md).
+    #[arg(long, global = true, value_name = "IFACE", conflicts_with_all = ["cluster", "map"])]
+    pub discover: Option<String>,
     /// Print JSON, one object per line.
     #[arg(long, global = true)]
     pub json: bool,
@@ -152,10 +157,25 @@ pub enum Command {
     /// Install (-w), read back (-r) or switch off (-off) the cluster configuration, as setpe.
     Setpe(SetpeArgs),
     /// Print the cluster map in showmap's format.
+    ///
+    /// With no cluster file or map, on a node whose discovery daemon runs
+    /// (`openmosix-agent discover`), the map it hears; with -i, listen on that interface
+    /// for announcements (docs/discovery.md) and print the nodes heard.
     Showmap {
         /// Ask this node for the map it has installed and its own id.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "interface")]
         node: Option<u32>,
+        /// Listen for discovery announcements on this interface instead.
+        #[arg(short = 'i', long = "interface", value_name = "IFACE")]
+        interface: Option<String>,
+        /// With -i: seconds to listen.
+        #[arg(
+            long,
+            default_value_t = 2.5,
+            value_name = "SECS",
+            requires = "interface"
+        )]
+        listen: f64,
     },
 }
 

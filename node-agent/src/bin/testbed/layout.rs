@@ -101,6 +101,10 @@ impl Layout {
     pub fn cluster_file(&self) -> PathBuf {
         self.state_dir().join("cluster.toml")
     }
+    /// The cluster file that takes its nodes from discovery on the bridge (`up --discovery`).
+    pub fn discovery_cluster_file(&self) -> PathBuf {
+        self.state_dir().join("cluster-discovery.toml")
+    }
     pub fn bin_dir(&self) -> PathBuf {
         self.state_dir().join("bin")
     }
@@ -219,6 +223,16 @@ impl Layout {
                 .collect(),
         };
         toml::to_string(&file).context("writing cluster.toml")
+    }
+
+    pub fn discovery_cluster_toml(&self) -> String {
+        format!(
+            "# testbed {}: the nodes its discovery daemons announce (written by openmosix-testbed)\n\
+             ssh_config = {:?}\n\n[discovery]\ninterface = {:?}\n",
+            self.name,
+            self.ssh_config().display().to_string(),
+            self.bridge()
+        )
     }
 
     /// Reads what `up` recorded about this testbed.

@@ -137,7 +137,9 @@ fn write_state(l: &Layout, nodes: u32, agent: &Path) -> Result<()> {
 
 fn build_network(l: &Layout, nodes: u32) -> Result<()> {
     let br = l.bridge();
-    sys::ip(["link", "add", &br, "type", "bridge"])?;
+    // Without multicast snooping the bridge floods multicast to every port, as a hub
+    // would: discovery announcements reach every node without an IGMP querier.
+    sys::ip(["link", "add", &br, "type", "bridge", "mcast_snooping", "0"])?;
     sys::ip([
         "addr",
         "add",
@@ -554,4 +556,45 @@ pub fn exec(name: &str, node: u32, argv: &[OsString]) -> Result<ExitStatus> {
     cmd.arg("--").args(argv);
     cmd.status()
         .with_context(|| format!("cannot run `{}`", sys::show(&cmd)))
+}
+
+/// `up --discovery`: starts a discovery daemon in each node (announcing on eth0 with the
+/// node's number as its id, its map in the node's state folder) and writes
+/// cluster-discovery.toml, a cluster file whose nodes come from discovery on the bridge.
+pub fn start_discovery(name: &str, nodes: u32) -> Result<()> {
+    let (l, _) = Layout::load(name)?;
+    for i in 1..=nodes {
+        discovery_start(&l, i)?;
+    }
+    write(&l.discovery_cluster_file(), &l.discovery_cluster_toml())?;
+    eprintln!(
+        "openmosix-testbed: discovery runs on every node; {} takes its nodes from it",
+        l.discovery_cluster_file().display()
+    );
+    Ok(())
+}
+
+/// Starts node i's discovery daemon (it goes to the background by itself, under tini).
+fn discovery_start(l: &Layout, i: u32) -> Result<()> {
+    let tini = require_tini(l, i)?;
+    let log = log_file(l, i)?;
+    let mut cmd = nsenter(tini);
+    cmd.arg("--")
+        .arg(l.agent())
+        .args(["discover", "-i", "eth0", "--id", &i.to_string()])
+        .arg("--state-dir")
+        .arg(l.node_state(i))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    let status = cmd
+        .status()
+        .with_context(|| format!("node {i}: cannot run `{}`", sys::show(&cmd)))?;
+    if !status.success() {
+        bail!(
+            "node {i}: discovery did not start ({status}); log tail:\n{}",
+            sys::tail(&l.log(i), 15)
+        );
+    }
+    Ok(())
 }

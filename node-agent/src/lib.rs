@@ -5,6 +5,7 @@
 //! - [`map`]: openmosix.map files and cluster files.
 //! - [`backend`] and [`server`] (feature `server`): the node side.
 //! - [`client`]: one connection per node over SSH or locally, and the cluster handle.
+//! - [`balance`]: automatic load balancing, one balancer per cluster on the client side.
 
 pub mod bytes;
 pub mod logging;
@@ -14,6 +15,7 @@ pub mod protocol;
 
 #[cfg(feature = "server")]
 pub mod backend;
+pub mod balance;
 pub mod client;
 #[cfg(feature = "server")]
 pub mod server;

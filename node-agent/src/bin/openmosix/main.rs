@@ -16,6 +16,7 @@ macro_rules! out {
     };
 }
 
+mod balance;
 mod commands;
 mod mask;
 mod migrate;
@@ -157,6 +158,14 @@ pub enum Command {
         #[arg(long)]
         node: Option<u32>,
     },
+    /// Balance the load automatically, in the foreground until SIGINT or SIGTERM.
+    ///
+    /// Moves jobs started with `run` (and processes unlocked with `unlock`) from busy
+    /// nodes to less busy ones, weighted by speed, honouring block, lstay, quiet, the
+    /// cluster masks and locks. Only nodes switched to `mosctl NODE nostay` take part.
+    /// A process is not moved again within the hold-off. Prints each move (--json: one
+    /// object per line); see docs/balancing.md.
+    Balance(balance::BalanceArgs),
 }
 
 /// `openmosix run`.

@@ -173,8 +173,11 @@ fn now_ms() -> u64 {
 /// migrate with CRIU (an openMosix kernel balances on its own), and have `stay`,
 /// `quiet` and `setpe -off` all off.
 pub fn out_of_play(view: &NodeView, admin: Option<&AdminState>) -> Option<String> {
-    if view.state != LinkState::Up || view.info.is_none() {
-        return Some("down".into());
+    match view.state {
+        LinkState::Connecting => return Some("connecting".into()),
+        LinkState::Down => return Some("down".into()),
+        LinkState::Up if view.info.is_none() => return Some("no figures yet".into()),
+        LinkState::Up => {}
     }
     let hello = view.hello.as_ref()?;
     if hello.backend == "kernel" {

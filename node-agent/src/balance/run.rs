@@ -179,7 +179,9 @@ pub fn out_of_play(view: &NodeView, admin: Option<&AdminState>) -> Option<String
         LinkState::Up if view.info.is_none() => return Some("no figures yet".into()),
         LinkState::Up => {}
     }
-    let hello = view.hello.as_ref()?;
+    let Some(hello) = view.hello.as_ref() else {
+        return Some("no hello yet".into());
+    };
     if hello.backend == "kernel" {
         return Some("the openMosix kernel balances it".into());
     }

@@ -48,6 +48,8 @@ fn proc_(pid: i32, at: NodeId, home: NodeId, cmd: &str, cantmove: &str) -> ProcI
         cantmove: cantmove.to_owned(),
         mask: MigMask::default(),
         run: None,
+        candidate: false,
+        auto_moved: false,
     }
 }
 

@@ -194,7 +194,10 @@ fn move_once(
         nodes.conn(from),
         nodes.conn(to),
         process.pid,
-        MigrateOptions { predump },
+        MigrateOptions {
+            predump,
+            ..MigrateOptions::default()
+        },
         Some(&tx),
     ));
     let m = moved.with_context(|| format!("moving pid {} {from} → {to}", process.pid))?;

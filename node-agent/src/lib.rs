@@ -6,6 +6,7 @@
 //! - [`discovery`]: auto-discovery by UDP multicast (omdiscd, HOWTO chapter 5).
 //! - [`backend`] and [`server`] (feature `server`): the node side.
 //! - [`client`]: one connection per node over SSH or locally, and the cluster handle.
+//! - [`balance`]: automatic load balancing, one balancer per cluster on the client side.
 
 pub mod bytes;
 pub mod discovery;
@@ -16,6 +17,7 @@ pub mod protocol;
 
 #[cfg(feature = "server")]
 pub mod backend;
+pub mod balance;
 pub mod client;
 #[cfg(feature = "server")]
 pub mod server;

@@ -306,9 +306,16 @@ pub struct ProcInfo {
     /// Cluster mask.
     #[serde(flatten)]
     pub mask: MigMask,
-    /// mosrun options it was started with, if the agent started it.
+    /// mosrun options it was started with, if the agent started it (kept when it migrates).
     #[serde(default)]
     pub run: Option<RunOptions>,
+    /// A candidate for automatic load balancing: started with `run` (mosrun) and not
+    /// locked, or explicitly unlocked — here, or before it migrated (docs/balancing.md).
+    #[serde(default)]
+    pub candidate: bool,
+    /// It arrived on this node by an automatic move of the load balancer.
+    #[serde(default)]
+    pub auto_moved: bool,
 }
 
 /// A signal the protocol lets a client send.

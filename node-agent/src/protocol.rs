@@ -163,6 +163,9 @@ pub enum Request {
         to: NodeId,
         /// Its pid there.
         new_pid: i32,
+        /// The move was the load balancer's (docs/balancing.md): the event says so.
+        #[serde(default)]
+        auto: bool,
     },
     /// On the target: restore a received image and record the guest.
     Restore {
@@ -176,6 +179,9 @@ pub enum Request {
         home_pid: i32,
         /// How many migrations it had before this one.
         nmigs: u32,
+        /// The settings the source kept for it, recorded here too.
+        #[serde(default)]
+        carried: Carried,
     },
     /// On a home node: note where one of its processes is now (`at: None` = back home or gone).
     Whereabouts {
@@ -231,6 +237,24 @@ impl Request {
             Request::Events { .. } => "events",
         }
     }
+}
+
+/// What a process takes along when it migrates besides its memory: the settings its
+/// source agent kept for it, which `restore` records on the target.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Carried {
+    /// The mosrun options it was started with (cpujob, iojob, decay …).
+    #[serde(default)]
+    pub run: Option<RunOptions>,
+    /// Its cluster mask.
+    #[serde(default)]
+    pub mask: MigMask,
+    /// A candidate for automatic load balancing ([`crate::model::ProcInfo::candidate`]).
+    #[serde(default)]
+    pub candidate: bool,
+    /// The move is the load balancer's: the events and the guest record say so.
+    #[serde(default)]
+    pub auto: bool,
 }
 
 /// Every op name the agent knows (reported in `hello`).
@@ -324,6 +348,9 @@ pub struct Event {
     /// The process it concerned, if any (its pid on this node).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<i32>,
+    /// Done by the load balancer rather than by a person (automatic migrations).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auto: bool,
 }
 
 /// What kind of failure an error response reports.

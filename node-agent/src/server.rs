@@ -448,13 +448,27 @@ impl<B> Server<B> {
 
 /// Appends to the event log, if any; a failure is only logged (the op itself succeeded).
 fn log_event(log: Option<&EventLog>, kind: EventKind, text: &str, pid: Option<i32>) {
+    log_marked(log, kind, text, pid, false);
+}
+
+/// [`log_event`], marked as the load balancer's when `auto`.
+fn log_marked(log: Option<&EventLog>, kind: EventKind, text: &str, pid: Option<i32>, auto: bool) {
     if let Some(log) = log
-        && let Err(e) = log.append(kind, text, pid)
+        && let Err(e) = log.append_marked(kind, text, pid, auto)
     {
         tracing::warn!(
             "cannot write to the event log {}: {e}",
             log.path().display()
         );
+    }
+}
+
+/// The end of a migration event's sentence: who moved it, when it was not a person.
+fn by_balancer(auto: bool) -> &'static str {
+    if auto {
+        ", moved by the load balancer"
+    } else {
+        ""
     }
 }
 
@@ -567,11 +581,15 @@ async fn migrate_step<B: Backend + 'static>(
             pid,
             to,
             new_pid,
+            auto,
         } => {
             blocking(Box::new(move || to_json(m.finish(&image)?))).await?;
             Server::<B>::lock(&backend).departed(pid, to, new_pid)?;
-            let text = format!("process {pid} migrated to node {to} (pid {new_pid} there)");
-            log_event(events, EventKind::MigrateOut, &text, Some(pid));
+            let text = format!(
+                "process {pid} migrated to node {to} (pid {new_pid} there){}",
+                by_balancer(auto)
+            );
+            log_marked(events, EventKind::MigrateOut, &text, Some(pid), auto);
             Ok(Value::Null)
         }
         Request::Restore {
@@ -580,6 +598,7 @@ async fn migrate_step<B: Backend + 'static>(
             home,
             home_pid,
             nmigs,
+            carried,
         } => {
             if let Err(e) = Server::<B>::lock(&backend).accepts_guests() {
                 m.remove(&image);
@@ -589,11 +608,12 @@ async fn migrate_step<B: Backend + 'static>(
                 blocking(Box::new(move || to_json(m.restore(&image)?))).await?,
             )
             .map_err(|e| AgentError::new(ErrorKind::Io, e.to_string()))?;
-            Server::<B>::lock(&backend).arrived(pid, from, home, home_pid, nmigs + 1)?;
+            Server::<B>::lock(&backend).arrived(pid, from, home, home_pid, nmigs + 1, &carried)?;
             let text = format!(
-                "process {pid} arrived from node {from} (home node {home}, pid {home_pid} there)"
+                "process {pid} arrived from node {from} (home node {home}, pid {home_pid} there){}",
+                by_balancer(carried.auto)
             );
-            log_event(events, EventKind::MigrateIn, &text, Some(pid));
+            log_marked(events, EventKind::MigrateIn, &text, Some(pid), carried.auto);
             Ok(serde_json::json!({ "pid": pid }))
         }
         _ => Err(AgentError::new(

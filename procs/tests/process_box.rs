@@ -54,6 +54,8 @@ fn proc(node: NodeId, pid: i32, ppid: i32, uid: u32, cmd: &str) -> ProcInfo {
         cantmove: String::new(),
         mask: MigMask::default(),
         run: None,
+        candidate: false,
+        auto_moved: false,
     }
 }
 

@@ -152,6 +152,7 @@ fn the_dialog_opens_preselected_and_applies_block() {
     let _g = serial();
     cli(&["mosctl", "2", "block"]);
     cli(&["mosctl", "2", "nolstay"]);
+    cli(&["mosctl", "2", "stay"]);
     let mut h = harness();
     h.get_by_label(&bed().addr(2)).click();
     const BLOCK: &str = "block arriving guests";
@@ -166,7 +167,8 @@ fn the_dialog_opens_preselected_and_applies_block() {
         toggled(&h, "local procs stay (bring them home)"),
         Some(Toggled::False)
     );
-    assert_eq!(toggled(&h, "auto-migration on"), Some(Toggled::True));
+    // `stay` on (the default: automatic balancing is opt-in) is auto-migration off.
+    assert_eq!(toggled(&h, "auto-migration on"), Some(Toggled::False));
 
     h.get_by_role_and_label(Role::CheckBox, BLOCK).click();
     h.run_steps(2);

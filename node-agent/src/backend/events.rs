@@ -165,22 +165,40 @@ impl EventLog {
 
     /// Appends one event now and returns it.
     pub fn append(&self, kind: EventKind, text: &str, pid: Option<i32>) -> io::Result<Event> {
+        self.append_marked(kind, text, pid, false)
+    }
+
+    /// Appends one event now, marked as the load balancer's when `auto`, and returns it.
+    pub fn append_marked(
+        &self,
+        kind: EventKind,
+        text: &str,
+        pid: Option<i32>,
+        auto: bool,
+    ) -> io::Result<Event> {
         let _local = self.local.lock().unwrap_or_else(PoisonError::into_inner);
         self.lock_file.lock()?;
-        let r = self.append_locked(kind, text, pid);
+        let r = self.append_locked(kind, text, pid, auto);
         let unlocked = self.lock_file.unlock();
         let event = r?;
         unlocked?;
         Ok(event)
     }
 
-    fn append_locked(&self, kind: EventKind, text: &str, pid: Option<i32>) -> io::Result<Event> {
+    fn append_locked(
+        &self,
+        kind: EventKind,
+        text: &str,
+        pid: Option<i32>,
+        auto: bool,
+    ) -> io::Result<Event> {
         let event = Event {
             seq: self.last_seq_unlocked()? + 1,
             time: now_ms(),
             kind,
             text: cut(text),
             pid,
+            auto,
         };
         let mut line = serde_json::to_vec(&event).map_err(io::Error::other)?;
         line.push(b'\n');
@@ -252,7 +270,7 @@ mod tests {
         assert!(b.time >= a.time && a.time > 1_600_000_000_000);
         assert_eq!(log.after(0, 10).unwrap(), vec![a.clone(), b.clone()]);
         assert_eq!(log.after(1, 10).unwrap(), vec![b]);
-        assert_eq!(log.after(0, 1).unwrap(), vec![a]);
+        assert_eq!(log.after(0, 1).unwrap(), vec![a.clone()]);
         assert!(log.after(2, 10).unwrap().is_empty());
         let mode = std::fs::metadata(log.path()).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
@@ -263,6 +281,16 @@ mod tests {
         let text = std::fs::read_to_string(log.path()).unwrap();
         assert_eq!(text.lines().count(), 3);
         assert!(text.starts_with(r#"{"seq":1,"time":"#), "{text}");
+        assert!(
+            !text.contains("auto"),
+            "unmarked events carry no mark: {text}"
+        );
+        // The balancer's moves are marked, and the mark survives the round trip.
+        let m = again
+            .append_marked(EventKind::MigrateOut, "moved", Some(7), true)
+            .unwrap();
+        assert!(m.auto && !a.auto);
+        assert_eq!(again.after(3, 10).unwrap(), vec![m]);
     }
 
     #[test]

@@ -267,6 +267,9 @@ impl KernelBackend {
             cantmove,
             mask,
             run: None,
+            // The kernel balances its own processes: nothing here is the balancer's.
+            candidate: false,
+            auto_moved: false,
         };
         Ok(st.into_info(om))
     }

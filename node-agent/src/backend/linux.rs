@@ -17,7 +17,7 @@ use super::{Backend, Result, syscalls};
 use crate::model::{
     AdminChange, AdminState, MapNode, MigMask, NodeId, NodeInfo, NodeStatus, ProcInfo, RunOptions,
 };
-use crate::protocol::{AgentError, ErrorKind, Started, TuneInfo};
+use crate::protocol::{AgentError, Carried, ErrorKind, Started, TuneInfo};
 
 /// Where a linux backend keeps things.
 #[derive(Debug, Clone)]
@@ -88,6 +88,12 @@ impl LinuxBackend {
         if !state.speed_known {
             state.admin.speed = calibrate();
             state.speed_known = true;
+            dirty = true;
+        }
+        if !state.stay_opt_in {
+            // Automatic balancing is opt-in: a node takes part after `mosctl nostay`.
+            state.admin.stay = true;
+            state.stay_opt_in = true;
             dirty = true;
         }
         if dirty {
@@ -313,15 +319,26 @@ impl LinuxBackend {
         let (home, home_pid, nmigs) =
             guest.map_or((self.node_id, st.pid, 0), |g| (g.home, g.home_pid, g.nmigs));
         let cantmove = self.cantmove(&st, run, rec, tables);
+        let lock = Self::lock_reason(run, rec).is_some();
+        // Only the jobs the suite started, or processes someone unlocked on purpose:
+        // never an arbitrary process of the node.
+        let candidate = !lock
+            && (run.is_some()
+                || rec.is_some_and(|r| r.lock == Some(false))
+                || guest.is_some_and(|g| g.candidate));
         let om = OpenMosixFields {
             where_: self.node_id,
             home,
             home_pid,
             nmigs,
-            lock: Self::lock_reason(run, rec).is_some(),
+            lock,
             cantmove,
             mask: rec.and_then(|r| r.mask).unwrap_or_default(),
-            run: run.map(|r| r.options.clone()),
+            run: run
+                .map(|r| r.options.clone())
+                .or_else(|| guest.and_then(|g| g.run.clone())),
+            candidate,
+            auto_moved: guest.is_some_and(|g| g.auto),
         };
         st.into_info(om)
     }
@@ -438,8 +455,9 @@ impl Backend for LinuxBackend {
         self.refresh();
         let st = self.changeable(pid)?;
         let implied = self.run_record(&st).is_some_and(|r| r.options.locks());
-        // Only what differs from the run options needs recording.
-        self.update_record(&st, |r| r.lock = (lock != implied).then_some(lock))
+        // A lock the run options imply needs no record; an unlock is always recorded,
+        // since it makes the process a candidate for automatic balancing.
+        self.update_record(&st, |r| r.lock = (lock != implied || !lock).then_some(lock))
     }
 
     fn set_mask(&mut self, pid: i32, mask: &MigMask) -> Result<ProcInfo> {
@@ -504,14 +522,29 @@ impl Backend for LinuxBackend {
         home: NodeId,
         home_pid: i32,
         nmigs: u32,
+        carried: &Carried,
     ) -> Result<()> {
         let _lock = self.begin()?;
         self.prune();
+        let starttime = self.procfs.stat(pid).map(|s| s.starttime).unwrap_or(0);
+        let mut lock = None;
         if home == self.node_id {
-            // Back home: it is a local process again.
+            // Back home: it is a local process again, a job with its options as before.
             self.state.emigrants.retain(|e| e.home_pid != home_pid);
+            if let Some(options) = &carried.run {
+                self.state.runs.retain(|r| r.pid != pid);
+                self.state.runs.push(RunRecord {
+                    pid,
+                    starttime,
+                    options: options.clone(),
+                });
+            }
+            // It moved, so it was unlocked: a lock its options imply stays undone.
+            let unlocked_job = carried.run.as_ref().is_some_and(|r| !r.locks());
+            if carried.candidate && !unlocked_job {
+                lock = Some(false);
+            }
         } else {
-            let starttime = self.procfs.stat(pid).map(|s| s.starttime).unwrap_or(0);
             self.state.guests.retain(|g| g.pid != pid);
             self.state.guests.push(GuestRecord {
                 pid,
@@ -520,6 +553,19 @@ impl Backend for LinuxBackend {
                 home,
                 home_pid,
                 nmigs,
+                run: carried.run.clone(),
+                candidate: carried.candidate,
+                auto: carried.auto,
+            });
+        }
+        let mask = (carried.mask != MigMask::default()).then_some(carried.mask);
+        self.state.procs.retain(|r| r.pid != pid);
+        if lock.is_some() || mask.is_some() {
+            self.state.procs.push(ProcRecord {
+                pid,
+                starttime,
+                lock,
+                mask,
             });
         }
         self.save()

@@ -18,7 +18,7 @@ pub mod syscalls;
 use crate::model::{
     AdminChange, AdminState, MapNode, MigMask, NodeId, NodeInfo, ProcInfo, RunOptions, Signal,
 };
-use crate::protocol::{AgentError, ErrorKind, Started, TuneInfo};
+use crate::protocol::{AgentError, Carried, ErrorKind, Started, TuneInfo};
 
 /// Result of a backend call.
 pub type Result<T> = std::result::Result<T, AgentError>;
@@ -129,7 +129,8 @@ pub trait Backend: Send {
         Ok(())
     }
 
-    /// Records a process that arrived here (as `pid`) from node `from`.
+    /// Records a process that arrived here (as `pid`) from node `from`, with the settings
+    /// it `carried` along.
     fn arrived(
         &mut self,
         _pid: i32,
@@ -137,6 +138,7 @@ pub trait Backend: Send {
         _home: NodeId,
         _home_pid: i32,
         _nmigs: u32,
+        _carried: &Carried,
     ) -> Result<()> {
         Err(unsupported_here())
     }

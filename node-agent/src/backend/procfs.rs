@@ -67,6 +67,10 @@ pub struct OpenMosixFields {
     pub mask: crate::model::MigMask,
     /// mosrun options, if the agent started it.
     pub run: Option<crate::model::RunOptions>,
+    /// A candidate for automatic load balancing.
+    pub candidate: bool,
+    /// It arrived by an automatic move of the load balancer.
+    pub auto_moved: bool,
 }
 
 impl ProcStat {
@@ -95,6 +99,8 @@ impl ProcStat {
             cantmove: om.cantmove,
             mask: om.mask,
             run: om.run,
+            candidate: om.candidate,
+            auto_moved: om.auto_moved,
         }
     }
 }

@@ -60,6 +60,15 @@ pub struct GuestRecord {
     pub home_pid: i32,
     /// Migrations so far.
     pub nmigs: u32,
+    /// The mosrun options it was started with on its home node.
+    #[serde(default)]
+    pub run: Option<RunOptions>,
+    /// A candidate for automatic load balancing (it was one where it came from).
+    #[serde(default)]
+    pub candidate: bool,
+    /// It arrived by an automatic move of the load balancer.
+    #[serde(default)]
+    pub auto: bool,
 }
 
 /// A process whose home is here and that runs on another node now.
@@ -85,6 +94,11 @@ pub struct AgentState {
     /// Whether `admin.speed` was measured (or set) rather than the default.
     #[serde(default)]
     pub speed_known: bool,
+    /// Whether `admin.stay` got its opt-in default: automatic load balancing is opt-in
+    /// (docs/balancing.md), so a node starts with `stay` on — also one whose state file
+    /// was written before the balancer existed, when `stay` off meant nothing yet.
+    #[serde(default)]
+    pub stay_opt_in: bool,
     /// The cluster map installed with `setpe -w`.
     #[serde(default)]
     pub map: Vec<MapNode>,

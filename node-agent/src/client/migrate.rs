@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use super::ClientError;
 use super::conn::AgentConn;
 use crate::model::{NodeId, NodeInfo, NodeStatus, ProcInfo};
-use crate::protocol::Request;
+use crate::protocol::{Carried, Request};
 
 /// P.Haul's rule for pre-dump rounds: at most this many…
 pub const MAX_ROUNDS: u32 = 8;
@@ -88,11 +88,16 @@ pub struct Migrated {
 pub struct MigrateOptions {
     /// Allow pre-dump rounds for large processes.
     pub predump: bool,
+    /// The move is the load balancer's: both agents log it as automatic.
+    pub auto: bool,
 }
 
 impl Default for MigrateOptions {
     fn default() -> Self {
-        MigrateOptions { predump: true }
+        MigrateOptions {
+            predump: true,
+            auto: false,
+        }
     }
 }
 
@@ -266,6 +271,12 @@ pub async fn migrate(
                     home: p.home,
                     home_pid: p.home_pid,
                     nmigs: p.nmigs,
+                    carried: Carried {
+                        run: p.run.clone(),
+                        mask: p.mask,
+                        candidate: p.candidate,
+                        auto: options.auto,
+                    },
                 },
                 STEP_TIMEOUT,
             )
@@ -297,6 +308,7 @@ pub async fn migrate(
             pid,
             to,
             new_pid,
+            auto: options.auto,
         },
         STEP_TIMEOUT,
     )

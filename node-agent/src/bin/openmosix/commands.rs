@@ -128,6 +128,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         } => crate::mask::mask(&ctx, node, pid, mode, &nodes).await,
         Command::Lock { node, pid } => crate::mask::lock(&ctx, node, pid, true).await,
         Command::Unlock { node, pid } => crate::mask::lock(&ctx, node, pid, false).await,
+        Command::Balance(args) => crate::balance::run(&ctx, args).await,
     }
 }
 

@@ -16,6 +16,7 @@ macro_rules! out {
     };
 }
 
+mod balance;
 mod commands;
 mod discovered;
 mod mask;
@@ -177,6 +178,14 @@ pub enum Command {
         )]
         listen: f64,
     },
+    /// Balance the load automatically, in the foreground until SIGINT or SIGTERM.
+    ///
+    /// Moves jobs started with `run` (and processes unlocked with `unlock`) from busy
+    /// nodes to less busy ones, weighted by speed, honouring block, lstay, quiet, the
+    /// cluster masks and locks. Only nodes switched to `mosctl NODE nostay` take part.
+    /// A process is not moved again within the hold-off. Prints each move (--json: one
+    /// object per line); see docs/balancing.md.
+    Balance(balance::BalanceArgs),
 }
 
 /// `openmosix run`.

@@ -41,7 +41,17 @@ pub async fn move_one(
             eprintln!("openmosix: {}", describe(&p));
         }
     });
-    let result = migrate(src, dst, pid, MigrateOptions { predump }, Some(&tx)).await;
+    let result = migrate(
+        src,
+        dst,
+        pid,
+        MigrateOptions {
+            predump,
+            ..MigrateOptions::default()
+        },
+        Some(&tx),
+    )
+    .await;
     drop(tx);
     let _ = printer.await;
     let m = result?;

@@ -47,8 +47,9 @@ struct Cli {
     /// Save the current history and start a new one.
     #[arg(short = 'r')]
     rotate: bool,
-    /// Run in the foreground (for service managers and tests).
-    #[arg(long, hide = true)]
+    /// Run in the foreground until SIGTERM or SIGINT, logging to stderr (the systemd unit
+    /// runs this); the pid file is kept, so -k, -n and -r reach it.
+    #[arg(long)]
     foreground: bool,
     /// With --foreground: leave the session first (the child `-d` starts).
     #[arg(long, hide = true, requires = "foreground")]
@@ -94,6 +95,7 @@ fn absolute(p: &Path) -> Result<PathBuf> {
 }
 
 fn main() -> ExitCode {
+    openmosix_docgen::generate_if_asked::<Cli>("openmosixcollector");
     if std::env::args_os().len() <= 1 {
         println!("{SHORT_HELP}");
         return ExitCode::SUCCESS;

@@ -93,6 +93,7 @@ fn is_root() -> bool {
 }
 
 fn main() -> std::process::ExitCode {
+    openmosix_docgen::generate_if_asked::<Cli>("openmosix-agent");
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -80,6 +80,8 @@ target=${CARGO_TARGET_DIR:-$repo/target}
 bindir=$prefix/bin
 mandir=$prefix/share/man/man1
 docdir=$prefix/share/doc/openmosixview
+# Helpers for the nodes: install-criu.sh (criu 4.1 on Debian 12).
+datadir=$prefix/share/openmosixview
 bashdir=$prefix/share/bash-completion/completions
 fishdir=$prefix/share/fish/vendor_completions.d
 # Debian's zsh searches vendor-completions for packages, site-functions under /usr/local.
@@ -100,7 +102,7 @@ if [ "$uninstall" = 1 ]; then
     rm -f "$destdir$mandir/$p".1.gz "$destdir$mandir/$p"-*.1.gz
   done
   for u in "${UNITS[@]}"; do rm -f "$destdir$unitdir/$u"; done
-  rm -rf "$destdir$docdir"
+  rm -rf "$destdir$docdir" "$destdir$datadir"
   # The settings file goes only while it is the one this script wrote.
   if [ -f "$destdir$defaults" ] && cmp -s "$destdir$defaults" dist/default/openmosix; then
     rm -f "$destdir$defaults"
@@ -154,12 +156,14 @@ if [ ! -e "$destdir$defaults" ]; then
   install -m 0644 dist/default/openmosix "$destdir$defaults"
 fi
 install -m 0644 README.md docs/*.md "$destdir$docdir/"
+install -D -m 0755 scripts/install-criu.sh "$destdir$datadir/install-criu.sh"
 install -m 0644 docs/screenshots/*.png "$destdir$docdir/screenshots/"
 
 if live_systemd; then
   systemctl daemon-reload
 fi
-if [ -z "$destdir" ] && command -v mandb >/dev/null; then
+# man's index covers the standard prefixes only.
+if [ -z "$destdir" ] && { [ "$prefix" = /usr ] || [ "$prefix" = /usr/local ]; } && command -v mandb >/dev/null; then
   mandb -q 2>/dev/null || true
 fi
 echo "openMosixview suite installed in $destdir$prefix (units in $destdir$unitdir)"

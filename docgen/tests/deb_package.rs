@@ -516,3 +516,80 @@ fn purge_removes_the_suite() {
         describe("dpkg -s after purge", &out)
     );
 }
+
+#[test]
+fn install_sh_installs_under_a_prefix_and_uninstalls() {
+    let p = package();
+    let prefix = p.base.join("prefix");
+    let args = |extra: &[&str]| {
+        let mut c = Command::new(repo().join("scripts/install.sh"));
+        c.arg("--prefix")
+            .arg(&prefix)
+            .arg("--sysconfdir")
+            .arg(prefix.join("etc"))
+            .arg("--unitdir")
+            .arg(prefix.join("units"))
+            .args(extra);
+        c
+    };
+    run(
+        "install.sh",
+        &mut args(&["--profile", "debug", "--no-build", "--strip"]),
+    );
+    for prog in PROGRAMS {
+        assert!(prefix.join("bin").join(prog).is_file(), "{prog}");
+        assert!(
+            prefix.join(format!("share/man/man1/{prog}.1.gz")).is_file(),
+            "{prog}.1"
+        );
+        assert!(
+            prefix
+                .join(format!("share/bash-completion/completions/{prog}"))
+                .is_file()
+        );
+        assert!(
+            prefix
+                .join(format!("share/zsh/site-functions/_{prog}"))
+                .is_file()
+        );
+        assert!(
+            prefix
+                .join(format!("share/fish/vendor_completions.d/{prog}.fish"))
+                .is_file()
+        );
+    }
+    // The units run the programs of this prefix and read the settings of this sysconfdir.
+    let unit = std::fs::read_to_string(prefix.join("units/openmosixcollector.service")).unwrap();
+    assert!(
+        unit.contains(&format!(
+            "ExecStart={}/bin/openmosixcollector --foreground",
+            prefix.display()
+        )),
+        "{unit}"
+    );
+    assert!(unit.contains(&format!(
+        "EnvironmentFile=-{}/etc/default/openmosix",
+        prefix.display()
+    )));
+    assert!(prefix.join("share/openmosixview/install-criu.sh").is_file());
+    // An edited settings file survives uninstalling; everything else goes.
+    let defaults = prefix.join("etc/default/openmosix");
+    let mut text = std::fs::read_to_string(&defaults).unwrap();
+    text.push_str("OPENMOSIX_CLUSTER=/etc/openmosix/cluster.toml\n");
+    std::fs::write(&defaults, text).unwrap();
+    let out = run("install.sh --uninstall", &mut args(&["--uninstall"]));
+    assert!(out.contains("kept"), "{out}");
+    let mut left = Vec::new();
+    let mut stack = vec![prefix.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                left.push(path);
+            }
+        }
+    }
+    assert_eq!(left, vec![defaults]);
+}

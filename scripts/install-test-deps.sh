@@ -3,7 +3,7 @@
 # Run as root on Debian 12 (the CI machine and a developer's machine alike).
 set -euo pipefail
 
-# Debian package -> a command it provides (to tell whether it is there).
+# Debian package -> a file it installs (to tell whether it is there).
 declare -A NEED=(
   [openssh-server]=/usr/sbin/sshd
   [openssh-client]=/usr/bin/ssh
@@ -19,10 +19,23 @@ declare -A NEED=(
   [libgl1-mesa-dri]=/usr/lib/x86_64-linux-gnu/dri/swrast_dri.so
   [libegl1]=/usr/lib/x86_64-linux-gnu/libEGL.so.1
   [prometheus]=/usr/bin/promtool
+  # The Debian package test (docgen/tests/deb_package.rs): building it, reading its man
+  # pages, checking its units and completions, and the libraries the package depends on.
+  [dpkg-dev]=/usr/bin/dpkg-shlibdeps
+  [binutils]=/usr/bin/strip
+  [man-db]=/usr/bin/man
+  [systemd]=/usr/bin/systemd-analyze
+  [zsh]=/usr/bin/zsh
+  [fish]=/usr/bin/fish
+  [x11-utils]=/usr/bin/xwininfo
+  [libx11-xcb1]=/usr/lib/x86_64-linux-gnu/libX11-xcb.so.1
+  [libxcursor1]=/usr/lib/x86_64-linux-gnu/libXcursor.so.1
+  [libxi6]=/usr/lib/x86_64-linux-gnu/libXi.so.6
+  [libgl1]=/usr/lib/x86_64-linux-gnu/libGL.so.1
 )
 missing=()
 for pkg in "${!NEED[@]}"; do
-  [ -x "${NEED[$pkg]}" ] || missing+=("$pkg")
+  [ -e "${NEED[$pkg]}" ] || missing+=("$pkg")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing: ${missing[*]}" >&2

@@ -36,6 +36,7 @@ impl eframe::App for App {
 }
 
 fn main() -> std::process::ExitCode {
+    openmosix_docgen::generate_if_asked::<Args>("openmosixanalyzer");
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -58,8 +58,9 @@ struct Cli {
     /// With --export: the last second (Unix time) to write.
     #[arg(long, value_name = "UNIX_S", requires = "export")]
     to: Option<i64>,
-    /// Run in the foreground (for service managers and tests).
-    #[arg(long, hide = true)]
+    /// Run in the foreground until SIGTERM or SIGINT, logging to stderr (the systemd unit
+    /// runs this); the pid file is kept, so -k, -n and -r reach it.
+    #[arg(long)]
     foreground: bool,
     /// With --foreground: leave the session first (the child `-d` starts).
     #[arg(long, hide = true, requires = "foreground")]
@@ -109,6 +110,7 @@ fn absolute(p: &Path) -> Result<PathBuf> {
 }
 
 fn main() -> ExitCode {
+    openmosix_docgen::generate_if_asked::<Cli>("openmosixcollector");
     if std::env::args_os().len() <= 1 {
         println!("{SHORT_HELP}");
         return ExitCode::SUCCESS;

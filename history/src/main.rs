@@ -36,6 +36,7 @@ impl eframe::App for App {
 }
 
 fn main() -> ExitCode {
+    openmosix_docgen::generate_if_asked::<Args>("openmosixhistory");
     let args = Args::parse();
     let db = args
         .db

@@ -37,6 +37,7 @@ impl eframe::App for App {
 }
 
 fn main() -> Result<()> {
+    openmosix_docgen::generate_if_asked::<Args>("openmosixmigmon");
     let args = Args::parse();
     openmosix_agent::logging::init("warn");
     let (cluster, source) = args.cluster.live()?;

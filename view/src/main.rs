@@ -15,6 +15,7 @@ struct Args {
 }
 
 fn main() -> std::process::ExitCode {
+    openmosix_docgen::generate_if_asked::<Args>("openmosixview");
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -90,6 +90,7 @@ fn default_state_dir() -> PathBuf {
 }
 
 fn main() -> std::process::ExitCode {
+    openmosix_docgen::generate_if_asked::<Cli>("openmosix-agent");
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

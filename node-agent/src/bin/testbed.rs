@@ -141,6 +141,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn main() -> ExitCode {
+    openmosix_docgen::generate_if_asked::<Cli>("openmosix-testbed");
     match run(Cli::parse()) {
         Ok(code) => code,
         Err(e) => {

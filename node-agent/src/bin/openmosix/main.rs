@@ -36,7 +36,6 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(
     version,
-    about,
     long_about,
     after_help = "Exit status is 0 on success, 1 with a one-line reason on stderr otherwise."
 )]
@@ -244,6 +243,7 @@ pub struct SetpeArgs {
 }
 
 fn main() -> ExitCode {
+    openmosix_docgen::generate_if_asked::<Cli>("openmosix");
     // setpe spells its switch `-off`; clap wants `--off`.
     let args = std::env::args_os().map(|a| if a == "-off" { "--off".into() } else { a });
     let cli = Cli::parse_from(args);

@@ -1,0 +1,595 @@
+//! The suite's Debian package (`scripts/build-deb.sh`, docs/install.md), installed with
+//! the real dpkg into a scratch root (its own admin folder, seeded with this machine's
+//! package list so that the package's Depends are checked against a real Debian 12):
+//! every program answers `--help`, `man openmosixcollector` shows the generated page, the
+//! systemd units verify, the bash/zsh/fish completions load and complete, and
+//! openmosixview with no configuration opens its window under Xvfb, served by the
+//! installed agent. Purging removes it again.
+//!
+//! Needs root (dpkg installs root-owned files) and the workspace's debug binaries
+//! (`cargo build --workspace --bins`, which scripts/test.sh runs first). Everything it
+//! writes stays under target/tmp/deb-package (the screenshot too), replaced by the next run.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use openmosix_docgen::PROGRAMS;
+
+/// The package built once and installed into a scratch root, shared by the tests.
+#[derive(Debug)]
+struct Package {
+    /// target/tmp/deb-package.
+    base: PathBuf,
+    /// The .deb.
+    deb: PathBuf,
+    /// The scratch root it is installed in.
+    root: PathBuf,
+}
+
+static PACKAGE: OnceLock<Result<Package, String>> = OnceLock::new();
+
+fn package() -> &'static Package {
+    match PACKAGE.get_or_init(build_and_install) {
+        Ok(p) => p,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn describe(what: &str, out: &Output) -> String {
+    // dpkg warns once per package of the copied list that it has no file list: noise.
+    let stderr: String = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| !l.contains("files list file for package"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    format!(
+        "{what}: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout).trim_end(),
+        stderr.trim_end()
+    )
+}
+
+/// Runs a command to its end; its output, or why it did not succeed.
+fn try_run(what: &str, cmd: &mut Command) -> Result<String, String> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{what}: cannot start: {e}"))?;
+    if !out.status.success() {
+        return Err(describe(what, &out));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn run(what: &str, cmd: &mut Command) -> String {
+    try_run(what, cmd).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn is_root() -> bool {
+    std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+}
+
+/// An empty dpkg root whose package list is this machine's (so Depends are checked).
+fn scratch_root(path: &Path) -> Result<(), String> {
+    let admin = path.join("var/lib/dpkg");
+    for d in ["info", "updates"] {
+        std::fs::create_dir_all(admin.join(d)).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    std::fs::create_dir_all(path.join("var/log")).map_err(|e| e.to_string())?;
+    std::fs::copy("/var/lib/dpkg/status", admin.join("status"))
+        .map_err(|e| format!("copying /var/lib/dpkg/status: {e}"))?;
+    Ok(())
+}
+
+/// dpkg on the scratch root: its own admin folder and log; the maintainer scripts run
+/// unchrooted with DPKG_ROOT set, which they honour by leaving the machine's systemd alone.
+fn dpkg(root: &Path) -> Command {
+    let mut c = Command::new("dpkg");
+    c.arg(format!("--root={}", root.display()))
+        .arg(format!("--log={}", root.join("var/log/dpkg.log").display()))
+        .arg("--force-script-chrootless");
+    c
+}
+
+fn build_and_install() -> Result<Package, String> {
+    if !is_root() {
+        return Err(
+            "the package test installs with dpkg, as root: run it as root \
+                    (scripts/test.sh does)"
+                .into(),
+        );
+    }
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("deb-package");
+    if base.exists() {
+        std::fs::remove_dir_all(&base).map_err(|e| format!("{}: {e}", base.display()))?;
+    }
+    std::fs::create_dir_all(&base).map_err(|e| format!("{}: {e}", base.display()))?;
+    let out = try_run(
+        "scripts/build-deb.sh --profile debug --no-build (are the binaries built? \
+         `cargo build --workspace --bins`)",
+        Command::new(repo().join("scripts/build-deb.sh"))
+            .args(["--profile", "debug", "--no-build", "--out"])
+            .arg(&base),
+    )?;
+    let deb = PathBuf::from(out.lines().last().unwrap_or("").trim());
+    if !deb.is_file() {
+        return Err(format!("build-deb.sh printed no package path: {out}"));
+    }
+    let root = base.join("root");
+    scratch_root(&root)?;
+    try_run("dpkg -i", dpkg(&root).arg("-i").arg(&deb))?;
+    Ok(Package { base, deb, root })
+}
+
+#[test]
+fn the_package_says_what_it_is_and_what_it_needs() {
+    let p = package();
+    let field = |f: &str| {
+        run(
+            "dpkg-deb -f",
+            Command::new("dpkg-deb").arg("-f").arg(&p.deb).arg(f),
+        )
+    };
+    assert_eq!(field("Package").trim(), "openmosixview");
+    assert_eq!(
+        field("Version").trim(),
+        env!("CARGO_PKG_VERSION"),
+        "the workspace version"
+    );
+    let arch = run(
+        "dpkg --print-architecture",
+        Command::new("dpkg").arg("--print-architecture"),
+    );
+    assert_eq!(field("Architecture").trim(), arch.trim());
+    let depends = field("Depends");
+    for need in [
+        "libc6 (>=",
+        "libgcc-s1",
+        "libxkbcommon-x11-0",
+        "libgl1",
+        "libegl1",
+        "openssh-client",
+    ] {
+        assert!(depends.contains(need), "Depends lacks {need}: {depends}");
+    }
+    assert!(field("Recommends").contains("criu (>= 4.1)"));
+    let conffiles = run(
+        "dpkg-deb -I conffiles",
+        Command::new("dpkg-deb")
+            .arg("-I")
+            .arg(&p.deb)
+            .arg("conffiles"),
+    );
+    assert_eq!(conffiles.trim(), "/etc/default/openmosix");
+    let status = run("dpkg -s", dpkg(&p.root).args(["-s", "openmosixview"]));
+    assert!(status.contains("Status: install ok installed"), "{status}");
+}
+
+#[test]
+fn every_installed_program_answers_help() {
+    let p = package();
+    for prog in PROGRAMS {
+        let bin = p.root.join("usr/bin").join(prog);
+        let out = run(&format!("{prog} --help"), Command::new(&bin).arg("--help"));
+        assert!(out.contains("Usage:"), "{prog} --help: {out}");
+        let version = run(
+            &format!("{prog} --version"),
+            Command::new(&bin).arg("--version"),
+        );
+        assert!(
+            version.contains(env!("CARGO_PKG_VERSION")),
+            "{prog}: {version}"
+        );
+    }
+}
+
+fn man(p: &Package, page: &str) -> String {
+    run(
+        &format!("man {page}"),
+        Command::new("man")
+            .arg(page)
+            .env("MANPATH", p.root.join("usr/share/man"))
+            .env("MANPAGER", "cat")
+            .env("MANWIDTH", "100")
+            .env("LC_ALL", "C"),
+    )
+}
+
+#[test]
+fn man_shows_the_installed_pages() {
+    let p = package();
+    let where_ = run(
+        "man -w",
+        Command::new("man")
+            .args(["-w", "openmosixcollector"])
+            .env("MANPATH", p.root.join("usr/share/man")),
+    );
+    assert_eq!(
+        Path::new(where_.trim()),
+        p.root.join("usr/share/man/man1/openmosixcollector.1.gz")
+    );
+    let page = man(p, "openmosixcollector");
+    assert!(
+        page.contains("openmosixcollector - "),
+        "NAME section: {page}"
+    );
+    for opt in [
+        "--foreground",
+        "--interval",
+        "--cluster",
+        "OPENMOSIX_CLUSTER",
+        "SEE ALSO",
+    ] {
+        assert!(page.contains(opt), "{opt} missing from the page:\n{page}");
+    }
+    let sub = man(p, "openmosix-migrate");
+    assert!(
+        sub.contains("openmosix migrate") && sub.contains("--no-predump"),
+        "{sub}"
+    );
+    for prog in PROGRAMS {
+        assert!(man(p, prog).contains("SYNOPSIS"), "man {prog}");
+    }
+}
+
+#[test]
+fn the_systemd_units_verify() {
+    let p = package();
+    let units = p.root.join("lib/systemd/system");
+    // systemd-analyze checks the programs and the settings file the units name; point
+    // those at the scratch root (the unit text is otherwise the installed one).
+    let copy = p.base.join("units-verify");
+    std::fs::create_dir_all(&copy).unwrap();
+    let mut names = Vec::new();
+    for unit in [
+        "openmosixcollector.service",
+        "openmosix-discover.service",
+        "openmosix-balance.service",
+    ] {
+        let text =
+            std::fs::read_to_string(units.join(unit)).unwrap_or_else(|e| panic!("{unit}: {e}"));
+        let exec = text
+            .lines()
+            .find_map(|l| l.strip_prefix("ExecStart="))
+            .unwrap_or_else(|| panic!("{unit} has no ExecStart"));
+        let program = exec.split_whitespace().next().unwrap_or_default();
+        assert!(program.starts_with("/usr/bin/"), "{unit}: {exec}");
+        assert!(
+            p.root.join(&program[1..]).is_file(),
+            "{unit} runs {program}, not in the package"
+        );
+        assert!(
+            text.contains("EnvironmentFile=-/etc/default/openmosix"),
+            "{unit}"
+        );
+        let rooted = text
+            .replace("=/usr/bin/", &format!("={}/usr/bin/", p.root.display()))
+            .replace("=-/etc/", &format!("=-{}/etc/", p.root.display()));
+        std::fs::write(copy.join(unit), rooted).unwrap();
+        names.push(copy.join(unit));
+    }
+    run(
+        "systemd-analyze verify",
+        Command::new("systemd-analyze")
+            .arg("verify")
+            .args(&names)
+            .env("MANPATH", p.root.join("usr/share/man")),
+    );
+    assert!(p.root.join("etc/default/openmosix").is_file());
+    // The collector unit runs the collector's real foreground mode.
+    let collector = std::fs::read_to_string(units.join("openmosixcollector.service")).unwrap();
+    assert!(collector.contains("ExecStart=/usr/bin/openmosixcollector --foreground"));
+}
+
+#[test]
+fn the_completions_load_and_complete() {
+    let p = package();
+    let share = p.root.join("usr/share");
+    for prog in PROGRAMS {
+        let bash = share.join("bash-completion/completions").join(prog);
+        run(
+            &format!("bash -n {prog}"),
+            Command::new("bash").arg("-n").arg(&bash),
+        );
+        let zsh = share
+            .join("zsh/vendor-completions")
+            .join(format!("_{prog}"));
+        run(
+            &format!("zsh -n _{prog}"),
+            Command::new("zsh").arg("-n").arg(&zsh),
+        );
+        let fish = share
+            .join("fish/vendor_completions.d")
+            .join(format!("{prog}.fish"));
+        run(
+            &format!("fish -n {prog}.fish"),
+            Command::new("fish").arg("-n").arg(&fish),
+        );
+    }
+    // bash: the completion function offers `migrate` for `openmosix mig`.
+    let bash = run(
+        "bash completion",
+        Command::new("bash").arg("-c").arg(
+            r#"source "$1"; COMP_WORDS=(openmosix mig); COMP_CWORD=1; COMP_LINE="openmosix mig";
+               COMP_POINT=${#COMP_LINE}; _openmosix openmosix mig openmosix; printf '%s\n' "${COMPREPLY[@]}""#,
+        ).arg("bash").arg(share.join("bash-completion/completions/openmosix")),
+    );
+    assert_eq!(bash.trim(), "migrate");
+    // fish: the same through fish's own completion engine.
+    let fish = run(
+        "fish completion",
+        Command::new("fish").arg("-c").arg(format!(
+            "source {}; complete -C'openmosix mig'",
+            share
+                .join("fish/vendor_completions.d/openmosix.fish")
+                .display()
+        )),
+    );
+    assert!(fish.starts_with("migrate\t"), "{fish}");
+    // zsh: compinit finds every function in the vendor folder and binds it to its program.
+    let zsh = run(
+        "zsh compinit",
+        Command::new("zsh").arg("-c").arg(format!(
+            "fpath=({} $fpath); autoload -Uz compinit; compinit -u -d {}; for p in {}; do print -r -- $p=${{_comps[$p]}}; done",
+            share.join("zsh/vendor-completions").display(),
+            p.base.join("zcompdump").display(),
+            PROGRAMS.join(" ")
+        )),
+    );
+    for prog in PROGRAMS {
+        assert!(
+            zsh.lines().any(|l| l == format!("{prog}=_{prog}")),
+            "zsh: {prog}: {zsh}"
+        );
+    }
+}
+
+/// A child process killed when dropped.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Processes whose executable is `exe` and whose parent is `ppid`.
+fn children_running(exe: &Path, ppid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|p| p == exe))
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+                // pid (comm) state ppid …; comm may hold spaces, so split after ')'.
+                s.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+                    == Some(ppid)
+            })
+        })
+        .collect()
+}
+
+fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ok() {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn openmosixview_with_no_configuration_opens_from_the_package() {
+    let p = package();
+    let mut xvfb = Command::new("Xvfb")
+        .args([
+            "-displayfd",
+            "1",
+            "-screen",
+            "0",
+            "1100x600x24",
+            "-nolisten",
+            "tcp",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("Xvfb (scripts/install-test-deps.sh installs it)");
+    let stdout = xvfb.stdout.take().expect("Xvfb stdout");
+    let xvfb = Killed(xvfb);
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("Xvfb's display number");
+    let display = format!(":{}", line.trim());
+    assert!(line.trim().parse::<u32>().is_ok(), "Xvfb said {line:?}");
+
+    let home = p.base.join("home");
+    let state = p.base.join("agent-state");
+    std::fs::create_dir_all(&home).unwrap();
+    let view_bin = p.root.join("usr/bin/openmosixview");
+    let view = Command::new(&view_bin)
+        .env("DISPLAY", &display)
+        .env("HOME", &home)
+        .env("OPENMOSIX_STATE_DIR", &state)
+        .env_remove("OPENMOSIX_CLUSTER")
+        .env_remove("WAYLAND_DISPLAY")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(p.base.join("openmosixview.log")).unwrap())
+        .spawn()
+        .expect("start the installed openmosixview");
+    let mut view = Killed(view);
+    let view_pid = view.0.id();
+
+    // With no configuration it serves this machine with the agent installed beside it.
+    let agent_bin = p.root.join("usr/bin/openmosix-agent");
+    wait_for(
+        "the installed agent started by openmosixview",
+        Duration::from_secs(30),
+        || !children_running(&agent_bin, view_pid).is_empty(),
+    );
+    wait_for("the openMosixview window", Duration::from_secs(30), || {
+        try_run(
+            "xwininfo",
+            Command::new("xwininfo").args(["-root", "-tree", "-display", &display]),
+        )
+        .is_ok_and(|tree| tree.contains("openMosixview"))
+    });
+    // Let it draw a few frames with the node's figures, then look at it.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        view.0.try_wait().unwrap().is_none(),
+        "openmosixview ended early"
+    );
+    let shot = p.base.join("openmosixview.png");
+    run(
+        "import (screenshot)",
+        Command::new("import")
+            .args(["-display", &display, "-window", "root"])
+            .arg(&shot),
+    );
+    let colours = run(
+        "identify",
+        Command::new("identify").args(["-format", "%k"]).arg(&shot),
+    );
+    let colours: u32 = colours.trim().parse().unwrap_or(0);
+    assert!(
+        colours > 16,
+        "the screenshot has {colours} colours: nothing drawn? {}",
+        shot.display()
+    );
+
+    // Closing it leaves no agent behind (the agent ends when its channel closes).
+    let agents = children_running(&agent_bin, view_pid);
+    let _ = view.0.kill();
+    let _ = view.0.wait();
+    wait_for(
+        "the agent leaving with its window",
+        Duration::from_secs(10),
+        || {
+            agents.iter().all(|pid| {
+                std::fs::read_link(format!("/proc/{pid}/exe")).map_or(true, |e| e != agent_bin)
+            })
+        },
+    );
+    drop(xvfb);
+}
+
+#[test]
+fn purge_removes_the_suite() {
+    let p = package();
+    let root = p.base.join("root-purge");
+    scratch_root(&root).unwrap();
+    run("dpkg -i", dpkg(&root).arg("-i").arg(&p.deb));
+    assert!(root.join("usr/bin/openmosixview").is_file());
+    run(
+        "dpkg --purge",
+        dpkg(&root).args(["--purge", "openmosixview"]),
+    );
+    for gone in [
+        "usr/bin/openmosixview",
+        "usr/bin/openmosix-agent",
+        "usr/share/man/man1/openmosixcollector.1.gz",
+        "lib/systemd/system/openmosixcollector.service",
+        "etc/default/openmosix",
+    ] {
+        assert!(
+            !root.join(gone).exists(),
+            "{gone} is still there after purge"
+        );
+    }
+    let out = dpkg(&root).args(["-s", "openmosixview"]).output().unwrap();
+    assert!(
+        !out.status.success(),
+        "{}",
+        describe("dpkg -s after purge", &out)
+    );
+}
+
+#[test]
+fn install_sh_installs_under_a_prefix_and_uninstalls() {
+    let p = package();
+    let prefix = p.base.join("prefix");
+    let args = |extra: &[&str]| {
+        let mut c = Command::new(repo().join("scripts/install.sh"));
+        c.arg("--prefix")
+            .arg(&prefix)
+            .arg("--sysconfdir")
+            .arg(prefix.join("etc"))
+            .arg("--unitdir")
+            .arg(prefix.join("units"))
+            .args(extra);
+        c
+    };
+    run(
+        "install.sh",
+        &mut args(&["--profile", "debug", "--no-build", "--strip"]),
+    );
+    for prog in PROGRAMS {
+        assert!(prefix.join("bin").join(prog).is_file(), "{prog}");
+        assert!(
+            prefix.join(format!("share/man/man1/{prog}.1.gz")).is_file(),
+            "{prog}.1"
+        );
+        assert!(
+            prefix
+                .join(format!("share/bash-completion/completions/{prog}"))
+                .is_file()
+        );
+        assert!(
+            prefix
+                .join(format!("share/zsh/site-functions/_{prog}"))
+                .is_file()
+        );
+        assert!(
+            prefix
+                .join(format!("share/fish/vendor_completions.d/{prog}.fish"))
+                .is_file()
+        );
+    }
+    // The units run the programs of this prefix and read the settings of this sysconfdir.
+    let unit = std::fs::read_to_string(prefix.join("units/openmosixcollector.service")).unwrap();
+    assert!(
+        unit.contains(&format!(
+            "ExecStart={}/bin/openmosixcollector --foreground",
+            prefix.display()
+        )),
+        "{unit}"
+    );
+    assert!(unit.contains(&format!(
+        "EnvironmentFile=-{}/etc/default/openmosix",
+        prefix.display()
+    )));
+    assert!(prefix.join("share/openmosixview/install-criu.sh").is_file());
+    // An edited settings file survives uninstalling; everything else goes.
+    let defaults = prefix.join("etc/default/openmosix");
+    let mut text = std::fs::read_to_string(&defaults).unwrap();
+    text.push_str("OPENMOSIX_CLUSTER=/etc/openmosix/cluster.toml\n");
+    std::fs::write(&defaults, text).unwrap();
+    let out = run("install.sh --uninstall", &mut args(&["--uninstall"]));
+    assert!(out.contains("kept"), "{out}");
+    let mut left = Vec::new();
+    let mut stack = vec![prefix.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                left.push(path);
+            }
+        }
+    }
+    assert_eq!(left, vec![defaults]);
+}

@@ -53,6 +53,19 @@ fn ids(cluster: &Cluster) -> String {
 }
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
+    // `node add` may create the cluster file: it loads it itself.
+    let command = match cli.command {
+        Command::Node(args) => {
+            let globals = crate::node::NodeGlobals {
+                cluster: cli.cluster,
+                map: cli.map.is_some(),
+                json: cli.json,
+                timeout: cli.timeout,
+            };
+            return crate::node::run(globals, args).await;
+        }
+        other => other,
+    };
     let cluster = Cluster::load(cli.cluster.as_deref(), cli.map.as_deref())?;
     let mut options = ClientOptions::for_cluster(&cluster);
     if !(cli.timeout.is_finite() && cli.timeout > 0.0) {
@@ -65,7 +78,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         options,
         json: cli.json,
     };
-    match cli.command {
+    match command {
         Command::Nodes => nodes(&ctx).await,
         Command::Ps { node } => ps(&ctx, node).await,
         Command::Mosctl { words } => crate::mosctl::run(&ctx, &words).await,
@@ -103,6 +116,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         } => crate::mask::mask(&ctx, node, pid, mode, &nodes).await,
         Command::Lock { node, pid } => crate::mask::lock(&ctx, node, pid, true).await,
         Command::Unlock { node, pid } => crate::mask::lock(&ctx, node, pid, false).await,
+        // Handled above, before the cluster is loaded.
+        Command::Node(_) => bail!("node: not reached"),
     }
 }
 

@@ -20,6 +20,7 @@ mod commands;
 mod mask;
 mod migrate;
 mod mosctl;
+mod node;
 mod output;
 
 use std::path::PathBuf;
@@ -157,6 +158,8 @@ pub enum Command {
         #[arg(long)]
         node: Option<u32>,
     },
+    /// Add a node by its ssh destination (`node add DEST`): host key, agent, cluster file.
+    Node(node::NodeArgs),
 }
 
 /// `openmosix run`.

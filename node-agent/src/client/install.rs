@@ -14,15 +14,17 @@ use tokio::io::AsyncWriteExt as _;
 
 use super::transport::ssh_reason;
 
-/// The upload's temporary name, then the atomic rename, then the run.
+/// The upload goes to a temporary name; it is checked, made executable and run once
+/// there, and only then renamed over the installed agent (so a copy that does not run
+/// never replaces one that does).
 const UPLOAD: &str = "umask 022; mkdir -p \"$HOME/.local/lib/openmosix\" && \
                       cat > \"$HOME/.local/lib/openmosix/.openmosix-agent.upload\"";
 const SUM: &str = "sha256sum \"$HOME/.local/lib/openmosix/.openmosix-agent.upload\"";
-const INSTALL: &str = "chmod 755 \"$HOME/.local/lib/openmosix/.openmosix-agent.upload\" && \
-                       mv -f \"$HOME/.local/lib/openmosix/.openmosix-agent.upload\" \
-                       \"$HOME/.local/lib/openmosix/openmosix-agent\"";
+const CHMOD: &str = "chmod 755 \"$HOME/.local/lib/openmosix/.openmosix-agent.upload\"";
+const RENAME: &str = "mv -f \"$HOME/.local/lib/openmosix/.openmosix-agent.upload\" \
+                      \"$HOME/.local/lib/openmosix/openmosix-agent\"";
 const DISCARD: &str = "rm -f \"$HOME/.local/lib/openmosix/.openmosix-agent.upload\"";
-const VERSION: &str = "\"$HOME/.local/lib/openmosix/openmosix-agent\" --version";
+const VERSION: &str = "\"$HOME/.local/lib/openmosix/.openmosix-agent.upload\" --version";
 
 /// How many times a copy is sent before giving up on a checksum mismatch.
 pub const UPLOAD_ATTEMPTS: u32 = 3;
@@ -258,8 +260,8 @@ pub enum UploadEvent {
 }
 
 /// Uploads `bytes` until the node's SHA-256 matches ours (at most [`UPLOAD_ATTEMPTS`]
-/// times), then chmods and renames it into place. The temporary file is removed when
-/// it fails.
+/// times) and makes it executable, still under its temporary name (see
+/// [`run_upload`], [`activate`]). The temporary file is removed when it fails.
 pub async fn upload_verified(
     session: &Arc<Session>,
     bytes: &[u8],
@@ -295,11 +297,11 @@ pub async fn upload_verified(
                 attempt,
                 sum: got.clone(),
             });
-            let ran = run_script(session, INSTALL).await?;
+            let ran = run_script(session, CHMOD).await?;
             if !ran.ok {
                 let _ = run_script(session, DISCARD).await;
                 return Err(format!(
-                    "cannot put the agent in place: {}",
+                    "cannot make the copy executable: {}",
                     ran.stderr.trim()
                 ));
             }
@@ -317,14 +319,26 @@ pub async fn upload_verified(
     ))
 }
 
-/// Runs the installed agent once (`--version`); its version line, or the loader's
-/// complaint turned into a sentence.
-pub async fn run_installed(session: &Arc<Session>, node: &str) -> Result<String, String> {
+/// Runs the uploaded copy once (`--version`); its version line, or the loader's
+/// complaint turned into a sentence (the copy is then removed).
+pub async fn run_upload(session: &Arc<Session>, node: &str) -> Result<String, String> {
     let ran = run_script(session, VERSION).await?;
     if ran.ok {
         Ok(ran.stdout.trim().to_owned())
     } else {
+        let _ = run_script(session, DISCARD).await;
         Err(loader_sentence(node, &ran.stderr))
+    }
+}
+
+/// Renames the checked copy over `~/.local/lib/openmosix/openmosix-agent` (atomic).
+pub async fn activate(session: &Arc<Session>) -> Result<(), String> {
+    let ran = run_script(session, RENAME).await?;
+    if ran.ok {
+        Ok(())
+    } else {
+        let _ = run_script(session, DISCARD).await;
+        Err(format!("cannot put the agent in place: {}", ran.stderr.trim()))
     }
 }
 

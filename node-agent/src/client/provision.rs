@@ -465,15 +465,17 @@ async fn install_agent(
         report,
         Step::Copy,
         StepState::Done(format!(
-            "{} in ~/{}/openmosix-agent (sha256 {}…)",
+            "{} on the node, sha256 {}… verified",
             mb(size),
-            super::transport::INSTALL_DIR,
             &sum[..12]
         )),
     );
 
     say(report, Step::Run, StepState::Running("openmosix-agent --version".into()));
-    let version = install::run_installed(session, node)
+    let version = install::run_upload(session, node)
+        .await
+        .map_err(|e| fail(report, Step::Run, e))?;
+    install::activate(session)
         .await
         .map_err(|e| fail(report, Step::Run, e))?;
     let conn = serve_on(0, Arc::clone(session), &plan.options)
@@ -482,7 +484,11 @@ async fn install_agent(
     say(
         report,
         Step::Run,
-        StepState::Done(format!("{version} runs (protocol {})", conn.hello().protocol)),
+        StepState::Done(format!(
+            "{version} runs from ~/{}/openmosix-agent (protocol {})",
+            super::transport::INSTALL_DIR,
+            conn.hello().protocol
+        )),
     );
     Ok(())
 }

@@ -144,7 +144,11 @@ pub struct HostKeyCheck {
 
 impl HostKeyCheck {
     /// The warning for a changed key, in words (also used when ssh itself refuses).
-    pub fn changed_warning(target: &SshTarget, recorded: &RecordedKey, offered: &HostKey) -> String {
+    pub fn changed_warning(
+        target: &SshTarget,
+        recorded: &RecordedKey,
+        offered: &HostKey,
+    ) -> String {
         format!(
             "WARNING: the host key of {} has CHANGED. {} records {} {} for {}, but the node now shows {} {}. \
              Someone may be intercepting the connection, or the node was reinstalled. \
@@ -495,7 +499,10 @@ mod tests {
             "hostname 10.0.0.3\nport 2222\nuserknownhostsfile /k/a /k/b\nglobalknownhostsfile /dev/null\nproxycommand none\n",
         );
         assert_eq!(t.lookup, "[10.0.0.3]:2222");
-        assert_eq!(t.user_files, vec![PathBuf::from("/k/a"), PathBuf::from("/k/b")]);
+        assert_eq!(
+            t.user_files,
+            vec![PathBuf::from("/k/a"), PathBuf::from("/k/b")]
+        );
         assert!(!t.proxied);
         let t = parse_ssh_g("n3", "hostname h\nport 22\nhostkeyalias al\nproxyjump j\n");
         assert_eq!(t.lookup, "al");
@@ -508,7 +515,7 @@ mod tests {
         let b = key("ssh-ed25519", "AAAA2");
         let r = key("ssh-rsa", "AAAA3");
         assert_eq!(
-            judge(&[], &[a.clone()]),
+            judge(&[], std::slice::from_ref(&a)),
             Some(HostKeyStatus::Unknown { offered: a.clone() })
         );
         assert_eq!(
@@ -516,7 +523,7 @@ mod tests {
             Some(HostKeyStatus::Known { key: a.clone() })
         );
         assert!(matches!(
-            judge(&[rec(a.clone())], &[b.clone()]),
+            judge(&[rec(a.clone())], &[b]),
             Some(HostKeyStatus::Changed { .. })
         ));
         // Only an RSA key recorded, the node shows only ed25519: changed, not unknown.

@@ -24,7 +24,8 @@ const CHMOD: &str = "chmod 755 \"$HOME/.local/lib/openmosix/.openmosix-agent.upl
 const RENAME: &str = "mv -f \"$HOME/.local/lib/openmosix/.openmosix-agent.upload\" \
                       \"$HOME/.local/lib/openmosix/openmosix-agent\"";
 const DISCARD: &str = "rm -f \"$HOME/.local/lib/openmosix/.openmosix-agent.upload\"";
-const VERSION: &str = "\"$HOME/.local/lib/openmosix/.openmosix-agent.upload\" --version";
+/// (A loader failure exits 127, which ssh would report as "command not found".)
+const VERSION: &str = "\"$HOME/.local/lib/openmosix/.openmosix-agent.upload\" --version || exit 1";
 
 /// How many times a copy is sent before giving up on a checksum mismatch.
 pub const UPLOAD_ATTEMPTS: u32 = 3;
@@ -87,7 +88,9 @@ pub fn elf_machine(head: &[u8]) -> Option<Machine> {
 /// the name is not one this table knows (the run test then decides).
 pub fn runs_on(machine: Machine, uname: &str) -> Option<bool> {
     let uname = uname.trim();
-    let known = MACHINES.iter().find(|(_, _, names)| names.contains(&uname))?;
+    let known = MACHINES
+        .iter()
+        .find(|(_, _, names)| names.contains(&uname))?;
     Some(known.0 == machine.elf)
 }
 
@@ -127,7 +130,9 @@ pub fn loader_sentence(node: &str, stderr: &str) -> String {
     }
     format!(
         "the agent does not run on {node}: {}",
-        text.lines().last().unwrap_or("it exited with an error and said nothing")
+        text.lines()
+            .last()
+            .unwrap_or("it exited with an error and said nothing")
     )
 }
 
@@ -203,10 +208,7 @@ async fn send(
         .await
         .map_err(|e| format!("the upload broke off: {e}"))?;
     drop(stdin);
-    let out = child
-        .wait_with_output()
-        .await
-        .map_err(|e| ssh_reason(&e))?;
+    let out = child.wait_with_output().await.map_err(|e| ssh_reason(&e))?;
     if !out.status.success() {
         return Err(format!(
             "the node could not store the upload: {}",
@@ -219,7 +221,12 @@ async fn send(
 /// The node's SHA-256 of the temporary upload.
 async fn remote_sum(session: &Arc<Session>) -> Result<String, String> {
     let ran = run_script(session, SUM).await?;
-    let sum = ran.stdout.split_whitespace().next().unwrap_or("").to_owned();
+    let sum = ran
+        .stdout
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_owned();
     if !ran.ok || sum.len() != 64 {
         return Err(format!(
             "sha256sum on the node failed: {}",
@@ -338,7 +345,10 @@ pub async fn activate(session: &Arc<Session>) -> Result<(), String> {
         Ok(())
     } else {
         let _ = run_script(session, DISCARD).await;
-        Err(format!("cannot put the agent in place: {}", ran.stderr.trim()))
+        Err(format!(
+            "cannot put the agent in place: {}",
+            ran.stderr.trim()
+        ))
     }
 }
 
@@ -373,7 +383,10 @@ mod tests {
             "n3",
             "/x/openmosix-agent: /lib/x86_64-linux-gnu/libc.so.6: version `GLIBC_2.39' not found (required by /x/openmosix-agent)",
         );
-        assert!(s.contains("C library (glibc) is older") && s.contains("GLIBC_2.39"), "{s}");
+        assert!(
+            s.contains("C library (glibc) is older") && s.contains("GLIBC_2.39"),
+            "{s}"
+        );
         let s = loader_sentence("n3", "sh: 1: /x/openmosix-agent: Exec format error");
         assert!(s.contains("cannot execute"), "{s}");
     }

@@ -9,10 +9,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::ClientError;
 use super::hostkey::{self, HostKeyCheck, HostKeyStatus};
 use super::install::{self, UploadEvent};
 use super::transport::{ClientOptions, connect_node, open_session, serve_on};
-use super::ClientError;
 use crate::map::{Cluster, ClusterNode, Dest};
 use crate::model::NodeId;
 use crate::protocol::Hello;
@@ -137,7 +137,9 @@ pub fn load_cluster(path: &Path) -> Result<Option<Cluster>, String> {
     if !path.exists() {
         return Ok(None);
     }
-    Cluster::from_file(path).map(Some).map_err(|e| e.to_string())
+    Cluster::from_file(path)
+        .map(Some)
+        .map_err(|e| e.to_string())
 }
 
 /// Where the node will go in the cluster file: its id, and whether it is there already.
@@ -265,13 +267,18 @@ pub async fn provision(
         Ok(d) => d,
         Err(e) => return Err(fail(report, Step::HostKey, e)),
     };
-    let cluster = load_cluster(&plan.cluster_file).map_err(|e| fail(report, Step::ClusterFile, e))?;
+    let cluster =
+        load_cluster(&plan.cluster_file).map_err(|e| fail(report, Step::ClusterFile, e))?;
     let (id, listed) = plan_entry(cluster.as_ref(), &dest, plan.id)
         .map_err(|e| fail(report, Step::ClusterFile, e))?;
     let node = dest.as_str().to_owned();
 
     // 1. The host key.
-    say(report, Step::HostKey, StepState::Running(format!("asking {node} for its host key")));
+    say(
+        report,
+        Step::HostKey,
+        StepState::Running(format!("asking {node} for its host key")),
+    );
     let check = hostkey::check(
         &node,
         plan.options.ssh_config.as_deref(),
@@ -283,7 +290,11 @@ pub async fn provision(
         HostKeyStatus::Known { key } => say(
             report,
             Step::HostKey,
-            StepState::Done(format!("{} {} is known", key.short_kind(), key.fingerprint())),
+            StepState::Done(format!(
+                "{} {} is known",
+                key.short_kind(),
+                key.fingerprint()
+            )),
         ),
         HostKeyStatus::Unknown { offered } => {
             return Err(fail(
@@ -306,15 +317,27 @@ pub async fn provision(
     }
 
     // 2. The master connection (host keys checked by ssh itself as well).
-    say(report, Step::Connect, StepState::Running(format!("ssh {node}")));
+    say(
+        report,
+        Step::Connect,
+        StepState::Running(format!("ssh {node}")),
+    );
     let session = open_session(&node, &plan.options)
         .await
         .map_err(|e| fail(report, Step::Connect, changed_in_words(&check, e)))?;
     let session = Arc::new(session);
-    say(report, Step::Connect, StepState::Done(format!("connected to {}", check.target.hostname)));
+    say(
+        report,
+        Step::Connect,
+        StepState::Done(format!("connected to {}", check.target.hostname)),
+    );
 
     // 3. A compatible agent?
-    say(report, Step::Agent, StepState::Running("looking for an agent (hello)".into()));
+    say(
+        report,
+        Step::Agent,
+        StepState::Running("looking for an agent (hello)".into()),
+    );
     let probe = serve_on(id, Arc::clone(&session), &plan.options).await;
     let installed = match probe {
         Ok(conn) => {
@@ -328,7 +351,11 @@ pub async fn provision(
                 )),
             );
             for step in [Step::Architecture, Step::Copy, Step::Run] {
-                say(report, step, StepState::Skipped("a compatible agent is installed".into()));
+                say(
+                    report,
+                    step,
+                    StepState::Skipped("a compatible agent is installed".into()),
+                );
             }
             false
         }
@@ -337,7 +364,11 @@ pub async fn provision(
                 ClientError::Connect { reason, .. } => reason.clone(),
                 other => other.to_string(),
             };
-            say(report, Step::Agent, StepState::Done(format!("no compatible agent ({why}); installing ours")));
+            say(
+                report,
+                Step::Agent,
+                StepState::Done(format!("no compatible agent ({why}); installing ours")),
+            );
             install_agent(plan, &session, &node, report).await?;
             true
         }
@@ -349,20 +380,35 @@ pub async fn provision(
         say(
             report,
             Step::ClusterFile,
-            StepState::Skipped(format!("already node {id} of {}", plan.cluster_file.display())),
+            StepState::Skipped(format!(
+                "already node {id} of {}",
+                plan.cluster_file.display()
+            )),
         );
     } else {
-        say(report, Step::ClusterFile, StepState::Running(format!("adding node {id}")));
-        append_node(&plan.cluster_file, id, &dest).map_err(|e| fail(report, Step::ClusterFile, e))?;
         say(
             report,
             Step::ClusterFile,
-            StepState::Done(format!("node {id} = {node} in {}", plan.cluster_file.display())),
+            StepState::Running(format!("adding node {id}")),
+        );
+        append_node(&plan.cluster_file, id, &dest)
+            .map_err(|e| fail(report, Step::ClusterFile, e))?;
+        say(
+            report,
+            Step::ClusterFile,
+            StepState::Done(format!(
+                "node {id} = {node} in {}",
+                plan.cluster_file.display()
+            )),
         );
     }
 
     // 8. It answers as the cluster reaches it.
-    say(report, Step::Answer, StepState::Running(format!("hello to node {id}")));
+    say(
+        report,
+        Step::Answer,
+        StepState::Running(format!("hello to node {id}")),
+    );
     let member = ClusterNode {
         id,
         addresses: vec![dest.host().to_owned()],
@@ -395,19 +441,29 @@ async fn install_agent(
     node: &str,
     report: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<(), ProvisionError> {
-    say(report, Step::Architecture, StepState::Running("uname -m".into()));
+    say(
+        report,
+        Step::Architecture,
+        StepState::Running("uname -m".into()),
+    );
     let bytes = tokio::fs::read(&plan.agent_binary).await.map_err(|e| {
         fail(
             report,
             Step::Architecture,
-            format!("cannot read the agent binary {}: {e}", plan.agent_binary.display()),
+            format!(
+                "cannot read the agent binary {}: {e}",
+                plan.agent_binary.display()
+            ),
         )
     })?;
     let Some(machine) = install::elf_machine(&bytes) else {
         return Err(fail(
             report,
             Step::Architecture,
-            format!("{} is not a Linux (ELF) program", plan.agent_binary.display()),
+            format!(
+                "{} is not a Linux (ELF) program",
+                plan.agent_binary.display()
+            ),
         ));
     };
     let remote = install::remote_machine(session)
@@ -438,15 +494,27 @@ async fn install_agent(
     }
 
     let size = bytes.len();
-    say(report, Step::Copy, StepState::Running(format!("sending {}", mb(size))));
+    say(
+        report,
+        Step::Copy,
+        StepState::Running(format!("sending {}", mb(size))),
+    );
     let mut on_event = |ev: UploadEvent| {
         let state = match ev {
-            UploadEvent::Sent { attempt, done, total } => StepState::Running(format!(
+            UploadEvent::Sent {
+                attempt,
+                done,
+                total,
+            } => StepState::Running(format!(
                 "attempt {attempt}: sent {} of {}",
                 mb(done),
                 mb(total)
             )),
-            UploadEvent::Mismatch { attempt, expected, got } => StepState::Running(format!(
+            UploadEvent::Mismatch {
+                attempt,
+                expected,
+                got,
+            } => StepState::Running(format!(
                 "attempt {attempt}: checksum mismatch (sent sha256 {}…, node has {}…): sending again",
                 &expected[..12],
                 &got[..12.min(got.len())]
@@ -456,7 +524,10 @@ async fn install_agent(
                 &sum[..12]
             )),
         };
-        report(Progress { step: Step::Copy, state });
+        report(Progress {
+            step: Step::Copy,
+            state,
+        });
     };
     let sum = install::upload_verified(session, &bytes, &mut on_event)
         .await
@@ -471,7 +542,11 @@ async fn install_agent(
         )),
     );
 
-    say(report, Step::Run, StepState::Running("openmosix-agent --version".into()));
+    say(
+        report,
+        Step::Run,
+        StepState::Running("openmosix-agent --version".into()),
+    );
     let version = install::run_upload(session, node)
         .await
         .map_err(|e| fail(report, Step::Run, e))?;
@@ -480,7 +555,13 @@ async fn install_agent(
         .map_err(|e| fail(report, Step::Run, e))?;
     let conn = serve_on(0, Arc::clone(session), &plan.options)
         .await
-        .map_err(|e| fail(report, Step::Run, format!("the installed agent does not answer: {e}")))?;
+        .map_err(|e| {
+            fail(
+                report,
+                Step::Run,
+                format!("the installed agent does not answer: {e}"),
+            )
+        })?;
     say(
         report,
         Step::Run,
@@ -541,7 +622,10 @@ mod tests {
         assert!(plan_entry(Some(&cluster), &d9, Some(7)).is_err());
         append_node(&path, 8, &d9).expect("appended");
         let text = std::fs::read_to_string(&path).expect("read");
-        assert!(text.starts_with("# mine\n") && text.contains("\"n7\" # keep"), "{text}");
+        assert!(
+            text.starts_with("# mine\n") && text.contains("\"n7\" # keep"),
+            "{text}"
+        );
         let cluster = load_cluster(&path).expect("loads").expect("exists");
         assert_eq!(cluster.nodes.len(), 3);
         assert_eq!(cluster.node(8).map(|n| n.dest.as_str()), Some("n9"));
@@ -554,7 +638,10 @@ mod tests {
         std::fs::write(&path, "[[node]]\nid = 1\n").expect("write");
         let d = Dest::parse("n2").expect("dest");
         assert!(append_node(&path, 2, &d).is_err());
-        assert_eq!(std::fs::read_to_string(&path).expect("read"), "[[node]]\nid = 1\n");
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            "[[node]]\nid = 1\n"
+        );
         assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
     }
 }

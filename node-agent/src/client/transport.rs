@@ -220,10 +220,7 @@ struct SshKeep {
 
 /// Opens the master connection to `dest`: strict host-key checking, the cluster's ssh
 /// config, a master that leaves by itself when idle.
-pub(crate) async fn open_session(
-    dest: &str,
-    options: &ClientOptions,
-) -> Result<Session, String> {
+pub(crate) async fn open_session(dest: &str, options: &ClientOptions) -> Result<Session, String> {
     if dest.starts_with('-') {
         return Err(format!("{dest:?} is not an ssh destination"));
     }

@@ -86,7 +86,12 @@ impl Testbed {
     /// ends (`openmosix-testbed down --all` removes it). Panics with the testbed's stderr
     /// if it cannot be built.
     pub fn shared(name: &str, net: u8, nodes: u32) -> &'static Testbed {
-        let tb = SHARED.get_or_init(|| Self::up(name, net, nodes));
+        Self::shared_with(name, net, nodes, &[])
+    }
+
+    /// [`Testbed::shared`] with more `up` options (e.g. `["--bare", "3"]`).
+    pub fn shared_with(name: &str, net: u8, nodes: u32, extra: &[&str]) -> &'static Testbed {
+        let tb = SHARED.get_or_init(|| Self::up(name, net, nodes, extra));
         match tb {
             Ok(tb) => {
                 assert!(
@@ -101,7 +106,7 @@ impl Testbed {
         }
     }
 
-    fn up(name: &str, net: u8, nodes: u32) -> Result<Testbed, String> {
+    fn up(name: &str, net: u8, nodes: u32, extra: &[&str]) -> Result<Testbed, String> {
         let out = Command::new(testbed_bin())
             .args([
                 "up",
@@ -113,6 +118,7 @@ impl Testbed {
                 "--agent",
                 &agent_bin(),
             ])
+            .args(extra)
             .stdin(Stdio::null())
             .output()
             .map_err(|e| format!("cannot run {}: {e}", testbed_bin()))?;

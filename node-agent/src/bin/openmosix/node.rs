@@ -73,7 +73,9 @@ pub async fn run(cli: NodeGlobals, args: NodeArgs) -> Result<ExitCode> {
         bail!("node add records the node in a cluster file: give --cluster FILE instead of --map");
     }
     let Some(cluster_file) = cli.cluster.clone() else {
-        bail!("node add records the node in a cluster file: give --cluster FILE (created if missing)");
+        bail!(
+            "node add records the node in a cluster file: give --cluster FILE (created if missing)"
+        );
     };
     if !(cli.timeout.is_finite() && cli.timeout > 0.0) {
         bail!("--timeout must be a positive number of seconds");
@@ -85,9 +87,13 @@ pub async fn run(cli: NodeGlobals, args: NodeArgs) -> Result<ExitCode> {
     options.connect_timeout = Duration::from_secs_f64(cli.timeout);
     options.request_timeout = Duration::from_secs_f64(cli.timeout);
 
-    let check = hostkey::check(&dest, options.ssh_config.as_deref(), options.connect_timeout)
-        .await
-        .map_err(|e| anyhow!("{e}"))?;
+    let check = hostkey::check(
+        &dest,
+        options.ssh_config.as_deref(),
+        options.connect_timeout,
+    )
+    .await
+    .map_err(|e| anyhow!("{e}"))?;
     if !host_key_decision(&check, accept_host_key.as_deref(), cli.json).await? {
         return Ok(ExitCode::FAILURE);
     }
@@ -171,7 +177,10 @@ async fn host_key_decision(check: &HostKeyCheck, accept: Option<&str>, json: boo
                 }
                 None if std::io::stdin().is_terminal() && !json => {
                     outln!("{shown}");
-                    out!("Accept it and record it in {}? Type yes to accept: ", known_file(check));
+                    out!(
+                        "Accept it and record it in {}? Type yes to accept: ",
+                        known_file(check)
+                    );
                     let _ = std::io::stdout().flush();
                     let mut answer = String::new();
                     let _ = std::io::stdin().lock().read_line(&mut answer);
@@ -194,7 +203,11 @@ async fn host_key_decision(check: &HostKeyCheck, accept: Option<&str>, json: boo
                 json,
                 Step::HostKey,
                 "accepted",
-                &format!("recorded {} {fp} in {}", offered.short_kind(), file.display()),
+                &format!(
+                    "recorded {} {fp} in {}",
+                    offered.short_kind(),
+                    file.display()
+                ),
             );
             Ok(true)
         }

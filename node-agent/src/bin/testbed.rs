@@ -37,8 +37,8 @@ enum Cmd {
         /// Testbed name, [a-z0-9]{1,6}: prefixes its namespaces and interfaces.
         #[arg(long, default_value = "omx", value_parser = parse_name)]
         name: String,
-        /// K of the subnet 10.77.K.0/24 (1..=250).
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=250))]
+        /// K of the subnet 10.77.K.0/24 (1..=254).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=254))]
         net: u8,
         /// Agent binary to copy into the testbed [default: openmosix-agent next to this program].
         #[arg(long)]
@@ -47,6 +47,9 @@ enum Cmd {
         /// --id I`) and write cluster-discovery.toml, which takes its nodes from them.
         #[arg(long)]
         discovery: bool,
+        /// Node I has no agent on its PATH (to try `openmosix node add`); repeat or use commas.
+        #[arg(long, value_name = "I", value_delimiter = ',')]
+        bare: Vec<u32>,
     },
     /// Remove a testbed: kill its processes, delete namespaces, interfaces and state folder.
     Down {
@@ -109,8 +112,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             net,
             agent,
             discovery,
+            bare,
         } => {
-            let cluster = ops::up(&name, nodes, net, agent)?;
+            let cluster = ops::up(&name, nodes, net, agent, &bare)?;
             if discovery {
                 ops::start_discovery(&name, nodes)?;
             }

@@ -5,12 +5,17 @@
 //! - [`transport`]: how that stream is made — an `openssh` session per node
 //!   (ControlMaster multiplexing, the user's ssh config, host keys checked) with one
 //!   long-lived `openmosix-agent serve` channel, or a locally spawned agent;
+//! - [`hostkey`], [`install`] and [`provision`]: adding a node by its ssh destination
+//!   (host key shown and accepted by choice, the agent copied over when missing);
 //! - [`cluster::ClusterHandle`]: N nodes, each kept connected by its own task with
 //!   reconnect and back-off, so one dead node never delays another.
 
 pub mod cluster;
 pub mod conn;
+pub mod hostkey;
+pub mod install;
 pub mod migrate;
+pub mod provision;
 pub mod transport;
 
 use std::time::Duration;

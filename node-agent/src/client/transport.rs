@@ -1,8 +1,10 @@
 //! Opening an agent channel: over SSH with the `openssh` crate, or by spawning the agent
 //! locally.
 //!
-//! Over SSH the command line is fixed (`AGENT serve`, the agent path escaped by
-//! `openssh`); node ids, pids and commands only ever travel inside the JSON protocol.
+//! Over SSH the command line is fixed: `sh -c AGENT_LOOKUP AGENT serve` (every word
+//! escaped by `openssh`), where [`AGENT_LOOKUP`] runs the agent that `openmosix node add`
+//! installed in [`INSTALL_DIR`] if there is one, else `AGENT` from PATH. Node ids, pids
+//! and commands only ever travel inside the JSON protocol.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -16,6 +18,31 @@ use super::ClientError;
 use super::conn::AgentConn;
 use crate::map::{Cluster, ClusterNode, Dest};
 use crate::model::NodeId;
+
+/// Where `openmosix node add` installs the agent on a node, relative to the login's $HOME.
+pub const INSTALL_DIR: &str = ".local/lib/openmosix";
+
+/// The remote script that finds the agent: `sh -c AGENT_LOOKUP AGENT ARGS…`. For the
+/// default agent name the copy in `~/.local/lib/openmosix/` (put there by `node add`)
+/// comes first, then PATH; another agent command is run as it is. It holds no user data:
+/// AGENT arrives as `$0` and ARGS as the positional parameters.
+pub const AGENT_LOOKUP: &str = concat!(
+    "a=\"$0\"; f=\"$HOME/.local/lib/openmosix/openmosix-agent\"; ",
+    "if [ \"$a\" = openmosix-agent ] && [ -x \"$f\" ]; then exec \"$f\" \"$@\"; fi; ",
+    "if command -v \"$a\" >/dev/null 2>&1; then exec \"$a\" \"$@\"; fi; ",
+    "echo \"$a: not installed on this node (not on PATH, not in ~/.local/lib/openmosix); ",
+    "openmosix node add installs it\" >&2; exit 127"
+);
+
+/// `sh -c AGENT_LOOKUP AGENT` on a session; add the agent's arguments with `.arg`.
+pub(crate) fn agent_command(
+    session: &Arc<Session>,
+    agent: &str,
+) -> openssh::OwningCommand<Arc<Session>> {
+    let mut cmd = Arc::clone(session).arc_command("sh");
+    cmd.arg("-c").arg(AGENT_LOOKUP).arg(agent);
+    cmd
+}
 
 /// How the client reaches agents.
 #[derive(Debug, Clone)]
@@ -191,16 +218,11 @@ struct SshKeep {
     _session: Arc<Session>,
 }
 
-async fn connect_ssh(
-    node: NodeId,
-    dest: &str,
-    options: &ClientOptions,
-) -> Result<AgentConn, ClientError> {
+/// Opens the master connection to `dest`: strict host-key checking, the cluster's ssh
+/// config, a master that leaves by itself when idle.
+pub(crate) async fn open_session(dest: &str, options: &ClientOptions) -> Result<Session, String> {
     if dest.starts_with('-') {
-        return Err(connect_error(
-            node,
-            format!("{dest:?} is not an ssh destination"),
-        ));
+        return Err(format!("{dest:?} is not an ssh destination"));
     }
     let mut builder = SessionBuilder::default();
     builder
@@ -216,13 +238,27 @@ async fn connect_ssh(
     if let Some(cfg) = &options.ssh_config {
         builder.config_file(cfg);
     }
-    let session = builder
-        .connect(dest)
+    builder.connect(dest).await.map_err(|e| ssh_reason(&e))
+}
+
+async fn connect_ssh(
+    node: NodeId,
+    dest: &str,
+    options: &ClientOptions,
+) -> Result<AgentConn, ClientError> {
+    let session = open_session(dest, options)
         .await
-        .map_err(|e| connect_error(node, ssh_reason(&e)))?;
-    let session = Arc::new(session);
-    let mut child = Arc::clone(&session)
-        .arc_command(options.remote_agent.as_str())
+        .map_err(|reason| connect_error(node, reason))?;
+    serve_on(node, Arc::new(session), options).await
+}
+
+/// Starts `AGENT serve` on an open session and says hello.
+pub(crate) async fn serve_on(
+    node: NodeId,
+    session: Arc<Session>,
+    options: &ClientOptions,
+) -> Result<AgentConn, ClientError> {
+    let mut child = agent_command(&session, &options.remote_agent)
         .arg("serve")
         .stdin(openssh::Stdio::piped())
         .stdout(openssh::Stdio::piped())
@@ -353,8 +389,7 @@ impl Aux {
         let tail = StderrTail::default();
         match self {
             Aux::Ssh { session, agent } => {
-                let mut child = Arc::clone(session)
-                    .arc_command(agent.as_str())
+                let mut child = agent_command(session, agent)
                     .args(["images", direction, image])
                     .stdin(if send {
                         openssh::Stdio::null()
@@ -424,7 +459,7 @@ impl Aux {
 }
 
 /// ssh's own words, on one line (the host-key warnings among them).
-fn ssh_reason(e: &openssh::Error) -> String {
+pub(crate) fn ssh_reason(e: &openssh::Error) -> String {
     let mut text = e.to_string();
     let mut src = std::error::Error::source(e);
     while let Some(s) = src {

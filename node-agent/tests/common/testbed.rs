@@ -89,7 +89,7 @@ impl Testbed {
         Self::shared_with(name, net, nodes, &[])
     }
 
-    /// [`Testbed::shared`] with more options for `openmosix-testbed up` (`--discovery`).
+    /// [`Testbed::shared`] with more options for `openmosix-testbed up` (e.g. `["--discovery"]`, `["--bare", "3"]`).
     pub fn shared_with(name: &str, net: u8, nodes: u32, extra: &[&str]) -> &'static Testbed {
         let tb = SHARED.get_or_init(|| Self::up(name, net, nodes, extra));
         match tb {

@@ -53,11 +53,24 @@ fn ids(cluster: &Cluster) -> String {
 }
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
+    // `node add` may create the cluster file: it loads it itself.
+    let command = match cli.command {
+        Command::Node(args) => {
+            let globals = crate::node::NodeGlobals {
+                cluster: cli.cluster,
+                map: cli.map.is_some(),
+                json: cli.json,
+                timeout: cli.timeout,
+            };
+            return crate::node::run(globals, args).await;
+        }
+        other => other,
+    };
     if let Command::Showmap {
         interface: Some(interface),
         listen,
         ..
-    } = &cli.command
+    } = &command
     {
         return crate::discovered::showmap_listen(interface, *listen, cli.json).await;
     }
@@ -79,7 +92,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         options,
         json: cli.json,
     };
-    match cli.command {
+    match command {
         Command::Nodes => nodes(&ctx).await,
         Command::Ps { node } => ps(&ctx, node).await,
         Command::Mosctl { words } => crate::mosctl::run(&ctx, &words).await,
@@ -129,6 +142,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Lock { node, pid } => crate::mask::lock(&ctx, node, pid, true).await,
         Command::Unlock { node, pid } => crate::mask::lock(&ctx, node, pid, false).await,
         Command::Balance(args) => crate::balance::run(&ctx, args).await,
+        // Handled above, before the cluster is loaded.
+        Command::Node(_) => bail!("node: not reached"),
     }
 }
 

@@ -22,6 +22,7 @@ mod discovered;
 mod mask;
 mod migrate;
 mod mosctl;
+mod node;
 mod output;
 
 use std::path::PathBuf;
@@ -185,6 +186,8 @@ pub enum Command {
     /// A process is not moved again within the hold-off. Prints each move (--json: one
     /// object per line); see docs/balancing.md.
     Balance(balance::BalanceArgs),
+    /// Add a node by its ssh destination (`node add DEST`): host key, agent, cluster file.
+    Node(node::NodeArgs),
 }
 
 /// `openmosix run`.

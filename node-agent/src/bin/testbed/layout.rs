@@ -135,6 +135,9 @@ impl Layout {
         self.node_dir(i).join("log")
     }
 
+    /// The PATH of a session on a bare node (`up --bare I`): no agent folder.
+    pub const BARE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
     /// The PATH of a session on a node: the agent's folder first.
     pub fn session_path(&self) -> String {
         format!(

@@ -20,13 +20,22 @@ const PORT_WAIT: Duration = Duration::from_secs(10);
 
 /// `up N`: cleans up a testbed of the same name, then builds a fresh one. Returns the path
 /// of cluster.toml.
-pub fn up(name: &str, nodes: u32, net: u8, agent: Option<PathBuf>) -> Result<PathBuf> {
+pub fn up(
+    name: &str,
+    nodes: u32,
+    net: u8,
+    agent: Option<PathBuf>,
+    bare: &[u32],
+) -> Result<PathBuf> {
     check_name(name)?;
     if !(1..=MAX_NODES).contains(&nodes) {
         bail!("a testbed has 1 to {MAX_NODES} nodes, not {nodes}");
     }
-    if net == 0 || net > 250 {
-        bail!("--net must be within 1..=250, not {net}");
+    if let Some(i) = bare.iter().find(|i| !(1..=nodes).contains(*i)) {
+        bail!("--bare {i}: the testbed has nodes 1..={nodes}");
+    }
+    if net == 0 || net > 254 {
+        bail!("--net must be within 1..=254, not {net}");
     }
     sys::require_root()?;
     sys::require_tools(&[
@@ -53,7 +62,7 @@ pub fn up(name: &str, nodes: u32, net: u8, agent: Option<PathBuf>) -> Result<Pat
     check_subnet_free(&l)?;
 
     eprintln!("openmosix-testbed: building {name}: {nodes} node(s) on 10.77.{net}.0/24");
-    write_state(&l, nodes, &agent).context("writing the state folder")?;
+    write_state(&l, nodes, &agent, bare).context("writing the state folder")?;
     build_network(&l, nodes).context("building the network")?;
     start_nodes(&l, nodes).with_context(|| {
         format!(
@@ -107,7 +116,7 @@ fn keygen(path: &Path, comment: &str) -> Result<String> {
     fs::read_to_string(&public).with_context(|| format!("reading {}", public.display()))
 }
 
-fn write_state(l: &Layout, nodes: u32, agent: &Path) -> Result<()> {
+fn write_state(l: &Layout, nodes: u32, agent: &Path, bare: &[u32]) -> Result<()> {
     mkdir(Path::new(STATE_ROOT), 0o755)?;
     let dir = l.state_dir();
     mkdir(&dir, 0o700)?;
@@ -127,7 +136,12 @@ fn write_state(l: &Layout, nodes: u32, agent: &Path) -> Result<()> {
         mkdir(&l.node_dir(i), 0o755)?;
         mkdir(&l.node_state(i), 0o755)?;
         mkdir(&l.node_home(i), 0o700)?;
-        write(&l.sshd_config(i), &l.sshd_config_text(i))?;
+        let mut sshd_config = l.sshd_config_text(i);
+        if bare.contains(&i) {
+            // A bare node's sessions get a PATH without the testbed's agent folder.
+            sshd_config = sshd_config.replace(&l.session_path(), Layout::BARE_PATH);
+        }
+        write(&l.sshd_config(i), &sshd_config)?;
     }
     write(&l.ssh_config(), &l.ssh_config_text(nodes))?;
     write(&l.cluster_file(), &l.cluster_toml(nodes)?)?;

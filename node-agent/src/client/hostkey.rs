@@ -1,0 +1,545 @@
+//! Host keys of a node before the suite connects to it: known, unknown (shown to the user
+//! as a SHA256 fingerprint and recorded only on an explicit choice) or changed (refused
+//! with a warning; the suite never rewrites a recorded key).
+//!
+//! Everything goes through the system's own tools, so ssh's view is the one used: `ssh -G`
+//! says which host name, port, alias and known_hosts files apply to a destination,
+//! `ssh-keygen -F` looks the host up in them (hashed entries included), and `ssh-keyscan`
+//! fetches the keys the node offers, from that address only. The connection afterwards
+//! still runs with `StrictHostKeyChecking=yes`, so ssh itself has the last word.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use base64::Engine as _;
+use sha2::{Digest as _, Sha256};
+use tokio::process::Command;
+
+/// What can go wrong finding out about a host key.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum HostKeyError {
+    /// A system tool could not be run or failed.
+    #[error("{0}")]
+    Tool(String),
+    /// The node offered no key.
+    #[error("{0}")]
+    NoKey(String),
+    /// Recording the key failed.
+    #[error("cannot record the host key in {path}: {reason}")]
+    Record {
+        /// The known_hosts file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One public host key: its type and its base64 blob, as a known_hosts line has them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostKey {
+    /// `ssh-ed25519`, `ecdsa-sha2-nistp256`, `ssh-rsa` …
+    pub kind: String,
+    /// The key blob in base64.
+    pub blob: String,
+}
+
+impl HostKey {
+    /// The fingerprint as ssh prints it: `SHA256:` and the unpadded base64 of the
+    /// SHA-256 of the key blob.
+    pub fn fingerprint(&self) -> String {
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(self.blob.as_bytes())
+            .unwrap_or_else(|_| self.blob.as_bytes().to_vec());
+        let digest = Sha256::digest(&raw);
+        format!(
+            "SHA256:{}",
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode(digest)
+        )
+    }
+
+    /// A short type name as ssh shows it (`ED25519`, `ECDSA`, `RSA`).
+    pub fn short_kind(&self) -> &str {
+        match self.kind.as_str() {
+            "ssh-ed25519" => "ED25519",
+            k if k.starts_with("ecdsa-") => "ECDSA",
+            "ssh-rsa" => "RSA",
+            k => k,
+        }
+    }
+
+    /// ssh's default preference among key types (lower first).
+    fn rank(&self) -> u8 {
+        match self.kind.as_str() {
+            "ssh-ed25519" => 0,
+            "ecdsa-sha2-nistp256" => 1,
+            "ecdsa-sha2-nistp384" => 2,
+            "ecdsa-sha2-nistp521" => 3,
+            "ssh-rsa" => 4,
+            _ => 5,
+        }
+    }
+}
+
+/// How ssh reaches a destination, as `ssh -G` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshTarget {
+    /// The destination as the user wrote it.
+    pub dest: String,
+    /// The host ssh connects to.
+    pub hostname: String,
+    /// Its port.
+    pub port: u16,
+    /// The name looked up in known_hosts: the HostKeyAlias, else `host` or `[host]:port`.
+    pub lookup: String,
+    /// The user's known_hosts files; new keys go into the first.
+    pub user_files: Vec<PathBuf>,
+    /// The system-wide known_hosts files (read only).
+    pub global_files: Vec<PathBuf>,
+    /// Whether the destination goes through a ProxyJump/ProxyCommand (ssh-keyscan cannot).
+    pub proxied: bool,
+}
+
+/// A key recorded for the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedKey {
+    /// The key.
+    pub key: HostKey,
+    /// The file it is in.
+    pub file: PathBuf,
+}
+
+/// What the known_hosts files say about what the node offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostKeyStatus {
+    /// A recorded key matches: ssh will connect.
+    Known {
+        /// The matching key.
+        key: HostKey,
+    },
+    /// Nothing is recorded for the host: `offered` (ssh's preferred key among those the
+    /// node showed) may be accepted by an explicit choice.
+    Unknown {
+        /// The key to show and, on acceptance, record.
+        offered: HostKey,
+    },
+    /// Keys are recorded for the host and the node shows another: refused.
+    Changed {
+        /// What is recorded (one of them).
+        recorded: RecordedKey,
+        /// What the node shows now.
+        offered: HostKey,
+    },
+}
+
+/// A host key check: the target and what was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostKeyCheck {
+    /// How ssh reaches the node.
+    pub target: SshTarget,
+    /// Known, unknown or changed.
+    pub status: HostKeyStatus,
+}
+
+impl HostKeyCheck {
+    /// The warning for a changed key, in words (also used when ssh itself refuses).
+    pub fn changed_warning(
+        target: &SshTarget,
+        recorded: &RecordedKey,
+        offered: &HostKey,
+    ) -> String {
+        format!(
+            "WARNING: the host key of {} has CHANGED. {} records {} {} for {}, but the node now shows {} {}. \
+             Someone may be intercepting the connection, or the node was reinstalled. \
+             The suite does not connect and does not change known_hosts; if the change is expected, \
+             remove the old key yourself (ssh-keygen -R '{}' -f {}) and add the node again.",
+            target.dest,
+            recorded.file.display(),
+            recorded.key.short_kind(),
+            recorded.key.fingerprint(),
+            target.lookup,
+            offered.short_kind(),
+            offered.fingerprint(),
+            target.lookup,
+            recorded.file.display(),
+        )
+    }
+}
+
+fn tool_error(what: &str, e: &std::io::Error) -> HostKeyError {
+    HostKeyError::Tool(format!("cannot run {what}: {e}"))
+}
+
+/// `ssh -G`: how ssh would reach `dest` with this config (no network traffic).
+pub async fn resolve(dest: &str, ssh_config: Option<&Path>) -> Result<SshTarget, HostKeyError> {
+    if dest.starts_with('-') || dest.trim().is_empty() {
+        return Err(HostKeyError::Tool(format!(
+            "{dest:?} is not an ssh destination"
+        )));
+    }
+    let mut cmd = Command::new("ssh");
+    cmd.arg("-G");
+    if let Some(cfg) = ssh_config {
+        cmd.arg("-F").arg(cfg);
+    }
+    let out = cmd
+        .arg(dest)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|e| tool_error("ssh -G", &e))?;
+    if !out.status.success() {
+        return Err(HostKeyError::Tool(format!(
+            "ssh cannot read its configuration for {dest}: {}",
+            last_line(&out.stderr)
+        )));
+    }
+    Ok(parse_ssh_g(dest, &String::from_utf8_lossy(&out.stdout)))
+}
+
+fn parse_ssh_g(dest: &str, text: &str) -> SshTarget {
+    let mut t = SshTarget {
+        dest: dest.to_owned(),
+        hostname: dest.to_owned(),
+        port: 22,
+        lookup: String::new(),
+        user_files: Vec::new(),
+        global_files: Vec::new(),
+        proxied: false,
+    };
+    let mut alias = None;
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once(' ') else {
+            continue;
+        };
+        let files = || value.split_whitespace().map(PathBuf::from).collect();
+        match key {
+            "hostname" => t.hostname = value.to_owned(),
+            "port" => t.port = value.parse().unwrap_or(22),
+            "hostkeyalias" => alias = Some(value.to_owned()),
+            "userknownhostsfile" => t.user_files = files(),
+            "globalknownhostsfile" => t.global_files = files(),
+            "proxycommand" | "proxyjump" if value != "none" => t.proxied = true,
+            _ => {}
+        }
+    }
+    t.lookup = alias.unwrap_or_else(|| {
+        if t.port == 22 {
+            t.hostname.clone()
+        } else {
+            format!("[{}]:{}", t.hostname, t.port)
+        }
+    });
+    t
+}
+
+fn last_line(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty() && !l.starts_with("Pseudo-terminal"))
+        .unwrap_or("")
+        .trim()
+        .to_owned()
+}
+
+/// Parses `NAME TYPE BLOB [comment]` lines (ssh-keygen -F and ssh-keyscan output);
+/// comments and marker lines (`@cert-authority`, `@revoked`) are left out.
+fn parse_key_lines(text: &str) -> Vec<HostKey> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.starts_with('@'))
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            let _name = words.next()?;
+            let kind = words.next()?;
+            let blob = words.next()?;
+            Some(HostKey {
+                kind: kind.to_owned(),
+                blob: blob.to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// The keys recorded for `target` in every known_hosts file ssh reads.
+pub async fn recorded_keys(target: &SshTarget) -> Result<Vec<RecordedKey>, HostKeyError> {
+    let mut found = Vec::new();
+    for file in target.user_files.iter().chain(&target.global_files) {
+        if !file.is_file() {
+            continue;
+        }
+        let out = Command::new("ssh-keygen")
+            .arg("-F")
+            .arg(&target.lookup)
+            .arg("-f")
+            .arg(file)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(|e| tool_error("ssh-keygen -F", &e))?;
+        // 1 = not found; anything else but 0 is a problem with the file.
+        match out.status.code() {
+            Some(0) => found.extend(
+                parse_key_lines(&String::from_utf8_lossy(&out.stdout))
+                    .into_iter()
+                    .map(|key| RecordedKey {
+                        key,
+                        file: file.clone(),
+                    }),
+            ),
+            Some(1) => {}
+            _ => {
+                return Err(HostKeyError::Tool(format!(
+                    "ssh-keygen cannot read {}: {}",
+                    file.display(),
+                    last_line(&out.stderr)
+                )));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The keys the node offers (`ssh-keyscan` to its address and port only), ssh's
+/// preferred type first.
+pub async fn scan(target: &SshTarget, timeout: Duration) -> Result<Vec<HostKey>, HostKeyError> {
+    if target.proxied {
+        return Err(HostKeyError::Tool(format!(
+            "{} is reached through a proxy, which ssh-keyscan cannot use; connect once with ssh to check its key",
+            target.dest
+        )));
+    }
+    if target.hostname.starts_with('-') {
+        return Err(HostKeyError::Tool(format!(
+            "{:?} is not a host name",
+            target.hostname
+        )));
+    }
+    let secs = timeout.as_secs().max(1);
+    let out = Command::new("ssh-keyscan")
+        .args(["-T", &secs.to_string(), "-p", &target.port.to_string()])
+        .arg(&target.hostname)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|e| tool_error("ssh-keyscan", &e))?;
+    let mut keys = parse_key_lines(&String::from_utf8_lossy(&out.stdout));
+    if keys.is_empty() {
+        let why = last_line(&out.stderr);
+        return Err(HostKeyError::NoKey(format!(
+            "{} ({}:{}) offered no host key{}",
+            target.dest,
+            target.hostname,
+            target.port,
+            if why.is_empty() || why.starts_with('#') {
+                " (is sshd running there?)".to_owned()
+            } else {
+                format!(": {why}")
+            }
+        )));
+    }
+    keys.sort_by_key(HostKey::rank);
+    Ok(keys)
+}
+
+/// Compares what is recorded with what the node offers.
+pub fn judge(recorded: &[RecordedKey], offered: &[HostKey]) -> Option<HostKeyStatus> {
+    let preferred = offered.first()?.clone();
+    if recorded.is_empty() {
+        return Some(HostKeyStatus::Unknown { offered: preferred });
+    }
+    // A recorded type for which the node shows a different key: changed.
+    for key in offered {
+        let same_type: Vec<&RecordedKey> =
+            recorded.iter().filter(|r| r.key.kind == key.kind).collect();
+        if !same_type.is_empty() && !same_type.iter().any(|r| r.key == *key) {
+            return Some(HostKeyStatus::Changed {
+                recorded: same_type[0].clone(),
+                offered: key.clone(),
+            });
+        }
+    }
+    if let Some(key) = offered
+        .iter()
+        .find(|k| recorded.iter().any(|r| r.key == **k))
+    {
+        return Some(HostKeyStatus::Known { key: key.clone() });
+    }
+    // Keys are recorded, but of types the node no longer shows.
+    Some(HostKeyStatus::Changed {
+        recorded: recorded[0].clone(),
+        offered: preferred,
+    })
+}
+
+/// Finds out whether ssh knows the host key of `dest`: resolves the destination, looks
+/// it up in the known_hosts files, and fetches the node's keys to compare.
+pub async fn check(
+    dest: &str,
+    ssh_config: Option<&Path>,
+    timeout: Duration,
+) -> Result<HostKeyCheck, HostKeyError> {
+    let target = resolve(dest, ssh_config).await?;
+    let recorded = recorded_keys(&target).await?;
+    let offered = scan(&target, timeout).await?;
+    let status = judge(&recorded, &offered)
+        .ok_or_else(|| HostKeyError::NoKey(format!("{dest} offered no host key")))?;
+    Ok(HostKeyCheck { target, status })
+}
+
+/// Records an unknown key that the user accepted, after making sure its fingerprint is
+/// the one the user saw (`fingerprint`, `SHA256:…`) and that nothing was recorded for the
+/// host meanwhile. Appends one line to the first user known_hosts file (created 0600,
+/// its folder 0700, when missing); never rewrites existing lines.
+pub async fn accept(check: &HostKeyCheck, fingerprint: &str) -> Result<PathBuf, HostKeyError> {
+    let HostKeyStatus::Unknown { offered } = &check.status else {
+        return Err(HostKeyError::Tool(
+            "only an unknown host key can be accepted".into(),
+        ));
+    };
+    if offered.fingerprint() != fingerprint.trim() {
+        return Err(HostKeyError::Tool(format!(
+            "the fingerprint given ({}) is not the one {} shows ({} {}); nothing recorded",
+            fingerprint.trim(),
+            check.target.dest,
+            offered.short_kind(),
+            offered.fingerprint()
+        )));
+    }
+    if !recorded_keys(&check.target).await?.is_empty() {
+        return Err(HostKeyError::Tool(format!(
+            "a key for {} was recorded meanwhile; check again",
+            check.target.lookup
+        )));
+    }
+    let Some(file) = check.target.user_files.first() else {
+        return Err(HostKeyError::Tool(
+            "ssh names no UserKnownHostsFile to record the key in".into(),
+        ));
+    };
+    let record = |reason: String| HostKeyError::Record {
+        path: file.clone(),
+        reason,
+    };
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| record(e.to_string()))?;
+    }
+    let line = known_hosts_line(&check.target.lookup, offered);
+    let mut f = {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(file)
+            .map_err(|e| record(e.to_string()))?
+    };
+    // A file that does not end in a newline would glue our line to its last one.
+    let needs_newline = std::fs::read(file)
+        .map(|b| b.last().is_some_and(|&c| c != b'\n'))
+        .unwrap_or(false);
+    let text = if needs_newline {
+        format!("\n{line}")
+    } else {
+        line
+    };
+    f.write_all(text.as_bytes())
+        .map_err(|e| record(e.to_string()))?;
+    Ok(file.clone())
+}
+
+fn known_hosts_line(lookup: &str, key: &HostKey) -> String {
+    format!("{lookup} {} {}\n", key.kind, key.blob)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(kind: &str, blob: &str) -> HostKey {
+        HostKey {
+            kind: kind.into(),
+            blob: blob.into(),
+        }
+    }
+
+    fn rec(k: HostKey) -> RecordedKey {
+        RecordedKey {
+            key: k,
+            file: PathBuf::from("kh"),
+        }
+    }
+
+    #[test]
+    fn fingerprint_matches_ssh_keygen() {
+        // `ssh-keygen -lf` on this key printed SHA256:35BF2hcVRICgJevQddjRsDWLq6jVsX3IcE5miGxrK0U.
+        let k = key(
+            "ssh-ed25519",
+            "AAAAC3NzaC1lZDI1NTE5AAAAIDd1w0+JYsTmtBY7Yyg2C0W54eq90Ii0esrLjueJmUSi",
+        );
+        assert_eq!(
+            k.fingerprint(),
+            "SHA256:35BF2hcVRICgJevQddjRsDWLq6jVsX3IcE5miGxrK0U"
+        );
+        assert_eq!(k.short_kind(), "ED25519");
+    }
+
+    #[test]
+    fn ssh_g_lookup_names() {
+        let t = parse_ssh_g(
+            "n3",
+            "hostname 10.0.0.3\nport 2222\nuserknownhostsfile /k/a /k/b\nglobalknownhostsfile /dev/null\nproxycommand none\n",
+        );
+        assert_eq!(t.lookup, "[10.0.0.3]:2222");
+        assert_eq!(
+            t.user_files,
+            vec![PathBuf::from("/k/a"), PathBuf::from("/k/b")]
+        );
+        assert!(!t.proxied);
+        let t = parse_ssh_g("n3", "hostname h\nport 22\nhostkeyalias al\nproxyjump j\n");
+        assert_eq!(t.lookup, "al");
+        assert!(t.proxied);
+    }
+
+    #[test]
+    fn judging() {
+        let a = key("ssh-ed25519", "AAAA1");
+        let b = key("ssh-ed25519", "AAAA2");
+        let r = key("ssh-rsa", "AAAA3");
+        assert_eq!(
+            judge(&[], std::slice::from_ref(&a)),
+            Some(HostKeyStatus::Unknown { offered: a.clone() })
+        );
+        assert_eq!(
+            judge(&[rec(a.clone())], &[a.clone(), r.clone()]),
+            Some(HostKeyStatus::Known { key: a.clone() })
+        );
+        assert!(matches!(
+            judge(&[rec(a.clone())], &[b]),
+            Some(HostKeyStatus::Changed { .. })
+        ));
+        // Only an RSA key recorded, the node shows only ed25519: changed, not unknown.
+        assert!(matches!(
+            judge(&[rec(r)], &[a]),
+            Some(HostKeyStatus::Changed { .. })
+        ));
+        assert_eq!(judge(&[], &[]), None);
+    }
+
+    #[test]
+    fn key_lines() {
+        let keys = parse_key_lines(
+            "# Host x found: line 1\nx ssh-ed25519 AAAA1\n@revoked x ssh-rsa AAAA9\n|1|s|h ssh-rsa AAAA2 c\n",
+        );
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[1].blob, "AAAA2");
+    }
+}

@@ -8,7 +8,8 @@
 //!
 //! `cargo bench -p openmosix-collector --bench store`
 //! (`BENCH_NODES=64 BENCH_SECONDS=600` for a shorter run; `BENCH_DIR` for where the file
-//! goes, default a temporary folder.)
+//! goes, default a temporary folder; `BENCH_SKIP_VIEW=1` skips reading the whole hour
+//! through the `samples_all` view, which takes about a minute.)
 
 use std::time::{Duration, Instant};
 
@@ -93,6 +94,7 @@ fn main() {
     let mut written_samples = 0i64;
     let mut packed = 0usize;
     let mut times = Vec::with_capacity(seconds as usize);
+    let mut pack_times = Vec::new();
     let wall = Instant::now();
     let written_before = written();
     for s in 0..seconds {
@@ -120,6 +122,9 @@ fn main() {
         written_samples += tick.samples.len() as i64;
         let r = store.write_tick(&tick).expect("tick");
         packed += r.packed;
+        if r.packed > 0 {
+            pack_times.push(r.duration);
+        }
         times.push(r.duration);
         if s % 60 == 59 {
             store.wal_checkpoint().expect("checkpoint");
@@ -154,6 +159,16 @@ fn main() {
         times.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
         total.as_secs_f64() * 1e3 / times.len() as f64
     );
+    pack_times.sort_unstable();
+    if !pack_times.is_empty() {
+        println!(
+            "ticks that pack the minute before ({} of {}): median {:.2} ms, max {:.2} ms",
+            pack_times.len(),
+            times.len(),
+            percentile(&pack_times, 0.5).as_secs_f64() * 1e3,
+            pack_times.last().map_or(0.0, |d| d.as_secs_f64() * 1e3)
+        );
+    }
     println!(
         "written (WAL and checkpoints): {:.1} KiB per tick",
         written_per_tick / 1024.0
@@ -164,8 +179,30 @@ fn main() {
         used as f64 / samples as f64
     );
 
-    // What a reader pays: the analyzer's overview and a "find out".
     let h = History::open(&path).expect("history");
+    if std::env::var_os("BENCH_SKIP_VIEW").is_none() {
+        view_all(&h, samples);
+    }
+    read_back(&h, start, seconds);
+}
+
+/// Reads every sample through the `samples_all` view (what a sqlite3 user pays).
+fn view_all(h: &History, samples: i64) {
+    let t0 = Instant::now();
+    let viewed: i64 = h
+        .connection()
+        .query_row("SELECT count(*) FROM samples_all", [], |r| r.get(0))
+        .expect("view");
+    let view_time = t0.elapsed();
+    assert_eq!(viewed, samples, "the view shows every sample");
+    println!(
+        "sqlite3 view samples_all: all {viewed} rows in {:.1} s",
+        view_time.as_secs_f64()
+    );
+}
+
+/// What a reader pays: the analyzer's overview, a "find out", one node.
+fn read_back(h: &History, start: i64, seconds: i64) {
     let t0 = Instant::now();
     let agg = h
         .aggregate_all(start, start + seconds - 1, 1000)
@@ -180,17 +217,6 @@ fn main() {
     let t0 = Instant::now();
     let one = h.samples(1, start, start + seconds - 1).expect("samples");
     let one_time = t0.elapsed();
-    let t0 = Instant::now();
-    let viewed: i64 = h
-        .connection()
-        .query_row("SELECT count(*) FROM samples_all", [], |r| r.get(0))
-        .expect("view");
-    let view_time = t0.elapsed();
-    assert_eq!(viewed, samples, "the view shows every sample");
-    println!(
-        "sqlite3 view samples_all: all {viewed} rows in {:.1} s",
-        view_time.as_secs_f64()
-    );
     println!(
         "reading: aggregate of every node to ≤1000 points {:.0} ms ({} points); \
          cluster stats {:.0} ms ({} samples); one node's samples {:.1} ms ({} rows)",

@@ -31,34 +31,77 @@ pub fn damaged(node: NodeId, time: Time, e: &block::BlockError) -> Error {
     }
 }
 
-/// Packs every plain sample older than `before` into blocks (one per node and window,
-/// merged with a block already there) and deletes those rows. Returns the samples
-/// packed. Runs inside the caller's transaction.
-pub fn pack_before(conn: &Connection, before: Time) -> Result<usize> {
-    let mut groups: BTreeMap<(Time, NodeId), Vec<Row>> = BTreeMap::new();
-    {
-        let mut st = conn.prepare_cached(
-            "SELECT time, node, load, util, mem, rmem FROM samples WHERE time < ?1
-             ORDER BY time, node",
-        )?;
-        let mut rows = st.query([before])?;
-        while let Some(r) = rows.next()? {
-            let time: Time = r.get(0)?;
-            groups
-                .entry((window_start(time), r.get(1)?))
-                .or_default()
-                .push(Row {
-                    time,
-                    load: r.get(2)?,
-                    util: r.get(3)?,
-                    mem: r.get(4)?,
-                    rmem: r.get(5)?,
-                });
-        }
+/// The plain rows of `samples` grouped by (window start, node), each group by time.
+pub type Plain = BTreeMap<(Time, NodeId), Vec<Row>>;
+
+/// Adds a sample to `plain` as `INSERT OR REPLACE` adds it to `samples` (a second sample
+/// at the same time replaces the first).
+pub fn remember(plain: &mut Plain, node: NodeId, r: Row) {
+    let rows = plain.entry((window_start(r.time), node)).or_default();
+    match rows.last() {
+        Some(l) if l.time < r.time => rows.push(r),
+        None => rows.push(r),
+        // The clock went back: keep the group ordered.
+        Some(_) => match rows.binary_search_by_key(&r.time, |x| x.time) {
+            Ok(i) => rows[i] = r,
+            Err(i) => rows.insert(i, r),
+        },
     }
+}
+
+/// Reads the plain rows of `samples`.
+pub fn read_plain(conn: &Connection) -> Result<Plain> {
+    let mut groups = Plain::new();
+    let mut st = conn.prepare_cached(
+        "SELECT time, node, load, util, mem, rmem FROM samples ORDER BY time, node",
+    )?;
+    let mut rows = st.query([])?;
+    while let Some(r) = rows.next()? {
+        let row = Row {
+            time: r.get(0)?,
+            load: r.get(2)?,
+            util: r.get(3)?,
+            mem: r.get(4)?,
+            rmem: r.get(5)?,
+        };
+        remember(&mut groups, r.get(1)?, row);
+    }
+    Ok(groups)
+}
+
+/// Packs every plain sample of the windows before the one starting at `before` into
+/// blocks (one per node and window, merged with a block already there) and deletes
+/// those rows; `plain` is what `samples` holds (the writer keeps a copy, so that the
+/// tick need not read it back; `None`: read it). Returns the samples packed and the
+/// plain rows left. Runs inside the caller's transaction.
+pub fn pack_before(
+    conn: &Connection,
+    before: Time,
+    plain: Option<Plain>,
+) -> Result<(usize, Plain)> {
+    let before = window_start(before);
+    let mut groups = match plain {
+        Some(p) => p,
+        None => read_plain(conn)?,
+    };
+    let left = groups.split_off(&(before, 0));
     if groups.is_empty() {
-        return Ok(0);
+        return Ok((0, left));
     }
+    let packed = write_blocks(conn, &mut groups)?;
+    if left.is_empty() {
+        // Nothing stays: SQLite clears the whole table without visiting each row.
+        conn.prepare_cached("DELETE FROM samples")?.execute([])?;
+    } else {
+        conn.prepare_cached("DELETE FROM samples WHERE time < ?1")?
+            .execute([before])?;
+    }
+    Ok((packed, left))
+}
+
+/// Inserts a block per group, merged with any block of its node and window already
+/// there. Returns the samples in the groups.
+fn write_blocks(conn: &Connection, groups: &mut Plain) -> Result<usize> {
     let mut packed = 0;
     let mut windows: Vec<Time> = groups.keys().map(|(w, _)| *w).collect();
     windows.dedup();
@@ -92,7 +135,7 @@ pub fn pack_before(conn: &Connection, before: Time) -> Result<usize> {
     let mut insert = conn.prepare_cached(
         "INSERT INTO sample_blocks (time, node, last, count, data) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
-    for ((_, node), rows) in &groups {
+    for ((_, node), rows) in groups.iter() {
         let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
             continue;
         };
@@ -105,8 +148,6 @@ pub fn pack_before(conn: &Connection, before: Time) -> Result<usize> {
         ])?;
         packed += rows.len();
     }
-    conn.prepare_cached("DELETE FROM samples WHERE time < ?1")?
-        .execute([before])?;
     Ok(packed)
 }
 

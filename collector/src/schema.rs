@@ -173,7 +173,7 @@ fn convert(conn: &Connection, version: i64) -> Result<()> {
         let newest: Option<crate::Time> =
             conn.query_row("SELECT max(time) FROM samples", [], |r| r.get(0))?;
         if let Some(t) = newest {
-            crate::pack::pack_before(conn, crate::pack::window_start(t))?;
+            crate::pack::pack_before(conn, t, None)?;
         }
     }
     Ok(())

@@ -139,6 +139,9 @@ pub struct Store {
     info: HashMap<NodeId, InfoRow>,
     snaps: HashMap<NodeId, (Time, Vec<i32>)>,
     cmdlines: HashMap<String, i64>,
+    /// A copy of the plain `samples` rows, for packing them without reading them back
+    /// (`None`: not known, e.g. after a rollback; read at the next pack).
+    plain: Option<pack::Plain>,
 }
 
 /// Applies the writer's settings to a connection.
@@ -246,6 +249,7 @@ impl Store {
             info: HashMap::new(),
             snaps: HashMap::new(),
             cmdlines: HashMap::new(),
+            plain: None,
         })
     }
 
@@ -392,6 +396,7 @@ impl Store {
         self.info.clear();
         self.snaps.clear();
         self.cmdlines.clear();
+        self.plain = None;
     }
 
     fn write_tick_inner(&mut self, tick: &Tick, report: &mut TickReport) -> Result<()> {
@@ -403,7 +408,11 @@ impl Store {
             .prepare_cached("SELECT min(time) FROM samples")?
             .query_row([], |r| r.get(0))?;
         if oldest.is_some_and(|o| o < boundary) {
-            report.packed = pack::pack_before(&self.conn, boundary)?;
+            let (packed, left) = pack::pack_before(&self.conn, boundary, self.plain.take())?;
+            report.packed = packed;
+            self.plain = Some(left);
+        } else if oldest.is_none() {
+            self.plain = Some(pack::Plain::new());
         }
         {
             let mut sample = self.conn.prepare_cached(
@@ -419,6 +428,16 @@ impl Store {
                 let util = n.util.round().clamp(0.0, 100.0) as i64;
                 sample.execute(params![node, t, load, util, mib(n.mem), mib(n.rmem)])?;
                 report.samples += 1;
+                if let Some(plain) = &mut self.plain {
+                    let row = crate::block::Row {
+                        time: t,
+                        load,
+                        util,
+                        mem: mib(n.mem),
+                        rmem: mib(n.rmem),
+                    };
+                    pack::remember(plain, *node, row);
+                }
                 let row = InfoRow {
                     cpus: n.cpus,
                     speed: n.speed,

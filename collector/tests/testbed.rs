@@ -174,7 +174,7 @@ fn counts(db: &Path) -> [i64; 3] {
         *c = h
             .connection()
             .query_row(
-                "SELECT count(*) FROM samples WHERE node = ?1",
+                "SELECT count(*) FROM samples_all WHERE node = ?1",
                 [i64::try_from(i).expect("index") + 1],
                 |r| r.get(0),
             )
@@ -296,7 +296,7 @@ fn kill_9_while_writing_never_corrupts_the_history() {
         let seen = d.history();
         let committed: i64 = seen
             .connection()
-            .query_row("SELECT count(*) FROM samples", [], |r| r.get(0))
+            .query_row("SELECT count(*) FROM samples_all", [], |r| r.get(0))
             .expect("count");
         drop(seen);
         let killed_at = now();
@@ -309,7 +309,7 @@ fn kill_9_while_writing_never_corrupts_the_history() {
             .expect("integrity_check");
         assert_eq!(check, "ok", "round {round}");
         let (count, last): (i64, i64) = conn
-            .query_row("SELECT count(*), max(time) FROM samples", [], |r| {
+            .query_row("SELECT count(*), max(time) FROM samples_all", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .expect("count");

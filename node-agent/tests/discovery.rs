@@ -137,9 +137,10 @@ fn three_agents_find_each_other_and_showmap_lists_them() {
     let _serial = serial();
     wait_all_three(tb);
 
-    // On a node, `openmosix showmap` (no cluster file) prints its daemon's map.
+    // On a node, `openmosix showmap` (no cluster file) prints its daemon's map; the
+    // testbed put the command on the nodes' PATH.
     for i in 1..=3 {
-        let out = tb.ssh(i, &[CLI, "showmap"]);
+        let out = tb.ssh(i, &["openmosix", "showmap"]);
         assert!(out.status.success(), "showmap on node {i}: {}", text(&out));
         let map = String::from_utf8_lossy(&out.stdout);
         assert!(

@@ -137,9 +137,10 @@ fn three_agents_find_each_other_and_showmap_lists_them() {
     let _serial = serial();
     wait_all_three(tb);
 
-    // On a node, `openmosix showmap` (no cluster file) prints its daemon's map.
+    // On a node, `openmosix showmap` (no cluster file) prints its daemon's map; the
+    // testbed put the command on the nodes' PATH.
     for i in 1..=3 {
-        let out = tb.ssh(i, &[CLI, "showmap"]);
+        let out = tb.ssh(i, &["openmosix", "showmap"]);
         assert!(out.status.success(), "showmap on node {i}: {}", text(&out));
         let map = String::from_utf8_lossy(&out.stdout);
         assert!(
@@ -405,5 +406,58 @@ fn malformed_and_foreign_datagrams_are_ignored() {
     assert!(
         log.contains(&format!("from {bridge_addr}: ignored a datagram")),
         "the bad datagrams are logged: {log}"
+    );
+}
+
+#[test]
+fn serve_takes_the_daemon_id_and_answers_with_its_map() {
+    let tb = bed();
+    let _serial = serial();
+    let agent = tb.state_dir.join("bin/openmosix-agent");
+    let agent = agent.to_str().expect("utf-8 path");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().to_str().expect("utf-8 path");
+
+    // A second daemon in node 1, on its own port (it hears only itself), id 77.
+    let out = tb.exec(
+        1,
+        &[
+            agent,
+            "discover",
+            "-i",
+            "eth0",
+            "--id",
+            "77",
+            "--port",
+            "7771",
+            "--state-dir",
+            state,
+        ],
+    );
+    assert!(out.status.success(), "discover: {}", text(&out));
+    let pid = DiscoveryFile::read_live(dir.path())
+        .expect("a readable map")
+        .expect("the daemon runs")
+        .pid;
+
+    // `serve` without an id of its own (no OPENMOSIX_NODE_ID here) says it is node 77,
+    // and with no map installed answers get_map with the discovered one.
+    let script = format!(
+        "printf '%s\\n' '{{\"id\":1,\"op\":\"hello\"}}' '{{\"id\":2,\"op\":\"get_map\"}}' | {agent} serve --state-dir {state}"
+    );
+    let out = tb.exec(1, &["env", "-u", "OPENMOSIX_NODE_ID", "sh", "-c", &script]);
+    let _ = tb.exec(1, &["kill", "-TERM", &pid.to_string()]);
+    assert!(out.status.success(), "serve: {}", text(&out));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let hello = lines.iter().find(|l| l["id"] == 1).expect("hello answer");
+    assert_eq!(hello["ok"]["node_id"], 77, "{hello}");
+    let map = lines.iter().find(|l| l["id"] == 2).expect("get_map answer");
+    assert_eq!(
+        map["ok"],
+        serde_json::json!([{ "id": 77, "addresses": [tb.addr(1)] }]),
+        "{map}"
     );
 }

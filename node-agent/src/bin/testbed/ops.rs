@@ -577,6 +577,15 @@ pub fn exec(name: &str, node: u32, argv: &[OsString]) -> Result<ExitStatus> {
 /// cluster-discovery.toml, a cluster file whose nodes come from discovery on the bridge.
 pub fn start_discovery(name: &str, nodes: u32) -> Result<()> {
     let (l, _) = Layout::load(name)?;
+    // The `openmosix` command too, so that `openmosix showmap` works on the nodes.
+    if let Ok(exe) = std::env::current_exe() {
+        let cli = exe.with_file_name("openmosix");
+        if cli.is_file() {
+            let to = l.bin_dir().join("openmosix");
+            fs::copy(&cli, &to).with_context(|| format!("copying {}", cli.display()))?;
+            fs::set_permissions(&to, fs::Permissions::from_mode(0o755))?;
+        }
+    }
     for i in 1..=nodes {
         discovery_start(&l, i)?;
     }

@@ -1,0 +1,155 @@
+//! openmosixcollector on a cluster that takes its nodes from discovery: a node whose
+//! discovery daemon starts while the collector runs is collected from then on, without a
+//! restart. Real testbed (`openmosix-testbed up 3 --discovery`); needs root and the
+//! workspace's binaries (`cargo build --workspace --bins`).
+
+#[path = "../../node-agent/tests/common/mod.rs"]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::testbed::{Testbed, serial};
+use openmosix_collector::History;
+
+const BIN: &str = env!("CARGO_BIN_EXE_openmosixcollector");
+
+fn bed() -> &'static Testbed {
+    Testbed::shared_with("tdisc2", 232, 3, &["--discovery"])
+}
+
+fn node_state(tb: &Testbed, i: u32) -> PathBuf {
+    tb.state_dir.join(format!("node{i}/state"))
+}
+
+/// The pid (inside its node) of node i's discovery daemon, if it runs.
+fn daemon_pid(tb: &Testbed, i: u32) -> Option<u32> {
+    let text = std::fs::read_to_string(node_state(tb, i).join("discovery.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["pid"].as_u64().and_then(|p| u32::try_from(p).ok())
+}
+
+fn start_daemon(tb: &Testbed, i: u32) {
+    let agent = tb.state_dir.join("bin/openmosix-agent");
+    let state = node_state(tb, i);
+    let status = tb.exec_status(
+        i,
+        &[
+            agent.to_str().expect("utf-8"),
+            "discover",
+            "-i",
+            "eth0",
+            "--id",
+            &i.to_string(),
+            "--state-dir",
+            state.to_str().expect("utf-8"),
+        ],
+    );
+    assert!(status.success(), "node {i}: discover did not start");
+}
+
+/// Sample rows and node-table rows per node 1..=3.
+fn seen(db: &Path) -> ([i64; 3], Vec<u32>) {
+    let Ok(h) = History::open(db) else {
+        return ([0; 3], Vec::new());
+    };
+    let mut counts = [0; 3];
+    for (i, c) in counts.iter_mut().enumerate() {
+        *c = h
+            .connection()
+            .query_row(
+                "SELECT count(*) FROM samples WHERE node = ?1",
+                [i64::try_from(i).expect("index") + 1],
+                |r| r.get(0),
+            )
+            .expect("count");
+    }
+    let nodes = h
+        .nodes()
+        .expect("nodes")
+        .into_iter()
+        .map(|n| n.id)
+        .collect();
+    (counts, nodes)
+}
+
+fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+struct Collector(Child);
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_node_that_joins_is_collected_without_a_restart() {
+    let tb = bed();
+    let _serial = serial();
+    // Node 3's daemon is not running when the collector starts.
+    if let Some(pid) = daemon_pid(tb, 3) {
+        let out = tb.exec(3, &["kill", "-TERM", &pid.to_string()]);
+        assert!(out.status.success());
+    }
+    wait_for(5, "node 3's daemon to stop", || {
+        (!node_state(tb, 3).join("discovery.json").exists()).then_some(())
+    });
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("history.db");
+    let log = std::fs::File::create(dir.path().join("log")).expect("log");
+    let child = Command::new(BIN)
+        .arg("--foreground")
+        .arg("--cluster")
+        .arg(tb.state_dir.join("cluster-discovery.toml"))
+        .arg("--db")
+        .arg(&db)
+        .arg("--pid-file")
+        .arg(dir.path().join("pid"))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("start the collector");
+    let _collector = Collector(child);
+    let log_text = || std::fs::read_to_string(dir.path().join("log")).unwrap_or_default();
+
+    let (counts, nodes) = wait_for(20, "samples of nodes 1 and 2", || {
+        let (c, n) = seen(&db);
+        (c[0] >= 2 && c[1] >= 2).then_some((c, n))
+    });
+    assert_eq!(counts[2], 0, "node 3 is not there yet: {}", log_text());
+    assert_eq!(nodes, [1, 2], "{}", log_text());
+
+    start_daemon(tb, 3);
+    let (_, nodes) = wait_for(20, "samples of node 3", || {
+        let (c, n) = seen(&db);
+        (c[2] >= 2).then_some((c, n))
+    });
+    assert_eq!(
+        nodes,
+        [1, 2, 3],
+        "node 3 is in the node table: {}",
+        log_text()
+    );
+    let h = History::open(&db).expect("history");
+    let address = h
+        .nodes()
+        .expect("nodes")
+        .into_iter()
+        .find(|n| n.id == 3)
+        .map(|n| n.address);
+    assert_eq!(address, Some(tb.addr(3)));
+}

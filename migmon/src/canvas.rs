@@ -9,7 +9,7 @@ use openmosix_agent::model::NodeId;
 
 use crate::circles::{Circle, Square, fraction};
 use crate::layout::{self, NodePlace, SQUARE};
-use crate::monitor::{Command, GLIDE_SECS, GUEST, Glide, LOCAL, MIGRATED, MigMon, Seen};
+use crate::monitor::{BALANCED, Command, GLIDE_SECS, GUEST, Glide, LOCAL, MIGRATED, MigMon, Seen};
 use crate::penguin;
 
 impl MigMon {
@@ -243,6 +243,15 @@ impl MigMon {
         if sq.reason.is_some() {
             penguin::padlock(painter, rect.right_top() + vec2(0.0, -1.0), 8.0);
         }
+        if sq.auto_moved {
+            // An amber dot in the lower left corner: the balancer put it here.
+            painter.circle(
+                rect.left_bottom(),
+                3.2,
+                BALANCED,
+                Stroke::new(1.0, Color32::WHITE),
+            );
+        }
         if let Some(m) = self.moves.values().find(|m| m.key == sq.key) {
             progress_ring(painter, pos, fraction(m.progress.as_ref()));
         }
@@ -254,18 +263,7 @@ impl MigMon {
         if resp.double_clicked() && green {
             command = Some(Command::Home { square: sq.clone() });
         }
-        let mut tip = format!("pid {} on node {}\n{}", sq.pid, sq.at, sq.cmdline);
-        if sq.home != sq.at {
-            tip.push_str(&format!("\nhome: node {} (pid {})", sq.home, sq.key.1));
-        }
-        if let Some(r) = &sq.reason {
-            tip.push_str(&format!("\ncannot move: {r}"));
-        } else if green {
-            tip.push_str("\ndouble-click to send it home");
-        } else {
-            tip.push_str("\ndrag it onto a penguin to move it there");
-        }
-        resp.on_hover_text(tip);
+        resp.on_hover_text(sq.tip(green));
         command
     }
 

@@ -52,6 +52,10 @@ pub struct Square {
     pub state: char,
     /// Why it cannot move, when it cannot.
     pub reason: Option<String>,
+    /// The load balancer may move it (a mosrun job, or unlocked on purpose).
+    pub candidate: bool,
+    /// The load balancer moved it where it is.
+    pub auto_moved: bool,
 }
 
 impl Square {
@@ -73,7 +77,30 @@ impl Square {
             cmdline: p.cmdline.lossy(),
             state: p.state,
             reason,
+            candidate: p.candidate,
+            auto_moved: p.auto_moved,
         }
+    }
+
+    /// Its tooltip, `green` when it migrated away from the watched node.
+    pub fn tip(&self, green: bool) -> String {
+        let mut tip = format!("pid {} on node {}\n{}", self.pid, self.at, self.cmdline);
+        if self.home != self.at {
+            tip.push_str(&format!("\nhome: node {} (pid {})", self.home, self.key.1));
+        }
+        if self.auto_moved {
+            tip.push_str("\nmoved here by the load balancer");
+        } else if self.candidate && self.reason.is_none() {
+            tip.push_str("\nthe load balancer may move it");
+        }
+        if let Some(r) = &self.reason {
+            tip.push_str(&format!("\ncannot move: {r}"));
+        } else if green {
+            tip.push_str("\ndouble-click to send it home");
+        } else {
+            tip.push_str("\ndrag it onto a penguin to move it there");
+        }
+        tip
     }
 
     /// Migrated away from the watched node `main`: drawn green, with a line home.

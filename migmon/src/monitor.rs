@@ -26,6 +26,8 @@ pub const LOCAL: Color32 = Color32::from_rgb(28, 28, 30);
 pub const MIGRATED: Color32 = Color32::from_rgb(40, 170, 60);
 /// Blue: a guest on the watched node from another home.
 pub const GUEST: Color32 = Color32::from_rgb(70, 110, 180);
+/// Amber: the dot on a square the load balancer moved (docs/balancing.md).
+pub const BALANCED: Color32 = Color32::from_rgb(240, 160, 30);
 
 /// A migration this window started.
 #[derive(Debug, Clone)]
@@ -314,8 +316,18 @@ impl MigMon {
             .iter()
             .filter(|n| n.state == LinkState::Up)
             .count();
+        let balanced = circles
+            .values()
+            .flat_map(|c| &c.shown)
+            .filter(|s| s.auto_moved)
+            .count();
+        let by_balancer = if balanced > 0 {
+            format!(" ({balanced} moved by the load balancer)")
+        } else {
+            String::new()
+        };
         format!(
-            "{here} processes on node {}, {away} migrated away · {up} of {} nodes up",
+            "{here} processes on node {}, {away} migrated away{by_balancer} · {up} of {} nodes up",
             self.main,
             self.nodes.len()
         )

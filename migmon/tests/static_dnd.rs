@@ -53,6 +53,24 @@ fn proc_(pid: i32, at: NodeId, home: NodeId, cmd: &str, cantmove: &str) -> ProcI
     }
 }
 
+/// Node 1's processes: system ones, a movable one and a locked one.
+fn node1() -> Vec<ProcInfo> {
+    vec![
+        proc_(1, 1, 1, "/sbin/init", "the node's init process"),
+        proc_(2, 1, 1, "[kthreadd]", "kernel thread"),
+        proc_(50, 1, 1, "sshd: root@notty", ""),
+        proc_(
+            60,
+            1,
+            1,
+            "openmosix-agent serve",
+            "the openMosix agent itself",
+        ),
+        proc_(100, 1, 1, "sleep 100", ""),
+        proc_(101, 1, 1, "sleep 101", "locked (nomig)"),
+    ]
+}
+
 fn harness() -> Harness<'static, State> {
     let source = StaticSource {
         nodes: vec![node(1), node(2), node(3)],
@@ -60,23 +78,7 @@ fn harness() -> Harness<'static, State> {
     };
     let mut mon = MigMon::new(1);
     let lists = [
-        (
-            1,
-            vec![
-                proc_(1, 1, 1, "/sbin/init", "the node's init process"),
-                proc_(2, 1, 1, "[kthreadd]", "kernel thread"),
-                proc_(50, 1, 1, "sshd: root@notty", ""),
-                proc_(
-                    60,
-                    1,
-                    1,
-                    "openmosix-agent serve",
-                    "the openMosix agent itself",
-                ),
-                proc_(100, 1, 1, "sleep 100", ""),
-                proc_(101, 1, 1, "sleep 101", "locked (nomig)"),
-            ],
-        ),
+        (1, node1()),
         (2, vec![proc_(300, 2, 2, "sleep 300", "")]),
         (3, vec![proc_(200, 3, 1, "sleep 200", "")]),
     ];
@@ -326,4 +328,40 @@ fn a_full_circle_shows_48_squares_and_counts_the_rest() {
     assert!(h.query_by_label("pid 1047").is_some());
     assert!(h.query_by_label("pid 1048").is_none());
     h.get_by_label_contains("60 processes on node 1");
+}
+
+#[test]
+fn processes_moved_by_the_balancer_are_marked() {
+    let mut h = harness();
+    // Node 3 reports pid 200 (home node 1) as moved there by the balancer, and a job of
+    // node 1 that the balancer may move.
+    let mut moved = proc_(200, 3, 1, "sleep 200", "");
+    moved.candidate = true;
+    moved.auto_moved = true;
+    let mut job = proc_(102, 1, 1, "busy job", "");
+    job.candidate = true;
+    let mut home = node1();
+    home.push(job);
+    for (node, list) in [(3, vec![moved]), (1, home)] {
+        h.state_mut().mon.on_outcome(
+            0,
+            &Outcome::Procs {
+                node,
+                result: Ok(list),
+            },
+        );
+    }
+    h.run();
+    h.get_by_label_contains("1 migrated away (1 moved by the load balancer)");
+    // The tooltips say so.
+    h.hover_at(center(&h, "pid 200"));
+    h.run_steps(40);
+    h.get_by_label_contains("moved here by the load balancer");
+    h.hover_at(center(&h, "pid 102"));
+    h.run_steps(40);
+    h.get_by_label_contains("the load balancer may move it");
+    // A locked process never says it may be moved.
+    h.hover_at(center(&h, "pid 101"));
+    h.run_steps(40);
+    assert!(h.query_by_label_contains("may move it").is_none());
 }

@@ -8,7 +8,7 @@ use clap::Parser;
 /// openMosixanalyzer: the load and memory history of the cluster, from the database
 /// openmosixcollector writes.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// The history to open (the collector's live link or a saved history-….db).
     #[arg(value_name = "DB", conflicts_with = "db")]

@@ -293,31 +293,38 @@ fn the_systemd_units_verify() {
 fn the_completions_load_and_complete() {
     let p = package();
     let share = p.root.join("usr/share");
+    // The shells keep their own files (fish's history, zsh's dump) in a home of the test's.
+    let home = p.base.join("shell-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let shell = |name: &str| {
+        let mut c = Command::new(name);
+        c.env("HOME", &home)
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("XDG_DATA_HOME");
+        c
+    };
     for prog in PROGRAMS {
         let bash = share.join("bash-completion/completions").join(prog);
         run(
             &format!("bash -n {prog}"),
-            Command::new("bash").arg("-n").arg(&bash),
+            shell("bash").arg("-n").arg(&bash),
         );
         let zsh = share
             .join("zsh/vendor-completions")
             .join(format!("_{prog}"));
-        run(
-            &format!("zsh -n _{prog}"),
-            Command::new("zsh").arg("-n").arg(&zsh),
-        );
+        run(&format!("zsh -n _{prog}"), shell("zsh").arg("-n").arg(&zsh));
         let fish = share
             .join("fish/vendor_completions.d")
             .join(format!("{prog}.fish"));
         run(
             &format!("fish -n {prog}.fish"),
-            Command::new("fish").arg("-n").arg(&fish),
+            shell("fish").arg("-n").arg(&fish),
         );
     }
     // bash: the completion function offers `migrate` for `openmosix mig`.
     let bash = run(
         "bash completion",
-        Command::new("bash").arg("-c").arg(
+        shell("bash").arg("-c").arg(
             r#"source "$1"; COMP_WORDS=(openmosix mig); COMP_CWORD=1; COMP_LINE="openmosix mig";
                COMP_POINT=${#COMP_LINE}; _openmosix openmosix mig openmosix; printf '%s\n' "${COMPREPLY[@]}""#,
         ).arg("bash").arg(share.join("bash-completion/completions/openmosix")),
@@ -326,7 +333,7 @@ fn the_completions_load_and_complete() {
     // fish: the same through fish's own completion engine.
     let fish = run(
         "fish completion",
-        Command::new("fish").arg("-c").arg(format!(
+        shell("fish").arg("-c").arg(format!(
             "source {}; complete -C'openmosix mig'",
             share
                 .join("fish/vendor_completions.d/openmosix.fish")
@@ -337,7 +344,7 @@ fn the_completions_load_and_complete() {
     // zsh: compinit finds every function in the vendor folder and binds it to its program.
     let zsh = run(
         "zsh compinit",
-        Command::new("zsh").arg("-c").arg(format!(
+        shell("zsh").arg("-c").arg(format!(
             "fpath=({} $fpath); autoload -Uz compinit; compinit -u -d {}; for p in {}; do print -r -- $p=${{_comps[$p]}}; done",
             share.join("zsh/vendor-completions").display(),
             p.base.join("zcompdump").display(),

@@ -8,7 +8,7 @@ use openmosixhistory::{HistoryBrowser, Time, parse_time};
 
 /// openMosixhistory: which process ran on which node, at any time the collector recorded.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// The history to read: the collector's live link or a saved file (default: the
     /// collector's default database).

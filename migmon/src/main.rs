@@ -11,7 +11,7 @@ use openmosixmigmon::MigMon;
 /// openMosixmigmon: the nodes as penguins in a circle; drag a process onto a penguin to
 /// move it there, double-click a migrated one to send it home.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     #[command(flatten)]
     cluster: ClusterArgs,

@@ -11,7 +11,7 @@ use openmosixprocs::ProcsWindow;
 
 /// openMosixprocs: every process of the cluster, where it runs, and a migrator for each.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     #[command(flatten)]
     cluster: ClusterArgs,

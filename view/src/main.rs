@@ -8,7 +8,7 @@ use openmosix_gui::launch::{ClusterArgs, run_window};
 /// openMosixview: every node of a cluster at a glance, with its speed, load and memory,
 /// and the openMosix switches a click away.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     #[command(flatten)]
     cluster: ClusterArgs,

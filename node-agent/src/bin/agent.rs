@@ -19,7 +19,7 @@ use openmosix_agent::server::Server;
 /// The openMosix node agent: reports what openMosix reported under /proc/hpc and applies
 /// what mosctl applied, for the openmosixview suite.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -131,6 +131,22 @@ pub struct ProvisionError {
     pub message: String,
 }
 
+/// The agent binary to install: `$OPENMOSIX_AGENT`, else `openmosix-agent` beside the
+/// running program, else the first on PATH (see [`super::transport::local_agent_path`]).
+pub fn default_agent_binary() -> PathBuf {
+    let p = super::transport::local_agent_path();
+    if p.components().count() > 1 {
+        return p;
+    }
+    std::env::var_os("PATH")
+        .and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|d| d.join(&p))
+                .find(|c| c.is_file())
+        })
+        .unwrap_or(p)
+}
+
 /// Reads the cluster file for `node add`: the cluster (if the file exists) and the
 /// options to reach its nodes with.
 pub fn load_cluster(path: &Path) -> Result<Option<Cluster>, String> {

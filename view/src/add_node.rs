@@ -43,7 +43,7 @@ struct Question {
 }
 
 /// The File → add node… window.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct AddNodeDialog {
     /// Whether the window is shown.
     pub open: bool,
@@ -58,21 +58,6 @@ pub struct AddNodeDialog {
     messages: Option<mpsc::Receiver<Msg>>,
     /// The last outcome: Ok(summary) or Err(sentence).
     outcome: Option<Result<String, String>>,
-}
-
-impl Default for AddNodeDialog {
-    fn default() -> Self {
-        AddNodeDialog {
-            open: false,
-            dest: String::new(),
-            cluster_file: String::new(),
-            steps: BTreeMap::new(),
-            question: None,
-            answer: None,
-            messages: None,
-            outcome: None,
-        }
-    }
 }
 
 impl AddNodeDialog {

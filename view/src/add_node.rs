@@ -133,6 +133,10 @@ impl AddNodeDialog {
                     fingerprint,
                     file,
                 } => {
+                    self.steps.insert(
+                        Step::HostKey,
+                        StepState::Running("unknown key: waiting for your choice".into()),
+                    );
                     self.question = Some(Question {
                         kind,
                         fingerprint,
@@ -178,6 +182,7 @@ impl AddNodeDialog {
             .open(&mut open)
             .resizable(true)
             .default_width(620.0)
+            .default_pos([60.0, 200.0])
             .show(ctx, |ui| self.ui(ui));
         // Closing the window mid-run leaves the worker to finish; its outcome stays.
         self.open = open;

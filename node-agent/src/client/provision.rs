@@ -491,7 +491,7 @@ async fn install_agent(
                 report,
                 Step::Architecture,
                 format!(
-                    "{node} is a {remote} machine but this suite's agent is built for {}: \
+                    "{node} runs on {remote}, but this suite's agent is built for {}: \
                      install an agent built for {remote} there (or build the suite for it)",
                     machine.name
                 ),

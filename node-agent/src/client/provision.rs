@@ -380,6 +380,19 @@ pub async fn provision(
                 ClientError::Connect { reason, .. } => reason.clone(),
                 other => other.to_string(),
             };
+            if plan.options.remote_agent != crate::map::DEFAULT_AGENT {
+                // The lookup runs a custom agent command as it is, never the installed copy.
+                return Err(fail(
+                    report,
+                    Step::Agent,
+                    format!(
+                        "the cluster file names its own agent command ({:?}), which does not answer ({why}); \
+                         node add installs only the default openmosix-agent: install yours on the node, \
+                         or leave `agent` out of the cluster file",
+                        plan.options.remote_agent
+                    ),
+                ));
+            }
             say(
                 report,
                 Step::Agent,

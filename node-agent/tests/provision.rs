@@ -356,7 +356,7 @@ fn another_architecture_or_a_missing_library_gets_a_sentence() {
     let said = text(&out);
     assert!(!out.status.success(), "{said}");
     assert!(
-        said.contains("is a x86_64 machine but this suite's agent is built for aarch64"),
+        said.contains("runs on x86_64, but this suite's agent is built for aarch64"),
         "{said}"
     );
     assert_eq!(installed(), "");

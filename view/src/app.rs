@@ -67,6 +67,8 @@ pub struct App {
     pub(crate) collector: crate::collector_control::CollectorControl,
     /// How the collector is told which cluster: `--cluster FILE`, `--map FILE` or nothing.
     pub(crate) cluster_args: Vec<std::ffi::OsString>,
+    /// File → add node….
+    pub(crate) add_node: crate::add_node::AddNodeDialog,
 }
 
 impl std::fmt::Debug for App {
@@ -103,6 +105,7 @@ impl App {
             history_open: false,
             collector: crate::collector_control::CollectorControl::default(),
             cluster_args: Vec::new(),
+            add_node: crate::add_node::AddNodeDialog::default(),
         }
     }
 
@@ -336,6 +339,12 @@ impl App {
         self.migmon
             .show(&ctx, &mut self.migmon_open, self.source.as_ref());
         crate::menu::windows(self, &ctx);
+        // A node was added: show the cluster file it went into.
+        if let Some(path) = self.add_node.show(&ctx)
+            && let Err(e) = self.open_cluster(FileKind::Cluster, &path)
+        {
+            self.say(format!("cannot reopen {}: {e}", path.display()));
+        }
     }
 }
 

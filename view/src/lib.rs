@@ -6,6 +6,7 @@
 //! in the program, fixed data in benchmarks. Actions taken while drawing are handed to
 //! the source and their outcomes come back on later frames, so the UI never waits.
 
+pub mod add_node;
 pub mod advanced;
 pub mod app;
 pub mod collector_control;

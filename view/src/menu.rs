@@ -47,6 +47,13 @@ pub fn menu_bar(app: &mut App, ui: &mut egui::Ui) {
             if ui.button("open openmosix.map…").clicked() {
                 open_window(app, FileKind::Map);
             }
+            if ui.button("add node…").clicked() {
+                let file = match app.cluster_args.as_slice() {
+                    [flag, path] if flag == "--cluster" => Some(std::path::PathBuf::from(path)),
+                    _ => None,
+                };
+                app.add_node.open(file.as_deref());
+            }
             ui.separator();
             if ui.button("quit").clicked() {
                 ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);

@@ -11,6 +11,7 @@
 //!   reconnect and back-off, so one dead node never delays another.
 
 pub mod cluster;
+pub mod cluster_entry;
 pub mod conn;
 pub mod hostkey;
 pub mod install;

@@ -12,7 +12,6 @@ use clap::{Args, Subcommand};
 use openmosix_agent::client::ClientOptions;
 use openmosix_agent::client::hostkey::{self, HostKeyCheck, HostKeyStatus};
 use openmosix_agent::client::provision::{self, AddNode, Progress, Step, StepState};
-use openmosix_agent::client::transport::local_agent_path;
 use openmosix_agent::model::NodeId;
 
 /// `openmosix node …`.
@@ -102,7 +101,7 @@ pub async fn run(cli: NodeGlobals, args: NodeArgs) -> Result<ExitCode> {
         dest,
         cluster_file,
         id: id.map(|i| i as NodeId),
-        agent_binary: agent_binary.unwrap_or_else(find_agent_binary),
+        agent_binary: agent_binary.unwrap_or_else(provision::default_agent_binary),
         options,
     };
     let json = cli.json;
@@ -134,21 +133,6 @@ pub async fn run(cli: NodeGlobals, args: NodeArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The installed agent next to this program, else on PATH.
-fn find_agent_binary() -> PathBuf {
-    let p = local_agent_path();
-    if p.components().count() > 1 {
-        return p;
-    }
-    std::env::var_os("PATH")
-        .and_then(|path| {
-            std::env::split_paths(&path)
-                .map(|d| d.join(&p))
-                .find(|c| c.is_file())
-        })
-        .unwrap_or(p)
 }
 
 /// Known: go on. Unknown: record it if the user accepts (the flag's fingerprint, or

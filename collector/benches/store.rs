@@ -107,7 +107,7 @@ fn main() {
                 *down -= 1;
                 continue;
             }
-            if rng.next() % 3600 == 0 {
+            if rng.next().is_multiple_of(3600) {
                 *down = 30 + (rng.next() % 270) as u32;
                 continue;
             }

@@ -370,11 +370,8 @@ impl Analyzer {
             ui.separator();
             let (from, to) = self.shown_range();
             ui.label(format!("from {} to {}", time_text(from), time_text(to)));
-            if self.plot.busy() && self.file.is_none() {
-                ui.separator();
-                ui.spinner();
-                ui.label("loading…");
-            } else if self.plot.loading() {
+            // Opening the file counts as loading too (a poll before the first answer).
+            if self.plot.loading() || (self.plot.busy() && self.file.is_none()) {
                 ui.separator();
                 ui.spinner();
                 ui.label("loading…");

@@ -187,9 +187,17 @@ impl Worker {
         let spawned = std::thread::Builder::new()
             .name("openmosixanalyzer history".into())
             .spawn(move || {
-                let history = History::open(&path).map_err(|e| format!("{}: {e}", path.display()));
-                let mut version = history.as_ref().ok().and_then(|h| h.data_version().ok());
+                let open = || History::open(&path).map_err(|e| format!("{}: {e}", path.display()));
+                let mut history = Err(String::new());
+                let mut version = None;
                 while let Ok(first) = req_rx.recv() {
+                    // Opened at the first request (Analyzer::open sends a poll at once);
+                    // tried again at every later one until it works (a locked file, a
+                    // link the collector has not made yet).
+                    if history.is_err() {
+                        history = open();
+                        version = history.as_ref().ok().and_then(|h| h.data_version().ok());
+                    }
                     // Every "find out" is answered; of the plot requests only the newest.
                     let mut plot = None;
                     let mut findouts = Vec::new();

@@ -248,7 +248,7 @@ mod tests {
         // The values jump when a node changes (a block, a reboot): a few bytes, exact.
         let rows: Vec<Row> = (0..30)
             .map(|i| {
-                let busy = i >= 10 && i < 20;
+                let busy = (10..20).contains(&i);
                 row(
                     1000 + i,
                     if busy { 40_000 } else { 0 },
@@ -281,7 +281,7 @@ mod tests {
         let mut moved = blob.clone();
         moved[1] = 2;
         assert_eq!(decode(50, 10, &moved), Err(BlockError::Times(0)));
-        let mut long = blob.clone();
+        let mut long = blob;
         long.push(0);
         assert_eq!(decode(50, 10, &long), Err(BlockError::Trailing(1)));
         // A varint of eleven bytes.

@@ -2,7 +2,7 @@
 //! range, its snapshot times and the newest process list, then hands the open
 //! [`History`] to the window, which keeps drawing ("loading…") meanwhile.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -27,7 +27,7 @@ pub(crate) struct Loading {
     rx: Receiver<Result<Loaded, String>>,
 }
 
-fn load(path: &PathBuf) -> Result<Loaded, String> {
+fn load(path: &Path) -> Result<Loaded, String> {
     let history = History::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let read = |e: openmosix_collector::Error| format!("cannot read {}: {e}", path.display());
     let version = history.data_version().ok();

@@ -13,9 +13,11 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 mod cluster_file;
+mod discovery_source;
 mod openmosix_map;
 
-pub use cluster_file::{Cluster, ClusterNode, DEFAULT_AGENT, Dest, DiscoverySource};
+pub use cluster_file::{Cluster, ClusterNode, DEFAULT_AGENT, Dest};
+pub use discovery_source::DiscoverySource;
 pub use openmosix_map::{MAP_PATHS, parse_map, read_map_file, render_map, render_showmap};
 
 /// Why a map file or a cluster file could not be used.

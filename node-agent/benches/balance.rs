@@ -51,8 +51,11 @@ struct RunResult {
     points: Vec<Point>,
 }
 
+/// `openmosix --timeout 20 args`: the machine may be busy with builds.
 fn ok(bed: &Testbed, args: &[&str]) -> String {
-    bed.cli_ok(args)
+    let mut all = vec!["--timeout", "20"];
+    all.extend_from_slice(args);
+    bed.cli_ok(&all)
 }
 
 /// The pids of this run's jobs, per node (index 0 = node 1).
@@ -288,7 +291,9 @@ fn main() {
         .unwrap_or(if quick { 1 } else { 3 });
     let bed = Testbed::shared("bbal", 242, NODES);
     let cluster = Cluster::from_file(&bed.cluster_file).expect("cluster file");
-    let options = ClientOptions::for_cluster(&cluster);
+    let mut options = ClientOptions::for_cluster(&cluster);
+    options.connect_timeout = Duration::from_secs(20);
+    options.request_timeout = Duration::from_secs(20);
     let rt = Runtime::new().expect("tokio runtime");
     let handle = Arc::new(rt.block_on(async {
         let h = ClusterHandle::connect(&cluster, &options);

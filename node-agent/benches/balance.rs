@@ -6,9 +6,9 @@
 //!
 //! `cargo bench -p openmosix-agent --bench balance [-- --runs N] [-- --quick]`
 //!
-//! Per run: every node `nostay` with speed 10000, the balancer (the library's, default
-//! rule, hold-off 30 s) running, then 8 `nice -n 19` busy loops with `run 1 --cpujob`.
-//! Every second: the jobs per node (from the agents' process lists), the efficiency of
+//! Per run: every node `nostay` with speed 10000; 8 `nice -n 19` busy loops started on
+//! node 1 with `run --cpujob`; then the balancer (the library's, default rule, hold-off
+//! 30 s) starts, and the clock with it. Every second: the jobs per node (from the agents' process lists), the efficiency of
 //! the agents' own load figures (what the main window's bar shows), of the job counts,
 //! and of the balancer's loads. `--quick`: one run of 60 s (default: 3 runs, the first
 //! one 150 s long so the plot shows the agents' figures settle).
@@ -22,9 +22,10 @@ use std::time::{Duration, Instant};
 
 use common::testbed::Testbed;
 use openmosix_agent::balance::{BalanceConfig, Balancer, Report, efficiency};
+use openmosix_agent::bytes::BytesOrText;
 use openmosix_agent::client::{ClientOptions, ClusterHandle};
 use openmosix_agent::map::Cluster;
-use openmosix_agent::model::{ProcInfo, Signal};
+use openmosix_agent::model::{ProcInfo, RunOptions, Signal};
 use openmosix_agent::protocol::Request;
 use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, oneshot};
@@ -40,7 +41,8 @@ struct Point {
     jobs: Vec<usize>,
     eff_agents: f64,
     eff_jobs: f64,
-    eff_balancer: f64,
+    /// None until the balancer's first round.
+    eff_balancer: Option<f64>,
 }
 
 /// What one run measured.
@@ -51,8 +53,11 @@ struct RunResult {
     points: Vec<Point>,
 }
 
+/// `openmosix --timeout 20 args`: the machine may be busy with builds.
 fn ok(bed: &Testbed, args: &[&str]) -> String {
-    bed.cli_ok(args)
+    let mut all = vec!["--timeout", "20"];
+    all.extend_from_slice(args);
+    bed.cli_ok(&all)
 }
 
 /// The pids of this run's jobs, per node (index 0 = node 1).
@@ -79,39 +84,50 @@ fn run_once(bed: &Testbed, rt: &Runtime, cluster: &Arc<ClusterHandle>, secs: u64
         ok(bed, &["mosctl", &n, "setspeed", "10000"]);
     }
     let tag = format!("bbal-{}-{}", std::process::id(), rand_suffix());
+    // The 8 jobs first, through the agent's `run` (mosrun), all on node 1.
+    let argv: Vec<BytesOrText> = ["nice", "-n", "19", "sh", "-c", LOOP, tag.as_str()]
+        .into_iter()
+        .map(BytesOrText::from)
+        .collect();
+    let cpujob = RunOptions {
+        cpujob: true,
+        ..RunOptions::default()
+    };
+    for _ in 0..JOBS {
+        rt.block_on(cluster.request::<serde_json::Value>(
+            1,
+            Request::Run {
+                argv: argv.clone(),
+                options: cpujob.clone(),
+            },
+        ))
+        .expect("start a job on node 1");
+    }
+    assert_eq!(rt.block_on(jobs(cluster, &tag))[0].len(), JOBS);
+    // Then the balancer; the clock starts with it.
     let config = BalanceConfig {
         report_rounds: true,
         ..BalanceConfig::default()
     };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let (stop, stopped) = oneshot::channel::<()>();
-    let balancer = Balancer::new(Arc::clone(cluster), config, Some(tx));
-    let task = rt.spawn(balancer.run(async {
-        let _ = stopped.await;
-    }));
-    let latest = Arc::new(Mutex::new((100.0, 0usize)));
+    let latest = Arc::new(Mutex::new((None::<f64>, 0usize)));
     let sink = Arc::clone(&latest);
     rt.spawn(async move {
         while let Some(r) = rx.recv().await {
             let mut l = sink.lock().expect("latest");
             match r {
-                Report::Round { efficiency, .. } => l.0 = efficiency,
+                Report::Round { efficiency, .. } => l.0 = Some(efficiency),
                 Report::Moved { .. } => l.1 += 1,
                 _ => {}
             }
         }
     });
-    // Let the balancer read every node once before the jobs come.
-    std::thread::sleep(Duration::from_secs(3));
     let start = Instant::now();
-    for _ in 0..JOBS {
-        ok(
-            bed,
-            &[
-                "run", "1", "--cpujob", "--", "nice", "-n", "19", "sh", "-c", LOOP, &tag,
-            ],
-        );
-    }
+    let balancer = Balancer::new(Arc::clone(cluster), config, Some(tx));
+    let task = rt.spawn(balancer.run(async {
+        let _ = stopped.await;
+    }));
     let mut points = Vec::new();
     let mut balanced_after = None;
     while start.elapsed() < Duration::from_secs(secs) {
@@ -186,19 +202,19 @@ fn csv(points: &[Point]) -> String {
         let jobs: Vec<String> = p.jobs.iter().map(ToString::to_string).collect();
         let _ = writeln!(
             s,
-            "{:.1},{},{:.1},{:.1},{:.1}",
+            "{:.1},{},{:.1},{:.1},{}",
             p.t,
             jobs.join(","),
             p.eff_agents,
             p.eff_jobs,
-            p.eff_balancer
+            p.eff_balancer.map_or(String::new(), |e| format!("{e:.1}"))
         );
     }
     s
 }
 
 /// A plotted series: its name, colour and value at a point.
-type Series = (&'static str, &'static str, fn(&Point) -> f64);
+type Series = (&'static str, &'static str, fn(&Point) -> Option<f64>);
 
 /// A line plot of the three efficiency series, 0..100 % over the run's seconds.
 fn svg(points: &[Point], balanced_after: Option<f64>) -> String {
@@ -209,7 +225,7 @@ fn svg(points: &[Point], balanced_after: Option<f64>) -> String {
     let mut s = format!(
         r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">
 <rect width="{w}" height="{h}" fill="white"/>
-<text x="{left}" y="22" font-size="14">Load-balancing efficiency: 8 jobs started on node 1 of 4</text>
+<text x="{left}" y="22" font-size="14">Load-balancing efficiency: 8 jobs on node 1 of 4, then the balancer starts</text>
 "##
     );
     for e in [0.0, 25.0, 50.0, 75.0, 100.0] {
@@ -233,7 +249,7 @@ fn svg(points: &[Point], balanced_after: Option<f64>) -> String {
     }
     let _ = writeln!(
         s,
-        r##"<text x="{:.1}" y="{:.1}" text-anchor="middle">seconds after the jobs started</text>"##,
+        r##"<text x="{:.1}" y="{:.1}" text-anchor="middle">seconds after the balancer started</text>"##,
         f64::midpoint(left, w - right),
         h - 8.0
     );
@@ -248,16 +264,16 @@ fn svg(points: &[Point], balanced_after: Option<f64>) -> String {
         );
     }
     let series: [Series; 3] = [
-        ("jobs per node", "#2a7", |p| p.eff_jobs),
+        ("jobs per node", "#2a7", |p| Some(p.eff_jobs)),
         ("the balancer's loads", "#e90", |p| p.eff_balancer),
         ("the agents' load figures (main window)", "#36c", |p| {
-            p.eff_agents
+            Some(p.eff_agents)
         }),
     ];
     for (i, (name, color, f)) in series.iter().enumerate() {
         let pts: Vec<String> = points
             .iter()
-            .map(|p| format!("{:.1},{:.1}", x(p.t), y(f(p))))
+            .filter_map(|p| f(p).map(|e| format!("{:.1},{:.1}", x(p.t), y(e))))
             .collect();
         #[allow(clippy::cast_precision_loss)]
         let ly = h - bottom - 14.0 - 16.0 * (2 - i) as f64;
@@ -288,7 +304,9 @@ fn main() {
         .unwrap_or(if quick { 1 } else { 3 });
     let bed = Testbed::shared("bbal", 242, NODES);
     let cluster = Cluster::from_file(&bed.cluster_file).expect("cluster file");
-    let options = ClientOptions::for_cluster(&cluster);
+    let mut options = ClientOptions::for_cluster(&cluster);
+    options.connect_timeout = Duration::from_secs(20);
+    options.request_timeout = Duration::from_secs(20);
     let rt = Runtime::new().expect("tokio runtime");
     let handle = Arc::new(rt.block_on(async {
         let h = ClusterHandle::connect(&cluster, &options);

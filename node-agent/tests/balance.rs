@@ -24,8 +24,11 @@ fn bed() -> &'static Testbed {
     Testbed::shared("tbal", 241, NODES)
 }
 
+/// `openmosix --timeout 20 args`: CI machines may be busy.
 fn ok(args: &[&str]) -> String {
-    bed().cli_ok(args)
+    let mut all = vec!["--timeout", "20"];
+    all.extend_from_slice(args);
+    bed().cli_ok(&all)
 }
 
 /// Every node takes part, with the same speed, no switch in the way.
@@ -43,9 +46,9 @@ fn setup() {
 fn find(tag: &str) -> BTreeMap<u32, Vec<i64>> {
     (1..=NODES)
         .map(|n| {
-            let pids = bed()
-                .ps(n)
-                .into_iter()
+            let pids = ok(&["--json", "ps", &n.to_string()])
+                .lines()
+                .map(|l| serde_json::from_str::<Value>(l).expect("a JSON line"))
                 .filter(|p| p["cmdline"].as_str().is_some_and(|c| c.contains(tag)))
                 .filter_map(|p| p["pid"].as_i64())
                 .collect();
@@ -84,7 +87,14 @@ impl Drop for Tagged {
     fn drop(&mut self) {
         for (n, pids) in find(&self.0) {
             for pid in pids {
-                let _ = bed().cli(&["signal", &n.to_string(), &pid.to_string(), "KILL"]);
+                let _ = bed().cli(&[
+                    "--timeout",
+                    "20",
+                    "signal",
+                    &n.to_string(),
+                    &pid.to_string(),
+                    "KILL",
+                ]);
             }
         }
     }
@@ -100,7 +110,14 @@ struct Balancer {
 impl Balancer {
     fn start() -> Balancer {
         let mut child = bed()
-            .cli_command(&["--json", "balance", "--holdoff", &HOLDOFF.to_string()])
+            .cli_command(&[
+                "--json",
+                "--timeout",
+                "20",
+                "balance",
+                "--holdoff",
+                &HOLDOFF.to_string(),
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -146,6 +146,14 @@ impl AddNodeDialog {
                 Msg::Done(result) => {
                     finished = true;
                     self.question = None;
+                    if result.is_err() {
+                        // A step still running when the worker gave up failed with it.
+                        for state in self.steps.values_mut() {
+                            if matches!(state, StepState::Running(_)) {
+                                *state = StepState::Failed("stopped: see below".into());
+                            }
+                        }
+                    }
                     self.outcome = Some(match result {
                         Ok((path, summary)) => {
                             added = Some(path);

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::testbed::{Testbed, serial};
 use egui::accesskit::Role;
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable as _;
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use openmosix_agent::client::LinkState;
 use openmosix_agent::map::Cluster;
 use openmosixview::App;
@@ -104,6 +104,13 @@ fn open_dialog_and_add(h: &mut Harness<'static, App>, dest: &str) {
     h.run_steps(2);
 }
 
+/// Every label on screen (for failure messages).
+fn labels(h: &Harness<'static, App>) -> Vec<String> {
+    h.query_all_by_role(Role::Label)
+        .filter_map(|n| n.accesskit_node().label())
+        .collect()
+}
+
 fn fingerprint() -> String {
     let out = Command::new("ssh-keygen")
         .arg("-lf")
@@ -143,7 +150,9 @@ fn an_unknown_key_is_accepted_and_the_bare_node_joins() {
     });
     assert!(
         h.query_by_label_contains("node 3 (10.77.252.13) added")
-            .is_some()
+            .is_some(),
+        "the dialog says: {:?}",
+        labels(&h)
     );
     // The steps are on screen.
     for step in ["5. copy agent", "6. run agent", "8. answers"] {

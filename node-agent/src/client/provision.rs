@@ -18,6 +18,9 @@ use crate::map::{ClusterNode, Dest};
 use crate::model::NodeId;
 use crate::protocol::Hello;
 
+/// The shortest time-out any provisioning step gets (connection and each request).
+pub const PROVISION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The steps of adding a node, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Step {
@@ -176,6 +179,12 @@ pub async fn provision(
     plan: &AddNode,
     report: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<Added, ProvisionError> {
+    // A just-copied agent starts cold (tens of MB read from disk on a busy node): give
+    // every step at least PROVISION_TIMEOUT.
+    let mut patient = plan.clone();
+    patient.options.connect_timeout = patient.options.connect_timeout.max(PROVISION_TIMEOUT);
+    patient.options.request_timeout = patient.options.request_timeout.max(PROVISION_TIMEOUT);
+    let plan = &patient;
     let dest = match Dest::parse(&plan.dest) {
         Ok(Dest::Local) => {
             return Err(fail(

@@ -15,6 +15,11 @@ pub fn keys(app: &mut App, ctx: &egui::Context) {
     if ctx.input_mut(|i| i.consume_shortcut(&QUIT)) {
         ctx.send_viewport_cmd(egui::ViewportCommand::Close);
     }
+    // While a text field has the keyboard, Ctrl+A selects its text, Ctrl+O/E are the
+    // field's too: only Ctrl+Q (quit) stays global.
+    if ctx.egui_wants_keyboard_input() {
+        return;
+    }
     if ctx.input_mut(|i| i.consume_shortcut(&OPEN)) {
         open_window(app, FileKind::Cluster);
     }

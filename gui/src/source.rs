@@ -151,6 +151,11 @@ pub trait ClusterSource {
     fn outcomes(&self) -> Vec<(Ticket, Outcome)>;
     /// Lets the source wake the UI when something changes.
     fn set_repaint(&self, ctx: &egui::Context);
+    /// A standing problem of the source that the user should see (discovery that cannot
+    /// listen), if any.
+    fn notice(&self) -> Option<String> {
+        None
+    }
 }
 
 type Inbox = Arc<Mutex<Vec<(Ticket, Outcome)>>>;
@@ -378,6 +383,15 @@ impl ClusterSource for LiveCluster {
 
     fn set_repaint(&self, ctx: &egui::Context) {
         *lock(&self.repaint) = Some(ctx.clone());
+    }
+
+    fn notice(&self) -> Option<String> {
+        let status = self.handle.discovery()?;
+        let error = status.error?;
+        let on = status
+            .interface
+            .unwrap_or_else(|| "the default interface".to_owned());
+        Some(format!("discovery on {on}: {error} (retrying)"))
     }
 }
 

@@ -49,6 +49,8 @@ pub struct App {
     pub(crate) open_file: Option<OpenFile>,
     /// Status-bar lines, newest last.
     pub(crate) status: Vec<String>,
+    /// The source's standing problem last put on the status bar.
+    notice: Option<String>,
     speed_tickets: BTreeMap<Ticket, (NodeId, u32)>,
     /// The snapshot of this frame.
     pub(crate) nodes: Vec<NodeView>,
@@ -93,6 +95,7 @@ impl App {
             keys_open: false,
             open_file: None,
             status: Vec::new(),
+            notice: None,
             speed_tickets: BTreeMap::new(),
             nodes: Vec::new(),
             procs: openmosixprocs::ProcsWindow::new(),
@@ -243,6 +246,13 @@ impl App {
     /// Takes in what the source has for us; runs every frame.
     fn logic(&mut self) {
         self.nodes = self.source.nodes();
+        let notice = self.source.notice();
+        if notice != self.notice {
+            if let Some(line) = &notice {
+                self.say(line.clone());
+            }
+            self.notice = notice;
+        }
         for answer in self.collector.answers() {
             self.say(answer);
         }

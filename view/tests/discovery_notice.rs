@@ -1,0 +1,40 @@
+//! The main window on a cluster that takes its nodes from discovery, when the listener
+//! cannot start: the status bar says why (the real window, egui_kittest; no testbed).
+
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
+use openmosix_agent::map::Cluster;
+use openmosixview::App;
+
+#[test]
+fn discovery_that_cannot_listen_is_on_the_status_bar() {
+    let cluster = Cluster::discovered(Some("omxnosuch0"));
+    let app = App::live(cluster, "discovery on omxnosuch0").expect("app");
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1000.0, 500.0))
+        .build_ui_state(|ui, app: &mut App| app.ui(ui), app);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let wanted = "discovery on omxnosuch0: there is no network interface \"omxnosuch0\"";
+    loop {
+        h.step();
+        if let Some(node) = h.query_by_label_contains("discovery on omxnosuch0") {
+            let line = node
+                .value()
+                .or_else(|| node.accesskit_node().label())
+                .unwrap_or_default();
+            assert!(line.starts_with(wanted), "{line}");
+            break;
+        }
+        if Instant::now() >= deadline {
+            let labels: Vec<String> = h
+                .query_all_by(|n| n.label().is_some())
+                .filter_map(|n| n.accesskit_node().label())
+                .collect();
+            panic!("the status bar never said: {wanted}; labels: {labels:?}");
+        }
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    assert!(h.state().snapshot().is_empty(), "no node without discovery");
+}

@@ -342,19 +342,23 @@ fn progress_ring(painter: &egui::Painter, center: Pos2, fraction: f32) {
     ));
 }
 
-/// What the colours and the padlock mean, in the canvas's top-left corner.
+/// What the colours, the padlock and the amber dot mean, in the canvas's top-left corner.
 fn legend(painter: &egui::Painter, rect: Rect) {
     let entries = [
         (Some(LOCAL), "process of the watched node"),
         (Some(MIGRATED), "migrated away from it"),
         (Some(GUEST), "guest from another node"),
         (None, "cannot move"),
+        (Some(BALANCED), "moved by the load balancer"),
     ];
     for (i, (color, text)) in entries.into_iter().enumerate() {
         #[allow(clippy::cast_precision_loss)]
         let y = rect.top() + 14.0 + 17.0 * i as f32;
         let c = egui::pos2(rect.left() + 16.0, y);
         match color {
+            Some(BALANCED) => {
+                painter.circle(c, 3.2, BALANCED, Stroke::new(1.0, Color32::WHITE));
+            }
             Some(color) => {
                 painter.rect_filled(
                     Rect::from_center_size(c, egui::Vec2::splat(SQUARE)),

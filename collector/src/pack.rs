@@ -51,11 +51,17 @@ pub fn remember(plain: &mut Plain, node: NodeId, r: Row) {
 
 /// Reads the plain rows of `samples`.
 pub fn read_plain(conn: &Connection) -> Result<Plain> {
+    read_plain_range(conn, Time::MIN, Time::MAX)
+}
+
+/// Reads the plain rows of `samples` with `from <= time < to`.
+fn read_plain_range(conn: &Connection, from: Time, to: Time) -> Result<Plain> {
     let mut groups = Plain::new();
     let mut st = conn.prepare_cached(
-        "SELECT time, node, load, util, mem, rmem FROM samples ORDER BY time, node",
+        "SELECT time, node, load, util, mem, rmem FROM samples WHERE time >= ?1 AND time < ?2
+         ORDER BY time, node",
     )?;
-    let mut rows = st.query([])?;
+    let mut rows = st.query([from, to])?;
     while let Some(r) = rows.next()? {
         let row = Row {
             time: r.get(0)?,
@@ -97,6 +103,30 @@ pub fn pack_before(
             .execute([before])?;
     }
     Ok((packed, left))
+}
+
+/// Packs every plain row but those of the newest window (the writer goes on there), an
+/// hour at a time so that a long history never sits in memory whole: migration 2's
+/// conversion of a schema 1 file. Returns the samples packed.
+pub fn convert(conn: &Connection) -> Result<usize> {
+    let (lo, hi): (Option<Time>, Option<Time>) =
+        conn.query_row("SELECT min(time), max(time) FROM samples", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    let (Some(lo), Some(hi)) = (lo, hi) else {
+        return Ok(0);
+    };
+    let end = window_start(hi);
+    let mut from = window_start(lo);
+    let mut packed = 0;
+    while from < end {
+        let to = from.saturating_add(60 * BLOCK_SECONDS).min(end);
+        let mut groups = read_plain_range(conn, from, to)?;
+        packed += write_blocks(conn, &mut groups)?;
+        from = to;
+    }
+    conn.execute("DELETE FROM samples WHERE time < ?1", [end])?;
+    Ok(packed)
 }
 
 /// Inserts a block per group, merged with any block of its node and window already

@@ -169,12 +169,7 @@ LEFT JOIN node_info i ON i.node = s.node AND i.time = (
 /// `version` is the schema version the migration brings the file to.
 fn convert(conn: &Connection, version: i64) -> Result<()> {
     if version == 2 {
-        // Pack every plain row but those of the newest window (the writer goes on there).
-        let newest: Option<crate::Time> =
-            conn.query_row("SELECT max(time) FROM samples", [], |r| r.get(0))?;
-        if let Some(t) = newest {
-            crate::pack::pack_before(conn, t, None)?;
-        }
+        crate::pack::convert(conn)?;
     }
     Ok(())
 }

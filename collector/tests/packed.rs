@@ -288,6 +288,7 @@ fn schema_1_file(path: &Path, seconds: i64) -> BTreeMap<u32, Vec<Sample>> {
         .unwrap();
     let mut rng = Rng(99);
     let mut want: BTreeMap<u32, Vec<Sample>> = BTreeMap::new();
+    c.execute_batch("BEGIN").unwrap();
     let mut st = c
         .prepare("INSERT INTO samples (time, node, load, util, mem, rmem) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
         .unwrap();
@@ -309,6 +310,8 @@ fn schema_1_file(path: &Path, seconds: i64) -> BTreeMap<u32, Vec<Sample>> {
             want.entry(node).or_default().push(e);
         }
     }
+    drop(st);
+    c.execute_batch("COMMIT").unwrap();
     want
 }
 
@@ -316,8 +319,9 @@ fn schema_1_file(path: &Path, seconds: i64) -> BTreeMap<u32, Vec<Sample>> {
 fn a_schema_1_file_reads_as_it_is_and_is_packed_when_the_collector_opens_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
-    let want = schema_1_file(&path, 500);
-    let last = T0 + 499;
+    // More than an hour: the conversion packs an hour at a time.
+    let want = schema_1_file(&path, 3700);
+    let last = T0 + 3699;
     let old = History::open(&path).unwrap();
     assert_eq!(schema::version(old.connection()).unwrap(), 1);
     let before = old.samples_all(T0, last).unwrap();

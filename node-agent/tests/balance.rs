@@ -211,8 +211,9 @@ fn assert_holdoff(moves: &[Value]) {
         if let Some(prev) = last.get(&id) {
             // `time_ms` is when a move ended; the next one started `took` before its end.
             let gap = (t - took).saturating_sub(*prev);
+            // (Both times are read a moment after the instants the balancer goes by.)
             assert!(
-                gap >= HOLDOFF * 1000,
+                gap + 50 >= HOLDOFF * 1000,
                 "process {id} moved again {gap} ms after its last move: {moves:?}"
             );
         }

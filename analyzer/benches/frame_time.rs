@@ -84,7 +84,8 @@ fn main() {
     let first = start.elapsed();
     let points: usize = h.state().visible_series().iter().map(|s| s.1).sum();
     println!(
-        "open: History::open {:.1} ms; to the first full 12 h frame {:.0} ms \
+        "open: Analyzer::open (the UI thread's part: a stat) {:.1} ms; to the first full \
+         12 h frame (the history thread opens and reads the file) {:.0} ms \
          ({} lines, {points} points, plot {:.0} px wide)",
         ms(opened),
         ms(first),

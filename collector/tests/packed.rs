@@ -417,3 +417,34 @@ fn export_writes_every_sample_as_csv() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.starts_with("openmosixcollector: cannot read"), "{err}");
 }
+
+#[test]
+fn samples_written_past_the_writer_are_packed_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    let mut s = Store::open_file(&path).unwrap();
+    let want = fill(&mut s, 50);
+    // A row the writer did not write (by hand, with sqlite3) within the plain minute.
+    s.connection()
+        .execute(
+            "INSERT INTO samples (time, node, load, util, mem, rmem) VALUES (?1, 9, 1, 2, 3, 4)",
+            [T0 + 10],
+        )
+        .unwrap();
+    let info = figures(&mut Rng(5), 1, 0).unwrap();
+    s.write_tick(&Tick {
+        time: T0 + 200,
+        samples: vec![(1, info)],
+        ..Tick::default()
+    })
+    .unwrap();
+    let h = History::open(&path).unwrap();
+    let nine = h.samples(9, T0, T0 + 300).unwrap();
+    assert_eq!(nine.len(), 1);
+    assert_eq!(
+        (nine[0].time, nine[0].load, nine[0].rmem),
+        (T0 + 10, 1.0, 4 * MIB)
+    );
+    assert_eq!(h.samples(2, T0, T0 + 300).unwrap(), want[&2]);
+    assert_eq!(count(h.connection(), "SELECT count(*) FROM samples"), 1);
+}

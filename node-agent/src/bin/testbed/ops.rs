@@ -480,30 +480,30 @@ pub fn status(name: &str) -> Result<bool> {
     sys::require_root()?;
     sys::require_tools(&[IP])?;
     if !state_dir(name).exists() {
-        println!("testbed {name}: not up");
+        say(&format!("testbed {name}: not up"));
         return Ok(false);
     }
     let (l, meta) = Layout::load(name)?;
     let namespaces: BTreeSet<String> = sys::netns_list()?.into_iter().collect();
-    println!(
+    say(&format!(
         "testbed {name}: {} node(s), 10.77.{}.0/24, cluster file {}",
         meta.nodes,
         l.net,
         l.cluster_file().display()
-    );
+    ));
     let mut healthy = true;
     for i in 1..=meta.nodes {
         let ns = namespaces.contains(&l.netns(i));
         let running = ns && tini_pid(&l, i).is_some();
         let sshd = ns && sys::port_open(&l.addr(i), Duration::from_millis(500));
         healthy &= ns && running && sshd;
-        println!(
+        say(&format!(
             "node {i:>2}  {:<13} namespace {:<7} init {:<11} sshd {}",
             l.addr(i),
             if ns { "present" } else { "missing" },
             if running { "running" } else { "not running" },
             if sshd { "listening" } else { "not listening" },
-        );
+        ));
     }
     Ok(healthy)
 }
@@ -620,4 +620,18 @@ fn discovery_start(l: &Layout, i: u32) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Prints a line on stdout; a reader that went away (`status | head`) ends the program
+/// quietly instead of with a panic.
+fn say(line: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("openmosix-testbed: cannot write output: {e}");
+        std::process::exit(1);
+    }
 }

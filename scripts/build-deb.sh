@@ -102,6 +102,8 @@ for s in postinst prerm postrm; do
   install -m 0755 "dist/debian/$s" "$stage/DEBIAN/$s"
 done
 
+# The same sources give the same package: dpkg-deb clamps file times to this.
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 deb=$out/${package}_${version}_${arch}.deb
 if [ "$profile" = release ]; then compress=(-Zxz); else compress=(-Zgzip -z1); fi
 dpkg-deb --root-owner-group "${compress[@]}" --build "$stage" "$deb" >/dev/null

@@ -1,7 +1,7 @@
 //! The testbed commands: up, down, status, sshd stop/start, exec.
 
 use std::collections::BTreeSet;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
@@ -318,15 +318,21 @@ fn set_pid_range(l: &Layout, i: u32) -> Result<()> {
 
 /// Starts sshd in node i's namespaces; it daemonizes and is reparented to tini.
 fn spawn_sshd(l: &Layout, i: u32) -> Result<()> {
+    let config = l.sshd_config(i);
+    let log = l.log(i);
+    let args: [&OsStr; 4] = ["-f".as_ref(), config.as_ref(), "-E".as_ref(), log.as_ref()];
+    start_in_node(l, i, "sshd", SSHD_PATH.as_ref(), &args)
+}
+
+/// Runs `program args` inside node i (nsenter via its tini), output to the node's log; the
+/// program is expected to go to the background by itself (sshd, the discovery daemon).
+fn start_in_node(l: &Layout, i: u32, what: &str, program: &OsStr, args: &[&OsStr]) -> Result<()> {
     let tini = require_tini(l, i)?;
     let log = log_file(l, i)?;
     let mut cmd = nsenter(tini);
     cmd.arg("--")
-        .arg(SSHD_PATH)
-        .arg("-f")
-        .arg(l.sshd_config(i))
-        .arg("-E")
-        .arg(l.log(i))
+        .arg(program)
+        .args(args)
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
@@ -335,7 +341,7 @@ fn spawn_sshd(l: &Layout, i: u32) -> Result<()> {
         .with_context(|| format!("node {i}: cannot run `{}`", sys::show(&cmd)))?;
     if !status.success() {
         bail!(
-            "node {i}: sshd did not start ({status}); log tail:\n{}",
+            "node {i}: {what} did not start ({status}); log tail:\n{}",
             sys::tail(&l.log(i), 15)
         );
     }
@@ -599,27 +605,19 @@ pub fn start_discovery(name: &str, nodes: u32) -> Result<()> {
 
 /// Starts node i's discovery daemon (it goes to the background by itself, under tini).
 fn discovery_start(l: &Layout, i: u32) -> Result<()> {
-    let tini = require_tini(l, i)?;
-    let log = log_file(l, i)?;
-    let mut cmd = nsenter(tini);
-    cmd.arg("--")
-        .arg(l.agent())
-        .args(["discover", "-i", "eth0", "--id", &i.to_string()])
-        .arg("--state-dir")
-        .arg(l.node_state(i))
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log);
-    let status = cmd
-        .status()
-        .with_context(|| format!("node {i}: cannot run `{}`", sys::show(&cmd)))?;
-    if !status.success() {
-        bail!(
-            "node {i}: discovery did not start ({status}); log tail:\n{}",
-            sys::tail(&l.log(i), 15)
-        );
-    }
-    Ok(())
+    let agent = l.agent();
+    let id = i.to_string();
+    let state = l.node_state(i);
+    let args: [&OsStr; 7] = [
+        "discover".as_ref(),
+        "-i".as_ref(),
+        "eth0".as_ref(),
+        "--id".as_ref(),
+        id.as_ref(),
+        "--state-dir".as_ref(),
+        state.as_ref(),
+    ];
+    start_in_node(l, i, "discovery", agent.as_ref(), &args)
 }
 
 /// Prints a line on stdout; a reader that went away (`status | head`) ends the program

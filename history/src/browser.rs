@@ -6,10 +6,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use egui::{RichText, Ui};
-use openmosix_collector::{History, ProcRow, Time, utc_text};
+use openmosix_collector::{ProcRow, Time, utc_text};
 
-use crate::loader::{Loaded, Loading};
-use crate::rows::{COLUMNS, cell, row_ui, where_sentence};
+use crate::rows::{COLUMNS, cell, row_ui};
+use crate::worker::Worker;
+
+mod answers;
 
 /// How often the live history is polled for new data when "refresh" is on.
 const POLL_EVERY: Duration = Duration::from_secs(1);
@@ -26,33 +28,40 @@ struct OpenDialog {
 pub struct HistoryBrowser {
     /// The path opened (the live link or a saved file).
     path: PathBuf,
-    history: Option<History>,
+    /// The file read (the link's target), once a history is open.
+    file: Option<PathBuf>,
     /// Why nothing can be shown (opening or reading failed).
     error: Option<String>,
     /// First and last sample time.
     range: Option<(Time, Time)>,
     /// The recorded snapshot times in the range: the slider's stops.
     stops: Vec<Time>,
-    /// The time shown.
+    /// The time shown (or asked for: its processes may still be on their way).
     time: Time,
-    /// The processes at `time`.
+    /// The processes at `time` (once the answer is in).
     rows: Vec<ProcRow>,
     /// Re-read when the history changes (live).
     refresh: bool,
     /// Stay at the newest snapshot while the history grows.
     follow: bool,
-    version: Option<i64>,
     last_poll: Option<Instant>,
     filter: String,
     where_pid: String,
     where_answer: Option<String>,
     open_dialog: Option<OpenDialog>,
-    /// A history being opened by a thread (the first one, one chosen with File → open,
-    /// or the live link's new file after a rotation).
-    loading: Option<Loading>,
+    /// The thread that owns the history and answers every query (started at the first).
+    worker: Option<Worker>,
+    /// A history being opened (the first one, one chosen with File → open, or the live
+    /// link's new file after a rotation): the request's id and the path.
+    opening: Option<(u64, PathBuf)>,
+    /// The newest request for the processes, for "where was pid", and the "refresh" poll
+    /// that are not answered yet.
+    rows_asked: Option<u64>,
+    where_asked: Option<u64>,
+    poll_asked: Option<u64>,
     /// A time asked for before the history was open.
     pending_time: Option<Time>,
-    /// The window's context, for the opening thread to wake it (set on the first frame).
+    /// The window's context, for the worker to wake it (set on the first frame).
     ctx: Arc<OnceLock<egui::Context>>,
 }
 
@@ -66,66 +75,38 @@ impl HistoryBrowser {
         std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let mut b = Self::unopened(path, None);
         b.follow = true;
-        b.loading = Some(Loading::start(path.to_path_buf(), Arc::clone(&b.ctx)));
+        b.start_opening(path.to_path_buf());
         Ok(b)
     }
 
     /// Whether a history is being opened.
     pub fn loading(&self) -> bool {
-        self.loading.is_some()
+        self.opening.is_some()
     }
 
-    /// Waits up to `timeout` until the history being opened is in (for tests: the
-    /// window never waits). True when nothing is being opened any more.
+    /// Whether any answer is still on its way: a history being opened, the processes
+    /// of the time chosen, a "where was pid" answer or a "refresh" look at the file.
+    pub fn busy(&self) -> bool {
+        self.opening.is_some()
+            || self.rows_asked.is_some()
+            || self.where_asked.is_some()
+            || self.poll_asked.is_some()
+    }
+
+    /// Waits up to `timeout` until every answer asked for is in and shown, including
+    /// what those answers ask next (a time chosen while the file was opened, the new
+    /// file after a rotation). For tests: the window never waits. True when nothing is
+    /// outstanding any more.
     pub fn wait_loaded(&mut self, timeout: Duration) -> bool {
-        let Some(l) = &self.loading else {
-            return true;
-        };
-        let Some(answer) = l.wait(timeout) else {
-            return false;
-        };
-        if let Some(l) = self.loading.take() {
-            self.take_in(l.path, answer);
+        let deadline = Instant::now() + timeout;
+        while self.busy() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Some(answer) = self.worker.as_ref().and_then(|w| w.wait(left)) else {
+                return false;
+            };
+            self.take_in(answer);
         }
         true
-    }
-
-    /// Takes in the opening thread's answer, if it is in.
-    fn take_loaded(&mut self) {
-        let Some(answer) = self.loading.as_ref().and_then(Loading::try_take) else {
-            return;
-        };
-        if let Some(l) = self.loading.take() {
-            self.take_in(l.path, answer);
-        }
-    }
-
-    /// Shows a history the thread opened (its newest snapshot, or the time asked for
-    /// meanwhile); on failure the history shown before (if any) stays.
-    fn take_in(&mut self, path: PathBuf, answer: Result<Loaded, String>) {
-        let l = match answer {
-            Ok(l) => l,
-            Err(e) => {
-                self.error = Some(e);
-                return;
-            }
-        };
-        self.path = path;
-        self.history = Some(l.history);
-        self.range = l.range;
-        self.stops = l.stops;
-        self.version = l.version;
-        self.error = None;
-        self.follow = true;
-        if let Some(t) = self.pending_time.take() {
-            self.set_time(t);
-        } else if let Some((t, rows)) = l.newest {
-            self.time = t;
-            self.rows = rows;
-            self.answer_where();
-        } else {
-            self.rows.clear();
-        }
     }
 
     /// A browser with nothing open, showing `error` (if any) and the File menu, e.g.
@@ -133,7 +114,7 @@ impl HistoryBrowser {
     pub fn unopened(path: impl AsRef<Path>, error: Option<String>) -> Self {
         HistoryBrowser {
             path: path.as_ref().to_path_buf(),
-            history: None,
+            file: None,
             error,
             range: None,
             stops: Vec::new(),
@@ -141,13 +122,16 @@ impl HistoryBrowser {
             rows: Vec::new(),
             refresh: true,
             follow: false,
-            version: None,
             last_poll: None,
             filter: String::new(),
             where_pid: String::new(),
             where_answer: None,
             open_dialog: None,
-            loading: None,
+            worker: None,
+            opening: None,
+            rows_asked: None,
+            where_asked: None,
+            poll_asked: None,
             pending_time: None,
             ctx: Arc::new(OnceLock::new()),
         }
@@ -159,14 +143,15 @@ impl HistoryBrowser {
     pub fn open_path(&mut self, path: impl AsRef<Path>) -> Result<(), String> {
         let path = path.as_ref();
         std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        self.loading = Some(Loading::start(path.to_path_buf(), Arc::clone(&self.ctx)));
+        self.start_opening(path.to_path_buf());
         Ok(())
     }
 
     /// Shows the processes as of `time` (clamped to the history's range; not snapped,
-    /// so that a jump from elsewhere shows exactly that moment).
+    /// so that a jump from elsewhere shows exactly that moment). The time changes at
+    /// once; the processes follow when the worker has read them ("loading…" until then).
     pub fn set_time(&mut self, time: Time) {
-        if self.history.is_none() && self.loading.is_some() {
+        if self.file.is_none() && self.opening.is_some() {
             self.pending_time = Some(time);
             return;
         }
@@ -178,7 +163,7 @@ impl HistoryBrowser {
         self.show_time(t);
     }
 
-    /// The time shown.
+    /// The time shown (or asked for: see [`HistoryBrowser::busy`]).
     pub fn time(&self) -> Time {
         self.time
     }
@@ -200,7 +185,7 @@ impl HistoryBrowser {
 
     /// The file read (the link's target when the live link was opened).
     pub fn file(&self) -> Option<&Path> {
-        self.history.as_ref().map(History::file)
+        self.file.as_deref()
     }
 
     /// What went wrong last, if anything.
@@ -231,9 +216,9 @@ impl HistoryBrowser {
     /// The window's contents (polls the live history first).
     pub fn ui(&mut self, ui: &mut Ui) {
         self.ctx.get_or_init(|| ui.ctx().clone());
-        self.take_loaded();
+        self.take_answers();
         self.poll(Instant::now());
-        if self.refresh && self.history.is_some() {
+        if self.refresh && self.file.is_some() {
             ui.ctx().request_repaint_after(POLL_EVERY);
         }
         egui::MenuBar::new().ui(ui, |ui| {
@@ -252,7 +237,7 @@ impl HistoryBrowser {
             ui.label("file:");
             let shown = self.file().unwrap_or(&self.path).display().to_string();
             ui.label(RichText::new(shown).monospace());
-            if self.loading.is_some() {
+            if self.opening.is_some() {
                 ui.spinner();
                 ui.label("loading…");
             }
@@ -265,7 +250,7 @@ impl HistoryBrowser {
             ui.colored_label(ui.visuals().error_fg_color, e);
         }
         let Some((lo, hi)) = self.range else {
-            if self.history.is_some() {
+            if self.file.is_some() {
                 ui.label("This history has no samples yet.");
             }
             return;
@@ -287,6 +272,11 @@ impl HistoryBrowser {
                 self.rows.len(),
                 self.node_count()
             ));
+            if self.rows_asked.is_some() {
+                ui.spinner();
+                ui.label("loading…")
+                    .on_hover_text(format!("the processes as of {}", utc_text(self.time)));
+            }
         });
         ui.separator();
         self.list_ui(ui);
@@ -349,7 +339,10 @@ impl HistoryBrowser {
             if r.changed() {
                 self.answer_where();
             }
-            if let Some(a) = &self.where_answer {
+            if self.where_asked.is_some() {
+                ui.spinner();
+                ui.label("loading…");
+            } else if let Some(a) = &self.where_answer {
                 ui.label(a);
             }
         });
@@ -427,101 +420,6 @@ impl HistoryBrowser {
         match self.stops.last() {
             Some(&last) => t >= last,
             None => self.range.is_some_and(|(_, hi)| t >= hi),
-        }
-    }
-
-    fn show_time(&mut self, t: Time) {
-        self.time = t;
-        self.read_rows();
-    }
-
-    fn read_rows(&mut self) {
-        let Some(h) = &self.history else {
-            return;
-        };
-        match h.procs_at(self.time) {
-            Ok(rows) => {
-                self.rows = rows;
-                self.error = None;
-            }
-            Err(e) => self.error = Some(format!("cannot read the processes: {e}")),
-        }
-        self.answer_where();
-    }
-
-    fn answer_where(&mut self) {
-        let text = self.where_pid.trim();
-        self.where_answer = if text.is_empty() {
-            None
-        } else {
-            match (text.parse::<i32>(), &self.history) {
-                (Ok(pid), Some(h)) => Some(match h.where_was(pid, self.time) {
-                    Ok(found) => where_sentence(pid, &found),
-                    Err(e) => format!("cannot tell: {e}"),
-                }),
-                (Ok(_), None) => None,
-                (Err(_), _) => Some("a pid is a number".to_owned()),
-            }
-        };
-    }
-
-    /// Re-reads the range and the snapshot times, then the processes at the time shown
-    /// (the newest snapshot when following).
-    fn reload(&mut self) {
-        let Some(h) = &self.history else {
-            return;
-        };
-        self.version = h.data_version().ok();
-        let read = h.range().and_then(|range| {
-            let stops = match range {
-                Some((lo, hi)) => h.snapshot_times(lo, hi)?,
-                None => Vec::new(),
-            };
-            Ok((range, stops))
-        });
-        match read {
-            Ok((range, stops)) => {
-                self.range = range;
-                self.stops = stops;
-            }
-            Err(e) => {
-                self.error = Some(format!("cannot read {}: {e}", self.path.display()));
-                return;
-            }
-        }
-        let Some((lo, hi)) = self.range else {
-            self.rows.clear();
-            return;
-        };
-        let t = if self.follow {
-            self.stops.last().copied().unwrap_or(hi)
-        } else {
-            self.time.clamp(lo, hi)
-        };
-        self.show_time(t);
-    }
-
-    /// With "refresh" on, at most once per [`POLL_EVERY`]: follows the live link to a
-    /// new file after a rotation, and re-reads when the collector wrote something.
-    fn poll(&mut self, now: Instant) {
-        if !self.refresh
-            || self.loading.is_some()
-            || self.last_poll.is_some_and(|l| now - l < POLL_EVERY)
-        {
-            return;
-        }
-        self.last_poll = Some(now);
-        let Some(h) = &self.history else {
-            return;
-        };
-        if !h.is_current() {
-            // The live link moved on: open its new file off the UI thread.
-            self.loading = Some(Loading::start(self.path.clone(), Arc::clone(&self.ctx)));
-            return;
-        }
-        let version = h.data_version().ok();
-        if version != self.version {
-            self.reload();
         }
     }
 

@@ -11,8 +11,8 @@
 //! docs/history.md is the user guide.
 
 mod browser;
-mod loader;
 mod rows;
+mod worker;
 
 pub use browser::HistoryBrowser;
 pub use openmosix_collector::{Time, utc_text};

@@ -59,6 +59,8 @@ pub struct HistoryBrowser {
     rows_asked: Option<u64>,
     where_asked: Option<u64>,
     poll_asked: Option<u64>,
+    /// Answers for the processes or "where was pid" taken in (superseded ones included).
+    answers: u64,
     /// A time asked for before the history was open.
     pending_time: Option<Time>,
     /// The window's context, for the worker to wake it (set on the first frame).
@@ -132,6 +134,7 @@ impl HistoryBrowser {
             rows_asked: None,
             where_asked: None,
             poll_asked: None,
+            answers: 0,
             pending_time: None,
             ctx: Arc::new(OnceLock::new()),
         }
@@ -161,6 +164,12 @@ impl HistoryBrowser {
         };
         self.follow = self.is_at_end(t);
         self.show_time(t);
+    }
+
+    /// How many answers for the processes or "where was pid" the worker sent (for
+    /// tests: requests waiting behind a slow query are answered once, for the newest).
+    pub fn answers(&self) -> u64 {
+        self.answers
     }
 
     /// The time shown (or asked for: see [`HistoryBrowser::busy`]).

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use egui::accesskit::Role;
 use egui_kittest::Harness;
@@ -121,10 +122,29 @@ fn shown(h: &Harness<'static, HistoryBrowser>) -> BTreeSet<(i32, NodeId)> {
         .collect()
 }
 
+/// Runs frames until every answer the window asked the history for is in and shown.
+fn settle(h: &mut Harness<'static, HistoryBrowser>) {
+    // The frame that takes the input asks; an answer can make the next frame ask again
+    // (a time chosen while the file was opened, the new file after a rotation).
+    h.run_steps(1);
+    for _ in 0..5 {
+        assert!(
+            h.state_mut().wait_loaded(Duration::from_secs(20)),
+            "the history thread did not answer in 20 s"
+        );
+        h.run_steps(1);
+        if !h.state().busy() {
+            h.run();
+            return;
+        }
+    }
+    panic!("the browser keeps asking the history");
+}
+
 fn set_slider(h: &mut Harness<'static, HistoryBrowser>, t: i64) {
     h.get_by_role_and_label(Role::Slider, "time")
         .set_value_accesskit(t as f64);
-    h.run();
+    settle(h);
 }
 
 fn type_into(h: &mut Harness<'static, HistoryBrowser>, field: &str, text: &str) {
@@ -132,7 +152,7 @@ fn type_into(h: &mut Harness<'static, HistoryBrowser>, field: &str, text: &str) 
     h.run();
     h.get_by_role_and_label(Role::TextInput, field)
         .type_text(text);
-    h.run();
+    settle(h);
 }
 
 fn expected(t: i64) -> BTreeSet<(i32, NodeId)> {
@@ -184,12 +204,12 @@ fn previous_and_next_snapshot_buttons_step_through_the_stops() {
     let mut h = harness(opened(&db));
     for t in [T0 + 10, T0] {
         h.get_by_label("previous snapshot").click();
-        h.run();
+        settle(&mut h);
         assert_eq!(h.state().time(), t);
         assert_eq!(shown(&h), expected(t));
     }
     h.get_by_label("next snapshot").click();
-    h.run();
+    settle(&mut h);
     assert_eq!(h.state().time(), T0 + 10);
     assert_eq!(shown(&h), expected(T0 + 10));
 }
@@ -228,15 +248,19 @@ fn set_time_shows_the_lists_in_force_then() {
     let mut b = opened(&db);
     b.set_time(T0 + 15);
     assert_eq!(b.time(), T0 + 15);
+    // The worker reads the processes; the time changed at once.
+    assert!(b.busy());
+    assert!(b.wait_loaded(Duration::from_secs(20)));
     let rows: BTreeSet<_> = b.rows().iter().map(|p| (p.pid, p.node)).collect();
     assert_eq!(rows, expected(T0 + 10));
     // Outside the history: clamped to its range.
     b.set_time(T0 - 100);
     assert_eq!(b.time(), T0);
+    assert!(b.wait_loaded(Duration::from_secs(20)));
     let mut h = harness(b);
     h.get_by_label(&as_of(T0));
     h.state_mut().set_time(T0 + 12);
-    h.run();
+    settle(&mut h);
     h.get_by_label(&as_of(T0 + 12));
     h.get_by_label("between snapshots (3 recorded)");
     assert_eq!(shown(&h), expected(T0 + 10));
@@ -253,16 +277,16 @@ fn refresh_follows_the_live_history() {
     t.procs[0].1.push(proc(400, 1, 'R', "new job"));
     store.write_tick(&t).expect("tick");
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    h.run();
+    settle(&mut h);
     h.get_by_label(&as_of(T0 + 30));
     assert!(shown(&h).contains(&(400, 1)));
     // With refresh off, new data is not read.
     h.get_by_role_and_label(Role::CheckBox, "refresh").click();
-    h.run();
+    settle(&mut h);
     assert!(!h.state().refresh());
     store.write_tick(&tick(T0 + 40)).expect("tick");
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    h.run();
+    settle(&mut h);
     assert_eq!(h.state().time(), T0 + 30);
 }
 
@@ -296,12 +320,7 @@ fn file_open_reads_another_history() {
         .set_text_value_accesskit(&second.display().to_string());
     h.run();
     h.get_by_role_and_label(Role::Button, "open").click();
-    h.run();
-    assert!(
-        h.state_mut()
-            .wait_loaded(std::time::Duration::from_secs(20))
-    );
-    h.run();
+    settle(&mut h);
     assert_eq!(shown(&h), [(777, 7)].into());
     h.get_by_label(&as_of(T0 + 100));
     assert!(h.query_by_label("open a history").is_none());
@@ -363,13 +382,8 @@ fn refresh_follows_the_live_link_to_a_new_file_after_rotation() {
         store.write_tick(&tick(t)).expect("tick");
     }
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    h.run();
-    // The new file is opened by a thread.
-    assert!(
-        h.state_mut()
-            .wait_loaded(std::time::Duration::from_secs(20))
-    );
-    h.run();
+    // The poll finds the link moved on; the new file is opened by the worker.
+    settle(&mut h);
     assert_eq!(h.state().file(), Some(store.file()));
     assert_eq!(h.state().range(), Some((T0 + 20, T0 + 22)));
     assert_eq!(shown(&h), expected(T0 + 20));
@@ -434,4 +448,94 @@ fn a_file_that_is_not_a_history_shows_its_error_in_the_window() {
         h.query_by_label_contains("not an openmosixcollector database")
             .is_some()
     );
+}
+
+/// Switches the file from WAL to a rollback journal. In WAL mode a reader never waits for
+/// a writer, and nobody can lock the file while the browser has it open; with a rollback
+/// journal another program's exclusive lock makes every read wait (up to the history's
+/// busy timeout).
+fn rollback_journal(db: &Path) {
+    let mode: String = rusqlite::Connection::open(db)
+        .expect("db")
+        .query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))
+        .expect("journal mode");
+    assert_eq!(mode, "delete");
+}
+
+#[test]
+fn the_window_draws_while_a_query_waits_for_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("history.db");
+    drop(database(&db));
+    rollback_journal(&db);
+    let mut h = harness(opened(&db));
+    type_into(&mut h, "where was pid", "100");
+    h.get_by_label("pid 100 was on no node at that time.");
+    let answers = h.state().answers();
+    // Another program holds the file locked: the worker's next query waits for it.
+    let lock = rusqlite::Connection::open(&db).expect("lock");
+    // The worker may be reading (a "refresh" poll): wait for it.
+    lock.busy_timeout(Duration::from_secs(20)).expect("timeout");
+    lock.execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;")
+        .expect("lock");
+    let start = Instant::now();
+    // A drag over the slider while the file is locked: frames only (a spinner keeps
+    // asking for more, so the harness never settles).
+    for t in [T0 + 10, T0 + 20, T0 + 10, T0] {
+        h.get_by_role_and_label(Role::Slider, "time")
+            .set_value_accesskit(t as f64);
+        h.run_steps(2);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    h.run_steps(2);
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "the frames waited for the file: {:?}",
+        start.elapsed()
+    );
+    // The time moved at once; the processes and the where answer are on their way,
+    // the list of before stays until they are in.
+    assert!(h.state().busy());
+    assert_eq!(h.state().time(), T0);
+    h.get_by_label(&as_of(T0));
+    assert_eq!(h.query_all_by_label("loading…").count(), 2);
+    assert_eq!(shown(&h), expected(T0 + 20));
+    assert!(h.query_by_label_contains("pid 100 was").is_none());
+    lock.execute_batch("COMMIT").expect("unlock");
+    drop(lock);
+    settle(&mut h);
+    assert_eq!(shown(&h), expected(T0));
+    h.get_by_label("pid 100 was on node 1 (at home).");
+    assert!(h.query_by_label("loading…").is_none());
+    assert_eq!(h.state().error(), None);
+    // The query the worker was in when the file was locked, then only the newest of
+    // the three asked meanwhile.
+    assert_eq!(h.state().answers() - answers, 2);
+}
+
+#[test]
+fn a_query_that_cannot_read_the_file_says_so_in_the_window() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("history.db");
+    drop(database(&db));
+    rollback_journal(&db);
+    // No "refresh" polls: they would fail too, with a sentence of their own.
+    let mut b = opened(&db);
+    b.set_refresh(false);
+    let mut h = harness(b);
+    let lock = rusqlite::Connection::open(&db).expect("lock");
+    lock.execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;")
+        .expect("lock");
+    // Held longer than the history waits for a lock (5 s).
+    set_slider(&mut h, T0 + 10);
+    let error = h.state().error().expect("an error").to_owned();
+    assert!(error.starts_with("cannot read the processes: "), "{error}");
+    h.get_by_label(&error);
+    assert_eq!(shown(&h), expected(T0 + 20));
+    lock.execute_batch("COMMIT").expect("unlock");
+    drop(lock);
+    // The next move reads again.
+    set_slider(&mut h, T0);
+    assert_eq!(h.state().error(), None);
+    assert_eq!(shown(&h), expected(T0));
 }

@@ -77,6 +77,7 @@ impl HistoryBrowser {
 
     /// The processes at a time and where the pid was, if they are still wanted.
     fn shown(&mut self, id: u64, shown: Shown) {
+        self.answers += 1;
         if let Some(rows) = shown.rows
             && self.rows_asked.is_some_and(|asked| asked <= id)
         {

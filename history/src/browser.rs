@@ -360,7 +360,10 @@ impl HistoryBrowser {
     /// The list: a header, then only the rows in view (thousands of processes stay
     /// smooth); rows the "where was pid" answer names are highlighted.
     fn list_ui(&self, ui: &mut Ui) {
-        if self.rows.is_empty() {
+        if self.rows_asked.is_some() {
+            // The list of the time shown before, faded until the new one is in.
+            ui.multiply_opacity(0.5);
+        } else if self.rows.is_empty() {
             ui.label("No process was recorded at this time.");
             return;
         }

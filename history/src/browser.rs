@@ -52,8 +52,8 @@ pub struct HistoryBrowser {
     /// The thread that owns the history and answers every query (started at the first).
     worker: Option<Worker>,
     /// A history being opened (the first one, one chosen with File → open, or the live
-    /// link's new file after a rotation): the request's id and the path.
-    opening: Option<(u64, PathBuf)>,
+    /// link's new file after a rotation): the request's id.
+    opening: Option<u64>,
     /// The newest request for the processes, for "where was pid", and the "refresh" poll
     /// that are not answered yet.
     rows_asked: Option<u64>,

@@ -19,6 +19,8 @@ use openmosix_collector::{History, ProcRow, Time};
 /// times and the newest process list.
 #[derive(Debug)]
 pub(crate) struct Loaded {
+    /// The path asked for (the live link, or a saved file).
+    pub path: PathBuf,
     pub file: PathBuf,
     pub range: Option<(Time, Time)>,
     pub stops: Vec<Time>,
@@ -251,6 +253,7 @@ impl Thread {
             None => None,
         };
         let loaded = Loaded {
+            path: path.to_path_buf(),
             file: history.file().to_path_buf(),
             range,
             stops,
@@ -296,7 +299,7 @@ impl Thread {
     }
 }
 
-const NOTHING_OPEN: &str = "no history is open";
+const NOTHING_OPEN: &str = "no history is open (File → open… opens one)";
 
 /// First and last sample time, and the snapshot times between them.
 type RangeAndStops = (Option<(Time, Time)>, Vec<Time>);

@@ -539,3 +539,44 @@ fn a_query_that_cannot_read_the_file_says_so_in_the_window() {
     assert_eq!(h.state().error(), None);
     assert_eq!(shown(&h), expected(T0));
 }
+
+#[test]
+fn opening_twice_in_a_row_ends_at_the_second_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (first, second, third) = (
+        dir.path().join("first.db"),
+        dir.path().join("second.db"),
+        dir.path().join("third.db"),
+    );
+    drop(database(&first));
+    drop(database(&second));
+    {
+        let mut s = Store::open_file(&third).expect("create");
+        s.set_nodes(&[(7, "10.0.0.7".into())]).expect("nodes");
+        s.write_tick(&Tick {
+            time: T0 + 100,
+            samples: vec![(7, info(7))],
+            procs: vec![(7, vec![proc(777, 7, 'R', "saved job")])],
+            ..Tick::default()
+        })
+        .expect("tick");
+    }
+    let mut b = opened(&first);
+    b.open_path(&second).expect("second");
+    b.open_path(&third).expect("third");
+    assert!(b.loading());
+    assert!(b.wait_loaded(Duration::from_secs(20)));
+    assert_eq!(
+        b.file(),
+        Some(std::fs::canonicalize(&third).expect("path").as_path())
+    );
+    assert_eq!(b.range(), Some((T0 + 100, T0 + 100)));
+    let rows: BTreeSet<_> = b.rows().iter().map(|p| (p.pid, p.node)).collect();
+    assert_eq!(rows, [(777, 7)].into());
+    // And the worker reads that file too.
+    b.set_time(T0);
+    assert!(b.wait_loaded(Duration::from_secs(20)));
+    assert_eq!(b.time(), T0 + 100);
+    assert_eq!(b.rows().len(), 1);
+    assert_eq!(b.error(), None);
+}

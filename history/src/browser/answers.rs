@@ -38,23 +38,24 @@ impl HistoryBrowser {
     }
 
     /// Shows a history the thread opened (its newest snapshot, or the time asked for
-    /// meanwhile); on failure the history shown before (if any) stays.
+    /// meanwhile); on failure the history shown before (if any) stays. A file opened
+    /// for an older request (File → open… twice in a row) is the worker's history now
+    /// too: it is shown until the newest one is in.
     fn opened(&mut self, id: u64, loaded: Result<Loaded, String>) {
-        let Some((asked, path)) = self.opening.take() else {
-            return;
-        };
-        if asked != id {
-            self.opening = Some((asked, path));
-            return;
+        let newest = self.opening == Some(id);
+        if newest {
+            self.opening = None;
         }
         let l = match loaded {
             Ok(l) => l,
             Err(e) => {
-                self.error = Some(e);
+                if newest {
+                    self.error = Some(e);
+                }
                 return;
             }
         };
-        self.path = path;
+        self.path = l.path;
         self.file = Some(l.file);
         self.range = l.range;
         self.stops = l.stops;
@@ -64,7 +65,7 @@ impl HistoryBrowser {
         self.rows_asked = None;
         self.where_asked = None;
         self.poll_asked = None;
-        if let Some(t) = self.pending_time.take() {
+        if let Some(t) = self.pending_time.take_if(|_| newest) {
             self.set_time(t);
         } else if let Some((t, rows)) = l.newest {
             self.time = t;
@@ -161,10 +162,7 @@ impl HistoryBrowser {
     }
 
     pub(super) fn start_opening(&mut self, path: PathBuf) {
-        let p = path.clone();
-        self.opening = self
-            .ask(|id| Request::Open { id, path: p })
-            .map(|id| (id, path));
+        self.opening = self.ask(|id| Request::Open { id, path });
     }
 
     /// Asks the worker for the processes at `t` (and where the pid asked about was).

@@ -508,9 +508,10 @@ fn the_window_draws_while_a_query_waits_for_the_file() {
     h.get_by_label("pid 100 was on node 1 (at home).");
     assert!(h.query_by_label("loading…").is_none());
     assert_eq!(h.state().error(), None);
-    // The query the worker was in when the file was locked, then only the newest of
-    // the three asked meanwhile.
-    assert_eq!(h.state().answers() - answers, 2);
+    // Four asked: the query the worker was in when the file was locked (if it got to
+    // it before the next came), then only the newest of those asked meanwhile.
+    let answered = h.state().answers() - answers;
+    assert!((1..=2).contains(&answered), "{answered} answers");
 }
 
 #[test]

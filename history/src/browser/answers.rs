@@ -130,6 +130,7 @@ impl HistoryBrowser {
                 };
                 // Unless the slider or the pid field asked again since.
                 if self.rows_asked.is_none_or(|asked| asked < id) {
+                    self.rows_asked = None;
                     self.time = shown.time;
                     if let Some(rows) = shown.rows {
                         self.take_rows(rows);

@@ -8,6 +8,10 @@
 //! filters the list, marks migrated processes green, and can be pointed at a time from
 //! elsewhere ([`HistoryBrowser::set_time`], e.g. from an analyzer's load spike).
 //!
+//! The window never reads the file itself: one worker thread per window owns the
+//! connection and answers every query (opening, the list at a time, "where was pid",
+//! the refresh look), newest request first; the window draws "loading…" meanwhile.
+//!
 //! docs/history.md is the user guide.
 
 mod browser;

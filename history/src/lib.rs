@@ -10,7 +10,8 @@
 //!
 //! The window never reads the file itself: one worker thread per window owns the
 //! connection and answers every query (opening, the list at a time, "where was pid",
-//! the refresh look), newest request first; the window draws "loading…" meanwhile.
+//! the refresh look), only the newest waiting request of each kind; the window draws
+//! "loading…" meanwhile.
 //!
 //! docs/history.md is the user guide.
 

@@ -30,7 +30,6 @@ openmosixcollector --help     all the options (--interval, --db, --cluster, --me
 #[command(
     name = "openmosixcollector",
     version,
-    about,
     long_about,
     group(clap::ArgGroup::new("mode").args(["daemon", "kill", "checkpoint", "rotate", "foreground", "export"])),
     after_help = "Exit status is 0 on success, 1 with a one-line reason on stderr otherwise."

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use common::testbed::{Testbed, serial};
+use openmosix_agent::client::install;
 
 fn bed() -> &'static Testbed {
     Testbed::shared_with("tprov", 251, 4, &["--bare", "3,4"])
@@ -87,21 +88,16 @@ fn host_fingerprint() -> String {
         .to_owned()
 }
 
+/// The script's stdout; a failed ssh (or script) fails the test, so an empty answer is
+/// never mistaken for an empty folder.
 fn remote_sh(node: u32, script: &str) -> String {
     let out = bed().ssh(node, &["sh", "-c", script]);
+    assert!(
+        out.status.success(),
+        "ssh node {node} {script:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-fn sha256_of(path: &str) -> String {
-    let out = Command::new("sha256sum")
-        .arg(path)
-        .output()
-        .expect("sha256sum");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_owned()
 }
 
 #[test]
@@ -154,7 +150,9 @@ fn a_bare_node_is_provisioned_and_a_damaged_copy_is_sent_again() {
         "sha256sum \"$HOME/.local/lib/openmosix/openmosix-agent\"; ls -A \"$HOME/.local/lib/openmosix\"",
     );
     assert!(
-        remote.starts_with(&sha256_of(agent_bin())),
+        remote.starts_with(&install::sha256_hex(
+            &std::fs::read(agent_bin()).expect("agent")
+        )),
         "remote: {remote}"
     );
     assert!(!remote.contains(".upload"), "{remote}");
@@ -295,7 +293,7 @@ fn a_changed_host_key_is_refused_and_left_alone() {
             said.contains("WARNING") && said.contains("has CHANGED"),
             "{said}"
         );
-        assert!(said.contains(&host_fingerprint()), "{said}");
+        assert!(said.contains(&fp), "{said}");
         assert_eq!(std::fs::read_to_string(&known).expect("read"), line);
         assert_eq!(std::fs::read_to_string(&cluster).expect("read"), original);
     }
@@ -341,18 +339,16 @@ fn another_architecture_or_a_missing_library_gets_a_sentence() {
     let original = std::fs::read_to_string(&cluster).expect("read");
     let installed = || remote_sh(4, "ls -A \"$HOME/.local/lib/openmosix\" 2>/dev/null; true");
 
-    let foreign = foreign_agent(dir.path());
-    let out = cli(
-        &cluster,
-        &[
-            "node",
-            "add",
-            &tb.addr(4),
-            "--agent-binary",
-            &foreign.display().to_string(),
-        ],
-        &[],
-    );
+    let add_with = |binary: &Path| {
+        let binary = binary.display().to_string();
+        cli(
+            &cluster,
+            &["node", "add", &tb.addr(4), "--agent-binary", &binary],
+            &[],
+        )
+    };
+
+    let out = add_with(&foreign_agent(dir.path()));
     let said = text(&out);
     assert!(!out.status.success(), "{said}");
     assert!(
@@ -361,18 +357,7 @@ fn another_architecture_or_a_missing_library_gets_a_sentence() {
     );
     assert_eq!(installed(), "");
 
-    let needs = program_missing_a_library(dir.path());
-    let out = cli(
-        &cluster,
-        &[
-            "node",
-            "add",
-            &tb.addr(4),
-            "--agent-binary",
-            &needs.display().to_string(),
-        ],
-        &[],
-    );
+    let out = add_with(&program_missing_a_library(dir.path()));
     let said = text(&out);
     assert!(!out.status.success(), "{said}");
     assert!(

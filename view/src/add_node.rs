@@ -22,14 +22,7 @@ enum Msg {
     /// A step moved on.
     Step(Progress),
     /// The host key is unknown: the user decides (the worker waits).
-    Ask {
-        /// `ED25519`, …
-        kind: String,
-        /// `SHA256:…`
-        fingerprint: String,
-        /// Where it would be recorded.
-        file: String,
-    },
+    Ask(Question),
     /// Finished: the cluster file on success, or the sentence saying why not.
     Done(Result<(PathBuf, String), String>),
 }
@@ -37,8 +30,11 @@ enum Msg {
 /// The host key question on screen.
 #[derive(Debug, Clone)]
 struct Question {
+    /// `ED25519`, …
     kind: String,
+    /// `SHA256:…`
     fingerprint: String,
+    /// Where it would be recorded.
     file: String,
 }
 
@@ -128,20 +124,12 @@ impl AddNodeDialog {
                 Msg::Step(p) => {
                     self.steps.insert(p.step, p.state);
                 }
-                Msg::Ask {
-                    kind,
-                    fingerprint,
-                    file,
-                } => {
+                Msg::Ask(question) => {
                     self.steps.insert(
                         Step::HostKey,
                         StepState::Running("unknown key: waiting for your choice".into()),
                     );
-                    self.question = Some(Question {
-                        kind,
-                        fingerprint,
-                        file,
-                    });
+                    self.question = Some(question);
                 }
                 Msg::Done(result) => {
                     finished = true;
@@ -333,15 +321,11 @@ async fn work(
             return Err(warning);
         }
         HostKeyStatus::Unknown { offered } => {
-            send(Msg::Ask {
+            send(Msg::Ask(Question {
                 kind: offered.short_kind().to_owned(),
                 fingerprint: offered.fingerprint(),
-                file: check
-                    .target
-                    .user_files
-                    .first()
-                    .map_or_else(|| "known_hosts".into(), |f| f.display().to_string()),
-            });
+                file: check.target.record_file_name(),
+            }));
             // The worker thread waits here; the UI thread keeps drawing.
             let accepted = answer.recv().unwrap_or(false);
             if !accepted {

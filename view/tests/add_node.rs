@@ -40,19 +40,19 @@ fn wait(
     }
 }
 
-/// A known_hosts with the testbed's lines but `drop_addr`'s, plus `extra`; an ssh config
-/// that uses it; a cluster file with nodes 1 and 2 through that config.
-fn setup(dir: &Path, drop_addr: &str, extra: &str) -> (PathBuf, PathBuf) {
+/// A known_hosts with the testbed's lines but `drop_addr`'s (if any); an ssh config that
+/// uses it; a cluster file with nodes 1 and 2 through that config.
+fn setup(dir: &Path, drop_addr: Option<&str>) -> (PathBuf, PathBuf) {
     let tb = bed();
     let theirs = tb.state_dir.join("known_hosts");
     let lines: String = std::fs::read_to_string(&theirs)
         .expect("known_hosts")
         .lines()
-        .filter(|l| !l.starts_with(&format!("{drop_addr} ")))
+        .filter(|l| drop_addr.is_none_or(|a| !l.starts_with(&format!("{a} "))))
         .map(|l| format!("{l}\n"))
         .collect();
     let known = dir.join("known_hosts");
-    std::fs::write(&known, format!("{lines}{extra}")).expect("write");
+    std::fs::write(&known, lines).expect("write");
     let config = std::fs::read_to_string(tb.ssh_config())
         .expect("ssh_config")
         .replace(&theirs.display().to_string(), &known.display().to_string());
@@ -129,7 +129,7 @@ fn an_unknown_key_is_accepted_and_the_bare_node_joins() {
     let _g = serial();
     let tb = bed();
     let dir = tempfile::tempdir().expect("tempdir");
-    let (cluster, known) = setup(dir.path(), &tb.addr(3), "");
+    let (cluster, known) = setup(dir.path(), Some(&tb.addr(3)));
     let before = std::fs::read_to_string(&known).expect("read");
     let mut h = harness(&cluster);
     open_dialog_and_add(&mut h, &tb.addr(3));
@@ -202,7 +202,7 @@ fn a_changed_key_shows_the_warning_and_no_accept() {
     // Node 2 is in the cluster file with its right key; add it again under a changed key
     // to see the refusal: the window's known_hosts gets the wrong key for node 2 only
     // after the main window connected.
-    let (cluster, known) = setup(dir.path(), "none", "");
+    let (cluster, known) = setup(dir.path(), None);
     let mut h = harness(&cluster);
     let right = std::fs::read_to_string(&known).expect("read");
     let changed: String = right

@@ -101,6 +101,15 @@ pub struct SshTarget {
     pub proxied: bool,
 }
 
+impl SshTarget {
+    /// The known_hosts file an accepted key goes into (the first user file), for people.
+    pub fn record_file_name(&self) -> String {
+        self.user_files
+            .first()
+            .map_or_else(|| "known_hosts".into(), |p| p.display().to_string())
+    }
+}
+
 /// A key recorded for the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedKey {

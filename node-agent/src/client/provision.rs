@@ -315,7 +315,7 @@ pub async fn provision(
             true
         }
     };
-    let _ = session_close(session).await;
+    session_close(session).await;
 
     // 7. The cluster file.
     if listed {
@@ -516,10 +516,10 @@ async fn install_agent(
     Ok(())
 }
 
-async fn session_close(session: Arc<openssh::Session>) -> Result<(), ()> {
-    match Arc::try_unwrap(session) {
-        Ok(s) => s.close().await.map_err(|_| ()),
-        Err(_) => Ok(()),
+/// Closes the master if nothing else holds it (else it goes with its last holder).
+async fn session_close(session: Arc<openssh::Session>) {
+    if let Ok(s) = Arc::try_unwrap(session) {
+        let _ = s.close().await;
     }
 }
 

@@ -163,7 +163,7 @@ async fn host_key_decision(check: &HostKeyCheck, accept: Option<&str>, json: boo
                     outln!("{shown}");
                     out!(
                         "Accept it and record it in {}? Type yes to accept: ",
-                        known_file(check)
+                        check.target.record_file_name()
                     );
                     let _ = std::io::stdout().flush();
                     let mut answer = String::new();
@@ -196,14 +196,6 @@ async fn host_key_decision(check: &HostKeyCheck, accept: Option<&str>, json: boo
             Ok(true)
         }
     }
-}
-
-fn known_file(check: &HostKeyCheck) -> String {
-    check
-        .target
-        .user_files
-        .first()
-        .map_or_else(|| "known_hosts".into(), |p| p.display().to_string())
 }
 
 fn print_line(json: bool, step: Step, state: &str, detail: &str) {

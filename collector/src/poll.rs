@@ -57,7 +57,7 @@ pub struct Config {
 }
 
 enum ToWriter {
-    /// Nodes that joined (id, address): recorded in the node table, also after a rotation.
+    /// Nodes that joined (id, address): recorded in the node table (a rotation keeps them).
     Nodes(Vec<(NodeId, String)>),
     Tick(Box<Tick>),
     Checkpoint(String),
@@ -106,17 +106,13 @@ fn writer(
         created_ms: store.created() * 1000,
     });
     let mut last_wal = Instant::now();
-    // Nodes that joined after the start; a new history after a rotation needs them too.
-    let mut joined: Vec<(NodeId, String)> = Vec::new();
     while let Some(msg) = rx.blocking_recv() {
-        let rotated_before = store.file().to_path_buf();
         match msg {
+            // A rotation copies the node table into the new history, joined nodes too.
             ToWriter::Nodes(nodes) => {
                 if let Err(e) = store.set_nodes(&nodes) {
                     tracing::error!("cannot record the nodes that joined: {e}");
                 }
-                joined.retain(|(id, _)| !nodes.iter().any(|(n, _)| n == id));
-                joined.extend(nodes);
             }
             ToWriter::Tick(tick) => match store.write_tick(&tick) {
                 Ok(r) => metrics.tick_written(tick.time, &r),
@@ -136,12 +132,6 @@ fn writer(
             .is_some_and(|d| crate::now() - store.created() >= d.as_secs() as i64);
         if due {
             store = rotate(store, config, metrics);
-        }
-        if store.file() != rotated_before
-            && !joined.is_empty()
-            && let Err(e) = store.set_nodes(&joined)
-        {
-            tracing::error!("cannot record the nodes that joined in the new history: {e}");
         }
         if last_wal.elapsed() >= Duration::from_secs(60) {
             last_wal = Instant::now();

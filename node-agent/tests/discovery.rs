@@ -29,6 +29,12 @@ fn node_state(tb: &Testbed, i: u32) -> PathBuf {
     tb.state_dir.join(format!("node{i}/state"))
 }
 
+/// The agent binary the testbed's nodes run.
+fn agent_bin(tb: &Testbed) -> String {
+    let agent = tb.state_dir.join("bin/openmosix-agent");
+    agent.to_str().expect("utf-8 path").to_owned()
+}
+
 fn text(out: &Output) -> String {
     format!(
         "{}\n--- stdout ---\n{}\n--- stderr ---\n{}",
@@ -86,12 +92,12 @@ fn stop_daemon(tb: &Testbed, i: u32, signal: &str) {
 }
 
 fn start_daemon(tb: &Testbed, i: u32) {
-    let agent = tb.state_dir.join("bin/openmosix-agent");
+    let agent = agent_bin(tb);
     let state = node_state(tb, i);
     let out = tb.exec(
         i,
         &[
-            agent.to_str().expect("utf-8 path"),
+            &agent,
             "discover",
             "-i",
             "eth0",
@@ -267,8 +273,8 @@ fn cluster_handle_follows_discovery() {
 fn no_default_route_or_no_address_is_a_clear_error() {
     let tb = bed();
     let _serial = serial();
-    let agent = tb.state_dir.join("bin/openmosix-agent");
-    let agent = agent.to_str().expect("utf-8 path");
+    let agent = agent_bin(tb);
+    let agent = agent.as_str();
     let scratch = tempfile::tempdir().expect("tempdir");
     let scratch = scratch.path().to_str().expect("utf-8 path");
 
@@ -413,8 +419,8 @@ fn malformed_and_foreign_datagrams_are_ignored() {
 fn serve_takes_the_daemon_id_and_answers_with_its_map() {
     let tb = bed();
     let _serial = serial();
-    let agent = tb.state_dir.join("bin/openmosix-agent");
-    let agent = agent.to_str().expect("utf-8 path");
+    let agent = agent_bin(tb);
+    let agent = agent.as_str();
     let dir = tempfile::tempdir().expect("tempdir");
     let state = dir.path().to_str().expect("utf-8 path");
 

@@ -89,11 +89,9 @@ struct Shared {
 /// The handle the programs hold: snapshots, per-node calls, change notifications.
 #[derive(Debug)]
 pub struct ClusterHandle {
-    slots: Arc<RwLock<BTreeMap<NodeId, Slot>>>,
     changed: watch::Receiver<u64>,
     shared: Arc<Shared>,
     follower: Option<JoinHandle<()>>,
-    request_timeout: Duration,
 }
 
 impl Drop for ClusterHandle {
@@ -132,9 +130,8 @@ impl ClusterHandle {
     /// the nodes heard. Must be called within a tokio runtime.
     pub fn connect(cluster: &Cluster, options: &ClientOptions) -> ClusterHandle {
         let (tx, rx) = watch::channel(0u64);
-        let slots = Arc::new(RwLock::new(BTreeMap::new()));
         let shared = Arc::new(Shared {
-            slots: Arc::clone(&slots),
+            slots: Arc::new(RwLock::new(BTreeMap::new())),
             tx: Arc::new(tx),
             options: options.clone(),
             tasks: Mutex::new(HashMap::new()),
@@ -152,11 +149,9 @@ impl ClusterHandle {
             tokio::spawn(follow(cluster.clone(), Arc::clone(&shared)))
         });
         ClusterHandle {
-            slots,
             changed: rx,
             shared,
             follower,
-            request_timeout: options.request_timeout,
         }
     }
 
@@ -186,6 +181,7 @@ impl ClusterHandle {
     /// Every node's snapshot, by id.
     pub fn nodes(&self) -> Vec<NodeView> {
         let slots = self
+            .shared
             .slots
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -195,6 +191,7 @@ impl ClusterHandle {
     /// One node's snapshot.
     pub fn node(&self, id: NodeId) -> Option<NodeView> {
         let slots = self
+            .shared
             .slots
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -227,6 +224,7 @@ impl ClusterHandle {
     /// The live connection of a node.
     pub fn conn(&self, id: NodeId) -> Result<Arc<AgentConn>, ClientError> {
         let slots = self
+            .shared
             .slots
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -251,7 +249,8 @@ impl ClusterHandle {
         request: Request,
     ) -> Result<T, ClientError> {
         let conn = self.conn(id)?;
-        conn.request_within(request, self.request_timeout).await
+        conn.request_within(request, self.shared.options.request_timeout)
+            .await
     }
 }
 

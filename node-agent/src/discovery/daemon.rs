@@ -138,13 +138,9 @@ impl Daemon {
             tracing::info!("openMosix #{} at {} is gone", n.id, n.address);
         }
         self.file.nodes = nodes;
-        if let Err(e) = self.file.write(&self.lock_dir()) {
+        if let Err(e) = self.file.write(self.lock.state_dir()) {
             tracing::warn!("{e}");
         }
-    }
-
-    fn lock_dir(&self) -> PathBuf {
-        self.lock.state_dir().to_path_buf()
     }
 }
 

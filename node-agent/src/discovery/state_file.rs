@@ -178,9 +178,7 @@ impl DaemonLock {
             }
         }
     }
-}
 
-impl DaemonLock {
     /// The state folder it locks.
     pub fn state_dir(&self) -> &Path {
         &self.state_dir

@@ -16,7 +16,7 @@ use clap::Args;
 
 use openmosix_agent::discovery::daemon::{Daemon, DaemonConfig};
 use openmosix_agent::discovery::{
-    DEFAULT_GROUP, DEFAULT_PORT, DiscoveryConfig, DiscoveryFile, state_file,
+    DEFAULT_GROUP, DEFAULT_PORT, DiscoveryConfig, DiscoveryError, DiscoveryFile, state_file,
 };
 
 /// How long the background start waits for the daemon to run.
@@ -102,10 +102,10 @@ fn background(state_dir: &Path) -> Result<()> {
     std::fs::create_dir_all(state_dir)
         .with_context(|| format!("creating {}", state_dir.display()))?;
     if state_file::daemon_running(state_dir) {
-        bail!(
-            "a discovery daemon already runs with the state folder {}",
-            state_dir.display()
-        );
+        return Err(DiscoveryError::AlreadyRunning {
+            state_dir: state_dir.to_path_buf(),
+        }
+        .into());
     }
     let log_path = state_dir.join("discovery.log");
     let mut log = OpenOptions::new()

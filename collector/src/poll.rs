@@ -73,12 +73,12 @@ struct Opened {
 pub fn open_store(config: &Config) -> Result<Store> {
     let mut store = Store::open_live(&config.db)
         .with_context(|| format!("cannot open the history {}", config.db.display()))?;
-    store.set_snapshot_every(i64::try_from(config.snapshot_every).unwrap_or(i64::MAX));
     prepare(&mut store, config)?;
     Ok(store)
 }
 
 fn prepare(store: &mut Store, config: &Config) -> Result<()> {
+    store.set_snapshot_every(i64::try_from(config.snapshot_every).unwrap_or(i64::MAX));
     let nodes: Vec<(NodeId, String)> = config
         .cluster
         .nodes
@@ -152,7 +152,6 @@ fn rotate(store: Store, config: &Config, metrics: &Metrics) -> Store {
             if let Err(e) = prepare(&mut new, config) {
                 tracing::error!("preparing the new history: {e}");
             }
-            new.set_snapshot_every(i64::try_from(config.snapshot_every).unwrap_or(i64::MAX));
             metrics.rotated();
             tracing::info!(
                 "saved the history as {}; now writing {}",
@@ -166,7 +165,13 @@ fn rotate(store: Store, config: &Config, metrics: &Metrics) -> Store {
             tracing::error!("cannot rotate {}: {e}", file.display());
             loop {
                 match Store::open_live(&config.db) {
-                    Ok(s) => return s,
+                    Ok(mut s) => {
+                        // Whatever file that is, it gets the same settings and node list.
+                        if let Err(e) = prepare(&mut s, config) {
+                            tracing::error!("preparing the reopened history: {e}");
+                        }
+                        return s;
+                    }
                     Err(e) => {
                         tracing::error!("cannot reopen the history: {e}");
                         std::thread::sleep(Duration::from_secs(1));

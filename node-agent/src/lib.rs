@@ -9,6 +9,7 @@
 //! - [`balance`]: automatic load balancing, one balancer per cluster on the client side.
 
 pub mod bytes;
+pub mod clock;
 pub mod discovery;
 pub mod logging;
 pub mod map;

@@ -14,7 +14,6 @@ use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::protocol::{Event, EventKind, MAX_EVENTS};
 
@@ -52,12 +51,6 @@ fn open_0600(path: &Path, append: bool) -> io::Result<File> {
         o.read(true).write(true);
     }
     o.open(path)
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn cut(text: &str) -> String {
@@ -194,7 +187,7 @@ impl EventLog {
     ) -> io::Result<Event> {
         let event = Event {
             seq: self.last_seq_unlocked()? + 1,
-            time: now_ms(),
+            time: crate::clock::unix_ms(),
             kind,
             text: cut(text),
             pid,

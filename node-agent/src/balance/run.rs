@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -161,12 +161,6 @@ pub struct Balancer {
     reports: Option<mpsc::UnboundedSender<Report>>,
     summary: Summary,
     last_dry: Vec<(i32, NodeId, NodeId)>,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Why a node does not take part in balancing, if it does not: it must be up, able to
@@ -323,7 +317,7 @@ impl Balancer {
         if self.config.report_rounds {
             let eff = efficiency(&nodes.iter().map(|n| (n.load, n.cpus)).collect::<Vec<_>>());
             self.report(Report::Round {
-                time_ms: now_ms(),
+                time_ms: crate::clock::unix_ms(),
                 nodes: reports,
                 efficiency: eff,
             });
@@ -342,7 +336,7 @@ impl Balancer {
                 for m in &planned {
                     let home = self.stats.find(m.from, m.pid).unwrap_or((m.from, m.pid));
                     self.report(Report::Moving {
-                        time_ms: now_ms(),
+                        time_ms: crate::clock::unix_ms(),
                         planned: m.clone(),
                         home,
                         dry_run: true,
@@ -406,7 +400,7 @@ impl Balancer {
             "moving a process automatically"
         );
         self.report(Report::Moving {
-            time_ms: now_ms(),
+            time_ms: crate::clock::unix_ms(),
             planned: m.clone(),
             home: id,
             dry_run: false,
@@ -446,7 +440,7 @@ impl Balancer {
                     .end_move(done.id, Some((moved.to, moved.new_pid)), now);
                 tracing::info!(pid = m.pid, from = m.from, to = m.to, ms, "moved");
                 self.report(Report::Moved {
-                    time_ms: now_ms(),
+                    time_ms: crate::clock::unix_ms(),
                     pid: m.pid,
                     from: m.from,
                     to: m.to,
@@ -460,7 +454,7 @@ impl Balancer {
                 self.stats.end_move(done.id, None, now);
                 tracing::warn!(pid = m.pid, from = m.from, to = m.to, "move failed: {e}");
                 self.report(Report::Failed {
-                    time_ms: now_ms(),
+                    time_ms: crate::clock::unix_ms(),
                     pid: m.pid,
                     from: m.from,
                     to: m.to,

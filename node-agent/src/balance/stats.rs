@@ -36,11 +36,11 @@ fn counts(p: &ProcInfo) -> bool {
 /// The decay factor per decay interval for `p` on a node with `admin`; `None` for a
 /// `nodecay` job, whose statistics are not refreshed.
 pub fn decay_factor(p: &ProcInfo, admin: &AdminState) -> Option<f64> {
-    let run = p.run.clone().unwrap_or_default();
-    if run.nodecay {
+    let run = p.run.as_ref();
+    if run.is_some_and(|r| r.nodecay) {
         return None;
     }
-    let d = if run.fastdecay {
+    let d = if run.is_some_and(|r| r.fastdecay) {
         admin.fast_decay
     } else {
         admin.slow_decay

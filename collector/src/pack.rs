@@ -63,16 +63,22 @@ fn read_plain_range(conn: &Connection, from: Time, to: Time) -> Result<Plain> {
     )?;
     let mut rows = st.query([from, to])?;
     while let Some(r) = rows.next()? {
-        let row = Row {
-            time: r.get(0)?,
-            load: r.get(2)?,
-            util: r.get(3)?,
-            mem: r.get(4)?,
-            rmem: r.get(5)?,
-        };
-        remember(&mut groups, r.get(1)?, row);
+        let (node, row) = plain_row(r)?;
+        remember(&mut groups, node, row);
     }
     Ok(groups)
+}
+
+/// A `samples` row selected as `time, node, load, util, mem, rmem`.
+pub(crate) fn plain_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(NodeId, Row)> {
+    let row = Row {
+        time: r.get(0)?,
+        load: r.get(2)?,
+        util: r.get(3)?,
+        mem: r.get(4)?,
+        rmem: r.get(5)?,
+    };
+    Ok((r.get(1)?, row))
 }
 
 /// Packs every plain sample of the windows before the one starting at `before` into

@@ -8,7 +8,7 @@ use openmosix_agent::model::NodeId;
 use rusqlite::{Connection, params};
 
 use crate::block::{self, MAX_BLOCK_SPAN, Row};
-use crate::pack::damaged;
+use crate::pack::{damaged, plain_row};
 use crate::{Result, Time, schema};
 
 /// Whether the file has packed blocks (schema 2 on; a file of schema 1 has only plain
@@ -66,14 +66,7 @@ pub(crate) fn for_each(
     )?;
     let mut rows = st.query(params![from, to, node])?;
     while let Some(r) = rows.next()? {
-        let id: NodeId = r.get(1)?;
-        let s = Row {
-            time: r.get(0)?,
-            load: r.get(2)?,
-            util: r.get(3)?,
-            mem: r.get(4)?,
-            rmem: r.get(5)?,
-        };
+        let (id, s) = plain_row(r)?;
         let prev = last.entry(id).or_insert(Time::MIN);
         if s.time > *prev {
             f(id, &s);

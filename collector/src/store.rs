@@ -424,19 +424,17 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
             for (node, n) in &tick.samples {
-                let load = n.load.round().clamp(0.0, 1e15) as i64;
-                let util = n.util.round().clamp(0.0, 100.0) as i64;
-                sample.execute(params![node, t, load, util, mib(n.mem), mib(n.rmem)])?;
+                let s = crate::block::Row {
+                    time: t,
+                    load: n.load.round().clamp(0.0, 1e15) as i64,
+                    util: n.util.round().clamp(0.0, 100.0) as i64,
+                    mem: mib(n.mem),
+                    rmem: mib(n.rmem),
+                };
+                sample.execute(params![node, t, s.load, s.util, s.mem, s.rmem])?;
                 report.samples += 1;
                 if let Some(plain) = &mut self.plain {
-                    let row = crate::block::Row {
-                        time: t,
-                        load,
-                        util,
-                        mem: mib(n.mem),
-                        rmem: mib(n.rmem),
-                    };
-                    pack::remember(plain, *node, row);
+                    pack::remember(plain, *node, s);
                 }
                 let row = InfoRow {
                     cpus: n.cpus,

@@ -86,6 +86,20 @@ fn database(path: &Path) -> Store {
     s
 }
 
+/// A saved history of another cluster: node 7 with its job "saved job" (pid 777) at
+/// `T0 + 100`.
+fn saved_history(path: &Path) {
+    let mut s = Store::open_file(path).expect("create");
+    s.set_nodes(&[(7, "10.0.0.7".into())]).expect("nodes");
+    s.write_tick(&Tick {
+        time: T0 + 100,
+        samples: vec![(7, info(7))],
+        procs: vec![(7, vec![proc(777, 7, 'R', "saved job")])],
+        ..Tick::default()
+    })
+    .expect("tick");
+}
+
 /// A browser on `path`, once its thread has opened the history.
 fn opened(path: &Path) -> HistoryBrowser {
     let mut b = HistoryBrowser::open(path).expect("open");
@@ -296,17 +310,7 @@ fn file_open_reads_another_history() {
     let first = dir.path().join("first.db");
     drop(database(&first));
     let second = dir.path().join("second.db");
-    {
-        let mut s = Store::open_file(&second).expect("create");
-        s.set_nodes(&[(7, "10.0.0.7".into())]).expect("nodes");
-        s.write_tick(&Tick {
-            time: T0 + 100,
-            samples: vec![(7, info(7))],
-            procs: vec![(7, vec![proc(777, 7, 'R', "saved job")])],
-            ..Tick::default()
-        })
-        .expect("tick");
-    }
+    saved_history(&second);
     let mut h = harness(opened(&first));
     h.get_by_label("File").click();
     h.run();
@@ -551,17 +555,7 @@ fn opening_twice_in_a_row_ends_at_the_second_file() {
     );
     drop(database(&first));
     drop(database(&second));
-    {
-        let mut s = Store::open_file(&third).expect("create");
-        s.set_nodes(&[(7, "10.0.0.7".into())]).expect("nodes");
-        s.write_tick(&Tick {
-            time: T0 + 100,
-            samples: vec![(7, info(7))],
-            procs: vec![(7, vec![proc(777, 7, 'R', "saved job")])],
-            ..Tick::default()
-        })
-        .expect("tick");
-    }
+    saved_history(&third);
     let mut b = opened(&first);
     b.open_path(&second).expect("second");
     b.open_path(&third).expect("third");

@@ -6,7 +6,7 @@
 #[path = "../../node-agent/tests/common/mod.rs"]
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -19,34 +19,11 @@ fn bed() -> &'static Testbed {
     Testbed::shared_with("tdisc2", 232, 3, &["--discovery"])
 }
 
-fn node_state(tb: &Testbed, i: u32) -> PathBuf {
-    tb.state_dir.join(format!("node{i}/state"))
-}
-
 /// The pid (inside its node) of node i's discovery daemon, if it runs.
 fn daemon_pid(tb: &Testbed, i: u32) -> Option<u32> {
-    let text = std::fs::read_to_string(node_state(tb, i).join("discovery.json")).ok()?;
+    let text = std::fs::read_to_string(tb.node_state(i).join("discovery.json")).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     v["pid"].as_u64().and_then(|p| u32::try_from(p).ok())
-}
-
-fn start_daemon(tb: &Testbed, i: u32) {
-    let agent = tb.state_dir.join("bin/openmosix-agent");
-    let state = node_state(tb, i);
-    let status = tb.exec_status(
-        i,
-        &[
-            agent.to_str().expect("utf-8"),
-            "discover",
-            "-i",
-            "eth0",
-            "--id",
-            &i.to_string(),
-            "--state-dir",
-            state.to_str().expect("utf-8"),
-        ],
-    );
-    assert!(status.success(), "node {i}: discover did not start");
 }
 
 /// Sample rows and node-table rows per node 1..=3.
@@ -104,7 +81,7 @@ fn a_node_that_joins_is_collected_without_a_restart() {
         assert!(out.status.success());
     }
     wait_for(5, "node 3's daemon to stop", || {
-        (!node_state(tb, 3).join("discovery.json").exists()).then_some(())
+        (!tb.node_state(3).join("discovery.json").exists()).then_some(())
     });
 
     let dir = tempfile::tempdir().expect("tempdir");
@@ -133,7 +110,7 @@ fn a_node_that_joins_is_collected_without_a_restart() {
     assert_eq!(counts[2], 0, "node 3 is not there yet: {}", log_text());
     assert_eq!(nodes, [1, 2], "{}", log_text());
 
-    start_daemon(tb, 3);
+    tb.start_discovery(3);
     let (_, nodes) = wait_for(20, "samples of node 3", || {
         let (c, n) = seen(&db);
         (c[2] >= 2).then_some((c, n))

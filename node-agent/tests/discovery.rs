@@ -6,7 +6,6 @@
 mod common;
 
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
-use std::path::PathBuf;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
@@ -25,14 +24,9 @@ fn bed() -> &'static Testbed {
 
 const CLI: &str = env!("CARGO_BIN_EXE_openmosix");
 
-fn node_state(tb: &Testbed, i: u32) -> PathBuf {
-    tb.state_dir.join(format!("node{i}/state"))
-}
-
 /// The agent binary the testbed's nodes run.
 fn agent_bin(tb: &Testbed) -> String {
-    let agent = tb.state_dir.join("bin/openmosix-agent");
-    agent.to_str().expect("utf-8 path").to_owned()
+    tb.agent_path().to_str().expect("utf-8 path").to_owned()
 }
 
 fn text(out: &Output) -> String {
@@ -46,7 +40,7 @@ fn text(out: &Output) -> String {
 
 /// The node ids in node i's discovery map (empty when the daemon does not run).
 fn heard_by(tb: &Testbed, i: u32) -> Vec<u32> {
-    DiscoveryFile::read_live(&node_state(tb, i))
+    DiscoveryFile::read_live(&tb.node_state(i))
         .expect("a readable map")
         .map(|m| m.nodes.iter().map(|n| n.id).collect())
         .unwrap_or_default()
@@ -75,7 +69,7 @@ fn wait_all_three(tb: &Testbed) {
 
 /// The pid (inside its node) of node i's discovery daemon.
 fn daemon_pid(tb: &Testbed, i: u32) -> u32 {
-    DiscoveryFile::read_live(&node_state(tb, i))
+    DiscoveryFile::read_live(&tb.node_state(i))
         .expect("a readable map")
         .unwrap_or_else(|| panic!("node {i} runs no discovery daemon"))
         .pid
@@ -86,28 +80,9 @@ fn stop_daemon(tb: &Testbed, i: u32, signal: &str) {
     let out = tb.exec(i, &["kill", signal, &pid]);
     assert!(out.status.success(), "kill: {}", text(&out));
     let gone = within(Duration::from_secs(5), || {
-        !state_file::daemon_running(&node_state(tb, i))
+        !state_file::daemon_running(&tb.node_state(i))
     });
     assert!(gone.is_some(), "node {i}'s daemon still runs");
-}
-
-fn start_daemon(tb: &Testbed, i: u32) {
-    let agent = agent_bin(tb);
-    let state = node_state(tb, i);
-    let out = tb.exec(
-        i,
-        &[
-            &agent,
-            "discover",
-            "-i",
-            "eth0",
-            "--id",
-            &i.to_string(),
-            "--state-dir",
-            state.to_str().expect("utf-8 path"),
-        ],
-    );
-    assert!(out.status.success(), "discover: {}", text(&out));
 }
 
 /// Restarts a stopped daemon even when the test fails half-way.
@@ -115,8 +90,8 @@ struct Restart<'a>(&'a Testbed, u32);
 
 impl Drop for Restart<'_> {
     fn drop(&mut self) {
-        if !state_file::daemon_running(&node_state(self.0, self.1)) {
-            start_daemon(self.0, self.1);
+        if !state_file::daemon_running(&self.0.node_state(self.1)) {
+            self.0.start_discovery(self.1);
         }
     }
 }
@@ -213,7 +188,7 @@ fn a_stopped_node_is_gone_within_the_bound() {
     assert!(!map.contains(&tb.addr(3)), "{map}");
 
     // Back again: it joins without anyone restarting.
-    start_daemon(tb, 3);
+    tb.start_discovery(3);
     wait_all_three(tb);
 
     // Stopped properly (SIGTERM): it says goodbye and is dropped at once.
@@ -221,10 +196,10 @@ fn a_stopped_node_is_gone_within_the_bound() {
     let took = within(Duration::from_secs(2), || heard_by(tb, 1) == [1, 2]);
     assert!(took.is_some(), "node 1 still hears {:?}", heard_by(tb, 1));
     assert!(
-        !DiscoveryFile::path(&node_state(tb, 3)).exists(),
+        !DiscoveryFile::path(&tb.node_state(3)).exists(),
         "a stopped daemon leaves no map"
     );
-    start_daemon(tb, 3);
+    tb.start_discovery(3);
     wait_all_three(tb);
 }
 
@@ -261,7 +236,7 @@ fn cluster_handle_follows_discovery() {
     assert!(gone.is_some(), "nodes: {:?}", ids(None));
     assert_eq!(ids(Some(LinkState::Up)), [1, 3], "the others stay up");
 
-    start_daemon(tb, 2);
+    tb.start_discovery(2);
     let back = within(Duration::from_secs(15), || {
         ids(Some(LinkState::Up)) == [1, 2, 3]
     });
@@ -408,7 +383,7 @@ fn malformed_and_foreign_datagrams_are_ignored() {
         );
         assert_eq!(heard_by(tb, i), [1, 2, 3], "node {i}: nothing added");
     }
-    let log = std::fs::read_to_string(node_state(tb, 1).join("discovery.log")).expect("log");
+    let log = std::fs::read_to_string(tb.node_state(1).join("discovery.log")).expect("log");
     assert!(
         log.contains(&format!("from {bridge_addr}: ignored a datagram")),
         "the bad datagrams are logged: {log}"

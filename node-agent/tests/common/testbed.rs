@@ -151,6 +151,41 @@ impl Testbed {
         format!("10.77.{}.{}", self.net, 10 + node)
     }
 
+    /// Node `node`'s agent state folder (`nodeI/state`, docs/testbed.md).
+    pub fn node_state(&self, node: u32) -> PathBuf {
+        self.state_dir.join(format!("node{node}/state"))
+    }
+
+    /// The agent copy the testbed's nodes run.
+    pub fn agent_path(&self) -> PathBuf {
+        self.state_dir.join("bin/openmosix-agent")
+    }
+
+    /// Starts node `node`'s discovery daemon as `up --discovery` does (it goes to the
+    /// background by itself); panics with its output when it does not start.
+    pub fn start_discovery(&self, node: u32) {
+        let agent = self.agent_path();
+        let state = self.node_state(node);
+        let out = self.exec(
+            node,
+            &[
+                agent.to_str().expect("utf-8 path"),
+                "discover",
+                "-i",
+                "eth0",
+                "--id",
+                &node.to_string(),
+                "--state-dir",
+                state.to_str().expect("utf-8 path"),
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            describe(&format!("node {node}: discover"), &out)
+        );
+    }
+
     /// The ssh client config of the testbed (host keys checked).
     pub fn ssh_config(&self) -> PathBuf {
         self.state_dir.join("ssh_config")

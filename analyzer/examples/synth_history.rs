@@ -18,7 +18,7 @@ fn main() -> Result<(), String> {
         .map_or(Ok(12.5), |a| a.parse())
         .map_err(|e| format!("{e}"))?;
     let seconds = (hours * 3600.0) as i64;
-    let t0 = openmosix_collector::now() - seconds;
+    let t0 = openmosix_store::now() - seconds;
     let s = Synth {
         nodes,
         t0,

@@ -4,8 +4,8 @@
 //! Every figure is a label of its own (`load min: 12.00`, `mem mean: 1000.5 MiB`,
 //! `CPUs: 2` …) so that tests and screen readers find it.
 
-use openmosix_agent::model::NodeId;
-use openmosix_collector::{History, Stats, Time};
+use openmosix_hpc::model::NodeId;
+use openmosix_store::{History, Stats, Time};
 
 use crate::time_text;
 

@@ -1,6 +1,6 @@
 //! openMosixanalyzer (HOWTO 10.7): the load and memory history of the cluster, read from
 //! the database openmosixcollector writes, through the collector crate's read API
-//! ([`openmosix_collector::History`]).
+//! ([`openmosix_store::History`]).
 //!
 //! - [`Analyzer`]: one window — the load overview (a line per node, red above
 //!   [`HIGH_LOAD`]) or the memory overview (mem, rmem, tmem per node), checkpoints as blue
@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use openmosix_agent::model::NodeId;
-use openmosix_collector::{Checkpoint, NodeRow, Time};
+use openmosix_hpc::model::NodeId;
+use openmosix_store::{Checkpoint, NodeRow, Time};
 
 pub use findout::FindOut;
 pub use load::{BLUE, DEBOUNCE, RED, node_color};
@@ -44,7 +44,7 @@ pub enum Overview {
 
 /// A time for people: `YYYY-mm-dd HH:MM:SS UTC`.
 pub fn time_text(t: Time) -> String {
-    openmosix_collector::utc_text(t)
+    openmosix_store::utc_text(t)
 }
 
 /// The "open another history" window of the File menu.
@@ -76,7 +76,7 @@ pub struct Analyzer {
 }
 
 fn home(range: Option<(Time, Time)>) -> (f64, f64) {
-    let hi = range.map_or_else(openmosix_collector::now, |r| r.1);
+    let hi = range.map_or_else(openmosix_store::now, |r| r.1);
     ((hi - DEFAULT_SPAN) as f64, hi as f64)
 }
 
@@ -202,7 +202,7 @@ impl Analyzer {
     }
 
     /// The events drawn as markers.
-    pub fn events(&self) -> &[openmosix_collector::EventRow] {
+    pub fn events(&self) -> &[openmosix_store::EventRow] {
         self.plot
             .data
             .as_ref()

@@ -23,9 +23,9 @@ use egui_plot::{
     GridInput, GridMark, HoverPosition, Legend, Line, LineStyle, MarkerShape, Plot, PlotPoint,
     Points, VLine,
 };
-use openmosix_agent::model::NodeId;
-use openmosix_collector::query::NodeStatic;
-use openmosix_collector::{Bucket, Checkpoint, EventRow, History, NodeRow, Time};
+use openmosix_hpc::model::NodeId;
+use openmosix_store::query::NodeStatic;
+use openmosix_store::{Bucket, Checkpoint, EventRow, History, NodeRow, Time};
 
 use crate::{FindOut, HIGH_LOAD, Overview, time_text};
 
@@ -525,12 +525,7 @@ impl PlotState {
 /// Bytes per MiB.
 pub const MIB: f64 = (1u64 << 20) as f64;
 
-fn query(
-    history: &History,
-    from: Time,
-    to: Time,
-    bucket: Time,
-) -> openmosix_collector::Result<Data> {
+fn query(history: &History, from: Time, to: Time, bucket: Time) -> openmosix_store::Result<Data> {
     let n = usize::try_from((to - from + 1).max(1) / bucket.max(1) + 1).unwrap_or(1);
     let buckets = history.aggregate_all(from, to, n)?;
     let mut statics = BTreeMap::new();
@@ -666,7 +661,7 @@ fn time_grid(input: GridInput) -> Vec<GridMark> {
 /// Axis text of a time: `HH:MM` (with seconds or the date when that says more).
 pub(crate) fn axis_time(mark: GridMark) -> String {
     let t = mark.value.round() as Time;
-    let full = openmosix_collector::utc_text(t);
+    let full = openmosix_store::utc_text(t);
     // "YYYY-mm-dd HH:MM:SS UTC"
     if mark.step_size >= 86400.0 {
         full[5..10].to_owned()

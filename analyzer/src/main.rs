@@ -51,7 +51,7 @@ fn run() -> Result<()> {
     let path = args
         .file
         .or(args.db)
-        .unwrap_or_else(openmosix_collector::daemon::default_db);
+        .unwrap_or_else(openmosix_store::paths::default_db);
     let mut analyzer = openmosixanalyzer::Analyzer::open(&path).map_err(|e| anyhow!(e))?;
     analyzer.set_refresh(args.refresh);
     if args.memory {

@@ -4,8 +4,8 @@
 //! tmem the node's total memory (a step line from its static data).
 
 use egui_plot::PlotPoint;
-use openmosix_collector::query::NodeStatic;
-use openmosix_collector::{Bucket, Time};
+use openmosix_store::query::NodeStatic;
+use openmosix_store::{Bucket, Time};
 
 use crate::load::{MIB, Series, minmax_lines};
 

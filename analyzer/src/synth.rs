@@ -1,11 +1,11 @@
 //! Synthetic histories (for the tests, the benchmark and the screenshots), written with
-//! the collector's own writer ([`openmosix_collector::Store`]).
+//! the collector's own writer ([`openmosix_store::Store`]).
 
 use std::path::Path;
 
-use openmosix_agent::model::{NodeId, NodeInfo, NodeStatus};
-use openmosix_collector::Time;
-use openmosix_collector::store::{EventIn, Store, Tick};
+use openmosix_hpc::model::{NodeId, NodeInfo, NodeStatus};
+use openmosix_store::Time;
+use openmosix_store::store::{EventIn, Store, Tick};
 
 const MIB: u64 = 1 << 20;
 
@@ -71,7 +71,7 @@ fn info(node: NodeId, i: Time) -> NodeInfo {
 
 /// Writes `s` into a new history at `path`.
 pub fn write(path: &Path, s: &Synth) -> Result<(), String> {
-    let err = |e: openmosix_collector::Error| e.to_string();
+    let err = |e: openmosix_store::Error| e.to_string();
     let mut store = Store::open_file(path).map_err(err)?;
     let nodes: Vec<(NodeId, String)> = (1..=s.nodes).map(|n| (n, format!("node{n}"))).collect();
     store.set_nodes(&nodes).map_err(err)?;

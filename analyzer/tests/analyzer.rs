@@ -269,8 +269,8 @@ fn open_another_history() {
 
 #[test]
 fn refresh_follows_the_live_database() {
-    use openmosix_agent::model::{NodeInfo, NodeStatus};
-    use openmosix_collector::store::{Store, Tick};
+    use openmosix_hpc::model::{NodeInfo, NodeStatus};
+    use openmosix_store::store::{Store, Tick};
 
     let dir = tempfile::tempdir().unwrap();
     let path = history(dir.path());

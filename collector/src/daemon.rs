@@ -20,48 +20,20 @@ use tokio::sync::mpsc;
 
 use crate::metrics::{self, Metrics};
 use crate::poll::{self, Config, Control};
-use crate::store::{Store, link_target};
 use crate::sys;
+use openmosix_store::paths;
+use openmosix_store::store::{Store, link_target};
 
 /// How long `-d`, `-k` and `-r` wait for the collector.
 pub const WAIT: Duration = Duration::from_secs(15);
 
-/// Whether this process runs as root.
-pub fn is_root() -> bool {
-    std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-}
-
-fn user_dir() -> PathBuf {
-    let state = std::env::var_os("XDG_STATE_HOME")
-        .filter(|d| !d.is_empty())
-        .map_or_else(
-            || {
-                std::env::var_os("HOME")
-                    .map_or_else(|| PathBuf::from("."), PathBuf::from)
-                    .join(".local/state")
-            },
-            PathBuf::from,
-        );
-    state.join("openmosix/collector")
-}
-
-/// `/var/lib/openmosix/collector/history.db` for root, else
-/// `$XDG_STATE_HOME/openmosix/collector/history.db` (~/.local/state/…).
-pub fn default_db() -> PathBuf {
-    if is_root() {
-        PathBuf::from("/var/lib/openmosix/collector/history.db")
-    } else {
-        user_dir().join("history.db")
-    }
-}
-
 /// `/run/openmosixcollector.pid` for root, else
 /// `$XDG_STATE_HOME/openmosix/collector/openmosixcollector.pid`.
 pub fn default_pid_file() -> PathBuf {
-    if is_root() {
+    if paths::is_root() {
         PathBuf::from("/run/openmosixcollector.pid")
     } else {
-        user_dir().join("openmosixcollector.pid")
+        paths::state_dir().join("openmosixcollector.pid")
     }
 }
 

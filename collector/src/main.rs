@@ -9,10 +9,10 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use clap::Parser;
 
-use openmosix_agent::map::Cluster;
 use openmosix_collector::daemon;
 use openmosix_collector::poll::Config;
-use openmosix_collector::store::SNAPSHOT_EVERY;
+use openmosix_hpc::map::Cluster;
+use openmosix_store::store::SNAPSHOT_EVERY;
 
 const SHORT_HELP: &str = "\
 openmosixcollector -d   start the collector as a daemon
@@ -115,7 +115,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let cli = Cli::parse();
-    openmosix_agent::logging::init("info");
+    openmosix_hpc::logging::init("info");
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -126,7 +126,11 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<()> {
-    let db = absolute(&cli.db.clone().unwrap_or_else(daemon::default_db))?;
+    let db = absolute(
+        &cli.db
+            .clone()
+            .unwrap_or_else(openmosix_store::paths::default_db),
+    )?;
     let pid_file = absolute(
         &cli.pid_file
             .clone()
@@ -146,10 +150,10 @@ fn run(cli: &Cli) -> Result<()> {
         return Ok(());
     }
     if cli.export {
-        let h = openmosix_collector::History::open(&db)
+        let h = openmosix_store::History::open(&db)
             .with_context(|| format!("cannot read {}", db.display()))?;
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        openmosix_collector::export::samples_csv(&h, cli.from, cli.to, &mut out)?;
+        openmosix_store::export::samples_csv(&h, cli.from, cli.to, &mut out)?;
         return Ok(());
     }
     if cli.rotate {

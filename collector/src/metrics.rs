@@ -7,11 +7,11 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use openmosix_agent::model::{NodeId, NodeInfo};
+use openmosix_hpc::model::{NodeId, NodeInfo};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::store::{TickReport, status_name};
+use openmosix_store::store::{TickReport, status_name};
 
 #[derive(Debug, Clone, Default)]
 struct NodeMetric {
@@ -312,7 +312,7 @@ async fn respond(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use openmosix_agent::model::NodeStatus;
+    use openmosix_hpc::model::NodeStatus;
 
     #[test]
     fn renders_help_type_and_values() {

@@ -19,14 +19,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use openmosix_agent::client::{ClientOptions, ClusterHandle, LinkState};
-use openmosix_agent::map::Cluster;
-use openmosix_agent::model::{NodeId, ProcInfo};
-use openmosix_agent::protocol::{Event, Request};
+use openmosix_client::{ClientOptions, ClusterHandle, LinkState};
+use openmosix_hpc::map::Cluster;
+use openmosix_hpc::model::{NodeId, ProcInfo};
+use openmosix_hpc::protocol::{Event, Request};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::Metrics;
-use crate::store::{EventIn, ProcIn, Store, Tick};
+use openmosix_store::store::{EventIn, ProcIn, Store, Tick};
 
 /// What the collector is told while it runs (from signals).
 #[derive(Debug)]
@@ -129,7 +129,7 @@ fn writer(
         }
         let due = config
             .rotate_after
-            .is_some_and(|d| crate::now() - store.created() >= d.as_secs() as i64);
+            .is_some_and(|d| openmosix_store::now() - store.created() >= d.as_secs() as i64);
         if due {
             store = rotate(store, config, metrics);
         }
@@ -185,7 +185,7 @@ fn rotate(store: Store, config: &Config, metrics: &Metrics) -> Store {
 /// Sleeps until the next multiple of `interval` seconds of the wall clock; returns it.
 async fn next_tick(interval: u64) -> i64 {
     let step = i64::try_from(interval.max(1) * 1000).unwrap_or(1000);
-    let now = crate::now_ms();
+    let now = openmosix_store::now_ms();
     let next = (now.div_euclid(step) + 1) * step;
     tokio::time::sleep(Duration::from_millis(
         u64::try_from(next - now).unwrap_or(0),
@@ -282,7 +282,7 @@ pub async fn collect(
             }
         }
         metrics.keep_nodes(&views.iter().map(|v| v.id).collect::<Vec<_>>());
-        let now_ms = crate::now_ms();
+        let now_ms = openmosix_store::now_ms();
         let procs_due = time >= next_procs;
         if procs_due {
             next_procs = time + i64::try_from(config.procs_poll.max(1)).unwrap_or(1);

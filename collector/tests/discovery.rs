@@ -3,15 +3,12 @@
 //! restart. Real testbed (`openmosix-testbed up 3 --discovery`); needs root and the
 //! workspace's binaries (`cargo build --workspace --bins`).
 
-#[path = "../../node-agent/tests/common/mod.rs"]
-mod common;
-
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::testbed::{Testbed, serial};
-use openmosix_collector::History;
+use openmosix_store::History;
+use openmosix_testbed::{Testbed, serial};
 
 const BIN: &str = env!("CARGO_BIN_EXE_openmosixcollector");
 

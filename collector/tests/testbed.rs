@@ -1,16 +1,13 @@
 //! openmosixcollector against the real 3-node testbed (real sshd, real agents over SSH).
 //! Needs root and the workspace's binaries (`cargo build --workspace --bins`).
 
-#[path = "../../node-agent/tests/common/mod.rs"]
-mod common;
-
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::testbed::{Testbed, serial};
-use openmosix_collector::History;
+use openmosix_store::History;
+use openmosix_testbed::{Testbed, serial};
 
 fn bed() -> &'static Testbed {
     Testbed::shared("tcoll", 214, 3)

@@ -5,8 +5,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, anyhow};
-use openmosix_agent::client::ClientOptions;
-use openmosix_agent::map::Cluster;
+use openmosix_client::ClientOptions;
+use openmosix_hpc::map::Cluster;
 
 use crate::LiveCluster;
 

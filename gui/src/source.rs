@@ -9,14 +9,14 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use openmosix_agent::bytes::BytesOrText;
-use openmosix_agent::client::migrate::{
+use openmosix_client::migrate::{
     MigrateOptions, Migrated, Progress, Target, bring_in, expel_in, migrate_in,
 };
-use openmosix_agent::client::{ClientOptions, ClusterHandle, NodeView};
-use openmosix_agent::map::Cluster;
-use openmosix_agent::model::{AdminChange, AdminState, NodeId, ProcInfo, RunOptions, Signal};
-use openmosix_agent::protocol::{Request, Started};
+use openmosix_client::{ClientOptions, ClusterHandle, NodeView};
+use openmosix_hpc::bytes::BytesOrText;
+use openmosix_hpc::map::Cluster;
+use openmosix_hpc::model::{AdminChange, AdminState, NodeId, ProcInfo, RunOptions, Signal};
+use openmosix_hpc::protocol::{Request, Started};
 
 /// Identifies an action so that its outcome can be matched to it.
 pub type Ticket = u64;
@@ -274,7 +274,7 @@ async fn perform(handle: &ClusterHandle, action: Action) -> Outcome {
                     stayed.extend(bring_in(handle, node).await?.1);
                 }
                 if !stayed.is_empty() {
-                    return Err(openmosix_agent::client::ClientError::Protocol(format!(
+                    return Err(openmosix_client::ClientError::Protocol(format!(
                         "applied, but {} process(es) did not move: {}",
                         stayed.len(),
                         stayed.join("; ")

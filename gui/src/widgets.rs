@@ -1,8 +1,8 @@
 //! The original's look in egui: status lamps, percentage bars and LCD numbers.
 
 use egui::{Color32, Response, RichText, Sense, Ui, Vec2};
-use openmosix_agent::client::{LinkState, NodeView};
-use openmosix_agent::model::NodeStatus;
+use openmosix_client::{LinkState, NodeView};
+use openmosix_hpc::model::NodeStatus;
 
 /// Green: up and accepting guests.
 pub const LAMP_UP: Color32 = Color32::from_rgb(40, 200, 60);

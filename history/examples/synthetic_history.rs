@@ -5,8 +5,8 @@
 
 use std::process::ExitCode;
 
-use openmosix_agent::model::{NodeId, NodeInfo, NodeStatus};
-use openmosix_collector::store::{ProcIn, Store, Tick};
+use openmosix_hpc::model::{NodeId, NodeInfo, NodeStatus};
+use openmosix_store::store::{ProcIn, Store, Tick};
 
 const NODES: [NodeId; 4] = [1, 2, 3, 4];
 const POVRAY: &str = "/usr/local/povray/bin/x-povray +Iskyvase.pov +W1024 +H768";
@@ -69,12 +69,12 @@ fn main() -> ExitCode {
     };
     let path = std::path::PathBuf::from(path);
     let _ = std::fs::remove_file(&path);
-    let result = (|| -> openmosix_collector::Result<()> {
+    let result = (|| -> openmosix_store::Result<()> {
         let mut store = Store::open_file(&path)?;
         let nodes: Vec<(NodeId, String)> =
             NODES.iter().map(|&n| (n, format!("10.0.0.{n}"))).collect();
         store.set_nodes(&nodes)?;
-        let end = openmosix_collector::now();
+        let end = openmosix_store::now();
         let start = end - 600;
         for s in 0..=600 {
             let tick = Tick {

@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use egui::{RichText, Ui};
-use openmosix_collector::{ProcRow, Time, utc_text};
+use openmosix_store::{ProcRow, Time, utc_text};
 
 use crate::rows::{COLUMNS, cell, row_ui};
 use crate::worker::Worker;

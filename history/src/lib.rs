@@ -2,7 +2,7 @@
 //!
 //! [`HistoryBrowser`] reads a history written by openmosixcollector (the live link or an
 //! older, saved file) through the collector crate's read API
-//! ([`openmosix_collector::History`]) and shows, for the time chosen with a slider that
+//! ([`openmosix_store::History`]) and shows, for the time chosen with a slider that
 //! snaps to the recorded snapshots, every process of the cluster: pid, node, home node,
 //! state and command line. Beyond the original it answers "where was pid X at time T",
 //! filters the list, marks migrated processes green, and can be pointed at a time from
@@ -20,7 +20,7 @@ mod rows;
 mod worker;
 
 pub use browser::HistoryBrowser;
-pub use openmosix_collector::{Time, utc_text};
+pub use openmosix_store::{Time, utc_text};
 pub use rows::{MIGRATED, row_label, where_sentence};
 
 /// Reads a time given on the command line: seconds since the epoch (`1700000000` or

@@ -38,9 +38,7 @@ impl eframe::App for App {
 fn main() -> ExitCode {
     openmosix_docgen::generate_if_asked::<Args>("openmosixhistory");
     let args = Args::parse();
-    let db = args
-        .db
-        .unwrap_or_else(openmosix_collector::daemon::default_db);
+    let db = args.db.unwrap_or_else(openmosix_store::paths::default_db);
     let mut browser = match HistoryBrowser::open(&db) {
         Ok(b) => b,
         Err(e) => HistoryBrowser::unopened(&db, Some(e)),

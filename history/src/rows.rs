@@ -1,7 +1,7 @@
 //! The rows of the process list, and the sentences and labels that name them.
 
 use egui::{Color32, RichText, Ui};
-use openmosix_collector::ProcRow;
+use openmosix_store::ProcRow;
 
 /// The colour of a migrated process (home node ≠ the node it runs on).
 pub const MIGRATED: Color32 = Color32::from_rgb(0, 150, 0);
@@ -11,7 +11,7 @@ pub fn row_label(p: &ProcRow) -> String {
     format!("pid {} on node {}", p.pid, p.node)
 }
 
-/// The answer to "where was pid `pid`" given what [`openmosix_collector::History::where_was`] found.
+/// The answer to "where was pid `pid`" given what [`openmosix_store::History::where_was`] found.
 pub fn where_sentence(pid: i32, found: &[ProcRow]) -> String {
     if found.is_empty() {
         return format!("pid {pid} was on no node at that time.");

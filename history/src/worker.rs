@@ -13,7 +13,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use openmosix_collector::{History, ProcRow, Time};
+use openmosix_store::{History, ProcRow, Time};
 
 /// What opening a history read: the file (the link's target), its range, snapshot
 /// times and the newest process list.
@@ -242,7 +242,7 @@ impl Thread {
     /// Opens `path`; the history open before stays if it cannot be read.
     fn open(&mut self, path: &Path) -> Result<Loaded, String> {
         let history = History::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let read = |e: openmosix_collector::Error| format!("cannot read {}: {e}", path.display());
+        let read = |e: openmosix_store::Error| format!("cannot read {}: {e}", path.display());
         let version = history.data_version().ok();
         let (range, stops) = range_and_stops(&history).map_err(read)?;
         let newest = match range {
@@ -304,7 +304,7 @@ const NOTHING_OPEN: &str = "no history is open (File → open… opens one)";
 /// First and last sample time, and the snapshot times between them.
 type RangeAndStops = (Option<(Time, Time)>, Vec<Time>);
 
-fn range_and_stops(h: &History) -> openmosix_collector::Result<RangeAndStops> {
+fn range_and_stops(h: &History) -> openmosix_store::Result<RangeAndStops> {
     let range = h.range()?;
     let stops = match range {
         Some((lo, hi)) => h.snapshot_times(lo, hi)?,

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
-use openmosix_agent::model::{NodeId, NodeInfo, NodeStatus};
-use openmosix_collector::store::{ProcIn, Store, Tick};
+use openmosix_hpc::model::{NodeId, NodeInfo, NodeStatus};
+use openmosix_store::store::{ProcIn, Store, Tick};
 use openmosixhistory::{HistoryBrowser, utc_text, where_sentence};
 
 /// 2026-11-18 11:08:20 UTC.
@@ -342,7 +342,7 @@ fn a_missing_history_is_an_error_not_a_crash() {
 
 #[test]
 fn where_sentences() {
-    let row = |node: NodeId, pid: i32, home: NodeId, home_pid: i32| openmosix_collector::ProcRow {
+    let row = |node: NodeId, pid: i32, home: NodeId, home_pid: i32| openmosix_store::ProcRow {
         node,
         time: T0,
         pid,

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use egui::{Color32, Pos2, Rect, Sense, Stroke, Ui, vec2};
-use openmosix_agent::client::LinkState;
-use openmosix_agent::model::NodeId;
+use openmosix_client::LinkState;
+use openmosix_hpc::model::NodeId;
 
 use crate::circles::{Circle, Square, fraction};
 use crate::layout::{self, NodePlace, SQUARE};

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use openmosix_agent::client::migrate::Progress;
-use openmosix_agent::model::{NodeId, ProcInfo};
+use openmosix_client::migrate::Progress;
+use openmosix_hpc::model::{NodeId, ProcInfo};
 
 use crate::layout::MAX_SQUARES;
 

@@ -2,7 +2,7 @@
 //! small circles around their penguins. No drawing here, so tests can check it.
 
 use egui::{Pos2, Rect, Vec2, pos2, vec2};
-use openmosix_agent::model::NodeId;
+use openmosix_hpc::model::NodeId;
 
 /// Side of a process square, in points.
 pub const SQUARE: f32 = 11.0;

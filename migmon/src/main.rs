@@ -39,7 +39,7 @@ impl eframe::App for App {
 fn main() -> Result<()> {
     openmosix_docgen::generate_if_asked::<Args>("openmosixmigmon");
     let args = Args::parse();
-    openmosix_agent::logging::init("warn");
+    openmosix_hpc::logging::init("warn");
     let (cluster, source) = args.cluster.live()?;
     let main_node = args
         .watch

@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use egui::{Color32, Pos2, Sense, Ui, vec2};
-use openmosix_agent::client::migrate::{Progress, Target};
-use openmosix_agent::client::{LinkState, NodeView};
-use openmosix_agent::model::{NodeId, ProcInfo};
+use openmosix_client::migrate::{Progress, Target};
+use openmosix_client::{LinkState, NodeView};
 use openmosix_gui::{Action, ClusterSource, Outcome, Ticket};
+use openmosix_hpc::model::{NodeId, ProcInfo};
 
 use crate::circles::{Circle, Key, Square, circles, phase};
 
@@ -241,7 +241,7 @@ impl MigMon {
 
     /// Moves the process in the lists at once (the agents' next lists confirm it) and
     /// makes older lists of both nodes stale.
-    fn moved(&mut self, done: &openmosix_agent::client::migrate::Migrated) {
+    fn moved(&mut self, done: &openmosix_client::migrate::Migrated) {
         let taken = self.procs.get_mut(&done.from).and_then(|list| {
             let i = list.iter().position(|p| p.pid == done.old_pid)?;
             Some(list.remove(i))

@@ -1,17 +1,14 @@
 //! The real window (egui_kittest) against real agents on a 3-node testbed: a drag moves a
 //! process for real, a double-click brings it home, a locked one stays and says why.
 
-#[path = "../../node-agent/tests/common/mod.rs"]
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::testbed::{Testbed, serial};
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
-use openmosix_agent::client::{ClientOptions, LinkState};
-use openmosix_agent::map::Cluster;
+use openmosix_client::{ClientOptions, LinkState};
 use openmosix_gui::{ClusterSource, LiveCluster};
+use openmosix_hpc::map::Cluster;
+use openmosix_testbed::{Testbed, serial};
 use openmosixmigmon::MigMon;
 use serde_json::Value;
 

@@ -2,10 +2,10 @@
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
-use openmosix_agent::client::migrate::Target;
-use openmosix_agent::client::{LinkState, NodeView};
-use openmosix_agent::model::{MigMask, NodeId, ProcInfo};
+use openmosix_client::migrate::Target;
+use openmosix_client::{LinkState, NodeView};
 use openmosix_gui::{Action, Outcome, StaticSource};
+use openmosix_hpc::model::{MigMask, NodeId, ProcInfo};
 use openmosixmigmon::MigMon;
 
 struct State {
@@ -232,11 +232,11 @@ fn a_finished_migration_moves_the_square_and_turns_it_green() {
     assert!(mon.on_outcome(
         ticket,
         &Outcome::Progress {
-            progress: openmosix_agent::client::migrate::Progress::Freeze
+            progress: openmosix_client::migrate::Progress::Freeze
         }
     ));
     assert!(mon.status().contains("dumping"), "{}", mon.status());
-    let done = openmosix_agent::client::migrate::Migrated {
+    let done = openmosix_client::migrate::Migrated {
         from: 1,
         to: 2,
         old_pid: 100,

@@ -5,17 +5,14 @@
 //!
 //! `cargo bench -p openmosix-agent --bench agent_roundtrip [-- --quick]`
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::testbed::Testbed;
-use openmosix_agent::client::{AgentConn, ClientOptions, connect_node};
-use openmosix_agent::map::Cluster;
-use openmosix_agent::model::NodeInfo;
-use openmosix_agent::protocol::Request;
+use openmosix_client::{AgentConn, ClientOptions, connect_node};
+use openmosix_hpc::map::Cluster;
+use openmosix_hpc::model::NodeInfo;
+use openmosix_hpc::protocol::Request;
+use openmosix_testbed::Testbed;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     #[allow(

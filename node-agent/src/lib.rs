@@ -1,24 +1,13 @@
-//! The openMosix node agent and its client.
+//! The openMosix node agent: what runs on a node.
 //!
-//! - [`model`]: the /proc/hpc vocabulary (nodes, admin switches, processes).
-//! - [`protocol`]: the JSON-lines protocol between client and agent.
-//! - [`map`]: openmosix.map files and cluster files.
-//! - [`discovery`]: auto-discovery by UDP multicast (omdiscd, HOWTO chapter 5).
-//! - [`backend`] and [`server`] (feature `server`): the node side.
-//! - [`client`]: one connection per node over SSH or locally, and the cluster handle.
-//! - [`balance`]: automatic load balancing, one balancer per cluster on the client side.
+//! - [`backend`]: the kernel and linux backends (the /proc readers, the agent's state,
+//!   the node side of CRIU migration).
+//! - [`server`]: `openmosix-agent serve`, the JSON-lines protocol over stdin/stdout.
+//! - [`discovery_daemon`]: `openmosix-agent discover`, omdiscd (HOWTO chapter 5).
+//!
+//! The words it speaks are in [`openmosix_hpc`]; the client that talks to it is
+//! `openmosix-client`.
 
-pub mod bytes;
-pub mod clock;
-pub mod discovery;
-pub mod logging;
-pub mod map;
-pub mod model;
-pub mod protocol;
-
-#[cfg(feature = "server")]
 pub mod backend;
-pub mod balance;
-pub mod client;
-#[cfg(feature = "server")]
+pub mod discovery_daemon;
 pub mod server;

@@ -1,7 +1,7 @@
 //! `openmosix-agent serve`: answers protocol requests read from an input stream
 //! (stdin over SSH) on an output stream (stdout).
 //!
-//! Layering, as in mini-redis: [`read_bounded_line`] frames the input, [`crate::protocol`]
+//! Layering, as in mini-redis: [`read_bounded_line`] frames the input, [`openmosix_hpc::protocol`]
 //! parses a frame into a request, [`Server::handle`] applies it to the [`Backend`], and one
 //! writer task owns the output so that responses and subscription pushes never interleave
 //! within a line. A bad line gets an error response and the loop goes on; only the end of
@@ -20,8 +20,8 @@ use tokio::task::JoinHandle;
 use crate::backend::Backend;
 use crate::backend::events::EventLog;
 use crate::backend::migration::Migrator;
-use crate::model::{AdminChange, MigMask, RunOptions, Signal};
-use crate::protocol::{
+use openmosix_hpc::model::{AdminChange, MigMask, RunOptions, Signal};
+use openmosix_hpc::protocol::{
     self, AgentError, Capability, ErrorKind, EventKind, Hello, MAX_LINE, Request, ResponseLine,
     Update,
 };

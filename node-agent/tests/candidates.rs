@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use openmosix_agent::backend::Backend as _;
 use openmosix_agent::backend::linux::{LinuxBackend, LinuxConfig};
 use openmosix_agent::backend::state::{AgentState, StateFile};
-use openmosix_agent::model::{MigMask, ProcInfo, RunOptions, Signal};
-use openmosix_agent::protocol::Carried;
+use openmosix_hpc::model::{MigMask, ProcInfo, RunOptions, Signal};
+use openmosix_hpc::protocol::Carried;
 
 fn open(dir: &std::path::Path) -> LinuxBackend {
     LinuxBackend::open(&LinuxConfig {
@@ -171,8 +171,8 @@ fn stay_starts_on_and_an_old_state_file_opts_in_too() {
     assert!(b.admin().expect("admin").stay);
 
     // `mosctl nostay` is kept from then on.
-    b.set_admin(&openmosix_agent::model::AdminChange::Switch {
-        switch: openmosix_agent::model::Switch::Stay,
+    b.set_admin(&openmosix_hpc::model::AdminChange::Switch {
+        switch: openmosix_hpc::model::Switch::Stay,
         on: false,
     })
     .expect("nostay");

@@ -7,10 +7,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use openmosix_agent::backend::{Backend, kernel::KernelBackend};
-use openmosix_agent::model::{
+use openmosix_hpc::model::{
     AdminChange, MapNode, MigMask, NodeInfo, NodeStatus, RunOptions, Switch,
 };
-use openmosix_agent::protocol::ErrorKind;
+use openmosix_hpc::protocol::ErrorKind;
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hpc/node2")

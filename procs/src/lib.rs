@@ -15,9 +15,9 @@ pub mod remote;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use openmosix_agent::client::NodeView;
-use openmosix_agent::model::{NodeId, ProcInfo};
+use openmosix_client::NodeView;
 use openmosix_gui::{Action, ClusterSource, Outcome, Ticket};
+use openmosix_hpc::model::{NodeId, ProcInfo};
 
 pub use migrator::Migrator;
 pub use process_box::{BoxCommand, Choice, Column, ProcessBox, Row};

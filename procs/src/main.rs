@@ -31,7 +31,7 @@ impl eframe::App for App {
 fn main() -> Result<()> {
     openmosix_docgen::generate_if_asked::<Args>("openmosixprocs");
     let args = Args::parse();
-    openmosix_agent::logging::init("warn");
+    openmosix_hpc::logging::init("warn");
     let (_, source) = args.cluster.live()?;
     let app = App {
         source,

@@ -6,11 +6,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use egui::{Color32, RichText, Ui};
-use openmosix_agent::client::NodeView;
-use openmosix_agent::client::migrate::{Progress, Target};
-use openmosix_agent::model::{NodeId, ProcInfo, Signal};
+use openmosix_client::NodeView;
+use openmosix_client::migrate::{Progress, Target};
 use openmosix_gui::widgets::{lamp, lamp_state};
 use openmosix_gui::{Action, ClusterSource, Outcome, Ticket};
+use openmosix_hpc::model::{NodeId, ProcInfo, Signal};
 
 use crate::Lists;
 use crate::process_box::state_word;

@@ -7,8 +7,8 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
 use egui::{Align, Color32, Layout, RichText, Ui, Vec2};
-use openmosix_agent::client::NodeView;
-use openmosix_agent::model::{NodeId, ProcInfo};
+use openmosix_client::NodeView;
+use openmosix_hpc::model::{NodeId, ProcInfo};
 
 use crate::Lists;
 

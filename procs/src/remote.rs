@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 
 use egui::{Color32, RichText, Ui};
-use openmosix_agent::client::NodeView;
-use openmosix_agent::client::migrate::Target;
-use openmosix_agent::model::{NodeId, ProcInfo};
+use openmosix_client::NodeView;
+use openmosix_client::migrate::Target;
 use openmosix_gui::{Action, ClusterSource, Outcome, Ticket};
+use openmosix_hpc::model::{NodeId, ProcInfo};
 
 use crate::Lists;
 use crate::migrator::{bytes, phase};

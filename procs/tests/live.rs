@@ -2,18 +2,15 @@
 //! testbed: a marker process is listed, filtered, migrated by double-clicking a node in
 //! its migrator, stopped, continued, reniced and killed — each checked with the agent.
 
-#[path = "../../node-agent/tests/common/mod.rs"]
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::testbed::{Testbed, serial};
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
-use openmosix_agent::client::{ClientOptions, LinkState};
-use openmosix_agent::map::Cluster;
+use openmosix_client::{ClientOptions, LinkState};
 use openmosix_gui::{ClusterSource as _, LiveCluster};
+use openmosix_hpc::map::Cluster;
+use openmosix_testbed::{Testbed, serial};
 use openmosixprocs::{ProcsWindow, Row};
 use serde_json::Value;
 

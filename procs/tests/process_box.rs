@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
-use openmosix_agent::client::migrate::{Migrated, Progress, Target};
-use openmosix_agent::client::{LinkState, NodeView};
-use openmosix_agent::model::{MigMask, NodeId, ProcInfo, Signal};
+use openmosix_client::migrate::{Migrated, Progress, Target};
+use openmosix_client::{LinkState, NodeView};
 use openmosix_gui::{Action, Outcome, StaticSource, Ticket};
+use openmosix_hpc::model::{MigMask, NodeId, ProcInfo, Signal};
 use openmosixprocs::{Choice, ProcsWindow};
 
 struct State {

@@ -6,9 +6,9 @@
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
-use openmosix_agent::client::{LinkState, NodeView};
-use openmosix_agent::model::{NodeInfo, NodeStatus};
+use openmosix_client::{LinkState, NodeView};
 use openmosix_gui::StaticSource;
+use openmosix_hpc::model::{NodeInfo, NodeStatus};
 use openmosixview::App;
 
 fn nodes(n: u32) -> Vec<NodeView> {

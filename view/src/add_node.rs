@@ -9,9 +9,9 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 
 use egui::{Color32, RichText};
-use openmosix_agent::client::ClientOptions;
-use openmosix_agent::client::hostkey::{self, HostKeyCheck, HostKeyStatus};
-use openmosix_agent::client::provision::{self, AddNode, Progress, Step, StepState};
+use openmosix_client::ClientOptions;
+use openmosix_client::hostkey::{self, HostKeyCheck, HostKeyStatus};
+use openmosix_client::provision::{self, AddNode, Progress, Step, StepState};
 
 const RED: Color32 = Color32::from_rgb(210, 50, 40);
 const GREEN: Color32 = Color32::from_rgb(40, 150, 60);

@@ -10,10 +10,10 @@
 use std::collections::VecDeque;
 
 use egui::{Color32, RichText};
-use openmosix_agent::bytes::BytesOrText;
-use openmosix_agent::client::NodeView;
-use openmosix_agent::model::{NodeId, RunOptions};
+use openmosix_client::NodeView;
 use openmosix_gui::{Action, ClusterSource, Outcome, Ticket};
+use openmosix_hpc::bytes::BytesOrText;
+use openmosix_hpc::model::{NodeId, RunOptions};
 
 use crate::host_chooser;
 

@@ -2,10 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use openmosix_agent::client::{ClientOptions, NodeView};
-use openmosix_agent::map::Cluster;
-use openmosix_agent::model::{AdminChange, NodeId};
+use openmosix_client::{ClientOptions, NodeView};
 use openmosix_gui::{Action, ClusterSource, LiveCluster, Outcome, Ticket};
+use openmosix_hpc::map::Cluster;
+use openmosix_hpc::model::{AdminChange, NodeId};
 
 use crate::advanced::AdvancedExecution;
 use crate::config_dialog::{ConfigDialog, Target};
@@ -115,7 +115,7 @@ impl App {
     /// Opens the analyzer on the collector's live history (Analyzer menu).
     pub fn open_analyzer(&mut self) {
         if self.analyzer.is_none() {
-            let db = openmosix_collector::daemon::default_db();
+            let db = openmosix_store::paths::default_db();
             match openmosixanalyzer::Analyzer::open(&db) {
                 Ok(a) => self.analyzer = Some(a),
                 Err(e) => {
@@ -133,7 +133,7 @@ impl App {
     /// Opens the history browser on the collector's live history (Analyzer menu).
     pub fn open_history(&mut self) {
         if self.history.is_none() {
-            let db = openmosix_collector::daemon::default_db();
+            let db = openmosix_store::paths::default_db();
             match openmosixhistory::HistoryBrowser::open(&db) {
                 Ok(h) => self.history = Some(h),
                 Err(e) => {
@@ -164,7 +164,7 @@ impl App {
             && let Some(n) = self
                 .nodes
                 .iter()
-                .find(|n| n.state == openmosix_agent::client::LinkState::Up)
+                .find(|n| n.state == openmosix_client::LinkState::Up)
         {
             self.migmon.set_main_node(n.id);
         }

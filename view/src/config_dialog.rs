@@ -7,8 +7,8 @@
 use std::collections::BTreeSet;
 
 use egui::{Color32, RichText};
-use openmosix_agent::model::{AdminChange, AdminState, NodeId, Switch};
 use openmosix_gui::{Action, ClusterSource, Outcome, Ticket};
+use openmosix_hpc::model::{AdminChange, AdminState, NodeId, Switch};
 
 /// What the dialog configures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

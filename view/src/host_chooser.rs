@@ -10,8 +10,8 @@ use std::f32::consts::PI;
 
 use egui::accesskit::Action;
 use egui::{Color32, Pos2, Response, Sense, Stroke, Ui, Vec2, WidgetInfo};
-use openmosix_agent::model::NodeId;
 use openmosix_gui::widgets;
+use openmosix_hpc::model::NodeId;
 
 /// The angle the dial sweeps from the first node to the last (like a Qt `QDial`).
 const SWEEP: f32 = 270.0;

@@ -27,7 +27,7 @@ fn main() -> std::process::ExitCode {
 
 fn run() -> Result<()> {
     let args = Args::parse();
-    openmosix_agent::logging::init("warn");
+    openmosix_hpc::logging::init("warn");
     let (_, source) = args.cluster.live()?;
     let name = args.cluster.name();
     let mut app = openmosixview::App::new(Box::new(source), name.clone());

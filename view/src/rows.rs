@@ -1,7 +1,7 @@
 //! Drawing the main window's body: the cluster summary and one row per node.
 
 use egui::{RichText, Ui};
-use openmosix_agent::client::{LinkState, NodeView};
+use openmosix_client::{LinkState, NodeView};
 use openmosix_gui::widgets::{bar, lamp, lamp_state, lcd, quality_bar};
 
 use crate::app::{App, SpeedEdit};

@@ -5,8 +5,8 @@
 //! node carries the same load per CPU (or none at all), 100/N % when one node of N carries
 //! everything.
 
-use openmosix_agent::client::{LinkState, NodeView};
-use openmosix_agent::model::NodeInfo;
+use openmosix_client::{LinkState, NodeView};
+use openmosix_hpc::model::NodeInfo;
 
 /// A node's load bar: load per CPU in percent (openMosix load 100 = one busy process).
 pub fn load_percent(info: &NodeInfo) -> f32 {
@@ -103,7 +103,7 @@ pub fn human_bytes(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use openmosix_agent::model::NodeStatus;
+    use openmosix_hpc::model::NodeStatus;
 
     fn node(id: u32, load: f64, cpus: u32, state: LinkState) -> NodeView {
         NodeView {

@@ -3,19 +3,16 @@
 //! fingerprint is shown, nothing is recorded before Accept, then the agent is installed
 //! and node 3 appears in the window. A changed key shows the warning and no Accept.
 
-#[path = "../../node-agent/tests/common/mod.rs"]
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::testbed::{Testbed, serial};
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
-use openmosix_agent::client::LinkState;
-use openmosix_agent::map::Cluster;
+use openmosix_client::LinkState;
+use openmosix_hpc::map::Cluster;
+use openmosix_testbed::{Testbed, serial};
 use openmosixview::App;
 
 fn bed() -> &'static Testbed {

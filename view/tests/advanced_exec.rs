@@ -4,11 +4,11 @@
 use egui::accesskit::{Role, Toggled};
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
-use openmosix_agent::bytes::BytesOrText;
-use openmosix_agent::client::{LinkState, NodeView};
-use openmosix_agent::model::{NodeId, NodeInfo, NodeStatus, RunOptions};
-use openmosix_agent::protocol::Started;
+use openmosix_client::{LinkState, NodeView};
 use openmosix_gui::{Action, Outcome, StaticSource};
+use openmosix_hpc::bytes::BytesOrText;
+use openmosix_hpc::model::{NodeId, NodeInfo, NodeStatus, RunOptions};
+use openmosix_hpc::protocol::Started;
 use openmosixview::advanced::AdvancedExecution;
 
 struct State {

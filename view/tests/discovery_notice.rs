@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
-use openmosix_agent::map::Cluster;
+use openmosix_hpc::map::Cluster;
 use openmosixview::App;
 
 #[test]

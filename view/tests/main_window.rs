@@ -1,16 +1,13 @@
 //! The real main window (egui_kittest) against real agents on a 3-node testbed.
 
-#[path = "../../node-agent/tests/common/mod.rs"]
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::testbed::{Testbed, serial};
 use egui::accesskit::{Role, Toggled};
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
-use openmosix_agent::client::LinkState;
-use openmosix_agent::map::Cluster;
+use openmosix_client::LinkState;
+use openmosix_hpc::map::Cluster;
+use openmosix_testbed::{Testbed, serial};
 use openmosixview::App;
 use serde_json::Value;
 

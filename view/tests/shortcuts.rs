@@ -6,7 +6,7 @@ use egui::accesskit::Role;
 use egui::{Key, Modifiers};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
-use openmosix_agent::map::Cluster;
+use openmosix_hpc::map::Cluster;
 use openmosixview::App;
 
 const ALL_DIALOG: &str = "openMosix-configuration of all nodes";

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use openmosix_collector::{ProcRow, Time};
+use openmosix_store::{ProcRow, Time};
 
 use super::{HistoryBrowser, POLL_EVERY};
 use crate::rows::where_sentence;

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::protocol::{AgentError, Capability, ErrorKind};
+use openmosix_hpc::protocol::{AgentError, Capability, ErrorKind};
 
 /// A criu binary that passed `criu check`.
 #[derive(Debug, Clone)]

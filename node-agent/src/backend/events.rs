@@ -15,7 +15,7 @@ use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
-use crate::protocol::{Event, EventKind, MAX_EVENTS};
+use openmosix_hpc::protocol::{Event, EventKind, MAX_EVENTS};
 
 /// The log's file name in the state folder.
 pub const FILE: &str = "events.jsonl";
@@ -187,7 +187,7 @@ impl EventLog {
     ) -> io::Result<Event> {
         let event = Event {
             seq: self.last_seq_unlocked()? + 1,
-            time: crate::clock::unix_ms(),
+            time: openmosix_hpc::clock::unix_ms(),
             kind,
             text: cut(text),
             pid,

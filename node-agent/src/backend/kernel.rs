@@ -31,10 +31,10 @@ use std::str::FromStr;
 
 use super::procfs::{OpenMosixFields, ProcFs, ProcStat};
 use super::{Backend, Result, syscalls};
-use crate::model::{
+use openmosix_hpc::model::{
     AdminChange, AdminState, MapNode, MigMask, NodeId, NodeInfo, NodeStatus, ProcInfo, RunOptions,
 };
-use crate::protocol::{AgentError, ErrorKind, Started, TuneInfo};
+use openmosix_hpc::protocol::{AgentError, ErrorKind, Started, TuneInfo};
 
 /// The backend of a node with an openMosix kernel.
 #[derive(Debug, Clone)]

@@ -14,10 +14,10 @@ use super::cantmove::{self, Tables};
 use super::procfs::{OpenMosixFields, ProcFs, ProcStat};
 use super::state::{AgentState, Emigrant, GuestRecord, ProcRecord, RunRecord, StateFile};
 use super::{Backend, Result, syscalls};
-use crate::model::{
+use openmosix_hpc::model::{
     AdminChange, AdminState, MapNode, MigMask, NodeId, NodeInfo, NodeStatus, ProcInfo, RunOptions,
 };
-use crate::protocol::{AgentError, Carried, ErrorKind, Started, TuneInfo};
+use openmosix_hpc::protocol::{AgentError, Carried, ErrorKind, Started, TuneInfo};
 
 /// Where a linux backend keeps things.
 #[derive(Debug, Clone)]
@@ -623,7 +623,7 @@ impl Backend for LinuxBackend {
         if self.state.map.is_empty() {
             // No map installed: the one a discovery daemon of this node hears, if any.
             let discovered = self.file.path().parent().and_then(|dir| {
-                crate::discovery::DiscoveryFile::read_live(dir)
+                openmosix_hpc::discovery::DiscoveryFile::read_live(dir)
                     .ok()
                     .flatten()
             });
@@ -638,7 +638,7 @@ impl Backend for LinuxBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Signal;
+    use openmosix_hpc::model::Signal;
 
     fn backend(state: &std::path::Path) -> LinuxBackend {
         LinuxBackend::open(&LinuxConfig {

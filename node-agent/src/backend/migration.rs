@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use super::criu::Criu;
 use super::procfs::ProcFs;
 use super::syscalls;
-use crate::model::Signal;
-use crate::protocol::{AgentError, ErrorKind};
+use openmosix_hpc::model::Signal;
+use openmosix_hpc::protocol::{AgentError, ErrorKind};
 
 /// An image name: `[0-9a-z-]`, so it never names a path outside the images folder.
 pub fn valid_image(id: &str) -> bool {

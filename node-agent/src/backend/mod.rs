@@ -15,10 +15,10 @@ pub mod procfs;
 pub mod state;
 pub mod syscalls;
 
-use crate::model::{
+use openmosix_hpc::model::{
     AdminChange, AdminState, MapNode, MigMask, NodeId, NodeInfo, ProcInfo, RunOptions, Signal,
 };
-use crate::protocol::{AgentError, Carried, ErrorKind, Started, TuneInfo};
+use openmosix_hpc::protocol::{AgentError, Carried, ErrorKind, Started, TuneInfo};
 
 /// Result of a backend call.
 pub type Result<T> = std::result::Result<T, AgentError>;

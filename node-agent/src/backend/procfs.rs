@@ -5,10 +5,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::Result;
-use crate::bytes::BytesOrText;
-use crate::protocol::{AgentError, ErrorKind};
+use openmosix_hpc::bytes::BytesOrText;
+use openmosix_hpc::protocol::{AgentError, ErrorKind};
 
-/// The fields of /proc/PID/stat and /proc/PID/status a [`crate::model::ProcInfo`] needs.
+/// The fields of /proc/PID/stat and /proc/PID/status a [`openmosix_hpc::model::ProcInfo`] needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProcStat {
     /// Process id.
@@ -52,9 +52,9 @@ const PF_KTHREAD: u64 = 0x0020_0000;
 #[derive(Debug, Clone, Default)]
 pub struct OpenMosixFields {
     /// Node it runs on.
-    pub where_: crate::model::NodeId,
+    pub where_: openmosix_hpc::model::NodeId,
     /// Its home node.
-    pub home: crate::model::NodeId,
+    pub home: openmosix_hpc::model::NodeId,
     /// Its pid on its home node.
     pub home_pid: i32,
     /// Migrations so far.
@@ -64,9 +64,9 @@ pub struct OpenMosixFields {
     /// Why it cannot move ("" if it can).
     pub cantmove: String,
     /// Cluster mask.
-    pub mask: crate::model::MigMask,
+    pub mask: openmosix_hpc::model::MigMask,
     /// mosrun options, if the agent started it.
-    pub run: Option<crate::model::RunOptions>,
+    pub run: Option<openmosix_hpc::model::RunOptions>,
     /// A candidate for automatic load balancing.
     pub candidate: bool,
     /// It arrived by an automatic move of the load balancer.
@@ -75,9 +75,9 @@ pub struct OpenMosixFields {
 
 impl ProcStat {
     /// The protocol's view of this process, with the openMosix fields.
-    pub fn into_info(self, om: OpenMosixFields) -> crate::model::ProcInfo {
+    pub fn into_info(self, om: OpenMosixFields) -> openmosix_hpc::model::ProcInfo {
         let st = self;
-        crate::model::ProcInfo {
+        openmosix_hpc::model::ProcInfo {
             pid: st.pid,
             ppid: st.ppid,
             uid: st.uid,

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::Result;
-use crate::model::{AdminState, MapNode, MigMask, NodeId, RunOptions};
-use crate::protocol::{AgentError, ErrorKind};
+use openmosix_hpc::model::{AdminState, MapNode, MigMask, NodeId, RunOptions};
+use openmosix_hpc::protocol::{AgentError, ErrorKind};
 
 /// A process the agent started, recorded with its start time so a reused pid is not
 /// mistaken for it.

@@ -8,8 +8,8 @@ use std::os::unix::process::CommandExt as _;
 use std::process::{Command, Stdio};
 
 use super::Result;
-use crate::model::Signal;
-use crate::protocol::{AgentError, ErrorKind};
+use openmosix_hpc::model::Signal;
+use openmosix_hpc::protocol::{AgentError, ErrorKind};
 
 fn errno_error(pid: i32, what: &str) -> AgentError {
     let err = std::io::Error::last_os_error();

@@ -1,0 +1,507 @@
+//! Process migration with real criu between real nodes of a 3-node testbed.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use openmosix_testbed::{Testbed, serial};
+use serde_json::Value;
+
+fn bed() -> &'static Testbed {
+    Testbed::shared("tmig", 206, 3)
+}
+
+fn ok(args: &[&str]) -> String {
+    bed().cli_ok(args)
+}
+
+fn fails(args: &[&str]) -> String {
+    let out = bed().cli(args);
+    assert!(!out.status.success(), "openmosix {args:?} should fail");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn procs(node: u32) -> Vec<Value> {
+    bed().ps(node)
+}
+
+fn find(node: u32, pid: i64) -> Option<Value> {
+    procs(node)
+        .into_iter()
+        .find(|p| p["pid"].as_i64() == Some(pid))
+}
+
+fn start(node: u32, argv: &[&str]) -> i64 {
+    let mut args = vec!["run", &*Box::leak(node.to_string().into_boxed_str()), "--"];
+    args.extend_from_slice(argv);
+    ok(&args).trim().parse().expect("pid")
+}
+
+fn migrate(node: u32, pid: i64, target: &str) -> i64 {
+    ok(&["migrate", &node.to_string(), &pid.to_string(), target])
+        .trim()
+        .parse()
+        .expect("new pid")
+}
+
+/// A file the process under test writes, in a folder of this test run.
+fn scratch(name: &str) -> String {
+    let dir = bed().state_dir.join("scratch");
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let path = dir.join(name);
+    let _ = std::fs::remove_file(&path);
+    path.to_string_lossy().into_owned()
+}
+
+fn read_num(path: &str) -> u64 {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Waits until the number in `path` exceeds `than`.
+fn grows(path: &str, than: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let n = read_num(path);
+        if n > than {
+            return n;
+        }
+        assert!(Instant::now() < deadline, "{path} stuck at {n}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn kill(node: u32, pid: i64) {
+    let _ = bed().cli(&["signal", &node.to_string(), &pid.to_string(), "KILL"]);
+}
+
+fn counter_script(path: &str) -> String {
+    format!(
+        "i=0; while :; do i=$((i+1)); echo $i > {path}.tmp; mv {path}.tmp {path}; sleep 0.05; done"
+    )
+}
+
+#[test]
+fn hello_reports_migration_available() {
+    let _g = serial();
+    let conn_out = ok(&["--json", "mosctl", "2", "status"]);
+    assert!(conn_out.contains("\"admin\""));
+    // The agent found criu and `criu check` passed on this machine.
+    let out = std::process::Command::new("ssh")
+        .arg("-F")
+        .arg(bed().state_dir.join("ssh_config"))
+        .arg(bed().addr(2))
+        .args(["openmosix-agent", "serve"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write as _;
+            let mut stdin = c.stdin.take().expect("stdin");
+            writeln!(stdin, r#"{{"id":1,"op":"hello"}}"#)?;
+            drop(stdin);
+            c.wait_with_output()
+        })
+        .expect("ssh");
+    let hello: Value = serde_json::from_slice(&out.stdout).expect("hello");
+    assert_eq!(hello["ok"]["migration"]["available"], true, "{hello}");
+}
+
+#[test]
+fn a_loop_moves_keeps_running_and_comes_home() {
+    let _g = serial();
+    let file = scratch("loop");
+    let pid = start(2, &["sh", "-c", &counter_script(&file)]);
+    let before = grows(&file, 3);
+    let new = migrate(2, pid, "3");
+    let p = find(3, new).expect("on node 3");
+    assert_eq!(
+        (p["where"].as_u64(), p["home"].as_u64(), p["nmigs"].as_u64()),
+        (Some(3), Some(2), Some(1))
+    );
+    assert!(
+        find(2, pid).is_none_or(|p| p["state"] == "Z"),
+        "still on node 2"
+    );
+    let after = grows(&file, before + 5);
+    assert!(after > before);
+    // home brings it back to node 2.
+    let back = migrate(3, new, "home");
+    let p = find(2, back).expect("home again");
+    assert_eq!(
+        (p["where"].as_u64(), p["home"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert!(find(3, new).is_none_or(|p| p["state"] == "Z"));
+    grows(&file, after + 5);
+    kill(2, back);
+}
+
+#[test]
+fn the_howto_awk_test_program_moves() {
+    let _g = serial();
+    let pid = start(
+        2,
+        &["awk", "BEGIN {for(i=0;i<100000;i++)for(j=0;j<100000;j++);}"],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let new = migrate(2, pid, "3");
+    let p = find(3, new).expect("awk on node 3");
+    assert!(p["cmdline"].as_str().unwrap_or("").starts_with("awk"));
+    // It keeps computing there.
+    let t0 = p["utime"].as_u64().unwrap_or(0);
+    std::thread::sleep(Duration::from_millis(800));
+    let t1 = find(3, new).expect("still there")["utime"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(t1 > t0, "awk stopped computing: {t0} -> {t1}");
+    kill(3, new);
+}
+
+#[test]
+fn a_counter_never_restarts_across_three_migrations() {
+    let _g = serial();
+    let file = scratch("counter");
+    let mut node = 1;
+    let mut pid = start(node, &["sh", "-c", &counter_script(&file)]);
+    let mut last = grows(&file, 3);
+    for to in [2, 3, 1] {
+        pid = migrate(node, pid, &to.to_string());
+        node = to;
+        let now = grows(&file, last);
+        assert!(now > last, "counter went from {last} to {now}");
+        last = now;
+    }
+    let p = find(1, pid).expect("back on node 1");
+    assert_eq!(
+        p["nmigs"], 0,
+        "at home again the count restarts with the home record"
+    );
+    kill(1, pid);
+}
+
+const MEMTEST: &str = r#"
+import hashlib, os, sys, time
+size = 256 * 1024 * 1024
+block = bytes(range(256)) * 4096
+buf = bytearray(block * (size // len(block)))
+want = hashlib.sha256(buf).hexdigest()
+out = sys.argv[1]
+n = 0
+while True:
+    n += 1
+    ok = hashlib.sha256(buf).hexdigest() == want
+    with open(out + ".tmp", "w") as f:
+        f.write("%d %s\n" % (n, "ok" if ok else "CORRUPT"))
+    os.rename(out + ".tmp", out)
+    time.sleep(0.3)
+"#;
+
+/// Starts the memory test program on `node` and waits for its first self-check.
+fn start_memtest(node: u32, file: &str) -> i64 {
+    let pid = start(node, &["/usr/bin/python3", "-c", MEMTEST, file]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while memtest_status(file).0 < 1 {
+        assert!(Instant::now() < deadline, "memtest did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    pid
+}
+
+/// Waits until the memory test has checked itself again after check `n0`, with its
+/// content intact.
+fn memtest_runs_on(file: &str, n0: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while memtest_status(file).0 <= n0 {
+        assert!(Instant::now() < deadline, "memtest stopped running");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(memtest_status(file).1, "ok");
+}
+
+/// Runs `openmosix migrate NODE PID TO`, calling `at` once on the first progress line
+/// that contains `cue`; returns whether it succeeded and what it said.
+fn migrate_with(
+    node: u32,
+    pid: i64,
+    to: u32,
+    cue: &str,
+    at: impl FnOnce(&mut std::process::Child),
+) -> (bool, String) {
+    let mut child = bed()
+        .cli_command(&[
+            "migrate",
+            &node.to_string(),
+            &pid.to_string(),
+            &to.to_string(),
+        ])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("migrate");
+    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut at = Some(at);
+    let mut said = Vec::new();
+    for line in stderr.lines().map_while(Result::ok) {
+        if line.contains(cue)
+            && let Some(f) = at.take()
+        {
+            f(&mut child);
+        }
+        said.push(line);
+    }
+    let ok = child.wait().expect("wait").success();
+    (ok, said.join("\n"))
+}
+
+fn memtest_status(path: &str) -> (u64, String) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut it = text.split_whitespace();
+    let n = it.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    (n, it.next().unwrap_or("").to_owned())
+}
+
+#[test]
+fn memory_arrives_intact_and_faults_leave_it_where_it_was() {
+    let _g = serial();
+    let file = scratch("memtest");
+    let pid = start_memtest(2, &file);
+
+    // Target blocked: refused before anything is touched.
+    ok(&["mosctl", "3", "block"]);
+    let err = fails(&["migrate", "2", &pid.to_string(), "3"]);
+    assert!(err.contains("node 3 blocks arriving guests"), "{err}");
+    ok(&["mosctl", "3", "noblock"]);
+    assert_ne!(find(2, pid).expect("still on 2")["state"], "T");
+
+    // The target's sshd dies while the image streams: the process runs on at home.
+    let (moved, said) = migrate_with(2, pid, 3, "sent", |_| bed().sshd_stop(3));
+    bed().sshd_start(3);
+    assert!(!moved, "migration succeeded although node 3 died: {said}");
+    assert!(said.contains("stays on node 2"), "{said}");
+    let p = find(2, pid).expect("the process is still on node 2");
+    assert_ne!(p["state"], "T", "left stopped");
+    memtest_runs_on(&file, memtest_status(&file).0);
+
+    // And now for real: 256 MiB arrive with their content.
+    let new = migrate(2, pid, "3");
+    let (n1, _) = memtest_status(&file);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (n2, st) = loop {
+        let s = memtest_status(&file);
+        if s.0 > n1 + 1 {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "memtest stopped after migrating");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(st, "ok", "memory content after migration ({n2} checks)");
+    assert!(find(3, new).is_some());
+    kill(3, new);
+}
+
+#[test]
+fn restore_failure_and_a_cut_stream_leave_the_process_running() {
+    let _g = serial();
+    let file = scratch("fault");
+    let pid = start(2, &["sh", "-c", &counter_script(&file)]);
+    let last = grows(&file, 3);
+
+    // Restore fails on the target: its pid is taken there.
+    let script = format!(
+        "echo {} > /proc/sys/kernel/ns_last_pid && exec setsid -f sleep 600 </dev/null >/dev/null 2>&1",
+        pid - 1
+    );
+    let st = bed().exec_status(3, &["sh", "-c", &script]);
+    assert!(st.success());
+    std::thread::sleep(Duration::from_millis(200));
+    let taken = find(3, pid).expect("a process holds the pid on node 3");
+    assert_eq!(taken["cmdline"], "sleep 600");
+    let err = fails(&["migrate", "2", &pid.to_string(), "3"]);
+    assert!(
+        err.contains(&format!("pid {pid} is already taken")),
+        "{err}"
+    );
+    let p = find(2, pid).expect("still on node 2");
+    assert_ne!(p["state"], "T");
+    let last = grows(&file, last);
+    kill(3, pid);
+
+    // The image stream is cut: the receiving side dies mid-way.
+    let mem = scratch("fault-mem");
+    let big = start_memtest(2, &mem);
+    let (moved, said) = migrate_with(2, big, 3, "sent", |_| {
+        let _ = bed().exec_status(
+            3,
+            &["pkill", "-KILL", "-f", "openmosix-agent images receive"],
+        );
+    });
+    assert!(!moved, "{said}");
+    assert!(said.contains("stays on node 2"), "{said}");
+    assert_ne!(find(2, big).expect("still on node 2")["state"], "T");
+    memtest_runs_on(&mem, memtest_status(&mem).0);
+    kill(2, big);
+    grows(&file, last);
+    kill(2, pid);
+}
+
+#[test]
+fn a_pipeline_and_threads_move() {
+    let _g = serial();
+    let file = scratch("pipe");
+    let script = format!(
+        "seq 1 100000000 | while read n; do echo $n > {file}.tmp; mv {file}.tmp {file}; sleep 0.05; done"
+    );
+    let pid = start(2, &["sh", "-c", &script]);
+    let last = grows(&file, 3);
+    let new = migrate(2, pid, "3");
+    grows(&file, last + 3);
+    let on3 = procs(3);
+    assert!(
+        on3.iter().any(|p| p["cmdline"] == "seq 1 100000000"),
+        "seq did not come along"
+    );
+    kill(3, new);
+    let _ = bed().exec_status(3, &["pkill", "-f", "seq 1 100000000"]);
+
+    let tfile = scratch("threads");
+    let threads = format!(
+        "import threading, time, os\nc = [0, 0, 0, 0]\ndef work(i):\n    while True:\n        c[i] += 1\n        time.sleep(0.01)\nfor i in range(4):\n    threading.Thread(target=work, args=(i,), daemon=True).start()\nwhile True:\n    open('{tfile}.tmp', 'w').write(str(min(c)))\n    os.rename('{tfile}.tmp', '{tfile}')\n    time.sleep(0.1)\n"
+    );
+    let pid = start(2, &["/usr/bin/python3", "-c", &threads]);
+    let last = grows(&tfile, 5);
+    let new = migrate(2, pid, "3");
+    // Every thread goes on counting (the minimum over the threads grows).
+    grows(&tfile, last + 20);
+    kill(3, new);
+}
+
+#[test]
+fn cantmove_reports_tcp_peers_and_tracers_before_trying() {
+    let _g = serial();
+    let server = start(
+        2,
+        &[
+            "/usr/bin/python3",
+            "-c",
+            "import socket, time\ns = socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ns.bind(('127.0.0.1', 47001))\ns.listen()\nc, _ = s.accept()\ntime.sleep(600)\n",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let client = start(
+        2,
+        &[
+            "/usr/bin/python3",
+            "-c",
+            "import socket, time\nc = socket.create_connection(('127.0.0.1', 47001))\ntime.sleep(600)\n",
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let reason = loop {
+        let r = find(2, client)
+            .map(|p| p["cantmove"].as_str().unwrap_or("").to_owned())
+            .unwrap_or_default();
+        if !r.is_empty() || Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        reason.contains("TCP connection to 127.0.0.1:47001"),
+        "{reason:?}"
+    );
+    let err = fails(&["migrate", "2", &client.to_string(), "3"]);
+    assert!(err.contains("TCP connection"), "{err}");
+    assert!(find(2, client).is_some());
+    kill(2, client);
+    kill(2, server);
+
+    let tracer = start(2, &["strace", "-o", "/dev/null", "sleep", "600"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let traced = procs(2)
+        .into_iter()
+        .find(|p| p["ppid"].as_i64() == Some(tracer) && p["cmdline"] == "sleep 600")
+        .expect("the traced sleep");
+    assert!(
+        traced["cantmove"]
+            .as_str()
+            .unwrap_or("")
+            .contains("traced by process"),
+        "{traced}"
+    );
+    let err = fails(&["migrate", "2", &traced["pid"].to_string(), "3"]);
+    assert!(err.contains("traced"), "{err}");
+    kill(2, tracer);
+    kill(2, traced["pid"].as_i64().unwrap_or(0));
+}
+
+#[test]
+fn expel_sends_guests_home_and_bring_fetches_them() {
+    let _g = serial();
+    let a = start(2, &["sleep", "4801"]);
+    let b = start(2, &["sleep", "4802"]);
+    let a3 = migrate(2, a, "3");
+    migrate(2, b, "3");
+    assert_eq!(find(3, a3).expect("a on 3")["home"], 2);
+    // expel on node 3: every guest goes home.
+    assert_eq!(ok(&["mosctl", "3", "expel"]).trim(), "2");
+    let on2 = procs(2);
+    for cmd in ["sleep 4801", "sleep 4802"] {
+        let p = on2
+            .iter()
+            .find(|p| p["cmdline"] == cmd)
+            .unwrap_or_else(|| panic!("{cmd} not home"));
+        assert_eq!(p["home"], 2);
+    }
+    assert!(
+        procs(3)
+            .iter()
+            .all(|p| p["cmdline"] != "sleep 4801" && p["cmdline"] != "sleep 4802")
+    );
+    // Out again, then bring on node 2: they come back.
+    let a = on2
+        .iter()
+        .find(|p| p["cmdline"] == "sleep 4801")
+        .and_then(|p| p["pid"].as_i64())
+        .expect("a");
+    let b = on2
+        .iter()
+        .find(|p| p["cmdline"] == "sleep 4802")
+        .and_then(|p| p["pid"].as_i64())
+        .expect("b");
+    migrate(2, a, "3");
+    migrate(2, b, "1");
+    assert_eq!(ok(&["mosctl", "2", "bring"]).trim(), "2");
+    let on2 = procs(2);
+    assert!(on2.iter().any(|p| p["cmdline"] == "sleep 4801"));
+    assert!(on2.iter().any(|p| p["cmdline"] == "sleep 4802"));
+    kill(2, a);
+    kill(2, b);
+}
+
+#[test]
+fn a_client_that_dies_mid_migration_leaves_the_process_running() {
+    let _g = serial();
+    let mem = scratch("orphan-mem");
+    let pid = start_memtest(2, &mem);
+    // The admin's program dies while the tree is stopped on node 2.
+    let _ = migrate_with(2, pid, 3, "freezing", |child| {
+        let _ = child.kill();
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let p = find(2, pid).expect("the process is still on node 2");
+        if p["state"] != "T" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "left stopped after its client died"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    memtest_runs_on(&mem, memtest_status(&mem).0);
+    kill(2, pid);
+}

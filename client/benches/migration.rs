@@ -1,0 +1,385 @@
+//! Freeze time and total time of a CRIU migration against the resident size of the
+//! process: 64 MiB, 256 MiB and 1 GiB, each idle and with a writer dirtying random pages
+//! continuously, each with and without pre-dump rounds. The process moves node 1 → node 2
+//! → node 1 … of a 2-node testbed, one sample per move. The same run measures the bare
+//! copy rate of `ssh node2 'cat > /dev/null'` and reports how far each freeze is from
+//! copying the image bytes at that rate. Needs root (it builds a testbed). Figures go to
+//! stdout.
+//!
+//! `cargo bench -p openmosix-agent --bench migration [-- --quick]`
+//!
+//! `--quick`: 2 samples per configuration and only 64 and 256 MiB (default: 5 samples).
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use openmosix_client::migrate::{MigrateOptions, Migrated, Progress, migrate};
+use openmosix_client::{AgentConn, ClientOptions, connect_node};
+use openmosix_hpc::map::Cluster;
+use openmosix_testbed::Testbed;
+use serde_json::Value;
+use tokio::runtime::Runtime;
+use tokio::sync::mpsc;
+
+const MIB: u64 = 1024 * 1024;
+/// Bytes pushed through `ssh … 'cat > /dev/null'` per bare-copy run, and the runs.
+const BARE_BYTES: u64 = 512 * MIB;
+const BARE_RUNS: usize = 3;
+/// How long a test process may take to become resident.
+const RESIDENT_TIMEOUT_SECS: u64 = 60;
+
+/// The test process: `SIZE_MIB MODE`. It fills a bytearray with non-zero bytes (so every
+/// page is resident), then sleeps (`idle`) or rewrites random 4 KiB pages, 16 of them per
+/// millisecond or so (`writer`).
+const SCRIPT: &str = r#"
+import random, sys, time
+size = int(sys.argv[1]) << 20
+buf = bytearray(b"\x5a") * size
+if sys.argv[2] == "idle":
+    while True:
+        time.sleep(3600)
+pages = size >> 12
+fill = [bytes([0xa5]) * 4096, bytes([0x3c]) * 4096]
+n = 0
+while True:
+    o = random.randrange(pages) << 12
+    buf[o:o + 4096] = fill[n & 1]
+    n += 1
+    if n % 16 == 0:
+        time.sleep(0.001)
+"#;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Idle,
+    Writer,
+}
+
+impl Mode {
+    fn arg(self) -> &'static str {
+        match self {
+            Mode::Idle => "idle",
+            Mode::Writer => "writer",
+        }
+    }
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Copy)]
+struct Config {
+    size_mib: u64,
+    mode: Mode,
+    predump: bool,
+}
+
+/// One move.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    freeze_ms: u64,
+    total_ms: u64,
+    bytes: u64,
+    rounds: u32,
+}
+
+/// The open channels to the two nodes, by node id (1 and 2).
+#[derive(Debug)]
+struct Nodes {
+    conns: [AgentConn; 2],
+}
+
+impl Nodes {
+    fn conn(&self, node: u32) -> &AgentConn {
+        &self.conns[if node == 1 { 0 } else { 1 }]
+    }
+
+    /// Whether the source agent can run pre-dump rounds, and its words about it.
+    fn predump_capability(&self) -> (bool, String) {
+        let detail = self.conn(1).hello().migration.detail.clone();
+        (self.conn(1).hello().predump, detail)
+    }
+}
+
+/// A test process on the testbed, killed when dropped.
+#[derive(Debug)]
+struct TestProcess<'a> {
+    bed: &'a Testbed,
+    node: u32,
+    pid: i32,
+}
+
+impl<'a> TestProcess<'a> {
+    /// Starts the test script on node 1 and waits until it is resident.
+    fn start(bed: &'a Testbed, size_mib: u64, mode: Mode) -> Result<Self> {
+        let size = size_mib.to_string();
+        let argv = [
+            "run",
+            "1",
+            "--",
+            "/usr/bin/python3",
+            "-c",
+            SCRIPT,
+            &size,
+            mode.arg(),
+        ];
+        let pid = cli_ok(bed, &argv)?
+            .trim()
+            .parse()
+            .context("`openmosix run` printed no pid")?;
+        let process = TestProcess { bed, node: 1, pid };
+        process.wait_resident(size_mib * MIB * 95 / 100)?;
+        Ok(process)
+    }
+
+    /// Resident set size in bytes, as the node's agent reports it.
+    fn rss(&self) -> Result<u64> {
+        let out = cli_ok(self.bed, &["--json", "ps", &self.node.to_string()])?;
+        out.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|p| p["pid"].as_i64() == Some(i64::from(self.pid)))
+            .and_then(|p| p["rss"].as_u64())
+            .ok_or_else(|| anyhow!("pid {} is not on node {}", self.pid, self.node))
+    }
+
+    fn wait_resident(&self, bytes: u64) -> Result<()> {
+        let start = Instant::now();
+        loop {
+            let rss = self.rss()?;
+            if rss >= bytes {
+                return Ok(());
+            }
+            if start.elapsed().as_secs() > RESIDENT_TIMEOUT_SECS {
+                bail!("pid {} stuck at {} MiB resident", self.pid, rss / MIB);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for TestProcess<'_> {
+    fn drop(&mut self) {
+        let (node, pid) = (self.node.to_string(), self.pid.to_string());
+        let _ = self.bed.cli(&["signal", &node, &pid, "KILL"]);
+    }
+}
+
+/// `openmosix args`, its stdout, or its stderr as the error.
+fn cli_ok(bed: &Testbed, args: &[&str]) -> Result<String> {
+    let out = bed.cli(args);
+    if !out.status.success() {
+        bail!(
+            "openmosix {}: {}",
+            args.first().unwrap_or(&""),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    String::from_utf8(out.stdout).context("openmosix printed non-UTF-8")
+}
+
+/// Moves the process to the other node; returns the migration's figures and the pre-dump
+/// rounds its progress events announced.
+fn move_once(
+    rt: &Runtime,
+    nodes: &Nodes,
+    process: &mut TestProcess<'_>,
+    predump: bool,
+) -> Result<(Migrated, u32)> {
+    let (from, to) = (process.node, 3 - process.node);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let moved = rt.block_on(migrate(
+        nodes.conn(from),
+        nodes.conn(to),
+        process.pid,
+        MigrateOptions {
+            predump,
+            ..MigrateOptions::default()
+        },
+        Some(&tx),
+    ));
+    let m = moved.with_context(|| format!("moving pid {} {from} → {to}", process.pid))?;
+    let mut announced = 0;
+    while let Ok(p) = rx.try_recv() {
+        if let Progress::PreDump { round, .. } = p {
+            announced = announced.max(round);
+        }
+    }
+    process.node = to;
+    process.pid = m.new_pid;
+    Ok((m, announced))
+}
+
+/// `samples` moves of a fresh test process of this configuration.
+fn run_config(
+    rt: &Runtime,
+    bed: &Testbed,
+    nodes: &Nodes,
+    config: Config,
+    samples: usize,
+) -> Result<Vec<Sample>> {
+    let mut process = TestProcess::start(bed, config.size_mib, config.mode)?;
+    let mut out = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let (m, announced) = move_once(rt, nodes, &mut process, config.predump)?;
+        if announced != m.rounds {
+            bail!(
+                "{} pre-dump rounds reported, {announced} announced",
+                m.rounds
+            );
+        }
+        out.push(Sample {
+            freeze_ms: m.freeze_ms,
+            total_ms: m.total_ms,
+            bytes: m.bytes,
+            rounds: m.rounds,
+        });
+        // Let the writer run again before the next freeze.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    Ok(out)
+}
+
+/// One timed run of `BARE_BYTES` zeros through `ssh node2 'cat > /dev/null'`, in bytes/s
+/// (the ssh handshake included, as `time (… | ssh …)` would count it).
+fn bare_copy_rate(bed: &Testbed) -> Result<f64> {
+    let start = Instant::now();
+    let mut child = Command::new("ssh")
+        .arg("-F")
+        .arg(bed.ssh_config())
+        .arg(bed.addr(2))
+        .arg("cat > /dev/null")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .context("cannot run ssh")?;
+    let mut stdin = child.stdin.take().context("ssh stdin")?;
+    let chunk = vec![0u8; MIB as usize];
+    for _ in 0..BARE_BYTES / MIB {
+        stdin.write_all(&chunk).context("writing to ssh")?;
+    }
+    drop(stdin);
+    let status = child.wait().context("waiting for ssh")?;
+    if !status.success() {
+        bail!("ssh 'cat > /dev/null' failed: {status}");
+    }
+    #[allow(clippy::cast_precision_loss)]
+    Ok(BARE_BYTES as f64 / start.elapsed().as_secs_f64())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => v[n / 2],
+        _ => f64::midpoint(v[n / 2 - 1], v[n / 2]),
+    }
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn median_of(samples: &[Sample], f: impl Fn(&Sample) -> u64) -> f64 {
+    median(samples.iter().map(|s| f(s) as f64).collect())
+}
+
+fn configs(quick: bool) -> Vec<Config> {
+    let sizes: &[u64] = if quick { &[64, 256] } else { &[64, 256, 1024] };
+    let mut out = Vec::new();
+    for &size_mib in sizes {
+        for mode in [Mode::Idle, Mode::Writer] {
+            for predump in [false, true] {
+                out.push(Config {
+                    size_mib,
+                    mode,
+                    predump,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The predump column: off; on with the median rounds; or n/a when the agent skipped it.
+fn predump_label(config: Config, available: bool, samples: &[Sample]) -> String {
+    match (config.predump, available) {
+        (false, _) => "off".into(),
+        (true, false) => "n/a".into(),
+        (true, true) => format!("on ({:.0} rnd)", median_of(samples, |s| s.rounds.into())),
+    }
+}
+
+fn print_header() {
+    println!(
+        "{:>8} {:>7} {:>12} {:>3} {:>10} {:>10} {:>9} {:>12}",
+        "size", "mode", "predump", "n", "freeze ms", "total ms", "MiB sent", "freeze/copy"
+    );
+}
+
+fn print_row(config: Config, available: bool, rate: f64, result: &Result<Vec<Sample>>) {
+    let size = format!("{} MiB", config.size_mib);
+    let head = format!("{size:>8} {:>7}", config.mode.arg());
+    let samples = match result {
+        Ok(s) => s,
+        Err(e) => {
+            let predump = if config.predump { "on" } else { "off" };
+            println!("{head} {predump:>12} FAILED: {e:#}");
+            return;
+        }
+    };
+    let freeze = median_of(samples, |s| s.freeze_ms);
+    let bytes = median_of(samples, |s| s.bytes);
+    let bare_ms = bytes / rate * 1000.0;
+    println!(
+        "{head} {:>12} {:>3} {freeze:>10.0} {:>10.0} {:>9.1} {:>11.2}x",
+        predump_label(config, available, samples),
+        samples.len(),
+        median_of(samples, |s| s.total_ms),
+        bytes / MIB as f64,
+        freeze / bare_ms,
+    );
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let samples = if quick { 2 } else { 5 };
+    let bed = Testbed::shared("tbmig", 208, 2);
+    let cluster = Cluster::from_file(&bed.cluster_file).expect("cluster file");
+    let options = ClientOptions::for_cluster(&cluster);
+    let rt = Runtime::new().expect("tokio runtime");
+    let connect = |id| {
+        let node = cluster.node(id).expect("node in the cluster file");
+        rt.block_on(connect_node(node, &options))
+            .expect("connect to the node's agent")
+    };
+    let nodes = Nodes {
+        conns: [connect(1), connect(2)],
+    };
+    for id in [1, 2] {
+        let m = &nodes.conn(id).hello().migration;
+        assert!(m.available, "node {id} cannot migrate: {}", m.detail);
+    }
+
+    let rates: Vec<f64> = (0..BARE_RUNS)
+        .map(|_| bare_copy_rate(bed).expect("bare ssh copy"))
+        .collect();
+    let rate = median(rates);
+    let (available, detail) = nodes.predump_capability();
+
+    println!("# migration node 1 ⇄ node 2 (testbed, 2 nodes), {samples} moves per row");
+    println!(
+        "bare copy `ssh node2 'cat > /dev/null'`, {} MiB × {BARE_RUNS}: median {:.0} MB/s",
+        BARE_BYTES / MIB,
+        rate / 1e6
+    );
+    println!("pre-dump on the source: {detail}");
+    if !available {
+        println!(
+            "(predump n/a: asked for, but the agent dumps at once — 0 rounds — on this kernel)"
+        );
+    }
+    println!("freeze/copy = median freeze ÷ (median bytes sent ÷ bare copy rate)");
+    print_header();
+    for config in configs(quick) {
+        let result = run_config(&rt, bed, &nodes, config, samples);
+        print_row(config, available, rate, &result);
+    }
+}

@@ -1,0 +1,290 @@
+//! One protocol channel to one agent.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncWrite, AsyncWriteExt as _, BufReader};
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use super::ClientError;
+use openmosix_hpc::protocol::{
+    AgentError, Hello, PROTOCOL_VERSION, Request, RequestLine, ResponseLine, Update,
+};
+
+type Reply = Result<Value, AgentError>;
+
+/// A subscription's pushes (or the agent's error for one tick).
+pub type UpdateRx = mpsc::Receiver<Result<Update, AgentError>>;
+
+#[derive(Debug, Default)]
+struct Shared {
+    pending: Mutex<HashMap<u64, oneshot::Sender<Reply>>>,
+    subs: Mutex<HashMap<u64, mpsc::Sender<Result<Update, AgentError>>>>,
+    closed: AtomicBool,
+    closed_notify: Notify,
+}
+
+impl Shared {
+    fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        // Dropping the senders wakes every waiter with "closed".
+        lock(&self.pending).clear();
+        lock(&self.subs).clear();
+        self.closed_notify.notify_waiters();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A live channel to an agent: cheap to share (`Arc`), safe to use from many tasks.
+#[derive(Debug)]
+pub struct AgentConn {
+    out: mpsc::UnboundedSender<String>,
+    shared: Arc<Shared>,
+    next_id: AtomicU64,
+    hello: Hello,
+    timeout: Duration,
+    /// How to open more channels to the same agent (image streams).
+    aux: Option<super::transport::Aux>,
+    /// Whatever keeps the stream alive (the ssh child, the local agent process).
+    _keep: Mutex<Box<dyn std::any::Any + Send>>,
+}
+
+/// The longest response line the client accepts (a process list of a big node fits).
+const MAX_RESPONSE: usize = 64 * 1024 * 1024;
+
+impl AgentConn {
+    /// Starts the protocol on `reader`/`writer` and performs `hello`. `keep` is held for
+    /// as long as the connection lives.
+    pub async fn start<R, W>(
+        reader: R,
+        writer: W,
+        keep: Box<dyn std::any::Any + Send>,
+        timeout: Duration,
+    ) -> Result<AgentConn, ClientError>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        let shared = Arc::new(Shared::default());
+        let (out, mut out_rx) = mpsc::unbounded_channel::<String>();
+        {
+            let shared = Arc::clone(&shared);
+            tokio::spawn(async move {
+                let mut writer = writer;
+                while let Some(mut l) = out_rx.recv().await {
+                    l.push('\n');
+                    if writer.write_all(l.as_bytes()).await.is_err()
+                        || writer.flush().await.is_err()
+                    {
+                        break;
+                    }
+                }
+                shared.close();
+            });
+        }
+        {
+            let shared = Arc::clone(&shared);
+            tokio::spawn(async move {
+                read_loop(reader, &shared).await;
+                shared.close();
+            });
+        }
+        let mut conn = AgentConn {
+            out,
+            shared,
+            next_id: AtomicU64::new(1),
+            hello: Hello {
+                protocol: 0,
+                agent_version: String::new(),
+                node_id: 0,
+                backend: String::new(),
+                ops: Vec::new(),
+                migration: openmosix_hpc::protocol::Capability {
+                    available: false,
+                    detail: String::new(),
+                },
+                predump: false,
+            },
+            timeout,
+            aux: None,
+            _keep: Mutex::new(keep),
+        };
+        let hello: Hello = conn.request(Request::Hello).await?;
+        if hello.protocol != PROTOCOL_VERSION {
+            return Err(ClientError::Protocol(format!(
+                "agent speaks protocol {} but this program speaks {PROTOCOL_VERSION} (agent {})",
+                hello.protocol, hello.agent_version
+            )));
+        }
+        conn.hello = hello;
+        Ok(conn)
+    }
+
+    /// Sets how to open side channels (image streams) to this agent.
+    pub(crate) fn set_aux(&mut self, aux: super::transport::Aux) {
+        self.aux = Some(aux);
+    }
+
+    /// How to open side channels to this agent, if the transport can.
+    pub(crate) fn aux(&self) -> Option<&super::transport::Aux> {
+        self.aux.as_ref()
+    }
+
+    /// What the agent said in `hello`.
+    pub fn hello(&self) -> &Hello {
+        &self.hello
+    }
+
+    /// Whether the channel has closed.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::SeqCst)
+    }
+
+    /// Resolves when the channel closes.
+    pub async fn closed(&self) {
+        let notified = self.shared.closed_notify.notified();
+        if self.is_closed() {
+            return;
+        }
+        notified.await;
+    }
+
+    /// Sends a request and waits (at most the connection's time-out) for its answer.
+    pub async fn request<T: DeserializeOwned>(&self, request: Request) -> Result<T, ClientError> {
+        self.request_within(request, self.timeout).await
+    }
+
+    /// Like [`request`](Self::request) with an explicit time-out.
+    pub async fn request_within<T: DeserializeOwned>(
+        &self,
+        request: Request,
+        timeout: Duration,
+    ) -> Result<T, ClientError> {
+        let (id, rx) = self.send(request)?;
+        let value = match tokio::time::timeout(timeout, rx).await {
+            Err(_) => {
+                lock(&self.shared.pending).remove(&id);
+                return Err(ClientError::Timeout(timeout));
+            }
+            Ok(Err(_)) => return Err(ClientError::Closed),
+            Ok(Ok(reply)) => reply?,
+        };
+        serde_json::from_value(value)
+            .map_err(|e| ClientError::Protocol(format!("unexpected answer: {e}")))
+    }
+
+    fn send(&self, request: Request) -> Result<(u64, oneshot::Receiver<Reply>), ClientError> {
+        if self.is_closed() {
+            return Err(ClientError::Closed);
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        lock(&self.shared.pending).insert(id, tx);
+        let text = serde_json::to_string(&RequestLine { id, request })
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        self.out.send(text).map_err(|_| ClientError::Closed)?;
+        Ok((id, rx))
+    }
+
+    /// Asks for node figures (and the process list if `procs`) every `interval`.
+    /// Dropping the receiver does not stop the pushes; call [`unsubscribe`](Self::unsubscribe).
+    pub async fn subscribe(
+        &self,
+        interval: Duration,
+        procs: bool,
+    ) -> Result<(u64, UpdateRx), ClientError> {
+        let interval_ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX);
+        let (tx, rx) = mpsc::channel(16);
+        // Register before the request goes out, so the first push is not lost.
+        let id = self.next_id.load(Ordering::Relaxed);
+        lock(&self.shared.subs).insert(id, tx.clone());
+        let (sent_id, reply) = self.send(Request::Subscribe { interval_ms, procs })?;
+        if sent_id != id {
+            // Another request took the id first; move the registration.
+            let mut subs = lock(&self.shared.subs);
+            subs.remove(&id);
+            subs.insert(sent_id, tx);
+        }
+        match tokio::time::timeout(self.timeout, reply).await {
+            Ok(Ok(Ok(_))) => Ok((sent_id, rx)),
+            Ok(Ok(Err(e))) => {
+                lock(&self.shared.subs).remove(&sent_id);
+                Err(e.into())
+            }
+            Ok(Err(_)) => Err(ClientError::Closed),
+            Err(_) => {
+                lock(&self.shared.subs).remove(&sent_id);
+                Err(ClientError::Timeout(self.timeout))
+            }
+        }
+    }
+
+    /// Stops subscription `sub`.
+    pub async fn unsubscribe(&self, sub: u64) -> Result<(), ClientError> {
+        lock(&self.shared.subs).remove(&sub);
+        self.request::<Value>(Request::Unsubscribe { sub })
+            .await
+            .map(|_| ())
+    }
+}
+
+async fn read_loop<R: AsyncRead + Unpin>(reader: R, shared: &Shared) {
+    let mut reader = BufReader::new(reader);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match (&mut reader)
+            .take(MAX_RESPONSE as u64)
+            .read_until(b'\n', &mut buf)
+            .await
+        {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        if buf.last() != Some(&b'\n') && buf.len() >= MAX_RESPONSE {
+            tracing::warn!("agent sent a line longer than {MAX_RESPONSE} bytes; closing");
+            return;
+        }
+        let Ok(resp) = serde_json::from_slice::<ResponseLine>(&buf) else {
+            tracing::warn!(
+                "agent sent a line that is not the protocol: {:?}",
+                String::from_utf8_lossy(&buf)
+            );
+            continue;
+        };
+        match resp {
+            ResponseLine::Ok { id: Some(id), ok } => {
+                if let Some(tx) = lock(&shared.pending).remove(&id) {
+                    let _ = tx.send(Ok(ok));
+                }
+            }
+            ResponseLine::Err { id: Some(id), err } => {
+                if let Some(tx) = lock(&shared.pending).remove(&id) {
+                    let _ = tx.send(Err(err));
+                } else if let Some(tx) = lock(&shared.subs).get(&id).cloned() {
+                    let _ = tx.try_send(Err(err));
+                }
+            }
+            ResponseLine::Ok { id: None, .. } => {}
+            ResponseLine::Err { id: None, err } => {
+                tracing::warn!("agent error without id: {err}");
+            }
+            ResponseLine::Push { sub, data } => {
+                let tx = lock(&shared.subs).get(&sub).cloned();
+                if let Some(tx) = tx {
+                    // A slow consumer loses pushes rather than stalling every request.
+                    let _ = tx.try_send(Ok(data));
+                }
+            }
+        }
+    }
+}
+
+use tokio::io::AsyncReadExt as _;

@@ -1,0 +1,19 @@
+//! What both sides of openMosixview speak: the words of /proc/hpc and of the files and
+//! datagrams around it. No SSH, no egui, and no runtime of its own (the discovery
+//! listener runs on its caller's tokio runtime).
+//!
+//! - [`model`]: the /proc/hpc vocabulary (nodes, admin switches, processes).
+//! - [`protocol`]: the JSON-lines protocol between client and agent.
+//! - [`map`]: openmosix.map files and cluster files.
+//! - [`discovery`]: auto-discovery by UDP multicast (omdiscd, HOWTO chapter 5): the
+//!   datagram, the set of nodes heard, the map file and the listener.
+//! - [`bytes`]: text that may not be UTF-8; [`clock`]: wall-clock time;
+//!   [`logging`]: the programs' log set-up.
+
+pub mod bytes;
+pub mod clock;
+pub mod discovery;
+pub mod logging;
+pub mod map;
+pub mod model;
+pub mod protocol;

@@ -1,0 +1,200 @@
+//! `openmosix-agent`: the node agent. `serve` answers the JSON-lines protocol on
+//! stdin/stdout; the client starts it over SSH (or locally) and keeps the channel open.
+
+mod discover;
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use openmosix_agent::backend::events::EventLog;
+use openmosix_agent::backend::kernel::KernelBackend;
+use openmosix_agent::backend::linux::{LinuxBackend, LinuxConfig, calibrate};
+use openmosix_agent::backend::migration::Migrator;
+use openmosix_agent::backend::procfs::ProcFs;
+use openmosix_agent::server::Server;
+
+/// The openMosix node agent: reports what openMosix reported under /proc/hpc and applies
+/// what mosctl applied, for the openmosixview suite.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum BackendKind {
+    /// kernel if PROC_ROOT/hpc exists, else linux.
+    Auto,
+    /// Any modern Linux: /proc figures, switches in the state file.
+    Linux,
+    /// An openMosix kernel: /proc/hpc.
+    Kernel,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Direction {
+    /// Write the image to stdout.
+    Send,
+    /// Read the image from stdin.
+    Receive,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Answer protocol requests on stdin/stdout (docs/protocol.md) until stdin ends.
+    Serve {
+        /// Which backend to use.
+        #[arg(long, value_enum, default_value = "auto")]
+        backend: BackendKind,
+        /// The /proc root to read (a fixture tree in tests).
+        #[arg(long, default_value = "/proc", value_name = "PATH")]
+        proc_root: PathBuf,
+        /// Folder of the agent's state file [default: /var/lib/openmosix for root,
+        /// $XDG_STATE_HOME/openmosix (~/.local/state/openmosix) for other users].
+        #[arg(long, env = "OPENMOSIX_STATE_DIR", value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+        /// This node's openMosix id [default: the id its running discovery daemon
+        /// announces, else the state file's, else 1].
+        #[arg(long, env = "OPENMOSIX_NODE_ID", value_name = "ID")]
+        node_id: Option<u32>,
+        /// The criu binary [default: criu on PATH or in an sbin folder].
+        #[arg(long, env = "OPENMOSIX_CRIU", value_name = "PATH")]
+        criu: Option<PathBuf>,
+    },
+    /// Stream a migration image: `send ID` writes it to stdout as tar, `receive ID` reads
+    /// it from stdin. The client runs these on its SSH connection while a process moves.
+    Images {
+        /// send or receive.
+        #[arg(value_enum)]
+        direction: Direction,
+        /// The image name (as `dump` answered).
+        image: String,
+        /// Folder of the agent's state (images live in its `images/`).
+        #[arg(long, env = "OPENMOSIX_STATE_DIR", value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
+    /// Measure this machine's speed (PIII/1GHz = 1000) and print it.
+    Calibrate,
+    /// Auto-discovery (omdiscd, HOWTO 5): announce this node by UDP multicast on an
+    /// interface and keep the map of the nodes heard in the state folder
+    /// (`openmosix showmap` prints it). Runs in the background unless -n is given.
+    Discover(discover::DiscoverArgs),
+}
+
+fn default_state_dir() -> PathBuf {
+    openmosix_hpc::discovery::state_file::default_state_dir()
+}
+
+fn main() -> std::process::ExitCode {
+    openmosix_docgen::generate_if_asked::<Cli>("openmosix-agent");
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("openmosix-agent: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
+    let cli = Cli::parse();
+    // The discovery daemon logs who joins and leaves, as omdiscd did.
+    let level = if matches!(cli.command, Command::Discover(_)) {
+        "info"
+    } else {
+        "warn"
+    };
+    openmosix_hpc::logging::init(level);
+    match cli.command {
+        Command::Discover(args) => {
+            let state_dir = args.state_dir.clone().unwrap_or_else(default_state_dir);
+            discover::run(&args, &state_dir)
+        }
+        Command::Calibrate => {
+            println!("{}", calibrate());
+            Ok(())
+        }
+        Command::Images {
+            direction,
+            image,
+            state_dir,
+        } => {
+            let state_dir = state_dir.unwrap_or_else(default_state_dir);
+            let m = Migrator::new(None, String::new(), &state_dir, ProcFs::new("/proc"));
+            match direction {
+                Direction::Send => {
+                    m.send(&image, std::io::BufWriter::new(std::io::stdout().lock()))?;
+                }
+                Direction::Receive => {
+                    m.receive(&image, std::io::BufReader::new(std::io::stdin().lock()))?;
+                }
+            }
+            Ok(())
+        }
+        Command::Serve {
+            backend,
+            proc_root,
+            state_dir,
+            node_id,
+            criu,
+        } => {
+            let use_kernel = match backend {
+                BackendKind::Auto => KernelBackend::detect(&proc_root),
+                BackendKind::Linux => false,
+                BackendKind::Kernel => true,
+            };
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the runtime")?;
+            let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+            let stdout = tokio::io::stdout();
+            if use_kernel {
+                let b = KernelBackend::open(&proc_root)?;
+                if node_id.is_some_and(|id| id != openmosix_agent::backend::Backend::node_id(&b)) {
+                    bail!(
+                        "--node-id disagrees with {}/hpc/admin/mospe",
+                        proc_root.display()
+                    );
+                }
+                rt.block_on(Server::new(b).serve(stdin, stdout))?;
+            } else {
+                let state_dir = state_dir.unwrap_or_else(default_state_dir);
+                // Unless told, the node has the id its discovery daemon announces.
+                let node_id = node_id.or_else(|| {
+                    openmosix_hpc::discovery::DiscoveryFile::read_live(&state_dir)
+                        .ok()
+                        .flatten()
+                        .map(|found| found.my_id)
+                });
+                let config = LinuxConfig {
+                    proc_root: proc_root.clone(),
+                    state_dir: state_dir.clone(),
+                    node_id,
+                };
+                let b = LinuxBackend::open(&config)?;
+                let (found, capability) = openmosix_agent::backend::criu::detect(criu.as_deref());
+                let migrator = Migrator::new(
+                    found,
+                    capability.detail.clone(),
+                    &state_dir,
+                    ProcFs::new(&proc_root),
+                );
+                let mut server = Server::new(b).with_migration(migrator, capability);
+                // The events of this node, shared by all its agents (docs/collector.md).
+                match EventLog::open(&state_dir) {
+                    Ok(log) => server = server.with_events(log),
+                    Err(e) => tracing::warn!(
+                        "no event log in {}: {e}; events are not recorded",
+                        state_dir.display()
+                    ),
+                }
+                rt.block_on(server.serve(stdin, stdout))?;
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! The one-machine test cluster (`openmosix-testbed`, docs/testbed.md) for integration
+//! tests. Tests that need it run as root and FAIL (never skip) when it cannot be built.
+
+use std::ffi::OsStr;
+use std::path::PathBuf;
+use std::process::{Command, ExitStatus, Output, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+
+/// A program of the workspace, found in the target folder beside the test executable
+/// (`target/debug/deps/TEST` → `target/debug/NAME`), where `scripts/test.sh` builds every
+/// binary before testing.
+pub fn bin(name: &str) -> String {
+    let exe = std::env::current_exe().expect("test executable path");
+    for dir in exe.ancestors().skip(1).take(2) {
+        let candidate = dir.join(name);
+        if candidate.is_file() {
+            return candidate.to_string_lossy().into_owned();
+        }
+    }
+    panic!(
+        "{name} is not built: run `cargo build --workspace --bins` first (scripts/test.sh does)"
+    );
+}
+
+fn testbed_bin() -> String {
+    bin("openmosix-testbed")
+}
+
+fn agent_bin() -> String {
+    bin("openmosix-agent")
+}
+
+fn cli_bin() -> String {
+    bin("openmosix")
+}
+
+/// A running testbed: nodes 1..=`nodes` at 10.77.`net`.(10+i), reachable over SSH.
+#[derive(Debug)]
+pub struct Testbed {
+    pub name: String,
+    pub net: u8,
+    pub nodes: u32,
+    /// cluster.toml written by `openmosix-testbed up`.
+    pub cluster_file: PathBuf,
+    /// /run/openmosix-testbed/NAME.
+    pub state_dir: PathBuf,
+}
+
+/// The testbed of this test process, or why it could not be built.
+static SHARED: OnceLock<Result<Testbed, String>> = OnceLock::new();
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Runs the tests that take it one at a time (they share one testbed); a test that
+/// panicked while holding it does not poison it for the others.
+pub fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Quotes one word for the remote shell ssh hands its command line to.
+pub fn shell_quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+fn describe(what: &str, out: &Output) -> String {
+    format!(
+        "{what}: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout).trim_end(),
+        String::from_utf8_lossy(&out.stderr).trim_end()
+    )
+}
+
+impl Testbed {
+    /// Brings up, once per test process, a testbed with this name, net and size (removing
+    /// an earlier one of the same name), with the binaries cargo built for this test.
+    /// Every test of the binary gets the same one; it is left running when the process
+    /// ends (`openmosix-testbed down --all` removes it). Panics with the testbed's stderr
+    /// if it cannot be built.
+    pub fn shared(name: &str, net: u8, nodes: u32) -> &'static Testbed {
+        Self::shared_with(name, net, nodes, &[])
+    }
+
+    /// [`Testbed::shared`] with more options for `openmosix-testbed up` (e.g. `["--discovery"]`, `["--bare", "3"]`).
+    pub fn shared_with(name: &str, net: u8, nodes: u32, extra: &[&str]) -> &'static Testbed {
+        let tb = SHARED.get_or_init(|| Self::up(name, net, nodes, extra));
+        match tb {
+            Ok(tb) => {
+                assert!(
+                    tb.name == name && tb.net == net && tb.nodes == nodes,
+                    "Testbed::shared({name}, {net}, {nodes}) but this process already has {tb:?}"
+                );
+                tb
+            }
+            Err(e) => panic!(
+                "the testbed could not be built (tests need root, sshd, tini, iproute2):\n{e}"
+            ),
+        }
+    }
+
+    fn up(name: &str, net: u8, nodes: u32, extra: &[&str]) -> Result<Testbed, String> {
+        let out = Command::new(testbed_bin())
+            .args([
+                "up",
+                &nodes.to_string(),
+                "--name",
+                name,
+                "--net",
+                &net.to_string(),
+                "--agent",
+                &agent_bin(),
+            ])
+            .args(extra)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", testbed_bin()))?;
+        if !out.status.success() {
+            return Err(describe(
+                &format!("openmosix-testbed up {nodes} --name {name} --net {net}"),
+                &out,
+            ));
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let cluster_file = PathBuf::from(stdout.lines().last().unwrap_or_default().trim());
+        if !cluster_file.is_file() {
+            return Err(describe(
+                "openmosix-testbed up printed no cluster file",
+                &out,
+            ));
+        }
+        let state_dir = cluster_file.parent().map(PathBuf::from).unwrap_or_default();
+        Ok(Testbed {
+            name: name.to_owned(),
+            net,
+            nodes,
+            cluster_file,
+            state_dir,
+        })
+    }
+
+    /// The address of node i.
+    pub fn addr(&self, node: u32) -> String {
+        format!("10.77.{}.{}", self.net, 10 + node)
+    }
+
+    /// Node `node`'s agent state folder (`nodeI/state`, docs/testbed.md).
+    pub fn node_state(&self, node: u32) -> PathBuf {
+        self.state_dir.join(format!("node{node}/state"))
+    }
+
+    /// The agent copy the testbed's nodes run.
+    pub fn agent_path(&self) -> PathBuf {
+        self.state_dir.join("bin/openmosix-agent")
+    }
+
+    /// Starts node `node`'s discovery daemon as `up --discovery` does (it goes to the
+    /// background by itself); panics with its output when it does not start.
+    pub fn start_discovery(&self, node: u32) {
+        let agent = self.agent_path();
+        let state = self.node_state(node);
+        let out = self.exec(
+            node,
+            &[
+                agent.to_str().expect("utf-8 path"),
+                "discover",
+                "-i",
+                "eth0",
+                "--id",
+                &node.to_string(),
+                "--state-dir",
+                state.to_str().expect("utf-8 path"),
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            describe(&format!("node {node}: discover"), &out)
+        );
+    }
+
+    /// The ssh client config of the testbed (host keys checked).
+    pub fn ssh_config(&self) -> PathBuf {
+        self.state_dir.join("ssh_config")
+    }
+
+    /// `ssh -F <ssh_config> <addr> -- argv`, each word quoted for the remote shell.
+    pub fn ssh(&self, node: u32, argv: &[&str]) -> Output {
+        self.ssh_with(node, &[], argv)
+    }
+
+    /// Like [`Testbed::ssh`] with extra ssh options (e.g. `["-o", "X=y"]`) before the host.
+    pub fn ssh_with(&self, node: u32, options: &[&str], argv: &[&str]) -> Output {
+        let remote: Vec<String> = argv.iter().map(|w| shell_quote(w)).collect();
+        Command::new("ssh")
+            .arg("-F")
+            .arg(self.ssh_config())
+            .args(options)
+            .arg(self.addr(node))
+            .arg("--")
+            .args(remote)
+            .stdin(Stdio::null())
+            .output()
+            .expect("cannot run ssh")
+    }
+
+    fn testbed(&self) -> Command {
+        Command::new(testbed_bin())
+    }
+
+    /// `openmosix-testbed exec I -- argv`: runs argv inside node i, output captured.
+    pub fn exec(&self, node: u32, argv: &[&str]) -> Output {
+        self.exec_command(node, argv)
+            .output()
+            .expect("cannot run openmosix-testbed exec")
+    }
+
+    /// Like [`Testbed::exec`] with stdin, stdout and stderr on /dev/null, so that a
+    /// background process it leaves (`setsid -f …`) does not hold a pipe open.
+    pub fn exec_status(&self, node: u32, argv: &[&str]) -> ExitStatus {
+        self.exec_command(node, argv)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("cannot run openmosix-testbed exec")
+    }
+
+    fn exec_command(&self, node: u32, argv: &[&str]) -> Command {
+        let mut cmd = self.testbed();
+        cmd.args(["exec", &node.to_string(), "--name", &self.name, "--"])
+            .args(argv)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn testbed_ok(&self, args: &[&str]) -> Result<(), String> {
+        let what = format!("openmosix-testbed {} --name {}", args.join(" "), self.name);
+        let out = self
+            .testbed()
+            .args(args)
+            .args(["--name", &self.name])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run {what}: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(describe(&what, &out))
+        }
+    }
+
+    /// Kills every sshd of node i (its SSH connections drop).
+    pub fn sshd_stop(&self, node: u32) {
+        self.testbed_ok(&["sshd", "stop", &node.to_string()])
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Starts node i's sshd again and waits until it accepts connections.
+    pub fn sshd_start(&self, node: u32) {
+        self.try_sshd_start(node).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// [`Testbed::sshd_start`] that reports failure instead of panicking (for `Drop` guards).
+    pub fn try_sshd_start(&self, node: u32) -> Result<(), String> {
+        self.testbed_ok(&["sshd", "start", &node.to_string()])
+    }
+
+    /// `openmosix --cluster <cluster_file> args`.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_command(args)
+            .output()
+            .expect("cannot run openmosix")
+    }
+
+    /// Runs the CLI and returns its stdout, failing the test with its stderr on a
+    /// non-zero exit.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "openmosix {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 output")
+    }
+
+    /// `openmosix --json ps NODE`: one object per process of the node.
+    pub fn ps(&self, node: u32) -> Vec<serde_json::Value> {
+        self.cli_ok(&["--json", "ps", &node.to_string()])
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
+    }
+
+    /// The `openmosix --cluster <cluster_file> args` command, to adjust before running.
+    pub fn cli_command<S: AsRef<OsStr>>(&self, args: &[S]) -> Command {
+        let mut cmd = Command::new(cli_bin());
+        cmd.arg("--cluster")
+            .arg(&self.cluster_file)
+            .args(args)
+            .stdin(Stdio::null());
+        cmd
+    }
+}

@@ -139,7 +139,6 @@ fn run_once(bed: &Testbed, rt: &Runtime, cluster: &Arc<ClusterHandle>, secs: u64
             .iter()
             .filter_map(|v| v.info.as_ref().map(|i| (i.load, i.cpus)))
             .collect();
-        #[allow(clippy::cast_precision_loss)]
         let by_jobs: Vec<(f64, u32)> = counts.iter().map(|&c| (c as f64 * 100.0, 2)).collect();
         points.push(Point {
             t,
@@ -272,7 +271,6 @@ fn svg(points: &[Point], balanced_after: Option<f64>) -> String {
             .iter()
             .filter_map(|p| f(p).map(|e| format!("{:.1},{:.1}", x(p.t), y(e))))
             .collect();
-        #[allow(clippy::cast_precision_loss)]
         let ly = h - bottom - 14.0 - 16.0 * (2 - i) as f64;
         let (lx1, lx2, tx, ty) = (
             w - right - 260.0,

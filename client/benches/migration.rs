@@ -262,7 +262,6 @@ fn bare_copy_rate(bed: &Testbed) -> Result<f64> {
     if !status.success() {
         bail!("ssh 'cat > /dev/null' failed: {status}");
     }
-    #[allow(clippy::cast_precision_loss)]
     Ok(BARE_BYTES as f64 / start.elapsed().as_secs_f64())
 }
 
@@ -276,7 +275,6 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-#[allow(clippy::cast_precision_loss)]
 fn median_of(samples: &[Sample], f: impl Fn(&Sample) -> u64) -> f64 {
     median(samples.iter().map(|s| f(s) as f64).collect())
 }

@@ -237,7 +237,6 @@ pub async fn migrate(
                     pages: r.pages,
                 },
             );
-            #[allow(clippy::cast_precision_loss)]
             let grew = last.is_some_and(|l| r.pages as f64 > l as f64 * GROWTH_LIMIT);
             if r.pages <= SMALL_ROUND_PAGES || grew {
                 break;

@@ -126,7 +126,6 @@ impl MigMon {
         }
         let pos = match self.glides.get(&sq.key) {
             Some(g) if time - g.start < GLIDE_SECS => {
-                #[allow(clippy::cast_possible_truncation)]
                 let t = ((time - g.start) / GLIDE_SECS) as f32;
                 g.from.lerp(target, layout::ease(t))
             }
@@ -330,7 +329,6 @@ fn progress_ring(painter: &egui::Painter, center: Pos2, fraction: f32) {
     let steps = 32;
     let points: Vec<Pos2> = (0..=steps)
         .map(|i| {
-            #[allow(clippy::cast_precision_loss)]
             let a = -std::f32::consts::FRAC_PI_2
                 + std::f32::consts::TAU * fraction * i as f32 / steps as f32;
             center + r * vec2(a.cos(), a.sin())
@@ -352,7 +350,6 @@ fn legend(painter: &egui::Painter, rect: Rect) {
         (Some(BALANCED), "moved by the load balancer"),
     ];
     for (i, (color, text)) in entries.into_iter().enumerate() {
-        #[allow(clippy::cast_precision_loss)]
         let y = rect.top() + 14.0 + 17.0 * i as f32;
         let c = egui::pos2(rect.left() + 16.0, y);
         match color {

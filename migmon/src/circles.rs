@@ -174,7 +174,6 @@ pub fn fraction(p: Option<&Progress>) -> f32 {
         Some(Progress::PreDump { .. }) => 0.2,
         Some(Progress::Freeze) => 0.3,
         Some(Progress::Transfer { sent, total }) => {
-            #[allow(clippy::cast_precision_loss)]
             let t = if *total == 0 {
                 1.0
             } else {

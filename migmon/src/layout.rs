@@ -45,7 +45,6 @@ pub fn penguin_size(size: f32) -> Vec2 {
 pub fn ring(center: Pos2, radius: f32, count: usize, phase: f32) -> Vec<Pos2> {
     (0..count)
         .map(|i| {
-            #[allow(clippy::cast_precision_loss)]
             let a = phase + std::f32::consts::TAU * i as f32 / count as f32;
             center + radius * vec2(a.cos(), a.sin())
         })
@@ -55,7 +54,6 @@ pub fn ring(center: Pos2, radius: f32, count: usize, phase: f32) -> Vec<Pos2> {
 /// The radius of a process circle of `count` squares around a penguin of height `size`:
 /// clear of the penguin, and wide enough that the squares do not touch.
 pub fn process_ring_radius(size: f32, count: usize) -> f32 {
-    #[allow(clippy::cast_precision_loss)]
     let needed = count.min(MAX_SQUARES) as f32 * SQUARE_SPACING / std::f32::consts::TAU;
     needed.max(size * 0.62 + SQUARE)
 }

@@ -119,7 +119,6 @@ fn drag(h: &mut H, from: egui::Pos2, to: egui::Pos2) {
     h.drag_at(from);
     h.run_steps(2);
     for i in 1..=8 {
-        #[allow(clippy::cast_precision_loss)]
         let t = i as f32 / 8.0;
         h.hover_at(from.lerp(to, t));
         h.run_steps(2);

@@ -108,7 +108,6 @@ fn drag(h: &mut Harness<'static, State>, from: egui::Pos2, to: egui::Pos2) {
     h.drag_at(from);
     h.run_steps(2);
     for i in 1..=8 {
-        #[allow(clippy::cast_precision_loss)]
         let t = i as f32 / 8.0;
         h.hover_at(from.lerp(to, t));
         h.run_steps(2);

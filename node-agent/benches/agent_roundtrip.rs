@@ -15,11 +15,6 @@ use openmosix_hpc::protocol::Request;
 use openmosix_testbed::Testbed;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss
-    )]
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
 }
@@ -173,7 +168,6 @@ async fn watch(conn: &AgentConn, pid: u32, watch_secs: u64, what: &str) {
     }
     let (t1, rss) = cpu_and_rss(pid).expect("agent stat");
     // Linux's USER_HZ (the unit of utime/stime) is 100 on every supported arch.
-    #[allow(clippy::cast_precision_loss)]
     let cpu = (t1 - t0) as f64 / 100.0 / start.elapsed().as_secs_f64() * 100.0;
     println!(
         "agent on {what}, subscribe 1 Hz + procs ({procs} processes): {pushes} pushes in {:.0?}, CPU {cpu:.2}% of one core, RSS {rss} kB (max {max_rss} kB)",

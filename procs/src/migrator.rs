@@ -55,7 +55,6 @@ pub fn phase(progress: &Progress) -> (f32, &'static str, String) {
     match *progress {
         Progress::Checking => (0.05, "check", "checking that it may move".into()),
         Progress::PreDump { round, pages } => {
-            #[allow(clippy::cast_precision_loss)]
             let f = 0.1 + 0.04 * round.min(5) as f32;
             (
                 f,
@@ -65,7 +64,6 @@ pub fn phase(progress: &Progress) -> (f32, &'static str, String) {
         }
         Progress::Freeze => (0.35, "freeze", "frozen: final dump".into()),
         Progress::Transfer { sent, total } => {
-            #[allow(clippy::cast_precision_loss)]
             let part = if total == 0 {
                 1.0
             } else {
@@ -88,7 +86,6 @@ pub fn phase(progress: &Progress) -> (f32, &'static str, String) {
 
 /// Bytes in KiB/MiB.
 pub fn bytes(n: u64) -> String {
-    #[allow(clippy::cast_precision_loss)]
     let f = n as f64;
     if n >= 1 << 20 {
         format!("{:.1} MiB", f / f64::from(1u32 << 20))

@@ -483,7 +483,6 @@ impl ProcessBox {
             let width = ui.available_width();
             cell(ui, width, |ui| {
                 if row.depth > 0 {
-                    #[allow(clippy::cast_precision_loss)]
                     ui.add_space(14.0 * (row.depth - 1) as f32);
                     ui.label(RichText::new("└").monospace().weak());
                 }

@@ -44,11 +44,6 @@ fn nodes(n: u32) -> Vec<NodeView> {
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss
-    )]
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i]
 }
@@ -70,7 +65,6 @@ fn main() {
         let mut times = Vec::with_capacity(500);
         for i in 0..500 {
             // Move the pointer so every frame does real hit-testing.
-            #[allow(clippy::cast_precision_loss)]
             h.hover_at(egui::pos2(
                 100.0 + (i % 50) as f32 * 10.0,
                 150.0 + (i % 30) as f32 * 15.0,

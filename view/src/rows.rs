@@ -40,7 +40,6 @@ pub fn summary(app: &mut App, ui: &mut Ui) {
                 &format!("{:.0} %", s.load_percent),
                 120.0,
             );
-            #[allow(clippy::cast_precision_loss)]
             let used = if s.mem_total == 0 {
                 0.0
             } else {

@@ -10,7 +10,6 @@ use openmosix_hpc::model::NodeInfo;
 
 /// A node's load bar: load per CPU in percent (openMosix load 100 = one busy process).
 pub fn load_percent(info: &NodeInfo) -> f32 {
-    #[allow(clippy::cast_possible_truncation)]
     let per_cpu = (info.load / f64::from(info.cpus.max(1))) as f32;
     per_cpu.clamp(0.0, 100.0)
 }
@@ -20,7 +19,6 @@ pub fn mem_used_fraction(info: &NodeInfo) -> f32 {
     if info.tmem == 0 {
         return 0.0;
     }
-    #[allow(clippy::cast_precision_loss)]
     let f = info.tmem.saturating_sub(info.mem) as f32 / info.tmem as f32;
     f.clamp(0.0, 1.0)
 }
@@ -56,13 +54,11 @@ pub fn summarize(nodes: &[NodeView]) -> Summary {
         .map(|i| i.load / f64::from(i.cpus.max(1)))
         .collect();
     let max = per_cpu.iter().copied().fold(0.0_f64, f64::max);
-    #[allow(clippy::cast_precision_loss)]
     let mean = if per_cpu.is_empty() {
         0.0
     } else {
         per_cpu.iter().sum::<f64>() / per_cpu.len() as f64
     };
-    #[allow(clippy::cast_possible_truncation)]
     let efficiency = if max <= f64::EPSILON {
         100.0
     } else {
@@ -70,7 +66,6 @@ pub fn summarize(nodes: &[NodeView]) -> Summary {
     };
     let cpus: u32 = up.iter().map(|i| i.cpus).sum();
     let load: f64 = up.iter().map(|i| i.load).sum();
-    #[allow(clippy::cast_possible_truncation)]
     let load_percent = if cpus == 0 {
         0.0
     } else {
@@ -92,7 +87,6 @@ pub fn human_bytes(bytes: u64) -> String {
     const MIB: u64 = 1024 * 1024;
     const GIB: u64 = 1024 * MIB;
     if bytes >= 10 * GIB {
-        #[allow(clippy::cast_precision_loss)]
         let g = bytes as f64 / GIB as f64;
         format!("{g:.1} GiB")
     } else {

@@ -101,7 +101,6 @@ fn dragging_a_speed_slider_sets_the_nodes_speed() {
     h.drag_at(from);
     h.run_steps(2);
     for i in 1..=6 {
-        #[allow(clippy::cast_precision_loss)]
         let x = from.x + (rect.right() + 20.0 - from.x) * i as f32 / 6.0;
         h.hover_at(egui::pos2(x, from.y));
         h.run_steps(2);

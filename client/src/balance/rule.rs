@@ -213,7 +213,6 @@ pub fn efficiency(nodes: &[(f64, u32)]) -> f64 {
     if x.is_empty() || max <= 0.0 {
         return 100.0;
     }
-    #[allow(clippy::cast_precision_loss)]
     let mean = x.iter().sum::<f64>() / x.len() as f64;
     100.0 * mean / max
 }

@@ -69,7 +69,6 @@ pub fn calibrate() -> u32 {
         std::hint::black_box(x);
     }
     let per_sec = steps as f64 / start.elapsed().as_secs_f64();
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let speed = (per_sec / PIII_STEPS_PER_SEC * 1000.0).round() as u32;
     speed.clamp(1, 1_000_000)
 }
@@ -141,7 +140,6 @@ impl LinuxBackend {
             let (b0, t0) = self.last_cpu.unwrap_or((0, 0));
             let dt = total.saturating_sub(t0);
             if dt > 0 {
-                #[allow(clippy::cast_precision_loss)]
                 let u = busy.saturating_sub(b0) as f64 / dt as f64 * 100.0;
                 self.util = u.clamp(0.0, 100.0);
             }

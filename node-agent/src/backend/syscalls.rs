@@ -54,7 +54,6 @@ pub fn renice(pid: i32, nice: i32) -> Result<()> {
             format!("nice value {nice} is outside -20..19"),
         ));
     }
-    #[allow(clippy::cast_sign_loss)] // pid was checked positive above
     let who = pid as libc::id_t;
     // SAFETY: setpriority(2) touches no memory of ours.
     let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, who, nice) };

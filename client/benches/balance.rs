@@ -4,7 +4,7 @@
 //! run's series to `docs/balancing-efficiency.csv` and a plot of it to
 //! `docs/balancing-efficiency.svg`.
 //!
-//! `cargo bench -p openmosix-agent --bench balance [-- --runs N] [-- --quick]`
+//! `cargo bench -p openmosix-client --bench balance [-- --runs N] [-- --quick]`
 //!
 //! Per run: every node `nostay` with speed 10000; 8 `nice -n 19` busy loops started on
 //! node 1 with `run --cpujob`; then the balancer (the library's, default rule, hold-off

@@ -6,7 +6,7 @@
 //! copying the image bytes at that rate. Needs root (it builds a testbed). Figures go to
 //! stdout.
 //!
-//! `cargo bench -p openmosix-agent --bench migration [-- --quick]`
+//! `cargo bench -p openmosix-client --bench migration [-- --quick]`
 //!
 //! `--quick`: 2 samples per configuration and only 64 and 256 MiB (default: 5 samples).
 

@@ -6,7 +6,7 @@
 //! half of it plus up to 256 MiB of noise, and now and then (once per node-hour on
 //! average) a node down for 30 s to 5 min: no samples, a gap.
 //!
-//! `cargo bench -p openmosix-collector --bench store`
+//! `cargo bench -p openmosix-store --bench store`
 //! (`BENCH_NODES=64 BENCH_SECONDS=600` for a shorter run; `BENCH_DIR` for where the file
 //! goes, default a temporary folder; `BENCH_SKIP_VIEW=1` skips reading the whole hour
 //! through the `samples_all` view, which takes about a minute.)

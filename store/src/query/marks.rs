@@ -31,37 +31,51 @@ pub struct EventRow {
     pub pid: Option<i32>,
 }
 
+/// A checkpoint row: `time_ms, note`.
+fn checkpoint(r: &rusqlite::Row<'_>) -> rusqlite::Result<Checkpoint> {
+    Ok(Checkpoint {
+        time_ms: r.get(0)?,
+        note: r.get(1)?,
+    })
+}
+
+/// An event row: `time_ms, node, kind, text, pid`.
+fn event(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
+    Ok(EventRow {
+        time_ms: r.get(0)?,
+        node: r.get(1)?,
+        kind: r.get(2)?,
+        text: r.get(3)?,
+        pid: r.get(4)?,
+    })
+}
+
 impl History {
     /// The checkpoints in `from..=to` (s), oldest first.
     pub fn checkpoints(&self, from: Time, to: Time) -> Result<Vec<Checkpoint>> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT time_ms, note FROM checkpoints
-             WHERE time_ms BETWEEN ?1 AND ?2 ORDER BY time_ms, id",
-        )?;
-        let rows = st.query_map(params![from * 1000, to * 1000 + 999], |r| {
-            Ok(Checkpoint {
-                time_ms: r.get(0)?,
-                note: r.get(1)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let sql = "SELECT time_ms, note FROM checkpoints
+                   WHERE time_ms BETWEEN ?1 AND ?2 ORDER BY time_ms, id";
+        self.marks(sql, from, to, checkpoint)
     }
 
     /// The events of every node in `from..=to` (s), oldest first.
     pub fn events(&self, from: Time, to: Time) -> Result<Vec<EventRow>> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT time_ms, node, kind, text, pid FROM events
-             WHERE time_ms BETWEEN ?1 AND ?2 ORDER BY time_ms, id",
-        )?;
-        let rows = st.query_map(params![from * 1000, to * 1000 + 999], |r| {
-            Ok(EventRow {
-                time_ms: r.get(0)?,
-                node: r.get(1)?,
-                kind: r.get(2)?,
-                text: r.get(3)?,
-                pid: r.get(4)?,
-            })
-        })?;
+        let sql = "SELECT time_ms, node, kind, text, pid FROM events
+                   WHERE time_ms BETWEEN ?1 AND ?2 ORDER BY time_ms, id";
+        self.marks(sql, from, to, event)
+    }
+
+    /// The rows of `sql` (with `?1` and `?2` the first and last millisecond of
+    /// `from..=to`), read by `row`.
+    fn marks<T>(
+        &self,
+        sql: &str,
+        from: Time,
+        to: Time,
+        row: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut st = self.conn.prepare_cached(sql)?;
+        let rows = st.query_map(params![from * 1000, to * 1000 + 999], row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }

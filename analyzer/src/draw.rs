@@ -196,21 +196,17 @@ fn draw_series<'a>(pu: &mut PlotUi<'a>, s: &'a Series, overview: Overview) {
             }
         }
         Overview::Memory => {
-            for line in &s.second {
-                pu.line(
-                    Line::new("rmem (dashed)", line.as_slice())
-                        .color(s.color.gamma_multiply(0.8))
-                        .style(LineStyle::dashed_dense())
-                        .width(1.0),
-                );
-            }
-            for line in &s.third {
-                pu.line(
-                    Line::new("tmem (dotted)", line.as_slice())
-                        .color(s.color.gamma_multiply(0.6))
-                        .style(LineStyle::dotted_loose())
-                        .width(1.0),
-                );
+            let dashed = (&s.second, "rmem (dashed)", 0.8, LineStyle::dashed_dense());
+            let dotted = (&s.third, "tmem (dotted)", 0.6, LineStyle::dotted_loose());
+            for (lines, name, gamma, style) in [dashed, dotted] {
+                for line in lines {
+                    pu.line(
+                        Line::new(name, line.as_slice())
+                            .color(s.color.gamma_multiply(gamma))
+                            .style(style)
+                            .width(1.0),
+                    );
+                }
             }
         }
     }

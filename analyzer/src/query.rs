@@ -101,18 +101,13 @@ pub(crate) type Worker = worker::Worker<Request, Reply>;
 /// Starts a worker on the history at `path` (it opens the file itself); it wakes the
 /// window up through `ctx` (once the first frame set it) when an answer is in.
 pub(crate) fn spawn(path: PathBuf, ctx: Arc<OnceLock<egui::Context>>) -> Worker {
-    let wake = move || {
-        if let Some(ctx) = ctx.get() {
-            ctx.request_repaint();
-        }
-    };
     let mut reader = Reader {
         path,
         history: Err(String::new()),
     };
     Worker::spawn(
         "openmosixanalyzer history",
-        Box::new(wake),
+        worker::once_set(ctx, egui::Context::request_repaint),
         move |req: Request| reader.answer(req),
     )
 }

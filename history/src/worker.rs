@@ -103,15 +103,10 @@ pub(crate) type Worker = worker::Worker<Request, Reply>;
 /// Starts the thread; it wakes the window of `ctx` (once the first frame set it)
 /// whenever answers are in. It ends when the window drops its end.
 pub(crate) fn spawn(ctx: Arc<OnceLock<egui::Context>>) -> Worker {
-    let wake = move || {
-        if let Some(ctx) = ctx.get() {
-            ctx.request_repaint();
-        }
-    };
     let mut state = Thread::default();
     Worker::spawn(
         "openmosixhistory queries",
-        Box::new(wake),
+        worker::once_set(ctx, egui::Context::request_repaint),
         move |req: Request| state.answer(req),
     )
 }

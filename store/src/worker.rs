@@ -12,6 +12,7 @@
 
 use std::path::Path;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::History;
@@ -98,6 +99,19 @@ impl<Q: Query, R: Send + 'static> Worker<Q, R> {
     }
 }
 
+/// A wake callback for a window whose handle (egui's `Context`, say) is known only from
+/// its first frame on: `wake` is called with it once `handle` is set, nothing before.
+pub fn once_set<T: Send + Sync + 'static>(
+    handle: Arc<OnceLock<T>>,
+    wake: fn(&T),
+) -> Box<dyn Fn() + Send> {
+    Box::new(move || {
+        if let Some(h) = handle.get() {
+            wake(h);
+        }
+    })
+}
+
 /// `first` and every request waiting behind it, keeping the newest of each kind (which
 /// absorbs the one it replaces), oldest first.
 fn newest_of_each_kind<Q: Query>(first: (u64, Q), rx: &Receiver<(u64, Q)>) -> Vec<(u64, Q)> {
@@ -174,13 +188,14 @@ mod tests {
     }
 
     impl Query for Q {
-        type Kind = std::mem::Discriminant<Q>;
-        fn kind(&self) -> Self::Kind {
-            std::mem::discriminant(self)
+        /// Whether it is a poll.
+        type Kind = bool;
+        fn kind(&self) -> bool {
+            *self == Q::Poll
         }
         fn absorb(&mut self, older: Q) {
-            if let (Q::Show { rows, .. }, Q::Show { rows: before, .. }) = (self, older) {
-                *rows |= before;
+            if let (Q::Show { rows, .. }, Q::Show { rows: true, .. }) = (self, older) {
+                *rows = true;
             }
         }
     }

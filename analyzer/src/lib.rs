@@ -11,9 +11,12 @@
 //!
 //! Times are shown in UTC. docs/analyzer.md is the user guide.
 
+mod draw;
 pub mod findout;
-mod load;
+mod lines;
 mod memory;
+mod plot;
+mod query;
 pub mod synth;
 
 use std::path::{Path, PathBuf};
@@ -21,10 +24,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use openmosix_hpc::model::NodeId;
+use openmosix_store::worker::STOPPED;
 use openmosix_store::{Checkpoint, NodeRow, Time};
 
+pub use draw::{BLUE, RED, node_color};
 pub use findout::FindOut;
-pub use load::{BLUE, DEBOUNCE, RED, node_color};
+pub use plot::DEBOUNCE;
 
 /// Load above this (×100 scale: 100 = one busy CPU) is drawn red, as in the HOWTO.
 pub const HIGH_LOAD: f64 = 75.0;
@@ -67,7 +72,7 @@ pub struct Analyzer {
     overview: Overview,
     refresh: bool,
     last_poll: Option<Instant>,
-    plot: load::PlotState,
+    plot: plot::PlotState,
     findouts: Vec<FindOut>,
     open_file: Option<OpenFile>,
     error: Option<String>,
@@ -89,11 +94,11 @@ impl Analyzer {
         let path = path.as_ref();
         std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let ctx = Arc::new(OnceLock::new());
-        let mut plot = load::PlotState {
+        let mut plot = plot::PlotState {
             home: home(None),
             force: true,
-            worker: Some(load::Worker::spawn(path.to_path_buf(), Arc::clone(&ctx))),
-            ..load::PlotState::default()
+            worker: Some(query::spawn(path.to_path_buf(), Arc::clone(&ctx))),
+            ..plot::PlotState::default()
         };
         plot.ask_poll(true);
         Ok(Analyzer {
@@ -250,12 +255,9 @@ impl Analyzer {
     pub fn find_out(&mut self, node: Option<NodeId>) {
         let (from, to) = self.shown_range();
         if !self.plot.ask_find_out(node, from, to) {
-            self.plot.findouts_in.push(FindOut::failed(
-                node,
-                from,
-                to,
-                "the history thread stopped".to_owned(),
-            ));
+            self.plot
+                .findouts_in
+                .push(FindOut::failed(node, from, to, STOPPED.to_owned()));
         }
         self.take_find_outs();
     }
@@ -264,15 +266,15 @@ impl Analyzer {
     fn take_replies(&mut self) {
         for p in std::mem::take(&mut self.plot.polled) {
             match p {
-                load::Polled::Same => {}
-                load::Polled::Rotated => {
+                query::Polled::Same => {}
+                query::Polled::Rotated => {
                     let path = self.path.clone();
                     if let Err(e) = self.open_other(&path) {
                         self.error = Some(e);
                     }
                     return;
                 }
-                load::Polled::Changed(file, nodes, range) => {
+                query::Polled::Changed(file, nodes, range) => {
                     let first = self.file.replace(file).is_none();
                     self.reload(nodes, range);
                     if first {
@@ -280,7 +282,7 @@ impl Analyzer {
                         self.plot.pending = Some(self.plot.home);
                     }
                 }
-                load::Polled::Failed(e) => self.error = Some(e),
+                query::Polled::Failed(e) => self.error = Some(e),
             }
         }
         self.take_find_outs();

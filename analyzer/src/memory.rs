@@ -7,7 +7,7 @@ use egui_plot::PlotPoint;
 use openmosix_store::query::NodeStatic;
 use openmosix_store::{Bucket, Time};
 
-use crate::load::{MIB, Series, minmax_lines};
+use crate::lines::{MIB, Series, minmax_lines};
 
 /// mem and rmem as min/max lines, tmem as steps over `from..=to`.
 pub(crate) fn memory_series(

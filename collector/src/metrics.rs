@@ -97,13 +97,69 @@ impl Metrics {
     pub fn render(&self) -> String {
         let s = self.lock();
         let mut o = String::new();
+        s.node_families(&mut o);
+        s.collector_families(&mut o);
+        o
+    }
+}
+
+/// A figure of a node.
+type Field = fn(&NodeInfo) -> f64;
+
+/// The node gauges drawn from a node's figures: name, help, value.
+const NODE_GAUGES: [(&str, &str, Field); 7] = [
+    (
+        "openmosix_node_load",
+        "openMosix load of the node (100 = one process that always wants a CPU).",
+        |i| i.load,
+    ),
+    (
+        "openmosix_node_cpu_utilization_ratio",
+        "CPU utilisation of the node, 0 to 1.",
+        |i| i.util / 100.0,
+    ),
+    (
+        "openmosix_node_memory_available_bytes",
+        "Free memory as openMosix sees it (MemAvailable).",
+        |i| i.mem as f64,
+    ),
+    (
+        "openmosix_node_memory_free_bytes",
+        "Free memory as Linux sees it (MemFree).",
+        |i| i.rmem as f64,
+    ),
+    (
+        "openmosix_node_memory_total_bytes",
+        "Total memory of the node (MemTotal).",
+        |i| i.tmem as f64,
+    ),
+    (
+        "openmosix_node_speed",
+        "Speed of the node relative to a Pentium III at 1 GHz (= 1000).",
+        |i| f64::from(i.speed),
+    ),
+    ("openmosix_node_cpus", "Number of CPUs of the node.", |i| {
+        f64::from(i.cpus)
+    }),
+];
+
+impl State {
+    /// The nodes that are up, with their figures.
+    fn up_nodes(&self) -> impl Iterator<Item = (&NodeId, &NodeInfo)> {
+        self.nodes
+            .iter()
+            .filter_map(|(id, n)| n.info.as_ref().filter(|_| n.up).map(|i| (id, i)))
+    }
+
+    /// Per node: whether it is reached, its figures, its status.
+    fn node_families(&self, o: &mut String) {
         head(
-            &mut o,
+            o,
             "openmosix_node_up",
             "gauge",
             "Whether the collector reaches the node's agent (1) or not (0).",
         );
-        for (id, n) in &s.nodes {
+        for (id, n) in &self.nodes {
             let _ = writeln!(
                 o,
                 "openmosix_node_up{{node=\"{id}\",address=\"{}\"}} {}",
@@ -111,131 +167,91 @@ impl Metrics {
                 u8::from(n.up)
             );
         }
-        type Field = fn(&NodeInfo) -> f64;
-        let gauges: [(&str, &str, Field); 7] = [
-            (
-                "openmosix_node_load",
-                "openMosix load of the node (100 = one process that always wants a CPU).",
-                |i| i.load,
-            ),
-            (
-                "openmosix_node_cpu_utilization_ratio",
-                "CPU utilisation of the node, 0 to 1.",
-                |i| i.util / 100.0,
-            ),
-            (
-                "openmosix_node_memory_available_bytes",
-                "Free memory as openMosix sees it (MemAvailable).",
-                |i| i.mem as f64,
-            ),
-            (
-                "openmosix_node_memory_free_bytes",
-                "Free memory as Linux sees it (MemFree).",
-                |i| i.rmem as f64,
-            ),
-            (
-                "openmosix_node_memory_total_bytes",
-                "Total memory of the node (MemTotal).",
-                |i| i.tmem as f64,
-            ),
-            (
-                "openmosix_node_speed",
-                "Speed of the node relative to a Pentium III at 1 GHz (= 1000).",
-                |i| f64::from(i.speed),
-            ),
-            ("openmosix_node_cpus", "Number of CPUs of the node.", |i| {
-                f64::from(i.cpus)
-            }),
-        ];
-        for (name, help, f) in gauges {
-            head(&mut o, name, "gauge", help);
-            for (id, n) in &s.nodes {
-                if let (true, Some(info)) = (n.up, &n.info) {
-                    let _ = writeln!(o, "{name}{{node=\"{id}\"}} {}", f(info));
-                }
+        for (name, help, f) in NODE_GAUGES {
+            head(o, name, "gauge", help);
+            for (id, info) in self.up_nodes() {
+                let _ = writeln!(o, "{name}{{node=\"{id}\"}} {}", f(info));
             }
         }
         head(
-            &mut o,
+            o,
             "openmosix_node_status",
             "gauge",
             "The node's participation: 1 for its current status (up, blocked, off).",
         );
-        for (id, n) in &s.nodes {
-            if let (true, Some(info)) = (n.up, &n.info) {
-                for st in ["up", "blocked", "off"] {
-                    let v = u8::from(status_name(info.status) == st);
-                    let _ = writeln!(
-                        o,
-                        "openmosix_node_status{{node=\"{id}\",status=\"{st}\"}} {v}"
-                    );
-                }
+        for (id, info) in self.up_nodes() {
+            for st in ["up", "blocked", "off"] {
+                let v = u8::from(status_name(info.status) == st);
+                let _ = writeln!(
+                    o,
+                    "openmosix_node_status{{node=\"{id}\",status=\"{st}\"}} {v}"
+                );
             }
         }
-        let counters: [(&str, &str, f64); 7] = [
+    }
+
+    /// The collector's own counters and gauges: name, kind, help, value.
+    fn collector_families(&self, o: &mut String) {
+        let families: [(&str, &str, &str, &dyn std::fmt::Display); 9] = [
             (
                 "openmosix_collector_ticks_total",
+                "counter",
                 "Ticks written to the history.",
-                s.ticks as f64,
+                &(self.ticks as f64),
             ),
             (
                 "openmosix_collector_samples_total",
+                "counter",
                 "Node samples written.",
-                s.samples as f64,
+                &(self.samples as f64),
             ),
             (
                 "openmosix_collector_snapshots_total",
+                "counter",
                 "Process lists written.",
-                s.snapshots as f64,
+                &(self.snapshots as f64),
             ),
             (
                 "openmosix_collector_events_total",
+                "counter",
                 "Events written.",
-                s.events as f64,
+                &(self.events as f64),
             ),
             (
                 "openmosix_collector_errors_total",
+                "counter",
                 "Ticks that could not be written.",
-                s.errors as f64,
+                &(self.errors as f64),
             ),
             (
                 "openmosix_collector_rotations_total",
+                "counter",
                 "Histories saved and started anew.",
-                s.rotations as f64,
+                &(self.rotations as f64),
             ),
             (
                 "openmosix_collector_commit_seconds_total",
+                "counter",
                 "Time spent writing ticks (one transaction each).",
-                s.commit_seconds_sum,
+                &self.commit_seconds_sum,
+            ),
+            (
+                "openmosix_collector_last_commit_seconds",
+                "gauge",
+                "Time the last tick's transaction took.",
+                &self.last_commit_seconds,
+            ),
+            (
+                "openmosix_collector_last_tick_timestamp_seconds",
+                "gauge",
+                "Time of the last tick written (Unix seconds).",
+                &self.last_tick,
             ),
         ];
-        for (name, help, v) in counters {
-            head(&mut o, name, "counter", help);
+        for (name, kind, help, v) in families {
+            head(o, name, kind, help);
             let _ = writeln!(o, "{name} {v}");
         }
-        head(
-            &mut o,
-            "openmosix_collector_last_commit_seconds",
-            "gauge",
-            "Time the last tick's transaction took.",
-        );
-        let _ = writeln!(
-            o,
-            "openmosix_collector_last_commit_seconds {}",
-            s.last_commit_seconds
-        );
-        head(
-            &mut o,
-            "openmosix_collector_last_tick_timestamp_seconds",
-            "gauge",
-            "Time of the last tick written (Unix seconds).",
-        );
-        let _ = writeln!(
-            o,
-            "openmosix_collector_last_tick_timestamp_seconds {}",
-            s.last_tick
-        );
-        o
     }
 }
 

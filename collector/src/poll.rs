@@ -14,19 +14,23 @@
 //!   history's node table before its first tick, and stays there after it leaves.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use openmosix_client::{ClientOptions, ClusterHandle, LinkState};
+use openmosix_client::{ClientOptions, ClusterHandle, LinkState, NodeView};
 use openmosix_hpc::map::Cluster;
-use openmosix_hpc::model::{NodeId, ProcInfo};
+use openmosix_hpc::model::{NodeId, NodeInfo, ProcInfo};
 use openmosix_hpc::protocol::{Event, Request};
-use tokio::sync::{mpsc, oneshot};
+use openmosix_store::store::{EventIn, ProcIn, Store, Tick};
+use tokio::sync::mpsc;
 
 use crate::metrics::Metrics;
-use openmosix_store::store::{EventIn, ProcIn, Store, Tick};
+use writer::{Opened, ToWriter};
+
+mod writer;
 
 /// What the collector is told while it runs (from signals).
 #[derive(Debug)]
@@ -56,19 +60,6 @@ pub struct Config {
     pub rotate_after: Option<Duration>,
 }
 
-enum ToWriter {
-    /// Nodes that joined (id, address): recorded in the node table (a rotation keeps them).
-    Nodes(Vec<(NodeId, String)>),
-    Tick(Box<Tick>),
-    Checkpoint(String),
-    Rotate,
-}
-
-struct Opened {
-    seqs: HashMap<NodeId, u64>,
-    created_ms: i64,
-}
-
 /// Opens the history; errors here end the collector before it reports itself started.
 pub fn open_store(config: &Config) -> Result<Store> {
     let mut store = Store::open_live(&config.db)
@@ -77,15 +68,10 @@ pub fn open_store(config: &Config) -> Result<Store> {
     Ok(store)
 }
 
+/// Applies the settings and the configured node list to a history.
 fn prepare(store: &mut Store, config: &Config) -> Result<()> {
     store.set_snapshot_every(i64::try_from(config.snapshot_every).unwrap_or(i64::MAX));
-    let nodes: Vec<(NodeId, String)> = config
-        .cluster
-        .nodes
-        .iter()
-        .map(|n| (n.id, n.addresses.first().cloned().unwrap_or_default()))
-        .collect();
-    store.set_nodes(&nodes)?;
+    store.set_nodes(&configured_nodes(&config.cluster).collect::<Vec<_>>())?;
     store.connection().execute(
         "INSERT OR REPLACE INTO meta (key, value) VALUES ('interval', ?1)",
         [config.interval.to_string()],
@@ -93,93 +79,12 @@ fn prepare(store: &mut Store, config: &Config) -> Result<()> {
     Ok(())
 }
 
-fn writer(
-    mut store: Store,
-    config: &Config,
-    metrics: &Metrics,
-    mut rx: mpsc::Receiver<ToWriter>,
-    opened: oneshot::Sender<Opened>,
-) {
-    let seqs = store.event_seqs().unwrap_or_default();
-    let _ = opened.send(Opened {
-        seqs,
-        created_ms: store.created() * 1000,
-    });
-    let mut last_wal = Instant::now();
-    while let Some(msg) = rx.blocking_recv() {
-        match msg {
-            // A rotation copies the node table into the new history, joined nodes too.
-            ToWriter::Nodes(nodes) => {
-                if let Err(e) = store.set_nodes(&nodes) {
-                    tracing::error!("cannot record the nodes that joined: {e}");
-                }
-            }
-            ToWriter::Tick(tick) => match store.write_tick(&tick) {
-                Ok(r) => metrics.tick_written(tick.time, &r),
-                Err(e) => {
-                    metrics.error();
-                    tracing::error!("cannot write the tick of {}: {e}", tick.time);
-                }
-            },
-            ToWriter::Checkpoint(note) => match store.add_checkpoint(&note) {
-                Ok(_) => tracing::info!("checkpoint {note:?} written"),
-                Err(e) => tracing::error!("cannot write a checkpoint: {e}"),
-            },
-            ToWriter::Rotate => store = rotate(store, config, metrics),
-        }
-        let due = config
-            .rotate_after
-            .is_some_and(|d| openmosix_store::now() - store.created() >= d.as_secs() as i64);
-        if due {
-            store = rotate(store, config, metrics);
-        }
-        if last_wal.elapsed() >= Duration::from_secs(60) {
-            last_wal = Instant::now();
-            if let Err(e) = store.wal_checkpoint() {
-                tracing::warn!("WAL checkpoint: {e}");
-            }
-        }
-    }
-    if let Err(e) = store.wal_checkpoint() {
-        tracing::warn!("WAL checkpoint at exit: {e}");
-    }
-}
-
-fn rotate(store: Store, config: &Config, metrics: &Metrics) -> Store {
-    let file = store.file().to_path_buf();
-    match store.rotate() {
-        Ok((mut new, saved)) => {
-            if let Err(e) = prepare(&mut new, config) {
-                tracing::error!("preparing the new history: {e}");
-            }
-            metrics.rotated();
-            tracing::info!(
-                "saved the history as {}; now writing {}",
-                saved.display(),
-                new.file().display()
-            );
-            new
-        }
-        Err(e) => {
-            // The old store was closed: go on in whatever the link now names.
-            tracing::error!("cannot rotate {}: {e}", file.display());
-            loop {
-                match Store::open_live(&config.db) {
-                    Ok(mut s) => {
-                        // Whatever file that is, it gets the same settings and node list.
-                        if let Err(e) = prepare(&mut s, config) {
-                            tracing::error!("preparing the reopened history: {e}");
-                        }
-                        return s;
-                    }
-                    Err(e) => {
-                        tracing::error!("cannot reopen the history: {e}");
-                        std::thread::sleep(Duration::from_secs(1));
-                    }
-                }
-            }
-        }
-    }
+/// The nodes of the cluster map, each with its first address.
+fn configured_nodes(cluster: &Cluster) -> impl Iterator<Item = (NodeId, String)> + '_ {
+    cluster
+        .nodes
+        .iter()
+        .map(|n| (n.id, n.addresses.first().cloned().unwrap_or_default()))
 }
 
 /// Sleeps until the next multiple of `interval` seconds of the wall clock; returns it.
@@ -194,11 +99,16 @@ async fn next_tick(interval: u64) -> i64 {
     next / 1000
 }
 
-type Fetched = (
-    NodeId,
-    Option<Result<Vec<Event>, String>>,
-    Option<Vec<ProcInfo>>,
-);
+/// What one up node answered this tick: its new agent events (`None`: it does not
+/// keep any) and its process list (`None`: not due, or no answer).
+struct Fetched {
+    id: NodeId,
+    events: Option<Result<Vec<Event>, String>>,
+    procs: Option<Vec<ProcInfo>>,
+}
+
+/// The writer thread is gone: the loop ends.
+struct WriterGone;
 
 /// Runs the collector until [`Control::Stop`] (or the end of `control`).
 pub async fn collect(
@@ -208,209 +118,269 @@ pub async fn collect(
     mut control: mpsc::UnboundedReceiver<Control>,
 ) -> Result<()> {
     let (tx, rx) = mpsc::channel::<ToWriter>(16);
-    let (opened_tx, opened_rx) = oneshot::channel();
-    let writer_thread = {
-        let config = config.clone();
-        let metrics = Arc::clone(&metrics);
-        std::thread::Builder::new()
-            .name("collector-writer".into())
-            .spawn(move || writer(store, &config, &metrics, rx, opened_tx))
-            .context("starting the writer thread")?
-    };
-    let opened = opened_rx.await.context("the writer thread ended")?;
-    let mut seqs = opened.seqs;
-    // Nodes this history has no seq for: their older events belong to older histories.
-    let mut fresh: HashSet<NodeId> = config
-        .cluster
-        .nodes
-        .iter()
-        .map(|n| n.id)
-        .filter(|id| seqs.get(id).copied().unwrap_or(0) == 0)
-        .collect();
-
-    let handle = Arc::new(ClusterHandle::connect(
-        &config.cluster,
-        &ClientOptions::for_cluster(&config.cluster),
-    ));
-    let mut was_up: HashMap<NodeId, bool> = HashMap::new();
-    let mut known: HashMap<NodeId, String> = config
-        .cluster
-        .nodes
-        .iter()
-        .map(|n| (n.id, n.addresses.first().cloned().unwrap_or_default()))
-        .collect();
-    let mut next_procs = 0i64;
-    let budget = Duration::from_millis((config.interval * 750).clamp(700, 5000));
-    let fresh_for = Duration::from_secs((2 * config.interval).max(3));
-
+    let (writer_thread, opened) = writer::start(store, &config, &metrics, rx).await?;
+    let mut poller = Poller::new(config, metrics, tx, opened);
     loop {
         let time = tokio::select! {
-            t = next_tick(config.interval) => t,
+            t = next_tick(poller.config.interval) => t,
             c = control.recv() => {
                 match c {
                     None | Some(Control::Stop) => break,
                     Some(Control::Checkpoint(note)) => {
-                        let _ = tx.send(ToWriter::Checkpoint(note)).await;
+                        let _ = poller.tx.send(ToWriter::Checkpoint(note)).await;
                     }
                     Some(Control::Rotate) => {
-                        let _ = tx.send(ToWriter::Rotate).await;
+                        let _ = poller.tx.send(ToWriter::Rotate).await;
                     }
                 }
                 continue;
             }
         };
-        let mut tick = Tick {
-            time,
-            ..Tick::default()
-        };
-        let views = handle.nodes();
-        let joined: Vec<(NodeId, String)> = views
-            .iter()
-            .filter(|v| known.get(&v.id) != Some(&v.address))
-            .map(|v| (v.id, v.address.clone()))
-            .collect();
-        if !joined.is_empty() {
-            for (id, address) in &joined {
-                tracing::info!("node {id} ({address}) joined");
-                if seqs.get(id).copied().unwrap_or(0) == 0 {
-                    fresh.insert(*id);
-                }
-                known.insert(*id, address.clone());
-            }
-            if tx.send(ToWriter::Nodes(joined)).await.is_err() {
-                break;
-            }
-        }
-        metrics.keep_nodes(&views.iter().map(|v| v.id).collect::<Vec<_>>());
-        let now_ms = openmosix_store::now_ms();
-        let procs_due = time >= next_procs;
-        if procs_due {
-            next_procs = time + i64::try_from(config.procs_poll.max(1)).unwrap_or(1);
-        }
-        let mut asks: tokio::task::JoinSet<Fetched> = tokio::task::JoinSet::new();
-        for v in &views {
-            let up = v.state == LinkState::Up;
-            match (v.state, was_up.get(&v.id).copied()) {
-                (LinkState::Up, Some(false)) => tick.events.push(EventIn {
-                    node: v.id,
-                    time_ms: now_ms,
-                    kind: "up".into(),
-                    text: format!("node {} is up again", v.id),
-                    pid: None,
-                    seq: None,
-                }),
-                (LinkState::Down, None | Some(true)) => tick.events.push(EventIn {
-                    node: v.id,
-                    time_ms: now_ms,
-                    kind: "down".into(),
-                    text: format!(
-                        "node {} is down: {}",
-                        v.id,
-                        v.reason.as_deref().unwrap_or("no answer")
-                    ),
-                    pid: None,
-                    seq: None,
-                }),
-                _ => {}
-            }
-            if v.state != LinkState::Connecting {
-                was_up.insert(v.id, up);
-            }
-            let info = v
-                .info
-                .clone()
-                .filter(|_| up && v.updated.is_some_and(|u| u.elapsed() <= fresh_for));
-            metrics.set_node(v.id, &v.address, up, info.clone());
-            if let Some(info) = info {
-                tick.samples.push((v.id, info));
-            }
-            if !up {
-                continue;
-            }
-            let has_events = v
-                .hello
-                .as_ref()
-                .is_some_and(|h| h.ops.iter().any(|o| o == "events"));
-            let after = seqs.get(&v.id).copied().unwrap_or(0);
-            let handle = Arc::clone(&handle);
-            let id = v.id;
-            asks.spawn(async move {
-                let events = if has_events {
-                    let r = tokio::time::timeout(
-                        budget,
-                        handle.request::<Vec<Event>>(id, Request::Events { after }),
-                    )
-                    .await;
-                    Some(match r {
-                        Ok(Ok(ev)) => Ok(ev),
-                        Ok(Err(e)) => Err(e.to_string()),
-                        Err(_) => Err("no answer in time".to_owned()),
-                    })
-                } else {
-                    None
-                };
-                let procs = if procs_due {
-                    tokio::time::timeout(
-                        budget,
-                        handle.request::<Vec<ProcInfo>>(id, Request::Procs),
-                    )
-                    .await
-                    .ok()
-                    .and_then(Result::ok)
-                } else {
-                    None
-                };
-                (id, events, procs)
-            });
-        }
-        while let Some(done) = asks.join_next().await {
-            let Ok((id, events, procs)) = done else {
-                continue;
-            };
-            if let Some(procs) = procs {
-                tick.procs
-                    .push((id, procs.iter().map(ProcIn::from).collect()));
-            }
-            match events {
-                Some(Ok(list)) => {
-                    let Some(last) = list.last().map(|e| e.seq) else {
-                        fresh.remove(&id);
-                        continue;
-                    };
-                    let keep_from = if fresh.remove(&id) {
-                        opened.created_ms
-                    } else {
-                        i64::MIN
-                    };
-                    for e in list {
-                        let time_ms = i64::try_from(e.time).unwrap_or(i64::MAX);
-                        if time_ms < keep_from {
-                            continue;
-                        }
-                        tick.events.push(EventIn {
-                            node: id,
-                            time_ms,
-                            kind: e.kind.as_str().to_owned(),
-                            text: e.text,
-                            pid: e.pid,
-                            seq: Some(e.seq),
-                        });
-                    }
-                    seqs.insert(id, last);
-                    tick.event_seqs.push((id, last));
-                }
-                Some(Err(e)) => tracing::debug!(node = id, "events: {e}"),
-                None => {}
-            }
-        }
-        tick.events.sort_by_key(|e| e.time_ms);
-        if tx.send(ToWriter::Tick(Box::new(tick))).await.is_err() {
+        if poller.tick(time).await.is_err() {
             break;
         }
     }
-    drop(tx);
+    // The writer ends when its channel closes.
+    drop(poller.tx);
     tokio::task::spawn_blocking(move || writer_thread.join())
         .await
         .ok();
     Ok(())
+}
+
+/// The collecting loop's state from tick to tick.
+struct Poller {
+    config: Config,
+    metrics: Arc<Metrics>,
+    handle: Arc<ClusterHandle>,
+    tx: mpsc::Sender<ToWriter>,
+    /// The last agent event seq stored, per node.
+    seqs: HashMap<NodeId, u64>,
+    /// Nodes this history has no seq for: their older events belong to older histories.
+    fresh: HashSet<NodeId>,
+    /// When the history began (ms): a fresh node's events before it are left out.
+    created_ms: i64,
+    /// Whether each node was up at the last tick (none yet while it connects).
+    was_up: HashMap<NodeId, bool>,
+    /// The nodes in the history's node table, with their addresses.
+    known: HashMap<NodeId, String>,
+    /// When the process lists are fetched next (s).
+    next_procs: i64,
+    /// How long a tick waits for a node's answers.
+    budget: Duration,
+    /// How old a node's figures may be to count as a sample.
+    fresh_for: Duration,
+}
+
+impl Poller {
+    fn new(config: Config, metrics: Arc<Metrics>, tx: mpsc::Sender<ToWriter>, o: Opened) -> Self {
+        let fresh = config
+            .cluster
+            .nodes
+            .iter()
+            .map(|n| n.id)
+            .filter(|id| o.seqs.get(id).copied().unwrap_or(0) == 0)
+            .collect();
+        let handle = Arc::new(ClusterHandle::connect(
+            &config.cluster,
+            &ClientOptions::for_cluster(&config.cluster),
+        ));
+        let known = configured_nodes(&config.cluster).collect();
+        Poller {
+            budget: Duration::from_millis((config.interval * 750).clamp(700, 5000)),
+            fresh_for: Duration::from_secs((2 * config.interval).max(3)),
+            config,
+            metrics,
+            handle,
+            tx,
+            seqs: o.seqs,
+            fresh,
+            created_ms: o.created_ms,
+            was_up: HashMap::new(),
+            known,
+            next_procs: 0,
+        }
+    }
+
+    /// One tick: the nodes that joined, link events, samples, then every up node's new
+    /// events and (when due) process lists; all handed to the writer.
+    async fn tick(&mut self, time: i64) -> Result<(), WriterGone> {
+        let mut tick = Tick {
+            time,
+            ..Tick::default()
+        };
+        let views = self.handle.nodes();
+        self.record_joined(&views).await?;
+        self.metrics
+            .keep_nodes(&views.iter().map(|v| v.id).collect::<Vec<_>>());
+        let now_ms = openmosix_store::now_ms();
+        let procs_due = time >= self.next_procs;
+        if procs_due {
+            self.next_procs = time + i64::try_from(self.config.procs_poll.max(1)).unwrap_or(1);
+        }
+        let mut asks: tokio::task::JoinSet<Fetched> = tokio::task::JoinSet::new();
+        for v in &views {
+            tick.events.extend(self.link_event(v, now_ms));
+            if let Some(info) = self.sample(v) {
+                tick.samples.push((v.id, info));
+            }
+            if v.state == LinkState::Up {
+                asks.spawn(self.fetch(v, procs_due));
+            }
+        }
+        while let Some(done) = asks.join_next().await {
+            if let Ok(fetched) = done {
+                self.take(fetched, &mut tick);
+            }
+        }
+        tick.events.sort_by_key(|e| e.time_ms);
+        self.tx
+            .send(ToWriter::Tick(Box::new(tick)))
+            .await
+            .map_err(|_| WriterGone)
+    }
+
+    /// Adds the nodes seen for the first time (or at a new address) to the node table.
+    async fn record_joined(&mut self, views: &[NodeView]) -> Result<(), WriterGone> {
+        let joined: Vec<(NodeId, String)> = views
+            .iter()
+            .filter(|v| self.known.get(&v.id) != Some(&v.address))
+            .map(|v| (v.id, v.address.clone()))
+            .collect();
+        if joined.is_empty() {
+            return Ok(());
+        }
+        for (id, address) in &joined {
+            tracing::info!("node {id} ({address}) joined");
+            if self.seqs.get(id).copied().unwrap_or(0) == 0 {
+                self.fresh.insert(*id);
+            }
+            self.known.insert(*id, address.clone());
+        }
+        self.tx
+            .send(ToWriter::Nodes(joined))
+            .await
+            .map_err(|_| WriterGone)
+    }
+
+    /// The `up` or `down` event of a node whose link changed since the last tick (a
+    /// node down at the start counts as going down).
+    fn link_event(&mut self, v: &NodeView, now_ms: i64) -> Option<EventIn> {
+        let before = self.was_up.get(&v.id).copied();
+        if v.state != LinkState::Connecting {
+            self.was_up.insert(v.id, v.state == LinkState::Up);
+        }
+        let (kind, text) = match (v.state, before) {
+            (LinkState::Up, Some(false)) => ("up", format!("node {} is up again", v.id)),
+            (LinkState::Down, None | Some(true)) => (
+                "down",
+                format!(
+                    "node {} is down: {}",
+                    v.id,
+                    v.reason.as_deref().unwrap_or("no answer")
+                ),
+            ),
+            _ => return None,
+        };
+        Some(EventIn {
+            node: v.id,
+            time_ms: now_ms,
+            kind: kind.into(),
+            text,
+            pid: None,
+            seq: None,
+        })
+    }
+
+    /// The node's figures if it is up and they are fresh (else a gap); shown in the
+    /// metrics either way.
+    fn sample(&self, v: &NodeView) -> Option<NodeInfo> {
+        let up = v.state == LinkState::Up;
+        let info = v
+            .info
+            .clone()
+            .filter(|_| up && v.updated.is_some_and(|u| u.elapsed() <= self.fresh_for));
+        self.metrics.set_node(v.id, &v.address, up, info.clone());
+        info
+    }
+
+    /// Asks an up node for its events after the last seq stored (if its agent keeps
+    /// any) and, when due, for its process list; each within the budget.
+    fn fetch(&self, v: &NodeView, procs_due: bool) -> impl Future<Output = Fetched> + use<> {
+        let has_events = v
+            .hello
+            .as_ref()
+            .is_some_and(|h| h.ops.iter().any(|o| o == "events"));
+        let after = self.seqs.get(&v.id).copied().unwrap_or(0);
+        let (handle, id, budget) = (Arc::clone(&self.handle), v.id, self.budget);
+        async move {
+            let events = if has_events {
+                let r = tokio::time::timeout(
+                    budget,
+                    handle.request::<Vec<Event>>(id, Request::Events { after }),
+                )
+                .await;
+                Some(match r {
+                    Ok(Ok(ev)) => Ok(ev),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err("no answer in time".to_owned()),
+                })
+            } else {
+                None
+            };
+            let procs = if procs_due {
+                tokio::time::timeout(budget, handle.request::<Vec<ProcInfo>>(id, Request::Procs))
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+            } else {
+                None
+            };
+            Fetched { id, events, procs }
+        }
+    }
+
+    /// Puts what a node answered into the tick.
+    fn take(&mut self, fetched: Fetched, tick: &mut Tick) {
+        let Fetched { id, events, procs } = fetched;
+        if let Some(procs) = procs {
+            tick.procs
+                .push((id, procs.iter().map(ProcIn::from).collect()));
+        }
+        match events {
+            Some(Ok(list)) => self.agent_events(id, list, tick),
+            Some(Err(e)) => tracing::debug!(node = id, "events: {e}"),
+            None => {}
+        }
+    }
+
+    /// A node's new agent events, and its last seq now stored. A fresh node's events
+    /// from before this history began are left out.
+    fn agent_events(&mut self, id: NodeId, list: Vec<Event>, tick: &mut Tick) {
+        let Some(last) = list.last().map(|e| e.seq) else {
+            self.fresh.remove(&id);
+            return;
+        };
+        let keep_from = if self.fresh.remove(&id) {
+            self.created_ms
+        } else {
+            i64::MIN
+        };
+        for e in list {
+            let time_ms = i64::try_from(e.time).unwrap_or(i64::MAX);
+            if time_ms < keep_from {
+                continue;
+            }
+            tick.events.push(EventIn {
+                node: id,
+                time_ms,
+                kind: e.kind.as_str().to_owned(),
+                text: e.text,
+                pid: e.pid,
+                seq: Some(e.seq),
+            });
+        }
+        self.seqs.insert(id, last);
+        tick.event_seqs.push((id, last));
+    }
 }

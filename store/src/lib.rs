@@ -8,6 +8,8 @@
 //! - [`query`]: [`History`], the read API (samples, aggregates, stats, checkpoints,
 //!   events, process lists at a time, where a pid was).
 //! - [`export`]: every sample as CSV rows.
+//! - [`worker`]: a window's query thread (only the newest request of each kind is
+//!   answered).
 //! - [`paths`]: where a history lives when nobody says.
 //!
 //! docs/collector.md describes the schema.
@@ -20,6 +22,7 @@ pub mod query;
 mod scan;
 pub mod schema;
 pub mod store;
+pub mod worker;
 
 pub use query::{Bucket, Checkpoint, EventRow, History, NodeRow, ProcRow, Sample, Stats};
 pub use store::Store;

@@ -10,7 +10,7 @@ use openmosix_store::{ProcRow, Time};
 
 use super::{HistoryBrowser, POLL_EVERY};
 use crate::rows::where_sentence;
-use crate::worker::{Loaded, Polled, Reply, Request, Shown, Worker};
+use crate::worker::{self, Loaded, Polled, Reply, Request, Shown, Worker};
 
 impl HistoryBrowser {
     /// Takes in the answers that are in.
@@ -20,11 +20,11 @@ impl HistoryBrowser {
         }
     }
 
-    pub(super) fn take_in(&mut self, answer: Result<Reply, String>) {
+    pub(super) fn take_in(&mut self, answer: Result<(u64, Reply), String>) {
         match answer {
-            Ok(Reply::Opened { id, loaded }) => self.opened(id, loaded),
-            Ok(Reply::Shown { id, shown }) => self.shown(id, shown),
-            Ok(Reply::Polled { id, polled }) => self.polled(id, polled),
+            Ok((id, Reply::Opened(loaded))) => self.opened(id, loaded),
+            Ok((id, Reply::Shown(shown))) => self.shown(id, shown),
+            Ok((id, Reply::Polled(polled))) => self.polled(id, polled),
             Err(e) => {
                 // The thread is gone: nothing more will come.
                 self.error = Some(e);
@@ -148,12 +148,12 @@ impl HistoryBrowser {
 
     /// Sends a request to the worker (started at the first); its id, or None when the
     /// thread is gone (then the window says so).
-    fn ask(&mut self, make: impl FnOnce(u64) -> Request) -> Option<u64> {
+    fn ask(&mut self, request: Request) -> Option<u64> {
         let ctx = &self.ctx;
         let worker = self
             .worker
-            .get_or_insert_with(|| Worker::spawn(Arc::clone(ctx)));
-        match worker.ask(make) {
+            .get_or_insert_with(|| worker::spawn(Arc::clone(ctx)));
+        match worker.ask(request) {
             Ok(id) => Some(id),
             Err(e) => {
                 self.error = Some(e);
@@ -163,7 +163,7 @@ impl HistoryBrowser {
     }
 
     pub(super) fn start_opening(&mut self, path: PathBuf) {
-        self.opening = self.ask(|id| Request::Open { id, path });
+        self.opening = self.ask(Request::Open(path));
     }
 
     /// Asks the worker for the processes at `t` (and where the pid asked about was).
@@ -173,8 +173,7 @@ impl HistoryBrowser {
             return;
         }
         let pid = self.where_pid.trim().parse().ok();
-        if let Some(id) = self.ask(|id| Request::Show {
-            id,
+        if let Some(id) = self.ask(Request::Show {
             time: t,
             rows: true,
             pid,
@@ -202,8 +201,7 @@ impl HistoryBrowser {
             return;
         }
         let time = self.time;
-        self.where_asked = self.ask(|id| Request::Show {
-            id,
+        self.where_asked = self.ask(Request::Show {
             time,
             rows: false,
             pid: Some(pid),
@@ -225,12 +223,7 @@ impl HistoryBrowser {
         self.last_poll = Some(now);
         let (time, follow) = (self.time, self.follow);
         let pid = self.where_pid.trim().parse().ok();
-        self.poll_asked = self.ask(|id| Request::Poll {
-            id,
-            time,
-            follow,
-            pid,
-        });
+        self.poll_asked = self.ask(Request::Poll { time, follow, pid });
     }
 }
 

@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 
 use super::ClientError;
 use super::conn::AgentConn;
+use super::transport::Aux;
 use openmosix_hpc::model::{NodeId, NodeInfo, NodeStatus, ProcInfo};
 use openmosix_hpc::protocol::{Carried, Request};
 
@@ -101,42 +102,6 @@ impl Default for MigrateOptions {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn info(load: f64, cpus: u32, speed: u32, status: NodeStatus) -> NodeInfo {
-        NodeInfo {
-            id: 0,
-            cpus,
-            speed,
-            load,
-            util: 0.0,
-            mem: 1 << 30,
-            rmem: 0,
-            tmem: 1 << 31,
-            status,
-        }
-    }
-
-    #[test]
-    fn best_prefers_idle_fast_nodes_that_take_guests() {
-        let nodes = vec![
-            (1, info(0.0, 1, 1000, NodeStatus::Up)),
-            (2, info(0.0, 1, 4000, NodeStatus::Up)),
-            (3, info(0.0, 8, 4000, NodeStatus::Blocked)),
-            (4, info(300.0, 2, 4000, NodeStatus::Up)),
-        ];
-        assert_eq!(best_node(&nodes, 9, 1 << 20), Some(2));
-        // Two fast CPUs with 300 of load still beat one slow idle CPU: 400/8 < 100/1.
-        assert_eq!(best_node(&nodes, 2, 1 << 20), Some(4));
-        assert_eq!(best_node(&nodes, 2, 1 << 40), None);
-        assert_eq!("best".parse(), Ok(Target::Best));
-        assert_eq!("3".parse(), Ok(Target::Node(3)));
-        assert!("x".parse::<Target>().is_err());
-    }
-}
-
 #[derive(Debug, Deserialize)]
 struct PredumpInfo {
     image: String,
@@ -170,58 +135,113 @@ pub async fn migrate(
     progress: Option<&mpsc::UnboundedSender<Progress>>,
 ) -> Result<Migrated, ClientError> {
     let start = Instant::now();
-    let (from, to) = (src.hello().node_id, dst.hello().node_id);
+    let mover = Mover {
+        src,
+        dst,
+        pid,
+        from: src.hello().node_id,
+        to: dst.hello().node_id,
+        options,
+        progress,
+    };
     say(progress, Progress::Checking);
-    let p: ProcInfo = src.request(Request::CanMigrate { pid, to }).await?;
-    let target: NodeInfo = dst.request(Request::Node).await?;
-    match target.status {
-        NodeStatus::Blocked => return Err(cannot(format!("node {to} blocks arriving guests"))),
-        NodeStatus::Off => return Err(cannot(format!("node {to} is out of the pool"))),
-        NodeStatus::Up => {}
-    }
-    if !dst.hello().migration.available {
-        return Err(cannot(format!(
-            "node {to} cannot restore processes: {}",
-            dst.hello().migration.detail
-        )));
-    }
-    if !src.hello().migration.available {
-        return Err(cannot(format!(
-            "node {from} cannot dump processes: {}",
-            src.hello().migration.detail
-        )));
-    }
-    if target.mem < p.rss {
-        return Err(cannot(format!(
-            "node {to} has {} MiB free, the process needs {} MiB",
-            target.mem >> 20,
-            p.rss >> 20
-        )));
-    }
-    let (Some(src_aux), Some(dst_aux)) = (src.aux(), dst.aux()) else {
-        return Err(cannot("this connection cannot stream images".into()));
+    let (p, src_aux, dst_aux) = mover.preflight().await?;
+    let (image, rounds) = if options.predump && src.hello().predump && p.rss >= PREDUMP_MIN_RSS {
+        mover.predump().await?
+    } else {
+        (None, 0)
     };
 
-    // Pre-dump rounds while the process runs.
-    let mut image: Option<String> = None;
-    let mut rounds = 0;
-    if options.predump && src.hello().predump && p.rss >= PREDUMP_MIN_RSS {
+    say(progress, Progress::Freeze);
+    let freeze = Instant::now();
+    // On a failed dump the source has resumed the tree itself.
+    let dump: DumpInfo = src
+        .request_within(Request::Dump { pid, image }, STEP_TIMEOUT)
+        .await?;
+    let new_pid = mover.restore(&p, &dump, src_aux, dst_aux).await?;
+    let freeze_ms = u64::try_from(freeze.elapsed().as_millis()).unwrap_or(u64::MAX);
+    mover.remove_original(dump.image, new_pid).await?;
+    Ok(Migrated {
+        from: mover.from,
+        to: mover.to,
+        old_pid: pid,
+        new_pid,
+        freeze_ms,
+        total_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
+        bytes: dump.bytes,
+        rounds,
+        home: (p.home, p.home_pid),
+    })
+}
+
+/// One migration under way: both ends, the process, and where progress goes. Each phase
+/// is one method, called in order by [`migrate`].
+struct Mover<'a> {
+    src: &'a AgentConn,
+    dst: &'a AgentConn,
+    pid: i32,
+    from: NodeId,
+    to: NodeId,
+    options: MigrateOptions,
+    progress: Option<&'a mpsc::UnboundedSender<Progress>>,
+}
+
+impl<'a> Mover<'a> {
+    /// The source can dump the process and the target take it; the process, and the
+    /// side channels of both ends.
+    async fn preflight(&self) -> Result<(ProcInfo, &'a Aux, &'a Aux), ClientError> {
+        let (src, dst, from, to) = (self.src, self.dst, self.from, self.to);
+        let p: ProcInfo = src
+            .request(Request::CanMigrate { pid: self.pid, to })
+            .await?;
+        let target: NodeInfo = dst.request(Request::Node).await?;
+        match target.status {
+            NodeStatus::Blocked => return Err(cannot(format!("node {to} blocks arriving guests"))),
+            NodeStatus::Off => return Err(cannot(format!("node {to} is out of the pool"))),
+            NodeStatus::Up => {}
+        }
+        if !dst.hello().migration.available {
+            return Err(cannot(format!(
+                "node {to} cannot restore processes: {}",
+                dst.hello().migration.detail
+            )));
+        }
+        if !src.hello().migration.available {
+            return Err(cannot(format!(
+                "node {from} cannot dump processes: {}",
+                src.hello().migration.detail
+            )));
+        }
+        if target.mem < p.rss {
+            return Err(cannot(format!(
+                "node {to} has {} MiB free, the process needs {} MiB",
+                target.mem >> 20,
+                p.rss >> 20
+            )));
+        }
+        let (Some(src_aux), Some(dst_aux)) = (src.aux(), dst.aux()) else {
+            return Err(cannot("this connection cannot stream images".into()));
+        };
+        Ok((p, src_aux, dst_aux))
+    }
+
+    /// Pre-dump rounds while the process runs: the last round's image and how many
+    /// rounds ran. A failed round resumes the process (stopped by the rounds before).
+    async fn predump(&self) -> Result<(Option<String>, u32), ClientError> {
+        let mut image: Option<String> = None;
+        let mut rounds = 0;
         let mut last: Option<u64> = None;
         while rounds < MAX_ROUNDS {
-            let r: PredumpInfo = match src
-                .request_within(
-                    Request::Predump {
-                        pid,
-                        image: image.clone(),
-                    },
-                    STEP_TIMEOUT,
-                )
-                .await
-            {
+            let asked = Request::Predump {
+                pid: self.pid,
+                image: image.clone(),
+            };
+            let r: PredumpInfo = match self.src.request_within(asked, STEP_TIMEOUT).await {
                 Ok(r) => r,
                 Err(e) => {
                     if let Some(i) = image {
-                        let _ = src
+                        let _ = self
+                            .src
                             .request::<serde_json::Value>(Request::Resume { image: i })
                             .await;
                     }
@@ -231,7 +251,7 @@ pub async fn migrate(
             rounds = r.round;
             image = Some(r.image);
             say(
-                progress,
+                self.progress,
                 Progress::PreDump {
                     round: r.round,
                     pages: r.pages,
@@ -243,91 +263,83 @@ pub async fn migrate(
             }
             last = Some(r.pages);
         }
+        Ok((image, rounds))
     }
 
-    say(progress, Progress::Freeze);
-    let freeze = Instant::now();
-    // On a failed dump the source has resumed the tree itself.
-    let dump: DumpInfo = src
-        .request_within(
-            Request::Dump {
-                pid,
-                image: image.clone(),
-            },
-            STEP_TIMEOUT,
-        )
-        .await?;
-    let image = dump.image;
-
-    let moved = async {
-        transfer(src_aux, dst_aux, &image, dump.bytes, progress).await?;
-        say(progress, Progress::Restore);
-        let r: Restored = dst
-            .request_within(
-                Request::Restore {
-                    image: image.clone(),
-                    from,
-                    home: p.home,
-                    home_pid: p.home_pid,
-                    nmigs: p.nmigs,
-                    carried: Carried {
-                        run: p.run.clone(),
-                        mask: p.mask,
-                        candidate: p.candidate,
-                        auto: options.auto,
+    /// Streams the dumped image to the target and restores it there: the new pid. Any
+    /// failure makes the source resume the original.
+    async fn restore(
+        &self,
+        p: &ProcInfo,
+        dump: &DumpInfo,
+        src_aux: &Aux,
+        dst_aux: &Aux,
+    ) -> Result<i32, ClientError> {
+        let image = &dump.image;
+        let moved = async {
+            transfer(src_aux, dst_aux, image, dump.bytes, self.progress).await?;
+            say(self.progress, Progress::Restore);
+            let r: Restored = self
+                .dst
+                .request_within(
+                    Request::Restore {
+                        image: image.clone(),
+                        from: self.from,
+                        home: p.home,
+                        home_pid: p.home_pid,
+                        nmigs: p.nmigs,
+                        carried: Carried {
+                            run: p.run.clone(),
+                            mask: p.mask,
+                            candidate: p.candidate,
+                            auto: self.options.auto,
+                        },
                     },
+                    STEP_TIMEOUT,
+                )
+                .await?;
+            Ok::<i32, ClientError>(r.pid)
+        }
+        .await;
+        let Err(e) = moved else { return moved };
+        say(self.progress, Progress::Resuming);
+        if let Err(r) = self
+            .src
+            .request::<serde_json::Value>(Request::Resume {
+                image: image.clone(),
+            })
+            .await
+        {
+            return Err(ClientError::Protocol(format!(
+                "{e}; and resuming it on node {} failed too: {r} (it is stopped there: send it CONT)",
+                self.from
+            )));
+        }
+        Err(e)
+    }
+
+    /// The process runs on the target: the source removes its stopped original.
+    async fn remove_original(&self, image: String, new_pid: i32) -> Result<(), ClientError> {
+        let (from, to) = (self.from, self.to);
+        self.src
+            .request_within::<serde_json::Value>(
+                Request::Finish {
+                    image,
+                    pid: self.pid,
+                    to,
+                    new_pid,
+                    auto: self.options.auto,
                 },
                 STEP_TIMEOUT,
             )
-            .await?;
-        Ok::<i32, ClientError>(r.pid)
+            .await
+            .map_err(|e| {
+                ClientError::Protocol(format!(
+                    "the process runs on node {to} as {new_pid}, but its stopped original on node {from} could not be removed: {e}"
+                ))
+            })?;
+        Ok(())
     }
-    .await;
-    let new_pid = match moved {
-        Ok(pid) => pid,
-        Err(e) => {
-            say(progress, Progress::Resuming);
-            if let Err(r) = src
-                .request::<serde_json::Value>(Request::Resume {
-                    image: image.clone(),
-                })
-                .await
-            {
-                return Err(ClientError::Protocol(format!(
-                    "{e}; and resuming it on node {from} failed too: {r} (it is stopped there: send it CONT)"
-                )));
-            }
-            return Err(e);
-        }
-    };
-    let freeze_ms = u64::try_from(freeze.elapsed().as_millis()).unwrap_or(u64::MAX);
-    src.request_within::<serde_json::Value>(
-        Request::Finish {
-            image,
-            pid,
-            to,
-            new_pid,
-            auto: options.auto,
-        },
-        STEP_TIMEOUT,
-    )
-    .await
-    .map_err(|e| {
-        ClientError::Protocol(format!(
-            "the process runs on node {to} as {new_pid}, but its stopped original on node {from} could not be removed: {e}"
-        ))
-    })?;
-    Ok(Migrated {
-        from,
-        to,
-        old_pid: pid,
-        new_pid,
-        freeze_ms,
-        total_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
-        bytes: dump.bytes,
-        rounds,
-        home: (p.home, p.home_pid),
-    })
 }
 
 /// Moves `pid` of node `node` within a cluster: resolves `home`/`best` from the cluster's
@@ -346,30 +358,56 @@ pub async fn migrate_in(
         Target::Node(n) => n,
         Target::Home | Target::Best => {
             let p: ProcInfo = src.request(Request::Proc { pid }).await?;
-            let nodes: Vec<(NodeId, NodeInfo)> = cluster
-                .nodes()
-                .into_iter()
-                .filter(|v| v.state == super::LinkState::Up)
-                .filter_map(|v| Some((v.id, v.info?)))
-                .collect();
-            resolve(target, &p, node, &nodes)?
+            resolve(target, &p, node, &figures(cluster))?
         }
     };
     let dst = cluster.conn(to)?;
     let m = migrate(&src, &dst, pid, options, progress).await?;
-    let (home, home_pid) = m.home;
-    if home != m.from
-        && home != m.to
+    if let Some(home) = m.home_elsewhere()
         && let Ok(h) = cluster.conn(home)
     {
-        let _ = h
-            .request::<serde_json::Value>(Request::Whereabouts {
-                home_pid,
-                at: Some((m.to, m.new_pid)),
-            })
-            .await;
+        tell_home(&h, &m).await;
     }
     Ok(m)
+}
+
+/// The figures of the cluster's nodes that are up, for [`resolve`].
+pub fn figures(cluster: &super::ClusterHandle) -> Vec<(NodeId, NodeInfo)> {
+    cluster
+        .nodes()
+        .into_iter()
+        .filter(|v| v.state == super::LinkState::Up)
+        .filter_map(|v| Some((v.id, v.info?)))
+        .collect()
+}
+
+impl Migrated {
+    /// The process's home node when that is neither end of the move: it is told where
+    /// the process runs now ([`tell_home`]).
+    pub fn home_elsewhere(&self) -> Option<NodeId> {
+        let home = self.home.0;
+        (home != self.from && home != self.to).then_some(home)
+    }
+}
+
+/// Tells the process's home node where it runs after move `m` (best effort: the move is
+/// done either way).
+pub async fn tell_home(home: &AgentConn, m: &Migrated) {
+    let _ = home
+        .request::<serde_json::Value>(Request::Whereabouts {
+            home_pid: m.home.1,
+            at: Some((m.to, m.new_pid)),
+        })
+        .await;
+}
+
+/// On an openMosix kernel the kernel moves the processes itself: how many it moved for
+/// `request` ([`Request::Expel`] or [`Request::Bring`]); `None` on other backends.
+pub async fn kernel_moves(conn: &AgentConn, request: Request) -> Result<Option<u32>, ClientError> {
+    if conn.hello().backend != "kernel" {
+        return Ok(None);
+    }
+    conn.request(request).await.map(Some)
 }
 
 /// `mosctl NODE expel`: every guest of `node` migrates home. Returns how many moved and,
@@ -379,8 +417,8 @@ pub async fn expel_in(
     node: NodeId,
 ) -> Result<(u32, Vec<String>), ClientError> {
     let conn = cluster.conn(node)?;
-    if conn.hello().backend == "kernel" {
-        return Ok((conn.request(Request::Expel).await?, Vec::new()));
+    if let Some(moved) = kernel_moves(&conn, Request::Expel).await? {
+        return Ok((moved, Vec::new()));
     }
     let procs: Vec<ProcInfo> = conn.request(Request::Procs).await?;
     let mut moved = 0;
@@ -410,8 +448,8 @@ pub async fn bring_in(
     node: NodeId,
 ) -> Result<(u32, Vec<String>), ClientError> {
     let conn = cluster.conn(node)?;
-    if conn.hello().backend == "kernel" {
-        return Ok((conn.request(Request::Bring).await?, Vec::new()));
+    if let Some(moved) = kernel_moves(&conn, Request::Bring).await? {
+        return Ok((moved, Vec::new()));
     }
     let away: Vec<(i32, NodeId, i32)> = conn.request(Request::Emigrants).await?;
     let mut moved = 0;
@@ -524,8 +562,8 @@ fn failed(message: String) -> ClientError {
 
 /// Streams image `image` from the source's `images send` to the target's `images receive`.
 async fn transfer(
-    src: &super::transport::Aux,
-    dst: &super::transport::Aux,
+    src: &Aux,
+    dst: &Aux,
     image: &str,
     total: u64,
     progress: Option<&mpsc::UnboundedSender<Progress>>,
@@ -582,5 +620,41 @@ async fn transfer(
         (_, Err(e), _) => Err(failed(format!("sending the image failed: {e}"))),
         (_, _, Err(e)) => Err(failed(format!("the target could not take the image: {e}"))),
         (Err(e), _, _) => Err(failed(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(load: f64, cpus: u32, speed: u32, status: NodeStatus) -> NodeInfo {
+        NodeInfo {
+            id: 0,
+            cpus,
+            speed,
+            load,
+            util: 0.0,
+            mem: 1 << 30,
+            rmem: 0,
+            tmem: 1 << 31,
+            status,
+        }
+    }
+
+    #[test]
+    fn best_prefers_idle_fast_nodes_that_take_guests() {
+        let nodes = vec![
+            (1, info(0.0, 1, 1000, NodeStatus::Up)),
+            (2, info(0.0, 1, 4000, NodeStatus::Up)),
+            (3, info(0.0, 8, 4000, NodeStatus::Blocked)),
+            (4, info(300.0, 2, 4000, NodeStatus::Up)),
+        ];
+        assert_eq!(best_node(&nodes, 9, 1 << 20), Some(2));
+        // Two fast CPUs with 300 of load still beat one slow idle CPU: 400/8 < 100/1.
+        assert_eq!(best_node(&nodes, 2, 1 << 20), Some(4));
+        assert_eq!(best_node(&nodes, 2, 1 << 40), None);
+        assert_eq!("best".parse(), Ok(Target::Best));
+        assert_eq!("3".parse(), Ok(Target::Node(3)));
+        assert!("x".parse::<Target>().is_err());
     }
 }

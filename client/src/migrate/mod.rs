@@ -12,7 +12,6 @@
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::sync::mpsc;
 
 use super::ClientError;
@@ -20,6 +19,14 @@ use super::conn::AgentConn;
 use super::transport::Aux;
 use openmosix_hpc::model::{NodeId, NodeInfo, NodeStatus, ProcInfo};
 use openmosix_hpc::protocol::{Carried, Request};
+
+mod in_cluster;
+mod transfer;
+
+pub use in_cluster::{
+    Target, best_node, bring_in, expel_in, figures, kernel_moves, migrate_in, resolve, tell_home,
+};
+use transfer::transfer;
 
 /// P.Haul's rule for pre-dump rounds: at most this many…
 pub const MAX_ROUNDS: u32 = 8;
@@ -82,6 +89,15 @@ pub struct Migrated {
     pub rounds: u32,
     /// Home node and pid of the process.
     pub home: (NodeId, i32),
+}
+
+impl Migrated {
+    /// The process's home node when that is neither end of the move: it is told where
+    /// the process runs now ([`tell_home`]).
+    pub fn home_elsewhere(&self) -> Option<NodeId> {
+        let home = self.home.0;
+        (home != self.from && home != self.to).then_some(home)
+    }
 }
 
 /// Migration settings.
@@ -342,210 +358,6 @@ impl<'a> Mover<'a> {
     }
 }
 
-/// Moves `pid` of node `node` within a cluster: resolves `home`/`best` from the cluster's
-/// figures, migrates over the nodes' live connections, and tells the process's home node
-/// where it is when that is neither end of the move.
-pub async fn migrate_in(
-    cluster: &super::ClusterHandle,
-    node: NodeId,
-    pid: i32,
-    target: Target,
-    options: MigrateOptions,
-    progress: Option<&mpsc::UnboundedSender<Progress>>,
-) -> Result<Migrated, ClientError> {
-    let src = cluster.conn(node)?;
-    let to = match target {
-        Target::Node(n) => n,
-        Target::Home | Target::Best => {
-            let p: ProcInfo = src.request(Request::Proc { pid }).await?;
-            resolve(target, &p, node, &figures(cluster))?
-        }
-    };
-    let dst = cluster.conn(to)?;
-    let m = migrate(&src, &dst, pid, options, progress).await?;
-    if let Some(home) = m.home_elsewhere()
-        && let Ok(h) = cluster.conn(home)
-    {
-        tell_home(&h, &m).await;
-    }
-    Ok(m)
-}
-
-/// The figures of the cluster's nodes that are up, for [`resolve`].
-pub fn figures(cluster: &super::ClusterHandle) -> Vec<(NodeId, NodeInfo)> {
-    cluster
-        .nodes()
-        .into_iter()
-        .filter(|v| v.state == super::LinkState::Up)
-        .filter_map(|v| Some((v.id, v.info?)))
-        .collect()
-}
-
-impl Migrated {
-    /// The process's home node when that is neither end of the move: it is told where
-    /// the process runs now ([`tell_home`]).
-    pub fn home_elsewhere(&self) -> Option<NodeId> {
-        let home = self.home.0;
-        (home != self.from && home != self.to).then_some(home)
-    }
-}
-
-/// Tells the process's home node where it runs after move `m` (best effort: the move is
-/// done either way).
-pub async fn tell_home(home: &AgentConn, m: &Migrated) {
-    let _ = home
-        .request::<serde_json::Value>(Request::Whereabouts {
-            home_pid: m.home.1,
-            at: Some((m.to, m.new_pid)),
-        })
-        .await;
-}
-
-/// On an openMosix kernel the kernel moves the processes itself: how many it moved for
-/// `request` ([`Request::Expel`] or [`Request::Bring`]); `None` on other backends.
-pub async fn kernel_moves(conn: &AgentConn, request: Request) -> Result<Option<u32>, ClientError> {
-    if conn.hello().backend != "kernel" {
-        return Ok(None);
-    }
-    conn.request(request).await.map(Some)
-}
-
-/// `mosctl NODE expel`: every guest of `node` migrates home. Returns how many moved and,
-/// for those that did not, why. On an openMosix kernel the kernel does it.
-pub async fn expel_in(
-    cluster: &super::ClusterHandle,
-    node: NodeId,
-) -> Result<(u32, Vec<String>), ClientError> {
-    let conn = cluster.conn(node)?;
-    if let Some(moved) = kernel_moves(&conn, Request::Expel).await? {
-        return Ok((moved, Vec::new()));
-    }
-    let procs: Vec<ProcInfo> = conn.request(Request::Procs).await?;
-    let mut moved = 0;
-    let mut stayed = Vec::new();
-    for p in procs.iter().filter(|p| p.home != node) {
-        match migrate_in(
-            cluster,
-            node,
-            p.pid,
-            Target::Node(p.home),
-            MigrateOptions::default(),
-            None,
-        )
-        .await
-        {
-            Ok(_) => moved += 1,
-            Err(e) => stayed.push(format!("{} (home node {}): {e}", p.pid, p.home)),
-        }
-    }
-    Ok((moved, stayed))
-}
-
-/// `mosctl NODE bring`: every process whose home is `node` and that runs elsewhere
-/// migrates home. Returns how many moved and, for those that did not, why.
-pub async fn bring_in(
-    cluster: &super::ClusterHandle,
-    node: NodeId,
-) -> Result<(u32, Vec<String>), ClientError> {
-    let conn = cluster.conn(node)?;
-    if let Some(moved) = kernel_moves(&conn, Request::Bring).await? {
-        return Ok((moved, Vec::new()));
-    }
-    let away: Vec<(i32, NodeId, i32)> = conn.request(Request::Emigrants).await?;
-    let mut moved = 0;
-    let mut stayed = Vec::new();
-    for (home_pid, at, pid) in away {
-        // A process that ended over there is only a stale record: forget it.
-        let gone = match cluster.request::<ProcInfo>(at, Request::Proc { pid }).await {
-            Ok(p) => p.home != node || p.home_pid != home_pid,
-            Err(ClientError::Agent(e)) => {
-                e.kind == openmosix_hpc::protocol::ErrorKind::NoSuchProcess
-            }
-            Err(_) => false,
-        };
-        if gone {
-            let _ = conn
-                .request::<serde_json::Value>(Request::Whereabouts { home_pid, at: None })
-                .await;
-            continue;
-        }
-        match migrate_in(
-            cluster,
-            at,
-            pid,
-            Target::Node(node),
-            MigrateOptions::default(),
-            None,
-        )
-        .await
-        {
-            Ok(_) => moved += 1,
-            Err(e) => stayed.push(format!("{home_pid} (now {pid} on node {at}): {e}")),
-        }
-    }
-    Ok((moved, stayed))
-}
-
-/// Where a process should go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Target {
-    /// A node by id.
-    Node(NodeId),
-    /// The process's home node.
-    Home,
-    /// The node where it would run fastest ([`best_node`]).
-    Best,
-}
-
-impl std::str::FromStr for Target {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "home" => Ok(Target::Home),
-            "best" => Ok(Target::Best),
-            n => n
-                .parse()
-                .map(Target::Node)
-                .map_err(|_| format!("target {n:?} is not a node id, `home` or `best`")),
-        }
-    }
-}
-
-/// The best target for a process: the node where it would get the most CPU, i.e. the
-/// lowest `(load + 100) / (cpus · speed / 1000)` among the other nodes that are up,
-/// accept guests and have more free memory than `rss` (docs/migration.md).
-pub fn best_node(nodes: &[(NodeId, NodeInfo)], from: NodeId, rss: u64) -> Option<NodeId> {
-    nodes
-        .iter()
-        .filter(|(id, i)| *id != from && i.status == NodeStatus::Up && i.mem > rss)
-        .map(|(id, i)| {
-            let capacity = f64::from(i.cpus.max(1)) * f64::from(i.speed.max(1)) / 1000.0;
-            (*id, (i.load + 100.0) / capacity)
-        })
-        .min_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|(id, _)| id)
-}
-
-/// Resolves `target` for process `p` running on `from`, given the cluster's figures.
-pub fn resolve(
-    target: Target,
-    p: &ProcInfo,
-    from: NodeId,
-    nodes: &[(NodeId, NodeInfo)],
-) -> Result<NodeId, ClientError> {
-    match target {
-        Target::Node(n) => Ok(n),
-        Target::Home if p.home == from => Err(cannot(format!(
-            "process {} already runs on its home node {from}",
-            p.pid
-        ))),
-        Target::Home => Ok(p.home),
-        Target::Best => best_node(nodes, from, p.rss)
-            .ok_or_else(|| cannot(format!("no other node can take process {}", p.pid))),
-    }
-}
-
 fn cannot(message: String) -> ClientError {
     ClientError::Agent(openmosix_hpc::protocol::AgentError::new(
         openmosix_hpc::protocol::ErrorKind::CannotMigrate,
@@ -558,103 +370,4 @@ fn failed(message: String) -> ClientError {
         openmosix_hpc::protocol::ErrorKind::MigrationFailed,
         message,
     ))
-}
-
-/// Streams image `image` from the source's `images send` to the target's `images receive`.
-async fn transfer(
-    src: &Aux,
-    dst: &Aux,
-    image: &str,
-    total: u64,
-    progress: Option<&mpsc::UnboundedSender<Progress>>,
-) -> Result<(), ClientError> {
-    let mut send = src
-        .images(true, image)
-        .await
-        .map_err(|e| failed(format!("cannot read the image: {e}")))?;
-    let mut recv = match dst.images(false, image).await {
-        Ok(r) => r,
-        Err(e) => {
-            send.abort().await;
-            return Err(failed(format!("cannot send the image: {e}")));
-        }
-    };
-    let (Some(mut reader), Some(mut writer)) = (send.reader.take(), recv.writer.take()) else {
-        return Err(failed("image stream pipes missing".into()));
-    };
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut sent = 0u64;
-    let mut last_report = Instant::now();
-    let copied: Result<(), String> = async {
-        loop {
-            let n = reader
-                .read(&mut buf)
-                .await
-                .map_err(|e| format!("reading the image: {e}"))?;
-            if n == 0 {
-                break;
-            }
-            writer
-                .write_all(&buf[..n])
-                .await
-                .map_err(|e| format!("the target stopped taking the image: {e}"))?;
-            sent += n as u64;
-            if last_report.elapsed() > Duration::from_millis(100) {
-                say(progress, Progress::Transfer { sent, total });
-                last_report = Instant::now();
-            }
-        }
-        writer
-            .shutdown()
-            .await
-            .map_err(|e| format!("closing the image stream: {e}"))
-    }
-    .await;
-    drop(writer);
-    drop(reader);
-    say(progress, Progress::Transfer { sent, total });
-    let sent_ok = send.finish().await;
-    let recv_ok = recv.finish().await;
-    match (copied, sent_ok, recv_ok) {
-        (Ok(()), Ok(()), Ok(())) => Ok(()),
-        (_, Err(e), _) => Err(failed(format!("sending the image failed: {e}"))),
-        (_, _, Err(e)) => Err(failed(format!("the target could not take the image: {e}"))),
-        (Err(e), _, _) => Err(failed(e)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn info(load: f64, cpus: u32, speed: u32, status: NodeStatus) -> NodeInfo {
-        NodeInfo {
-            id: 0,
-            cpus,
-            speed,
-            load,
-            util: 0.0,
-            mem: 1 << 30,
-            rmem: 0,
-            tmem: 1 << 31,
-            status,
-        }
-    }
-
-    #[test]
-    fn best_prefers_idle_fast_nodes_that_take_guests() {
-        let nodes = vec![
-            (1, info(0.0, 1, 1000, NodeStatus::Up)),
-            (2, info(0.0, 1, 4000, NodeStatus::Up)),
-            (3, info(0.0, 8, 4000, NodeStatus::Blocked)),
-            (4, info(300.0, 2, 4000, NodeStatus::Up)),
-        ];
-        assert_eq!(best_node(&nodes, 9, 1 << 20), Some(2));
-        // Two fast CPUs with 300 of load still beat one slow idle CPU: 400/8 < 100/1.
-        assert_eq!(best_node(&nodes, 2, 1 << 20), Some(4));
-        assert_eq!(best_node(&nodes, 2, 1 << 40), None);
-        assert_eq!("best".parse(), Ok(Target::Best));
-        assert_eq!("3".parse(), Ok(Target::Node(3)));
-        assert!("x".parse::<Target>().is_err());
-    }
 }

@@ -1,5 +1,6 @@
 //! What each subcommand does: load the cluster, talk to the agents, print.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -33,6 +34,19 @@ impl Ctx {
         Ok(connect_node(node, &self.options).await?)
     }
 
+    /// Has one node do one thing (an answer that is only `ok`); a failed request is
+    /// reported as `what` failing.
+    pub async fn tell(
+        &self,
+        id: NodeId,
+        request: Request,
+        what: impl FnOnce() -> String,
+    ) -> Result<()> {
+        let conn = self.conn(id).await?;
+        conn.request::<Value>(request).await.with_context(what)?;
+        Ok(())
+    }
+
     /// Every node, connected in parallel; waits at most the connect time-out.
     pub async fn all(&self) -> ClusterHandle {
         let handle = ClusterHandle::connect(&self.cluster, &self.options);
@@ -52,15 +66,24 @@ fn ids(cluster: &Cluster) -> String {
         .join(", ")
 }
 
+/// Runs the command line.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
+    let Cli {
+        cluster,
+        map,
+        discover,
+        json,
+        timeout,
+        command,
+    } = cli;
     // `node add` may create the cluster file: it loads it itself.
-    let command = match cli.command {
+    let command = match command {
         Command::Node(args) => {
             let globals = crate::node::NodeGlobals {
-                cluster: cli.cluster,
-                map: cli.map.is_some(),
-                json: cli.json,
-                timeout: cli.timeout,
+                cluster,
+                map: map.is_some(),
+                json,
+                timeout,
             };
             return crate::node::run(globals, args).await;
         }
@@ -72,77 +95,85 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         ..
     } = &command
     {
-        return crate::discovered::showmap_listen(interface, *listen, cli.json).await;
+        return crate::discovered::showmap_listen(interface, *listen, json).await;
     }
-    let mut cluster = match &cli.discover {
+    let named = cluster.is_some() || map.is_some() || discover.is_some();
+    let mut cluster = match &discover {
         Some(interface) => Cluster::discovered(Some(interface)),
-        None => Cluster::load(cli.cluster.as_deref(), cli.map.as_deref())?,
+        None => Cluster::load(cluster.as_deref(), map.as_deref())?,
     };
     if let Some(source) = cluster.discovery.clone() {
         cluster = crate::discovered::resolve(&cluster, &source).await?;
     }
     let mut options = ClientOptions::for_cluster(&cluster);
-    if !(cli.timeout.is_finite() && cli.timeout > 0.0) {
-        bail!("--timeout must be a positive number of seconds");
-    }
-    options.connect_timeout = Duration::from_secs_f64(cli.timeout);
-    options.request_timeout = Duration::from_secs_f64(cli.timeout);
+    let timeout = seconds(timeout)?;
+    options.connect_timeout = timeout;
+    options.request_timeout = timeout;
     let ctx = Ctx {
         cluster,
         options,
-        json: cli.json,
+        json,
     };
+    dispatch(&ctx, command, named).await
+}
+
+/// `--timeout`, which must be a positive number of seconds.
+pub fn seconds(timeout: f64) -> Result<Duration> {
+    if !(timeout.is_finite() && timeout > 0.0) {
+        bail!("--timeout must be a positive number of seconds");
+    }
+    Ok(Duration::from_secs_f64(timeout))
+}
+
+/// Runs one subcommand on the loaded cluster; `named`: the command line named the
+/// cluster (--cluster, --map or --discover).
+async fn dispatch(ctx: &Ctx, command: Command, named: bool) -> Result<ExitCode> {
     match command {
-        Command::Nodes => nodes(&ctx).await,
-        Command::Ps { node } => ps(&ctx, node).await,
-        Command::Mosctl { words } => crate::mosctl::run(&ctx, &words).await,
-        Command::Run(args) => run_job(&ctx, args).await,
+        Command::Nodes => nodes(ctx).await,
+        Command::Ps { node } => ps(ctx, node).await,
+        Command::Mosctl { words } => crate::mosctl::run(ctx, &words).await,
+        Command::Run(args) => run_job(ctx, args).await,
         Command::Signal { node, pid, signal } => {
             let sig = Signal::parse(&signal).ok_or_else(|| {
                 anyhow!("unknown signal {signal:?}: use STOP, CONT, TERM or KILL")
             })?;
-            let conn = ctx.conn(node).await?;
-            conn.request::<Value>(Request::Signal { pid, signal: sig })
-                .await
-                .with_context(|| format!("signal {pid} on node {node}"))?;
+            let request = Request::Signal { pid, signal: sig };
+            ctx.tell(node, request, || format!("signal {pid} on node {node}"))
+                .await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Renice { node, pid, nice } => {
-            let conn = ctx.conn(node).await?;
-            conn.request::<Value>(Request::Renice { pid, nice })
-                .await
-                .with_context(|| format!("renice {pid} on node {node}"))?;
+            let request = Request::Renice { pid, nice };
+            ctx.tell(node, request, || format!("renice {pid} on node {node}"))
+                .await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Setpe(args) => setpe(&ctx, args).await,
+        Command::Setpe(args) => setpe(ctx, args).await,
         Command::Migrate {
             node,
             pid,
             target,
             no_predump,
-        } => crate::migrate::run(&ctx, node, pid, &target, !no_predump).await,
-        Command::Showmap { node: None, .. }
-            if cli.cluster.is_none() && cli.map.is_none() && cli.discover.is_none() =>
-        {
-            match crate::discovered::local_map()? {
-                Some(found) => {
-                    crate::discovered::print_map(Some(found.my_id), &found.to_map(), ctx.json);
-                    Ok(ExitCode::SUCCESS)
-                }
-                None => showmap(&ctx, None).await,
+        } => crate::migrate::run(ctx, node, pid, &target, !no_predump).await,
+        // With no cluster named, the map this node's discovery daemon hears, if one runs.
+        Command::Showmap { node: None, .. } if !named => match crate::discovered::local_map()? {
+            Some(found) => {
+                crate::discovered::print_map(Some(found.my_id), &found.to_map(), ctx.json);
+                Ok(ExitCode::SUCCESS)
             }
-        }
-        Command::Showmap { node, .. } => showmap(&ctx, node).await,
+            None => showmap(ctx, None).await,
+        },
+        Command::Showmap { node, .. } => showmap(ctx, node).await,
         Command::Mask {
             node,
             pid,
             mode,
             nodes,
-        } => crate::mask::mask(&ctx, node, pid, mode, &nodes).await,
-        Command::Lock { node, pid } => crate::mask::lock(&ctx, node, pid, true).await,
-        Command::Unlock { node, pid } => crate::mask::lock(&ctx, node, pid, false).await,
-        Command::Balance(args) => crate::balance::run(&ctx, args).await,
-        // Handled above, before the cluster is loaded.
+        } => crate::mask::mask(ctx, node, pid, mode, &nodes).await,
+        Command::Lock { node, pid } => crate::mask::lock(ctx, node, pid, true).await,
+        Command::Unlock { node, pid } => crate::mask::lock(ctx, node, pid, false).await,
+        Command::Balance(args) => crate::balance::run(ctx, args).await,
+        // Handled by `run`, before the cluster is loaded.
         Command::Node(_) => bail!("node: not reached"),
     }
 }
@@ -231,77 +262,85 @@ async fn run_job(ctx: &Ctx, args: RunArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `setpe -w -f MAP`, `setpe -r [-f FILE]` or `setpe -off`.
 async fn setpe(ctx: &Ctx, args: SetpeArgs) -> Result<ExitCode> {
     if args.write {
         let path = args
             .file
             .as_deref()
             .ok_or_else(|| anyhow!("setpe -w needs -f MAP"))?;
-        let nodes = map::read_map_file(path)?;
-        let cluster = Cluster::from_map(&nodes);
-        // Reach the nodes through the cluster we were given when it names them (its ssh
-        // settings), else by the map's addresses.
-        let mut failed = Vec::new();
-        for n in &nodes {
-            let node = ctx.cluster.node(n.id).or_else(|| cluster.node(n.id));
-            let Some(node) = node else { continue };
-            let res = async {
-                let conn = connect_node(node, &ctx.options).await?;
-                conn.request::<Value>(Request::SetMap {
-                    nodes: nodes.clone(),
-                })
-                .await?;
-                conn.request::<Value>(Request::AdminSet {
-                    change: AdminChange::Off { off: false },
-                })
-                .await?;
-                anyhow::Ok(())
-            }
-            .await;
-            if let Err(e) = res {
-                failed.push(format!("node {}: {e}", n.id));
-            }
-        }
-        if !failed.is_empty() {
-            bail!(
-                "the map was not installed everywhere: {}",
-                failed.join("; ")
-            );
-        }
-        Ok(ExitCode::SUCCESS)
+        install_map(ctx, path).await?;
     } else if args.read {
-        let id = args
-            .node
-            .or_else(|| ctx.cluster.nodes.first().map(|n| n.id))
-            .ok_or_else(|| anyhow!("empty cluster"))?;
-        let conn = ctx.conn(id).await?;
-        let nodes: Vec<MapNode> = conn.request(Request::GetMap).await?;
-        if nodes.is_empty() {
-            bail!("node {id} has no map installed (use setpe -w -f MAP)");
-        }
-        let text = map::render_map(&nodes);
-        match args.file {
-            Some(f) => {
-                std::fs::write(&f, text).with_context(|| format!("writing {}", f.display()))?;
-            }
-            None => out!("{text}"),
-        }
-        Ok(ExitCode::SUCCESS)
+        read_installed_map(ctx, args.node, args.file).await?;
     } else {
         let targets: Vec<NodeId> = match args.node {
             Some(n) => vec![n],
             None => ctx.cluster.nodes.iter().map(|n| n.id).collect(),
         };
         for id in targets {
-            let conn = ctx.conn(id).await?;
-            conn.request::<Value>(Request::AdminSet {
+            let off = Request::AdminSet {
                 change: AdminChange::Off { off: true },
-            })
-            .await
-            .with_context(|| format!("node {id}"))?;
+            };
+            ctx.tell(id, off, || format!("node {id}")).await?;
         }
-        Ok(ExitCode::SUCCESS)
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `setpe -w`: installs the map on every node it names and puts them in the pool.
+async fn install_map(ctx: &Ctx, path: &Path) -> Result<()> {
+    let nodes = map::read_map_file(path)?;
+    let cluster = Cluster::from_map(&nodes);
+    // Reach the nodes through the cluster we were given when it names them (its ssh
+    // settings), else by the map's addresses.
+    let mut failed = Vec::new();
+    for n in &nodes {
+        let node = ctx.cluster.node(n.id).or_else(|| cluster.node(n.id));
+        let Some(node) = node else { continue };
+        let res = async {
+            let conn = connect_node(node, &ctx.options).await?;
+            conn.request::<Value>(Request::SetMap {
+                nodes: nodes.clone(),
+            })
+            .await?;
+            conn.request::<Value>(Request::AdminSet {
+                change: AdminChange::Off { off: false },
+            })
+            .await?;
+            anyhow::Ok(())
+        }
+        .await;
+        if let Err(e) = res {
+            failed.push(format!("node {}: {e}", n.id));
+        }
+    }
+    if !failed.is_empty() {
+        bail!(
+            "the map was not installed everywhere: {}",
+            failed.join("; ")
+        );
+    }
+    Ok(())
+}
+
+/// `setpe -r`: the map installed on `node` (default the first), to `file` or stdout.
+async fn read_installed_map(ctx: &Ctx, node: Option<NodeId>, file: Option<PathBuf>) -> Result<()> {
+    let id = node
+        .or_else(|| ctx.cluster.nodes.first().map(|n| n.id))
+        .ok_or_else(|| anyhow!("empty cluster"))?;
+    let conn = ctx.conn(id).await?;
+    let nodes: Vec<MapNode> = conn.request(Request::GetMap).await?;
+    if nodes.is_empty() {
+        bail!("node {id} has no map installed (use setpe -w -f MAP)");
+    }
+    let text = map::render_map(&nodes);
+    match file {
+        Some(f) => {
+            std::fs::write(&f, text).with_context(|| format!("writing {}", f.display()))?;
+        }
+        None => out!("{text}"),
+    }
+    Ok(())
 }
 
 async fn showmap(ctx: &Ctx, node: Option<NodeId>) -> Result<ExitCode> {
@@ -326,10 +365,6 @@ async fn showmap(ctx: &Ctx, node: Option<NodeId>) -> Result<ExitCode> {
             (local, ctx.cluster.to_map())
         }
     };
-    if ctx.json {
-        outln!("{}", serde_json::json!({ "my_id": my_id, "nodes": nodes }));
-    } else {
-        out!("{}", map::render_showmap(my_id, &nodes));
-    }
+    crate::discovered::print_map(my_id, &nodes, ctx.json);
     Ok(ExitCode::SUCCESS)
 }

@@ -81,12 +81,6 @@ pub fn mask_for(mode: MaskMode, nodes: &[String]) -> Result<MigMask> {
     }
 }
 
-fn print(ctx: &Ctx, node: NodeId, p: ProcInfo) {
-    if ctx.json {
-        output::procs(&[(node, p)], true);
-    }
-}
-
 /// `openmosix mask NODE PID allow|deny NODES… | off`.
 pub async fn mask(
     ctx: &Ctx,
@@ -96,24 +90,33 @@ pub async fn mask(
     nodes: &[String],
 ) -> Result<ExitCode> {
     let mask = mask_for(mode, nodes)?;
-    let conn = ctx.conn(node).await?;
-    let p: ProcInfo = conn
-        .request(Request::SetMask { pid, mask })
-        .await
-        .with_context(|| format!("mask of process {pid} on node {node}"))?;
-    print(ctx, node, p);
-    Ok(ExitCode::SUCCESS)
+    change(ctx, node, Request::SetMask { pid, mask }, || {
+        format!("mask of process {pid} on node {node}")
+    })
+    .await
 }
 
 /// `openmosix lock NODE PID` and `openmosix unlock NODE PID`.
 pub async fn lock(ctx: &Ctx, node: NodeId, pid: i32, lock: bool) -> Result<ExitCode> {
-    let conn = ctx.conn(node).await?;
     let verb = if lock { "lock" } else { "unlock" };
-    let p: ProcInfo = conn
-        .request(Request::SetLock { pid, lock })
-        .await
-        .with_context(|| format!("{verb} process {pid} on node {node}"))?;
-    print(ctx, node, p);
+    change(ctx, node, Request::SetLock { pid, lock }, || {
+        format!("{verb} process {pid} on node {node}")
+    })
+    .await
+}
+
+/// Changes one process; with --json prints it as changed, as `ps --json` does.
+async fn change(
+    ctx: &Ctx,
+    node: NodeId,
+    request: Request,
+    what: impl FnOnce() -> String,
+) -> Result<ExitCode> {
+    let conn = ctx.conn(node).await?;
+    let p: ProcInfo = conn.request(request).await.with_context(what)?;
+    if ctx.json {
+        output::procs(&[(node, p)], true);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

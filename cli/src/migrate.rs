@@ -3,13 +3,13 @@
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, anyhow};
+use openmosix_client::AgentConn;
 use openmosix_client::migrate::{
-    MigrateOptions, Migrated, Progress, Target, bring_in, expel_in, migrate, resolve,
+    MigrateOptions, Migrated, Progress, Target, bring_in, expel_in, figures, migrate, resolve,
+    tell_home,
 };
-use openmosix_client::{AgentConn, LinkState};
 use openmosix_hpc::model::{NodeId, NodeInfo, ProcInfo};
 use openmosix_hpc::protocol::Request;
-use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::commands::Ctx;
@@ -55,18 +55,10 @@ pub async fn move_one(
     drop(tx);
     let _ = printer.await;
     let m = result?;
-    // Tell the home node where its process is now, when it is neither end of the move.
-    let (home, home_pid) = m.home;
-    if home != m.from
-        && home != m.to
+    if let Some(home) = m.home_elsewhere()
         && let Ok(h) = ctx.conn(home).await
     {
-        let _ = h
-            .request::<Value>(Request::Whereabouts {
-                home_pid,
-                at: Some((m.to, m.new_pid)),
-            })
-            .await;
+        tell_home(&h, &m).await;
     }
     Ok(m)
 }
@@ -89,13 +81,7 @@ pub async fn run(
                 .with_context(|| format!("node {node}"))?;
             let mut nodes: Vec<(NodeId, NodeInfo)> = Vec::new();
             if target == Target::Best {
-                let handle = ctx.all().await;
-                nodes = handle
-                    .nodes()
-                    .into_iter()
-                    .filter(|v| v.state == LinkState::Up)
-                    .filter_map(|v| Some((v.id, v.info?)))
-                    .collect();
+                nodes = figures(&ctx.all().await);
             }
             resolve(target, &p, node, &nodes)?
         }

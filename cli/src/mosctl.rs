@@ -3,6 +3,8 @@
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, anyhow, bail};
+use openmosix_client::AgentConn;
+use openmosix_client::migrate::kernel_moves;
 use openmosix_hpc::model::{AdminChange, AdminState, NodeId, NodeInfo, Switch};
 use openmosix_hpc::protocol::{Request, TuneInfo};
 use serde_json::{Value, json};
@@ -66,6 +68,7 @@ fn arg<T: std::str::FromStr>(args: &[String], i: usize, what: &str) -> Result<T>
         .map_err(|_| anyhow!("{what} must be a number, not {a:?}"))
 }
 
+/// `openmosix mosctl WORDS…`.
 pub async fn run(ctx: &Ctx, words: &[String]) -> Result<ExitCode> {
     let (node, verb, args) = split(words)?;
     if verb == "whois" && node.is_none() {
@@ -76,136 +79,201 @@ pub async fn run(ctx: &Ctx, words: &[String]) -> Result<ExitCode> {
         None if ctx.cluster.nodes.len() == 1 => ctx.cluster.nodes[0].id,
         None => bail!("mosctl {verb}: name the node (mosctl NODE {verb})"),
     };
-    if verb == "isup" {
-        let up = ctx.conn(node).await.is_ok();
-        print_value(
-            ctx.json,
-            &json!({"node": node, "up": up}),
-            if up { "up" } else { "down" },
-        );
-        return Ok(if up {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        });
+    // These two answer without asking the node's agent.
+    match verb.as_str() {
+        "isup" => return isup(ctx, node).await,
+        "whois" => return addresses(ctx, node),
+        _ => {}
     }
-    if verb == "whois" {
-        let n = ctx
-            .cluster
-            .node(node)
-            .ok_or_else(|| anyhow!("node {node} is not in the cluster"))?;
-        let addr = n.addresses.join(" ");
-        print_value(
-            ctx.json,
-            &json!({"node": node, "addresses": n.addresses}),
-            &addr,
-        );
-        return Ok(ExitCode::SUCCESS);
-    }
-    let conn = ctx.conn(node).await?;
-    let what = format!("mosctl {node} {verb}");
-    let admin_set = |change| Request::AdminSet { change };
-    if let Some((switch, on)) = switch_verb(&verb) {
-        let st: AdminState = conn
-            .request(admin_set(AdminChange::Switch { switch, on }))
-            .await
-            .context(what)?;
-        if ctx.json {
-            outln!("{}", serde_json::to_string(&st)?);
-        }
-        return Ok(ExitCode::SUCCESS);
+    let on = Verb {
+        ctx,
+        conn: ctx.conn(node).await?,
+        node,
+        what: format!("mosctl {node} {verb}"),
+    };
+    if let Some((switch, on_off)) = switch_verb(&verb) {
+        return on.switch(switch, on_off).await;
     }
     match verb.as_str() {
-        "expel" | "bring" => {
-            let (moved, failed) = if conn.hello().backend == "kernel" {
-                // An openMosix kernel moves them itself.
-                let req = if verb == "expel" {
-                    Request::Expel
-                } else {
-                    Request::Bring
-                };
-                (
-                    conn.request::<u32>(req).await.context(what.clone())?,
-                    Vec::new(),
-                )
-            } else if verb == "expel" {
-                crate::migrate::expel(ctx, node).await?
-            } else {
-                crate::migrate::bring(ctx, node).await?
-            };
-            print_value(
-                ctx.json,
-                &json!({"node": node, "moved": moved, "failed": failed}),
-                &moved.to_string(),
-            );
-            if !failed.is_empty() {
-                bail!(
-                    "{what}: {} did not move: {}",
-                    failed.len(),
-                    failed.join("; ")
-                );
-            }
-        }
-        "gettune" | "getyard" | "getdecay" => {
-            let t: TuneInfo = conn.request(Request::Tune).await.context(what)?;
-            let text = match verb.as_str() {
-                "gettune" => t.tune,
-                "getyard" => t.yard,
-                _ => t.decay,
-            };
-            print_value(ctx.json, &json!({"node": node, verb.as_str(): text}), &text);
-        }
+        "expel" | "bring" => on.expel_or_bring(verb == "expel").await?,
+        "gettune" | "getyard" | "getdecay" => on.tune(&verb).await?,
         "getload" | "getspeed" | "getmem" | "getfree" | "getutil" | "status" => {
-            let info: NodeInfo = conn.request(Request::Node).await.context(what.clone())?;
-            let (v, text): (Value, String) = match verb.as_str() {
-                "getload" => (json!(info.load), format!("{}", info.load)),
-                "getspeed" => (json!(info.speed), info.speed.to_string()),
-                "getmem" => (
-                    json!(info.mem),
-                    format!("{} ({} MiB)", info.mem, mib(info.mem)),
-                ),
-                "getfree" => (
-                    json!(info.rmem),
-                    format!("{} ({} MiB)", info.rmem, mib(info.rmem)),
-                ),
-                "getutil" => (json!(info.util), format!("{}%", info.util)),
-                _ => {
-                    let admin: AdminState = conn.request(Request::AdminGet).await.context(what)?;
-                    return status(ctx, node, &info, &admin);
-                }
-            };
-            print_value(ctx.json, &json!({"node": node, verb.as_str(): v}), &text);
+            return on.figure(&verb).await;
         }
         "setspeed" => {
-            let speed: u32 = arg(&args, 0, "the speed")?;
-            conn.request::<AdminState>(admin_set(AdminChange::Speed { speed }))
-                .await
-                .context(what)?;
+            let speed = arg(&args, 0, "the speed")?;
+            on.set(AdminChange::Speed { speed }).await?;
         }
         "setdecay" => {
-            let interval: u32 = arg(&args, 0, "the decay interval")?;
-            let slow = if args.len() > 1 {
-                Some(arg(&args, 1, "the slow decay")?)
-            } else {
-                None
-            };
-            let fast = if args.len() > 2 {
-                Some(arg(&args, 2, "the fast decay")?)
-            } else {
-                None
-            };
-            conn.request::<AdminState>(admin_set(AdminChange::Decay {
-                interval,
-                slow,
-                fast,
-            }))
-            .await
-            .context(what)?;
+            on.set(decay_change(&args)?).await?;
         }
         "setyard" => bail!("setyard: the yardstick is this suite's calibrated speed; use setspeed"),
         other => bail!("mosctl: unknown verb {other}"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `mosctl NODE isup`: the exit status says it too.
+async fn isup(ctx: &Ctx, node: NodeId) -> Result<ExitCode> {
+    let up = ctx.conn(node).await.is_ok();
+    print_value(
+        ctx.json,
+        &json!({"node": node, "up": up}),
+        if up { "up" } else { "down" },
+    );
+    Ok(if up {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `mosctl NODE whois`: the node's addresses, from the cluster file.
+fn addresses(ctx: &Ctx, node: NodeId) -> Result<ExitCode> {
+    let n = ctx
+        .cluster
+        .node(node)
+        .ok_or_else(|| anyhow!("node {node} is not in the cluster"))?;
+    let addr = n.addresses.join(" ");
+    print_value(
+        ctx.json,
+        &json!({"node": node, "addresses": n.addresses}),
+        &addr,
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `setdecay INTERVAL [SLOW [FAST]]`.
+fn decay_change(args: &[String]) -> Result<AdminChange> {
+    let interval: u32 = arg(args, 0, "the decay interval")?;
+    let slow = if args.len() > 1 {
+        Some(arg(args, 1, "the slow decay")?)
+    } else {
+        None
+    };
+    let fast = if args.len() > 2 {
+        Some(arg(args, 2, "the fast decay")?)
+    } else {
+        None
+    };
+    Ok(AdminChange::Decay {
+        interval,
+        slow,
+        fast,
+    })
+}
+
+/// A verb applied through one node's agent; `what` names it in errors.
+struct Verb<'a> {
+    ctx: &'a Ctx,
+    conn: AgentConn,
+    node: NodeId,
+    what: String,
+}
+
+impl Verb<'_> {
+    /// Changes the node's switches or settings.
+    async fn set(&self, change: AdminChange) -> Result<AdminState> {
+        self.conn
+            .request(Request::AdminSet { change })
+            .await
+            .context(self.what.clone())
+    }
+
+    /// `stay`, `nostay`, `block` …: prints the switches in JSON mode.
+    async fn switch(&self, switch: Switch, on: bool) -> Result<ExitCode> {
+        let st = self.set(AdminChange::Switch { switch, on }).await?;
+        if self.ctx.json {
+            outln!("{}", serde_json::to_string(&st)?);
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// `expel` (guests go home) or `bring` (its processes come home).
+    async fn expel_or_bring(&self, expel: bool) -> Result<()> {
+        let (ctx, node) = (self.ctx, self.node);
+        let kernel = kernel_moves(
+            &self.conn,
+            if expel {
+                Request::Expel
+            } else {
+                Request::Bring
+            },
+        )
+        .await
+        .context(self.what.clone())?;
+        let (moved, failed) = match kernel {
+            Some(moved) => (moved, Vec::new()),
+            None if expel => crate::migrate::expel(ctx, node).await?,
+            None => crate::migrate::bring(ctx, node).await?,
+        };
+        print_value(
+            ctx.json,
+            &json!({"node": node, "moved": moved, "failed": failed}),
+            &moved.to_string(),
+        );
+        if !failed.is_empty() {
+            bail!(
+                "{}: {} did not move: {}",
+                self.what,
+                failed.len(),
+                failed.join("; ")
+            );
+        }
+        Ok(())
+    }
+
+    /// `gettune`, `getyard`, `getdecay`.
+    async fn tune(&self, verb: &str) -> Result<()> {
+        let t: TuneInfo = self
+            .conn
+            .request(Request::Tune)
+            .await
+            .context(self.what.clone())?;
+        let text = match verb {
+            "gettune" => t.tune,
+            "getyard" => t.yard,
+            _ => t.decay,
+        };
+        print_value(
+            self.ctx.json,
+            &json!({"node": self.node, verb: text}),
+            &text,
+        );
+        Ok(())
+    }
+
+    /// `getload`, `getspeed`, `getmem`, `getfree`, `getutil`, `status`.
+    async fn figure(&self, verb: &str) -> Result<ExitCode> {
+        let info: NodeInfo = self
+            .conn
+            .request(Request::Node)
+            .await
+            .context(self.what.clone())?;
+        let (v, text): (Value, String) = match verb {
+            "getload" => (json!(info.load), format!("{}", info.load)),
+            "getspeed" => (json!(info.speed), info.speed.to_string()),
+            "getmem" => (
+                json!(info.mem),
+                format!("{} ({} MiB)", info.mem, mib(info.mem)),
+            ),
+            "getfree" => (
+                json!(info.rmem),
+                format!("{} ({} MiB)", info.rmem, mib(info.rmem)),
+            ),
+            "getutil" => (json!(info.util), format!("{}%", info.util)),
+            _ => {
+                let admin: AdminState = self
+                    .conn
+                    .request(Request::AdminGet)
+                    .await
+                    .context(self.what.clone())?;
+                return status(self.ctx, self.node, &info, &admin);
+            }
+        };
+        print_value(self.ctx.json, &json!({"node": self.node, verb: v}), &text);
+        Ok(ExitCode::SUCCESS)
+    }
 }
 
 fn whois(ctx: &Ctx, key: Option<&str>) -> Result<ExitCode> {

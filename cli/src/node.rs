@@ -5,13 +5,12 @@
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
 use clap::{Args, Subcommand};
 use openmosix_client::ClientOptions;
 use openmosix_client::hostkey::{self, HostKeyCheck, HostKeyStatus};
-use openmosix_client::provision::{self, AddNode, Progress, Step, StepState};
+use openmosix_client::provision::{self, AddNode, Added, Progress, Step, StepState};
 use openmosix_hpc::model::NodeId;
 
 /// `openmosix node …`.
@@ -68,24 +67,7 @@ pub async fn run(cli: NodeGlobals, args: NodeArgs) -> Result<ExitCode> {
         accept_host_key,
         agent_binary,
     } = args.command;
-    if cli.map {
-        bail!("node add records the node in a cluster file: give --cluster FILE instead of --map");
-    }
-    let Some(cluster_file) = cli.cluster.clone() else {
-        bail!(
-            "node add records the node in a cluster file: give --cluster FILE (created if missing)"
-        );
-    };
-    if !(cli.timeout.is_finite() && cli.timeout > 0.0) {
-        bail!("--timeout must be a positive number of seconds");
-    }
-    let cluster = provision::load_cluster(&cluster_file).map_err(|e| anyhow!(e))?;
-    let mut options = cluster
-        .as_ref()
-        .map_or_else(ClientOptions::default, ClientOptions::for_cluster);
-    options.connect_timeout = Duration::from_secs_f64(cli.timeout);
-    options.request_timeout = Duration::from_secs_f64(cli.timeout);
-
+    let (cluster_file, options) = cluster_file_and_options(&cli)?;
     let check = hostkey::check(
         &dest,
         options.ssh_config.as_deref(),
@@ -107,6 +89,33 @@ pub async fn run(cli: NodeGlobals, args: NodeArgs) -> Result<ExitCode> {
     let json = cli.json;
     let mut report = move |p: Progress| print_progress(&p, json);
     let added = provision::provision(&plan, &mut report).await?;
+    print_added(&plan, &added, json);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The cluster file the node goes in, and how to reach nodes (its ssh config and agent
+/// command, if it exists yet; the `--timeout`).
+fn cluster_file_and_options(cli: &NodeGlobals) -> Result<(PathBuf, ClientOptions)> {
+    if cli.map {
+        bail!("node add records the node in a cluster file: give --cluster FILE instead of --map");
+    }
+    let Some(cluster_file) = cli.cluster.clone() else {
+        bail!(
+            "node add records the node in a cluster file: give --cluster FILE (created if missing)"
+        );
+    };
+    let timeout = crate::commands::seconds(cli.timeout)?;
+    let cluster = provision::load_cluster(&cluster_file).map_err(|e| anyhow!(e))?;
+    let mut options = cluster
+        .as_ref()
+        .map_or_else(ClientOptions::default, ClientOptions::for_cluster);
+    options.connect_timeout = timeout;
+    options.request_timeout = timeout;
+    Ok((cluster_file, options))
+}
+
+/// The last line: the node added.
+fn print_added(plan: &AddNode, added: &Added, json: bool) {
     if json {
         outln!(
             "{}",
@@ -132,7 +141,6 @@ pub async fn run(cli: NodeGlobals, args: NodeArgs) -> Result<ExitCode> {
             }
         );
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// Known: go on. Unknown: record it if the user accepts (the flag's fingerprint, or
@@ -160,17 +168,7 @@ async fn host_key_decision(check: &HostKeyCheck, accept: Option<&str>, json: boo
                     given.to_owned()
                 }
                 None if std::io::stdin().is_terminal() && !json => {
-                    outln!("{shown}");
-                    out!(
-                        "Accept it and record it in {}? Type yes to accept: ",
-                        check.target.record_file_name()
-                    );
-                    let _ = std::io::stdout().flush();
-                    let mut answer = String::new();
-                    let _ = std::io::stdin().lock().read_line(&mut answer);
-                    if answer.trim() != "yes" {
-                        bail!("host key not accepted; nothing was changed");
-                    }
+                    ask_at_terminal(&shown, check)?;
                     fp.clone()
                 }
                 None => {
@@ -196,6 +194,22 @@ async fn host_key_decision(check: &HostKeyCheck, accept: Option<&str>, json: boo
             Ok(true)
         }
     }
+}
+
+/// Shows the unknown key and asks; anything but `yes` refuses it.
+fn ask_at_terminal(shown: &str, check: &HostKeyCheck) -> Result<()> {
+    outln!("{shown}");
+    out!(
+        "Accept it and record it in {}? Type yes to accept: ",
+        check.target.record_file_name()
+    );
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    if answer.trim() != "yes" {
+        bail!("host key not accepted; nothing was changed");
+    }
+    Ok(())
 }
 
 fn print_line(json: bool, step: Step, state: &str, detail: &str) {

@@ -73,29 +73,7 @@ impl AgentConn {
         W: AsyncWrite + Unpin + Send + 'static,
     {
         let shared = Arc::new(Shared::default());
-        let (out, mut out_rx) = mpsc::unbounded_channel::<String>();
-        {
-            let shared = Arc::clone(&shared);
-            tokio::spawn(async move {
-                let mut writer = writer;
-                while let Some(mut l) = out_rx.recv().await {
-                    l.push('\n');
-                    if writer.write_all(l.as_bytes()).await.is_err()
-                        || writer.flush().await.is_err()
-                    {
-                        break;
-                    }
-                }
-                shared.close();
-            });
-        }
-        {
-            let shared = Arc::clone(&shared);
-            tokio::spawn(async move {
-                read_loop(reader, &shared).await;
-                shared.close();
-            });
-        }
+        let out = pump(reader, writer, &shared);
         let mut conn = AgentConn {
             out,
             shared,
@@ -233,6 +211,36 @@ impl AgentConn {
             .await
             .map(|_| ())
     }
+}
+
+/// Starts the tasks that write the lines sent on the returned channel and read the
+/// agent's; either closes the connection when its stream ends.
+fn pump<R, W>(reader: R, mut writer: W, shared: &Arc<Shared>) -> mpsc::UnboundedSender<String>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let (out, mut out_rx) = mpsc::unbounded_channel::<String>();
+    {
+        let shared = Arc::clone(shared);
+        tokio::spawn(async move {
+            while let Some(mut l) = out_rx.recv().await {
+                l.push('\n');
+                if writer.write_all(l.as_bytes()).await.is_err() || writer.flush().await.is_err() {
+                    break;
+                }
+            }
+            shared.close();
+        });
+    }
+    {
+        let shared = Arc::clone(shared);
+        tokio::spawn(async move {
+            read_loop(reader, &shared).await;
+            shared.close();
+        });
+    }
+    out
 }
 
 async fn read_loop<R: AsyncRead + Unpin>(reader: R, shared: &Shared) {

@@ -427,10 +427,17 @@ pub async fn accept(check: &HostKeyCheck, fingerprint: &str) -> Result<PathBuf, 
             "ssh names no UserKnownHostsFile to record the key in".into(),
         ));
     };
-    let record = |reason: String| HostKeyError::Record {
+    let line = known_hosts_line(&check.target.lookup, offered);
+    append_line(file, line).map_err(|e| HostKeyError::Record {
         path: file.clone(),
-        reason,
-    };
+        reason: e.to_string(),
+    })?;
+    Ok(file.clone())
+}
+
+/// Appends `line` to a known_hosts file, creating it (0600) and its folder (0700) when
+/// missing.
+fn append_line(file: &Path, line: String) -> std::io::Result<()> {
     if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty())
         && !dir.exists()
     {
@@ -438,18 +445,15 @@ pub async fn accept(check: &HostKeyCheck, fingerprint: &str) -> Result<PathBuf, 
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
-            .create(dir)
-            .map_err(|e| record(e.to_string()))?;
+            .create(dir)?;
     }
-    let line = known_hosts_line(&check.target.lookup, offered);
     let mut f = {
         use std::os::unix::fs::OpenOptionsExt as _;
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .mode(0o600)
-            .open(file)
-            .map_err(|e| record(e.to_string()))?
+            .open(file)?
     };
     // A file that does not end in a newline would glue our line to its last one.
     let needs_newline = std::fs::read(file)
@@ -461,8 +465,6 @@ pub async fn accept(check: &HostKeyCheck, fingerprint: &str) -> Result<PathBuf, 
         line
     };
     f.write_all(text.as_bytes())
-        .map_err(|e| record(e.to_string()))?;
-    Ok(file.clone())
 }
 
 fn known_hosts_line(lookup: &str, key: &HostKey) -> String {

@@ -165,10 +165,6 @@ fn fail(
     ProvisionError { step, message }
 }
 
-fn say(report: &mut (dyn FnMut(Progress) + Send), step: Step, state: StepState) {
-    report(Progress { step, state });
-}
-
 fn mb(bytes: usize) -> String {
     format!("{:.1} MB", bytes as f64 / 1_000_000.0)
 }
@@ -179,341 +175,368 @@ pub async fn provision(
     plan: &AddNode,
     report: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<Added, ProvisionError> {
-    // A just-copied agent starts cold (tens of MB read from disk on a busy node): give
-    // every step at least PROVISION_TIMEOUT.
-    let mut patient = plan.clone();
-    patient.options.connect_timeout = patient.options.connect_timeout.max(PROVISION_TIMEOUT);
-    patient.options.request_timeout = patient.options.request_timeout.max(PROVISION_TIMEOUT);
-    let plan = &patient;
-    let dest = match Dest::parse(&plan.dest) {
-        Ok(Dest::Local) => {
-            return Err(fail(
-                report,
-                Step::HostKey,
-                "`local` is this machine: it needs no provisioning",
-            ));
-        }
-        Ok(d) => d,
-        Err(e) => return Err(fail(report, Step::HostKey, e)),
-    };
-    let cluster =
-        load_cluster(&plan.cluster_file).map_err(|e| fail(report, Step::ClusterFile, e))?;
-    let (id, listed) = plan_entry(cluster.as_ref(), &dest, plan.id)
-        .map_err(|e| fail(report, Step::ClusterFile, e))?;
-    let node = dest.as_str().to_owned();
-
-    // 1. The host key.
-    say(
-        report,
-        Step::HostKey,
-        StepState::Running(format!("asking {node} for its host key")),
-    );
-    let check = hostkey::check(
-        &node,
-        plan.options.ssh_config.as_deref(),
-        plan.options.connect_timeout,
-    )
-    .await
-    .map_err(|e| fail(report, Step::HostKey, e.to_string()))?;
-    match &check.status {
-        HostKeyStatus::Known { key } => say(
-            report,
-            Step::HostKey,
-            StepState::Done(format!(
-                "{} {} is known",
-                key.short_kind(),
-                key.fingerprint()
-            )),
-        ),
-        HostKeyStatus::Unknown { offered } => {
-            return Err(fail(
-                report,
-                Step::HostKey,
-                format!(
-                    "the host key of {node} is unknown ({} {}): accept it first",
-                    offered.short_kind(),
-                    offered.fingerprint()
-                ),
-            ));
-        }
-        HostKeyStatus::Changed { recorded, offered } => {
-            return Err(fail(
-                report,
-                Step::HostKey,
-                HostKeyCheck::changed_warning(&check.target, recorded, offered),
-            ));
-        }
-    }
-
-    // 2. The master connection (host keys checked by ssh itself as well).
-    say(
-        report,
-        Step::Connect,
-        StepState::Running(format!("ssh {node}")),
-    );
-    let session = open_session(&node, &plan.options)
-        .await
-        .map_err(|e| fail(report, Step::Connect, changed_in_words(&check, e)))?;
-    let session = Arc::new(session);
-    say(
-        report,
-        Step::Connect,
-        StepState::Done(format!("connected to {}", check.target.hostname)),
-    );
-
-    // 3. A compatible agent?
-    say(
-        report,
-        Step::Agent,
-        StepState::Running("looking for an agent (hello)".into()),
-    );
-    let probe = serve_on(id, Arc::clone(&session), &plan.options).await;
-    let installed = match probe {
-        Ok(conn) => {
-            let h = conn.hello();
-            say(
-                report,
-                Step::Agent,
-                StepState::Done(format!(
-                    "agent {} is there (protocol {}, backend {})",
-                    h.agent_version, h.protocol, h.backend
-                )),
-            );
-            for step in [Step::Architecture, Step::Copy, Step::Run] {
-                say(
-                    report,
-                    step,
-                    StepState::Skipped("a compatible agent is installed".into()),
-                );
-            }
-            false
-        }
-        Err(e) => {
-            let why = match &e {
-                ClientError::Connect { reason, .. } => reason.clone(),
-                other => other.to_string(),
-            };
-            if plan.options.remote_agent != openmosix_hpc::map::DEFAULT_AGENT {
-                // The lookup runs a custom agent command as it is, never the installed copy.
-                return Err(fail(
-                    report,
-                    Step::Agent,
-                    format!(
-                        "the cluster file names its own agent command ({:?}), which does not answer ({why}); \
-                         node add installs only the default openmosix-agent: install yours on the node, \
-                         or leave `agent` out of the cluster file",
-                        plan.options.remote_agent
-                    ),
-                ));
-            }
-            say(
-                report,
-                Step::Agent,
-                StepState::Done(format!("no compatible agent ({why}); installing ours")),
-            );
-            install_agent(plan, &session, &node, report).await?;
-            true
-        }
-    };
+    let mut run = Provisioning::prepare(plan, report)?;
+    let check = run.host_key().await?;
+    let session = run.connect(&check).await?;
+    let installed = run.agent(&session).await?;
     session_close(session).await;
-
-    // 7. The cluster file.
-    if listed {
-        say(
-            report,
-            Step::ClusterFile,
-            StepState::Skipped(format!(
-                "already node {id} of {}",
-                plan.cluster_file.display()
-            )),
-        );
-    } else {
-        say(
-            report,
-            Step::ClusterFile,
-            StepState::Running(format!("adding node {id}")),
-        );
-        append_node(&plan.cluster_file, id, &dest)
-            .map_err(|e| fail(report, Step::ClusterFile, e))?;
-        say(
-            report,
-            Step::ClusterFile,
-            StepState::Done(format!(
-                "node {id} = {node} in {}",
-                plan.cluster_file.display()
-            )),
-        );
-    }
-
-    // 8. It answers as the cluster reaches it.
-    say(
-        report,
-        Step::Answer,
-        StepState::Running(format!("hello to node {id}")),
-    );
-    let member = ClusterNode {
-        id,
-        addresses: vec![dest.host().to_owned()],
-        dest: dest.clone(),
-    };
-    let conn = connect_node(&member, &plan.options)
-        .await
-        .map_err(|e| fail(report, Step::Answer, e.to_string()))?;
-    let hello = conn.hello().clone();
-    say(
-        report,
-        Step::Answer,
-        StepState::Done(format!(
-            "node {id} answers: agent {}, protocol {}, backend {}",
-            hello.agent_version, hello.protocol, hello.backend
-        )),
-    );
+    run.cluster_file()?;
+    let hello = run.answer().await?;
     Ok(Added {
-        id,
+        id: run.id,
         installed,
-        appended: !listed,
+        appended: !run.listed,
         hello,
     })
 }
 
-/// Steps 4–6: architecture, copy, run.
-async fn install_agent(
-    plan: &AddNode,
-    session: &Arc<openssh::Session>,
-    node: &str,
-    report: &mut (dyn FnMut(Progress) + Send),
-) -> Result<(), ProvisionError> {
-    say(
-        report,
-        Step::Architecture,
-        StepState::Running("uname -m".into()),
-    );
-    let bytes = tokio::fs::read(&plan.agent_binary).await.map_err(|e| {
-        fail(
+/// One node being added: the plan (with patient time-outs), where progress goes, and
+/// the node's place in the cluster file. Each step is one method, called in order.
+struct Provisioning<'a> {
+    plan: AddNode,
+    report: &'a mut (dyn FnMut(Progress) + Send),
+    dest: Dest,
+    /// The ssh destination, as ssh is given it.
+    node: String,
+    id: NodeId,
+    /// The node is in the cluster file already.
+    listed: bool,
+}
+
+impl<'a> Provisioning<'a> {
+    /// Reads the destination and the cluster file (failures are reported on the steps
+    /// they belong to).
+    fn prepare(
+        plan: &AddNode,
+        report: &'a mut (dyn FnMut(Progress) + Send),
+    ) -> Result<Self, ProvisionError> {
+        // A just-copied agent starts cold (tens of MB read from disk on a busy node): give
+        // every step at least PROVISION_TIMEOUT.
+        let mut plan = plan.clone();
+        plan.options.connect_timeout = plan.options.connect_timeout.max(PROVISION_TIMEOUT);
+        plan.options.request_timeout = plan.options.request_timeout.max(PROVISION_TIMEOUT);
+        let dest = match Dest::parse(&plan.dest) {
+            Ok(Dest::Local) => {
+                return Err(fail(
+                    report,
+                    Step::HostKey,
+                    "`local` is this machine: it needs no provisioning",
+                ));
+            }
+            Ok(d) => d,
+            Err(e) => return Err(fail(report, Step::HostKey, e)),
+        };
+        let cluster =
+            load_cluster(&plan.cluster_file).map_err(|e| fail(report, Step::ClusterFile, e))?;
+        let (id, listed) = plan_entry(cluster.as_ref(), &dest, plan.id)
+            .map_err(|e| fail(report, Step::ClusterFile, e))?;
+        Ok(Provisioning {
+            node: dest.as_str().to_owned(),
+            plan,
             report,
-            Step::Architecture,
-            format!(
-                "cannot read the agent binary {}: {e}",
-                plan.agent_binary.display()
-            ),
+            dest,
+            id,
+            listed,
+        })
+    }
+
+    fn say(&mut self, step: Step, state: StepState) {
+        (self.report)(Progress { step, state });
+    }
+
+    fn fail(&mut self, step: Step, message: impl Into<String>) -> ProvisionError {
+        fail(self.report, step, message)
+    }
+
+    /// 1. The host key must be known already.
+    async fn host_key(&mut self) -> Result<HostKeyCheck, ProvisionError> {
+        let node = self.node.clone();
+        self.say(
+            Step::HostKey,
+            StepState::Running(format!("asking {node} for its host key")),
+        );
+        let check = hostkey::check(
+            &node,
+            self.plan.options.ssh_config.as_deref(),
+            self.plan.options.connect_timeout,
         )
-    })?;
-    let Some(machine) = install::elf_machine(&bytes) else {
-        return Err(fail(
-            report,
-            Step::Architecture,
-            format!(
-                "{} is not a Linux (ELF) program",
-                plan.agent_binary.display()
-            ),
-        ));
-    };
-    let remote = install::remote_machine(session)
         .await
-        .map_err(|e| fail(report, Step::Architecture, e))?;
-    match install::runs_on(machine, &remote) {
-        Some(false) => {
-            return Err(fail(
-                report,
+        .map_err(|e| self.fail(Step::HostKey, e.to_string()))?;
+        match &check.status {
+            HostKeyStatus::Known { key } => self.say(
+                Step::HostKey,
+                StepState::Done(format!(
+                    "{} {} is known",
+                    key.short_kind(),
+                    key.fingerprint()
+                )),
+            ),
+            HostKeyStatus::Unknown { offered } => {
+                return Err(self.fail(
+                    Step::HostKey,
+                    format!(
+                        "the host key of {node} is unknown ({} {}): accept it first",
+                        offered.short_kind(),
+                        offered.fingerprint()
+                    ),
+                ));
+            }
+            HostKeyStatus::Changed { recorded, offered } => {
+                return Err(self.fail(
+                    Step::HostKey,
+                    HostKeyCheck::changed_warning(&check.target, recorded, offered),
+                ));
+            }
+        }
+        Ok(check)
+    }
+
+    /// 2. The master connection (host keys checked by ssh itself as well).
+    async fn connect(
+        &mut self,
+        check: &HostKeyCheck,
+    ) -> Result<Arc<openssh::Session>, ProvisionError> {
+        self.say(
+            Step::Connect,
+            StepState::Running(format!("ssh {}", self.node)),
+        );
+        let session = open_session(&self.node, &self.plan.options)
+            .await
+            .map_err(|e| self.fail(Step::Connect, changed_in_words(check, e)))?;
+        self.say(
+            Step::Connect,
+            StepState::Done(format!("connected to {}", check.target.hostname)),
+        );
+        Ok(Arc::new(session))
+    }
+
+    /// 3. A compatible agent? If not, steps 4–6 install ours. Whether it was installed.
+    async fn agent(&mut self, session: &Arc<openssh::Session>) -> Result<bool, ProvisionError> {
+        self.say(
+            Step::Agent,
+            StepState::Running("looking for an agent (hello)".into()),
+        );
+        let e = match serve_on(self.id, Arc::clone(session), &self.plan.options).await {
+            Ok(conn) => {
+                let h = conn.hello();
+                self.say(
+                    Step::Agent,
+                    StepState::Done(format!(
+                        "agent {} is there (protocol {}, backend {})",
+                        h.agent_version, h.protocol, h.backend
+                    )),
+                );
+                for step in [Step::Architecture, Step::Copy, Step::Run] {
+                    self.say(
+                        step,
+                        StepState::Skipped("a compatible agent is installed".into()),
+                    );
+                }
+                return Ok(false);
+            }
+            Err(e) => e,
+        };
+        let why = match &e {
+            ClientError::Connect { reason, .. } => reason.clone(),
+            other => other.to_string(),
+        };
+        if self.plan.options.remote_agent != openmosix_hpc::map::DEFAULT_AGENT {
+            // The lookup runs a custom agent command as it is, never the installed copy.
+            let message = format!(
+                "the cluster file names its own agent command ({:?}), which does not answer ({why}); \
+                 node add installs only the default openmosix-agent: install yours on the node, \
+                 or leave `agent` out of the cluster file",
+                self.plan.options.remote_agent
+            );
+            return Err(self.fail(Step::Agent, message));
+        }
+        self.say(
+            Step::Agent,
+            StepState::Done(format!("no compatible agent ({why}); installing ours")),
+        );
+        let bytes = self.architecture(session).await?;
+        self.copy(session, &bytes).await?;
+        self.run(session).await?;
+        Ok(true)
+    }
+
+    /// 4. The node's machine against the agent binary's; the binary's bytes.
+    async fn architecture(
+        &mut self,
+        session: &Arc<openssh::Session>,
+    ) -> Result<Vec<u8>, ProvisionError> {
+        self.say(Step::Architecture, StepState::Running("uname -m".into()));
+        let binary = self.plan.agent_binary.display().to_string();
+        let bytes = tokio::fs::read(&self.plan.agent_binary)
+            .await
+            .map_err(|e| {
+                self.fail(
+                    Step::Architecture,
+                    format!("cannot read the agent binary {binary}: {e}"),
+                )
+            })?;
+        let Some(machine) = install::elf_machine(&bytes) else {
+            return Err(self.fail(
                 Step::Architecture,
-                format!(
+                format!("{binary} is not a Linux (ELF) program"),
+            ));
+        };
+        let remote = install::remote_machine(session)
+            .await
+            .map_err(|e| self.fail(Step::Architecture, e))?;
+        let node = &self.node;
+        let done = match install::runs_on(machine, &remote) {
+            Some(false) => {
+                let message = format!(
                     "{node} runs on {remote}, but this suite's agent is built for {}: \
                      install an agent built for {remote} there (or build the suite for it)",
                     machine.name
-                ),
-            ));
-        }
-        Some(true) => say(
-            report,
-            Step::Architecture,
-            StepState::Done(format!("{node} is {remote}, the agent is {}", machine.name)),
-        ),
-        None => say(
-            report,
-            Step::Architecture,
-            StepState::Done(format!("{node} is {remote} (the run test decides)")),
-        ),
+                );
+                return Err(self.fail(Step::Architecture, message));
+            }
+            Some(true) => format!("{node} is {remote}, the agent is {}", machine.name),
+            None => format!("{node} is {remote} (the run test decides)"),
+        };
+        self.say(Step::Architecture, StepState::Done(done));
+        Ok(bytes)
     }
 
-    let size = bytes.len();
-    say(
-        report,
-        Step::Copy,
-        StepState::Running(format!("sending {}", mb(size))),
-    );
-    let mut on_event = |ev: UploadEvent| {
-        let state = match ev {
-            UploadEvent::Sent {
-                attempt,
-                done,
-                total,
-            } => StepState::Running(format!(
-                "attempt {attempt}: sent {} of {}",
-                mb(done),
-                mb(total)
-            )),
-            UploadEvent::Mismatch {
-                attempt,
-                expected,
-                got,
-            } => StepState::Running(format!(
-                "attempt {attempt}: checksum mismatch (sent sha256 {}…, node has {}…): sending again",
-                &expected[..12],
-                &got[..12.min(got.len())]
-            )),
-            UploadEvent::Verified { attempt, sum } => StepState::Running(format!(
-                "attempt {attempt}: sha256 {}… verified on the node",
+    /// 5. Upload with checksum.
+    async fn copy(
+        &mut self,
+        session: &Arc<openssh::Session>,
+        bytes: &[u8],
+    ) -> Result<(), ProvisionError> {
+        let size = bytes.len();
+        self.say(
+            Step::Copy,
+            StepState::Running(format!("sending {}", mb(size))),
+        );
+        let report = &mut *self.report;
+        let mut on_event = |ev: UploadEvent| {
+            report(Progress {
+                step: Step::Copy,
+                state: upload_state(ev),
+            });
+        };
+        let sum = install::upload_verified(session, bytes, &mut on_event)
+            .await
+            .map_err(|e| self.fail(Step::Copy, e))?;
+        self.say(
+            Step::Copy,
+            StepState::Done(format!(
+                "{} on the node, sha256 {}… verified",
+                mb(size),
                 &sum[..12]
             )),
-        };
-        report(Progress {
-            step: Step::Copy,
-            state,
-        });
-    };
-    let sum = install::upload_verified(session, &bytes, &mut on_event)
-        .await
-        .map_err(|e| fail(report, Step::Copy, e))?;
-    say(
-        report,
-        Step::Copy,
-        StepState::Done(format!(
-            "{} on the node, sha256 {}… verified",
-            mb(size),
-            &sum[..12]
-        )),
-    );
+        );
+        Ok(())
+    }
 
-    say(
-        report,
-        Step::Run,
-        StepState::Running("openmosix-agent --version".into()),
-    );
-    let version = install::run_upload(session, node)
-        .await
-        .map_err(|e| fail(report, Step::Run, e))?;
-    install::activate(session)
-        .await
-        .map_err(|e| fail(report, Step::Run, e))?;
-    let conn = serve_on(0, Arc::clone(session), &plan.options)
-        .await
-        .map_err(|e| {
-            fail(
-                report,
-                Step::Run,
-                format!("the installed agent does not answer: {e}"),
-            )
-        })?;
-    say(
-        report,
-        Step::Run,
-        StepState::Done(format!(
-            "{version} runs from ~/{}/openmosix-agent (protocol {})",
-            super::transport::INSTALL_DIR,
-            conn.hello().protocol
-        )),
-    );
-    Ok(())
+    /// 6. The installed agent runs (`--version`), then says hello.
+    async fn run(&mut self, session: &Arc<openssh::Session>) -> Result<(), ProvisionError> {
+        self.say(
+            Step::Run,
+            StepState::Running("openmosix-agent --version".into()),
+        );
+        let version = install::run_upload(session, &self.node)
+            .await
+            .map_err(|e| self.fail(Step::Run, e))?;
+        install::activate(session)
+            .await
+            .map_err(|e| self.fail(Step::Run, e))?;
+        let conn = serve_on(0, Arc::clone(session), &self.plan.options)
+            .await
+            .map_err(|e| {
+                self.fail(
+                    Step::Run,
+                    format!("the installed agent does not answer: {e}"),
+                )
+            })?;
+        self.say(
+            Step::Run,
+            StepState::Done(format!(
+                "{version} runs from ~/{}/openmosix-agent (protocol {})",
+                super::transport::INSTALL_DIR,
+                conn.hello().protocol
+            )),
+        );
+        Ok(())
+    }
+
+    /// 7. The node goes into the cluster file, unless it is there.
+    fn cluster_file(&mut self) -> Result<(), ProvisionError> {
+        let (id, file) = (self.id, self.plan.cluster_file.display().to_string());
+        if self.listed {
+            self.say(
+                Step::ClusterFile,
+                StepState::Skipped(format!("already node {id} of {file}")),
+            );
+            return Ok(());
+        }
+        self.say(
+            Step::ClusterFile,
+            StepState::Running(format!("adding node {id}")),
+        );
+        append_node(&self.plan.cluster_file, id, &self.dest)
+            .map_err(|e| self.fail(Step::ClusterFile, e))?;
+        let node = &self.node;
+        self.say(
+            Step::ClusterFile,
+            StepState::Done(format!("node {id} = {node} in {file}")),
+        );
+        Ok(())
+    }
+
+    /// 8. It answers as the cluster reaches it.
+    async fn answer(&mut self) -> Result<Hello, ProvisionError> {
+        let id = self.id;
+        self.say(
+            Step::Answer,
+            StepState::Running(format!("hello to node {id}")),
+        );
+        let member = ClusterNode {
+            id,
+            addresses: vec![self.dest.host().to_owned()],
+            dest: self.dest.clone(),
+        };
+        let conn = connect_node(&member, &self.plan.options)
+            .await
+            .map_err(|e| self.fail(Step::Answer, e.to_string()))?;
+        let hello = conn.hello().clone();
+        self.say(
+            Step::Answer,
+            StepState::Done(format!(
+                "node {id} answers: agent {}, protocol {}, backend {}",
+                hello.agent_version, hello.protocol, hello.backend
+            )),
+        );
+        Ok(hello)
+    }
+}
+
+/// How an upload event reads in the copy step.
+fn upload_state(ev: UploadEvent) -> StepState {
+    StepState::Running(match ev {
+        UploadEvent::Sent {
+            attempt,
+            done,
+            total,
+        } => format!("attempt {attempt}: sent {} of {}", mb(done), mb(total)),
+        UploadEvent::Mismatch {
+            attempt,
+            expected,
+            got,
+        } => format!(
+            "attempt {attempt}: checksum mismatch (sent sha256 {}…, node has {}…): sending again",
+            &expected[..12],
+            &got[..12.min(got.len())]
+        ),
+        UploadEvent::Verified { attempt, sum } => format!(
+            "attempt {attempt}: sha256 {}… verified on the node",
+            &sum[..12]
+        ),
+    })
 }
 
 /// Closes the master if nothing else holds it (else it goes with its last holder).

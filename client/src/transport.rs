@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openssh::{KnownHosts, Session, SessionBuilder};
-use tokio::io::{AsyncRead, AsyncReadExt as _};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite};
 
 use super::ClientError;
 use super::conn::AgentConn;
@@ -323,9 +323,9 @@ impl std::fmt::Debug for Aux {
 /// A side channel running `AGENT images send|receive IMAGE`.
 pub struct ImageStream {
     /// Where the image comes from (send).
-    pub reader: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>,
+    pub reader: Option<Box<dyn AsyncRead + Unpin + Send>>,
     /// Where the image goes to (receive).
-    pub writer: Option<Box<dyn tokio::io::AsyncWrite + Unpin + Send>>,
+    pub writer: Option<Box<dyn AsyncWrite + Unpin + Send>>,
     tail: StderrTail,
     child: StreamChild,
 }
@@ -380,79 +380,87 @@ impl ImageStream {
             }
         }
     }
+
+    /// A side channel from its child's pipes (`stderr` kept for the error line).
+    fn new(
+        child: StreamChild,
+        stdout: Option<impl AsyncRead + Unpin + Send + 'static>,
+        stdin: Option<impl AsyncWrite + Unpin + Send + 'static>,
+        stderr: Option<impl AsyncRead + Unpin + Send + 'static>,
+    ) -> ImageStream {
+        let tail = StderrTail::default();
+        if let Some(e) = stderr {
+            tail.collect(e);
+        }
+        ImageStream {
+            reader: stdout.map(|r| Box::new(r) as Box<dyn AsyncRead + Unpin + Send>),
+            writer: stdin.map(|w| Box::new(w) as Box<dyn AsyncWrite + Unpin + Send>),
+            tail,
+            child,
+        }
+    }
+}
+
+/// A side channel's stdin and stdout: the image leaves on stdout (`send`) or arrives on
+/// stdin; the other one is not used.
+fn image_stdio<S>(send: bool, piped: fn() -> S, null: fn() -> S) -> (S, S) {
+    if send {
+        (null(), piped())
+    } else {
+        (piped(), null())
+    }
 }
 
 impl Aux {
     /// Opens `images send IMAGE` (`send = true`) or `images receive IMAGE`.
     pub async fn images(&self, send: bool, image: &str) -> Result<ImageStream, String> {
-        let direction = if send { "send" } else { "receive" };
-        let tail = StderrTail::default();
+        let args = ["images", if send { "send" } else { "receive" }, image];
         match self {
             Aux::Ssh { session, agent } => {
+                let (stdin, stdout) =
+                    image_stdio(send, openssh::Stdio::piped, openssh::Stdio::null);
                 let mut child = agent_command(session, agent)
-                    .args(["images", direction, image])
-                    .stdin(if send {
-                        openssh::Stdio::null()
-                    } else {
-                        openssh::Stdio::piped()
-                    })
-                    .stdout(if send {
-                        openssh::Stdio::piped()
-                    } else {
-                        openssh::Stdio::null()
-                    })
+                    .args(args)
+                    .stdin(stdin)
+                    .stdout(stdout)
                     .stderr(openssh::Stdio::piped())
                     .spawn()
                     .await
                     .map_err(|e| ssh_reason(&e))?;
-                if let Some(e) = child.stderr().take() {
-                    tail.collect(e);
-                }
-                let reader = child
-                    .stdout()
-                    .take()
-                    .map(|r| Box::new(r) as Box<dyn tokio::io::AsyncRead + Unpin + Send>);
-                let writer = child
-                    .stdin()
-                    .take()
-                    .map(|w| Box::new(w) as Box<dyn tokio::io::AsyncWrite + Unpin + Send>);
-                Ok(ImageStream {
-                    reader,
-                    writer,
-                    tail,
-                    child: StreamChild::Ssh(child),
-                })
+                let (stdout, stdin, stderr) = (
+                    child.stdout().take(),
+                    child.stdin().take(),
+                    child.stderr().take(),
+                );
+                Ok(ImageStream::new(
+                    StreamChild::Ssh(child),
+                    stdout,
+                    stdin,
+                    stderr,
+                ))
             }
             Aux::Local { agent, state_dir } => {
                 let mut cmd = tokio::process::Command::new(agent);
-                cmd.args(["images", direction, image]);
+                cmd.args(args);
                 if let Some(d) = state_dir {
                     cmd.arg("--state-dir").arg(d);
                 }
+                let (stdin, stdout) = image_stdio(send, Stdio::piped, Stdio::null);
                 let mut child = cmd
-                    .stdin(if send { Stdio::null() } else { Stdio::piped() })
-                    .stdout(if send { Stdio::piped() } else { Stdio::null() })
+                    .stdin(stdin)
+                    .stdout(stdout)
                     .stderr(Stdio::piped())
                     .kill_on_drop(true)
                     .spawn()
                     .map_err(|e| format!("cannot start {}: {e}", agent.display()))?;
-                if let Some(e) = child.stderr.take() {
-                    tail.collect(e);
-                }
-                let reader = child
-                    .stdout
-                    .take()
-                    .map(|r| Box::new(r) as Box<dyn tokio::io::AsyncRead + Unpin + Send>);
-                let writer = child
-                    .stdin
-                    .take()
-                    .map(|w| Box::new(w) as Box<dyn tokio::io::AsyncWrite + Unpin + Send>);
-                Ok(ImageStream {
-                    reader,
-                    writer,
-                    tail,
-                    child: StreamChild::Local(child),
-                })
+                let (stdout, stdin, stderr) =
+                    (child.stdout.take(), child.stdin.take(), child.stderr.take());
+                Ok(ImageStream::new(
+                    StreamChild::Local(child),
+                    stdout,
+                    stdin,
+                    stderr,
+                ))
             }
         }
     }

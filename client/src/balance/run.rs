@@ -255,30 +255,65 @@ impl Balancer {
         let views = self.cluster.nodes();
         let polled = self.poll(&views).await;
         for p in polled {
-            match p.admin {
-                Ok(a) => {
-                    self.admin.insert(p.id, a);
-                }
-                Err(e) => {
-                    tracing::debug!(node = p.id, "admin_get: {e}");
-                    self.admin.remove(&p.id);
-                }
-            }
-            match p.procs {
-                Some((asked, Ok(list))) => {
-                    if let Some(a) = self.admin.get(&p.id) {
-                        self.stats.sample(p.id, &list, a, asked, Instant::now());
-                        self.polled.insert(p.id, asked);
-                    }
-                }
-                Some((_, Err(e))) => tracing::debug!(node = p.id, "procs: {e}"),
-                None => {}
-            }
+            self.absorb(p);
         }
         let now = Instant::now();
+        let (nodes, reports) = self.loads(&views);
+        if self.config.report_rounds {
+            let eff = efficiency(&nodes.iter().map(|n| (n.load, n.cpus)).collect::<Vec<_>>());
+            self.report(Report::Round {
+                time_ms: openmosix_hpc::clock::unix_ms(),
+                nodes: reports,
+                efficiency: eff,
+            });
+        }
+        let ids: HashSet<NodeId> = nodes.iter().map(|n| n.id).collect();
+        let procs: Vec<_> = self
+            .stats
+            .candidates(now, self.config.holdoff)
+            .into_iter()
+            .filter(|p| ids.contains(&p.node))
+            .collect();
+        let planned = plan(&nodes, &procs, self.config.min_gain);
+        if self.config.dry_run {
+            self.report_dry_run(&planned);
+            return;
+        }
+        for m in planned {
+            self.start(m);
+        }
+    }
+
+    /// Keeps what one node answered: its switches, and its process list in the
+    /// statistics.
+    fn absorb(&mut self, p: Polled) {
+        match p.admin {
+            Ok(a) => {
+                self.admin.insert(p.id, a);
+            }
+            Err(e) => {
+                tracing::debug!(node = p.id, "admin_get: {e}");
+                self.admin.remove(&p.id);
+            }
+        }
+        match p.procs {
+            Some((asked, Ok(list))) => {
+                if let Some(a) = self.admin.get(&p.id) {
+                    self.stats.sample(p.id, &list, a, asked, Instant::now());
+                    self.polled.insert(p.id, asked);
+                }
+            }
+            Some((_, Err(e))) => tracing::debug!(node = p.id, "procs: {e}"),
+            None => {}
+        }
+    }
+
+    /// The nodes taking part, as the rule sees them, and every node as the round's
+    /// report shows it. A node out of play is forgotten by the statistics.
+    fn loads(&mut self, views: &[NodeView]) -> (Vec<NodeLoad>, Vec<NodeReport>) {
         let mut nodes: Vec<NodeLoad> = Vec::new();
         let mut reports = Vec::new();
-        for v in &views {
+        for v in views {
             let out = out_of_play(v, self.admin.get(&v.id));
             if out.is_some() {
                 self.stats.forget_node(v.id);
@@ -314,41 +349,25 @@ impl Balancer {
                 nodes.push(n);
             }
         }
-        if self.config.report_rounds {
-            let eff = efficiency(&nodes.iter().map(|n| (n.load, n.cpus)).collect::<Vec<_>>());
-            self.report(Report::Round {
-                time_ms: openmosix_hpc::clock::unix_ms(),
-                nodes: reports,
-                efficiency: eff,
-            });
-        }
-        let ids: HashSet<NodeId> = nodes.iter().map(|n| n.id).collect();
-        let procs: Vec<_> = self
-            .stats
-            .candidates(now, self.config.holdoff)
-            .into_iter()
-            .filter(|p| ids.contains(&p.node))
-            .collect();
-        let planned = plan(&nodes, &procs, self.config.min_gain);
-        if self.config.dry_run {
-            let key: Vec<_> = planned.iter().map(|m| (m.pid, m.from, m.to)).collect();
-            if key != self.last_dry {
-                for m in &planned {
-                    let home = self.stats.find(m.from, m.pid).unwrap_or((m.from, m.pid));
-                    self.report(Report::Moving {
-                        time_ms: openmosix_hpc::clock::unix_ms(),
-                        planned: m.clone(),
-                        home,
-                        dry_run: true,
-                    });
-                }
-                self.last_dry = key;
-            }
+        (nodes, reports)
+    }
+
+    /// A dry run reports the moves it would make, once for each new plan.
+    fn report_dry_run(&mut self, planned: &[Move]) {
+        let key: Vec<_> = planned.iter().map(|m| (m.pid, m.from, m.to)).collect();
+        if key == self.last_dry {
             return;
         }
         for m in planned {
-            self.start(m);
+            let home = self.stats.find(m.from, m.pid).unwrap_or((m.from, m.pid));
+            self.report(Report::Moving {
+                time_ms: openmosix_hpc::clock::unix_ms(),
+                planned: m.clone(),
+                home,
+                dry_run: true,
+            });
         }
+        self.last_dry = key;
     }
 
     /// Reads every up node's switches, and the process list of those taking part whose

@@ -1,0 +1,373 @@
+//! Moving a process between two agents: the orchestration of DESIGN.md section 4.
+//!
+//! 1. pre-flight on the source (`can_migrate`) and the target (up, not blocked);
+//! 2. pre-dump rounds for large processes, then the final dump with the tree stopped;
+//! 3. the image streams from source to target over two side channels on the same SSH
+//!    masters (through this client; the nodes need no access to each other);
+//! 4. restore on the target; only then the stopped original is removed.
+//!
+//! Any failure before the target confirms makes the source resume the original, so a
+//! failed migration leaves the process running where it was.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use super::ClientError;
+use super::conn::AgentConn;
+use super::transport::Aux;
+use openmosix_hpc::model::{NodeId, NodeInfo, NodeStatus, ProcInfo};
+use openmosix_hpc::protocol::{Carried, Request};
+
+mod in_cluster;
+mod transfer;
+
+pub use in_cluster::{
+    Target, best_node, bring_in, expel_in, figures, kernel_moves, migrate_in, resolve, tell_home,
+};
+use transfer::transfer;
+
+/// P.Haul's rule for pre-dump rounds: at most this many…
+pub const MAX_ROUNDS: u32 = 8;
+/// …stopping when a round writes at most this many pages…
+pub const SMALL_ROUND_PAGES: u64 = 64;
+/// …or writes more than 10 % more than the round before (the process dirties faster
+/// than we copy).
+pub const GROWTH_LIMIT: f64 = 1.10;
+/// Processes smaller than this (resident) are dumped at once, without pre-dump.
+pub const PREDUMP_MIN_RSS: u64 = 64 * 1024 * 1024;
+/// How long a dump or restore may take.
+const STEP_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// A phase of a migration, as it happens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+pub enum Progress {
+    /// Pre-flight checks.
+    Checking,
+    /// A pre-dump round finished.
+    PreDump {
+        /// Round number.
+        round: u32,
+        /// Pages it copied.
+        pages: u64,
+    },
+    /// The final dump: the process is frozen from here.
+    Freeze,
+    /// Image bytes sent so far, of `total`.
+    Transfer {
+        /// Sent.
+        sent: u64,
+        /// Expected.
+        total: u64,
+    },
+    /// Restoring on the target.
+    Restore,
+    /// Resuming the original on the source after a failure.
+    Resuming,
+}
+
+/// What a finished migration reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Migrated {
+    /// Source node.
+    pub from: NodeId,
+    /// Target node.
+    pub to: NodeId,
+    /// Pid on the source.
+    pub old_pid: i32,
+    /// Pid on the target.
+    pub new_pid: i32,
+    /// How long the process was frozen (final dump to restored).
+    pub freeze_ms: u64,
+    /// The whole migration.
+    pub total_ms: u64,
+    /// Image bytes sent.
+    pub bytes: u64,
+    /// Pre-dump rounds.
+    pub rounds: u32,
+    /// Home node and pid of the process.
+    pub home: (NodeId, i32),
+}
+
+impl Migrated {
+    /// The process's home node when that is neither end of the move: it is told where
+    /// the process runs now ([`tell_home`]).
+    pub fn home_elsewhere(&self) -> Option<NodeId> {
+        let home = self.home.0;
+        (home != self.from && home != self.to).then_some(home)
+    }
+}
+
+/// Migration settings.
+#[derive(Debug, Clone, Copy)]
+pub struct MigrateOptions {
+    /// Allow pre-dump rounds for large processes.
+    pub predump: bool,
+    /// The move is the load balancer's: both agents log it as automatic.
+    pub auto: bool,
+}
+
+impl Default for MigrateOptions {
+    fn default() -> Self {
+        MigrateOptions {
+            predump: true,
+            auto: false,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct PredumpInfo {
+    image: String,
+    round: u32,
+    pages: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct DumpInfo {
+    image: String,
+    bytes: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct Restored {
+    pid: i32,
+}
+
+fn say(progress: Option<&mpsc::UnboundedSender<Progress>>, p: Progress) {
+    if let Some(tx) = progress {
+        let _ = tx.send(p);
+    }
+}
+
+/// Moves `pid` from the node behind `src` to the node behind `dst`.
+pub async fn migrate(
+    src: &AgentConn,
+    dst: &AgentConn,
+    pid: i32,
+    options: MigrateOptions,
+    progress: Option<&mpsc::UnboundedSender<Progress>>,
+) -> Result<Migrated, ClientError> {
+    let start = Instant::now();
+    let mover = Mover {
+        src,
+        dst,
+        pid,
+        from: src.hello().node_id,
+        to: dst.hello().node_id,
+        options,
+        progress,
+    };
+    say(progress, Progress::Checking);
+    let (p, src_aux, dst_aux) = mover.preflight().await?;
+    let (image, rounds) = if options.predump && src.hello().predump && p.rss >= PREDUMP_MIN_RSS {
+        mover.predump().await?
+    } else {
+        (None, 0)
+    };
+
+    say(progress, Progress::Freeze);
+    let freeze = Instant::now();
+    // On a failed dump the source has resumed the tree itself.
+    let dump: DumpInfo = src
+        .request_within(Request::Dump { pid, image }, STEP_TIMEOUT)
+        .await?;
+    let new_pid = mover.restore(&p, &dump, src_aux, dst_aux).await?;
+    let freeze_ms = u64::try_from(freeze.elapsed().as_millis()).unwrap_or(u64::MAX);
+    mover.remove_original(dump.image, new_pid).await?;
+    Ok(Migrated {
+        from: mover.from,
+        to: mover.to,
+        old_pid: pid,
+        new_pid,
+        freeze_ms,
+        total_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
+        bytes: dump.bytes,
+        rounds,
+        home: (p.home, p.home_pid),
+    })
+}
+
+/// One migration under way: both ends, the process, and where progress goes. Each phase
+/// is one method, called in order by [`migrate`].
+struct Mover<'a> {
+    src: &'a AgentConn,
+    dst: &'a AgentConn,
+    pid: i32,
+    from: NodeId,
+    to: NodeId,
+    options: MigrateOptions,
+    progress: Option<&'a mpsc::UnboundedSender<Progress>>,
+}
+
+impl<'a> Mover<'a> {
+    /// The source can dump the process and the target take it; the process, and the
+    /// side channels of both ends.
+    async fn preflight(&self) -> Result<(ProcInfo, &'a Aux, &'a Aux), ClientError> {
+        let (src, dst, from, to) = (self.src, self.dst, self.from, self.to);
+        let p: ProcInfo = src
+            .request(Request::CanMigrate { pid: self.pid, to })
+            .await?;
+        let target: NodeInfo = dst.request(Request::Node).await?;
+        match target.status {
+            NodeStatus::Blocked => return Err(cannot(format!("node {to} blocks arriving guests"))),
+            NodeStatus::Off => return Err(cannot(format!("node {to} is out of the pool"))),
+            NodeStatus::Up => {}
+        }
+        if !dst.hello().migration.available {
+            return Err(cannot(format!(
+                "node {to} cannot restore processes: {}",
+                dst.hello().migration.detail
+            )));
+        }
+        if !src.hello().migration.available {
+            return Err(cannot(format!(
+                "node {from} cannot dump processes: {}",
+                src.hello().migration.detail
+            )));
+        }
+        if target.mem < p.rss {
+            return Err(cannot(format!(
+                "node {to} has {} MiB free, the process needs {} MiB",
+                target.mem >> 20,
+                p.rss >> 20
+            )));
+        }
+        let (Some(src_aux), Some(dst_aux)) = (src.aux(), dst.aux()) else {
+            return Err(cannot("this connection cannot stream images".into()));
+        };
+        Ok((p, src_aux, dst_aux))
+    }
+
+    /// Pre-dump rounds while the process runs: the last round's image and how many
+    /// rounds ran. A failed round resumes the process (stopped by the rounds before).
+    async fn predump(&self) -> Result<(Option<String>, u32), ClientError> {
+        let mut image: Option<String> = None;
+        let mut rounds = 0;
+        let mut last: Option<u64> = None;
+        while rounds < MAX_ROUNDS {
+            let asked = Request::Predump {
+                pid: self.pid,
+                image: image.clone(),
+            };
+            let r: PredumpInfo = match self.src.request_within(asked, STEP_TIMEOUT).await {
+                Ok(r) => r,
+                Err(e) => {
+                    if let Some(i) = image {
+                        let _ = self
+                            .src
+                            .request::<serde_json::Value>(Request::Resume { image: i })
+                            .await;
+                    }
+                    return Err(e);
+                }
+            };
+            rounds = r.round;
+            image = Some(r.image);
+            say(
+                self.progress,
+                Progress::PreDump {
+                    round: r.round,
+                    pages: r.pages,
+                },
+            );
+            let grew = last.is_some_and(|l| r.pages as f64 > l as f64 * GROWTH_LIMIT);
+            if r.pages <= SMALL_ROUND_PAGES || grew {
+                break;
+            }
+            last = Some(r.pages);
+        }
+        Ok((image, rounds))
+    }
+
+    /// Streams the dumped image to the target and restores it there: the new pid. Any
+    /// failure makes the source resume the original.
+    async fn restore(
+        &self,
+        p: &ProcInfo,
+        dump: &DumpInfo,
+        src_aux: &Aux,
+        dst_aux: &Aux,
+    ) -> Result<i32, ClientError> {
+        let image = &dump.image;
+        let moved = async {
+            transfer(src_aux, dst_aux, image, dump.bytes, self.progress).await?;
+            say(self.progress, Progress::Restore);
+            let r: Restored = self
+                .dst
+                .request_within(
+                    Request::Restore {
+                        image: image.clone(),
+                        from: self.from,
+                        home: p.home,
+                        home_pid: p.home_pid,
+                        nmigs: p.nmigs,
+                        carried: Carried {
+                            run: p.run.clone(),
+                            mask: p.mask,
+                            candidate: p.candidate,
+                            auto: self.options.auto,
+                        },
+                    },
+                    STEP_TIMEOUT,
+                )
+                .await?;
+            Ok::<i32, ClientError>(r.pid)
+        }
+        .await;
+        let Err(e) = moved else { return moved };
+        say(self.progress, Progress::Resuming);
+        if let Err(r) = self
+            .src
+            .request::<serde_json::Value>(Request::Resume {
+                image: image.clone(),
+            })
+            .await
+        {
+            return Err(ClientError::Protocol(format!(
+                "{e}; and resuming it on node {} failed too: {r} (it is stopped there: send it CONT)",
+                self.from
+            )));
+        }
+        Err(e)
+    }
+
+    /// The process runs on the target: the source removes its stopped original.
+    async fn remove_original(&self, image: String, new_pid: i32) -> Result<(), ClientError> {
+        let (from, to) = (self.from, self.to);
+        self.src
+            .request_within::<serde_json::Value>(
+                Request::Finish {
+                    image,
+                    pid: self.pid,
+                    to,
+                    new_pid,
+                    auto: self.options.auto,
+                },
+                STEP_TIMEOUT,
+            )
+            .await
+            .map_err(|e| {
+                ClientError::Protocol(format!(
+                    "the process runs on node {to} as {new_pid}, but its stopped original on node {from} could not be removed: {e}"
+                ))
+            })?;
+        Ok(())
+    }
+}
+
+fn cannot(message: String) -> ClientError {
+    ClientError::Agent(openmosix_hpc::protocol::AgentError::new(
+        openmosix_hpc::protocol::ErrorKind::CannotMigrate,
+        message,
+    ))
+}
+
+fn failed(message: String) -> ClientError {
+    ClientError::Agent(openmosix_hpc::protocol::AgentError::new(
+        openmosix_hpc::protocol::ErrorKind::MigrationFailed,
+        message,
+    ))
+}

@@ -114,38 +114,22 @@ impl App {
 
     /// Opens the analyzer on the collector's live history (Analyzer menu).
     pub fn open_analyzer(&mut self) {
-        if self.analyzer.is_none() {
-            let db = openmosix_store::paths::default_db();
-            match openmosixanalyzer::Analyzer::open(&db) {
-                Ok(a) => self.analyzer = Some(a),
-                Err(e) => {
-                    self.say(format!(
-                        "no history to analyze at {}: {e} (start the collector first)",
-                        db.display()
-                    ));
-                    return;
-                }
-            }
+        match on_live_history(&mut self.analyzer, "analyze", |db| {
+            openmosixanalyzer::Analyzer::open(db)
+        }) {
+            Ok(()) => self.analyzer_open = true,
+            Err(e) => self.say(e),
         }
-        self.analyzer_open = true;
     }
 
     /// Opens the history browser on the collector's live history (Analyzer menu).
     pub fn open_history(&mut self) {
-        if self.history.is_none() {
-            let db = openmosix_store::paths::default_db();
-            match openmosixhistory::HistoryBrowser::open(&db) {
-                Ok(h) => self.history = Some(h),
-                Err(e) => {
-                    self.say(format!(
-                        "no history to browse at {}: {e} (start the collector first)",
-                        db.display()
-                    ));
-                    return;
-                }
-            }
+        match on_live_history(&mut self.history, "browse", |db| {
+            openmosixhistory::HistoryBrowser::open(db)
+        }) {
+            Ok(()) => self.history_open = true,
+            Err(e) => self.say(e),
         }
-        self.history_open = true;
     }
 
     /// Names the cluster for the programs this window starts (the collector).
@@ -356,6 +340,27 @@ impl App {
             self.say(format!("cannot reopen {}: {e}", path.display()));
         }
     }
+}
+
+/// Fills `window` (the analyzer's or the history browser's), if it is empty, with one
+/// opened by `open` on the collector's live history; why not in words (what the window
+/// would have done: `doing`).
+fn on_live_history<T>(
+    window: &mut Option<T>,
+    doing: &str,
+    open: impl FnOnce(&std::path::Path) -> Result<T, String>,
+) -> Result<(), String> {
+    if window.is_none() {
+        let db = openmosix_store::paths::default_db();
+        let opened = open(&db).map_err(|e| {
+            format!(
+                "no history to {doing} at {}: {e} (start the collector first)",
+                db.display()
+            )
+        })?;
+        *window = Some(opened);
+    }
+    Ok(())
 }
 
 impl eframe::App for App {

@@ -249,34 +249,7 @@ impl App {
             self.migmon.poll(self.source.as_ref(), now);
         }
         for (ticket, outcome) in self.source.outcomes() {
-            if let Some((node, speed)) = self.speed_tickets.remove(&ticket) {
-                match &outcome {
-                    Outcome::Admin { result: Ok(_), .. } => {
-                        let addr = self.address(node);
-                        self.say(format!("set speed to {speed} on {addr}"));
-                    }
-                    Outcome::Admin { result: Err(e), .. } => {
-                        self.speed_edits.remove(&node);
-                        self.say(format!("node {node}: speed not set: {e}"));
-                    }
-                    _ => {}
-                }
-                continue;
-            }
-            if self.advanced.on_outcome(ticket, &outcome) {
-                continue;
-            }
-            // Both windows read process lists, also those the other asked for.
-            let for_procs = self.procs.on_outcome(ticket, &outcome);
-            let for_migmon = self.migmon.on_outcome(ticket, &outcome);
-            if for_procs || for_migmon {
-                continue;
-            }
-            for d in &mut self.dialogs {
-                if d.on_outcome(ticket, &outcome) {
-                    break;
-                }
-            }
+            self.on_outcome(ticket, &outcome);
         }
         // A sent speed is shown until the agent reports it.
         let nodes = &self.nodes;
@@ -289,6 +262,39 @@ impl App {
                     .is_none_or(|i| i.speed != edit.value)
         });
         self.dialogs.retain(|d| d.open);
+    }
+
+    /// Hands an outcome to whoever asked for it: a speed change, the advanced execution,
+    /// the process box and the monitor, or a configuration dialog.
+    fn on_outcome(&mut self, ticket: Ticket, outcome: &Outcome) {
+        if let Some((node, speed)) = self.speed_tickets.remove(&ticket) {
+            match outcome {
+                Outcome::Admin { result: Ok(_), .. } => {
+                    let addr = self.address(node);
+                    self.say(format!("set speed to {speed} on {addr}"));
+                }
+                Outcome::Admin { result: Err(e), .. } => {
+                    self.speed_edits.remove(&node);
+                    self.say(format!("node {node}: speed not set: {e}"));
+                }
+                _ => {}
+            }
+            return;
+        }
+        if self.advanced.on_outcome(ticket, outcome) {
+            return;
+        }
+        // Both windows read process lists, also those the other asked for.
+        let for_procs = self.procs.on_outcome(ticket, outcome);
+        let for_migmon = self.migmon.on_outcome(ticket, outcome);
+        if for_procs || for_migmon {
+            return;
+        }
+        for d in &mut self.dialogs {
+            if d.on_outcome(ticket, outcome) {
+                break;
+            }
+        }
     }
 
     pub(crate) fn address(&self, node: NodeId) -> String {

@@ -45,31 +45,32 @@ fn open_window(app: &mut App, kind: FileKind) {
 /// A menu command: what it does to the application.
 type Command = fn(&mut App);
 
+const VIEW_MENU: &[(&str, Command)] = &[
+    ("process box (openmosixprocs)", App::open_procs),
+    ("migration monitor (openmosixmigmon)", App::open_migmon),
+];
+const CONFIG_MENU: &[(&str, Command)] = &[
+    ("advanced execution", |app| app.advanced.open()),
+    ("configure all nodes", |app| app.open_dialog(Target::All)),
+];
+const ANALYZER_MENU: &[(&str, Command)] = &[
+    ("open analyzer", App::open_analyzer),
+    ("open history", App::open_history),
+];
+const HELP_MENU: &[(&str, Command)] = &[
+    ("about", |app| app.about_open = true),
+    ("keys", |app| app.keys_open = true),
+];
+
 /// File, View, Config, Collector, Analyzer, Help.
 pub fn menu_bar(app: &mut App, ui: &mut egui::Ui) {
     egui::MenuBar::new().ui(ui, |ui| {
         ui.menu_button("File", |ui| file_menu(app, ui));
-        let view: [(&str, Command); 2] = [
-            ("process box (openmosixprocs)", App::open_procs),
-            ("migration monitor (openmosixmigmon)", App::open_migmon),
-        ];
-        menu(app, ui, "View", &view);
-        let config: [(&str, Command); 2] = [
-            ("advanced execution", |app| app.advanced.open()),
-            ("configure all nodes", |app| app.open_dialog(Target::All)),
-        ];
-        menu(app, ui, "Config", &config);
+        menu(app, ui, "View", VIEW_MENU);
+        menu(app, ui, "Config", CONFIG_MENU);
         ui.menu_button("Collector", |ui| collector_menu(app, ui));
-        let analyzer: [(&str, Command); 2] = [
-            ("open analyzer", App::open_analyzer),
-            ("open history", App::open_history),
-        ];
-        menu(app, ui, "Analyzer", &analyzer);
-        let help: [(&str, Command); 2] = [
-            ("about", |app| app.about_open = true),
-            ("keys", |app| app.keys_open = true),
-        ];
-        menu(app, ui, "Help", &help);
+        menu(app, ui, "Analyzer", ANALYZER_MENU);
+        menu(app, ui, "Help", HELP_MENU);
     });
 }
 

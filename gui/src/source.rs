@@ -243,106 +243,119 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-async fn perform(handle: &ClusterHandle, action: Action) -> Outcome {
+/// Runs `action` to its outcome; a migration passes each phase to `report` on the way.
+async fn perform(
+    handle: &ClusterHandle,
+    action: Action,
+    report: impl Fn(Outcome) + Send + Sync + 'static,
+) -> Outcome {
     match action {
         Action::ReadAdmin { node } => Outcome::Admin {
             node,
-            result: handle
-                .request::<AdminState>(node, Request::AdminGet)
-                .await
-                .map_err(|e| e.to_string()),
+            result: words(handle.request(node, Request::AdminGet).await),
         },
         Action::Apply {
             node,
             changes,
             expel,
             bring,
-        } => {
-            let result = async {
-                for change in changes {
-                    handle
-                        .request::<AdminState>(node, Request::AdminSet { change })
-                        .await?;
-                }
-                // Guests go home and emigrants come back by migration (or by the
-                // kernel itself on an openMosix node).
-                let mut stayed = Vec::new();
-                if expel {
-                    stayed.extend(expel_in(handle, node).await?.1);
-                }
-                if bring {
-                    stayed.extend(bring_in(handle, node).await?.1);
-                }
-                if !stayed.is_empty() {
-                    return Err(openmosix_client::ClientError::Protocol(format!(
-                        "applied, but {} process(es) did not move: {}",
-                        stayed.len(),
-                        stayed.join("; ")
-                    )));
-                }
-                handle.request::<AdminState>(node, Request::AdminGet).await
-            }
-            .await;
-            Outcome::Admin {
-                node,
-                result: result.map_err(|e| e.to_string()),
-            }
-        }
+        } => Outcome::Admin {
+            node,
+            result: words(apply(handle, node, changes, expel, bring).await),
+        },
         Action::Run {
             node,
             argv,
             options,
         } => Outcome::Started {
             node,
-            result: handle
-                .request::<Started>(node, Request::Run { argv, options })
-                .await
-                .map_err(|e| e.to_string()),
+            result: words(handle.request(node, Request::Run { argv, options }).await),
         },
         Action::Procs { node } => Outcome::Procs {
             node,
-            result: handle
-                .request::<Vec<ProcInfo>>(node, Request::Procs)
-                .await
-                .map_err(|e| e.to_string()),
+            result: words(handle.request(node, Request::Procs).await),
         },
-        Action::Signal { node, pids, signal } => {
-            let mut failed = Vec::new();
-            for &pid in &pids {
-                if let Err(e) = handle
-                    .request::<serde_json::Value>(node, Request::Signal { pid, signal })
-                    .await
-                {
-                    failed.push(e.to_string());
-                }
-            }
-            let name = format!("{signal:?}").to_uppercase();
-            Outcome::Done {
-                node,
-                result: if failed.is_empty() {
-                    Ok(format!(
-                        "sent {name} to {} process(es) on node {node}",
-                        pids.len()
-                    ))
-                } else {
-                    Err(failed.join("; "))
-                },
-            }
-        }
+        Action::Signal { node, pids, signal } => Outcome::Done {
+            node,
+            result: send_signal(handle, node, &pids, signal).await,
+        },
         Action::Renice { node, pid, nice } => Outcome::Done {
             node,
-            result: handle
-                .request::<serde_json::Value>(node, Request::Renice { pid, nice })
-                .await
-                .map(|_| format!("process {pid} on node {node} now has nice {nice}"))
-                .map_err(|e| e.to_string()),
+            result: words(
+                handle
+                    .request::<serde_json::Value>(node, Request::Renice { pid, nice })
+                    .await
+                    .map(|_| format!("process {pid} on node {node} now has nice {nice}")),
+            ),
         },
-        Action::Migrate { node, pid, target } => Outcome::Migrated {
-            result: migrate_in(handle, node, pid, target, MigrateOptions::default(), None)
-                .await
-                .map_err(|e| format!("process {pid} stays on node {node}: {e}")),
-        },
+        Action::Migrate { node, pid, target } => {
+            run_migration(handle, node, pid, target, report).await
+        }
     }
+}
+
+/// A client result with its error in words, as outcomes carry it.
+fn words<T>(result: Result<T, openmosix_client::ClientError>) -> Result<T, String> {
+    result.map_err(|e| e.to_string())
+}
+
+/// Applies admin `changes` in order, then sends guests home (`expel`) and brings
+/// emigrants back (`bring`); the switches as they are afterwards.
+async fn apply(
+    handle: &ClusterHandle,
+    node: NodeId,
+    changes: Vec<AdminChange>,
+    expel: bool,
+    bring: bool,
+) -> Result<AdminState, openmosix_client::ClientError> {
+    for change in changes {
+        handle
+            .request::<AdminState>(node, Request::AdminSet { change })
+            .await?;
+    }
+    // Guests go home and emigrants come back by migration (or by the
+    // kernel itself on an openMosix node).
+    let mut stayed = Vec::new();
+    if expel {
+        stayed.extend(expel_in(handle, node).await?.1);
+    }
+    if bring {
+        stayed.extend(bring_in(handle, node).await?.1);
+    }
+    if !stayed.is_empty() {
+        return Err(openmosix_client::ClientError::Protocol(format!(
+            "applied, but {} process(es) did not move: {}",
+            stayed.len(),
+            stayed.join("; ")
+        )));
+    }
+    handle.request::<AdminState>(node, Request::AdminGet).await
+}
+
+/// Sends `signal` to each of `pids`; a sentence saying what was sent, or every failure.
+async fn send_signal(
+    handle: &ClusterHandle,
+    node: NodeId,
+    pids: &[i32],
+    signal: Signal,
+) -> Result<String, String> {
+    let mut failed = Vec::new();
+    for &pid in pids {
+        if let Err(e) = handle
+            .request::<serde_json::Value>(node, Request::Signal { pid, signal })
+            .await
+        {
+            failed.push(e.to_string());
+        }
+    }
+    if !failed.is_empty() {
+        return Err(failed.join("; "));
+    }
+    let name = format!("{signal:?}").to_uppercase();
+    Ok(format!(
+        "sent {name} to {} process(es) on node {node}",
+        pids.len()
+    ))
 }
 
 impl ClusterSource for LiveCluster {
@@ -366,12 +379,7 @@ impl ClusterSource for LiveCluster {
                     }
                 }
             };
-            let outcome = match action {
-                Action::Migrate { node, pid, target } => {
-                    run_migration(&handle, node, pid, target, deliver.clone()).await
-                }
-                other => perform(&handle, other).await,
-            };
+            let outcome = perform(&handle, action, deliver.clone()).await;
             deliver(outcome);
         });
         ticket

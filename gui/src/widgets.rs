@@ -111,3 +111,55 @@ pub fn lcd(ui: &mut Ui, value: &str, digits: usize) -> Response {
         })
         .inner
 }
+
+/// Green: something went through.
+pub const SAID_OK: Color32 = Color32::from_rgb(40, 160, 60);
+/// Red: something failed.
+pub const SAID_ERROR: Color32 = Color32::from_rgb(210, 50, 40);
+
+/// Result sentences, each green when it went through and red when it failed.
+pub fn result_lines<'a>(ui: &mut Ui, lines: impl IntoIterator<Item = &'a (bool, String)>) {
+    for (ok, line) in lines {
+        let color = if *ok { SAID_OK } else { SAID_ERROR };
+        ui.label(RichText::new(line).color(color));
+    }
+}
+
+/// A spinner with `text` beside it: something is under way.
+pub fn busy(ui: &mut Ui, text: impl Into<egui::WidgetText>) {
+    ui.horizontal(|ui| {
+        ui.spinner();
+        ui.label(text);
+    });
+}
+
+/// `label` and a one-line text field `width` wide showing `hint` while empty; the field
+/// is named by the label (for screen readers and tests). The field's response.
+pub fn labelled_text(
+    ui: &mut Ui,
+    label: &str,
+    text: &mut String,
+    hint: &str,
+    width: f32,
+) -> Response {
+    let label = ui.label(label);
+    ui.add(
+        egui::TextEdit::singleline(text)
+            .hint_text(hint)
+            .desired_width(width),
+    )
+    .labelled_by(label.id)
+}
+
+/// Shows `window` with a close button and `contents` inside; returns false once the
+/// button was clicked. (The caller's own open flag cannot be lent to the window while the
+/// contents borrow the caller.)
+pub fn closable(
+    ctx: &egui::Context,
+    window: egui::Window<'_>,
+    contents: impl FnOnce(&mut Ui),
+) -> bool {
+    let mut open = true;
+    window.open(&mut open).show(ctx, contents);
+    open
+}

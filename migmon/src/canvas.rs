@@ -32,18 +32,49 @@ impl MigMon {
             return Vec::new();
         }
         let places = layout::node_places(rect, &ids, self.main);
-        let time = self.time;
         let pointer = ui.input(|i| i.pointer.latest_pos());
         if self.dragging.is_some()
             && let Some(p) = pointer
         {
             self.drag_pos = Some(p);
         }
-        let main_place = places.iter().find(|p| p.main).copied();
-
-        // Square positions, gliding when a square changed penguin.
-        let mut drawn: Vec<(Square, Pos2, bool)> = Vec::new();
+        let drawn = self.square_positions(&places, circles);
+        // Lines from the main penguin to its migrated processes.
+        if let Some(mp) = places.iter().find(|p| p.main) {
+            for (_, pos, green) in &drawn {
+                if *green {
+                    painter.line_segment(
+                        [mp.center, *pos],
+                        Stroke::new(1.5, Color32::from_rgba_unmultiplied(40, 150, 60, 150)),
+                    );
+                }
+            }
+        }
         for place in &places {
+            self.penguin(ui, &painter, place, circles.get(&place.id), pointer);
+        }
+        let mut commands = Vec::new();
+        for (sq, pos, green) in &drawn {
+            if let Some(c) = self.square(ui, &painter, sq, *pos, *green) {
+                commands.push(c);
+            }
+        }
+        self.draw_carried(ui);
+        commands.extend(self.drop(ui, &places));
+        self.draw_notice(ui, &drawn, &places);
+        commands
+    }
+
+    /// Every shown square with where it is drawn this frame (gliding when it changed
+    /// penguin) and whether it is green.
+    fn square_positions(
+        &mut self,
+        places: &[NodePlace],
+        circles: &BTreeMap<NodeId, Circle>,
+    ) -> Vec<(Square, Pos2, bool)> {
+        let time = self.time;
+        let mut drawn = Vec::new();
+        for place in places {
             let Some(circle) = circles.get(&place.id) else {
                 continue;
             };
@@ -54,61 +85,47 @@ impl MigMon {
             }
         }
         self.seen.retain(|_, s| time - s.time < 3.0);
+        drawn
+    }
 
-        // Lines from the main penguin to its migrated processes.
-        if let Some(mp) = main_place {
-            for (_, pos, green) in &drawn {
-                if *green {
-                    painter.line_segment(
-                        [mp.center, *pos],
-                        Stroke::new(1.5, Color32::from_rgba_unmultiplied(40, 150, 60, 150)),
-                    );
-                }
-            }
-        }
-        // Penguins.
-        let mut commands = Vec::new();
-        for place in &places {
-            self.penguin(ui, &painter, place, circles.get(&place.id), pointer);
-        }
-        // Squares.
-        for (sq, pos, green) in &drawn {
-            if let Some(c) = self.square(ui, &painter, sq, *pos, *green) {
-                commands.push(c);
-            }
-        }
-        // The square being carried, on top of everything.
-        if let (Some(sq), Some(p)) = (&self.dragging, self.drag_pos) {
-            let top = ui.ctx().layer_painter(egui::LayerId::new(
-                egui::Order::Tooltip,
-                ui.scope_id().with("migmon-carried"),
-            ));
-            let r = Rect::from_center_size(p, egui::Vec2::splat(SQUARE + 3.0));
-            top.rect_filled(r, 2.0, fill(sq, self.main));
-            top.rect_stroke(
-                r,
-                2.0,
-                Stroke::new(1.5, Color32::from_rgb(250, 200, 40)),
-                egui::StrokeKind::Outside,
-            );
-        }
-        // A drop: on the penguin under the pointer, if any.
+    /// The square being carried, on top of everything.
+    fn draw_carried(&self, ui: &Ui) {
+        let (Some(sq), Some(p)) = (&self.dragging, self.drag_pos) else {
+            return;
+        };
+        let top = ui.ctx().layer_painter(egui::LayerId::new(
+            egui::Order::Tooltip,
+            ui.scope_id().with("migmon-carried"),
+        ));
+        let r = Rect::from_center_size(p, egui::Vec2::splat(SQUARE + 3.0));
+        top.rect_filled(r, 2.0, fill(sq, self.main));
+        top.rect_stroke(
+            r,
+            2.0,
+            Stroke::new(1.5, Color32::from_rgb(250, 200, 40)),
+            egui::StrokeKind::Outside,
+        );
+    }
+
+    /// Ends a carry when the mouse lets go: a drop on the penguin under the pointer, if any.
+    fn drop(&mut self, ui: &Ui, places: &[NodePlace]) -> Option<Command> {
         let released = ui.input(|i| i.pointer.any_released());
-        if released || !ui.input(|i| i.pointer.any_down()) {
-            if released
-                && let (Some(square), Some(p)) = (self.dragging.take(), self.drag_pos)
-                && let Some(onto) = places.iter().find(|pl| drop_rect(pl).contains(p))
-            {
-                commands.push(Command::Drop {
-                    square,
-                    onto: onto.id,
-                });
-            }
-            self.dragging = None;
-            self.drag_pos = None;
+        if !released && ui.input(|i| i.pointer.any_down()) {
+            return None;
         }
-        self.draw_notice(ui, &drawn, &places);
-        commands
+        let mut command = None;
+        if released
+            && let (Some(square), Some(p)) = (self.dragging.take(), self.drag_pos)
+            && let Some(onto) = places.iter().find(|pl| drop_rect(pl).contains(p))
+        {
+            command = Some(Command::Drop {
+                square,
+                onto: onto.id,
+            });
+        }
+        self.dragging = None;
+        self.drag_pos = None;
+        command
     }
 
     /// Where square `sq` is drawn this frame, given its place `target`.

@@ -61,13 +61,6 @@ pub struct Square {
 impl Square {
     fn of(p: &ProcInfo, ask: NodeId) -> Square {
         let home_pid = if p.home_pid > 0 { p.home_pid } else { p.pid };
-        let reason = if !p.cantmove.is_empty() {
-            Some(p.cantmove.clone())
-        } else if p.lock {
-            Some("locked to its home node".to_owned())
-        } else {
-            None
-        };
         Square {
             key: (p.home, home_pid),
             pid: p.pid,
@@ -76,7 +69,7 @@ impl Square {
             home: p.home,
             cmdline: p.cmdline.lossy(),
             state: p.state,
-            reason,
+            reason: openmosix_gui::process::cannot_move(p),
             candidate: p.candidate,
             auto_moved: p.auto_moved,
         }

@@ -37,14 +37,40 @@ fn colors(alive: bool) -> Colors {
     }
 }
 
+/// Where the drawing goes: the painter, and the penguin's 78 × 100 grid (centred on it)
+/// scaled to its size.
+struct Grid<'a> {
+    painter: &'a Painter,
+    center: Pos2,
+    /// Points per grid unit.
+    u: f32,
+}
+
+impl Grid<'_> {
+    /// The point at grid coordinates (`x`, `y`).
+    fn at(&self, x: f32, y: f32) -> Pos2 {
+        self.center + vec2(x * self.u, y * self.u)
+    }
+
+    /// A size (or offset) of `x` × `y` grid units.
+    fn r(&self, x: f32, y: f32) -> Vec2 {
+        Vec2::new(x * self.u, y * self.u)
+    }
+
+    fn ellipse(&self, x: f32, y: f32, rx: f32, ry: f32, color: Color32) {
+        self.painter
+            .add(Shape::ellipse_filled(self.at(x, y), self.r(rx, ry), color));
+    }
+}
+
 /// Paints a penguin `height` points tall centred on `center`.
 pub fn paint(painter: &Painter, center: Pos2, height: f32, look: Look) {
-    // The drawing is made on a 78 × 100 grid centred on the penguin.
-    let u = height / 100.0;
-    let at = |x: f32, y: f32| center + vec2(x * u, y * u);
-    let r = |x: f32, y: f32| Vec2::new(x * u, y * u);
+    let grid = Grid {
+        painter,
+        center,
+        u: height / 100.0,
+    };
     let c = colors(look.alive);
-
     if look.highlight {
         painter.circle_filled(
             center,
@@ -57,76 +83,77 @@ pub fn paint(painter: &Painter, center: Pos2, height: f32, look: Look) {
             Stroke::new(2.0, Color32::from_rgb(230, 170, 20)),
         );
     }
+    body(&grid, &c);
+    face(&grid, &c);
+    if !look.alive {
+        // A node that does not answer: a red cross on its belly.
+        let s = Stroke::new((3.0 * grid.u).max(1.5), Color32::from_rgb(210, 40, 40));
+        painter.line_segment([grid.at(-11.0, 6.0), grid.at(11.0, 28.0)], s);
+        painter.line_segment([grid.at(11.0, 6.0), grid.at(-11.0, 28.0)], s);
+    }
+}
+
+/// The shadow, feet, flippers, body, head and belly.
+fn body(grid: &Grid<'_>, c: &Colors) {
     // Shadow on the ground.
-    painter.add(Shape::ellipse_filled(
-        at(0.0, 48.0),
-        r(34.0, 5.0),
-        Color32::from_black_alpha(40),
-    ));
-    // Feet.
+    grid.ellipse(0.0, 48.0, 34.0, 5.0, Color32::from_black_alpha(40));
     for side in [-1.0, 1.0] {
-        painter.add(Shape::ellipse_filled(
-            at(side * 15.0, 45.0),
-            r(14.0, 5.5),
-            c.feet,
-        ));
+        grid.ellipse(side * 15.0, 45.0, 14.0, 5.5, c.feet);
     }
     // Flippers, hanging out from the body.
     for side in [-1.0_f32, 1.0] {
         let pts = [
-            at(side * 24.0, -6.0),
-            at(side * 36.0, 14.0),
-            at(side * 39.0, 30.0),
-            at(side * 33.0, 31.0),
-            at(side * 22.0, 18.0),
+            grid.at(side * 24.0, -6.0),
+            grid.at(side * 36.0, 14.0),
+            grid.at(side * 39.0, 30.0),
+            grid.at(side * 33.0, 31.0),
+            grid.at(side * 22.0, 18.0),
         ];
         let mut pts = pts.to_vec();
         if side > 0.0 {
             pts.reverse();
         }
-        painter.add(Shape::convex_polygon(pts, c.body, Stroke::NONE));
+        grid.painter
+            .add(Shape::convex_polygon(pts, c.body, Stroke::NONE));
     }
-    // Body and head.
-    painter.add(Shape::ellipse_filled(at(0.0, 12.0), r(30.0, 36.0), c.body));
-    painter.circle_filled(at(0.0, -27.0), 21.0 * u, c.body);
-    // Belly.
-    painter.add(Shape::ellipse_filled(at(0.0, 17.0), r(21.0, 28.0), c.belly));
-    // Face: two white patches around the eyes.
+    grid.ellipse(0.0, 12.0, 30.0, 36.0, c.body);
+    grid.painter
+        .circle_filled(grid.at(0.0, -27.0), 21.0 * grid.u, c.body);
+    grid.ellipse(0.0, 17.0, 21.0, 28.0, c.belly);
+}
+
+/// The white patches around the eyes, the eyes and the beak.
+fn face(grid: &Grid<'_>, c: &Colors) {
     for side in [-1.0, 1.0] {
-        painter.add(Shape::ellipse_filled(
-            at(side * 7.5, -29.0),
-            r(7.5, 10.0),
-            c.belly,
-        ));
+        grid.ellipse(side * 7.5, -29.0, 7.5, 10.0, c.belly);
     }
     // Eyes: pupils looking slightly inwards, with a glint.
     for side in [-1.0, 1.0] {
-        let eye = at(side * 6.5, -30.0);
-        painter.circle_filled(eye, 3.6 * u, c.body);
-        painter.circle_filled(eye + r(-1.0, -1.2), 1.2 * u, Color32::WHITE);
+        let eye = grid.at(side * 6.5, -30.0);
+        grid.painter.circle_filled(eye, 3.6 * grid.u, c.body);
+        grid.painter
+            .circle_filled(eye + grid.r(-1.0, -1.2), 1.2 * grid.u, Color32::WHITE);
     }
     // Beak: upper and lower halves.
-    painter.add(Shape::convex_polygon(
+    grid.painter.add(Shape::convex_polygon(
         vec![
-            at(-10.0, -20.0),
-            at(0.0, -24.0),
-            at(10.0, -20.0),
-            at(0.0, -15.0),
+            grid.at(-10.0, -20.0),
+            grid.at(0.0, -24.0),
+            grid.at(10.0, -20.0),
+            grid.at(0.0, -15.0),
         ],
         c.beak,
         Stroke::NONE,
     ));
-    painter.add(Shape::convex_polygon(
-        vec![at(-8.0, -19.0), at(8.0, -19.0), at(0.0, -12.0)],
+    grid.painter.add(Shape::convex_polygon(
+        vec![
+            grid.at(-8.0, -19.0),
+            grid.at(8.0, -19.0),
+            grid.at(0.0, -12.0),
+        ],
         c.feet,
         Stroke::NONE,
     ));
-    if !look.alive {
-        // A node that does not answer: a red cross on its belly.
-        let s = Stroke::new((3.0 * u).max(1.5), Color32::from_rgb(210, 40, 40));
-        painter.line_segment([at(-11.0, 6.0), at(11.0, 28.0)], s);
-        painter.line_segment([at(11.0, 6.0), at(-11.0, 28.0)], s);
-    }
 }
 
 /// The small padlock drawn on a process that cannot move, its body centred on `center`.

@@ -237,8 +237,7 @@ impl ProcsWindow {
     }
 
     /// Draws the process box into `ui`.
-    pub fn ui(&mut self, ui: &mut egui::Ui, source: &dyn ClusterSource) {
-        let _ = source;
+    pub fn ui(&mut self, ui: &mut egui::Ui) {
         self.visible = true;
         match self.process_box.ui(ui, &self.lists, &self.nodes) {
             Some(BoxCommand::Migrator(node, pid)) => self.open_migrator(node, pid),
@@ -267,7 +266,7 @@ impl ProcsWindow {
             // Below a host application's menu bar.
             .default_pos([40.0, 90.0])
             .default_size([720.0, 480.0])
-            .show(ctx, |ui| self.ui(ui, source));
+            .show(ctx, |ui| self.ui(ui));
         if *open {
             self.windows(ctx, source);
             // Poll on time even when nothing else asks for a frame.
@@ -285,7 +284,7 @@ impl ProcsWindow {
         for (ticket, outcome) in source.outcomes() {
             self.on_outcome(ticket, &outcome);
         }
-        egui::CentralPanel::default_margins().show(ui, |ui| self.ui(ui, source));
+        egui::CentralPanel::default_margins().show(ui, |ui| self.ui(ui));
         let ctx = ui.ctx().clone();
         self.windows(&ctx, source);
         ctx.request_repaint_after(POLL_EVERY);

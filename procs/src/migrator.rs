@@ -5,10 +5,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use egui::{Color32, RichText, Ui};
+use egui::{RichText, Ui};
 use openmosix_client::NodeView;
 use openmosix_client::migrate::{Progress, Target};
-use openmosix_gui::widgets::{lamp, lamp_state};
+use openmosix_gui::process::cannot_move;
+use openmosix_gui::widgets::{self, lamp, lamp_state};
 use openmosix_gui::{Action, ClusterSource, Outcome, Ticket};
 use openmosix_hpc::model::{NodeId, ProcInfo, Signal};
 
@@ -271,19 +272,17 @@ impl Migrator {
         nodes: &[NodeView],
         source: &dyn ClusterSource,
     ) {
-        let mut open = self.open;
-        egui::Window::new(self.title())
+        let window = egui::Window::new(self.title())
             .id(egui::Id::unique(("procs-migrator", self.serial)))
-            .open(&mut open)
             // Cascaded right of the box's controls, so that they stay reachable.
             .default_pos(egui::pos2(
                 520.0 + 28.0 * (self.serial % 8) as f32,
                 90.0 + 28.0 * (self.serial % 8) as f32,
             ))
             .default_width(560.0)
-            .resizable(true)
-            .show(ctx, |ui| self.ui(ui, lists, nodes, source));
-        self.open = self.open && open;
+            .resizable(true);
+        let open = widgets::closable(ctx, window, |ui| self.ui(ui, lists, nodes, source));
+        self.open &= open;
     }
 
     /// The window's contents.
@@ -331,14 +330,7 @@ impl Migrator {
         if !self.messages.is_empty() {
             ui.separator();
         }
-        for (ok, line) in self.messages.iter().rev().take(4) {
-            let color = if *ok {
-                Color32::from_rgb(40, 160, 60)
-            } else {
-                Color32::from_rgb(210, 50, 40)
-            };
-            ui.label(RichText::new(line).color(color));
-        }
+        widgets::result_lines(ui, self.messages.iter().rev().take(4));
     }
 
     fn nodes_ui(&mut self, ui: &mut Ui, nodes: &[NodeView], source: &dyn ClusterSource) {
@@ -433,13 +425,10 @@ fn status_ui(ui: &mut Ui, me: Option<&ProcInfo>, node: NodeId, pid: i32, loaded:
         if loaded {
             ui.label(
                 RichText::new(format!("process {pid} is not on node {node} (any more)"))
-                    .color(Color32::from_rgb(210, 50, 40)),
+                    .color(widgets::SAID_ERROR),
             );
         } else {
-            ui.horizontal(|ui| {
-                ui.spinner();
-                ui.label("reading the process list…");
-            });
+            widgets::busy(ui, "reading the process list…");
         }
         return;
     };
@@ -472,14 +461,7 @@ fn status_ui(ui: &mut Ui, me: Option<&ProcInfo>, node: NodeId, pid: i32, loaded:
             field("utime:", p.utime.to_string());
             field("vsize:", bytes(p.vsize));
             field("rss:", bytes(p.rss));
-            let cantmove = if !p.cantmove.is_empty() {
-                p.cantmove.clone()
-            } else if p.lock {
-                "locked to its home node".into()
-            } else {
-                "-".into()
-            };
-            field("cantmove:", cantmove);
+            field("cantmove:", cannot_move(p).unwrap_or_else(|| "-".into()));
         });
     ui.add(
         egui::Label::new(

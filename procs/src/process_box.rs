@@ -8,6 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use egui::{Align, Color32, Layout, RichText, Ui, Vec2};
 use openmosix_client::NodeView;
+use openmosix_gui::process::cannot_move;
+use openmosix_gui::widgets;
 use openmosix_hpc::model::{NodeId, ProcInfo};
 
 use crate::Lists;
@@ -135,13 +137,6 @@ pub struct Row {
 
 impl Row {
     fn new(p: &ProcInfo, depth: usize) -> Row {
-        let locked = if !p.cantmove.is_empty() {
-            Some(p.cantmove.clone())
-        } else if p.lock {
-            Some("locked to its home node".into())
-        } else {
-            None
-        };
         Row {
             node: p.where_,
             pid: p.pid,
@@ -154,7 +149,7 @@ impl Row {
             command: p.cmdline.lossy(),
             home: p.home,
             migrated: p.home != p.where_,
-            locked,
+            locked: cannot_move(p),
         }
     }
 
@@ -306,53 +301,74 @@ impl ProcessBox {
     pub fn ui(&mut self, ui: &mut Ui, lists: &Lists, nodes: &[NodeView]) -> Option<BoxCommand> {
         let mut command = None;
         ui.horizontal(|ui| {
-            let label = ui.label("node");
-            let before = self.choice;
-            egui::ComboBox::from_id_salt("procs-node")
-                .selected_text(self.choice.text())
-                .show_ui(ui, |ui| {
-                    ui.selectable_value(&mut self.choice, Choice::All, Choice::All.text());
-                    for n in nodes {
-                        let c = Choice::Node(n.id);
-                        ui.selectable_value(&mut self.choice, c, c.text());
-                    }
-                })
-                .response
-                .labelled_by(label.id);
-            if self.choice != before {
+            if self.controls_ui(ui, nodes) {
                 command = Some(BoxCommand::Refresh);
             }
-            ui.separator();
-            let label = ui.label("filter");
-            ui.add(
-                egui::TextEdit::singleline(&mut self.filter)
-                    .hint_text("name, command, pid or uid")
-                    .desired_width(200.0),
-            )
-            .labelled_by(label.id);
-            ui.checkbox(&mut self.tree, "tree")
-                .on_hover_text("children indented under their parents");
         });
         let rows = self.rows(lists);
+        ui.horizontal(|ui| self.counts_ui(ui, lists, rows.len()));
+        ui.separator();
+        self.header(ui);
+        command = self.rows_ui(ui, &rows).or(command);
+        ui.separator();
+        ui.horizontal(|ui| {
+            if ui
+                .button("manage procs from remote")
+                .on_hover_text("the guests running on the chosen node")
+                .clicked()
+            {
+                command = Some(BoxCommand::Remote);
+            }
+            ui.small("double-click a pid to manage the process");
+        });
+        command
+    }
+
+    /// The node chooser, the filter and the tree switch; whether the choice changed.
+    fn controls_ui(&mut self, ui: &mut Ui, nodes: &[NodeView]) -> bool {
+        let label = ui.label("node");
+        let before = self.choice;
+        egui::ComboBox::from_id_salt("procs-node")
+            .selected_text(self.choice.text())
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut self.choice, Choice::All, Choice::All.text());
+                for n in nodes {
+                    let c = Choice::Node(n.id);
+                    ui.selectable_value(&mut self.choice, c, c.text());
+                }
+            })
+            .response
+            .labelled_by(label.id);
+        ui.separator();
+        let hint = "name, command, pid or uid";
+        widgets::labelled_text(ui, "filter", &mut self.filter, hint, 200.0);
+        ui.checkbox(&mut self.tree, "tree")
+            .on_hover_text("children indented under their parents");
+        self.choice != before
+    }
+
+    /// How many processes are shown of how many, and the nodes whose list failed.
+    fn counts_ui(&self, ui: &mut Ui, lists: &Lists, shown: usize) {
         let total: usize = lists
             .iter()
             .filter(|(n, _)| self.choice == Choice::All || self.choice == Choice::Node(**n))
             .map(|(_, l)| l.procs.len())
             .sum();
-        ui.horizontal(|ui| {
-            ui.small(format!("{} of {total} processes", rows.len()));
-            for (node, list) in lists {
-                if let Some(e) = &list.error {
-                    ui.small(RichText::new(format!("node {node}: {e}")).color(Color32::RED));
-                }
+        ui.small(format!("{shown} of {total} processes"));
+        for (node, list) in lists {
+            if let Some(e) = &list.error {
+                ui.small(RichText::new(format!("node {node}: {e}")).color(Color32::RED));
             }
-            if lists.is_empty() {
-                ui.spinner();
-                ui.small("reading the process list…");
-            }
-        });
-        ui.separator();
-        self.header(ui);
+        }
+        if lists.is_empty() {
+            ui.spinner();
+            ui.small("reading the process list…");
+        }
+    }
+
+    /// The table's rows, striped, in a scroll area that leaves room for the footer.
+    fn rows_ui(&mut self, ui: &mut Ui, rows: &[Row]) -> Option<BoxCommand> {
+        let mut command = None;
         let row_height = ui.spacing().interact_size.y;
         let footer = ui.spacing().interact_size.y + 2.0 * ui.spacing().item_spacing.y + 6.0;
         egui::ScrollArea::vertical()
@@ -375,17 +391,6 @@ impl ProcessBox {
                     }
                 }
             });
-        ui.separator();
-        ui.horizontal(|ui| {
-            if ui
-                .button("manage procs from remote")
-                .on_hover_text("the guests running on the chosen node")
-                .clicked()
-            {
-                command = Some(BoxCommand::Remote);
-            }
-            ui.small("double-click a pid to manage the process");
-        });
         command
     }
 
@@ -428,21 +433,7 @@ impl ProcessBox {
         let mut command = None;
         ui.horizontal(|ui| {
             ui.set_height(height);
-            cell(ui, MARK_WIDTH, |ui| {
-                if row.migrated {
-                    let (rect, r) = ui.allocate_exact_size(Vec2::splat(12.0), egui::Sense::hover());
-                    ui.painter().rect_filled(rect, 2.0, MIGRATED);
-                    let text = format!("migrated from node {}", row.home);
-                    r.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, &text));
-                    r.on_hover_text(format!(
-                        "migrated: runs on node {}, home is node {}",
-                        row.node, row.home
-                    ));
-                }
-                if let Some(reason) = &row.locked {
-                    padlock(ui).on_hover_text(format!("cannot move: {reason}"));
-                }
-            });
+            cell(ui, MARK_WIDTH, |ui| marks(ui, row));
             let color = row.migrated.then_some(MIGRATED);
             let colored = |t: String| {
                 let t = RichText::new(t).monospace();
@@ -481,20 +472,40 @@ impl ProcessBox {
                 ui.label(colored(row.nice.to_string()));
             });
             let width = ui.available_width();
-            cell(ui, width, |ui| {
-                if row.depth > 0 {
-                    ui.add_space(14.0 * (row.depth - 1) as f32);
-                    ui.label(RichText::new("└").monospace().weak());
-                }
-                let text = match color {
-                    Some(c) => RichText::new(&row.command).color(c),
-                    None => RichText::new(&row.command),
-                };
-                ui.add(egui::Label::new(text).truncate());
-            });
+            cell(ui, width, |ui| command_cell(ui, row, color));
         });
         command
     }
+}
+
+/// A row's marks: green when it migrated, a padlock when it cannot move.
+fn marks(ui: &mut Ui, row: &Row) {
+    if row.migrated {
+        let (rect, r) = ui.allocate_exact_size(Vec2::splat(12.0), egui::Sense::hover());
+        ui.painter().rect_filled(rect, 2.0, MIGRATED);
+        let text = format!("migrated from node {}", row.home);
+        r.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, &text));
+        r.on_hover_text(format!(
+            "migrated: runs on node {}, home is node {}",
+            row.node, row.home
+        ));
+    }
+    if let Some(reason) = &row.locked {
+        padlock(ui).on_hover_text(format!("cannot move: {reason}"));
+    }
+}
+
+/// A row's command line, indented under its parent in the tree.
+fn command_cell(ui: &mut Ui, row: &Row, color: Option<Color32>) {
+    if row.depth > 0 {
+        ui.add_space(14.0 * (row.depth - 1) as f32);
+        ui.label(RichText::new("└").monospace().weak());
+    }
+    let text = match color {
+        Some(c) => RichText::new(&row.command).color(c),
+        None => RichText::new(&row.command),
+    };
+    ui.add(egui::Label::new(text).truncate());
 }
 
 /// A fixed-width cell of a table row.

@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use egui::{Color32, RichText, Ui};
+use egui::{RichText, Ui};
 use openmosix_client::NodeView;
 use openmosix_client::migrate::Target;
-use openmosix_gui::{Action, ClusterSource, Outcome, Ticket};
+use openmosix_gui::{Action, ClusterSource, Outcome, Ticket, widgets};
 use openmosix_hpc::model::{NodeId, ProcInfo};
 
 use crate::Lists;
@@ -114,14 +114,12 @@ impl RemoteProcs {
         nodes: &[NodeView],
         source: &dyn ClusterSource,
     ) {
-        let mut open = self.open;
-        egui::Window::new("openMosixprocs: remote procs")
+        let window = egui::Window::new("openMosixprocs: remote procs")
             .id(egui::Id::unique("procs-remote"))
-            .open(&mut open)
             .default_pos(egui::pos2(560.0, 90.0))
-            .default_width(520.0)
-            .show(ctx, |ui| self.ui(ui, lists, nodes, source));
-        self.open = self.open && open;
+            .default_width(520.0);
+        let open = widgets::closable(ctx, window, |ui| self.ui(ui, lists, nodes, source));
+        self.open &= open;
     }
 
     /// The window's contents.
@@ -132,6 +130,41 @@ impl RemoteProcs {
         nodes: &[NodeView],
         source: &dyn ClusterSource,
     ) {
+        self.node_ui(ui, nodes);
+        ui.separator();
+        let list = lists.get(&self.node);
+        let guests: Vec<&ProcInfo> = list
+            .map(|l| guests(&l.procs, self.node).collect())
+            .unwrap_or_default();
+        if guests.is_empty() {
+            if list.is_some_and(|l| l.loaded) {
+                ui.label(format!(
+                    "no guests: no process from another node runs on node {}",
+                    self.node
+                ));
+            } else {
+                widgets::busy(ui, "reading the process list…");
+            }
+        }
+        let mut send = None;
+        egui::ScrollArea::vertical()
+            .id_salt("procs-remote-guests")
+            .max_height(420.0)
+            .show(ui, |ui| {
+                for p in guests {
+                    egui::Frame::group(ui.style()).show(ui, |ui| {
+                        send = self.guest_ui(ui, p).or(send);
+                    });
+                }
+            });
+        if let Some((pid, target)) = send {
+            self.send(pid, target, source);
+        }
+        widgets::result_lines(ui, self.messages.iter().rev().take(4));
+    }
+
+    /// The node chooser and the node's address.
+    fn node_ui(&mut self, ui: &mut Ui, nodes: &[NodeView]) {
         ui.horizontal(|ui| {
             let label = ui.label("guests on");
             egui::ComboBox::from_id_salt("procs-remote-node")
@@ -147,89 +180,54 @@ impl RemoteProcs {
                 ui.label(format!("address of the node: {}", n.address));
             }
         });
-        ui.separator();
-        let list = lists.get(&self.node);
-        let guests: Vec<&ProcInfo> = list
-            .map(|l| guests(&l.procs, self.node).collect())
-            .unwrap_or_default();
-        if guests.is_empty() {
-            if list.is_some_and(|l| l.loaded) {
-                ui.label(format!(
-                    "no guests: no process from another node runs on node {}",
-                    self.node
-                ));
-            } else {
-                ui.horizontal(|ui| {
-                    ui.spinner();
-                    ui.label("reading the process list…");
-                });
-            }
-        }
+    }
+
+    /// One guest: where it comes from, its command, its stats and its buttons; where the
+    /// user asked to send it, if anywhere.
+    fn guest_ui(&self, ui: &mut Ui, p: &ProcInfo) -> Option<(i32, Target)> {
         let mut send = None;
-        egui::ScrollArea::vertical()
-            .id_salt("procs-remote-guests")
-            .max_height(420.0)
-            .show(ui, |ui| {
-                for p in guests {
-                    egui::Frame::group(ui.style()).show(ui, |ui| {
-                        ui.set_width(ui.available_width());
-                        ui.horizontal(|ui| {
-                            ui.label(RichText::new(format!("pid {}", p.pid)).strong());
-                            ui.label(format!(
-                                "from openMosix-node: {} (pid {} there)",
-                                p.home, p.home_pid
-                            ));
-                        });
-                        ui.add(
-                            egui::Label::new(RichText::new(p.cmdline.lossy()).monospace())
-                                .truncate(),
-                        );
-                        ui.horizontal_top(|ui| {
-                            ui.vertical(|ui| {
-                                if ui.button("goto home node").clicked() {
-                                    send = Some((p.pid, Target::Home));
-                                }
-                                if ui.button("goto best node").clicked() {
-                                    send = Some((p.pid, Target::Best));
-                                }
-                            });
-                            ui.add_space(14.0);
-                            egui::Grid::new(("procs-remote-stats", p.pid))
-                                .num_columns(4)
-                                .show(ui, |ui| {
-                                    ui.label(format!("utime={}", p.utime));
-                                    ui.label(format!("cutime={}", p.cutime));
-                                    ui.label(format!("nice={}", p.nice));
-                                    ui.label(format!("state={}", p.state));
-                                    ui.end_row();
-                                    ui.label(format!("vsize={}", bytes(p.vsize)));
-                                    ui.label(format!("rss={}", bytes(p.rss)));
-                                    ui.label(format!("nswap={}", p.nswap));
-                                    ui.label(format!("cnswap={}", p.cnswap));
-                                    ui.end_row();
-                                });
-                        });
-                        for (pid, text) in self.moving.values() {
-                            if *pid == p.pid {
-                                ui.horizontal(|ui| {
-                                    ui.spinner();
-                                    ui.label(text);
-                                });
-                            }
-                        }
-                    });
+        ui.set_width(ui.available_width());
+        ui.horizontal(|ui| {
+            ui.label(RichText::new(format!("pid {}", p.pid)).strong());
+            ui.label(format!(
+                "from openMosix-node: {} (pid {} there)",
+                p.home, p.home_pid
+            ));
+        });
+        ui.add(egui::Label::new(RichText::new(p.cmdline.lossy()).monospace()).truncate());
+        ui.horizontal_top(|ui| {
+            ui.vertical(|ui| {
+                if ui.button("goto home node").clicked() {
+                    send = Some((p.pid, Target::Home));
+                }
+                if ui.button("goto best node").clicked() {
+                    send = Some((p.pid, Target::Best));
                 }
             });
-        if let Some((pid, target)) = send {
-            self.send(pid, target, source);
+            ui.add_space(14.0);
+            egui::Grid::new(("procs-remote-stats", p.pid))
+                .num_columns(4)
+                .show(ui, |ui| stats_grid(ui, p));
+        });
+        for (pid, text) in self.moving.values() {
+            if *pid == p.pid {
+                widgets::busy(ui, text);
+            }
         }
-        for (ok, line) in self.messages.iter().rev().take(4) {
-            let color = if *ok {
-                Color32::from_rgb(40, 160, 60)
-            } else {
-                Color32::from_rgb(210, 50, 40)
-            };
-            ui.label(RichText::new(line).color(color));
-        }
+        send
     }
+}
+
+/// A guest's times, nice, state and memory, four to a row.
+fn stats_grid(ui: &mut Ui, p: &ProcInfo) {
+    ui.label(format!("utime={}", p.utime));
+    ui.label(format!("cutime={}", p.cutime));
+    ui.label(format!("nice={}", p.nice));
+    ui.label(format!("state={}", p.state));
+    ui.end_row();
+    ui.label(format!("vsize={}", bytes(p.vsize)));
+    ui.label(format!("rss={}", bytes(p.rss)));
+    ui.label(format!("nswap={}", p.nswap));
+    ui.label(format!("cnswap={}", p.cnswap));
+    ui.end_row();
 }

@@ -102,7 +102,7 @@ fn harness() -> Harness<'static, State> {
         .build_ui_state(
             |ui, s: &mut State| {
                 s.window.logic(&s.source);
-                egui::CentralPanel::default_margins().show(ui, |ui| s.window.ui(ui, &s.source));
+                egui::CentralPanel::default_margins().show(ui, |ui| s.window.ui(ui));
                 let ctx = ui.ctx().clone();
                 s.window.windows(&ctx, &s.source);
             },

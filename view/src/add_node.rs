@@ -187,26 +187,7 @@ impl AddNodeDialog {
 
     fn ui(&mut self, ui: &mut egui::Ui) {
         let busy = self.running();
-        egui::Grid::new("add-node-fields")
-            .num_columns(2)
-            .show(ui, |ui| {
-                let l = ui.label("ssh destination");
-                ui.add_enabled(
-                    !busy,
-                    egui::TextEdit::singleline(&mut self.dest).hint_text("root@node3"),
-                )
-                .labelled_by(l.id);
-                ui.end_row();
-                let l = ui.label("cluster file");
-                ui.add_enabled(
-                    !busy,
-                    egui::TextEdit::singleline(&mut self.cluster_file)
-                        .hint_text("cluster.toml")
-                        .desired_width(360.0),
-                )
-                .labelled_by(l.id);
-                ui.end_row();
-            });
+        self.fields_ui(ui, busy);
         ui.horizontal(|ui| {
             if ui.add_enabled(!busy, egui::Button::new("add")).clicked() {
                 self.start(ui.ctx());
@@ -230,43 +211,68 @@ impl AddNodeDialog {
         }
         if let Some(q) = self.question.clone() {
             ui.separator();
-            ui.label(
-                RichText::new(format!(
-                    "The host key of {} is not known. Its {} fingerprint is:",
-                    self.dest.trim(),
-                    q.kind
-                ))
-                .strong(),
-            );
-            ui.monospace(&q.fingerprint);
-            ui.label(format!(
-                "Compare it with the node's own (on the node: ssh-keygen -lf /etc/ssh/ssh_host_{}_key.pub). Accepting records it in {}.",
-                q.kind.to_lowercase(),
-                q.file
-            ));
-            ui.horizontal(|ui| {
-                if ui
-                    .button(format!("Accept {} {}", q.kind, q.fingerprint))
-                    .clicked()
-                {
-                    self.decide(true);
-                }
-                if ui.button("Reject").clicked() {
-                    self.decide(false);
-                }
+            self.question_ui(ui, &q);
+        }
+        let (text, colour) = match &self.outcome {
+            Some(Ok(summary)) => (summary, GREEN),
+            Some(Err(why)) => (why, RED),
+            None => return,
+        };
+        ui.separator();
+        ui.colored_label(colour, text);
+    }
+
+    /// The ssh destination and the cluster file (fixed while a run is under way).
+    fn fields_ui(&mut self, ui: &mut egui::Ui, busy: bool) {
+        egui::Grid::new("add-node-fields")
+            .num_columns(2)
+            .show(ui, |ui| {
+                let l = ui.label("ssh destination");
+                ui.add_enabled(
+                    !busy,
+                    egui::TextEdit::singleline(&mut self.dest).hint_text("root@node3"),
+                )
+                .labelled_by(l.id);
+                ui.end_row();
+                let l = ui.label("cluster file");
+                ui.add_enabled(
+                    !busy,
+                    egui::TextEdit::singleline(&mut self.cluster_file)
+                        .hint_text("cluster.toml")
+                        .desired_width(360.0),
+                )
+                .labelled_by(l.id);
+                ui.end_row();
             });
-        }
-        match &self.outcome {
-            Some(Ok(summary)) => {
-                ui.separator();
-                ui.colored_label(GREEN, summary);
+    }
+
+    /// The unknown host key, with Accept and Reject.
+    fn question_ui(&mut self, ui: &mut egui::Ui, q: &Question) {
+        ui.label(
+            RichText::new(format!(
+                "The host key of {} is not known. Its {} fingerprint is:",
+                self.dest.trim(),
+                q.kind
+            ))
+            .strong(),
+        );
+        ui.monospace(&q.fingerprint);
+        ui.label(format!(
+            "Compare it with the node's own (on the node: ssh-keygen -lf /etc/ssh/ssh_host_{}_key.pub). Accepting records it in {}.",
+            q.kind.to_lowercase(),
+            q.file
+        ));
+        ui.horizontal(|ui| {
+            if ui
+                .button(format!("Accept {} {}", q.kind, q.fingerprint))
+                .clicked()
+            {
+                self.decide(true);
             }
-            Some(Err(why)) => {
-                ui.separator();
-                ui.colored_label(RED, why);
+            if ui.button("Reject").clicked() {
+                self.decide(false);
             }
-            None => {}
-        }
+        });
     }
 }
 
@@ -287,6 +293,27 @@ fn step_row(ui: &mut egui::Ui, step: Step, state: Option<&StepState>) {
     ui.add(egui::Label::new(RichText::new(detail).color(colour)).wrap());
 }
 
+/// The worker's line to the dialog: every message wakes the UI.
+struct Reporter<'a> {
+    tx: &'a mpsc::Sender<Msg>,
+    ctx: &'a egui::Context,
+}
+
+impl Reporter<'_> {
+    fn send(&self, m: Msg) {
+        let _ = self.tx.send(m);
+        self.ctx.request_repaint();
+    }
+
+    /// The host-key step is now `state`.
+    fn host_key(&self, state: StepState) {
+        self.send(Msg::Step(Progress {
+            step: Step::HostKey,
+            state,
+        }));
+    }
+}
+
 /// The worker: host key (asking through `answer` when unknown), then provisioning.
 async fn work(
     dest: &str,
@@ -295,62 +322,12 @@ async fn work(
     answer: &mpsc::Receiver<bool>,
     ctx: &egui::Context,
 ) -> Result<(PathBuf, String), String> {
-    let send = |m: Msg| {
-        let _ = tx.send(m);
-        ctx.request_repaint();
-    };
+    let reporter = Reporter { tx, ctx };
     let cluster = provision::load_cluster(&cluster_file)?;
     let options = cluster
         .as_ref()
         .map_or_else(ClientOptions::default, ClientOptions::for_cluster);
-    send(Msg::Step(Progress {
-        step: Step::HostKey,
-        state: StepState::Running(format!("asking {dest} for its host key")),
-    }));
-    let check = hostkey::check(dest, options.ssh_config.as_deref(), options.connect_timeout)
-        .await
-        .map_err(|e| e.to_string())?;
-    match &check.status {
-        HostKeyStatus::Known { .. } => {}
-        HostKeyStatus::Changed { recorded, offered } => {
-            let warning = HostKeyCheck::changed_warning(&check.target, recorded, offered);
-            send(Msg::Step(Progress {
-                step: Step::HostKey,
-                state: StepState::Failed("refused: see the warning below".into()),
-            }));
-            return Err(warning);
-        }
-        HostKeyStatus::Unknown { offered } => {
-            send(Msg::Ask(Question {
-                kind: offered.short_kind().to_owned(),
-                fingerprint: offered.fingerprint(),
-                file: check.target.record_file_name(),
-            }));
-            // The worker thread waits here; the UI thread keeps drawing.
-            let accepted = answer.recv().unwrap_or(false);
-            if !accepted {
-                send(Msg::Step(Progress {
-                    step: Step::HostKey,
-                    state: StepState::Failed("rejected".into()),
-                }));
-                return Err(format!(
-                    "host key of {dest} rejected: nothing was recorded or changed"
-                ));
-            }
-            let file = hostkey::accept(&check, &offered.fingerprint())
-                .await
-                .map_err(|e| e.to_string())?;
-            send(Msg::Step(Progress {
-                step: Step::HostKey,
-                state: StepState::Running(format!(
-                    "recorded {} {} in {}",
-                    offered.short_kind(),
-                    offered.fingerprint(),
-                    file.display()
-                )),
-            }));
-        }
-    }
+    trust_host_key(dest, &options, &reporter, answer).await?;
     let plan = AddNode {
         dest: dest.to_owned(),
         cluster_file: cluster_file.clone(),
@@ -358,7 +335,7 @@ async fn work(
         agent_binary: provision::default_agent_binary(),
         options,
     };
-    let mut report = |p: Progress| send(Msg::Step(p));
+    let mut report = |p: Progress| reporter.send(Msg::Step(p));
     let added = provision::provision(&plan, &mut report)
         .await
         .map_err(|e| e.message)?;
@@ -375,4 +352,53 @@ async fn work(
             added.hello.agent_version
         ),
     ))
+}
+
+/// Checks the host key of `dest`: a known one passes, a changed one is refused with the
+/// warning, an unknown one is put to the user (through `answer`) and recorded if accepted.
+async fn trust_host_key(
+    dest: &str,
+    options: &ClientOptions,
+    reporter: &Reporter<'_>,
+    answer: &mpsc::Receiver<bool>,
+) -> Result<(), String> {
+    reporter.host_key(StepState::Running(format!(
+        "asking {dest} for its host key"
+    )));
+    let check = hostkey::check(dest, options.ssh_config.as_deref(), options.connect_timeout)
+        .await
+        .map_err(|e| e.to_string())?;
+    match &check.status {
+        HostKeyStatus::Known { .. } => Ok(()),
+        HostKeyStatus::Changed { recorded, offered } => {
+            let warning = HostKeyCheck::changed_warning(&check.target, recorded, offered);
+            reporter.host_key(StepState::Failed("refused: see the warning below".into()));
+            Err(warning)
+        }
+        HostKeyStatus::Unknown { offered } => {
+            reporter.send(Msg::Ask(Question {
+                kind: offered.short_kind().to_owned(),
+                fingerprint: offered.fingerprint(),
+                file: check.target.record_file_name(),
+            }));
+            // The worker thread waits here; the UI thread keeps drawing.
+            let accepted = answer.recv().unwrap_or(false);
+            if !accepted {
+                reporter.host_key(StepState::Failed("rejected".into()));
+                return Err(format!(
+                    "host key of {dest} rejected: nothing was recorded or changed"
+                ));
+            }
+            let file = hostkey::accept(&check, &offered.fingerprint())
+                .await
+                .map_err(|e| e.to_string())?;
+            reporter.host_key(StepState::Running(format!(
+                "recorded {} {} in {}",
+                offered.short_kind(),
+                offered.fingerprint(),
+                file.display()
+            )));
+            Ok(())
+        }
+    }
 }

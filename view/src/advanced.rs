@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 
 use egui::{Color32, RichText};
 use openmosix_client::NodeView;
-use openmosix_gui::{Action, ClusterSource, Outcome, Ticket};
+use openmosix_gui::{Action, ClusterSource, Outcome, Ticket, widgets};
 use openmosix_hpc::bytes::BytesOrText;
 use openmosix_hpc::model::{NodeId, RunOptions};
 
@@ -58,64 +58,57 @@ impl Switches {
                 .on_hover_text("start a local job which won't migrate");
             ui.checkbox(&mut self.runhome, "run home")
                 .on_hover_text("start a local job");
-            if ui
-                .checkbox(&mut self.runon, "run on")
-                .on_hover_text("start a job on the node chosen with the host chooser")
-                .changed()
-                && self.runon
-            {
+            let hint = "start a job on the node chosen with the host chooser";
+            if turned_on(ui, &mut self.runon, "run on", hint) {
                 self.parallel = false;
             }
-            if ui
-                .checkbox(&mut self.cpujob, "cpu job")
-                .on_hover_text("start a computation intensive job")
-                .changed()
-                && self.cpujob
-            {
+            if turned_on(
+                ui,
+                &mut self.cpujob,
+                "cpu job",
+                "start a computation intensive job",
+            ) {
                 self.iojob = false;
             }
-            if ui
-                .checkbox(&mut self.iojob, "io job")
-                .on_hover_text("start an io intensive job")
-                .changed()
-                && self.iojob
-            {
+            if turned_on(ui, &mut self.iojob, "io job", "start an io intensive job") {
                 self.cpujob = false;
             }
-            if ui
-                .checkbox(&mut self.nodecay, "no decay")
-                .on_hover_text("start a job with no decay")
-                .changed()
-                && self.nodecay
-            {
+            if turned_on(
+                ui,
+                &mut self.nodecay,
+                "no decay",
+                "start a job with no decay",
+            ) {
                 (self.slowdecay, self.fastdecay) = (false, false);
             }
-            if ui
-                .checkbox(&mut self.slowdecay, "slow decay")
-                .on_hover_text("start a job with slow decay")
-                .changed()
-                && self.slowdecay
-            {
+            if turned_on(
+                ui,
+                &mut self.slowdecay,
+                "slow decay",
+                "start a job with slow decay",
+            ) {
                 (self.nodecay, self.fastdecay) = (false, false);
             }
-            if ui
-                .checkbox(&mut self.fastdecay, "fast decay")
-                .on_hover_text("start a job with fast decay")
-                .changed()
-                && self.fastdecay
-            {
+            if turned_on(
+                ui,
+                &mut self.fastdecay,
+                "fast decay",
+                "start a job with fast decay",
+            ) {
                 (self.nodecay, self.slowdecay) = (false, false);
             }
-            if ui
-                .checkbox(&mut self.parallel, "parallel")
-                .on_hover_text("start the job on every node from the first to the last")
-                .changed()
-                && self.parallel
-            {
+            let hint = "start the job on every node from the first to the last";
+            if turned_on(ui, &mut self.parallel, "parallel", hint) {
                 self.runon = false;
             }
         });
     }
+}
+
+/// A checkbox `text` with `hint`; whether the user turned it on in this frame (then the
+/// switches it excludes go off).
+fn turned_on(ui: &mut egui::Ui, on: &mut bool, text: &str, hint: &str) -> bool {
+    ui.checkbox(on, text).on_hover_text(hint).changed() && *on
 }
 
 /// The advanced-execution window and its state.
@@ -167,24 +160,17 @@ impl AdvancedExecution {
         self.open = true;
     }
 
-    /// Whether the window is open.
-    pub fn is_open(&self) -> bool {
-        self.open
-    }
-
     /// Draws the window if open. `nodes` = current snapshot (ids for the choosers).
     pub fn show(&mut self, ctx: &egui::Context, source: &dyn ClusterSource, nodes: &[NodeView]) {
         if !self.open {
             return;
         }
-        let mut open = true;
-        egui::Window::new("advanced execution")
+        let window = egui::Window::new("advanced execution")
             .id(egui::Id::unique("advanced-execution"))
-            .open(&mut open)
             .default_pos([160.0, 80.0])
-            .resizable(false)
-            .show(ctx, |ui| self.ui(ui, source, nodes));
-        self.open = self.open && open;
+            .resizable(false);
+        let open = widgets::closable(ctx, window, |ui| self.ui(ui, source, nodes));
+        self.open &= open;
     }
 
     /// Offers an outcome; returns true if it was one of this window's tickets (then it
@@ -273,55 +259,14 @@ impl AdvancedExecution {
         let mut ids: Vec<NodeId> = nodes.iter().map(|n| n.id).collect();
         ids.sort_unstable();
         ids.dedup();
-
-        egui::Grid::new("advanced-execution-program")
-            .num_columns(2)
-            .show(ui, |ui| {
-                let label = ui.label("program");
-                ui.add(
-                    egui::TextEdit::singleline(&mut self.program)
-                        .hint_text("/usr/bin/myjob")
-                        .desired_width(380.0),
-                )
-                .labelled_by(label.id);
-                ui.end_row();
-                let label = ui.label("arguments");
-                ui.add(
-                    egui::TextEdit::singleline(&mut self.arguments)
-                        .hint_text("additional command-line arguments")
-                        .desired_width(380.0),
-                )
-                .labelled_by(label.id)
-                .on_hover_text(
-                    "split into words like a shell would, but never run through a shell",
-                );
-                ui.end_row();
-            });
+        self.program_ui(ui);
         ui.separator();
-
         ui.horizontal_top(|ui| {
             self.switches.ui(ui);
             ui.add_space(16.0);
-            ui.vertical(|ui| {
-                ui.add_enabled_ui(!self.switches.parallel, |ui| {
-                    ui.label(RichText::new("start on node").strong());
-                    host_chooser::host_dial(ui, &mut self.node, &ids);
-                });
-                ui.add_space(12.0);
-                ui.add_enabled_ui(self.switches.parallel, |ui| {
-                    ui.label(RichText::new("start on nodes").strong());
-                    host_chooser::parallel_chooser(
-                        ui,
-                        &mut self.first,
-                        &mut self.last,
-                        &mut self.inverse,
-                        &ids,
-                    );
-                });
-            });
+            ui.vertical(|ui| self.where_ui(ui, &ids));
         });
         ui.separator();
-
         ui.horizontal(|ui| {
             let execute = ui
                 .add_enabled(!ids.is_empty(), egui::Button::new("execute"))
@@ -334,19 +279,54 @@ impl AdvancedExecution {
                 self.open = false;
             }
         });
+        self.results_ui(ui);
+    }
+
+    /// The program and its arguments.
+    fn program_ui(&mut self, ui: &mut egui::Ui) {
+        egui::Grid::new("advanced-execution-program")
+            .num_columns(2)
+            .show(ui, |ui| {
+                widgets::labelled_text(ui, "program", &mut self.program, "/usr/bin/myjob", 380.0);
+                ui.end_row();
+                let hint = "additional command-line arguments";
+                widgets::labelled_text(ui, "arguments", &mut self.arguments, hint, 380.0)
+                    .on_hover_text(
+                        "split into words like a shell would, but never run through a shell",
+                    );
+                ui.end_row();
+            });
+    }
+
+    /// Where it starts: the host chooser, or the parallel one when "parallel" is on.
+    fn where_ui(&mut self, ui: &mut egui::Ui, ids: &[NodeId]) {
+        ui.add_enabled_ui(!self.switches.parallel, |ui| {
+            ui.label(RichText::new("start on node").strong());
+            host_chooser::host_dial(ui, &mut self.node, ids);
+        });
+        ui.add_space(12.0);
+        ui.add_enabled_ui(self.switches.parallel, |ui| {
+            ui.label(RichText::new("start on nodes").strong());
+            host_chooser::parallel_chooser(
+                ui,
+                &mut self.first,
+                &mut self.last,
+                &mut self.inverse,
+                ids,
+            );
+        });
+    }
+
+    /// What is wrong with "execute", the starts under way and what came of them.
+    fn results_ui(&self, ui: &mut egui::Ui) {
         if let Some(message) = &self.message {
             ui.label(RichText::new(message).color(Color32::from_rgb(220, 60, 50)));
         }
-        if !self.pending.is_empty() {
-            for (_, node) in self.pending.iter().take(LISTED_PENDING) {
-                ui.horizontal(|ui| {
-                    ui.spinner();
-                    ui.label(format!("starting on node {node}…"));
-                });
-            }
-            if self.pending.len() > LISTED_PENDING {
-                ui.label(format!("and {} more…", self.pending.len() - LISTED_PENDING));
-            }
+        for (_, node) in self.pending.iter().take(LISTED_PENDING) {
+            widgets::busy(ui, format!("starting on node {node}…"));
+        }
+        if self.pending.len() > LISTED_PENDING {
+            ui.label(format!("and {} more…", self.pending.len() - LISTED_PENDING));
         }
         for line in &self.results {
             ui.label(line);

@@ -114,38 +114,22 @@ impl App {
 
     /// Opens the analyzer on the collector's live history (Analyzer menu).
     pub fn open_analyzer(&mut self) {
-        if self.analyzer.is_none() {
-            let db = openmosix_store::paths::default_db();
-            match openmosixanalyzer::Analyzer::open(&db) {
-                Ok(a) => self.analyzer = Some(a),
-                Err(e) => {
-                    self.say(format!(
-                        "no history to analyze at {}: {e} (start the collector first)",
-                        db.display()
-                    ));
-                    return;
-                }
-            }
+        match on_live_history(&mut self.analyzer, "analyze", |db| {
+            openmosixanalyzer::Analyzer::open(db)
+        }) {
+            Ok(()) => self.analyzer_open = true,
+            Err(e) => self.say(e),
         }
-        self.analyzer_open = true;
     }
 
     /// Opens the history browser on the collector's live history (Analyzer menu).
     pub fn open_history(&mut self) {
-        if self.history.is_none() {
-            let db = openmosix_store::paths::default_db();
-            match openmosixhistory::HistoryBrowser::open(&db) {
-                Ok(h) => self.history = Some(h),
-                Err(e) => {
-                    self.say(format!(
-                        "no history to browse at {}: {e} (start the collector first)",
-                        db.display()
-                    ));
-                    return;
-                }
-            }
+        match on_live_history(&mut self.history, "browse", |db| {
+            openmosixhistory::HistoryBrowser::open(db)
+        }) {
+            Ok(()) => self.history_open = true,
+            Err(e) => self.say(e),
         }
-        self.history_open = true;
     }
 
     /// Names the cluster for the programs this window starts (the collector).
@@ -265,34 +249,7 @@ impl App {
             self.migmon.poll(self.source.as_ref(), now);
         }
         for (ticket, outcome) in self.source.outcomes() {
-            if let Some((node, speed)) = self.speed_tickets.remove(&ticket) {
-                match &outcome {
-                    Outcome::Admin { result: Ok(_), .. } => {
-                        let addr = self.address(node);
-                        self.say(format!("set speed to {speed} on {addr}"));
-                    }
-                    Outcome::Admin { result: Err(e), .. } => {
-                        self.speed_edits.remove(&node);
-                        self.say(format!("node {node}: speed not set: {e}"));
-                    }
-                    _ => {}
-                }
-                continue;
-            }
-            if self.advanced.on_outcome(ticket, &outcome) {
-                continue;
-            }
-            // Both windows read process lists, also those the other asked for.
-            let for_procs = self.procs.on_outcome(ticket, &outcome);
-            let for_migmon = self.migmon.on_outcome(ticket, &outcome);
-            if for_procs || for_migmon {
-                continue;
-            }
-            for d in &mut self.dialogs {
-                if d.on_outcome(ticket, &outcome) {
-                    break;
-                }
-            }
+            self.on_outcome(ticket, &outcome);
         }
         // A sent speed is shown until the agent reports it.
         let nodes = &self.nodes;
@@ -305,6 +262,39 @@ impl App {
                     .is_none_or(|i| i.speed != edit.value)
         });
         self.dialogs.retain(|d| d.open);
+    }
+
+    /// Hands an outcome to whoever asked for it: a speed change, the advanced execution,
+    /// the process box and the monitor, or a configuration dialog.
+    fn on_outcome(&mut self, ticket: Ticket, outcome: &Outcome) {
+        if let Some((node, speed)) = self.speed_tickets.remove(&ticket) {
+            match outcome {
+                Outcome::Admin { result: Ok(_), .. } => {
+                    let addr = self.address(node);
+                    self.say(format!("set speed to {speed} on {addr}"));
+                }
+                Outcome::Admin { result: Err(e), .. } => {
+                    self.speed_edits.remove(&node);
+                    self.say(format!("node {node}: speed not set: {e}"));
+                }
+                _ => {}
+            }
+            return;
+        }
+        if self.advanced.on_outcome(ticket, outcome) {
+            return;
+        }
+        // Both windows read process lists, also those the other asked for.
+        let for_procs = self.procs.on_outcome(ticket, outcome);
+        let for_migmon = self.migmon.on_outcome(ticket, outcome);
+        if for_procs || for_migmon {
+            return;
+        }
+        for d in &mut self.dialogs {
+            if d.on_outcome(ticket, outcome) {
+                break;
+            }
+        }
     }
 
     pub(crate) fn address(&self, node: NodeId) -> String {
@@ -356,6 +346,27 @@ impl App {
             self.say(format!("cannot reopen {}: {e}", path.display()));
         }
     }
+}
+
+/// Fills `window` (the analyzer's or the history browser's), if it is empty, with one
+/// opened by `open` on the collector's live history; why not in words (what the window
+/// would have done: `doing`).
+fn on_live_history<T>(
+    window: &mut Option<T>,
+    doing: &str,
+    open: impl FnOnce(&std::path::Path) -> Result<T, String>,
+) -> Result<(), String> {
+    if window.is_none() {
+        let db = openmosix_store::paths::default_db();
+        let opened = open(&db).map_err(|e| {
+            format!(
+                "no history to {doing} at {}: {e} (start the collector first)",
+                db.display()
+            )
+        })?;
+        *window = Some(opened);
+    }
+    Ok(())
 }
 
 impl eframe::App for App {

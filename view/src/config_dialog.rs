@@ -6,8 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use egui::{Color32, RichText};
-use openmosix_gui::{Action, ClusterSource, Outcome, Ticket};
+use openmosix_gui::{Action, ClusterSource, Outcome, Ticket, widgets};
 use openmosix_hpc::model::{AdminChange, AdminState, NodeId, Switch};
 
 /// What the dialog configures.
@@ -169,14 +168,12 @@ impl ConfigDialog {
 
     /// Draws the dialog's window.
     pub fn show(&mut self, ctx: &egui::Context, source: &dyn ClusterSource) {
-        let mut open = self.open;
-        egui::Window::new(self.title())
+        let window = egui::Window::new(self.title())
             .id(egui::Id::unique(("config-dialog", self.target)))
-            .open(&mut open)
             .default_pos([220.0, 90.0])
-            .resizable(false)
-            .show(ctx, |ui| self.ui(ui, source));
-        self.open = self.open && open;
+            .resizable(false);
+        let open = widgets::closable(ctx, window, |ui| self.ui(ui, source));
+        self.open &= open;
     }
 
     /// The dialog's contents.
@@ -186,10 +183,7 @@ impl ConfigDialog {
             Target::All => ui.label(format!("all {} nodes", self.nodes.len())),
         };
         if self.phase == Phase::Loading {
-            ui.horizontal(|ui| {
-                ui.spinner();
-                ui.label("reading the current state…");
-            });
+            widgets::busy(ui, "reading the current state…");
         }
         let editable = self.phase == Phase::Ready && self.read_from.is_some();
         ui.add_enabled_ui(editable, |ui| {
@@ -223,14 +217,7 @@ impl ConfigDialog {
                 ui.label("applying…");
             }
         });
-        for (ok, line) in self.results.iter().rev().take(8) {
-            let color = if *ok {
-                Color32::from_rgb(40, 160, 60)
-            } else {
-                Color32::from_rgb(210, 50, 40)
-            };
-            ui.label(RichText::new(line).color(color));
-        }
+        widgets::result_lines(ui, self.results.iter().rev().take(8));
     }
 
     fn apply(&mut self, source: &dyn ClusterSource) {

@@ -91,92 +91,116 @@ fn direction(angle: f32) -> Vec2 {
 fn dial(ui: &mut Ui, node: &mut NodeId, ids: &[NodeId]) -> Response {
     let size = 3.0 * ui.spacing().interact_size.y;
     let (rect, mut response) = ui.allocate_exact_size(Vec2::splat(size), Sense::click_and_drag());
-    let center = rect.center();
-    let radius = size * 0.5 - 2.0;
     let before = *node;
-    let n = ids.len();
-
-    if n > 0 && ui.is_enabled() {
-        if (response.dragged() || response.clicked())
-            && let Some(p) = response.interact_pointer_pos()
-            && (p - center).length() > 2.0
-        {
-            *node = ids[index_at(center, p, n)];
-        }
-        let mut delta = 0i64;
-        if response.hovered() {
-            let id = response.id;
-            let scrolled = ui.input_mut(|i| {
-                let d = i.smooth_scroll_delta.y + i.smooth_scroll_delta.x;
-                i.smooth_scroll_delta = Vec2::ZERO;
-                d
-            });
-            let total = ui.data_mut(|d| {
-                let acc = d.get_temp_mut_or_default::<f32>(id);
-                *acc += scrolled;
-                let steps = (*acc / SCROLL_STEP).trunc();
-                *acc -= steps * SCROLL_STEP;
-                steps
-            });
-            delta += total as i64;
-        }
-        if response.has_focus() {
-            delta += ui.input_mut(|i| {
-                let up = i.count_and_consume_key(egui::Modifiers::NONE, egui::Key::ArrowUp)
-                    + i.count_and_consume_key(egui::Modifiers::NONE, egui::Key::ArrowRight);
-                let down = i.count_and_consume_key(egui::Modifiers::NONE, egui::Key::ArrowDown)
-                    + i.count_and_consume_key(egui::Modifiers::NONE, egui::Key::ArrowLeft);
-                up as i64 - down as i64
-            });
-        }
-        delta += ui.input(|i| {
-            i.num_accesskit_action_requests(response.id, Action::Increment) as i64
-                - i.num_accesskit_action_requests(response.id, Action::Decrement) as i64
-        });
-        if delta != 0 {
-            *node = step(ids, *node, delta);
-        }
-        if let Some(v) = set_value_request(ui, response.id)
-            && let Some(&id) = ids
-                .iter()
-                .min_by_key(|&&id| (f64::from(id) - v).abs() as u64)
-        {
-            *node = id;
-        }
+    if !ids.is_empty() && ui.is_enabled() {
+        dial_input(ui, &response, rect.center(), node, ids);
     }
     if *node != before {
         response.mark_changed();
     }
-
     if ui.is_rect_visible(rect) {
-        let visuals = ui.style().interact(&response);
-        let painter = ui.painter();
-        painter.circle(center, radius, visuals.bg_fill, visuals.bg_stroke);
-        // A tick per node, the chosen one longer.
-        let chosen = index_of(ids, *node);
-        for i in 0..n {
-            let dir = direction(angle_of(i, n));
-            let inner = if i == chosen { 0.62 } else { 0.78 };
-            painter.line_segment(
-                [center + dir * radius * inner, center + dir * radius * 0.92],
-                Stroke::new(1.0, visuals.fg_stroke.color.gamma_multiply(0.6)),
-            );
-        }
-        if n > 0 {
-            let dir = direction(angle_of(chosen, n));
-            painter.line_segment(
-                [center, center + dir * radius * 0.7],
-                Stroke::new(2.5, Color32::from_rgb(220, 60, 40)),
-            );
-        }
-        painter.circle_filled(center, radius * 0.16, visuals.fg_stroke.color);
-        if response.has_focus() {
-            painter.circle_stroke(center, radius + 1.5, ui.visuals().selection.stroke);
-        }
+        paint_dial(ui, &response, rect, *node, ids);
     }
+    describe_dial(ui, &response, *node, ids);
+    response.on_hover_text("drag, scroll or use the arrow keys to choose the node")
+}
 
-    let enabled = ui.is_enabled() && n > 0;
-    let value = f64::from(*node);
+/// Moves `node` (one of the non-empty `ids`) as the pointer, the wheel, the keys or an
+/// accessibility request on the dial of `response` (centred at `center`) ask.
+fn dial_input(ui: &mut Ui, response: &Response, center: Pos2, node: &mut NodeId, ids: &[NodeId]) {
+    if (response.dragged() || response.clicked())
+        && let Some(p) = response.interact_pointer_pos()
+        && (p - center).length() > 2.0
+    {
+        *node = ids[index_at(center, p, ids.len())];
+    }
+    let mut delta = 0i64;
+    if response.hovered() {
+        delta += scroll_steps(ui, response.id);
+    }
+    if response.has_focus() {
+        delta += key_steps(ui);
+    }
+    delta += ui.input(|i| {
+        i.num_accesskit_action_requests(response.id, Action::Increment) as i64
+            - i.num_accesskit_action_requests(response.id, Action::Decrement) as i64
+    });
+    if delta != 0 {
+        *node = step(ids, *node, delta);
+    }
+    if let Some(v) = set_value_request(ui, response.id)
+        && let Some(&id) = ids
+            .iter()
+            .min_by_key(|&&id| (f64::from(id) - v).abs() as u64)
+    {
+        *node = id;
+    }
+}
+
+/// Whole steps scrolled over the widget `id`; the rest of a step waits for more scrolling.
+fn scroll_steps(ui: &mut Ui, id: egui::Id) -> i64 {
+    let scrolled = ui.input_mut(|i| {
+        let d = i.smooth_scroll_delta.y + i.smooth_scroll_delta.x;
+        i.smooth_scroll_delta = Vec2::ZERO;
+        d
+    });
+    let steps = ui.data_mut(|d| {
+        let acc = d.get_temp_mut_or_default::<f32>(id);
+        *acc += scrolled;
+        let steps = (*acc / SCROLL_STEP).trunc();
+        *acc -= steps * SCROLL_STEP;
+        steps
+    });
+    steps as i64
+}
+
+/// Steps asked with the arrow keys: up and right forward, down and left back.
+fn key_steps(ui: &mut Ui) -> i64 {
+    ui.input_mut(|i| {
+        let up = i.count_and_consume_key(egui::Modifiers::NONE, egui::Key::ArrowUp)
+            + i.count_and_consume_key(egui::Modifiers::NONE, egui::Key::ArrowRight);
+        let down = i.count_and_consume_key(egui::Modifiers::NONE, egui::Key::ArrowDown)
+            + i.count_and_consume_key(egui::Modifiers::NONE, egui::Key::ArrowLeft);
+        up as i64 - down as i64
+    })
+}
+
+/// Paints the knob of `response` into `rect`: a tick per node, the chosen one longer,
+/// and the pointer.
+fn paint_dial(ui: &Ui, response: &Response, rect: egui::Rect, node: NodeId, ids: &[NodeId]) {
+    let center = rect.center();
+    let radius = rect.width() * 0.5 - 2.0;
+    let n = ids.len();
+    let visuals = ui.style().interact(response);
+    let painter = ui.painter();
+    painter.circle(center, radius, visuals.bg_fill, visuals.bg_stroke);
+    let chosen = index_of(ids, node);
+    for i in 0..n {
+        let dir = direction(angle_of(i, n));
+        let inner = if i == chosen { 0.62 } else { 0.78 };
+        painter.line_segment(
+            [center + dir * radius * inner, center + dir * radius * 0.92],
+            Stroke::new(1.0, visuals.fg_stroke.color.gamma_multiply(0.6)),
+        );
+    }
+    if n > 0 {
+        let dir = direction(angle_of(chosen, n));
+        painter.line_segment(
+            [center, center + dir * radius * 0.7],
+            Stroke::new(2.5, Color32::from_rgb(220, 60, 40)),
+        );
+    }
+    painter.circle_filled(center, radius * 0.16, visuals.fg_stroke.color);
+    if response.has_focus() {
+        painter.circle_stroke(center, radius + 1.5, ui.visuals().selection.stroke);
+    }
+}
+
+/// Tells accessibility what the dial is: a slider named "host chooser" over the ids,
+/// and which steps it can take.
+fn describe_dial(ui: &Ui, response: &Response, node: NodeId, ids: &[NodeId]) {
+    let enabled = ui.is_enabled() && !ids.is_empty();
+    let value = f64::from(node);
     response.widget_info(|| WidgetInfo::slider(enabled, value, "host chooser"));
     let (min, max) = (
         ids.first().copied().unwrap_or(0),
@@ -186,14 +210,13 @@ fn dial(ui: &mut Ui, node: &mut NodeId, ids: &[NodeId]) -> Response {
         b.set_min_numeric_value(f64::from(min));
         b.set_max_numeric_value(f64::from(max));
         b.add_action(Action::SetValue);
-        if *node < max {
+        if node < max {
             b.add_action(Action::Increment);
         }
-        if min < *node {
+        if min < node {
             b.add_action(Action::Decrement);
         }
     });
-    response.on_hover_text("drag, scroll or use the arrow keys to choose the node")
 }
 
 /// The numeric value of the last accessibility "set value" request for `id`, if any.

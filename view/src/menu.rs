@@ -42,75 +42,82 @@ fn open_window(app: &mut App, kind: FileKind) {
     });
 }
 
+/// A menu command: what it does to the application.
+type Command = fn(&mut App);
+
+const VIEW_MENU: &[(&str, Command)] = &[
+    ("process box (openmosixprocs)", App::open_procs),
+    ("migration monitor (openmosixmigmon)", App::open_migmon),
+];
+const CONFIG_MENU: &[(&str, Command)] = &[
+    ("advanced execution", |app| app.advanced.open()),
+    ("configure all nodes", |app| app.open_dialog(Target::All)),
+];
+const ANALYZER_MENU: &[(&str, Command)] = &[
+    ("open analyzer", App::open_analyzer),
+    ("open history", App::open_history),
+];
+const HELP_MENU: &[(&str, Command)] = &[
+    ("about", |app| app.about_open = true),
+    ("keys", |app| app.keys_open = true),
+];
+
 /// File, View, Config, Collector, Analyzer, Help.
 pub fn menu_bar(app: &mut App, ui: &mut egui::Ui) {
     egui::MenuBar::new().ui(ui, |ui| {
-        ui.menu_button("File", |ui| {
-            if ui.button("open cluster file…").clicked() {
-                open_window(app, FileKind::Cluster);
-            }
-            if ui.button("open openmosix.map…").clicked() {
-                open_window(app, FileKind::Map);
-            }
-            if ui.button("add node…").clicked() {
-                let file = match app.cluster_args.as_slice() {
-                    [flag, path] if flag == "--cluster" => Some(std::path::PathBuf::from(path)),
-                    _ => None,
-                };
-                app.add_node.open(file.as_deref());
-            }
-            ui.separator();
-            if ui.button("quit").clicked() {
-                ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
-            }
-        });
-        ui.menu_button("View", |ui| {
-            if ui.button("process box (openmosixprocs)").clicked() {
-                app.open_procs();
-            }
-            if ui.button("migration monitor (openmosixmigmon)").clicked() {
-                app.open_migmon();
-            }
-        });
-        ui.menu_button("Config", |ui| {
-            if ui.button("advanced execution").clicked() {
-                app.advanced.open();
-            }
-            if ui.button("configure all nodes").clicked() {
-                app.open_dialog(Target::All);
-            }
-        });
-        ui.menu_button("Collector", |ui| {
-            use crate::collector_control::CollectorCommand as C;
-            for (what, command) in [
-                ("start collector", C::Start),
-                ("stop collector", C::Stop),
-                ("write checkpoint", C::Checkpoint),
-                ("save history, start a new one", C::Rotate),
-            ] {
-                if ui.button(what).clicked() {
-                    app.collector.run(command, &app.cluster_args, ui.ctx());
-                    app.say(format!("{what}…"));
-                }
-            }
-        });
-        ui.menu_button("Analyzer", |ui| {
-            if ui.button("open analyzer").clicked() {
-                app.open_analyzer();
-            }
-            if ui.button("open history").clicked() {
-                app.open_history();
-            }
-        });
-        ui.menu_button("Help", |ui| {
-            if ui.button("about").clicked() {
-                app.about_open = true;
-            }
-            if ui.button("keys").clicked() {
-                app.keys_open = true;
-            }
-        });
+        ui.menu_button("File", |ui| file_menu(app, ui));
+        menu(app, ui, "View", VIEW_MENU);
+        menu(app, ui, "Config", CONFIG_MENU);
+        ui.menu_button("Collector", |ui| collector_menu(app, ui));
+        menu(app, ui, "Analyzer", ANALYZER_MENU);
+        menu(app, ui, "Help", HELP_MENU);
     });
+}
+
+/// A menu of buttons, each running its command when clicked.
+fn menu(app: &mut App, ui: &mut egui::Ui, title: &str, items: &[(&str, Command)]) {
+    ui.menu_button(title, |ui| {
+        for (text, command) in items {
+            if ui.button(*text).clicked() {
+                command(app);
+            }
+        }
+    });
+}
+
+fn file_menu(app: &mut App, ui: &mut egui::Ui) {
+    if ui.button("open cluster file…").clicked() {
+        open_window(app, FileKind::Cluster);
+    }
+    if ui.button("open openmosix.map…").clicked() {
+        open_window(app, FileKind::Map);
+    }
+    if ui.button("add node…").clicked() {
+        let file = match app.cluster_args.as_slice() {
+            [flag, path] if flag == "--cluster" => Some(std::path::PathBuf::from(path)),
+            _ => None,
+        };
+        app.add_node.open(file.as_deref());
+    }
+    ui.separator();
+    if ui.button("quit").clicked() {
+        ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+    }
+}
+
+fn collector_menu(app: &mut App, ui: &mut egui::Ui) {
+    use crate::collector_control::CollectorCommand as C;
+    for (what, command) in [
+        ("start collector", C::Start),
+        ("stop collector", C::Stop),
+        ("write checkpoint", C::Checkpoint),
+        ("save history, start a new one", C::Rotate),
+    ] {
+        if ui.button(what).clicked() {
+            app.collector.run(command, &app.cluster_args, ui.ctx());
+            app.say(format!("{what}…"));
+        }
+    }
 }
 
 /// About, keys and the open-file window.
@@ -143,38 +150,17 @@ pub fn windows(app: &mut App, ctx: &egui::Context) {
                 }
             });
         });
-    let mut close = false;
-    let mut chosen = None;
-    if let Some(of) = &mut app.open_file {
-        let title = match of.kind {
-            FileKind::Cluster => "open cluster file",
-            FileKind::Map => "open openmosix.map",
-        };
-        let mut open = true;
-        egui::Window::new(title).open(&mut open).show(ctx, |ui| {
-            ui.horizontal(|ui| {
-                ui.label("path");
-                let r = ui.text_edit_singleline(&mut of.path);
-                if r.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter)) {
-                    chosen = Some(of.path.clone());
-                }
-            });
-            if let Some(e) = &of.error {
-                ui.colored_label(egui::Color32::from_rgb(210, 50, 40), e);
-            }
-            ui.horizontal(|ui| {
-                if ui.button("open").clicked() {
-                    chosen = Some(of.path.clone());
-                }
-                if ui.button("cancel").clicked() {
-                    close = true;
-                }
-            });
-        });
-        close |= !open;
-    }
+    open_file_window(app, ctx);
+}
+
+/// The open-file window, if open; opens the chosen file, or says why it cannot.
+fn open_file_window(app: &mut App, ctx: &egui::Context) {
+    let Some(of) = &mut app.open_file else {
+        return;
+    };
+    let kind = of.kind;
+    let (chosen, mut close) = open_file_ui(of, ctx);
     if let Some(path) = chosen.filter(|p| !p.trim().is_empty()) {
-        let kind = app.open_file.as_ref().map_or(FileKind::Cluster, |o| o.kind);
         match app.open_cluster(kind, std::path::Path::new(path.trim())) {
             Ok(()) => close = true,
             Err(e) => {
@@ -187,4 +173,36 @@ pub fn windows(app: &mut App, ctx: &egui::Context) {
     if close {
         app.open_file = None;
     }
+}
+
+/// Draws the open-file window; the path chosen in this frame, and whether it was closed.
+fn open_file_ui(of: &mut OpenFile, ctx: &egui::Context) -> (Option<String>, bool) {
+    let title = match of.kind {
+        FileKind::Cluster => "open cluster file",
+        FileKind::Map => "open openmosix.map",
+    };
+    let mut chosen = None;
+    let mut close = false;
+    let mut open = true;
+    egui::Window::new(title).open(&mut open).show(ctx, |ui| {
+        ui.horizontal(|ui| {
+            ui.label("path");
+            let r = ui.text_edit_singleline(&mut of.path);
+            if r.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter)) {
+                chosen = Some(of.path.clone());
+            }
+        });
+        if let Some(e) = &of.error {
+            ui.colored_label(egui::Color32::from_rgb(210, 50, 40), e);
+        }
+        ui.horizontal(|ui| {
+            if ui.button("open").clicked() {
+                chosen = Some(of.path.clone());
+            }
+            if ui.button("cancel").clicked() {
+                close = true;
+            }
+        });
+    });
+    (chosen, close || !open)
 }

@@ -3,6 +3,7 @@
 use egui::{RichText, Ui};
 use openmosix_client::{LinkState, NodeView};
 use openmosix_gui::widgets::{bar, lamp, lamp_state, lcd, quality_bar};
+use openmosix_hpc::model::NodeId;
 
 use crate::app::{App, SpeedEdit};
 use crate::config_dialog::Target;
@@ -123,32 +124,7 @@ fn row(app: &mut App, ui: &mut Ui, node: &NodeView) {
             );
             return;
         };
-        let shown = app
-            .speed_edits
-            .get(&node.id)
-            .map_or(info.speed, |e| e.value);
-        let mut v = shown;
-        let r = ui.add_enabled(
-            up,
-            egui::Slider::new(&mut v, 1..=SPEED_MAX.max(info.speed))
-                .logarithmic(true)
-                .show_value(false),
-        );
-        ui.ctx()
-            .accesskit_node_builder(r.id, |b| b.set_label(format!("node {} speed", node.id)));
-        if r.changed() {
-            app.speed_edits.insert(
-                node.id,
-                SpeedEdit {
-                    value: v,
-                    sent: false,
-                },
-            );
-        }
-        if r.drag_stopped() || (r.changed() && !r.dragged()) {
-            app.set_speed(node.id, v);
-        }
-        lcd(ui, &v.to_string(), 5);
+        speed(app, ui, node.id, info.speed, up);
         let load = load_percent(info);
         bar(ui, load / 100.0, &format!("{load:.0} %"), 110.0)
             .on_hover_text(format!("openMosix load {}", info.load));
@@ -158,4 +134,31 @@ fn row(app: &mut App, ui: &mut Ui, node: &NodeView) {
             .on_hover_text("available memory");
         ui.label(format!("{} cpu", info.cpus));
     });
+}
+
+/// The speed slider of `node` (the agent's `reported` speed, or the user's edit not yet
+/// reported back) with its LCD number; a change is sent when the drag ends.
+fn speed(app: &mut App, ui: &mut Ui, node: NodeId, reported: u32, up: bool) {
+    let mut v = app.speed_edits.get(&node).map_or(reported, |e| e.value);
+    let r = ui.add_enabled(
+        up,
+        egui::Slider::new(&mut v, 1..=SPEED_MAX.max(reported))
+            .logarithmic(true)
+            .show_value(false),
+    );
+    ui.ctx()
+        .accesskit_node_builder(r.id, |b| b.set_label(format!("node {node} speed")));
+    if r.changed() {
+        app.speed_edits.insert(
+            node,
+            SpeedEdit {
+                value: v,
+                sent: false,
+            },
+        );
+    }
+    if r.drag_stopped() || (r.changed() && !r.dragged()) {
+        app.set_speed(node, v);
+    }
+    lcd(ui, &v.to_string(), 5);
 }

@@ -503,14 +503,6 @@ pub struct Started {
     pub node: NodeId,
 }
 
-/// Reads the `id` of a request line that failed to parse, so the error can carry it.
-pub fn salvage_id(line: &str) -> Option<u64> {
-    serde_json::from_str::<Value>(line)
-        .ok()?
-        .get("id")?
-        .as_u64()
-}
-
 /// Parses one request line, or says why it is not one.
 pub fn parse_request(line: &[u8]) -> Result<RequestLine, (Option<u64>, AgentError)> {
     let text = std::str::from_utf8(line).map_err(|e| {

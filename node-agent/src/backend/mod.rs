@@ -24,7 +24,8 @@ use openmosix_hpc::protocol::{AgentError, Carried, ErrorKind, Started, TuneInfo}
 pub type Result<T> = std::result::Result<T, AgentError>;
 
 /// What a node agent can be asked. Calls are short and synchronous (file reads and
-/// syscalls); the server runs them off its I/O tasks.
+/// syscalls); the server makes them in tokio's blocking threads, never on the thread
+/// that reads requests and writes answers.
 pub trait Backend: Send {
     /// `linux` or `kernel`.
     fn kind(&self) -> &'static str;

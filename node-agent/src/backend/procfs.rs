@@ -55,29 +55,17 @@ pub struct OpenMosixFields {
 impl ProcStat {
     /// The protocol's view of this process, with the openMosix fields.
     pub fn into_info(self, om: OpenMosixFields) -> ProcInfo {
-        let OpenMosixFields {
-            where_,
-            home,
-            home_pid,
-            nmigs,
-            lock,
-            cantmove,
-            mask,
-            run,
-            candidate,
-            auto_moved,
-        } = om;
         ProcInfo {
-            where_,
-            home,
-            home_pid,
-            nmigs,
-            lock,
-            cantmove,
-            mask,
-            run,
-            candidate,
-            auto_moved,
+            where_: om.where_,
+            home: om.home,
+            home_pid: om.home_pid,
+            nmigs: om.nmigs,
+            lock: om.lock,
+            cantmove: om.cantmove,
+            mask: om.mask,
+            run: om.run,
+            candidate: om.candidate,
+            auto_moved: om.auto_moved,
             ..self.info
         }
     }

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use super::cantmove::Tables;
 use super::procfs::ProcFs;
-use super::state::{AgentState, StateFile};
+use super::state::{AgentState, GuestRecord, StateFile};
 use super::{Backend, Result};
 use openmosix_hpc::model::{
     AdminChange, AdminState, MapNode, MigMask, NodeId, NodeInfo, ProcInfo, RunOptions,
@@ -234,7 +234,27 @@ impl Backend for LinuxBackend {
         nmigs: u32,
         carried: &Carried,
     ) -> Result<()> {
-        self.record_arrival(pid, from, home, home_pid, nmigs, carried)
+        let _lock = self.begin()?;
+        self.prune();
+        let starttime = self.procfs.stat(pid).map(|s| s.starttime).unwrap_or(0);
+        let lock = if home == self.node_id {
+            self.back_home(pid, starttime, home_pid, carried)
+        } else {
+            self.add_guest(GuestRecord {
+                pid,
+                starttime,
+                from,
+                home,
+                home_pid,
+                nmigs,
+                run: carried.run.clone(),
+                candidate: carried.candidate,
+                auto: carried.auto,
+            });
+            None
+        };
+        self.keep_settings(pid, starttime, lock, carried.mask);
+        self.save()
     }
 
     fn departed(&mut self, pid: i32, to: NodeId, new_pid: i32) -> Result<()> {

@@ -46,6 +46,7 @@ impl LinuxBackend {
             node: self.node_id,
         })
     }
+
     /// Drops records whose process is gone.
     pub(super) fn prune(&mut self) {
         let procfs = &self.procfs;
@@ -59,52 +60,47 @@ impl LinuxBackend {
             .guests
             .retain(|g| alive(procfs, g.pid, g.starttime));
     }
-    /// Records a process that arrived here (as `pid`) from node `from`: a guest, or a
-    /// process of this node back home.
-    pub(super) fn record_arrival(
+
+    /// Records process `pid` (started at `starttime`) back home from its travels: a
+    /// local process again, a job with its options as before. Returns the lock to keep:
+    /// unlocked, when it moved as a candidate.
+    pub(super) fn back_home(
         &mut self,
         pid: i32,
-        from: NodeId,
-        home: NodeId,
+        starttime: u64,
         home_pid: i32,
-        nmigs: u32,
         carried: &Carried,
-    ) -> Result<()> {
-        let _lock = self.begin()?;
-        self.prune();
-        let starttime = self.procfs.stat(pid).map(|s| s.starttime).unwrap_or(0);
-        let mut lock = None;
-        if home == self.node_id {
-            // Back home: it is a local process again, a job with its options as before.
-            self.state.emigrants.retain(|e| e.home_pid != home_pid);
-            if let Some(options) = &carried.run {
-                self.state.runs.retain(|r| r.pid != pid);
-                self.state.runs.push(RunRecord {
-                    pid,
-                    starttime,
-                    options: options.clone(),
-                });
-            }
-            // It moved, so it was unlocked: a lock its options imply stays undone.
-            let unlocked_job = carried.run.as_ref().is_some_and(|r| !r.locks());
-            if carried.candidate && !unlocked_job {
-                lock = Some(false);
-            }
-        } else {
-            self.state.guests.retain(|g| g.pid != pid);
-            self.state.guests.push(GuestRecord {
+    ) -> Option<bool> {
+        self.state.emigrants.retain(|e| e.home_pid != home_pid);
+        if let Some(options) = &carried.run {
+            self.state.runs.retain(|r| r.pid != pid);
+            self.state.runs.push(RunRecord {
                 pid,
                 starttime,
-                from,
-                home,
-                home_pid,
-                nmigs,
-                run: carried.run.clone(),
-                candidate: carried.candidate,
-                auto: carried.auto,
+                options: options.clone(),
             });
         }
-        let mask = (carried.mask != MigMask::default()).then_some(carried.mask);
+        // It moved, so it was unlocked: a lock its options imply stays undone.
+        let unlocked_job = carried.run.as_ref().is_some_and(|r| !r.locks());
+        (carried.candidate && !unlocked_job).then_some(false)
+    }
+
+    /// Records a guest, in place of any record of its pid.
+    pub(super) fn add_guest(&mut self, guest: GuestRecord) {
+        self.state.guests.retain(|g| g.pid != guest.pid);
+        self.state.guests.push(guest);
+    }
+
+    /// Records the lock and the cluster mask an arrived process keeps (no record when it
+    /// keeps neither).
+    pub(super) fn keep_settings(
+        &mut self,
+        pid: i32,
+        starttime: u64,
+        lock: Option<bool>,
+        mask: MigMask,
+    ) {
+        let mask = (mask != MigMask::default()).then_some(mask);
         self.state.procs.retain(|r| r.pid != pid);
         if lock.is_some() || mask.is_some() {
             self.state.procs.push(ProcRecord {
@@ -114,8 +110,8 @@ impl LinuxBackend {
                 mask,
             });
         }
-        self.save()
     }
+
     /// Records that process `pid` left for node `to` as `new_pid`.
     pub(super) fn record_departure(&mut self, pid: i32, to: NodeId, new_pid: i32) -> Result<()> {
         let _lock = self.begin()?;
@@ -134,6 +130,7 @@ impl LinuxBackend {
         self.state.procs.retain(|r| r.pid != pid);
         self.save()
     }
+
     /// Records where a process whose home is here runs now (`None`: nowhere else).
     pub(super) fn record_whereabouts(
         &mut self,

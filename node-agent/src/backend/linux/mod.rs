@@ -1,10 +1,10 @@
 //! The backend for any modern Linux node: figures from /proc, admin switches in the
 //! agent's state file, speed measured once by a short calibration.
 //!
-//! - [`figures`]: speed, load and utilisation, measured by the agent itself;
-//! - [`admin`]: the admin switches as the state file keeps them;
-//! - [`procs`]: processes as openMosix shows them, and their locks and masks;
-//! - [`records`]: what the state file remembers of jobs and of processes that moved.
+//! - `figures`: speed, load and utilisation, measured by the agent itself;
+//! - `admin`: the admin switches as the state file keeps them;
+//! - `procs`: processes as openMosix shows them, and their locks and masks;
+//! - `records`: what the state file remembers of jobs and of processes that moved.
 
 mod admin;
 mod figures;

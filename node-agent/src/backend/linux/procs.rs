@@ -10,24 +10,30 @@ use openmosix_hpc::model::ProcInfo;
 use openmosix_hpc::protocol::{AgentError, ErrorKind};
 
 impl LinuxBackend {
+    /// The job record of process `st`, if the agent started it.
     pub(super) fn run_record(&self, st: &ProcStat) -> Option<&RunRecord> {
         self.state
             .runs
             .iter()
             .find(|r| r.pid == st.info.pid && r.starttime == st.starttime)
     }
+
+    /// The lock and mask record of process `st`, if any.
     fn proc_record(&self, st: &ProcStat) -> Option<&ProcRecord> {
         self.state
             .procs
             .iter()
             .find(|r| r.pid == st.info.pid && r.starttime == st.starttime)
     }
+
+    /// The guest record of process `st`, if it arrived from elsewhere.
     fn guest(&self, st: &ProcStat) -> Option<&GuestRecord> {
         self.state
             .guests
             .iter()
             .find(|g| g.pid == st.info.pid && g.starttime == st.starttime)
     }
+
     /// Why the process is locked, if it is: a `set_lock` wins over the `run` options.
     fn lock_reason(run: Option<&RunRecord>, rec: Option<&ProcRecord>) -> Option<String> {
         match rec.and_then(|r| r.lock) {
@@ -38,6 +44,7 @@ impl LinuxBackend {
                 .map(|r| format!("locked ({})", r.options.flags().join(", "))),
         }
     }
+
     /// Why a process cannot move, before anyone tries: what the migration core (CRIU)
     /// cannot take along or must not move. The first reason found wins; those that need
     /// its open files are in [`cantmove`].
@@ -64,6 +71,8 @@ impl LinuxBackend {
             cantmove::reason(&self.procfs, st.info.pid, tables).unwrap_or_default()
         }
     }
+
+    /// Process `st` as the protocol shows it, with what this node knows of it.
     pub(super) fn to_info(&self, st: ProcStat, tables: &Tables) -> ProcInfo {
         let run = self.run_record(&st);
         let rec = self.proc_record(&st);
@@ -95,6 +104,7 @@ impl LinuxBackend {
         };
         st.into_info(om)
     }
+
     /// The process `pid` if its lock and mask may be changed by this agent: it exists,
     /// is neither a kernel thread nor the agent, and is the agent's user's (or the agent
     /// runs as root).
@@ -111,6 +121,7 @@ impl LinuxBackend {
         }
         Ok(st)
     }
+
     /// Changes the record of process `st` with `f`, drops it when it holds nothing any
     /// more, saves, and returns the process as it is now.
     pub(super) fn update_record(

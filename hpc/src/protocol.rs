@@ -35,9 +35,9 @@ pub enum Request {
     Hello,
     /// The node's figures: [`NodeInfo`].
     Node,
-    /// The admin switches: [`AdminState`].
+    /// The admin switches: [`AdminState`](crate::model::AdminState).
     AdminGet,
-    /// Change one admin setting; answered with the new [`AdminState`].
+    /// Change one admin setting; answered with the new [`AdminState`](crate::model::AdminState).
     AdminSet {
         /// The change.
         change: AdminChange,

@@ -261,7 +261,7 @@ impl RunOptions {
 }
 
 /// One process as openMosix shows it (/proc/PID/* plus table 8-5).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProcInfo {
     /// Process id on the node where it runs.
     pub pid: i32,

@@ -35,9 +35,9 @@ pub enum Request {
     Hello,
     /// The node's figures: [`NodeInfo`].
     Node,
-    /// The admin switches: [`AdminState`].
+    /// The admin switches: [`AdminState`](crate::model::AdminState).
     AdminGet,
-    /// Change one admin setting; answered with the new [`AdminState`].
+    /// Change one admin setting; answered with the new [`AdminState`](crate::model::AdminState).
     AdminSet {
         /// The change.
         change: AdminChange,
@@ -501,14 +501,6 @@ pub struct Started {
     pub pid: i32,
     /// The node it runs on.
     pub node: NodeId,
-}
-
-/// Reads the `id` of a request line that failed to parse, so the error can carry it.
-pub fn salvage_id(line: &str) -> Option<u64> {
-    serde_json::from_str::<Value>(line)
-        .ok()?
-        .get("id")?
-        .as_u64()
 }
 
 /// Parses one request line, or says why it is not one.

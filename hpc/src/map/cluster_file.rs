@@ -158,6 +158,101 @@ struct RawNode {
     addresses: Option<Spanned<Vec<String>>>,
 }
 
+/// The text of a cluster file being read, for errors that name its file and line.
+struct FileText<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl FileText<'_> {
+    /// The 1-based line of a byte offset.
+    fn line_of(&self, offset: usize) -> usize {
+        self.text[..offset.min(self.text.len())]
+            .matches('\n')
+            .count()
+            + 1
+    }
+
+    fn fail(&self, line: Option<usize>, message: String) -> MapError {
+        MapError::File {
+            path: self.path.to_path_buf(),
+            line,
+            message,
+        }
+    }
+
+    /// An error on the line of byte `offset`.
+    fn fail_at(&self, offset: usize, message: String) -> MapError {
+        self.fail(Some(self.line_of(offset)), message)
+    }
+
+    /// The value of text key `key`, which may be left out but not blank.
+    fn not_blank(
+        &self,
+        value: Option<Spanned<String>>,
+        key: &str,
+    ) -> Result<Option<String>, MapError> {
+        match value {
+            Some(v) if v.get_ref().trim().is_empty() => {
+                Err(self.fail_at(v.span().start, format!("{key} is empty")))
+            }
+            v => Ok(v.map(Spanned::into_inner)),
+        }
+    }
+
+    /// One `[[node]]`; `first_line` has the line of each id read so far.
+    fn node(
+        &self,
+        raw: RawNode,
+        first_line: &mut HashMap<NodeId, usize>,
+    ) -> Result<ClusterNode, MapError> {
+        let id_line = self.line_of(raw.id.span().start);
+        let id = *raw.id.get_ref();
+        if !(1..=MAX_ID).contains(&id) {
+            return Err(self.fail(
+                Some(id_line),
+                format!("node id {id} is out of range: node ids are 1 to {MAX_ID}"),
+            ));
+        }
+        let id = id as NodeId;
+        if let Some(first) = first_line.insert(id, id_line) {
+            return Err(self.fail(
+                Some(id_line),
+                format!("node {id} is defined twice (first on line {first})"),
+            ));
+        }
+        let dest = Dest::parse(raw.dest.get_ref()).map_err(|message| {
+            self.fail_at(raw.dest.span().start, format!("node {id}: {message}"))
+        })?;
+        let addresses = match raw.addresses {
+            None => vec![dest.host().to_string()],
+            Some(list) => self.addresses(id, list)?,
+        };
+        Ok(ClusterNode {
+            id,
+            dest,
+            addresses,
+        })
+    }
+
+    /// The `addresses` of node `id`: not empty, each an address or a host name.
+    fn addresses(&self, id: NodeId, list: Spanned<Vec<String>>) -> Result<Vec<String>, MapError> {
+        let line = Some(self.line_of(list.span().start));
+        let list = list.into_inner();
+        if list.is_empty() {
+            return Err(self.fail(
+                line,
+                format!("node {id}: addresses is empty (leave it out to use the host of dest)"),
+            ));
+        }
+        for address in &list {
+            classify_address(address)
+                .map_err(|message| self.fail(line, format!("node {id}: {message}")))?;
+        }
+        Ok(list)
+    }
+}
+
 impl Cluster {
     /// Reads a cluster file. Errors name the file and, where there is one, the line and
     /// the node: TOML errors, unknown keys, an id outside 1..=65535 or given twice, an
@@ -167,46 +262,27 @@ impl Cluster {
     /// start means $HOME.
     pub fn from_file(path: &Path) -> Result<Cluster, MapError> {
         let text = read_file(path)?;
-        let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
-        let fail = |line: Option<usize>, message: String| MapError::File {
-            path: path.to_path_buf(),
-            line,
-            message,
-        };
+        let file = FileText { path, text: &text };
         let raw: RawCluster = toml::from_str(&text).map_err(|e| {
             let message = e.message().trim().replace('\n', " ");
-            fail(e.span().map(|s| line_of(s.start)), message)
+            file.fail(e.span().map(|s| file.line_of(s.start)), message)
         })?;
 
-        let ssh_config = match raw.ssh_config {
-            None => None,
-            Some(value) if value.get_ref().trim().is_empty() => {
-                return Err(fail(
-                    Some(line_of(value.span().start)),
-                    "ssh_config is empty".to_string(),
-                ));
-            }
-            Some(value) => Some(resolve(path, value.get_ref())),
-        };
-        let agent = match raw.agent {
-            None => DEFAULT_AGENT.to_string(),
-            Some(value) if value.get_ref().trim().is_empty() => {
-                return Err(fail(
-                    Some(line_of(value.span().start)),
-                    "agent is empty".to_string(),
-                ));
-            }
-            Some(value) => value.into_inner(),
-        };
+        let ssh_config = file
+            .not_blank(raw.ssh_config, "ssh_config")?
+            .map(|value| resolve(path, &value));
+        let agent = file
+            .not_blank(raw.agent, "agent")?
+            .unwrap_or_else(|| DEFAULT_AGENT.to_string());
         let discovery = match raw.discovery {
             None => None,
             Some(section) => Some(
                 discovery_section(section.into_inner())
-                    .map_err(|(offset, message)| fail(Some(line_of(offset)), message))?,
+                    .map_err(|(offset, message)| file.fail_at(offset, message))?,
             ),
         };
         if raw.node.is_empty() && discovery.is_none() {
-            return Err(fail(
+            return Err(file.fail(
                 None,
                 "no nodes: a cluster file needs at least one [[node]] with an id and a dest \
                  (or a [discovery] section)"
@@ -215,56 +291,11 @@ impl Cluster {
         }
 
         let mut first_line: HashMap<NodeId, usize> = HashMap::new();
-        let mut nodes = Vec::with_capacity(raw.node.len());
-        for raw_node in raw.node {
-            let id_line = line_of(raw_node.id.span().start);
-            let id = *raw_node.id.get_ref();
-            if !(1..=MAX_ID).contains(&id) {
-                return Err(fail(
-                    Some(id_line),
-                    format!("node id {id} is out of range: node ids are 1 to {MAX_ID}"),
-                ));
-            }
-            let id = id as NodeId;
-            if let Some(first) = first_line.insert(id, id_line) {
-                return Err(fail(
-                    Some(id_line),
-                    format!("node {id} is defined twice (first on line {first})"),
-                ));
-            }
-            let dest = Dest::parse(raw_node.dest.get_ref()).map_err(|message| {
-                fail(
-                    Some(line_of(raw_node.dest.span().start)),
-                    format!("node {id}: {message}"),
-                )
-            })?;
-            let addresses = match raw_node.addresses {
-                None => vec![dest.host().to_string()],
-                Some(list) => {
-                    let line = Some(line_of(list.span().start));
-                    let list = list.into_inner();
-                    if list.is_empty() {
-                        return Err(fail(
-                            line,
-                            format!(
-                                "node {id}: addresses is empty (leave it out to use the \
-                                 host of dest)"
-                            ),
-                        ));
-                    }
-                    for address in &list {
-                        classify_address(address)
-                            .map_err(|message| fail(line, format!("node {id}: {message}")))?;
-                    }
-                    list
-                }
-            };
-            nodes.push(ClusterNode {
-                id,
-                dest,
-                addresses,
-            });
-        }
+        let mut nodes = raw
+            .node
+            .into_iter()
+            .map(|raw_node| file.node(raw_node, &mut first_line))
+            .collect::<Result<Vec<_>, _>>()?;
         nodes.sort_by_key(|n| n.id);
         Ok(Cluster {
             nodes,

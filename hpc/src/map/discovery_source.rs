@@ -60,82 +60,39 @@ pub(super) struct RawDiscovery {
 
 /// Reads a `[discovery]` section; an error is (offset in the file, message).
 pub(super) fn discovery_section(raw: RawDiscovery) -> Result<DiscoverySource, (usize, String)> {
-    let interface = match raw.interface {
-        None => None,
-        Some(v) => {
-            let name = v.get_ref();
-            // Linux interface names: 1 to 15 bytes, no '/', no white space.
-            if name.is_empty()
-                || name.len() > 15
-                || name.contains('/')
-                || name.chars().any(|c| c.is_whitespace() || c.is_control())
-            {
-                return Err((
-                    v.span().start,
-                    format!("discovery: {name:?} is not a network interface name"),
-                ));
-            }
-            Some(v.into_inner())
-        }
-    };
-    let user = match raw.user {
-        None => None,
-        Some(v) => {
-            let user = v.get_ref();
-            let ok = !user.is_empty()
-                && !user.starts_with('-')
-                && user
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-            if !ok {
-                return Err((
-                    v.span().start,
-                    format!("discovery: user {user:?} is not a user name"),
-                ));
-            }
-            Some(v.into_inner())
-        }
-    };
-    let group = match raw.group {
-        None => DEFAULT_GROUP,
-        Some(v) => match v.get_ref().parse::<Ipv4Addr>() {
-            Ok(g) if g.is_multicast() => g,
-            _ => {
-                return Err((
-                    v.span().start,
-                    format!(
-                        "discovery: group {:?} is not an IPv4 multicast address",
-                        v.get_ref()
-                    ),
-                ));
-            }
+    let interface = checked(
+        raw.interface,
+        None,
+        |name| is_interface_name(name).then(|| Some(name.clone())),
+        |name| format!("discovery: {name:?} is not a network interface name"),
+    )?;
+    let user = checked(
+        raw.user,
+        None,
+        |user| is_user_name(user).then(|| Some(user.clone())),
+        |user| format!("discovery: user {user:?} is not a user name"),
+    )?;
+    let group = checked(
+        raw.group,
+        DEFAULT_GROUP,
+        |g| g.parse::<Ipv4Addr>().ok().filter(Ipv4Addr::is_multicast),
+        |g| format!("discovery: group {g:?} is not an IPv4 multicast address"),
+    )?;
+    let port = checked(
+        raw.port,
+        DEFAULT_PORT,
+        |&p| u16::try_from(p).ok().filter(|&p| p != 0),
+        |p| format!("discovery: port {p} is not 1 to 65535"),
+    )?;
+    let listen = checked(
+        raw.listen,
+        DEFAULT_LISTEN,
+        |&secs| {
+            (secs.is_finite() && (0.1..=600.0).contains(&secs))
+                .then(|| Duration::from_secs_f64(secs))
         },
-    };
-    let port = match raw.port {
-        None => DEFAULT_PORT,
-        Some(v) => u16::try_from(*v.get_ref())
-            .ok()
-            .filter(|&p| p != 0)
-            .ok_or_else(|| {
-                (
-                    v.span().start,
-                    format!("discovery: port {} is not 1 to 65535", v.get_ref()),
-                )
-            })?,
-    };
-    let listen = match raw.listen {
-        None => DEFAULT_LISTEN,
-        Some(v) => {
-            let secs = *v.get_ref();
-            if !(secs.is_finite() && (0.1..=600.0).contains(&secs)) {
-                return Err((
-                    v.span().start,
-                    format!("discovery: listen {secs} is not 0.1 to 600 seconds"),
-                ));
-            }
-            Duration::from_secs_f64(secs)
-        }
-    };
+        |secs| format!("discovery: listen {secs} is not 0.1 to 600 seconds"),
+    )?;
     Ok(DiscoverySource {
         config: DiscoveryConfig {
             interface,
@@ -145,4 +102,35 @@ pub(super) fn discovery_section(raw: RawDiscovery) -> Result<DiscoverySource, (u
         user,
         listen,
     })
+}
+
+/// One key of the section: `default` when it is absent, else what `read` makes of its
+/// value; a value `read` refuses is an error at its offset, in the words of `why`.
+fn checked<T, U>(
+    value: Option<Spanned<T>>,
+    default: U,
+    read: impl FnOnce(&T) -> Option<U>,
+    why: impl FnOnce(&T) -> String,
+) -> Result<U, (usize, String)> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    read(value.get_ref()).ok_or_else(|| (value.span().start, why(value.get_ref())))
+}
+
+/// A Linux interface name: 1 to 15 bytes, no '/', no white space.
+fn is_interface_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 15
+        && !name.contains('/')
+        && !name.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// A user name for `user@ADDRESS`: letters, digits, `.`, `_` and `-` (`-` not first).
+fn is_user_name(user: &str) -> bool {
+    !user.is_empty()
+        && !user.starts_with('-')
+        && user
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
 }

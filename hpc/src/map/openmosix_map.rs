@@ -1,5 +1,6 @@
 //! The openMosix map format (HOWTO 4.4.2): `NODE_ID ADDRESS [RANGE|ALIAS]` lines.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -120,88 +121,87 @@ fn parse_range(word: &str) -> Result<Option<u64>, String> {
 /// Returns the nodes sorted by id; `addresses[0]` is each node's main address and its
 /// aliases follow in file order. The first error found is returned, naming its line.
 pub fn parse_map(text: &str) -> Result<Vec<MapNode>, MapError> {
-    // id -> (line that defined it, addresses)
-    let mut nodes: BTreeMap<NodeId, (usize, Vec<String>)> = BTreeMap::new();
-    let mut aliases: Vec<(usize, NodeId, String)> = Vec::new();
-    let mut seen: HashMap<String, usize> = HashMap::new();
-
+    let mut map = MapReader::default();
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
-        let err = |message: String| MapError::Line { line, message };
+        map.line(line, raw)
+            .map_err(|message| MapError::Line { line, message })?;
+    }
+    map.finish()
+}
+
+/// A map being read, line by line.
+#[derive(Default)]
+struct MapReader {
+    /// id -> (line that defined it, addresses)
+    nodes: BTreeMap<NodeId, (usize, Vec<String>)>,
+    /// ALIAS lines, added once every node is defined: (line, node id, address).
+    aliases: Vec<(usize, NodeId, String)>,
+    /// Addresses used so far (as [`address_key`] writes them) -> the line of first use.
+    seen: HashMap<String, usize>,
+}
+
+impl MapReader {
+    /// Reads line number `line`, `raw`: a comment or blank line, a node (or range of
+    /// nodes), or an alias.
+    fn line(&mut self, line: usize, raw: &str) -> Result<(), String> {
         let content = raw.split_once('#').map_or(raw, |(before, _)| before);
         let fields: Vec<&str> = content.split_whitespace().collect();
         match fields.len() {
-            0 => continue,
+            0 => return Ok(()),
             1 => {
-                return Err(err(format!(
+                return Err(format!(
                     "node {} has no address (expected NODE_ID ADDRESS [RANGE])",
                     fields[0]
-                )));
+                ));
             }
             2 | 3 => {}
             n => {
-                return Err(err(format!(
+                return Err(format!(
                     "too many fields: found {n}, expected NODE_ID ADDRESS [RANGE]"
-                )));
+                ));
             }
         }
-        let id = parse_id(fields[0]).map_err(err)?;
+        let id = parse_id(fields[0])?;
         let address = fields[1];
-        let kind = classify_address(address).map_err(err)?;
+        let kind = classify_address(address)?;
         let range = match fields.get(2) {
             None => Some(1),
-            Some(word) => parse_range(word).map_err(err)?,
-        };
-        let mut note = |addr: &str, kind: AddrKind| match seen.get(&address_key(addr, kind)) {
-            Some(first) => Err(err(format!(
-                "address {addr} is used twice (first on line {first})"
-            ))),
-            None => {
-                seen.insert(address_key(addr, kind), line);
-                Ok(())
-            }
+            Some(word) => parse_range(word)?,
         };
         let Some(count) = range else {
-            note(address, kind)?;
-            aliases.push((line, id, address.to_string()));
-            continue;
+            self.note(line, address, kind)?;
+            self.aliases.push((line, id, address.to_string()));
+            return Ok(());
         };
+        self.define(line, id, address, kind, count)
+    }
+
+    /// Defines the `count` nodes from `id` on, at consecutive addresses from `address`.
+    fn define(
+        &mut self,
+        line: usize,
+        id: NodeId,
+        address: &str,
+        kind: AddrKind,
+        count: u64,
+    ) -> Result<(), String> {
         let last_id = u64::from(id).saturating_add(count - 1);
         if last_id > MAX_ID {
-            return Err(err(format!(
+            return Err(format!(
                 "range {count} from node {id} goes past the largest node id {MAX_ID}"
-            )));
+            ));
         }
-        let base = match kind {
-            AddrKind::V4(ip) => Some(ip),
-            _ if count > 1 => {
-                return Err(err(format!(
-                    "a range greater than 1 needs an IP address to count up from, \
-                     but '{address}' is not an IPv4 address"
-                )));
-            }
-            _ => None,
-        };
-        if let Some(ip) = base {
-            let [a, b, c, d] = ip.octets();
-            if u64::from(d) + count - 1 > 255 {
-                return Err(err(format!(
-                    "range {count} from {ip} goes past {a}.{b}.{c}.255 \
-                     (a range only counts up the last byte)"
-                )));
-            }
-        }
+        let base = range_base(address, kind, count)?;
         for k in 0..count {
             let node = id + k as NodeId;
-            if let Some((first, _)) = nodes.get(&node) {
+            if let Some((first, _)) = self.nodes.get(&node) {
                 let what = if count > 1 {
                     format!("node {node} (in the range {id}-{last_id})")
                 } else {
                     format!("node {node}")
                 };
-                return Err(err(format!(
-                    "{what} is defined twice (first on line {first})"
-                )));
+                return Err(format!("{what} is defined twice (first on line {first})"));
             }
             let (addr, kind) = match base {
                 Some(ip) if count > 1 => {
@@ -211,28 +211,71 @@ pub fn parse_map(text: &str) -> Result<Vec<MapNode>, MapError> {
                 }
                 _ => (address.to_string(), kind),
             };
-            note(&addr, kind)?;
-            nodes.insert(node, (line, vec![addr]));
+            self.note(line, &addr, kind)?;
+            self.nodes.insert(node, (line, vec![addr]));
         }
+        Ok(())
     }
 
-    for (line, id, address) in aliases {
-        match nodes.get_mut(&id) {
-            Some((_, addresses)) => addresses.push(address),
-            None => {
-                return Err(MapError::Line {
-                    line,
-                    message: format!(
-                        "ALIAS {address} is for node {id}, which no line of the map defines"
-                    ),
-                });
+    /// Records that line `line` uses `addr`; an address may be used once in a map.
+    fn note(&mut self, line: usize, addr: &str, kind: AddrKind) -> Result<(), String> {
+        match self.seen.entry(address_key(addr, kind)) {
+            Entry::Occupied(first) => Err(format!(
+                "address {addr} is used twice (first on line {})",
+                first.get()
+            )),
+            Entry::Vacant(slot) => {
+                slot.insert(line);
+                Ok(())
             }
         }
     }
-    Ok(nodes
-        .into_iter()
-        .map(|(id, (_, addresses))| MapNode { id, addresses })
-        .collect())
+
+    /// Adds the aliases to their nodes: the nodes sorted by id.
+    fn finish(mut self) -> Result<Vec<MapNode>, MapError> {
+        for (line, id, address) in self.aliases {
+            match self.nodes.get_mut(&id) {
+                Some((_, addresses)) => addresses.push(address),
+                None => {
+                    return Err(MapError::Line {
+                        line,
+                        message: format!(
+                            "ALIAS {address} is for node {id}, which no line of the map defines"
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(self
+            .nodes
+            .into_iter()
+            .map(|(id, (_, addresses))| MapNode { id, addresses })
+            .collect())
+    }
+}
+
+/// The IPv4 address a range of `count` nodes at `address` counts up from: `None` for a
+/// single node at another kind of address. A larger range needs one, and must not go
+/// past the last byte's 255.
+fn range_base(address: &str, kind: AddrKind, count: u64) -> Result<Option<Ipv4Addr>, String> {
+    let ip = match kind {
+        AddrKind::V4(ip) => ip,
+        _ if count > 1 => {
+            return Err(format!(
+                "a range greater than 1 needs an IP address to count up from, \
+                 but '{address}' is not an IPv4 address"
+            ));
+        }
+        _ => return Ok(None),
+    };
+    let [a, b, c, d] = ip.octets();
+    if u64::from(d) + count - 1 > 255 {
+        return Err(format!(
+            "range {count} from {ip} goes past {a}.{b}.{c}.255 \
+             (a range only counts up the last byte)"
+        ));
+    }
+    Ok(Some(ip))
 }
 
 /// Reads and parses an openmosix.map file; errors name the file.

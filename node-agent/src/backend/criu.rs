@@ -24,16 +24,64 @@ pub fn detect(setting: Option<&Path>) -> (Option<Criu>, Capability) {
             None => {
                 return (
                     None,
-                    Capability {
-                        available: false,
-                        detail: "criu is not installed (scripts/install-criu.sh provides criu 4.1)"
-                            .into(),
-                    },
+                    unavailable(
+                        "criu is not installed (scripts/install-criu.sh provides criu 4.1)".into(),
+                    ),
                 );
             }
         },
     };
-    let version = Command::new(&path)
+    let version = version_of(&path);
+    let check = Command::new(&path)
+        .arg("check")
+        .stdin(Stdio::null())
+        .output();
+    match check {
+        Ok(out) if out.status.success() => {
+            let track_mem = tracks_dirty_memory(&path);
+            let predump = if track_mem {
+                "pre-dump rounds available"
+            } else {
+                "no pre-dump: this kernel does not track dirty memory"
+            };
+            let detail = format!(
+                "{} ({version}): criu check passed; {predump}",
+                path.display()
+            );
+            (
+                Some(Criu { path, track_mem }),
+                Capability {
+                    available: true,
+                    detail,
+                },
+            )
+        }
+        Ok(out) => (
+            None,
+            unavailable(format!(
+                "{} ({version}) fails `criu check`: {}",
+                path.display(),
+                last_error(&out.stderr)
+            )),
+        ),
+        Err(e) => (
+            None,
+            unavailable(format!("cannot run {}: {e}", path.display())),
+        ),
+    }
+}
+
+/// What `hello` says when migration is not available.
+fn unavailable(detail: String) -> Capability {
+    Capability {
+        available: false,
+        detail,
+    }
+}
+
+/// The first line of `criu --version` ("" if it says nothing).
+fn version_of(criu: &Path) -> String {
+    Command::new(criu)
         .arg("--version")
         .stdin(Stdio::null())
         .output()
@@ -46,64 +94,29 @@ pub fn detect(setting: Option<&Path>) -> (Option<Criu>, Capability) {
                 .trim()
                 .to_owned()
         })
-        .unwrap_or_default();
-    let check = Command::new(&path)
-        .arg("check")
+        .unwrap_or_default()
+}
+
+/// Whether the kernel tracks dirty memory, which pre-dump rounds need.
+fn tracks_dirty_memory(criu: &Path) -> bool {
+    Command::new(criu)
+        .args(["check", "--feature", "mem_dirty_track"])
         .stdin(Stdio::null())
-        .output();
-    match check {
-        Ok(out) if out.status.success() => {
-            let track_mem = Command::new(&path)
-                .args(["check", "--feature", "mem_dirty_track"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            let predump = if track_mem {
-                "pre-dump rounds available"
-            } else {
-                "no pre-dump: this kernel does not track dirty memory"
-            };
-            (
-                Some(Criu {
-                    path: path.clone(),
-                    track_mem,
-                }),
-                Capability {
-                    available: true,
-                    detail: format!(
-                        "{} ({version}): criu check passed; {predump}",
-                        path.display()
-                    ),
-                },
-            )
-        }
-        Ok(out) => {
-            let said = String::from_utf8_lossy(&out.stderr);
-            let line = said
-                .lines()
-                .rev()
-                .find(|l| l.contains("Error") || l.contains("error"))
-                .unwrap_or("no reason given")
-                .trim()
-                .to_owned();
-            (
-                None,
-                Capability {
-                    available: false,
-                    detail: format!("{} ({version}) fails `criu check`: {line}", path.display()),
-                },
-            )
-        }
-        Err(e) => (
-            None,
-            Capability {
-                available: false,
-                detail: format!("cannot run {}: {e}", path.display()),
-            },
-        ),
-    }
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The last error line of a failed `criu check`.
+fn last_error(stderr: &[u8]) -> String {
+    let said = String::from_utf8_lossy(stderr);
+    said.lines()
+        .rev()
+        .find(|l| l.contains("Error") || l.contains("error"))
+        .unwrap_or("no reason given")
+        .trim()
+        .to_owned()
 }
 
 fn find_on_path(name: &str) -> Option<PathBuf> {

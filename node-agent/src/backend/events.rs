@@ -171,28 +171,25 @@ impl EventLog {
     ) -> io::Result<Event> {
         let _local = self.local.lock().unwrap_or_else(PoisonError::into_inner);
         self.lock_file.lock()?;
-        let r = self.append_locked(kind, text, pid, auto);
+        let r = self.last_seq_unlocked().and_then(|last| {
+            self.write(Event {
+                seq: last + 1,
+                time: openmosix_hpc::clock::unix_ms(),
+                kind,
+                text: cut(text),
+                pid,
+                auto,
+            })
+        });
         let unlocked = self.lock_file.unlock();
         let event = r?;
         unlocked?;
         Ok(event)
     }
 
-    fn append_locked(
-        &self,
-        kind: EventKind,
-        text: &str,
-        pid: Option<i32>,
-        auto: bool,
-    ) -> io::Result<Event> {
-        let event = Event {
-            seq: self.last_seq_unlocked()? + 1,
-            time: openmosix_hpc::clock::unix_ms(),
-            kind,
-            text: cut(text),
-            pid,
-            auto,
-        };
+    /// Writes `event` at the end of the log, rotating it first when it is full; the
+    /// caller holds the file lock.
+    fn write(&self, event: Event) -> io::Result<Event> {
         let mut line = serde_json::to_vec(&event).map_err(io::Error::other)?;
         line.push(b'\n');
         let size = match std::fs::metadata(&self.path) {

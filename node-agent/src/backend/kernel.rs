@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use super::procfs::{OpenMosixFields, ProcFs, ProcStat};
-use super::{Backend, Result, syscalls};
+use super::{Backend, Result, invalid, syscalls};
 use openmosix_hpc::model::{
     AdminChange, AdminState, MapNode, MigMask, NodeId, NodeInfo, NodeStatus, ProcInfo, RunOptions,
 };
@@ -140,10 +140,6 @@ fn write_value(path: &Path, value: impl Display) -> Result<()> {
         .map_err(|e| io_error("writing", path, &e))
 }
 
-fn invalid(message: String) -> AgentError {
-    AgentError::new(ErrorKind::InvalidArgument, message)
-}
-
 impl KernelBackend {
     /// Whether `root` (a proc root, normally `/proc`) belongs to an openMosix kernel:
     /// `<root>/hpc/admin` exists.
@@ -245,7 +241,7 @@ impl KernelBackend {
     /// files give a local, unlocked, unmasked process).
     fn proc_info(&self, st: ProcStat) -> Result<ProcInfo> {
         let me = self.mospe();
-        let dir = self.root.join(st.pid.to_string());
+        let dir = self.root.join(st.info.pid.to_string());
         let file = |name: &str| dir.join(name);
         let where_raw: NodeId = num_or(&file("where"), 0)?;
         let cantmove = read_optional(&file("cantmove"))?
@@ -261,7 +257,7 @@ impl KernelBackend {
             where_: if where_raw == 0 { me } else { where_raw },
             // Processes under /proc/PID are local ones: their home is this node.
             home: me,
-            home_pid: st.pid,
+            home_pid: st.info.pid,
             nmigs: num_or(&file("nmigs"), 0)?,
             lock: flag(&file("lock"))?,
             cantmove,
@@ -272,27 +268,6 @@ impl KernelBackend {
             auto_moved: false,
         };
         Ok(st.into_info(om))
-    }
-
-    /// The process `pid` if its lock and mask may be changed: it exists and is neither a
-    /// kernel thread nor the agent.
-    fn changeable(&self, pid: i32) -> Result<ProcStat> {
-        if pid <= 0 {
-            return Err(invalid(format!("{pid} is not a process id")));
-        }
-        let st = self.procfs.stat(pid)?;
-        let refuse = |why: String| Err(AgentError::new(ErrorKind::PermissionDenied, why));
-        if st.kthread {
-            return refuse(format!(
-                "process {pid} is a kernel thread: it never migrates"
-            ));
-        }
-        if u32::try_from(pid).ok() == Some(std::process::id()) {
-            return refuse(format!(
-                "process {pid} is the openMosix agent itself: it never migrates"
-            ));
-        }
-        Ok(st)
     }
 
     /// Whether process `pid` may go to node `to` by `goto`: the checks of
@@ -466,9 +441,7 @@ impl Backend for KernelBackend {
     }
 
     fn proc(&mut self, pid: i32) -> Result<ProcInfo> {
-        if pid <= 0 {
-            return Err(invalid(format!("{pid} is not a process id")));
-        }
+        super::process_id(pid)?;
         let st = self.procfs.stat(pid)?;
         self.proc_info(st)
     }
@@ -515,7 +488,7 @@ impl Backend for KernelBackend {
 
     /// Writes `1` or `0` to `PID/lock`.
     fn set_lock(&mut self, pid: i32, lock: bool) -> Result<ProcInfo> {
-        let st = self.changeable(pid)?;
+        let st = super::changeable(&self.procfs, pid)?;
         write_value(
             &self.root.join(pid.to_string()).join("lock"),
             u8::from(lock),
@@ -527,7 +500,7 @@ impl Backend for KernelBackend {
     /// on last and off first, so the kernel never applies a half-written mask.
     fn set_mask(&mut self, pid: i32, mask: &MigMask) -> Result<ProcInfo> {
         super::validate_mask(mask)?;
-        let st = self.changeable(pid)?;
+        let st = super::changeable(&self.procfs, pid)?;
         let dir = self.root.join(pid.to_string());
         if !mask.migfilter {
             write_value(&dir.join("migfilter"), 0)?;

@@ -123,11 +123,7 @@ impl Migrator {
     }
 
     fn new_image(&self, pid: i32) -> Result<String, AgentError> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let id = format!("{pid}-{nanos:x}");
+        let id = format!("{pid}-{:x}", openmosix_hpc::clock::unix_nanos());
         let dir = self.image_dir(&id)?;
         fs::DirBuilder::new()
             .recursive(true)
@@ -135,6 +131,23 @@ impl Migrator {
             .create(&dir)
             .map_err(|e| io("creating", &dir, &e))?;
         Ok(id)
+    }
+
+    /// What a dump of process `pid` needs: criu, the process, and the image (`image`,
+    /// or a new one) with its folder.
+    fn image_for(
+        &self,
+        pid: i32,
+        image: Option<&str>,
+    ) -> Result<(&Criu, String, PathBuf), AgentError> {
+        let criu = self.criu()?;
+        self.procfs.stat(pid)?;
+        let id = match image {
+            Some(i) => i.to_owned(),
+            None => self.new_image(pid)?,
+        };
+        let dir = self.image_dir(&id)?;
+        Ok((criu, id, dir))
     }
 
     /// The rounds an image has, in order (`1`, `2`, … then `dump`).
@@ -148,13 +161,7 @@ impl Migrator {
 
     /// One pre-dump round; the first creates the image.
     pub fn predump(&self, pid: i32, image: Option<&str>) -> Result<PredumpInfo, AgentError> {
-        let criu = self.criu()?;
-        self.procfs.stat(pid)?;
-        let id = match image {
-            Some(i) => i.to_owned(),
-            None => self.new_image(pid)?,
-        };
-        let dir = self.image_dir(&id)?;
+        let (criu, id, dir) = self.image_for(pid, image)?;
         let round = Self::rounds(&dir) + 1;
         let here = dir.join(round.to_string());
         fs::create_dir(&here).map_err(|e| io("creating", &here, &e))?;
@@ -169,13 +176,7 @@ impl Migrator {
 
     /// The final dump; the tree is left stopped. On failure criu resumes it, and so do we.
     pub fn dump(&self, pid: i32, image: Option<&str>) -> Result<DumpInfo, AgentError> {
-        let criu = self.criu()?;
-        self.procfs.stat(pid)?;
-        let id = match image {
-            Some(i) => i.to_owned(),
-            None => self.new_image(pid)?,
-        };
-        let dir = self.image_dir(&id)?;
+        let (criu, id, dir) = self.image_for(pid, image)?;
         let rounds = Self::rounds(&dir);
         let prev = (rounds > 0).then(|| format!("../{rounds}"));
         let here = dir.join("dump");
@@ -210,7 +211,7 @@ impl Migrator {
             .pids()
             .unwrap_or_default()
             .into_iter()
-            .filter_map(|p| self.procfs.stat(p).ok().map(|s| (s.pid, s.ppid)))
+            .filter_map(|p| self.procfs.stat(p).ok().map(|s| (s.info.pid, s.info.ppid)))
             .collect();
         let mut tree = vec![root];
         let mut i = 0;
@@ -258,7 +259,7 @@ impl Migrator {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
         while tree
             .iter()
-            .any(|&p| self.procfs.stat(p).is_ok_and(|s| s.state != 'Z'))
+            .any(|&p| self.procfs.stat(p).is_ok_and(|s| s.info.state != 'Z'))
             && std::time::Instant::now() < deadline
         {
             std::thread::sleep(std::time::Duration::from_millis(10));

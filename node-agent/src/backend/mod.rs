@@ -24,7 +24,8 @@ use openmosix_hpc::protocol::{AgentError, Carried, ErrorKind, Started, TuneInfo}
 pub type Result<T> = std::result::Result<T, AgentError>;
 
 /// What a node agent can be asked. Calls are short and synchronous (file reads and
-/// syscalls); the server runs them off its I/O tasks.
+/// syscalls); the server makes them in tokio's blocking threads, never on the thread
+/// that reads requests and writes answers.
 pub trait Backend: Send {
     /// `linux` or `kernel`.
     fn kind(&self) -> &'static str;
@@ -168,6 +169,33 @@ fn unsupported_here() -> AgentError {
 
 fn invalid(msg: String) -> AgentError {
     AgentError::new(ErrorKind::InvalidArgument, msg)
+}
+
+/// Refuses a pid that cannot name a process (0 or below).
+fn process_id(pid: i32) -> Result<()> {
+    if pid <= 0 {
+        return Err(invalid(format!("{pid} is not a process id")));
+    }
+    Ok(())
+}
+
+/// The process `pid` if its lock and mask may be changed: it exists and is neither a
+/// kernel thread nor the agent.
+fn changeable(procfs: &procfs::ProcFs, pid: i32) -> Result<procfs::ProcStat> {
+    process_id(pid)?;
+    let st = procfs.stat(pid)?;
+    let refuse = |why: String| Err(AgentError::new(ErrorKind::PermissionDenied, why));
+    if st.kthread {
+        return refuse(format!(
+            "process {pid} is a kernel thread: it never migrates"
+        ));
+    }
+    if u32::try_from(pid).ok() == Some(std::process::id()) {
+        return refuse(format!(
+            "process {pid} is the openMosix agent itself: it never migrates"
+        ));
+    }
+    Ok(st)
 }
 
 /// Checks a cluster mask: the policy is 0 (DENY) or 1 (ALLOW).

@@ -6,43 +6,22 @@ use std::path::{Path, PathBuf};
 
 use super::Result;
 use openmosix_hpc::bytes::BytesOrText;
+use openmosix_hpc::model::{MigMask, NodeId, ProcInfo, RunOptions};
 use openmosix_hpc::protocol::{AgentError, ErrorKind};
 
-/// The fields of /proc/PID/stat and /proc/PID/status a [`openmosix_hpc::model::ProcInfo`] needs.
+/// A process as /proc/PID/stat and /proc/PID/status show it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProcStat {
-    /// Process id.
-    pub pid: i32,
-    /// Parent pid.
-    pub ppid: i32,
-    /// Real uid (from status).
-    pub uid: u32,
-    /// State letter.
-    pub state: char,
-    /// Nice value.
-    pub nice: i32,
-    /// User time, ticks.
-    pub utime: u64,
-    /// Children's user time, ticks.
-    pub cutime: u64,
-    /// Virtual size, bytes.
-    pub vsize: u64,
-    /// Resident set, bytes.
-    pub rss: u64,
-    /// nswap (always 0 on modern kernels).
-    pub nswap: u64,
-    /// cnswap.
-    pub cnswap: u64,
+    /// What the protocol shows of it (pid, ppid, uid, state, nice, times, sizes, comm,
+    /// cmdline), the openMosix fields left at their defaults until
+    /// [`ProcStat::into_info`].
+    pub info: ProcInfo,
     /// Start time after boot, ticks (tells a pid's reuse apart).
     pub starttime: u64,
     /// Kernel thread (flag PF_KTHREAD).
     pub kthread: bool,
     /// Pid of a tracer, 0 if none.
     pub tracer_pid: i32,
-    /// /proc/PID/comm.
-    pub comm: BytesOrText,
-    /// /proc/PID/cmdline with NULs turned into spaces; `[comm]` when empty.
-    pub cmdline: BytesOrText,
 }
 
 const PF_KTHREAD: u64 = 0x0020_0000;
@@ -52,9 +31,9 @@ const PF_KTHREAD: u64 = 0x0020_0000;
 #[derive(Debug, Clone, Default)]
 pub struct OpenMosixFields {
     /// Node it runs on.
-    pub where_: openmosix_hpc::model::NodeId,
+    pub where_: NodeId,
     /// Its home node.
-    pub home: openmosix_hpc::model::NodeId,
+    pub home: NodeId,
     /// Its pid on its home node.
     pub home_pid: i32,
     /// Migrations so far.
@@ -64,9 +43,9 @@ pub struct OpenMosixFields {
     /// Why it cannot move ("" if it can).
     pub cantmove: String,
     /// Cluster mask.
-    pub mask: openmosix_hpc::model::MigMask,
+    pub mask: MigMask,
     /// mosrun options, if the agent started it.
-    pub run: Option<openmosix_hpc::model::RunOptions>,
+    pub run: Option<RunOptions>,
     /// A candidate for automatic load balancing.
     pub candidate: bool,
     /// It arrived by an automatic move of the load balancer.
@@ -75,22 +54,8 @@ pub struct OpenMosixFields {
 
 impl ProcStat {
     /// The protocol's view of this process, with the openMosix fields.
-    pub fn into_info(self, om: OpenMosixFields) -> openmosix_hpc::model::ProcInfo {
-        let st = self;
-        openmosix_hpc::model::ProcInfo {
-            pid: st.pid,
-            ppid: st.ppid,
-            uid: st.uid,
-            state: st.state,
-            nice: st.nice,
-            utime: st.utime,
-            cutime: st.cutime,
-            vsize: st.vsize,
-            rss: st.rss,
-            nswap: st.nswap,
-            cnswap: st.cnswap,
-            comm: st.comm,
-            cmdline: st.cmdline,
+    pub fn into_info(self, om: OpenMosixFields) -> ProcInfo {
+        ProcInfo {
             where_: om.where_,
             home: om.home,
             home_pid: om.home_pid,
@@ -101,6 +66,7 @@ impl ProcStat {
             run: om.run,
             candidate: om.candidate,
             auto_moved: om.auto_moved,
+            ..self.info
         }
     }
 }
@@ -163,12 +129,12 @@ impl ProcFs {
                 format!("{} is not in the stat format", stat_path.display()),
             )
         })?;
-        st.rss *= self.page_size;
+        st.info.rss *= self.page_size;
         if let Ok(status) = read(&dir.join("status")) {
             let status = String::from_utf8_lossy(&status);
             for line in status.lines() {
                 if let Some(rest) = line.strip_prefix("Uid:") {
-                    st.uid = rest
+                    st.info.uid = rest
                         .split_whitespace()
                         .next()
                         .and_then(|u| u.parse().ok())
@@ -179,12 +145,12 @@ impl ProcFs {
             }
         }
         if let Ok(comm) = read(&dir.join("comm")) {
-            st.comm = BytesOrText(trim_newline(comm));
+            st.info.comm = BytesOrText(trim_newline(comm));
         }
         let cmdline = read(&dir.join("cmdline")).unwrap_or_default();
-        st.cmdline = if cmdline.is_empty() {
+        st.info.cmdline = if cmdline.is_empty() {
             let mut b = b"[".to_vec();
-            b.extend_from_slice(st.comm.as_bytes());
+            b.extend_from_slice(st.info.comm.as_bytes());
             b.push(b']');
             BytesOrText(b)
         } else {
@@ -274,20 +240,6 @@ impl ProcFs {
 }
 
 impl ProcFs {
-    /// Inodes of the sockets process `pid` has open (empty if it cannot be read).
-    pub fn socket_inodes(&self, pid: i32) -> Vec<u64> {
-        let dir = self.root.join(pid.to_string()).join("fd");
-        let Ok(rd) = fs::read_dir(dir) else {
-            return Vec::new();
-        };
-        rd.filter_map(|e| {
-            let link = fs::read_link(e.ok()?.path()).ok()?;
-            let s = link.to_str()?;
-            s.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
-        })
-        .collect()
-    }
-
     /// Established TCP connections of this network namespace: socket inode → remote
     /// address (`ip:port`).
     pub fn established_tcp(&self) -> std::collections::HashMap<u64, String> {
@@ -350,22 +302,25 @@ pub fn parse_stat(stat: &[u8]) -> Option<ProcStat> {
     let field = |n: usize| f.get(n - 3).copied();
     let num = |n: usize| field(n).and_then(|x| x.parse::<u64>().ok());
     Some(ProcStat {
-        pid,
-        ppid: field(4)?.parse().ok()?,
-        uid: 0,
-        state: field(3)?.chars().next()?,
-        nice: field(19)?.parse().ok()?,
-        utime: num(14)?,
-        cutime: field(16)?.parse::<i64>().ok()?.max(0).unsigned_abs(),
-        vsize: num(23)?,
-        rss: field(24)?.parse::<i64>().ok()?.max(0).unsigned_abs(),
-        nswap: num(36).unwrap_or(0),
-        cnswap: num(37).unwrap_or(0),
+        info: ProcInfo {
+            pid,
+            ppid: field(4)?.parse().ok()?,
+            uid: 0,
+            state: field(3)?.chars().next()?,
+            nice: field(19)?.parse().ok()?,
+            utime: num(14)?,
+            cutime: field(16)?.parse::<i64>().ok()?.max(0).unsigned_abs(),
+            vsize: num(23)?,
+            rss: field(24)?.parse::<i64>().ok()?.max(0).unsigned_abs(),
+            nswap: num(36).unwrap_or(0),
+            cnswap: num(37).unwrap_or(0),
+            comm: BytesOrText(comm.clone()),
+            cmdline: BytesOrText(comm),
+            ..ProcInfo::default()
+        },
         starttime: num(22)?,
         kthread: num(9).is_some_and(|flags| flags & PF_KTHREAD != 0),
         tracer_pid: 0,
-        comm: BytesOrText(comm.clone()),
-        cmdline: BytesOrText(comm),
     })
 }
 
@@ -377,16 +332,16 @@ mod tests {
     fn stat_with_odd_comm() {
         let line = b"1234 (a (b) c) S 1 1234 1234 0 -1 4194560 100 0 0 0 7 3 2 1 20 5 1 0 555 10485760 300 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n";
         let st = parse_stat(line).unwrap();
-        assert_eq!(st.pid, 1234);
-        assert_eq!(st.comm.lossy(), "a (b) c");
-        assert_eq!(st.state, 'S');
-        assert_eq!(st.ppid, 1);
-        assert_eq!(st.utime, 7);
-        assert_eq!(st.cutime, 2);
-        assert_eq!(st.nice, 5);
+        assert_eq!(st.info.pid, 1234);
+        assert_eq!(st.info.comm.lossy(), "a (b) c");
+        assert_eq!(st.info.state, 'S');
+        assert_eq!(st.info.ppid, 1);
+        assert_eq!(st.info.utime, 7);
+        assert_eq!(st.info.cutime, 2);
+        assert_eq!(st.info.nice, 5);
         assert_eq!(st.starttime, 555);
-        assert_eq!(st.vsize, 10_485_760);
-        assert_eq!(st.rss, 300);
+        assert_eq!(st.info.vsize, 10_485_760);
+        assert_eq!(st.info.rss, 300);
         assert!(!st.kthread);
     }
 
@@ -399,8 +354,8 @@ mod tests {
     fn this_process_reads() {
         let fs = ProcFs::new("/proc");
         let me = fs.stat(i32::try_from(std::process::id()).unwrap()).unwrap();
-        assert!(me.rss > 0);
-        assert!(!me.cmdline.as_bytes().is_empty());
+        assert!(me.info.rss > 0);
+        assert!(!me.info.cmdline.as_bytes().is_empty());
         let (total, free, avail) = fs.meminfo().unwrap();
         assert!(total > 0 && free <= total && avail <= total);
         assert!(fs.cpus().unwrap() >= 1);

@@ -3,7 +3,7 @@
 
 mod discover;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -121,80 +121,109 @@ fn run() -> Result<()> {
             direction,
             image,
             state_dir,
-        } => {
-            let state_dir = state_dir.unwrap_or_else(default_state_dir);
-            let m = Migrator::new(None, String::new(), &state_dir, ProcFs::new("/proc"));
-            match direction {
-                Direction::Send => {
-                    m.send(&image, std::io::BufWriter::new(std::io::stdout().lock()))?;
-                }
-                Direction::Receive => {
-                    m.receive(&image, std::io::BufReader::new(std::io::stdin().lock()))?;
-                }
-            }
-            Ok(())
-        }
+        } => images(
+            direction,
+            &image,
+            &state_dir.unwrap_or_else(default_state_dir),
+        ),
         Command::Serve {
             backend,
             proc_root,
             state_dir,
             node_id,
             criu,
-        } => {
-            let use_kernel = match backend {
-                BackendKind::Auto => KernelBackend::detect(&proc_root),
-                BackendKind::Linux => false,
-                BackendKind::Kernel => true,
-            };
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("starting the runtime")?;
-            let stdin = tokio::io::BufReader::new(tokio::io::stdin());
-            let stdout = tokio::io::stdout();
-            if use_kernel {
-                let b = KernelBackend::open(&proc_root)?;
-                if node_id.is_some_and(|id| id != openmosix_agent::backend::Backend::node_id(&b)) {
-                    bail!(
-                        "--node-id disagrees with {}/hpc/admin/mospe",
-                        proc_root.display()
-                    );
-                }
-                rt.block_on(Server::new(b).serve(stdin, stdout))?;
-            } else {
-                let state_dir = state_dir.unwrap_or_else(default_state_dir);
-                // Unless told, the node has the id its discovery daemon announces.
-                let node_id = node_id.or_else(|| {
-                    openmosix_hpc::discovery::DiscoveryFile::read_live(&state_dir)
-                        .ok()
-                        .flatten()
-                        .map(|found| found.my_id)
-                });
-                let config = LinuxConfig {
-                    proc_root: proc_root.clone(),
-                    state_dir: state_dir.clone(),
-                    node_id,
-                };
-                let b = LinuxBackend::open(&config)?;
-                let (found, capability) = openmosix_agent::backend::criu::detect(criu.as_deref());
-                let migrator = Migrator::new(
-                    found,
-                    capability.detail.clone(),
-                    &state_dir,
-                    ProcFs::new(&proc_root),
-                );
-                let mut server = Server::new(b).with_migration(migrator, capability);
-                // The events of this node, shared by all its agents (docs/collector.md).
-                match EventLog::open(&state_dir) {
-                    Ok(log) => server = server.with_events(log),
-                    Err(e) => tracing::warn!(
-                        "no event log in {}: {e}; events are not recorded",
-                        state_dir.display()
-                    ),
-                }
-                rt.block_on(server.serve(stdin, stdout))?;
-            }
-            Ok(())
+        } => serve(backend, &proc_root, state_dir, node_id, criu.as_deref()),
+    }
+}
+
+/// `images send|receive`: streams image `image` of the agent's state in `state_dir`.
+fn images(direction: Direction, image: &str, state_dir: &Path) -> Result<()> {
+    let m = Migrator::new(None, String::new(), state_dir, ProcFs::new("/proc"));
+    match direction {
+        Direction::Send => {
+            m.send(image, std::io::BufWriter::new(std::io::stdout().lock()))?;
+        }
+        Direction::Receive => {
+            m.receive(image, std::io::BufReader::new(std::io::stdin().lock()))?;
         }
     }
+    Ok(())
+}
+
+/// `serve`: answers the protocol on stdin/stdout with the backend asked for.
+fn serve(
+    backend: BackendKind,
+    proc_root: &Path,
+    state_dir: Option<PathBuf>,
+    node_id: Option<u32>,
+    criu: Option<&Path>,
+) -> Result<()> {
+    let use_kernel = match backend {
+        BackendKind::Auto => KernelBackend::detect(proc_root),
+        BackendKind::Linux => false,
+        BackendKind::Kernel => true,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+    let stdout = tokio::io::stdout();
+    if use_kernel {
+        let b = KernelBackend::open(proc_root)?;
+        if node_id.is_some_and(|id| id != openmosix_agent::backend::Backend::node_id(&b)) {
+            bail!(
+                "--node-id disagrees with {}/hpc/admin/mospe",
+                proc_root.display()
+            );
+        }
+        rt.block_on(Server::new(b).serve(stdin, stdout))?;
+    } else {
+        let state_dir = state_dir.unwrap_or_else(default_state_dir);
+        let server = linux_server(proc_root, &state_dir, node_id, criu)?;
+        rt.block_on(server.serve(stdin, stdout))?;
+    }
+    Ok(())
+}
+
+/// The server of a linux node: its backend, criu if it passes `criu check`, and the
+/// node's event log.
+fn linux_server(
+    proc_root: &Path,
+    state_dir: &Path,
+    node_id: Option<u32>,
+    criu: Option<&Path>,
+) -> Result<Server<LinuxBackend>> {
+    // Unless told, the node has the id its discovery daemon announces.
+    let node_id = node_id.or_else(|| {
+        openmosix_hpc::discovery::DiscoveryFile::read_live(state_dir)
+            .ok()
+            .flatten()
+            .map(|found| found.my_id)
+    });
+    let config = LinuxConfig {
+        proc_root: proc_root.to_path_buf(),
+        state_dir: state_dir.to_path_buf(),
+        node_id,
+    };
+    let b = LinuxBackend::open(&config)?;
+    let (found, capability) = openmosix_agent::backend::criu::detect(criu);
+    let migrator = Migrator::new(
+        found,
+        capability.detail.clone(),
+        state_dir,
+        ProcFs::new(proc_root),
+    );
+    let server = Server::new(b).with_migration(migrator, capability);
+    // The events of this node, shared by all its agents (docs/collector.md).
+    Ok(match EventLog::open(state_dir) {
+        Ok(log) => server.with_events(log),
+        Err(e) => {
+            tracing::warn!(
+                "no event log in {}: {e}; events are not recorded",
+                state_dir.display()
+            );
+            server
+        }
+    })
 }

@@ -1,0 +1,218 @@
+//! `openmosix-agent serve`: answers protocol requests read from an input stream
+//! (stdin over SSH) on an output stream (stdout).
+//!
+//! Layering, as in mini-redis: [`read_bounded_line`] frames the input, [`openmosix_hpc::protocol`]
+//! parses a frame into a request, [`Server::handle`] applies it to the [`Backend`], and one
+//! writer task owns the output so that responses and subscription pushes never interleave
+//! within a line. A bad line gets an error response and the loop goes on; only the end of
+//! input (or a shutdown signal) ends it.
+//!
+//! The runtime's thread only moves lines: every backend call (reading /proc, writing the
+//! state file, running criu) runs in a blocking thread.
+//!
+//! - `frame`: one request a line, bounded;
+//! - `requests`: subscriptions and the requests the backend answers at once;
+//! - `steps`: the migration steps, which run for seconds;
+//! - `events`: the sentences the server writes in the event log.
+
+mod events;
+mod frame;
+mod requests;
+mod steps;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::io::{AsyncBufRead, AsyncWrite, AsyncWriteExt as _};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::backend::Backend;
+use crate::backend::events::EventLog;
+use crate::backend::migration::Migrator;
+use openmosix_hpc::protocol::{self, AgentError, Capability, ErrorKind, MAX_LINE, ResponseLine};
+
+pub use frame::{Frame, read_bounded_line};
+
+/// The agent's answer to requests, over one backend.
+#[derive(Debug)]
+pub struct Server<B> {
+    backend: Arc<Mutex<B>>,
+    migration: Capability,
+    migrator: Option<Migrator>,
+    events: Option<Arc<EventLog>>,
+    /// Migration steps still running.
+    in_flight: Mutex<Vec<JoinHandle<()>>>,
+    /// Images this connection dumped (their trees stopped) and has not yet resumed or
+    /// finished: if the client goes away now, the trees are resumed here, so a client
+    /// that dies mid-migration never leaves a process stopped.
+    dumped: Arc<Mutex<HashSet<String>>>,
+}
+
+/// Where the lines to write go: the writer task.
+type Out = mpsc::UnboundedSender<String>;
+
+/// One line of output (without its newline).
+fn line<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|e| {
+        format!(r#"{{"id":null,"err":{{"kind":"io","message":"cannot encode response: {e}"}}}}"#)
+    })
+}
+
+/// Sends the answer to request `id`.
+fn reply(tx: &Out, id: u64, answer: Result<Value, AgentError>) {
+    let resp = match answer {
+        Ok(ok) => ResponseLine::Ok { id: Some(id), ok },
+        Err(err) => ResponseLine::Err { id: Some(id), err },
+    };
+    let _ = tx.send(line(&resp));
+}
+
+fn to_json<T: Serialize>(v: T) -> Result<Value, AgentError> {
+    serde_json::to_value(v).map_err(|e| AgentError::new(ErrorKind::Io, e.to_string()))
+}
+
+/// Locks `m`. A panic while holding the lock would be a bug; the data is still usable.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Runs `f` in a blocking thread, off the runtime's thread; a panic in `f` goes on
+/// here, as if `f` had run here.
+async fn off_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+impl<B: Backend + 'static> Server<B> {
+    /// A server over `backend`.
+    pub fn new(backend: B) -> Self {
+        Server {
+            backend: Arc::new(Mutex::new(backend)),
+            migration: Capability {
+                available: false,
+                detail: "this backend does not migrate with criu".into(),
+            },
+            migrator: None,
+            in_flight: Mutex::default(),
+            dumped: Arc::default(),
+            events: None,
+        }
+    }
+
+    /// Logs what is done through this server (signals, renices, admin changes, jobs,
+    /// migrations, locks, masks) to `log`, and answers `events` from it.
+    #[must_use]
+    pub fn with_events(mut self, log: EventLog) -> Self {
+        self.events = Some(Arc::new(log));
+        self
+    }
+
+    /// Enables the migration ops with `migrator`; `capability` is what `hello` reports.
+    #[must_use]
+    pub fn with_migration(mut self, migrator: Migrator, capability: Capability) -> Self {
+        self.migrator = Some(migrator);
+        self.migration = capability;
+        self
+    }
+
+    /// Serves requests from `input` until it ends, writing responses to `output`.
+    pub async fn serve<R, W>(self, mut input: R, output: W) -> std::io::Result<()>
+    where
+        R: AsyncBufRead + Unpin,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        let server = Arc::new(self);
+        let (tx, rx) = mpsc::unbounded_channel::<String>();
+        let writer = tokio::spawn(write_lines(rx, output));
+        let ticker = server.ticker();
+        let mut subs = requests::Subscriptions::new();
+        let mut buf = Vec::with_capacity(4096);
+        let result = loop {
+            match read_bounded_line(&mut input, &mut buf, MAX_LINE).await {
+                Err(e) => break Err(e),
+                Ok(Frame::Eof) => break Ok(()),
+                Ok(Frame::TooLong) => {
+                    let err = AgentError::new(
+                        ErrorKind::TooLarge,
+                        format!("request longer than {MAX_LINE} bytes was dropped"),
+                    );
+                    let _ = tx.send(line(&ResponseLine::Err { id: None, err }));
+                }
+                Ok(Frame::Line) if buf.iter().all(u8::is_ascii_whitespace) => {}
+                Ok(Frame::Line) => match protocol::parse_request(&buf) {
+                    Err((id, err)) => {
+                        let _ = tx.send(line(&ResponseLine::Err { id, err }));
+                    }
+                    Ok(req) => server.dispatch(req.id, req.request, &tx, &mut subs).await,
+                },
+            }
+        };
+        ticker.abort();
+        for (_, s) in subs.drain() {
+            s.abort();
+        }
+        server.resume_abandoned().await;
+        drop(tx);
+        match writer.await {
+            Ok(w) => result.and(w),
+            Err(_) => result,
+        }
+    }
+
+    /// The task that lets the backend update its load every decay interval.
+    fn ticker(&self) -> JoinHandle<()> {
+        let backend = Arc::clone(&self.backend);
+        tokio::spawn(async move {
+            loop {
+                let backend = Arc::clone(&backend);
+                let secs = off_thread(move || {
+                    let mut b = lock(&backend);
+                    b.tick();
+                    b.admin().map(|a| a.decay_interval).unwrap_or(1).max(1)
+                })
+                .await;
+                tokio::time::sleep(Duration::from_secs(u64::from(secs))).await;
+            }
+        })
+    }
+
+    /// The client went away: let running steps end, then resume every tree this
+    /// connection left stopped.
+    async fn resume_abandoned(&self) {
+        let steps = std::mem::take(&mut *lock(&self.in_flight));
+        for step in steps {
+            let _ = step.await;
+        }
+        let images: Vec<String> = lock(&self.dumped).drain().collect();
+        if let (Some(m), false) = (self.migrator.clone(), images.is_empty()) {
+            let _ = tokio::task::spawn_blocking(move || {
+                for image in images {
+                    tracing::warn!("client gone mid-migration: resuming the tree of image {image}");
+                    if let Err(e) = m.resume(&image) {
+                        tracing::warn!("resuming image {image}: {e}");
+                    }
+                }
+            })
+            .await;
+        }
+    }
+}
+
+/// The writer task: owns the output, writes each line whole and flushes it.
+async fn write_lines<W: AsyncWrite + Unpin>(
+    mut rx: mpsc::UnboundedReceiver<String>,
+    mut output: W,
+) -> std::io::Result<()> {
+    while let Some(mut l) = rx.recv().await {
+        l.push('\n');
+        output.write_all(l.as_bytes()).await?;
+        output.flush().await?;
+    }
+    Ok(())
+}

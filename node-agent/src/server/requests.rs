@@ -1,0 +1,235 @@
+//! Answering requests: subscriptions, and the requests the backend answers at once.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::task::JoinHandle;
+
+use super::{Out, Server, events, line, lock, off_thread, reply, to_json};
+use crate::backend::Backend;
+use crate::backend::migration::Migrator;
+use openmosix_hpc::bytes::BytesOrText;
+use openmosix_hpc::model::RunOptions;
+use openmosix_hpc::protocol::{
+    self, AgentError, ErrorKind, EventKind, Hello, Request, ResponseLine, Update,
+};
+
+/// The subscriptions of a connection, by id.
+pub(super) type Subscriptions = HashMap<u64, JoinHandle<()>>;
+
+impl<B: Backend + 'static> Server<B> {
+    /// Answers request `id`: a subscription at once, a migration step when it ends, any
+    /// other request once the backend has answered it (in a blocking thread: the
+    /// runtime's thread only moves lines).
+    pub(super) async fn dispatch(
+        self: &Arc<Self>,
+        id: u64,
+        request: Request,
+        tx: &Out,
+        subs: &mut Subscriptions,
+    ) {
+        let answer = match request {
+            Request::Subscribe { interval_ms, procs } => {
+                self.subscribe(id, interval_ms, procs, tx, subs)
+            }
+            Request::Unsubscribe { sub } => match subs.remove(&sub) {
+                Some(h) => {
+                    h.abort();
+                    Ok(Value::Null)
+                }
+                None => Err(AgentError::new(
+                    ErrorKind::InvalidArgument,
+                    format!("no subscription {sub}"),
+                )),
+            },
+            r @ (Request::Predump { .. }
+            | Request::Dump { .. }
+            | Request::Resume { .. }
+            | Request::Finish { .. }
+            | Request::Restore { .. }) => return self.start_step(id, r, tx),
+            other => {
+                let server = Arc::clone(self);
+                off_thread(move || server.handle(other)).await
+            }
+        };
+        reply(tx, id, answer);
+    }
+
+    /// Starts subscription `id` (replacing one with the same id).
+    fn subscribe(
+        &self,
+        id: u64,
+        interval_ms: u64,
+        procs: bool,
+        tx: &Out,
+        subs: &mut Subscriptions,
+    ) -> Result<Value, AgentError> {
+        if !(100..=3_600_000).contains(&interval_ms) {
+            return Err(AgentError::new(
+                ErrorKind::InvalidArgument,
+                format!("interval {interval_ms} ms is outside 100..3600000"),
+            ));
+        }
+        subs.retain(|_, h| !h.is_finished());
+        let task = self.subscription(id, interval_ms, procs, tx.clone());
+        if let Some(old) = subs.insert(id, task) {
+            old.abort();
+        }
+        Ok(serde_json::json!({ "sub": id }))
+    }
+
+    /// The task that pushes the node's figures (and processes, if `procs`) every
+    /// `interval_ms` until the connection goes.
+    fn subscription(&self, id: u64, interval_ms: u64, procs: bool, tx: Out) -> JoinHandle<()> {
+        let backend = Arc::clone(&self.backend);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_millis(interval_ms));
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                let backend = Arc::clone(&backend);
+                let update = off_thread(move || {
+                    let mut b = lock(&backend);
+                    b.node().and_then(|node| {
+                        let procs = if procs { Some(b.procs()?) } else { None };
+                        Ok(Update { node, procs })
+                    })
+                })
+                .await;
+                let msg = match update {
+                    Ok(data) => line(&ResponseLine::Push { sub: id, data }),
+                    Err(err) => line(&ResponseLine::Err { id: Some(id), err }),
+                };
+                if tx.send(msg).is_err() {
+                    return;
+                }
+            }
+        })
+    }
+
+    /// Answers one request that needs no streaming.
+    pub fn handle(&self, request: Request) -> Result<Value, AgentError> {
+        let mut b = lock(&self.backend);
+        match request {
+            Request::Hello => to_json(self.hello(&*b)),
+            Request::Node => to_json(b.node()?),
+            Request::AdminGet => to_json(b.admin()?),
+            Request::Tune => to_json(b.tune()?),
+            Request::Procs => to_json(b.procs()?),
+            Request::Proc { pid } => to_json(b.proc(pid)?),
+            Request::Signal { pid, signal } => {
+                b.signal(pid, signal)?;
+                self.logged(
+                    (),
+                    EventKind::Signal,
+                    &events::signal(pid, signal),
+                    Some(pid),
+                )
+            }
+            Request::Renice { pid, nice } => {
+                b.renice(pid, nice)?;
+                self.logged((), EventKind::Renice, &events::renice(pid, nice), Some(pid))
+            }
+            Request::SetLock { pid, lock } => {
+                let p = b.set_lock(pid, lock)?;
+                self.logged(p, EventKind::Lock, &events::lock(pid, lock), Some(pid))
+            }
+            Request::SetMask { pid, mask } => {
+                let p = b.set_mask(pid, &mask)?;
+                self.logged(p, EventKind::Mask, &events::mask(pid, &mask), Some(pid))
+            }
+            Request::AdminSet { change } => {
+                let admin = b.set_admin(&change)?;
+                self.logged(admin, EventKind::Admin, &events::admin(&change), None)
+            }
+            Request::Goto { pid, to } => to_json(b.goto(pid, to)?),
+            Request::Run { argv, options } => self.run(&mut *b, argv, &options),
+            Request::Expel => {
+                let n = b.expel()?;
+                self.logged(n, EventKind::Admin, &events::expel(n), None)
+            }
+            Request::Bring => {
+                let n = b.bring()?;
+                self.logged(n, EventKind::Admin, &events::bring(n), None)
+            }
+            Request::Events { after } => self.events(after),
+            Request::SetMap { nodes } => to_json(b.set_map(&nodes)?),
+            Request::GetMap => to_json(b.map()?),
+            Request::CanMigrate { pid, to } => to_json(b.can_migrate(pid, to)?),
+            Request::Whereabouts { home_pid, at } => to_json(b.whereabouts(home_pid, at)?),
+            Request::Emigrants => to_json(b.emigrants()?),
+            Request::Subscribe { .. } | Request::Unsubscribe { .. } => {
+                Err(needs_streaming("subscriptions"))
+            }
+            Request::Predump { .. }
+            | Request::Dump { .. }
+            | Request::Resume { .. }
+            | Request::Finish { .. }
+            | Request::Restore { .. } => Err(needs_streaming("migration steps")),
+        }
+    }
+
+    fn hello(&self, b: &B) -> Hello {
+        Hello {
+            protocol: protocol::PROTOCOL_VERSION,
+            agent_version: env!("CARGO_PKG_VERSION").into(),
+            node_id: b.node_id(),
+            backend: b.kind().into(),
+            ops: protocol::OPS.iter().map(|s| (*s).to_owned()).collect(),
+            migration: self.migration.clone(),
+            predump: self.migrator.as_ref().is_some_and(Migrator::can_predump),
+        }
+    }
+
+    /// Starts a job and logs it.
+    fn run(
+        &self,
+        b: &mut B,
+        argv: Vec<BytesOrText>,
+        options: &RunOptions,
+    ) -> Result<Value, AgentError> {
+        let argv: Vec<Vec<u8>> = argv.into_iter().map(|a| a.0).collect();
+        let started = b.run(&argv, options)?;
+        let pid = started.pid;
+        self.logged(
+            started,
+            EventKind::Run,
+            &events::run(pid, &argv, options),
+            Some(pid),
+        )
+    }
+
+    /// The events after seq `after` (none when this agent keeps no log).
+    fn events(&self, after: u64) -> Result<Value, AgentError> {
+        match &self.events {
+            None => to_json(Vec::<protocol::Event>::new()),
+            Some(log) => to_json(
+                log.answer(after)
+                    .map_err(|e| AgentError::io("reading the event log", &e))?,
+            ),
+        }
+    }
+
+    /// Logs what was done (`text`, an event of `kind`) and answers `value`.
+    fn logged<T: Serialize>(
+        &self,
+        value: T,
+        kind: EventKind,
+        text: &str,
+        pid: Option<i32>,
+    ) -> Result<Value, AgentError> {
+        events::append(self.events.as_deref(), kind, text, pid, false);
+        to_json(value)
+    }
+}
+
+/// The answer to a request that a one-shot connection cannot carry.
+fn needs_streaming(what: &str) -> AgentError {
+    AgentError::new(
+        ErrorKind::BadRequest,
+        format!("{what} need a streaming connection"),
+    )
+}

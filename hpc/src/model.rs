@@ -318,6 +318,20 @@ pub struct ProcInfo {
     pub auto_moved: bool,
 }
 
+impl ProcInfo {
+    /// Why the process cannot move, in words, when it cannot: the kernel's or agent's
+    /// reason, else its lock to the home node.
+    pub fn cannot_move(&self) -> Option<String> {
+        if !self.cantmove.is_empty() {
+            Some(self.cantmove.clone())
+        } else if self.lock {
+            Some("locked to its home node".to_owned())
+        } else {
+            None
+        }
+    }
+}
+
 /// A signal the protocol lets a client send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]

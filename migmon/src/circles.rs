@@ -69,7 +69,7 @@ impl Square {
             home: p.home,
             cmdline: p.cmdline.lossy(),
             state: p.state,
-            reason: openmosix_gui::process::cannot_move(p),
+            reason: p.cannot_move(),
             candidate: p.candidate,
             auto_moved: p.auto_moved,
         }

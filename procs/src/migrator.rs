@@ -8,7 +8,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use egui::{RichText, Ui};
 use openmosix_client::NodeView;
 use openmosix_client::migrate::{Progress, Target};
-use openmosix_gui::process::cannot_move;
 use openmosix_gui::widgets::{self, lamp, lamp_state};
 use openmosix_gui::{Action, ClusterSource, Outcome, Ticket};
 use openmosix_hpc::model::{NodeId, ProcInfo, Signal};
@@ -461,7 +460,7 @@ fn status_ui(ui: &mut Ui, me: Option<&ProcInfo>, node: NodeId, pid: i32, loaded:
             field("utime:", p.utime.to_string());
             field("vsize:", bytes(p.vsize));
             field("rss:", bytes(p.rss));
-            field("cantmove:", cannot_move(p).unwrap_or_else(|| "-".into()));
+            field("cantmove:", p.cannot_move().unwrap_or_else(|| "-".into()));
         });
     ui.add(
         egui::Label::new(

@@ -8,7 +8,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use egui::{Align, Color32, Layout, RichText, Ui, Vec2};
 use openmosix_client::NodeView;
-use openmosix_gui::process::cannot_move;
 use openmosix_gui::widgets;
 use openmosix_hpc::model::{NodeId, ProcInfo};
 
@@ -149,7 +148,7 @@ impl Row {
             command: p.cmdline.lossy(),
             home: p.home,
             migrated: p.home != p.where_,
-            locked: cannot_move(p),
+            locked: p.cannot_move(),
         }
     }
 

@@ -45,21 +45,21 @@ impl<W> LiveApp<W> {
 }
 
 /// Steps the UI until `cond` holds, failing after `secs` seconds with `what`.
-pub fn wait<S>(
-    h: &mut Harness<'_, S>,
+pub fn wait<'a, S>(
+    h: &mut Harness<'a, S>,
     secs: u64,
     what: &str,
-    mut cond: impl FnMut(&Harness<'_, S>) -> bool,
+    cond: impl FnMut(&Harness<'a, S>) -> bool,
 ) {
-    wait_explained(h, secs, what, |h| cond(h), |_| String::new());
+    wait_explained(h, secs, what, cond, |_| String::new());
 }
 
 /// [`wait`] whose failure also says `explain` of the state (e.g. the window's status line).
-pub fn wait_explained<S>(
-    h: &mut Harness<'_, S>,
+pub fn wait_explained<'a, S>(
+    h: &mut Harness<'a, S>,
     secs: u64,
     what: &str,
-    mut cond: impl FnMut(&Harness<'_, S>) -> bool,
+    mut cond: impl FnMut(&Harness<'a, S>) -> bool,
     explain: impl Fn(&S) -> String,
 ) {
     wait::poll(Duration::from_secs(secs), FRAME_PAUSE, what, || {

@@ -138,7 +138,9 @@ fn a_dragged_square_migrates_and_a_double_click_sends_it_home() {
     h.run_steps(1);
     h.get_by_label(&label).click();
     h.run_steps(2);
-    wait(&mut h, 60, "the way home", |h| !h.state().window.is_moving());
+    wait(&mut h, 60, "the way home", |h| {
+        !h.state().window.is_moving()
+    });
     let status = h.state().window.status().to_owned();
     assert!(status.starts_with("moved pid"), "{status}");
     assert!(status.contains("to node 2"), "{status}");
@@ -168,7 +170,11 @@ fn a_locked_process_dropped_on_a_penguin_says_why_and_stays() {
     let (from, to) = (center(&h, &label), center(&h, "node 3"));
     drag(&mut h, from, to, 8);
     h.run_steps(4);
-    assert!(!h.state().window.is_moving(), "{}", h.state().window.status());
+    assert!(
+        !h.state().window.is_moving(),
+        "{}",
+        h.state().window.status()
+    );
     let reason = ps(2)
         .into_iter()
         .find(|p| p["pid"].as_i64() == Some(i64::from(pid)))

@@ -4,13 +4,12 @@
 //! first is not needed: node-agent's own binaries are enough).
 
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
-use std::process::Output;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use openmosix_client::{ClientOptions, ClusterHandle, LinkState};
 use openmosix_hpc::discovery::{DEFAULT_GROUP, DEFAULT_PORT, DiscoveryFile, state_file};
 use openmosix_hpc::map::Cluster;
-use openmosix_testbed::{Testbed, serial};
+use openmosix_testbed::{Testbed, describe, serial, wait};
 
 /// Announcements every second, a node dropped 4 s after its last one: a node that
 /// stops is gone from every map within this bound.
@@ -27,15 +26,6 @@ fn agent_bin(tb: &Testbed) -> String {
     tb.agent_path().to_str().expect("utf-8 path").to_owned()
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// The node ids in node i's discovery map (empty when the daemon does not run).
 fn heard_by(tb: &Testbed, i: u32) -> Vec<u32> {
     DiscoveryFile::read_live(&tb.node_state(i))
@@ -44,23 +34,9 @@ fn heard_by(tb: &Testbed, i: u32) -> Vec<u32> {
         .unwrap_or_default()
 }
 
-/// Waits until `check` holds, up to `limit`; returns how long it took, or None.
-fn within(limit: Duration, mut check: impl FnMut() -> bool) -> Option<Duration> {
-    let start = Instant::now();
-    loop {
-        if check() {
-            return Some(start.elapsed());
-        }
-        if start.elapsed() >= limit {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn wait_all_three(tb: &Testbed) {
     for i in 1..=3 {
-        let ok = within(Duration::from_secs(10), || heard_by(tb, i) == [1, 2, 3]);
+        let ok = wait::within(Duration::from_secs(10), || heard_by(tb, i) == [1, 2, 3]);
         assert!(ok.is_some(), "node {i} hears {:?}", heard_by(tb, i));
     }
 }
@@ -76,8 +52,8 @@ fn daemon_pid(tb: &Testbed, i: u32) -> u32 {
 fn stop_daemon(tb: &Testbed, i: u32, signal: &str) {
     let pid = daemon_pid(tb, i).to_string();
     let out = tb.exec(i, &["kill", signal, &pid]);
-    assert!(out.status.success(), "kill: {}", text(&out));
-    let gone = within(Duration::from_secs(5), || {
+    assert!(out.status.success(), "{}", describe("kill", &out));
+    let gone = wait::within(Duration::from_secs(5), || {
         !state_file::daemon_running(&tb.node_state(i))
     });
     assert!(gone.is_some(), "node {i}'s daemon still runs");
@@ -106,7 +82,7 @@ fn workstation_showmap(tb: &Testbed) -> String {
         ])
         .output()
         .expect("run openmosix");
-    assert!(out.status.success(), "showmap -i: {}", text(&out));
+    assert!(out.status.success(), "{}", describe("showmap -i", &out));
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
@@ -120,7 +96,11 @@ fn three_agents_find_each_other_and_showmap_lists_them() {
     // testbed put the command on the nodes' PATH.
     for i in 1..=3 {
         let out = tb.ssh(i, &["openmosix", "showmap"]);
-        assert!(out.status.success(), "showmap on node {i}: {}", text(&out));
+        assert!(
+            out.status.success(),
+            "{}",
+            describe(&format!("showmap on node {i}"), &out)
+        );
         let map = String::from_utf8_lossy(&out.stdout);
         assert!(
             map.starts_with(&format!("My Node-Id: 0x{i:04x}\n")),
@@ -135,7 +115,11 @@ fn three_agents_find_each_other_and_showmap_lists_them() {
 
     // The node's serve agent answers get-map with the discovered map too.
     let out = tb.cli(&["--json", "showmap", "--node", "2"]);
-    assert!(out.status.success(), "showmap --node 2: {}", text(&out));
+    assert!(
+        out.status.success(),
+        "{}",
+        describe("showmap --node 2", &out)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["my_id"], 2);
     assert_eq!(v["nodes"].as_array().map(Vec::len), Some(3), "{v}");
@@ -156,7 +140,7 @@ fn three_agents_find_each_other_and_showmap_lists_them() {
         .args(["--json", "nodes"])
         .output()
         .expect("run openmosix");
-    assert!(out.status.success(), "nodes: {}", text(&out));
+    assert!(out.status.success(), "{}", describe("nodes", &out));
     let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).expect("json"))
@@ -178,7 +162,7 @@ fn a_stopped_node_is_gone_within_the_bound() {
     // Killed (no goodbye): dropped when its hold time passes.
     stop_daemon(tb, 3, "-KILL");
     for i in [1, 2] {
-        let took = within(GONE_WITHIN, || heard_by(tb, i) == [1, 2]);
+        let took = wait::within(GONE_WITHIN, || heard_by(tb, i) == [1, 2]);
         assert!(took.is_some(), "node {i} still hears {:?}", heard_by(tb, i));
     }
     let map = workstation_showmap(tb);
@@ -191,7 +175,7 @@ fn a_stopped_node_is_gone_within_the_bound() {
 
     // Stopped properly (SIGTERM): it says goodbye and is dropped at once.
     stop_daemon(tb, 3, "-TERM");
-    let took = within(Duration::from_secs(2), || heard_by(tb, 1) == [1, 2]);
+    let took = wait::within(Duration::from_secs(2), || heard_by(tb, 1) == [1, 2]);
     assert!(took.is_some(), "node 1 still hears {:?}", heard_by(tb, 1));
     assert!(
         !DiscoveryFile::path(&tb.node_state(3)).exists(),
@@ -222,7 +206,7 @@ fn cluster_handle_follows_discovery() {
             .map(|n| n.id)
             .collect()
     };
-    let up = within(Duration::from_secs(15), || {
+    let up = wait::within(Duration::from_secs(15), || {
         ids(Some(LinkState::Up)) == [1, 2, 3]
     });
     assert!(up.is_some(), "nodes up: {:?}", handle.nodes());
@@ -230,12 +214,12 @@ fn cluster_handle_follows_discovery() {
     assert!(status.listening && status.error.is_none(), "{status:?}");
 
     stop_daemon(tb, 2, "-KILL");
-    let gone = within(GONE_WITHIN, || ids(None) == [1, 3]);
+    let gone = wait::within(GONE_WITHIN, || ids(None) == [1, 3]);
     assert!(gone.is_some(), "nodes: {:?}", ids(None));
     assert_eq!(ids(Some(LinkState::Up)), [1, 3], "the others stay up");
 
     tb.start_discovery(2);
-    let back = within(Duration::from_secs(15), || {
+    let back = wait::within(Duration::from_secs(15), || {
         ids(Some(LinkState::Up)) == [1, 2, 3]
     });
     assert!(back.is_some(), "nodes: {:?}", handle.nodes());
@@ -260,7 +244,7 @@ fn no_default_route_or_no_address_is_a_clear_error() {
             && err.contains("Unable to determine address of default interface")
             && err.contains("-i IFACE"),
         "{}",
-        text(&out)
+        describe("discover -n without -i", &out)
     );
 
     // An interface without an IPv4 address.
@@ -271,7 +255,11 @@ fn no_default_route_or_no_address_is_a_clear_error() {
             "ip", "link", "add", "noaddr0", "type", "veth", "peer", "name", "noaddr1",
         ],
     );
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        out.status.success(),
+        "{}",
+        describe("ip link add noaddr0", &out)
+    );
     let out = tb.exec(
         1,
         &[agent, "discover", "-i", "noaddr0", "--state-dir", scratch],
@@ -281,8 +269,8 @@ fn no_default_route_or_no_address_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("the daemon stopped at once") && err.contains("noaddr0 has no IPv4 address"),
-        "the background start reports the daemon's error: {}",
-        text(&out)
+        "{}",
+        describe("the background start reports the daemon's error", &out)
     );
 
     // No such interface: the ones there are.
@@ -303,7 +291,7 @@ fn no_default_route_or_no_address_is_a_clear_error() {
     assert!(
         err.contains("\"nosuch0\"") && err.contains("eth0"),
         "{}",
-        text(&out)
+        describe("discover -i nosuch0", &out)
     );
 
     // Same on the workstation side.
@@ -315,7 +303,7 @@ fn no_default_route_or_no_address_is_a_clear_error() {
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("no network interface \"nosuch0\""),
         "{}",
-        text(&out)
+        describe("showmap -i nosuch0", &out)
     );
 }
 
@@ -364,7 +352,7 @@ fn malformed_and_foreign_datagrams_are_ignored() {
         }
     }
     let out = listening.wait_with_output().expect("showmap -i");
-    assert!(out.status.success(), "showmap -i: {}", text(&out));
+    assert!(out.status.success(), "{}", describe("showmap -i", &out));
     let map = String::from_utf8_lossy(&out.stdout);
     assert!(
         map.contains(&format!("0x0001       {}     3\n", tb.addr(1))),
@@ -413,7 +401,7 @@ fn serve_takes_the_daemon_id_and_answers_with_its_map() {
             state,
         ],
     );
-    assert!(out.status.success(), "discover: {}", text(&out));
+    assert!(out.status.success(), "{}", describe("discover", &out));
     let pid = DiscoveryFile::read_live(dir.path())
         .expect("a readable map")
         .expect("the daemon runs")
@@ -426,7 +414,7 @@ fn serve_takes_the_daemon_id_and_answers_with_its_map() {
     );
     let out = tb.exec(1, &["env", "-u", "OPENMOSIX_NODE_ID", "sh", "-c", &script]);
     let _ = tb.exec(1, &["kill", "-TERM", &pid.to_string()]);
-    assert!(out.status.success(), "serve: {}", text(&out));
+    assert!(out.status.success(), "{}", describe("serve", &out));
     let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).expect("json"))

@@ -259,21 +259,7 @@ fn a_changed_host_key_is_refused_and_left_alone() {
     let tb = bed();
     let dir = tempfile::tempdir().expect("tempdir");
     // known_hosts records another key for node 2.
-    let other = dir.path().join("other");
-    let st = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&other)
-        .status()
-        .expect("ssh-keygen");
-    assert!(st.success());
-    let other_pub = std::fs::read_to_string(other.with_extension("pub")).expect("pub");
-    let mut words = other_pub.split_whitespace();
-    let line = format!(
-        "{} {} {}\n",
-        tb.addr(2),
-        words.next().expect("type"),
-        words.next().expect("blob")
-    );
+    let line = tb.changed_key_line(2, dir.path());
     let known = dir.path().join("known_hosts");
     std::fs::write(&known, &line).expect("write");
     let config = ssh_config_with(dir.path(), &known);

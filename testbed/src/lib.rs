@@ -6,6 +6,7 @@
 //! - [`wait`]: waiting with a deadline ([`wait::until`], [`wait::until_some`],
 //!   [`wait::until_ok`]) that fails naming what it waited for.
 //! - [`fixtures`]: made-up nodes, figures and processes for tests without a cluster.
+//! - [`history`]: reading back a history file a test had written.
 //! - [`process`]: child processes killed when a test ends, stopped with SIGTERM.
 //! - [`stats`]: percentiles and medians for benches.
 //! - `gui` (feature `gui`): the egui_kittest window harness — a live app over the
@@ -16,6 +17,7 @@
 pub mod fixtures;
 #[cfg(feature = "gui")]
 pub mod gui;
+pub mod history;
 pub mod process;
 pub mod stats;
 pub mod testbed;

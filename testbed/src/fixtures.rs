@@ -1,11 +1,23 @@
-//! Made-up cluster data for tests and benches that need no cluster: a node as a window
-//! sees it, its figures, a process, a process as the history stores it, and reproducible
+//! Made-up cluster data for tests and benches that need no cluster: client options for a
+//! locally spawned agent, a node as a window sees it, its figures, a process, a process as the history stores it, and reproducible
 //! noise. Each builder gives plain values; a test sets what it is about with struct
 //! update syntax (`ProcInfo { nice: 5, ..proc_info(100, 1, "sleep 100") }`).
 
-use openmosix_client::{LinkState, NodeView};
+use std::path::Path;
+
+use openmosix_client::{ClientOptions, LinkState, NodeView};
 use openmosix_hpc::model::{MigMask, NodeId, NodeInfo, NodeStatus, ProcInfo};
 use openmosix_store::store::ProcIn;
+
+/// Client options that spawn the workspace's agent on this machine for a local node,
+/// with its state in `state_dir`.
+pub fn local_agent_options(state_dir: &Path) -> ClientOptions {
+    ClientOptions {
+        local_agent: crate::testbed::bin("openmosix-agent").into(),
+        local_state_dir: Some(state_dir.to_path_buf()),
+        ..ClientOptions::default()
+    }
+}
 
 /// Node `id` at 10.0.0.`id`, up, no hello and no figures yet.
 pub fn node_view(id: NodeId) -> NodeView {

@@ -9,21 +9,13 @@
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
+use openmosix_testbed::stats::{ms, percentile};
 use openmosixanalyzer::Analyzer;
 use openmosixanalyzer::synth::{self, Synth};
 
 const NODES: u32 = 64;
 const SECONDS: i64 = 12 * 3600;
 const T0: i64 = 1_700_000_000;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
 
 fn report(what: &str, mut times: Vec<Duration>) {
     times.sort_unstable();

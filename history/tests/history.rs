@@ -10,6 +10,7 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use openmosix_hpc::model::{NodeId, NodeInfo, NodeStatus};
 use openmosix_store::store::{ProcIn, Store, Tick};
+use openmosix_testbed::fixtures::proc_in;
 use openmosixhistory::{HistoryBrowser, utc_text, where_sentence};
 
 /// 2026-11-18 11:08:20 UTC.
@@ -29,33 +30,27 @@ fn info(id: NodeId) -> NodeInfo {
     }
 }
 
-fn proc(pid: i32, home: NodeId, state: char, cmd: &str) -> ProcIn {
-    ProcIn {
-        pid,
-        home,
-        home_pid: pid,
-        state,
-        cmdline: cmd.into(),
-    }
-}
-
 /// The process lists of nodes 1, 2 and 3 at `t`: pid 100 at home on node 1 until T0+10,
 /// then a guest on node 2 (home 1) until T0+20, then gone; pid 200 appears on node 1
 /// at T0+10; pid 300 stays on node 3 all along.
 fn lists(t: i64) -> Vec<(NodeId, Vec<ProcIn>)> {
     let povray = "/usr/local/povray/bin/x-povray";
-    let n3 = vec![proc(300, 3, 'S', "sleep 1000")];
+    let n3 = vec![proc_in(300, 3, 'S', "sleep 1000")];
     if t < T0 + 10 {
-        vec![(1, vec![proc(100, 1, 'R', povray)]), (2, vec![]), (3, n3)]
+        vec![
+            (1, vec![proc_in(100, 1, 'R', povray)]),
+            (2, vec![]),
+            (3, n3),
+        ]
     } else if t < T0 + 20 {
         vec![
-            (1, vec![proc(200, 1, 'R', "make -j4")]),
-            (2, vec![proc(100, 1, 'R', povray)]),
+            (1, vec![proc_in(200, 1, 'R', "make -j4")]),
+            (2, vec![proc_in(100, 1, 'R', povray)]),
             (3, n3),
         ]
     } else {
         vec![
-            (1, vec![proc(200, 1, 'S', "make -j4")]),
+            (1, vec![proc_in(200, 1, 'S', "make -j4")]),
             (2, vec![]),
             (3, n3),
         ]
@@ -94,7 +89,7 @@ fn saved_history(path: &Path) {
     s.write_tick(&Tick {
         time: T0 + 100,
         samples: vec![(7, info(7))],
-        procs: vec![(7, vec![proc(777, 7, 'R', "saved job")])],
+        procs: vec![(7, vec![proc_in(777, 7, 'R', "saved job")])],
         ..Tick::default()
     })
     .expect("tick");
@@ -288,7 +283,7 @@ fn refresh_follows_the_live_history() {
     let mut h = harness(opened(&db));
     assert!(h.state().refresh());
     let mut t = tick(T0 + 30);
-    t.procs[0].1.push(proc(400, 1, 'R', "new job"));
+    t.procs[0].1.push(proc_in(400, 1, 'R', "new job"));
     store.write_tick(&t).expect("tick");
     std::thread::sleep(std::time::Duration::from_millis(1100));
     settle(&mut h);

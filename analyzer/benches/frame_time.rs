@@ -28,6 +28,41 @@ fn report(what: &str, mut times: Vec<Duration>) {
     );
 }
 
+/// The frame times of pans: frames while dragging, and the frames that asked the history
+/// again after the pause that follows a drag.
+#[derive(Default)]
+struct Pan {
+    frames: Vec<Duration>,
+    requery: Vec<Duration>,
+}
+
+impl Pan {
+    /// One drag across the plot (at height 380) from `x0`, `dx` pixels a frame for
+    /// `moves` frames, then the pause and the frame after it.
+    fn drag(&mut self, h: &mut Harness<'_, Analyzer>, x0: f32, dx: f32, moves: u32) {
+        let y = 380.0;
+        h.drag_at(egui::pos2(x0, y));
+        h.step();
+        for i in 1..=moves {
+            h.hover_at(egui::pos2(x0 + dx * i as f32, y));
+            let t = Instant::now();
+            h.step();
+            self.frames.push(t.elapsed());
+        }
+        h.drop_at(egui::pos2(x0 + dx * moves as f32, y));
+        h.step();
+        std::thread::sleep(openmosixanalyzer::DEBOUNCE);
+        let q = h.state().queries();
+        let t = Instant::now();
+        h.step();
+        let d = t.elapsed();
+        if h.state().queries() > q {
+            self.requery.push(d);
+        }
+        h.step();
+    }
+}
+
 fn main() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("history.db");
@@ -96,32 +131,15 @@ fn main() {
 
     // Panning: 10 drags of 30 frames (4 px a frame), each followed by a pause and the
     // re-query frame.
-    let mut pan = Vec::new();
-    let mut requery = Vec::new();
-    let y = 380.0;
+    let mut pan = Pan::default();
     for round in 0..10 {
         let dir = if round % 2 == 0 { 1.0 } else { -1.0 };
-        let x0 = 650.0;
-        h.drag_at(egui::pos2(x0, y));
-        h.step();
-        for i in 1..=30 {
-            h.hover_at(egui::pos2(x0 + dir * 4.0 * i as f32, y));
-            let t = Instant::now();
-            h.step();
-            pan.push(t.elapsed());
-        }
-        h.drop_at(egui::pos2(x0 + dir * 120.0, y));
-        h.step();
-        std::thread::sleep(openmosixanalyzer::DEBOUNCE);
-        let q = h.state().queries();
-        let t = Instant::now();
-        h.step();
-        let d = t.elapsed();
-        if h.state().queries() > q {
-            requery.push(d);
-        }
-        h.step();
+        pan.drag(&mut h, 650.0, dir * 4.0, 30);
     }
+    let Pan {
+        frames: pan,
+        requery,
+    } = pan;
     report("frame while panning, 12 h view", pan);
     if !requery.is_empty() {
         report(
@@ -137,29 +155,14 @@ fn main() {
     h.step();
     // Drags of 400 px (25 min) towards the past, each leaving the range in hand: the
     // frame after the pause asks the history again.
-    let mut pan = Vec::new();
-    let mut requery = Vec::new();
+    let mut pan = Pan::default();
     for _ in 0..8 {
-        h.drag_at(egui::pos2(450.0, y));
-        h.step();
-        for i in 1..=100 {
-            h.hover_at(egui::pos2(450.0 + 4.0 * i as f32, y));
-            let t = Instant::now();
-            h.step();
-            pan.push(t.elapsed());
-        }
-        h.drop_at(egui::pos2(850.0, y));
-        h.step();
-        std::thread::sleep(openmosixanalyzer::DEBOUNCE);
-        let q = h.state().queries();
-        let t = Instant::now();
-        h.step();
-        let d = t.elapsed();
-        if h.state().queries() > q {
-            requery.push(d);
-        }
-        h.step();
+        pan.drag(&mut h, 450.0, 4.0, 100);
     }
+    let Pan {
+        frames: pan,
+        requery,
+    } = pan;
     report("frame while panning, 1 h view", pan);
     if !requery.is_empty() {
         report("frame that asks the history again (1 h, 64 nodes)", requery);

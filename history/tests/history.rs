@@ -11,6 +11,8 @@ use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use openmosix_hpc::model::{NodeId, NodeInfo, NodeStatus};
 use openmosix_store::store::{ProcIn, Store, Tick};
 use openmosix_testbed::fixtures::proc_in;
+use openmosix_testbed::gui::assert_frames_do_not_wait;
+use openmosix_testbed::history::ExclusiveLock;
 use openmosixhistory::{HistoryBrowser, utc_text, where_sentence};
 
 /// 2026-11-18 11:08:20 UTC.
@@ -394,9 +396,7 @@ fn the_window_draws_while_the_history_is_opened() {
     let db = dir.path().join("history.db");
     drop(database(&db));
     // Another program holds the file locked: the opening thread waits for it.
-    let lock = rusqlite::Connection::open(&db).expect("lock");
-    lock.execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;")
-        .expect("lock");
+    let lock = ExclusiveLock::take(&db);
     let start = std::time::Instant::now();
     let mut b = HistoryBrowser::open(&db).expect("open");
     // A time asked for before the history is in (the analyzer's right-click).
@@ -405,19 +405,11 @@ fn the_window_draws_while_the_history_is_opened() {
     let mut h = Harness::builder()
         .with_size(egui::vec2(900.0, 600.0))
         .build_ui_state(|ui, b: &mut HistoryBrowser| b.ui(ui), b);
-    h.run_steps(2);
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    h.run_steps(2);
-    assert!(
-        start.elapsed() < std::time::Duration::from_secs(2),
-        "the frames waited for the file: {:?}",
-        start.elapsed()
-    );
+    assert_frames_do_not_wait(&mut h, start, 2);
     assert!(h.state().loading());
     assert!(h.state().file().is_none());
     h.get_by_label("loading…");
-    lock.execute_batch("COMMIT").expect("unlock");
-    drop(lock);
+    lock.release();
     assert!(
         h.state_mut()
             .wait_loaded(std::time::Duration::from_secs(20))
@@ -472,11 +464,8 @@ fn the_window_draws_while_a_query_waits_for_the_file() {
     h.get_by_label("pid 100 was on no node at that time.");
     let answers = h.state().answers();
     // Another program holds the file locked: the worker's next query waits for it.
-    let lock = rusqlite::Connection::open(&db).expect("lock");
-    // The worker may be reading (a "refresh" poll): wait for it.
-    lock.busy_timeout(Duration::from_secs(20)).expect("timeout");
-    lock.execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;")
-        .expect("lock");
+    // The worker may be reading (a "refresh" poll): taking the lock waits for it.
+    let lock = ExclusiveLock::take(&db);
     let start = Instant::now();
     // A drag over the slider while the file is locked: frames only (a spinner keeps
     // asking for more, so the harness never settles).
@@ -485,13 +474,7 @@ fn the_window_draws_while_a_query_waits_for_the_file() {
             .set_value_accesskit(t as f64);
         h.run_steps(2);
     }
-    std::thread::sleep(Duration::from_millis(500));
-    h.run_steps(2);
-    assert!(
-        start.elapsed() < Duration::from_secs(2),
-        "the frames waited for the file: {:?}",
-        start.elapsed()
-    );
+    assert_frames_do_not_wait(&mut h, start, 0);
     // The time moved at once; the processes and the where answer are on their way,
     // the list of before stays until they are in.
     assert!(h.state().busy());
@@ -500,8 +483,7 @@ fn the_window_draws_while_a_query_waits_for_the_file() {
     assert_eq!(h.query_all_by_label("loading…").count(), 2);
     assert_eq!(shown(&h), expected(T0 + 20));
     assert!(h.query_by_label_contains("pid 100 was").is_none());
-    lock.execute_batch("COMMIT").expect("unlock");
-    drop(lock);
+    lock.release();
     settle(&mut h);
     assert_eq!(shown(&h), expected(T0));
     h.get_by_label("pid 100 was on node 1 (at home).");
@@ -523,17 +505,14 @@ fn a_query_that_cannot_read_the_file_says_so_in_the_window() {
     let mut b = opened(&db);
     b.set_refresh(false);
     let mut h = harness(b);
-    let lock = rusqlite::Connection::open(&db).expect("lock");
-    lock.execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;")
-        .expect("lock");
+    let lock = ExclusiveLock::take(&db);
     // Held longer than the history waits for a lock (5 s).
     set_slider(&mut h, T0 + 10);
     let error = h.state().error().expect("an error").to_owned();
     assert!(error.starts_with("cannot read the processes: "), "{error}");
     h.get_by_label(&error);
     assert_eq!(shown(&h), expected(T0 + 20));
-    lock.execute_batch("COMMIT").expect("unlock");
-    drop(lock);
+    lock.release();
     // The next move reads again.
     set_slider(&mut h, T0);
     assert_eq!(h.state().error(), None);

@@ -80,6 +80,17 @@ fn center(h: &H, label: &str) -> egui::Pos2 {
     h.get_by_label(label).rect().center()
 }
 
+/// Waits for `pid`'s square by node 2 (`what`), then drags it onto node 3's penguin.
+fn drag_to_node_3(h: &mut H, pid: i32, what: &str) {
+    let label = format!("pid {pid}");
+    wait(h, 10, what, |h| {
+        h.state().window.square_state(pid) == Some((2, false)) && h.query_by_label(&label).is_some()
+    });
+    let (from, to) = (center(h, &label), center(h, "node 3"));
+    drag(h, from, to, 8);
+    h.run_steps(2);
+}
+
 /// Lets a square finish gliding to its new place.
 fn settle(h: &mut H) {
     for _ in 0..30 {
@@ -93,13 +104,7 @@ fn a_dragged_square_migrates_and_a_double_click_sends_it_home() {
     let mut h = harness();
     let _c = Cleanup("sleep 4712");
     let pid = start(&["sleep", "4712"], &[]);
-    let label = format!("pid {pid}");
-    wait(&mut h, 10, "the marker's square by node 2", |h| {
-        h.state().window.square_state(pid) == Some((2, false)) && h.query_by_label(&label).is_some()
-    });
-    let (from, to) = (center(&h, &label), center(&h, "node 3"));
-    drag(&mut h, from, to, 8);
-    h.run_steps(2);
+    drag_to_node_3(&mut h, pid, "the marker's square by node 2");
     wait(&mut h, 60, "the migration's end", |h| {
         !h.state().window.is_moving()
     });
@@ -163,13 +168,8 @@ fn a_locked_process_dropped_on_a_penguin_says_why_and_stays() {
     let _c = Cleanup("sleep 4713");
     let pid = start(&["sleep", "4713"], &["--nomig"]);
     let mut h = harness();
-    let label = format!("pid {pid}");
-    wait(&mut h, 10, "the locked square by node 2", |h| {
-        h.state().window.square_state(pid) == Some((2, false)) && h.query_by_label(&label).is_some()
-    });
-    let (from, to) = (center(&h, &label), center(&h, "node 3"));
-    drag(&mut h, from, to, 8);
-    h.run_steps(4);
+    drag_to_node_3(&mut h, pid, "the locked square by node 2");
+    h.run_steps(2);
     assert!(
         !h.state().window.is_moving(),
         "{}",

@@ -7,6 +7,7 @@ use openmosix_gui::{Action, Outcome, StaticSource};
 use openmosix_hpc::model::{NodeId, ProcInfo};
 use openmosix_testbed::fixtures::{node_view, proc_info};
 use openmosix_testbed::gui::drag;
+
 use openmosixmigmon::MigMon;
 
 struct State {
@@ -75,6 +76,12 @@ fn harness() -> Harness<'static, State> {
     h
 }
 
+/// Drags from `from` to `to` and lets the window settle.
+fn drag_and_settle(h: &mut Harness<'static, State>, from: egui::Pos2, to: egui::Pos2) {
+    drag(h, from, to, 8);
+    h.run();
+}
+
 fn double_click(h: &mut Harness<'static, State>, label: &str) {
     h.get_by_label(label).click();
     h.run_steps(1);
@@ -125,8 +132,7 @@ fn only_user_processes_get_squares() {
 fn dragging_a_square_onto_a_penguin_migrates_it_there() {
     let mut h = harness();
     let (from, to) = (center(&h, "pid 100"), center(&h, "node 3"));
-    drag(&mut h, from, to, 8);
-    h.run();
+    drag_and_settle(&mut h, from, to);
     assert_eq!(
         migrations(&h),
         vec![Action::Migrate {
@@ -144,8 +150,7 @@ fn a_drop_outside_any_penguin_does_nothing() {
     let mut h = harness();
     let from = center(&h, "pid 100");
     let to = h.get_by_label("node 3").rect().center() + egui::vec2(0.0, -150.0);
-    drag(&mut h, from, to, 8);
-    h.run();
+    drag_and_settle(&mut h, from, to);
     assert!(migrations(&h).is_empty());
 }
 
@@ -153,8 +158,7 @@ fn a_drop_outside_any_penguin_does_nothing() {
 fn a_locked_process_shows_its_reason_instead_of_moving() {
     let mut h = harness();
     let (from, to) = (center(&h, "pid 101"), center(&h, "node 2"));
-    drag(&mut h, from, to, 8);
-    h.run();
+    drag_and_settle(&mut h, from, to);
     assert!(migrations(&h).is_empty());
     assert!(
         h.state().mon.status().contains("locked (nomig)"),
@@ -186,8 +190,7 @@ fn double_clicking_a_guest_sends_it_home() {
 fn a_finished_migration_moves_the_square_and_turns_it_green() {
     let mut h = harness();
     let (from, to) = (center(&h, "pid 100"), center(&h, "node 2"));
-    drag(&mut h, from, to, 8);
-    h.run();
+    drag_and_settle(&mut h, from, to);
     assert_eq!(migrations(&h).len(), 1);
     let ticket = h.state().source.actions.lock().expect("actions").len() as u64;
     let mon = &mut h.state_mut().mon;

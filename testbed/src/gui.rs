@@ -3,7 +3,7 @@
 //! test brings its own window (this crate depends on no window crate).
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
@@ -122,4 +122,18 @@ pub fn text_containing<S>(h: &Harness<'_, S>, part: &str) -> String {
     node.value()
         .or_else(|| node.accesskit_node().label())
         .unwrap_or_default()
+}
+
+/// Runs `before` frames, half a second of pause (time enough to read an unlocked file)
+/// and two frames more, and fails unless all of it since `start` took less than 2 s: the
+/// frames did not wait for a file another program holds locked.
+pub fn assert_frames_do_not_wait<S>(h: &mut Harness<'_, S>, start: Instant, before: usize) {
+    h.run_steps(before);
+    std::thread::sleep(Duration::from_millis(500));
+    h.run_steps(2);
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "the frames waited for the file: {:?}",
+        start.elapsed()
+    );
 }

@@ -343,6 +343,35 @@ impl Testbed {
         cmd
     }
 
+    /// A copy of the testbed's ssh config, written to `dir/ssh_config`, whose known_hosts
+    /// is `known_hosts` (for host-key scenarios); its path.
+    pub fn ssh_config_with_known_hosts(&self, dir: &Path, known_hosts: &Path) -> PathBuf {
+        let original = std::fs::read_to_string(self.ssh_config()).expect("ssh_config");
+        let theirs = self.state_dir.join("known_hosts");
+        let text = original.replace(
+            &theirs.display().to_string(),
+            &known_hosts.display().to_string(),
+        );
+        assert_ne!(text, original, "the ssh_config names its known_hosts");
+        let path = dir.join("ssh_config");
+        std::fs::write(&path, text).expect("write ssh_config");
+        path
+    }
+
+    /// The fingerprint of the nodes' host key, as `ssh-keygen -l` prints it.
+    pub fn host_key_fingerprint(&self) -> String {
+        let out = Command::new("ssh-keygen")
+            .arg("-lf")
+            .arg(self.state_dir.join("host_key.pub"))
+            .output()
+            .expect("ssh-keygen");
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .nth(1)
+            .expect("a fingerprint")
+            .to_owned()
+    }
+
     /// A known_hosts line that gives node `node`'s address another ed25519 key (made in
     /// `dir`): its host key has changed, as far as that line is concerned.
     pub fn changed_key_line(&self, node: u32, dir: &Path) -> String {

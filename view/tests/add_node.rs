@@ -4,7 +4,6 @@
 //! and node 3 appears in the window. A changed key shows the warning and no Accept.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use egui::accesskit::Role;
 use egui_kittest::Harness;
@@ -32,10 +31,7 @@ fn setup(dir: &Path, drop_addr: Option<&str>) -> (PathBuf, PathBuf) {
         .collect();
     let known = dir.join("known_hosts");
     std::fs::write(&known, lines).expect("write");
-    let config = std::fs::read_to_string(tb.ssh_config())
-        .expect("ssh_config")
-        .replace(&theirs.display().to_string(), &known.display().to_string());
-    std::fs::write(dir.join("ssh_config"), config).expect("write");
+    tb.ssh_config_with_known_hosts(dir, &known);
     let cluster = dir.join("cluster.toml");
     std::fs::write(
         &cluster,
@@ -78,19 +74,6 @@ fn labels(h: &Harness<'static, App>) -> Vec<String> {
         .collect()
 }
 
-fn fingerprint() -> String {
-    let out = Command::new("ssh-keygen")
-        .arg("-lf")
-        .arg(bed().state_dir.join("host_key.pub"))
-        .output()
-        .expect("ssh-keygen");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .nth(1)
-        .expect("fingerprint")
-        .to_owned()
-}
-
 #[test]
 fn an_unknown_key_is_accepted_and_the_bare_node_joins() {
     let _g = serial();
@@ -101,7 +84,7 @@ fn an_unknown_key_is_accepted_and_the_bare_node_joins() {
     let mut h = harness(&cluster);
     open_dialog_and_add(&mut h, &tb.addr(3));
 
-    let accept = format!("Accept ED25519 {}", fingerprint());
+    let accept = format!("Accept ED25519 {}", bed().host_key_fingerprint());
     wait(&mut h, 15, "the fingerprint and Accept", |h| {
         h.query_by_label(&accept).is_some()
     });

@@ -1,6 +1,8 @@
-//! Child processes a test starts: killed when the test ends, stopped with SIGTERM.
+//! Child processes a test starts: killed when the test ends, stopped with SIGTERM; an X
+//! server for a real window.
 
-use std::process::{Child, Command, ExitStatus};
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use crate::wait;
@@ -31,4 +33,36 @@ pub fn terminate(child: &mut Child, timeout: Duration, what: &str) -> ExitStatus
         &format!("{what} to end after SIGTERM"),
         || child.try_wait().expect("wait").ok_or(""),
     )
+}
+
+/// A virtual X server (Xvfb) of its own: it picks a free display and says which.
+#[derive(Debug)]
+pub struct Xvfb {
+    /// `:N`, for `DISPLAY`.
+    pub display: String,
+    _server: KillOnDrop,
+}
+
+impl Xvfb {
+    /// Starts Xvfb with one screen of `size` (e.g. `1100x600x24`), no TCP, and waits
+    /// until it names its display.
+    pub fn start(size: &str) -> Xvfb {
+        let mut server = Command::new("Xvfb")
+            .args(["-displayfd", "1", "-screen", "0", size, "-nolisten", "tcp"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb (Debian package xvfb) must be installed: scripts/install-test-deps.sh");
+        let stdout = server.stdout.take().expect("Xvfb stdout");
+        let server = KillOnDrop(server);
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("Xvfb's display number");
+        assert!(line.trim().parse::<u32>().is_ok(), "Xvfb said {line:?}");
+        Xvfb {
+            display: format!(":{}", line.trim()),
+            _server: server,
+        }
+    }
 }

@@ -37,6 +37,17 @@ struct Pan {
 }
 
 impl Pan {
+    /// Prints the frame times of the pans of the `span` view.
+    fn report(self, span: &str) {
+        report(&format!("frame while panning, {span} view"), self.frames);
+        if !self.requery.is_empty() {
+            report(
+                &format!("frame that asks the history again ({span}, 64 nodes)"),
+                self.requery,
+            );
+        }
+    }
+
     /// One drag across the plot (at height 380) from `x0`, `dx` pixels a frame for
     /// `moves` frames, then the pause and the frame after it.
     fn drag(&mut self, h: &mut Harness<'_, Analyzer>, x0: f32, dx: f32, moves: u32) {
@@ -136,17 +147,7 @@ fn main() {
         let dir = if round % 2 == 0 { 1.0 } else { -1.0 };
         pan.drag(&mut h, 650.0, dir * 4.0, 30);
     }
-    let Pan {
-        frames: pan,
-        requery,
-    } = pan;
-    report("frame while panning, 12 h view", pan);
-    if !requery.is_empty() {
-        report(
-            "frame that asks the history again (12 h, 64 nodes)",
-            requery,
-        );
-    }
+    pan.report("12 h");
 
     // Zoomed to 1 h: the same, with finer buckets.
     let (_, to) = h.state().shown_range();
@@ -159,13 +160,6 @@ fn main() {
     for _ in 0..8 {
         pan.drag(&mut h, 450.0, 4.0, 100);
     }
-    let Pan {
-        frames: pan,
-        requery,
-    } = pan;
-    report("frame while panning, 1 h view", pan);
-    if !requery.is_empty() {
-        report("frame that asks the history again (1 h, 64 nodes)", requery);
-    }
+    pan.report("1 h");
     println!("queries made: {}", h.state().queries());
 }

@@ -94,36 +94,24 @@ fn switches_round_trip_and_survive_an_agent_restart() {
     kill_agents(2);
     assert_eq!(ok(&["mosctl", "getspeed", "2"]).trim(), "5000");
 
-    let admin = |node: &str| -> Value {
-        let v: Value =
-            serde_json::from_str(&ok(&["--json", "mosctl", node, "status"])).expect("json");
-        v["admin"].clone()
+    // (block, lstay) of a node.
+    let switches = |node: u32| {
+        let a = bed().admin(node);
+        (a["block"].as_bool(), a["lstay"].as_bool())
     };
     ok(&["mosctl", "2", "block"]);
     ok(&["mosctl", "2", "lstay"]);
     kill_agents(2);
-    let a = admin("2");
-    assert_eq!(
-        (a["block"].as_bool(), a["lstay"].as_bool()),
-        (Some(true), Some(true))
-    );
+    assert_eq!(switches(2), (Some(true), Some(true)));
     let n = json_lines(&ok(&["--json", "nodes"]));
     assert_eq!(n[1]["status"], "blocked");
     // Node 3 is untouched.
-    let a3 = admin("3");
-    assert_eq!(
-        (a3["block"].as_bool(), a3["lstay"].as_bool()),
-        (Some(false), Some(false))
-    );
+    assert_eq!(switches(3), (Some(false), Some(false)));
 
     ok(&["mosctl", "2", "noblock"]);
     ok(&["mosctl", "2", "nolstay"]);
     kill_agents(2);
-    let a = admin("2");
-    assert_eq!(
-        (a["block"].as_bool(), a["lstay"].as_bool()),
-        (Some(false), Some(false))
-    );
+    assert_eq!(switches(2), (Some(false), Some(false)));
     ok(&["mosctl", "2", "setspeed", "1000"]);
 
     // A bad verb or value: non-zero exit with one line.

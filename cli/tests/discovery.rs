@@ -4,6 +4,7 @@
 //! first is not needed: node-agent's own binaries are enough).
 
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::process::Output;
 use std::time::Duration;
 
 use openmosix_client::{ClientOptions, ClusterHandle, LinkState};
@@ -24,6 +25,15 @@ const CLI: &str = env!("CARGO_BIN_EXE_openmosix");
 /// The agent binary the testbed's nodes run.
 fn agent_bin(tb: &Testbed) -> String {
     tb.agent_path().to_str().expect("utf-8 path").to_owned()
+}
+
+/// `openmosix-agent discover ARGS --state-dir STATE` inside node 1.
+fn discover_in_node_1(tb: &Testbed, args: &[&str], state: &str) -> Output {
+    let agent = agent_bin(tb);
+    let mut argv = vec![agent.as_str(), "discover"];
+    argv.extend_from_slice(args);
+    argv.extend_from_slice(&["--state-dir", state]);
+    tb.exec(1, &argv)
 }
 
 /// The node ids in node i's discovery map (empty when the daemon does not run).
@@ -230,13 +240,11 @@ fn cluster_handle_follows_discovery() {
 fn no_default_route_or_no_address_is_a_clear_error() {
     let tb = bed();
     let _serial = serial();
-    let agent = agent_bin(tb);
-    let agent = agent.as_str();
     let scratch = tempfile::tempdir().expect("tempdir");
     let scratch = scratch.path().to_str().expect("utf-8 path");
 
     // A testbed node has no default route: without -i, omdiscd's words.
-    let out = tb.exec(1, &[agent, "discover", "-n", "--state-dir", scratch]);
+    let out = discover_in_node_1(tb, &["-n"], scratch);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -260,10 +268,7 @@ fn no_default_route_or_no_address_is_a_clear_error() {
         "{}",
         describe("ip link add noaddr0", &out)
     );
-    let out = tb.exec(
-        1,
-        &[agent, "discover", "-i", "noaddr0", "--state-dir", scratch],
-    );
+    let out = discover_in_node_1(tb, &["-i", "noaddr0"], scratch);
     let _ = tb.exec(1, &["ip", "link", "del", "noaddr0"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
@@ -274,18 +279,7 @@ fn no_default_route_or_no_address_is_a_clear_error() {
     );
 
     // No such interface: the ones there are.
-    let out = tb.exec(
-        1,
-        &[
-            agent,
-            "discover",
-            "-n",
-            "-i",
-            "nosuch0",
-            "--state-dir",
-            scratch,
-        ],
-    );
+    let out = discover_in_node_1(tb, &["-n", "-i", "nosuch0"], scratch);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -386,21 +380,7 @@ fn serve_takes_the_daemon_id_and_answers_with_its_map() {
     let state = dir.path().to_str().expect("utf-8 path");
 
     // A second daemon in node 1, on its own port (it hears only itself), id 77.
-    let out = tb.exec(
-        1,
-        &[
-            agent,
-            "discover",
-            "-i",
-            "eth0",
-            "--id",
-            "77",
-            "--port",
-            "7771",
-            "--state-dir",
-            state,
-        ],
-    );
+    let out = discover_in_node_1(tb, &["-i", "eth0", "--id", "77", "--port", "7771"], state);
     assert!(out.status.success(), "{}", describe("discover", &out));
     let pid = DiscoveryFile::read_live(dir.path())
         .expect("a readable map")

@@ -55,6 +55,16 @@ impl Job {
         find(self.node, self.pid)
     }
 
+    /// Its cluster mask: (migfilter, migpolicy, mignodes).
+    fn mask(&self) -> (bool, u64, u64) {
+        let p = self.info();
+        (
+            p["migfilter"].as_bool().expect("migfilter"),
+            p["migpolicy"].as_u64().expect("migpolicy"),
+            p["mignodes"].as_u64().expect("mignodes"),
+        )
+    }
+
     fn kill(&self) {
         bed().kill(self.node, self.pid);
     }
@@ -103,21 +113,13 @@ fn lock_unlock_and_mask() {
 
     // deny 3: migrating there names the mask.
     assert_eq!(ok(&["mask", "2", &pid, "deny", "3"]), "");
-    let p = job.info();
-    assert_eq!(
-        (&p["migfilter"], &p["migpolicy"], &p["mignodes"]),
-        (&Value::from(true), &Value::from(0), &Value::from(4))
-    );
+    assert_eq!(job.mask(), (true, 0, 4));
     let err = fails(&["migrate", "2", &pid, "3"]);
     assert!(err.contains("cluster mask does not allow node 3"), "{err}");
 
     // allow 1.
     ok(&["mask", "2", &pid, "allow", "1"]);
-    let p = job.info();
-    assert_eq!(
-        (&p["migfilter"], &p["migpolicy"], &p["mignodes"]),
-        (&Value::from(true), &Value::from(1), &Value::from(1))
-    );
+    assert_eq!(job.mask(), (true, 1, 1));
     let err = fails(&["migrate", "2", &pid, "3"]);
     assert!(err.contains("cluster mask does not allow node 3"), "{err}");
 
@@ -128,12 +130,8 @@ fn lock_unlock_and_mask() {
 
     // off clears it.
     assert_eq!(ok(&["mask", "2", &pid, "off"]), "");
-    let p = job.info();
-    assert_eq!(
-        (&p["migfilter"], &p["migpolicy"], &p["mignodes"]),
-        (&Value::from(false), &Value::from(0), &Value::from(0))
-    );
-    assert_eq!(p["cantmove"], "");
+    assert_eq!(job.mask(), (false, 0, 0));
+    assert_eq!(job.info()["cantmove"], "");
 
     // Bad arguments are refused by the CLI.
     let err = fails(&["mask", "2", &pid, "allow"]);

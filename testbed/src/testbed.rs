@@ -308,6 +308,14 @@ impl Testbed {
         cmd
     }
 
+    /// Node `node`'s admin switches: the `admin` object of `openmosix --json mosctl NODE status`.
+    pub fn admin(&self, node: u32) -> serde_json::Value {
+        let status: serde_json::Value =
+            serde_json::from_str(&self.cli_ok(&["--json", "mosctl", &node.to_string(), "status"]))
+                .expect("json");
+        status["admin"].clone()
+    }
+
     /// Process `pid` of node `node` as `openmosix --json ps` reports it, if it is there.
     pub fn find(&self, node: u32, pid: i64) -> Option<serde_json::Value> {
         self.ps(node)

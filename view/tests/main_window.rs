@@ -10,7 +10,6 @@ use openmosix_hpc::map::Cluster;
 use openmosix_testbed::gui::{drag, menu_item, text_containing, type_into, wait};
 use openmosix_testbed::{Testbed, serial, wait as poll};
 use openmosixview::App;
-use serde_json::Value;
 
 fn bed() -> &'static Testbed {
     Testbed::shared("tview", 205, 3)
@@ -34,12 +33,6 @@ fn harness() -> Harness<'static, App> {
 
 fn cli(args: &[&str]) -> String {
     bed().cli_ok(args)
-}
-
-fn admin(node: u32) -> Value {
-    let v: Value = serde_json::from_str(&cli(&["--json", "mosctl", &node.to_string(), "status"]))
-        .expect("json");
-    v["admin"].clone()
 }
 
 #[test]
@@ -139,7 +132,7 @@ fn the_dialog_opens_preselected_and_applies_block() {
     wait(&mut h, 5, "apply reported", |h| {
         h.query_by_label("node 2: applied").is_some()
     });
-    assert_eq!(admin(2)["block"], false);
+    assert_eq!(bed().admin(2)["block"], false);
 
     h.get_by_role_and_label(Role::CheckBox, BLOCK).click();
     h.run_steps(2);
@@ -147,8 +140,8 @@ fn the_dialog_opens_preselected_and_applies_block() {
     wait(&mut h, 5, "node 2 reported blocked", |h| {
         h.query_by_label("node 2 blocked").is_some()
     });
-    assert_eq!(admin(2)["block"], true);
-    assert_eq!(admin(3)["block"], false);
+    assert_eq!(bed().admin(2)["block"], true);
+    assert_eq!(bed().admin(3)["block"], false);
     cli(&["mosctl", "2", "noblock"]);
 }
 

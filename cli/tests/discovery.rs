@@ -80,18 +80,23 @@ impl Drop for Restart<'_> {
     }
 }
 
+/// `openmosix showmap -i BRIDGE --listen 2.5`: the workstation side of the bridge
+/// listening for announcements.
+fn workstation_listener(tb: &Testbed) -> std::process::Command {
+    let mut cmd = std::process::Command::new(CLI);
+    cmd.args([
+        "showmap",
+        "-i",
+        &format!("{}-br", tb.name),
+        "--listen",
+        "2.5",
+    ]);
+    cmd
+}
+
 /// `openmosix showmap -i BRIDGE` on the workstation side: the map heard there.
 fn workstation_showmap(tb: &Testbed) -> String {
-    let out = std::process::Command::new(CLI)
-        .args([
-            "showmap",
-            "-i",
-            &format!("{}-br", tb.name),
-            "--listen",
-            "2.5",
-        ])
-        .output()
-        .expect("run openmosix");
+    let out = workstation_listener(tb).output().expect("run openmosix");
     assert!(out.status.success(), "{}", describe("showmap -i", &out));
     String::from_utf8(out.stdout).expect("utf-8")
 }
@@ -325,14 +330,7 @@ fn malformed_and_foreign_datagrams_are_ignored() {
         &long,
     ];
     // The workstation's listener hears them too, while it listens.
-    let listening = std::process::Command::new(CLI)
-        .args([
-            "showmap",
-            "-i",
-            &format!("{}-br", tb.name),
-            "--listen",
-            "2.5",
-        ])
+    let listening = workstation_listener(tb)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

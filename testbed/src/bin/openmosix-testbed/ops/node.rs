@@ -14,7 +14,16 @@ use crate::sys::{self, SSHD_PATH};
 /// How long a node's sshd gets to accept TCP connections.
 pub(super) const PORT_WAIT: Duration = Duration::from_secs(10);
 
-pub(super) fn log_file(l: &Layout, i: u32) -> Result<File> {
+/// Gives `cmd` node i's log as stdout and stderr (and /dev/null as stdin).
+pub(super) fn output_to_log(l: &Layout, i: u32, cmd: &mut Command) -> Result<()> {
+    let log = log_file(l, i)?;
+    cmd.stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    Ok(())
+}
+
+fn log_file(l: &Layout, i: u32) -> Result<File> {
     OpenOptions::new()
         .create(true)
         .append(true)
@@ -73,14 +82,9 @@ pub(super) fn start_in_node(
     args: &[&OsStr],
 ) -> Result<()> {
     let tini = require_tini(l, i)?;
-    let log = log_file(l, i)?;
     let mut cmd = nsenter(tini);
-    cmd.arg("--")
-        .arg(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log);
+    cmd.arg("--").arg(program).args(args);
+    output_to_log(l, i, &mut cmd)?;
     let status = cmd
         .status()
         .with_context(|| format!("node {i}: cannot run `{}`", sys::show(&cmd)))?;

@@ -13,7 +13,7 @@ use anyhow::{Context as _, Result, bail};
 
 use super::down::down_one;
 use super::node::{
-    PORT_WAIT, log_file, nsenter, require_tini, spawn_sshd, start_in_node, tini_pid, wait_port,
+    PORT_WAIT, nsenter, output_to_log, require_tini, spawn_sshd, start_in_node, tini_pid, wait_port,
 };
 use crate::layout::{Layout, MAX_NODES, Meta, STATE_ROOT, check_name};
 use crate::sys::{self, IP, KILL, NSENTER, SETSID, SLEEP, SSH_KEYGEN, SSHD, TINI, UNSHARE};
@@ -216,17 +216,14 @@ fn start_nodes(l: &Layout, nodes: u32) -> Result<()> {
 
 /// Starts node i's PID namespace (detached, output to its log) and records the outer pid.
 fn spawn_namespace(l: &Layout, i: u32) -> Result<Child> {
-    let log = log_file(l, i)?;
     // tini keeps the namespace alive: its child is `sleep infinity`, not sshd, so that
     // `sshd stop` (which kills every sshd, the listener too) does not end tini and with
     // it the whole node. sshd is started next to it, daemonized, under tini.
     let mut cmd = Command::new("setsid");
     cmd.args(["ip", "netns", "exec", &l.netns(i)])
         .args(["unshare", "--pid", "--fork", "--kill-child", "--mount-proc"])
-        .args(["tini", "-s", "--", "sleep", "infinity"])
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log);
+        .args(["tini", "-s", "--", "sleep", "infinity"]);
+    output_to_log(l, i, &mut cmd)?;
     let child = cmd
         .spawn()
         .with_context(|| format!("node {i}: cannot run `{}`", sys::show(&cmd)))?;

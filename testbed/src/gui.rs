@@ -54,7 +54,7 @@ pub fn wait<'a, S>(
     wait_explained(h, secs, what, cond, |_| String::new());
 }
 
-/// [`wait`] whose failure also says `explain` of the state (e.g. the window's status line).
+/// [`wait()`] whose failure also says `explain` of the state (e.g. the window's status line).
 pub fn wait_explained<'a, S>(
     h: &mut Harness<'a, S>,
     secs: u64,

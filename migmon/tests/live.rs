@@ -43,8 +43,8 @@ fn harness() -> H {
 
 /// Steps the UI until `cond` holds, failing after `secs` seconds with the status line.
 fn wait(h: &mut H, secs: u64, what: &str, cond: impl FnMut(&H) -> bool) {
-    wait_explained(h, secs, what, cond, |app| {
-        format!("status: {}", app.window.status())
+    wait_explained(h, secs, what, cond, |h| {
+        format!("status: {}", h.state().window.status())
     });
 }
 

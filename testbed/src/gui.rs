@@ -54,21 +54,18 @@ pub fn wait<'a, S>(
     wait_explained(h, secs, what, cond, |_| String::new());
 }
 
-/// [`wait()`] whose failure also says `explain` of the state (e.g. the window's status line).
+/// [`wait()`] whose failure also says `explain` of the harness (e.g. the window's status
+/// line, or the labels on screen).
 pub fn wait_explained<'a, S>(
     h: &mut Harness<'a, S>,
     secs: u64,
     what: &str,
     mut cond: impl FnMut(&Harness<'a, S>) -> bool,
-    explain: impl Fn(&S) -> String,
+    explain: impl Fn(&Harness<'a, S>) -> String,
 ) {
     wait::poll(Duration::from_secs(secs), FRAME_PAUSE, what, || {
         h.step();
-        if cond(h) {
-            Ok(())
-        } else {
-            Err(explain(h.state()))
-        }
+        if cond(h) { Ok(()) } else { Err(explain(h)) }
     });
 }
 

@@ -9,21 +9,13 @@
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
+use openmosix_testbed::stats::{ms, percentile};
 use openmosixanalyzer::Analyzer;
 use openmosixanalyzer::synth::{self, Synth};
 
 const NODES: u32 = 64;
 const SECONDS: i64 = 12 * 3600;
 const T0: i64 = 1_700_000_000;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
 
 fn report(what: &str, mut times: Vec<Duration>) {
     times.sort_unstable();
@@ -34,6 +26,52 @@ fn report(what: &str, mut times: Vec<Duration>) {
         ms(percentile(&times, 0.99)),
         ms(*times.last().unwrap())
     );
+}
+
+/// The frame times of pans: frames while dragging, and the frames that asked the history
+/// again after the pause that follows a drag.
+#[derive(Default)]
+struct Pan {
+    frames: Vec<Duration>,
+    requery: Vec<Duration>,
+}
+
+impl Pan {
+    /// Prints the frame times of the pans of the `span` view.
+    fn report(self, span: &str) {
+        report(&format!("frame while panning, {span} view"), self.frames);
+        if !self.requery.is_empty() {
+            report(
+                &format!("frame that asks the history again ({span}, 64 nodes)"),
+                self.requery,
+            );
+        }
+    }
+
+    /// One drag across the plot (at height 380) from `x0`, `dx` pixels a frame for
+    /// `moves` frames, then the pause and the frame after it.
+    fn drag(&mut self, h: &mut Harness<'_, Analyzer>, x0: f32, dx: f32, moves: u32) {
+        let y = 380.0;
+        h.drag_at(egui::pos2(x0, y));
+        h.step();
+        for i in 1..=moves {
+            h.hover_at(egui::pos2(x0 + dx * i as f32, y));
+            let t = Instant::now();
+            h.step();
+            self.frames.push(t.elapsed());
+        }
+        h.drop_at(egui::pos2(x0 + dx * moves as f32, y));
+        h.step();
+        std::thread::sleep(openmosixanalyzer::DEBOUNCE);
+        let q = h.state().queries();
+        let t = Instant::now();
+        h.step();
+        let d = t.elapsed();
+        if h.state().queries() > q {
+            self.requery.push(d);
+        }
+        h.step();
+    }
 }
 
 fn main() {
@@ -104,39 +142,12 @@ fn main() {
 
     // Panning: 10 drags of 30 frames (4 px a frame), each followed by a pause and the
     // re-query frame.
-    let mut pan = Vec::new();
-    let mut requery = Vec::new();
-    let y = 380.0;
+    let mut pan = Pan::default();
     for round in 0..10 {
         let dir = if round % 2 == 0 { 1.0 } else { -1.0 };
-        let x0 = 650.0;
-        h.drag_at(egui::pos2(x0, y));
-        h.step();
-        for i in 1..=30 {
-            h.hover_at(egui::pos2(x0 + dir * 4.0 * i as f32, y));
-            let t = Instant::now();
-            h.step();
-            pan.push(t.elapsed());
-        }
-        h.drop_at(egui::pos2(x0 + dir * 120.0, y));
-        h.step();
-        std::thread::sleep(openmosixanalyzer::DEBOUNCE);
-        let q = h.state().queries();
-        let t = Instant::now();
-        h.step();
-        let d = t.elapsed();
-        if h.state().queries() > q {
-            requery.push(d);
-        }
-        h.step();
+        pan.drag(&mut h, 650.0, dir * 4.0, 30);
     }
-    report("frame while panning, 12 h view", pan);
-    if !requery.is_empty() {
-        report(
-            "frame that asks the history again (12 h, 64 nodes)",
-            requery,
-        );
-    }
+    pan.report("12 h");
 
     // Zoomed to 1 h: the same, with finer buckets.
     let (_, to) = h.state().shown_range();
@@ -145,32 +156,10 @@ fn main() {
     h.step();
     // Drags of 400 px (25 min) towards the past, each leaving the range in hand: the
     // frame after the pause asks the history again.
-    let mut pan = Vec::new();
-    let mut requery = Vec::new();
+    let mut pan = Pan::default();
     for _ in 0..8 {
-        h.drag_at(egui::pos2(450.0, y));
-        h.step();
-        for i in 1..=100 {
-            h.hover_at(egui::pos2(450.0 + 4.0 * i as f32, y));
-            let t = Instant::now();
-            h.step();
-            pan.push(t.elapsed());
-        }
-        h.drop_at(egui::pos2(850.0, y));
-        h.step();
-        std::thread::sleep(openmosixanalyzer::DEBOUNCE);
-        let q = h.state().queries();
-        let t = Instant::now();
-        h.step();
-        let d = t.elapsed();
-        if h.state().queries() > q {
-            requery.push(d);
-        }
-        h.step();
+        pan.drag(&mut h, 450.0, 4.0, 100);
     }
-    report("frame while panning, 1 h view", pan);
-    if !requery.is_empty() {
-        report("frame that asks the history again (1 h, 64 nodes)", requery);
-    }
+    pan.report("1 h");
     println!("queries made: {}", h.state().queries());
 }

@@ -6,6 +6,8 @@
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
+use openmosix_testbed::gui::assert_frames_do_not_wait;
+use openmosix_testbed::history::ExclusiveLock;
 use openmosixanalyzer::synth::{self, Synth};
 use openmosixanalyzer::{Analyzer, Overview, time_text};
 
@@ -354,30 +356,19 @@ fn the_window_draws_while_the_history_is_opened() {
     let dir = tempfile::tempdir().unwrap();
     let path = history(dir.path());
     // Another program holds the file locked: the history thread waits for it.
-    let lock = rusqlite::Connection::open(&path).unwrap();
-    lock.execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;")
-        .unwrap();
+    let lock = ExclusiveLock::take(&path);
     let start = std::time::Instant::now();
     let analyzer = Analyzer::open(&path).unwrap();
     let mut h = Harness::builder()
         .with_size(egui::vec2(1200.0, 700.0))
         .build_ui_state(|ui, a: &mut Analyzer| a.ui(ui), analyzer);
-    h.run_steps(4);
-    // Time enough for an unlocked file to be read: this one is not.
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    h.run_steps(2);
-    assert!(
-        start.elapsed() < std::time::Duration::from_secs(2),
-        "the frames waited for the file: {:?}",
-        start.elapsed()
-    );
+    assert_frames_do_not_wait(&mut h, start, 4);
     assert!(h.state().nodes().is_empty());
     assert!(h.state().loading());
     assert!(h.state().file().is_none());
     h.get_by_label("loading…");
     h.get_by_label(&format!("opening {}", path.display()));
-    lock.execute_batch("COMMIT").unwrap();
-    drop(lock);
+    lock.release();
     settle(&mut h);
     assert_eq!(h.state().nodes().len(), 3);
     assert_eq!(h.state().range(), Some((T0, T0 + SECONDS - 1)));

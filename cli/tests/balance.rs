@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use openmosix_testbed::{Testbed, serial};
+use openmosix_testbed::{Testbed, process, serial, wait};
 use serde_json::Value;
 
 const NODES: u32 = 4;
@@ -69,6 +69,15 @@ impl Tagged {
             .unwrap_or_default()
             .subsec_nanos();
         Tagged(format!("tbal-{what}-{}-{nanos}", std::process::id()))
+    }
+
+    /// Four `--cpujob` jobs started on node 2, tagged `what`.
+    fn cpu_jobs(what: &str) -> Tagged {
+        let jobs = Tagged::new(what);
+        for _ in 0..4 {
+            jobs.run(2, &["--cpujob"]);
+        }
+        jobs
     }
 
     /// Starts a job with `openmosix run NODE [flags] -- nice -n 19 sh -c LOOP TAG`.
@@ -148,20 +157,8 @@ impl Balancer {
 
     /// SIGTERM; it must end within 30 s (after the moves under way) and exit 0.
     fn stop(mut self) -> Vec<Value> {
-        let term = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("cannot run kill");
-        assert!(term.success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                assert!(status.success(), "balance exited with {status}");
-                break;
-            }
-            assert!(Instant::now() < deadline, "balance ignored SIGTERM");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let status = process::terminate(&mut self.child, Duration::from_secs(30), "balance");
+        assert!(status.success(), "balance exited with {status}");
         if let Some(r) = self.reader.take() {
             r.join().expect("reader");
         }
@@ -186,17 +183,20 @@ fn within(
     cond: impl Fn(&BTreeMap<u32, usize>) -> bool,
 ) -> Duration {
     let start = Instant::now();
-    loop {
-        let c = counts(tag);
-        if cond(&c) {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(secs),
-            "{what} not reached within {secs} s: jobs per node {c:?}"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    wait::poll(
+        Duration::from_secs(secs),
+        Duration::from_millis(500),
+        what,
+        || {
+            let c = counts(tag);
+            if cond(&c) {
+                Ok(())
+            } else {
+                Err(format!("jobs per node {c:?}"))
+            }
+        },
+    );
+    start.elapsed()
 }
 
 /// No process (by its identity, home node and pid there) moved twice within the hold-off.
@@ -299,10 +299,7 @@ fn a_blocked_node_gets_none() {
     setup();
     ok(&["mosctl", "3", "block"]);
     let balancer = Balancer::start();
-    let jobs = Tagged::new("blk");
-    for _ in 0..4 {
-        jobs.run(2, &["--cpujob"]);
-    }
+    let jobs = Tagged::cpu_jobs("blk");
     within(60, "spread over nodes 1, 2 and 4", &jobs.0, |c| {
         c.values().sum::<usize>() == 4 && c.values().all(|&n| n <= 2) && c[&3] == 0
     });
@@ -322,10 +319,7 @@ fn a_slow_node_is_emptied_first_and_stay_keeps_a_node_out() {
     ok(&["mosctl", "2", "setspeed", "100"]);
     ok(&["mosctl", "4", "stay"]);
     let balancer = Balancer::start();
-    let jobs = Tagged::new("slow");
-    for _ in 0..4 {
-        jobs.run(2, &["--cpujob"]);
-    }
+    let jobs = Tagged::cpu_jobs("slow");
     within(60, "node 2 empty", &jobs.0, |c| {
         c.values().sum::<usize>() == 4 && c[&2] == 0
     });

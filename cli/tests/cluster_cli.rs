@@ -1,10 +1,10 @@
 //! The `openmosix` CLI against a real 3-node testbed: real sshd, real agents over SSH.
 
 use std::io::{BufRead as _, BufReader, Write as _};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
-use openmosix_testbed::{Testbed, serial};
+use openmosix_testbed::{Testbed, serial, wait};
 use serde_json::Value;
 
 fn bed() -> &'static Testbed {
@@ -26,9 +26,7 @@ fn procs(node: u32) -> Vec<Value> {
 }
 
 fn find(node: u32, pid: i64) -> Option<Value> {
-    procs(node)
-        .into_iter()
-        .find(|p| p["pid"].as_i64() == Some(pid))
+    bed().find(node, pid)
 }
 
 /// Starts a marker process on a node through SSH (not through the suite).
@@ -96,36 +94,24 @@ fn switches_round_trip_and_survive_an_agent_restart() {
     kill_agents(2);
     assert_eq!(ok(&["mosctl", "getspeed", "2"]).trim(), "5000");
 
-    let admin = |node: &str| -> Value {
-        let v: Value =
-            serde_json::from_str(&ok(&["--json", "mosctl", node, "status"])).expect("json");
-        v["admin"].clone()
+    // (block, lstay) of a node.
+    let switches = |node: u32| {
+        let a = bed().admin(node);
+        (a["block"].as_bool(), a["lstay"].as_bool())
     };
     ok(&["mosctl", "2", "block"]);
     ok(&["mosctl", "2", "lstay"]);
     kill_agents(2);
-    let a = admin("2");
-    assert_eq!(
-        (a["block"].as_bool(), a["lstay"].as_bool()),
-        (Some(true), Some(true))
-    );
+    assert_eq!(switches(2), (Some(true), Some(true)));
     let n = json_lines(&ok(&["--json", "nodes"]));
     assert_eq!(n[1]["status"], "blocked");
     // Node 3 is untouched.
-    let a3 = admin("3");
-    assert_eq!(
-        (a3["block"].as_bool(), a3["lstay"].as_bool()),
-        (Some(false), Some(false))
-    );
+    assert_eq!(switches(3), (Some(false), Some(false)));
 
     ok(&["mosctl", "2", "noblock"]);
     ok(&["mosctl", "2", "nolstay"]);
     kill_agents(2);
-    let a = admin("2");
-    assert_eq!(
-        (a["block"].as_bool(), a["lstay"].as_bool()),
-        (Some(false), Some(false))
-    );
+    assert_eq!(switches(2), (Some(false), Some(false)));
     ok(&["mosctl", "2", "setspeed", "1000"]);
 
     // A bad verb or value: non-zero exit with one line.
@@ -164,11 +150,9 @@ fn run_signal_renice_and_kill_a_job() {
     assert_eq!(find(2, pid).expect("job")["nice"], 10);
 
     ok(&["signal", "2", &pid.to_string(), "KILL"]);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while find(2, pid).is_some_and(|p| p["state"] != "Z") {
-        assert!(Instant::now() < deadline, "job survived KILL");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait::until(Duration::from_secs(5), "the job gone after KILL", || {
+        find(2, pid).is_none_or(|p| p["state"] == "Z")
+    });
     let out = bed().cli(&["signal", "2", "999999", "TERM"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no process 999999"));
@@ -178,13 +162,8 @@ fn run_signal_renice_and_kill_a_job() {
 fn agent_survives_bad_input_over_ssh() {
     let _g = serial();
     let bed = bed();
-    let mut child = Command::new("ssh")
-        .args(["-F"])
-        .arg(bed.state_dir.join("ssh_config"))
-        .arg(bed.addr(1))
-        .args(["openmosix-agent", "serve"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
+    let mut child = bed
+        .agent_session(1)
         .stderr(Stdio::inherit())
         .spawn()
         .expect("ssh");

@@ -5,12 +5,12 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::process::Output;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use openmosix_client::{ClientOptions, ClusterHandle, LinkState};
 use openmosix_hpc::discovery::{DEFAULT_GROUP, DEFAULT_PORT, DiscoveryFile, state_file};
 use openmosix_hpc::map::Cluster;
-use openmosix_testbed::{Testbed, serial};
+use openmosix_testbed::{Testbed, describe, serial, wait};
 
 /// Announcements every second, a node dropped 4 s after its last one: a node that
 /// stops is gone from every map within this bound.
@@ -27,13 +27,13 @@ fn agent_bin(tb: &Testbed) -> String {
     tb.agent_path().to_str().expect("utf-8 path").to_owned()
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+/// `openmosix-agent discover ARGS --state-dir STATE` inside node 1.
+fn discover_in_node_1(tb: &Testbed, args: &[&str], state: &str) -> Output {
+    let agent = agent_bin(tb);
+    let mut argv = vec![agent.as_str(), "discover"];
+    argv.extend_from_slice(args);
+    argv.extend_from_slice(&["--state-dir", state]);
+    tb.exec(1, &argv)
 }
 
 /// The node ids in node i's discovery map (empty when the daemon does not run).
@@ -44,23 +44,9 @@ fn heard_by(tb: &Testbed, i: u32) -> Vec<u32> {
         .unwrap_or_default()
 }
 
-/// Waits until `check` holds, up to `limit`; returns how long it took, or None.
-fn within(limit: Duration, mut check: impl FnMut() -> bool) -> Option<Duration> {
-    let start = Instant::now();
-    loop {
-        if check() {
-            return Some(start.elapsed());
-        }
-        if start.elapsed() >= limit {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn wait_all_three(tb: &Testbed) {
     for i in 1..=3 {
-        let ok = within(Duration::from_secs(10), || heard_by(tb, i) == [1, 2, 3]);
+        let ok = wait::within(Duration::from_secs(10), || heard_by(tb, i) == [1, 2, 3]);
         assert!(ok.is_some(), "node {i} hears {:?}", heard_by(tb, i));
     }
 }
@@ -76,8 +62,8 @@ fn daemon_pid(tb: &Testbed, i: u32) -> u32 {
 fn stop_daemon(tb: &Testbed, i: u32, signal: &str) {
     let pid = daemon_pid(tb, i).to_string();
     let out = tb.exec(i, &["kill", signal, &pid]);
-    assert!(out.status.success(), "kill: {}", text(&out));
-    let gone = within(Duration::from_secs(5), || {
+    assert!(out.status.success(), "{}", describe("kill", &out));
+    let gone = wait::within(Duration::from_secs(5), || {
         !state_file::daemon_running(&tb.node_state(i))
     });
     assert!(gone.is_some(), "node {i}'s daemon still runs");
@@ -94,19 +80,24 @@ impl Drop for Restart<'_> {
     }
 }
 
+/// `openmosix showmap -i BRIDGE --listen 2.5`: the workstation side of the bridge
+/// listening for announcements.
+fn workstation_listener(tb: &Testbed) -> std::process::Command {
+    let mut cmd = std::process::Command::new(CLI);
+    cmd.args([
+        "showmap",
+        "-i",
+        &format!("{}-br", tb.name),
+        "--listen",
+        "2.5",
+    ]);
+    cmd
+}
+
 /// `openmosix showmap -i BRIDGE` on the workstation side: the map heard there.
 fn workstation_showmap(tb: &Testbed) -> String {
-    let out = std::process::Command::new(CLI)
-        .args([
-            "showmap",
-            "-i",
-            &format!("{}-br", tb.name),
-            "--listen",
-            "2.5",
-        ])
-        .output()
-        .expect("run openmosix");
-    assert!(out.status.success(), "showmap -i: {}", text(&out));
+    let out = workstation_listener(tb).output().expect("run openmosix");
+    assert!(out.status.success(), "{}", describe("showmap -i", &out));
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
@@ -120,7 +111,11 @@ fn three_agents_find_each_other_and_showmap_lists_them() {
     // testbed put the command on the nodes' PATH.
     for i in 1..=3 {
         let out = tb.ssh(i, &["openmosix", "showmap"]);
-        assert!(out.status.success(), "showmap on node {i}: {}", text(&out));
+        assert!(
+            out.status.success(),
+            "{}",
+            describe(&format!("showmap on node {i}"), &out)
+        );
         let map = String::from_utf8_lossy(&out.stdout);
         assert!(
             map.starts_with(&format!("My Node-Id: 0x{i:04x}\n")),
@@ -135,7 +130,11 @@ fn three_agents_find_each_other_and_showmap_lists_them() {
 
     // The node's serve agent answers get-map with the discovered map too.
     let out = tb.cli(&["--json", "showmap", "--node", "2"]);
-    assert!(out.status.success(), "showmap --node 2: {}", text(&out));
+    assert!(
+        out.status.success(),
+        "{}",
+        describe("showmap --node 2", &out)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["my_id"], 2);
     assert_eq!(v["nodes"].as_array().map(Vec::len), Some(3), "{v}");
@@ -156,7 +155,7 @@ fn three_agents_find_each_other_and_showmap_lists_them() {
         .args(["--json", "nodes"])
         .output()
         .expect("run openmosix");
-    assert!(out.status.success(), "nodes: {}", text(&out));
+    assert!(out.status.success(), "{}", describe("nodes", &out));
     let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).expect("json"))
@@ -178,7 +177,7 @@ fn a_stopped_node_is_gone_within_the_bound() {
     // Killed (no goodbye): dropped when its hold time passes.
     stop_daemon(tb, 3, "-KILL");
     for i in [1, 2] {
-        let took = within(GONE_WITHIN, || heard_by(tb, i) == [1, 2]);
+        let took = wait::within(GONE_WITHIN, || heard_by(tb, i) == [1, 2]);
         assert!(took.is_some(), "node {i} still hears {:?}", heard_by(tb, i));
     }
     let map = workstation_showmap(tb);
@@ -191,7 +190,7 @@ fn a_stopped_node_is_gone_within_the_bound() {
 
     // Stopped properly (SIGTERM): it says goodbye and is dropped at once.
     stop_daemon(tb, 3, "-TERM");
-    let took = within(Duration::from_secs(2), || heard_by(tb, 1) == [1, 2]);
+    let took = wait::within(Duration::from_secs(2), || heard_by(tb, 1) == [1, 2]);
     assert!(took.is_some(), "node 1 still hears {:?}", heard_by(tb, 1));
     assert!(
         !DiscoveryFile::path(&tb.node_state(3)).exists(),
@@ -222,7 +221,7 @@ fn cluster_handle_follows_discovery() {
             .map(|n| n.id)
             .collect()
     };
-    let up = within(Duration::from_secs(15), || {
+    let up = wait::within(Duration::from_secs(15), || {
         ids(Some(LinkState::Up)) == [1, 2, 3]
     });
     assert!(up.is_some(), "nodes up: {:?}", handle.nodes());
@@ -230,12 +229,12 @@ fn cluster_handle_follows_discovery() {
     assert!(status.listening && status.error.is_none(), "{status:?}");
 
     stop_daemon(tb, 2, "-KILL");
-    let gone = within(GONE_WITHIN, || ids(None) == [1, 3]);
+    let gone = wait::within(GONE_WITHIN, || ids(None) == [1, 3]);
     assert!(gone.is_some(), "nodes: {:?}", ids(None));
     assert_eq!(ids(Some(LinkState::Up)), [1, 3], "the others stay up");
 
     tb.start_discovery(2);
-    let back = within(Duration::from_secs(15), || {
+    let back = wait::within(Duration::from_secs(15), || {
         ids(Some(LinkState::Up)) == [1, 2, 3]
     });
     assert!(back.is_some(), "nodes: {:?}", handle.nodes());
@@ -246,13 +245,11 @@ fn cluster_handle_follows_discovery() {
 fn no_default_route_or_no_address_is_a_clear_error() {
     let tb = bed();
     let _serial = serial();
-    let agent = agent_bin(tb);
-    let agent = agent.as_str();
     let scratch = tempfile::tempdir().expect("tempdir");
     let scratch = scratch.path().to_str().expect("utf-8 path");
 
     // A testbed node has no default route: without -i, omdiscd's words.
-    let out = tb.exec(1, &[agent, "discover", "-n", "--state-dir", scratch]);
+    let out = discover_in_node_1(tb, &["-n"], scratch);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -260,7 +257,7 @@ fn no_default_route_or_no_address_is_a_clear_error() {
             && err.contains("Unable to determine address of default interface")
             && err.contains("-i IFACE"),
         "{}",
-        text(&out)
+        describe("discover -n without -i", &out)
     );
 
     // An interface without an IPv4 address.
@@ -271,39 +268,29 @@ fn no_default_route_or_no_address_is_a_clear_error() {
             "ip", "link", "add", "noaddr0", "type", "veth", "peer", "name", "noaddr1",
         ],
     );
-    assert!(out.status.success(), "{}", text(&out));
-    let out = tb.exec(
-        1,
-        &[agent, "discover", "-i", "noaddr0", "--state-dir", scratch],
+    assert!(
+        out.status.success(),
+        "{}",
+        describe("ip link add noaddr0", &out)
     );
+    let out = discover_in_node_1(tb, &["-i", "noaddr0"], scratch);
     let _ = tb.exec(1, &["ip", "link", "del", "noaddr0"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("the daemon stopped at once") && err.contains("noaddr0 has no IPv4 address"),
-        "the background start reports the daemon's error: {}",
-        text(&out)
+        "{}",
+        describe("the background start reports the daemon's error", &out)
     );
 
     // No such interface: the ones there are.
-    let out = tb.exec(
-        1,
-        &[
-            agent,
-            "discover",
-            "-n",
-            "-i",
-            "nosuch0",
-            "--state-dir",
-            scratch,
-        ],
-    );
+    let out = discover_in_node_1(tb, &["-n", "-i", "nosuch0"], scratch);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("\"nosuch0\"") && err.contains("eth0"),
         "{}",
-        text(&out)
+        describe("discover -i nosuch0", &out)
     );
 
     // Same on the workstation side.
@@ -315,7 +302,7 @@ fn no_default_route_or_no_address_is_a_clear_error() {
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("no network interface \"nosuch0\""),
         "{}",
-        text(&out)
+        describe("showmap -i nosuch0", &out)
     );
 }
 
@@ -343,14 +330,7 @@ fn malformed_and_foreign_datagrams_are_ignored() {
         &long,
     ];
     // The workstation's listener hears them too, while it listens.
-    let listening = std::process::Command::new(CLI)
-        .args([
-            "showmap",
-            "-i",
-            &format!("{}-br", tb.name),
-            "--listen",
-            "2.5",
-        ])
+    let listening = workstation_listener(tb)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -364,7 +344,7 @@ fn malformed_and_foreign_datagrams_are_ignored() {
         }
     }
     let out = listening.wait_with_output().expect("showmap -i");
-    assert!(out.status.success(), "showmap -i: {}", text(&out));
+    assert!(out.status.success(), "{}", describe("showmap -i", &out));
     let map = String::from_utf8_lossy(&out.stdout);
     assert!(
         map.contains(&format!("0x0001       {}     3\n", tb.addr(1))),
@@ -398,22 +378,8 @@ fn serve_takes_the_daemon_id_and_answers_with_its_map() {
     let state = dir.path().to_str().expect("utf-8 path");
 
     // A second daemon in node 1, on its own port (it hears only itself), id 77.
-    let out = tb.exec(
-        1,
-        &[
-            agent,
-            "discover",
-            "-i",
-            "eth0",
-            "--id",
-            "77",
-            "--port",
-            "7771",
-            "--state-dir",
-            state,
-        ],
-    );
-    assert!(out.status.success(), "discover: {}", text(&out));
+    let out = discover_in_node_1(tb, &["-i", "eth0", "--id", "77", "--port", "7771"], state);
+    assert!(out.status.success(), "{}", describe("discover", &out));
     let pid = DiscoveryFile::read_live(dir.path())
         .expect("a readable map")
         .expect("the daemon runs")
@@ -426,7 +392,7 @@ fn serve_takes_the_daemon_id_and_answers_with_its_map() {
     );
     let out = tb.exec(1, &["env", "-u", "OPENMOSIX_NODE_ID", "sh", "-c", &script]);
     let _ = tb.exec(1, &["kill", "-TERM", &pid.to_string()]);
-    assert!(out.status.success(), "serve: {}", text(&out));
+    assert!(out.status.success(), "{}", describe("serve", &out));
     let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).expect("json"))

@@ -1,9 +1,9 @@
 //! `openmosix lock`, `unlock` and `mask` (HOWTO table 8-5 and 8.4) and the cantmove
 //! reasons of open devices, on a real 3-node testbed.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use openmosix_testbed::{Testbed, serial};
+use openmosix_testbed::{Testbed, serial, wait};
 use serde_json::Value;
 
 fn bed() -> &'static Testbed {
@@ -29,14 +29,9 @@ fn fails(args: &[&str]) -> String {
     last.to_owned()
 }
 
-fn procs(node: u32) -> Vec<Value> {
-    bed().ps(node)
-}
-
 fn find(node: u32, pid: i64) -> Value {
-    procs(node)
-        .into_iter()
-        .find(|p| p["pid"].as_i64() == Some(pid))
+    bed()
+        .find(node, pid)
         .unwrap_or_else(|| panic!("process {pid} is not on node {node}"))
 }
 
@@ -48,12 +43,7 @@ struct Job {
 
 impl Job {
     fn start(node: u32, flags: &[&str], argv: &[&str]) -> Job {
-        let n = node.to_string();
-        let mut args = vec!["run", &n];
-        args.extend_from_slice(flags);
-        args.push("--");
-        args.extend_from_slice(argv);
-        let pid = ok(&args).trim().parse().expect("a pid");
+        let pid = bed().run_job(node, flags, argv);
         Job { node, pid }
     }
 
@@ -65,8 +55,18 @@ impl Job {
         find(self.node, self.pid)
     }
 
+    /// Its cluster mask: (migfilter, migpolicy, mignodes).
+    fn mask(&self) -> (bool, u64, u64) {
+        let p = self.info();
+        (
+            p["migfilter"].as_bool().expect("migfilter"),
+            p["migpolicy"].as_u64().expect("migpolicy"),
+            p["mignodes"].as_u64().expect("mignodes"),
+        )
+    }
+
     fn kill(&self) {
-        let _ = bed().cli(&["signal", &self.node.to_string(), &self.pid(), "KILL"]);
+        bed().kill(self.node, self.pid);
     }
 }
 
@@ -113,21 +113,13 @@ fn lock_unlock_and_mask() {
 
     // deny 3: migrating there names the mask.
     assert_eq!(ok(&["mask", "2", &pid, "deny", "3"]), "");
-    let p = job.info();
-    assert_eq!(
-        (&p["migfilter"], &p["migpolicy"], &p["mignodes"]),
-        (&Value::from(true), &Value::from(0), &Value::from(4))
-    );
+    assert_eq!(job.mask(), (true, 0, 4));
     let err = fails(&["migrate", "2", &pid, "3"]);
     assert!(err.contains("cluster mask does not allow node 3"), "{err}");
 
     // allow 1.
     ok(&["mask", "2", &pid, "allow", "1"]);
-    let p = job.info();
-    assert_eq!(
-        (&p["migfilter"], &p["migpolicy"], &p["mignodes"]),
-        (&Value::from(true), &Value::from(1), &Value::from(1))
-    );
+    assert_eq!(job.mask(), (true, 1, 1));
     let err = fails(&["migrate", "2", &pid, "3"]);
     assert!(err.contains("cluster mask does not allow node 3"), "{err}");
 
@@ -138,12 +130,8 @@ fn lock_unlock_and_mask() {
 
     // off clears it.
     assert_eq!(ok(&["mask", "2", &pid, "off"]), "");
-    let p = job.info();
-    assert_eq!(
-        (&p["migfilter"], &p["migpolicy"], &p["mignodes"]),
-        (&Value::from(false), &Value::from(0), &Value::from(0))
-    );
-    assert_eq!(p["cantmove"], "");
+    assert_eq!(job.mask(), (false, 0, 0));
+    assert_eq!(job.info()["cantmove"], "");
 
     // Bad arguments are refused by the CLI.
     let err = fails(&["mask", "2", &pid, "allow"]);
@@ -153,11 +141,11 @@ fn lock_unlock_and_mask() {
 
     // A dead pid.
     job.kill();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while procs(2).iter().any(|p| p["pid"].as_i64() == Some(job.pid)) {
-        assert!(Instant::now() < deadline, "process {pid} did not die");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait::until(
+        Duration::from_secs(5),
+        &format!("process {pid} gone"),
+        || bed().find(2, job.pid).is_none(),
+    );
     let err = fails(&["lock", "2", &pid]);
     assert!(err.contains(&format!("no process {pid}")), "{err}");
     let err = fails(&["mask", "2", &pid, "deny", "1"]);
@@ -204,15 +192,14 @@ fn an_open_device_keeps_a_process_home() {
         &["sh", "-c", &format!("exec 3<{dev}; exec sleep 700")],
     );
     let want = format!("it has the device {dev} open");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
+    wait::until_ok(Duration::from_secs(5), &format!("{want:?}"), || {
         let reason = job.info()["cantmove"].as_str().unwrap_or("").to_owned();
         if reason == want {
-            break;
+            Ok(())
+        } else {
+            Err(format!("{reason:?}"))
         }
-        assert!(Instant::now() < deadline, "{reason:?}, not {want:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    });
     let err = fails(&["migrate", "2", &job.pid(), "3"]);
     assert!(err.contains(&want), "{err}");
 

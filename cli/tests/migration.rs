@@ -2,9 +2,9 @@
 
 use std::io::{BufRead as _, BufReader};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use openmosix_testbed::{Testbed, serial};
+use openmosix_testbed::{Testbed, serial, wait};
 use serde_json::Value;
 
 fn bed() -> &'static Testbed {
@@ -21,20 +21,12 @@ fn fails(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-fn procs(node: u32) -> Vec<Value> {
-    bed().ps(node)
-}
-
 fn find(node: u32, pid: i64) -> Option<Value> {
-    procs(node)
-        .into_iter()
-        .find(|p| p["pid"].as_i64() == Some(pid))
+    bed().find(node, pid)
 }
 
 fn start(node: u32, argv: &[&str]) -> i64 {
-    let mut args = vec!["run", &*Box::leak(node.to_string().into_boxed_str()), "--"];
-    args.extend_from_slice(argv);
-    ok(&args).trim().parse().expect("pid")
+    bed().run_job(node, &[], argv)
 }
 
 fn migrate(node: u32, pid: i64, target: &str) -> i64 {
@@ -62,19 +54,18 @@ fn read_num(path: &str) -> u64 {
 
 /// Waits until the number in `path` exceeds `than`.
 fn grows(path: &str, than: u64) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    wait::until_ok(Duration::from_secs(10), &format!("{path} to grow"), || {
         let n = read_num(path);
         if n > than {
-            return n;
+            Ok(n)
+        } else {
+            Err(format!("stuck at {n}"))
         }
-        assert!(Instant::now() < deadline, "{path} stuck at {n}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    })
 }
 
 fn kill(node: u32, pid: i64) {
-    let _ = bed().cli(&["signal", &node.to_string(), &pid.to_string(), "KILL"]);
+    bed().kill(node, pid);
 }
 
 fn counter_script(path: &str) -> String {
@@ -89,13 +80,8 @@ fn hello_reports_migration_available() {
     let conn_out = ok(&["--json", "mosctl", "2", "status"]);
     assert!(conn_out.contains("\"admin\""));
     // The agent found criu and `criu check` passed on this machine.
-    let out = std::process::Command::new("ssh")
-        .arg("-F")
-        .arg(bed().state_dir.join("ssh_config"))
-        .arg(bed().addr(2))
-        .args(["openmosix-agent", "serve"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
+    let out = bed()
+        .agent_session(2)
         .spawn()
         .and_then(|mut c| {
             use std::io::Write as _;
@@ -202,22 +188,18 @@ while True:
 /// Starts the memory test program on `node` and waits for its first self-check.
 fn start_memtest(node: u32, file: &str) -> i64 {
     let pid = start(node, &["/usr/bin/python3", "-c", MEMTEST, file]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while memtest_status(file).0 < 1 {
-        assert!(Instant::now() < deadline, "memtest did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait::until(Duration::from_secs(30), "memtest started", || {
+        memtest_status(file).0 >= 1
+    });
     pid
 }
 
 /// Waits until the memory test has checked itself again after check `n0`, with its
 /// content intact.
 fn memtest_runs_on(file: &str, n0: u64) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while memtest_status(file).0 <= n0 {
-        assert!(Instant::now() < deadline, "memtest stopped running");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait::until(Duration::from_secs(10), "memtest running on", || {
+        memtest_status(file).0 > n0
+    });
     assert_eq!(memtest_status(file).1, "ok");
 }
 
@@ -288,15 +270,11 @@ fn memory_arrives_intact_and_faults_leave_it_where_it_was() {
     // And now for real: 256 MiB arrive with their content.
     let new = migrate(2, pid, "3");
     let (n1, _) = memtest_status(&file);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let (n2, st) = loop {
-        let s = memtest_status(&file);
-        if s.0 > n1 + 1 {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "memtest stopped after migrating");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let (n2, st) = wait::until_some(
+        Duration::from_secs(20),
+        "memtest running on after migrating",
+        || Some(memtest_status(&file)).filter(|s| s.0 > n1 + 1),
+    );
     assert_eq!(st, "ok", "memory content after migration ({n2} checks)");
     assert!(find(3, new).is_some());
     kill(3, new);
@@ -358,7 +336,7 @@ fn a_pipeline_and_threads_move() {
     let last = grows(&file, 3);
     let new = migrate(2, pid, "3");
     grows(&file, last + 3);
-    let on3 = procs(3);
+    let on3 = bed().ps(3);
     assert!(
         on3.iter().any(|p| p["cmdline"] == "seq 1 100000000"),
         "seq did not come along"
@@ -398,16 +376,11 @@ fn cantmove_reports_tcp_peers_and_tracers_before_trying() {
             "import socket, time\nc = socket.create_connection(('127.0.0.1', 47001))\ntime.sleep(600)\n",
         ],
     );
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let reason = loop {
-        let r = find(2, client)
+    let reason = wait::until_some(Duration::from_secs(5), "a reason it cannot move", || {
+        find(2, client)
             .map(|p| p["cantmove"].as_str().unwrap_or("").to_owned())
-            .unwrap_or_default();
-        if !r.is_empty() || Instant::now() > deadline {
-            break r;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+            .filter(|r| !r.is_empty())
+    });
     assert!(
         reason.contains("TCP connection to 127.0.0.1:47001"),
         "{reason:?}"
@@ -420,7 +393,8 @@ fn cantmove_reports_tcp_peers_and_tracers_before_trying() {
 
     let tracer = start(2, &["strace", "-o", "/dev/null", "sleep", "600"]);
     std::thread::sleep(Duration::from_millis(500));
-    let traced = procs(2)
+    let traced = bed()
+        .ps(2)
         .into_iter()
         .find(|p| p["ppid"].as_i64() == Some(tracer) && p["cmdline"] == "sleep 600")
         .expect("the traced sleep");
@@ -447,7 +421,7 @@ fn expel_sends_guests_home_and_bring_fetches_them() {
     assert_eq!(find(3, a3).expect("a on 3")["home"], 2);
     // expel on node 3: every guest goes home.
     assert_eq!(ok(&["mosctl", "3", "expel"]).trim(), "2");
-    let on2 = procs(2);
+    let on2 = bed().ps(2);
     for cmd in ["sleep 4801", "sleep 4802"] {
         let p = on2
             .iter()
@@ -456,7 +430,8 @@ fn expel_sends_guests_home_and_bring_fetches_them() {
         assert_eq!(p["home"], 2);
     }
     assert!(
-        procs(3)
+        bed()
+            .ps(3)
             .iter()
             .all(|p| p["cmdline"] != "sleep 4801" && p["cmdline"] != "sleep 4802")
     );
@@ -474,7 +449,7 @@ fn expel_sends_guests_home_and_bring_fetches_them() {
     migrate(2, a, "3");
     migrate(2, b, "1");
     assert_eq!(ok(&["mosctl", "2", "bring"]).trim(), "2");
-    let on2 = procs(2);
+    let on2 = bed().ps(2);
     assert!(on2.iter().any(|p| p["cmdline"] == "sleep 4801"));
     assert!(on2.iter().any(|p| p["cmdline"] == "sleep 4802"));
     kill(2, a);
@@ -490,18 +465,11 @@ fn a_client_that_dies_mid_migration_leaves_the_process_running() {
     let _ = migrate_with(2, pid, 3, "freezing", |child| {
         let _ = child.kill();
     });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let p = find(2, pid).expect("the process is still on node 2");
-        if p["state"] != "T" {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "left stopped after its client died"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait::until(
+        Duration::from_secs(20),
+        "the process running again after its client died",
+        || find(2, pid).expect("the process is still on node 2")["state"] != "T",
+    );
     memtest_runs_on(&mem, memtest_status(&mem).0);
     kill(2, pid);
 }

@@ -58,34 +58,6 @@ fn cluster_with_node1(dir: &Path, ssh_config: &Path) -> PathBuf {
     path
 }
 
-/// A copy of the testbed's ssh config whose known_hosts is `known_hosts`.
-fn ssh_config_with(dir: &Path, known_hosts: &Path) -> PathBuf {
-    let original = std::fs::read_to_string(bed().ssh_config()).expect("ssh_config");
-    let theirs = bed().state_dir.join("known_hosts");
-    let text = original.replace(
-        &theirs.display().to_string(),
-        &known_hosts.display().to_string(),
-    );
-    assert_ne!(text, original, "the ssh_config names its known_hosts");
-    let path = dir.join("ssh_config");
-    std::fs::write(&path, text).expect("write ssh_config");
-    path
-}
-
-/// The fingerprint of the testbed's host key, as ssh-keygen prints it.
-fn host_fingerprint() -> String {
-    let out = Command::new("ssh-keygen")
-        .arg("-lf")
-        .arg(bed().state_dir.join("host_key.pub"))
-        .output()
-        .expect("ssh-keygen");
-    let line = String::from_utf8_lossy(&out.stdout).into_owned();
-    line.split_whitespace()
-        .nth(1)
-        .expect("a fingerprint")
-        .to_owned()
-}
-
 /// The script's stdout; a failed ssh (or script) fails the test, so an empty answer is
 /// never mistaken for an empty folder.
 fn remote_sh(node: u32, script: &str) -> String {
@@ -196,10 +168,10 @@ fn an_unknown_host_key_needs_the_explicit_choice() {
     let tb = bed();
     let dir = tempfile::tempdir().expect("tempdir");
     let known = dir.path().join("known_hosts");
-    let config = ssh_config_with(dir.path(), &known);
+    let config = tb.ssh_config_with_known_hosts(dir.path(), &known);
     let cluster = cluster_with_node1(dir.path(), &config);
     let original = std::fs::read_to_string(&cluster).expect("read");
-    let fp = host_fingerprint();
+    let fp = tb.host_key_fingerprint();
 
     // No choice: the fingerprint is shown, nothing is recorded or added.
     let out = cli(&cluster, &["node", "add", &tb.addr(2)], &[]);
@@ -259,28 +231,14 @@ fn a_changed_host_key_is_refused_and_left_alone() {
     let tb = bed();
     let dir = tempfile::tempdir().expect("tempdir");
     // known_hosts records another key for node 2.
-    let other = dir.path().join("other");
-    let st = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&other)
-        .status()
-        .expect("ssh-keygen");
-    assert!(st.success());
-    let other_pub = std::fs::read_to_string(other.with_extension("pub")).expect("pub");
-    let mut words = other_pub.split_whitespace();
-    let line = format!(
-        "{} {} {}\n",
-        tb.addr(2),
-        words.next().expect("type"),
-        words.next().expect("blob")
-    );
+    let line = tb.changed_key_line(2, dir.path());
     let known = dir.path().join("known_hosts");
     std::fs::write(&known, &line).expect("write");
-    let config = ssh_config_with(dir.path(), &known);
+    let config = tb.ssh_config_with_known_hosts(dir.path(), &known);
     let cluster = cluster_with_node1(dir.path(), &config);
     let original = std::fs::read_to_string(&cluster).expect("read");
 
-    let (addr, fp) = (tb.addr(2), host_fingerprint());
+    let (addr, fp) = (tb.addr(2), tb.host_key_fingerprint());
     for extra in [&[][..], &["--accept-host-key", &fp][..]] {
         let mut args = vec!["node", "add", &addr];
         args.extend_from_slice(extra);

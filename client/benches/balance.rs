@@ -24,6 +24,7 @@ use openmosix_hpc::map::Cluster;
 use openmosix_hpc::model::{ProcInfo, RunOptions, Signal};
 use openmosix_hpc::protocol::Request;
 use openmosix_testbed::Testbed;
+use openmosix_testbed::stats::median;
 use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, oneshot};
 
@@ -175,19 +176,6 @@ fn rand_suffix() -> u32 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos())
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    let m = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[m]
-    } else {
-        f64::midpoint(v[m - 1], v[m])
-    }
 }
 
 fn csv(points: &[Point]) -> String {

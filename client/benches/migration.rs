@@ -19,6 +19,7 @@ use openmosix_client::migrate::{MigrateOptions, Migrated, Progress, migrate};
 use openmosix_client::{AgentConn, ClientOptions, connect_node};
 use openmosix_hpc::map::Cluster;
 use openmosix_testbed::Testbed;
+use openmosix_testbed::stats::median;
 use serde_json::Value;
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
@@ -263,16 +264,6 @@ fn bare_copy_rate(bed: &Testbed) -> Result<f64> {
         bail!("ssh 'cat > /dev/null' failed: {status}");
     }
     Ok(BARE_BYTES as f64 / start.elapsed().as_secs_f64())
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    match n {
-        0 => f64::NAN,
-        _ if n % 2 == 1 => v[n / 2],
-        _ => f64::midpoint(v[n / 2 - 1], v[n / 2]),
-    }
 }
 
 fn median_of(samples: &[Sample], f: impl Fn(&Sample) -> u64) -> f64 {

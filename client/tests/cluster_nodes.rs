@@ -5,13 +5,10 @@ use std::time::{Duration, Instant};
 
 use openmosix_client::{ClientError, ClientOptions, ClusterHandle, LinkState};
 use openmosix_hpc::map::{Cluster, ClusterNode, Dest};
+use openmosix_testbed::fixtures::local_agent_options;
 
 fn options(dir: &tempfile::TempDir) -> ClientOptions {
-    ClientOptions {
-        local_agent: openmosix_testbed::testbed::bin("openmosix-agent").into(),
-        local_state_dir: Some(dir.path().to_path_buf()),
-        ..ClientOptions::default()
-    }
+    local_agent_options(dir.path())
 }
 
 fn local(id: u32) -> ClusterNode {

@@ -6,12 +6,19 @@ use openmosix_client::{ClientOptions, ClusterHandle, LinkState, connect_node};
 use openmosix_hpc::map::Cluster;
 use openmosix_hpc::model::{AdminChange, AdminState, NodeInfo, ProcInfo, Signal, Switch};
 use openmosix_hpc::protocol::{ErrorKind, Request};
+use openmosix_testbed::fixtures::local_agent_options;
 
 fn options(dir: &tempfile::TempDir) -> ClientOptions {
-    ClientOptions {
-        local_agent: openmosix_testbed::testbed::bin("openmosix-agent").into(),
-        local_state_dir: Some(dir.path().to_path_buf()),
-        ..ClientOptions::default()
+    local_agent_options(dir.path())
+}
+
+/// Switches `block` on.
+fn block() -> Request {
+    Request::AdminSet {
+        change: AdminChange::Switch {
+            switch: Switch::Block,
+            on: true,
+        },
     }
 }
 
@@ -42,15 +49,7 @@ async fn requests_subscriptions_and_errors() {
         .expect("connect");
 
     // Admin switches round-trip and persist in the state file (a second agent reads them).
-    let st: AdminState = conn
-        .request(Request::AdminSet {
-            change: AdminChange::Switch {
-                switch: Switch::Block,
-                on: true,
-            },
-        })
-        .await
-        .expect("block");
+    let st: AdminState = conn.request(block()).await.expect("block");
     assert!(st.block);
     let conn2 = connect_node(&cluster.nodes[0], &options(&dir))
         .await
@@ -146,15 +145,7 @@ async fn agents_of_one_node_share_their_state() {
     let cli = connect_node(&cluster.nodes[0], &options(&dir))
         .await
         .expect("cli agent");
-    let _: AdminState = cli
-        .request(Request::AdminSet {
-            change: AdminChange::Switch {
-                switch: Switch::Block,
-                on: true,
-            },
-        })
-        .await
-        .expect("block");
+    let _: AdminState = cli.request(block()).await.expect("block");
     let job: openmosix_hpc::protocol::Started = cli
         .request(Request::Run {
             argv: vec!["sleep".into(), "30".into()],

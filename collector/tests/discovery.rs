@@ -4,11 +4,13 @@
 //! workspace's binaries (`cargo build --workspace --bins`).
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use openmosix_store::History;
-use openmosix_testbed::{Testbed, serial};
+use openmosix_testbed::process::KillOnDrop;
+use openmosix_testbed::wait::until_some;
+use openmosix_testbed::{Testbed, history, serial};
 
 const BIN: &str = env!("CARGO_BIN_EXE_openmosixcollector");
 
@@ -28,17 +30,7 @@ fn seen(db: &Path) -> ([i64; 3], Vec<u32>) {
     let Ok(h) = History::open(db) else {
         return ([0; 3], Vec::new());
     };
-    let mut counts = [0; 3];
-    for (i, c) in counts.iter_mut().enumerate() {
-        *c = h
-            .connection()
-            .query_row(
-                "SELECT count(*) FROM samples WHERE node = ?1",
-                [i64::try_from(i).expect("index") + 1],
-                |r| r.get(0),
-            )
-            .expect("count");
-    }
+    let counts = history::sample_counts(&h, "samples");
     let nodes = h
         .nodes()
         .expect("nodes")
@@ -46,26 +38,6 @@ fn seen(db: &Path) -> ([i64; 3], Vec<u32>) {
         .map(|n| n.id)
         .collect();
     (counts, nodes)
-}
-
-fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-struct Collector(Child);
-
-impl Drop for Collector {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]
@@ -77,7 +49,7 @@ fn a_node_that_joins_is_collected_without_a_restart() {
         let out = tb.exec(3, &["kill", "-TERM", &pid.to_string()]);
         assert!(out.status.success());
     }
-    wait_for(5, "node 3's daemon to stop", || {
+    until_some(Duration::from_secs(5), "node 3's daemon to stop", || {
         (!tb.node_state(3).join("discovery.json").exists()).then_some(())
     });
 
@@ -97,10 +69,10 @@ fn a_node_that_joins_is_collected_without_a_restart() {
         .stderr(log)
         .spawn()
         .expect("start the collector");
-    let _collector = Collector(child);
+    let _collector = KillOnDrop(child);
     let log_text = || std::fs::read_to_string(dir.path().join("log")).unwrap_or_default();
 
-    let (counts, nodes) = wait_for(20, "samples of nodes 1 and 2", || {
+    let (counts, nodes) = until_some(Duration::from_secs(20), "samples of nodes 1 and 2", || {
         let (c, n) = seen(&db);
         (c[0] >= 2 && c[1] >= 2).then_some((c, n))
     });
@@ -108,7 +80,7 @@ fn a_node_that_joins_is_collected_without_a_restart() {
     assert_eq!(nodes, [1, 2], "{}", log_text());
 
     tb.start_discovery(3);
-    let (_, nodes) = wait_for(20, "samples of node 3", || {
+    let (_, nodes) = until_some(Duration::from_secs(20), "samples of node 3", || {
         let (c, n) = seen(&db);
         (c[2] >= 2).then_some((c, n))
     });

@@ -7,7 +7,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use openmosix_store::History;
-use openmosix_testbed::{Testbed, serial};
+use openmosix_testbed::wait::until_some;
+use openmosix_testbed::{Testbed, describe, history, process, serial};
 
 fn bed() -> &'static Testbed {
     Testbed::shared("tcoll", 214, 3)
@@ -20,15 +21,6 @@ fn now() -> f64 {
         .duration_since(UNIX_EPOCH)
         .expect("clock")
         .as_secs_f64()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// A folder with the history, the pid file and the collector's output.
@@ -74,8 +66,8 @@ impl Dir {
         let out = self.run(args);
         assert!(
             out.status.success(),
-            "openmosixcollector {args:?}: {}",
-            text(&out)
+            "{}",
+            describe(&format!("openmosixcollector {args:?}"), &out)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
@@ -110,33 +102,18 @@ struct Foreground {
 }
 
 impl Foreground {
-    fn pid(&self) -> i32 {
-        i32::try_from(self.child.id()).expect("pid")
-    }
     fn kill9(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
     /// SIGTERM and wait for a clean exit.
     fn stop(&mut self) {
-        let st = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status()
-            .expect("kill");
-        assert!(st.success());
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(st) = self.child.try_wait().expect("wait") {
-                assert!(
-                    st.success(),
-                    "collector exit {st}: {}",
-                    std::fs::read_to_string(&self.log).unwrap_or_default()
-                );
-                return;
-            }
-            assert!(Instant::now() < deadline, "the collector ignored SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let st = process::terminate(&mut self.child, Duration::from_secs(15), "the collector");
+        assert!(
+            st.success(),
+            "collector exit {st}: {}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
     }
 }
 
@@ -148,36 +125,10 @@ impl Drop for Foreground {
     }
 }
 
-/// Polls `f` until it returns Some, or panics with `what` after `secs`.
-fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 /// Sample rows per node (1..=3) of the file the path leads to now (none before the
 /// collector made it).
 fn counts(db: &Path) -> [i64; 3] {
-    let Ok(h) = History::open(db) else {
-        return [0; 3];
-    };
-    let mut out = [0; 3];
-    for (i, c) in out.iter_mut().enumerate() {
-        *c = h
-            .connection()
-            .query_row(
-                "SELECT count(*) FROM samples_all WHERE node = ?1",
-                [i64::try_from(i).expect("index") + 1],
-                |r| r.get(0),
-            )
-            .expect("count");
-    }
-    out
+    History::open(db).map_or([0; 3], |h| history::sample_counts(&h, "samples_all"))
 }
 
 #[test]
@@ -195,14 +146,18 @@ fn daemon_collects_checkpoints_rotates_and_stops() {
 
     // A second -d is refused while one runs.
     let second = d.run(&["-d"]);
-    assert!(!second.status.success(), "{}", text(&second));
+    assert!(
+        !second.status.success(),
+        "{}",
+        describe("openmosixcollector -d", &second)
+    );
     let err = String::from_utf8_lossy(&second.stderr);
     assert!(err.contains("already running"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 
     // About 15 s of collection: at least 12 samples of every node.
     let start = Instant::now();
-    let c = wait_for(30, "12 samples per node", || {
+    let c = until_some(Duration::from_secs(30), "12 samples per node", || {
         let c = counts(&d.db());
         c.iter().all(|&n| n >= 12).then_some(c)
     });
@@ -235,9 +190,11 @@ fn daemon_collects_checkpoints_rotates_and_stops() {
     let old_h = History::open(&old).expect("saved history");
     assert_eq!(old_h.checkpoints(0, i64::MAX / 2000).expect("cps").len(), 2);
     drop(old_h);
-    wait_for(15, "samples in the new history", || {
-        counts(&new).iter().all(|&n| n >= 2).then_some(())
-    });
+    until_some(
+        Duration::from_secs(15),
+        "samples in the new history",
+        || counts(&new).iter().all(|&n| n >= 2).then_some(()),
+    );
     assert_eq!(
         d.history().meta("previous").expect("meta"),
         old.file_name().map(|n| n.to_string_lossy().into_owned())
@@ -281,7 +238,7 @@ fn kill_9_while_writing_never_corrupts_the_history() {
     for round in 0..20u64 {
         let mut c = d.foreground(&[]);
         // Wait until it writes, then kill it at a different point of the second each time.
-        let first = wait_for(30, "the first ticks", || {
+        let first = until_some(Duration::from_secs(30), "the first ticks", || {
             let h = History::open(&d.db()).ok()?;
             let (_, last) = h.range().ok()??;
             (last >= now() as i64 - 1).then_some(last)
@@ -337,7 +294,7 @@ fn a_dead_node_leaves_a_gap_and_down_up_events() {
     let _g = serial();
     let d = Dir::new();
     let mut c = d.foreground(&[]);
-    wait_for(30, "samples of every node", || {
+    until_some(Duration::from_secs(30), "samples of every node", || {
         counts(&d.db()).iter().all(|&n| n >= 3).then_some(())
     });
     let guard = SshdGuard;
@@ -347,7 +304,7 @@ fn a_dead_node_leaves_a_gap_and_down_up_events() {
     let restarted = now();
     bed().sshd_start(3);
     drop(guard);
-    wait_for(30, "node 3 back", || {
+    until_some(Duration::from_secs(30), "node 3 back", || {
         let h = History::open(&d.db()).ok()?;
         let s = h.samples(3, restarted as i64, i64::MAX / 2).ok()?;
         (s.len() >= 3).then_some(())
@@ -392,14 +349,10 @@ fn what_the_suite_does_becomes_events() {
     let _g = serial();
     let d = Dir::new();
     let mut c = d.foreground(&[]);
-    wait_for(30, "samples of every node", || {
+    until_some(Duration::from_secs(30), "samples of every node", || {
         counts(&d.db()).iter().all(|&n| n >= 2).then_some(())
     });
-    let cli = |args: &[&str]| -> String {
-        let out = bed().cli(args);
-        assert!(out.status.success(), "openmosix {args:?}: {}", text(&out));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let cli = |args: &[&str]| bed().cli_ok(args);
     let pid = cli(&["run", "2", "--", "sleep", "4747"]).trim().to_owned();
     cli(&["renice", "2", &pid, "5"]);
     cli(&["mosctl", "2", "block"]);
@@ -416,7 +369,7 @@ fn what_the_suite_does_becomes_events() {
         ("admin", "switched block off".to_owned()),
         ("signal", format!("sent SIGKILL to process {pid}")),
     ];
-    let events = wait_for(15, "the suite's events", || {
+    let events = until_some(Duration::from_secs(15), "the suite's events", || {
         let e = History::open(&d.db())
             .ok()?
             .events(0, i64::MAX / 2000)
@@ -480,7 +433,7 @@ fn metrics_pass_promtool() {
     let addr = format!("127.0.0.1:{port}");
     let d = Dir::new();
     let mut c = d.foreground(&["--metrics", &addr]);
-    let body = wait_for(30, "metrics of three nodes up", || {
+    let body = until_some(Duration::from_secs(30), "metrics of three nodes up", || {
         let r = std::net::TcpStream::connect(&addr)
             .ok()
             .map(|_| http_get(&addr, "/metrics"))?;
@@ -508,7 +461,11 @@ fn metrics_pass_promtool() {
         .write_all(body.as_bytes())
         .expect("feed promtool");
     let out = check.wait_with_output().expect("promtool");
-    assert!(out.status.success(), "promtool: {}\n{body}", text(&out));
+    assert!(
+        out.status.success(),
+        "{}\n{body}",
+        describe("promtool", &out)
+    );
     assert!(http_get(&addr, "/nothing").starts_with("HTTP/1.1 404"));
     c.stop();
 }

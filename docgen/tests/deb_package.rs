@@ -12,15 +12,15 @@
 
 mod support;
 
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use openmosix_docgen::PROGRAMS;
+use openmosix_testbed::process::{KillOnDrop, Xvfb};
+use openmosix_testbed::wait::until;
 use support::{
-    Killed, Package, children_running, describe, dpkg, package, repo, run, scratch_root, try_run,
-    wait_for,
+    Package, children_running, describe, dpkg, package, repo, run, scratch_root, try_run,
 };
 
 #[test]
@@ -256,28 +256,8 @@ fn the_completions_load_and_complete() {
 #[test]
 fn openmosixview_with_no_configuration_opens_from_the_package() {
     let p = package();
-    let mut xvfb = Command::new("Xvfb")
-        .args([
-            "-displayfd",
-            "1",
-            "-screen",
-            "0",
-            "1100x600x24",
-            "-nolisten",
-            "tcp",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("Xvfb (scripts/install-test-deps.sh installs it)");
-    let stdout = xvfb.stdout.take().expect("Xvfb stdout");
-    let xvfb = Killed(xvfb);
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("Xvfb's display number");
-    let display = format!(":{}", line.trim());
-    assert!(line.trim().parse::<u32>().is_ok(), "Xvfb said {line:?}");
+    let xvfb = Xvfb::start("1100x600x24");
+    let display = xvfb.display.clone();
 
     let home = p.base.join("home");
     let state = p.base.join("agent-state");
@@ -294,17 +274,17 @@ fn openmosixview_with_no_configuration_opens_from_the_package() {
         .stderr(std::fs::File::create(p.base.join("openmosixview.log")).unwrap())
         .spawn()
         .expect("start the installed openmosixview");
-    let mut view = Killed(view);
+    let mut view = KillOnDrop(view);
     let view_pid = view.0.id();
 
     // With no configuration it serves this machine with the agent installed beside it.
     let agent_bin = p.root.join("usr/bin/openmosix-agent");
-    wait_for(
-        "the installed agent started by openmosixview",
+    until(
         Duration::from_secs(30),
+        "the installed agent started by openmosixview",
         || !children_running(&agent_bin, view_pid).is_empty(),
     );
-    wait_for("the openMosixview window", Duration::from_secs(30), || {
+    until(Duration::from_secs(30), "the openMosixview window", || {
         try_run(
             "xwininfo",
             Command::new("xwininfo").args(["-root", "-tree", "-display", &display]),
@@ -339,9 +319,9 @@ fn openmosixview_with_no_configuration_opens_from_the_package() {
     let agents = children_running(&agent_bin, view_pid);
     let _ = view.0.kill();
     let _ = view.0.wait();
-    wait_for(
-        "the agent leaving with its window",
+    until(
         Duration::from_secs(10),
+        "the agent leaving with its window",
         || {
             agents.iter().all(|pid| {
                 std::fs::read_link(format!("/proc/{pid}/exe")).map_or(true, |e| e != agent_bin)

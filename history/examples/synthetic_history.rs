@@ -7,35 +7,26 @@ use std::process::ExitCode;
 
 use openmosix_hpc::model::{NodeId, NodeInfo, NodeStatus};
 use openmosix_store::store::{ProcIn, Store, Tick};
+use openmosix_testbed::fixtures::proc_in;
 
 const NODES: [NodeId; 4] = [1, 2, 3, 4];
 const POVRAY: &str = "/usr/local/povray/bin/x-povray +Iskyvase.pov +W1024 +H768";
 
-fn proc(pid: i32, home: NodeId, state: char, cmd: &str) -> ProcIn {
-    ProcIn {
-        pid,
-        home,
-        home_pid: pid,
-        state,
-        cmdline: cmd.into(),
-    }
-}
-
 /// The process list of `node` at second `s` of the history.
 fn procs(node: NodeId, s: i64) -> Vec<ProcIn> {
-    let mut out = vec![proc(1, node, 'S', "/sbin/init")];
+    let mut out = vec![proc_in(1, node, 'S', "/sbin/init")];
     let workers = 8;
     // Worker w leaves node 1 at 30 + 20 w seconds and comes back at 480 - 10 w.
     let away = |w: i64| (30 + 20 * w..480 - 10 * w).contains(&s);
     let target = |w: i64| 2 + (w as NodeId % 3);
     if node == 1 {
-        out.push(proc(976, 1, 'S', "/usr/X11R6/bin/X :0"));
-        out.push(proc(994, 1, 'S', "/sbin/mingetty tty1"));
-        out.push(proc(995, 1, 'S', "login -- root"));
-        out.push(proc(996, 1, 'S', "-bash"));
-        out.push(proc(2517, 1, 'S', "make -f povray.mk render"));
+        out.push(proc_in(976, 1, 'S', "/usr/X11R6/bin/X :0"));
+        out.push(proc_in(994, 1, 'S', "/sbin/mingetty tty1"));
+        out.push(proc_in(995, 1, 'S', "login -- root"));
+        out.push(proc_in(996, 1, 'S', "-bash"));
+        out.push(proc_in(2517, 1, 'S', "make -f povray.mk render"));
     } else {
-        out.push(proc(420 + node as i32, node, 'S', "/usr/sbin/sshd -D"));
+        out.push(proc_in(420 + node as i32, node, 'S', "/usr/sbin/sshd -D"));
     }
     for w in 0..workers {
         let pid = 2518 + w as i32;
@@ -44,7 +35,7 @@ fn procs(node: NodeId, s: i64) -> Vec<ProcIn> {
             continue;
         }
         match (node, away(w)) {
-            (1, false) => out.push(proc(pid, 1, state, POVRAY)),
+            (1, false) => out.push(proc_in(pid, 1, state, POVRAY)),
             (n, true) if n == target(w) => out.push(ProcIn {
                 pid: 30_000 + pid,
                 home: 1,
@@ -56,7 +47,7 @@ fn procs(node: NodeId, s: i64) -> Vec<ProcIn> {
         }
     }
     if node == 3 && (200..260).contains(&s) {
-        out.push(proc(7001, 3, 'D', "tar czf /backup/home.tgz /home"));
+        out.push(proc_in(7001, 3, 'D', "tar czf /backup/home.tgz /home"));
     }
     out.sort_by_key(|p| p.pid);
     out

@@ -10,6 +10,9 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use openmosix_hpc::model::{NodeId, NodeInfo, NodeStatus};
 use openmosix_store::store::{ProcIn, Store, Tick};
+use openmosix_testbed::fixtures::proc_in;
+use openmosix_testbed::gui::assert_frames_do_not_wait;
+use openmosix_testbed::history::ExclusiveLock;
 use openmosixhistory::{HistoryBrowser, utc_text, where_sentence};
 
 /// 2026-11-18 11:08:20 UTC.
@@ -29,33 +32,27 @@ fn info(id: NodeId) -> NodeInfo {
     }
 }
 
-fn proc(pid: i32, home: NodeId, state: char, cmd: &str) -> ProcIn {
-    ProcIn {
-        pid,
-        home,
-        home_pid: pid,
-        state,
-        cmdline: cmd.into(),
-    }
-}
-
 /// The process lists of nodes 1, 2 and 3 at `t`: pid 100 at home on node 1 until T0+10,
 /// then a guest on node 2 (home 1) until T0+20, then gone; pid 200 appears on node 1
 /// at T0+10; pid 300 stays on node 3 all along.
 fn lists(t: i64) -> Vec<(NodeId, Vec<ProcIn>)> {
     let povray = "/usr/local/povray/bin/x-povray";
-    let n3 = vec![proc(300, 3, 'S', "sleep 1000")];
+    let n3 = vec![proc_in(300, 3, 'S', "sleep 1000")];
     if t < T0 + 10 {
-        vec![(1, vec![proc(100, 1, 'R', povray)]), (2, vec![]), (3, n3)]
+        vec![
+            (1, vec![proc_in(100, 1, 'R', povray)]),
+            (2, vec![]),
+            (3, n3),
+        ]
     } else if t < T0 + 20 {
         vec![
-            (1, vec![proc(200, 1, 'R', "make -j4")]),
-            (2, vec![proc(100, 1, 'R', povray)]),
+            (1, vec![proc_in(200, 1, 'R', "make -j4")]),
+            (2, vec![proc_in(100, 1, 'R', povray)]),
             (3, n3),
         ]
     } else {
         vec![
-            (1, vec![proc(200, 1, 'S', "make -j4")]),
+            (1, vec![proc_in(200, 1, 'S', "make -j4")]),
             (2, vec![]),
             (3, n3),
         ]
@@ -94,7 +91,7 @@ fn saved_history(path: &Path) {
     s.write_tick(&Tick {
         time: T0 + 100,
         samples: vec![(7, info(7))],
-        procs: vec![(7, vec![proc(777, 7, 'R', "saved job")])],
+        procs: vec![(7, vec![proc_in(777, 7, 'R', "saved job")])],
         ..Tick::default()
     })
     .expect("tick");
@@ -288,7 +285,7 @@ fn refresh_follows_the_live_history() {
     let mut h = harness(opened(&db));
     assert!(h.state().refresh());
     let mut t = tick(T0 + 30);
-    t.procs[0].1.push(proc(400, 1, 'R', "new job"));
+    t.procs[0].1.push(proc_in(400, 1, 'R', "new job"));
     store.write_tick(&t).expect("tick");
     std::thread::sleep(std::time::Duration::from_millis(1100));
     settle(&mut h);
@@ -399,9 +396,7 @@ fn the_window_draws_while_the_history_is_opened() {
     let db = dir.path().join("history.db");
     drop(database(&db));
     // Another program holds the file locked: the opening thread waits for it.
-    let lock = rusqlite::Connection::open(&db).expect("lock");
-    lock.execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;")
-        .expect("lock");
+    let lock = ExclusiveLock::take(&db);
     let start = std::time::Instant::now();
     let mut b = HistoryBrowser::open(&db).expect("open");
     // A time asked for before the history is in (the analyzer's right-click).
@@ -410,19 +405,11 @@ fn the_window_draws_while_the_history_is_opened() {
     let mut h = Harness::builder()
         .with_size(egui::vec2(900.0, 600.0))
         .build_ui_state(|ui, b: &mut HistoryBrowser| b.ui(ui), b);
-    h.run_steps(2);
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    h.run_steps(2);
-    assert!(
-        start.elapsed() < std::time::Duration::from_secs(2),
-        "the frames waited for the file: {:?}",
-        start.elapsed()
-    );
+    assert_frames_do_not_wait(&mut h, start, 2);
     assert!(h.state().loading());
     assert!(h.state().file().is_none());
     h.get_by_label("loading…");
-    lock.execute_batch("COMMIT").expect("unlock");
-    drop(lock);
+    lock.release();
     assert!(
         h.state_mut()
             .wait_loaded(std::time::Duration::from_secs(20))
@@ -477,11 +464,8 @@ fn the_window_draws_while_a_query_waits_for_the_file() {
     h.get_by_label("pid 100 was on no node at that time.");
     let answers = h.state().answers();
     // Another program holds the file locked: the worker's next query waits for it.
-    let lock = rusqlite::Connection::open(&db).expect("lock");
-    // The worker may be reading (a "refresh" poll): wait for it.
-    lock.busy_timeout(Duration::from_secs(20)).expect("timeout");
-    lock.execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;")
-        .expect("lock");
+    // The worker may be reading (a "refresh" poll): taking the lock waits for it.
+    let lock = ExclusiveLock::take(&db);
     let start = Instant::now();
     // A drag over the slider while the file is locked: frames only (a spinner keeps
     // asking for more, so the harness never settles).
@@ -490,13 +474,7 @@ fn the_window_draws_while_a_query_waits_for_the_file() {
             .set_value_accesskit(t as f64);
         h.run_steps(2);
     }
-    std::thread::sleep(Duration::from_millis(500));
-    h.run_steps(2);
-    assert!(
-        start.elapsed() < Duration::from_secs(2),
-        "the frames waited for the file: {:?}",
-        start.elapsed()
-    );
+    assert_frames_do_not_wait(&mut h, start, 0);
     // The time moved at once; the processes and the where answer are on their way,
     // the list of before stays until they are in.
     assert!(h.state().busy());
@@ -505,8 +483,7 @@ fn the_window_draws_while_a_query_waits_for_the_file() {
     assert_eq!(h.query_all_by_label("loading…").count(), 2);
     assert_eq!(shown(&h), expected(T0 + 20));
     assert!(h.query_by_label_contains("pid 100 was").is_none());
-    lock.execute_batch("COMMIT").expect("unlock");
-    drop(lock);
+    lock.release();
     settle(&mut h);
     assert_eq!(shown(&h), expected(T0));
     h.get_by_label("pid 100 was on node 1 (at home).");
@@ -528,17 +505,14 @@ fn a_query_that_cannot_read_the_file_says_so_in_the_window() {
     let mut b = opened(&db);
     b.set_refresh(false);
     let mut h = harness(b);
-    let lock = rusqlite::Connection::open(&db).expect("lock");
-    lock.execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;")
-        .expect("lock");
+    let lock = ExclusiveLock::take(&db);
     // Held longer than the history waits for a lock (5 s).
     set_slider(&mut h, T0 + 10);
     let error = h.state().error().expect("an error").to_owned();
     assert!(error.starts_with("cannot read the processes: "), "{error}");
     h.get_by_label(&error);
     assert_eq!(shown(&h), expected(T0 + 20));
-    lock.execute_batch("COMMIT").expect("unlock");
-    drop(lock);
+    lock.release();
     // The next move reads again.
     set_slider(&mut h, T0);
     assert_eq!(h.state().error(), None);

@@ -4,10 +4,9 @@
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
-use egui_kittest::kittest::{NodeT as _, Queryable as _};
-use openmosix_client::{ClientOptions, LinkState};
-use openmosix_gui::{ClusterSource, LiveCluster};
-use openmosix_hpc::map::Cluster;
+use egui_kittest::kittest::Queryable as _;
+use openmosix_gui::ClusterSource as _;
+use openmosix_testbed::gui::{LiveApp, drag, text_containing, wait_explained};
 use openmosix_testbed::{Testbed, serial};
 use openmosixmigmon::MigMon;
 use serde_json::Value;
@@ -17,82 +16,44 @@ fn bed() -> &'static Testbed {
 }
 
 /// What the program holds: the live source and the window.
-struct App {
-    source: LiveCluster,
-    mon: MigMon,
-}
+type App = LiveApp<MigMon>;
 
-impl App {
-    fn frame(&mut self, ui: &mut egui::Ui) {
-        self.source.set_repaint(ui.ctx());
-        self.mon.poll(&self.source, Instant::now());
-        for (ticket, outcome) in self.source.outcomes() {
-            self.mon.on_outcome(ticket, &outcome);
-        }
-        self.mon.ui(ui, &self.source);
+/// One frame of the program: poll, hand over the outcomes, draw.
+fn frame(ui: &mut egui::Ui, app: &mut App) {
+    app.source.set_repaint(ui.ctx());
+    app.window.poll(&app.source, Instant::now());
+    for (ticket, outcome) in app.source.outcomes() {
+        app.window.on_outcome(ticket, &outcome);
     }
+    app.window.ui(ui, &app.source);
 }
 
 type H = Harness<'static, App>;
 
 fn harness() -> H {
-    let cluster = Cluster::from_file(&bed().cluster_file).expect("cluster file");
-    let options = ClientOptions::for_cluster(&cluster);
-    let source = LiveCluster::start(cluster, &options).expect("runtime");
+    let app = LiveApp::start(&bed().cluster_file, MigMon::new(2));
     let mut h = Harness::builder()
         .with_size(egui::vec2(1000.0, 760.0))
         .with_step_dt(1.0 / 30.0)
         .with_max_steps(200)
-        .build_ui_state(
-            |ui, app: &mut App| app.frame(ui),
-            App {
-                source,
-                mon: MigMon::new(2),
-            },
-        );
-    wait(&mut h, 15, "every node up", |h| {
-        let nodes = h.state().source.nodes();
-        nodes.len() == 3 && nodes.iter().all(|n| n.state == LinkState::Up)
-    });
+        .build_ui_state(frame, app);
+    wait(&mut h, 15, "every node up", |h| h.state().all_up(3));
     h
 }
 
-/// Steps the UI until `cond` holds, failing after `secs` seconds.
-fn wait(h: &mut H, secs: u64, what: &str, mut cond: impl FnMut(&H) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        h.step();
-        if cond(h) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not within {secs} s: {what} (status: {})",
-            h.state().mon.status()
-        );
-        std::thread::sleep(Duration::from_millis(30));
-    }
-}
-
-fn cli(args: &[&str]) -> String {
-    let out = bed().cli(args);
-    assert!(
-        out.status.success(),
-        "openmosix {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
+/// Steps the UI until `cond` holds, failing after `secs` seconds with the status line.
+fn wait(h: &mut H, secs: u64, what: &str, cond: impl FnMut(&H) -> bool) {
+    wait_explained(h, secs, what, cond, |h| {
+        format!("status: {}", h.state().window.status())
+    });
 }
 
 fn ps(node: u32) -> Vec<Value> {
-    cli(&["--json", "ps", &node.to_string()])
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json"))
-        .collect()
+    bed().ps(node)
 }
 
-fn start(args: &[&str]) -> i32 {
-    cli(args).trim().parse().expect("a pid")
+fn start(argv: &[&str], flags: &[&str]) -> i32 {
+    i32::try_from(bed().run_job(2, flags, argv)).expect("a pid")
 }
 
 /// Kills the marker processes (whatever node they ended on) when a test ends, even
@@ -108,27 +69,26 @@ impl Drop for Cleanup {
                 if p["cmdline"] == self.0
                     && let Some(pid) = p["pid"].as_i64()
                 {
-                    bed().cli(&["signal", &node.to_string(), &pid.to_string(), "KILL"]);
+                    bed().kill(node, pid);
                 }
             }
         }
     }
 }
 
-fn drag(h: &mut H, from: egui::Pos2, to: egui::Pos2) {
-    h.drag_at(from);
-    h.run_steps(2);
-    for i in 1..=8 {
-        let t = i as f32 / 8.0;
-        h.hover_at(from.lerp(to, t));
-        h.run_steps(2);
-    }
-    h.drop_at(to);
-    h.run_steps(2);
-}
-
 fn center(h: &H, label: &str) -> egui::Pos2 {
     h.get_by_label(label).rect().center()
+}
+
+/// Waits for `pid`'s square by node 2 (`what`), then drags it onto node 3's penguin.
+fn drag_to_node_3(h: &mut H, pid: i32, what: &str) {
+    let label = format!("pid {pid}");
+    wait(h, 10, what, |h| {
+        h.state().window.square_state(pid) == Some((2, false)) && h.query_by_label(&label).is_some()
+    });
+    let (from, to) = (center(h, &label), center(h, "node 3"));
+    drag(h, from, to, 8);
+    h.run_steps(2);
 }
 
 /// Lets a square finish gliding to its new place.
@@ -143,17 +103,12 @@ fn a_dragged_square_migrates_and_a_double_click_sends_it_home() {
     let _g = serial();
     let mut h = harness();
     let _c = Cleanup("sleep 4712");
-    let pid = start(&["run", "2", "--", "sleep", "4712"]);
-    let label = format!("pid {pid}");
-    wait(&mut h, 10, "the marker's square by node 2", |h| {
-        h.state().mon.square_state(pid) == Some((2, false)) && h.query_by_label(&label).is_some()
-    });
-    let (from, to) = (center(&h, &label), center(&h, "node 3"));
-    drag(&mut h, from, to);
+    let pid = start(&["sleep", "4712"], &[]);
+    drag_to_node_3(&mut h, pid, "the marker's square by node 2");
     wait(&mut h, 60, "the migration's end", |h| {
-        !h.state().mon.is_moving()
+        !h.state().window.is_moving()
     });
-    let status = h.state().mon.status().to_owned();
+    let status = h.state().window.status().to_owned();
     assert!(
         status.starts_with(&format!("moved pid {pid} to node 3")),
         "{status}"
@@ -174,7 +129,7 @@ fn a_dragged_square_migrates_and_a_double_click_sends_it_home() {
     wait(&mut h, 5, "two seconds of fresh lists", |_| {
         t.elapsed() > Duration::from_secs(2)
     });
-    assert_eq!(h.state().mon.square_state(new_pid), Some((3, true)));
+    assert_eq!(h.state().window.square_state(new_pid), Some((3, true)));
     settle(&mut h);
     let by3 = center(&h, &format!("pid {new_pid}"));
     assert!(
@@ -188,8 +143,10 @@ fn a_dragged_square_migrates_and_a_double_click_sends_it_home() {
     h.run_steps(1);
     h.get_by_label(&label).click();
     h.run_steps(2);
-    wait(&mut h, 60, "the way home", |h| !h.state().mon.is_moving());
-    let status = h.state().mon.status().to_owned();
+    wait(&mut h, 60, "the way home", |h| {
+        !h.state().window.is_moving()
+    });
+    let status = h.state().window.status().to_owned();
     assert!(status.starts_with("moved pid"), "{status}");
     assert!(status.contains("to node 2"), "{status}");
     let home = ps(2)
@@ -199,7 +156,7 @@ fn a_dragged_square_migrates_and_a_double_click_sends_it_home() {
     let back = i32::try_from(home["pid"].as_i64().expect("pid")).expect("pid");
     assert!(!ps(3).iter().any(|p| p["cmdline"] == "sleep 4712"));
     wait(&mut h, 5, "the square back by node 2, black", |h| {
-        h.state().mon.square_state(back) == Some((2, false))
+        h.state().window.square_state(back) == Some((2, false))
     });
 }
 
@@ -209,16 +166,15 @@ fn a_locked_process_dropped_on_a_penguin_says_why_and_stays() {
     // Started before the window's agents: an agent reads its node's state file when it
     // starts, so a lock set by another agent process later would be unknown to it.
     let _c = Cleanup("sleep 4713");
-    let pid = start(&["run", "2", "--nomig", "--", "sleep", "4713"]);
+    let pid = start(&["sleep", "4713"], &["--nomig"]);
     let mut h = harness();
-    let label = format!("pid {pid}");
-    wait(&mut h, 10, "the locked square by node 2", |h| {
-        h.state().mon.square_state(pid) == Some((2, false)) && h.query_by_label(&label).is_some()
-    });
-    let (from, to) = (center(&h, &label), center(&h, "node 3"));
-    drag(&mut h, from, to);
+    drag_to_node_3(&mut h, pid, "the locked square by node 2");
     h.run_steps(2);
-    assert!(!h.state().mon.is_moving(), "{}", h.state().mon.status());
+    assert!(
+        !h.state().window.is_moving(),
+        "{}",
+        h.state().window.status()
+    );
     let reason = ps(2)
         .into_iter()
         .find(|p| p["pid"].as_i64() == Some(i64::from(pid)))
@@ -227,19 +183,15 @@ fn a_locked_process_dropped_on_a_penguin_says_why_and_stays() {
         .expect("cantmove")
         .to_owned();
     assert!(!reason.is_empty());
-    let status = h.state().mon.status().to_owned();
+    let status = h.state().window.status().to_owned();
     assert!(status.contains(&reason), "{status} / {reason}");
-    let note = h.get_by_label_contains("cannot move:");
-    let text = note
-        .value()
-        .or_else(|| note.accesskit_node().label())
-        .unwrap_or_default();
+    let text = text_containing(&h, "cannot move:");
     assert!(text.contains(&reason), "{text}");
     // Nothing moved.
     let t = Instant::now();
     wait(&mut h, 5, "a second of fresh lists", |_| {
         t.elapsed() > Duration::from_millis(1500)
     });
-    assert_eq!(h.state().mon.square_state(pid), Some((2, false)));
+    assert_eq!(h.state().window.square_state(pid), Some((2, false)));
     assert!(!ps(3).iter().any(|p| p["cmdline"] == "sleep 4713"));
 }

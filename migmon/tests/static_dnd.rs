@@ -3,9 +3,11 @@
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 use openmosix_client::migrate::Target;
-use openmosix_client::{LinkState, NodeView};
 use openmosix_gui::{Action, Outcome, StaticSource};
-use openmosix_hpc::model::{MigMask, NodeId, ProcInfo};
+use openmosix_hpc::model::{NodeId, ProcInfo};
+use openmosix_testbed::fixtures::{node_view, proc_info};
+use openmosix_testbed::gui::drag;
+
 use openmosixmigmon::MigMon;
 
 struct State {
@@ -13,43 +15,13 @@ struct State {
     mon: MigMon,
 }
 
-fn node(id: NodeId) -> NodeView {
-    NodeView {
-        id,
-        address: format!("10.0.0.{id}"),
-        state: LinkState::Up,
-        reason: None,
-        hello: None,
-        info: None,
-        updated: None,
-    }
-}
-
 fn proc_(pid: i32, at: NodeId, home: NodeId, cmd: &str, cantmove: &str) -> ProcInfo {
     ProcInfo {
-        pid,
-        ppid: 1,
-        uid: 0,
-        state: 'S',
-        nice: 0,
-        utime: 0,
-        cutime: 0,
-        vsize: 0,
-        rss: 0,
-        nswap: 0,
-        cnswap: 0,
-        comm: cmd.split(' ').next().unwrap_or_default().into(),
-        cmdline: cmd.into(),
-        where_: at,
         home,
-        home_pid: pid,
         nmigs: u32::from(at != home),
         lock: !cantmove.is_empty(),
         cantmove: cantmove.to_owned(),
-        mask: MigMask::default(),
-        run: None,
-        candidate: false,
-        auto_moved: false,
+        ..proc_info(pid, at, cmd)
     }
 }
 
@@ -73,7 +45,7 @@ fn node1() -> Vec<ProcInfo> {
 
 fn harness() -> Harness<'static, State> {
     let source = StaticSource {
-        nodes: vec![node(1), node(2), node(3)],
+        nodes: vec![node_view(1), node_view(2), node_view(3)],
         ..StaticSource::default()
     };
     let mut mon = MigMon::new(1);
@@ -104,15 +76,9 @@ fn harness() -> Harness<'static, State> {
     h
 }
 
-fn drag(h: &mut Harness<'static, State>, from: egui::Pos2, to: egui::Pos2) {
-    h.drag_at(from);
-    h.run_steps(2);
-    for i in 1..=8 {
-        let t = i as f32 / 8.0;
-        h.hover_at(from.lerp(to, t));
-        h.run_steps(2);
-    }
-    h.drop_at(to);
+/// Drags from `from` to `to` and lets the window settle.
+fn drag_and_settle(h: &mut Harness<'static, State>, from: egui::Pos2, to: egui::Pos2) {
+    drag(h, from, to, 8);
     h.run();
 }
 
@@ -166,7 +132,7 @@ fn only_user_processes_get_squares() {
 fn dragging_a_square_onto_a_penguin_migrates_it_there() {
     let mut h = harness();
     let (from, to) = (center(&h, "pid 100"), center(&h, "node 3"));
-    drag(&mut h, from, to);
+    drag_and_settle(&mut h, from, to);
     assert_eq!(
         migrations(&h),
         vec![Action::Migrate {
@@ -184,7 +150,7 @@ fn a_drop_outside_any_penguin_does_nothing() {
     let mut h = harness();
     let from = center(&h, "pid 100");
     let to = h.get_by_label("node 3").rect().center() + egui::vec2(0.0, -150.0);
-    drag(&mut h, from, to);
+    drag_and_settle(&mut h, from, to);
     assert!(migrations(&h).is_empty());
 }
 
@@ -192,7 +158,7 @@ fn a_drop_outside_any_penguin_does_nothing() {
 fn a_locked_process_shows_its_reason_instead_of_moving() {
     let mut h = harness();
     let (from, to) = (center(&h, "pid 101"), center(&h, "node 2"));
-    drag(&mut h, from, to);
+    drag_and_settle(&mut h, from, to);
     assert!(migrations(&h).is_empty());
     assert!(
         h.state().mon.status().contains("locked (nomig)"),
@@ -224,7 +190,7 @@ fn double_clicking_a_guest_sends_it_home() {
 fn a_finished_migration_moves_the_square_and_turns_it_green() {
     let mut h = harness();
     let (from, to) = (center(&h, "pid 100"), center(&h, "node 2"));
-    drag(&mut h, from, to);
+    drag_and_settle(&mut h, from, to);
     assert_eq!(migrations(&h).len(), 1);
     let ticket = h.state().source.actions.lock().expect("actions").len() as u64;
     let mon = &mut h.state_mut().mon;
@@ -298,7 +264,7 @@ fn poll_asks_every_node_that_is_up_once_a_second() {
 #[test]
 fn a_full_circle_shows_48_squares_and_counts_the_rest() {
     let source = StaticSource {
-        nodes: vec![node(1), node(2)],
+        nodes: vec![node_view(1), node_view(2)],
         ..StaticSource::default()
     };
     let mut mon = MigMon::new(1);

@@ -13,11 +13,7 @@ use openmosix_hpc::map::Cluster;
 use openmosix_hpc::model::NodeInfo;
 use openmosix_hpc::protocol::Request;
 use openmosix_testbed::Testbed;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
+use openmosix_testbed::stats::percentile;
 
 fn summary(name: &str, mut v: Vec<Duration>) -> (Duration, Duration) {
     v.sort();

@@ -2,14 +2,12 @@
 //! testbed: a marker process is listed, filtered, migrated by double-clicking a node in
 //! its migrator, stopped, continued, reniced and killed — each checked with the agent.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
-use openmosix_client::{ClientOptions, LinkState};
-use openmosix_gui::{ClusterSource as _, LiveCluster};
-use openmosix_hpc::map::Cluster;
+use openmosix_testbed::gui::{LiveApp, double_click, type_into, wait};
 use openmosix_testbed::{Testbed, serial};
 use openmosixprocs::{ProcsWindow, Row};
 use serde_json::Value;
@@ -19,18 +17,10 @@ fn bed() -> &'static Testbed {
 }
 
 /// What the standalone program is: the live source and the window.
-struct App {
-    source: LiveCluster,
-    window: ProcsWindow,
-}
+type App = LiveApp<ProcsWindow>;
 
 fn harness() -> Harness<'static, App> {
-    let cluster = Cluster::from_file(&bed().cluster_file).expect("cluster file");
-    let options = ClientOptions::for_cluster(&cluster);
-    let app = App {
-        source: LiveCluster::start(cluster, &options).expect("source"),
-        window: ProcsWindow::new(),
-    };
+    let app = LiveApp::start(&bed().cluster_file, ProcsWindow::new());
     let mut h = Harness::builder()
         .with_size(egui::vec2(1100.0, 760.0))
         // Every input event is a step: short steps make two clicks a double click.
@@ -39,57 +29,21 @@ fn harness() -> Harness<'static, App> {
             |ui, app: &mut App| app.window.root_ui(ui, &app.source, Instant::now()),
             app,
         );
-    wait(&mut h, 10, "every node connected", |h| {
-        let nodes = h.state().source.nodes();
-        nodes.len() == 3 && nodes.iter().all(|n| n.state == LinkState::Up)
-    });
+    wait(&mut h, 10, "every node connected", |h| h.state().all_up(3));
     h
-}
-
-/// Steps the UI until `cond` holds, failing after `secs` seconds.
-fn wait(
-    h: &mut Harness<'static, App>,
-    secs: u64,
-    what: &str,
-    mut cond: impl FnMut(&Harness<'static, App>) -> bool,
-) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        h.step();
-        if cond(h) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "not within {secs} s: {what}");
-        std::thread::sleep(Duration::from_millis(30));
-    }
-}
-
-fn cli(args: &[&str]) -> String {
-    let out = bed().cli(args);
-    assert!(
-        out.status.success(),
-        "openmosix {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
 }
 
 /// The agent's own word on a process: `openmosix --json ps NODE`.
 fn ps(node: u32, pid: i32) -> Option<Value> {
-    cli(&["--json", "ps", &node.to_string()])
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).expect("json"))
-        .find(|p| p["pid"].as_i64() == Some(i64::from(pid)))
+    bed().find(node, i64::from(pid))
 }
 
 /// Kills markers left by an earlier run.
 fn kill_markers() {
     for node in 1..=3u32 {
-        for line in cli(&["--json", "ps", &node.to_string()]).lines() {
-            let p: Value = serde_json::from_str(line).expect("json");
+        for p in bed().ps(node) {
             if p["cmdline"] == "sleep 4711" {
-                let pid = p["pid"].to_string();
-                let _ = bed().cli(&["signal", &node.to_string(), &pid, "KILL"]);
+                bed().kill(node, p["pid"].as_i64().expect("pid"));
             }
         }
     }
@@ -110,15 +64,6 @@ fn choose(h: &mut Harness<'static, App>, entry: &str) {
     h.run_steps(3);
 }
 
-fn double_click(h: &mut Harness<'static, App>, label: &str) {
-    // Let 0.4 s of UI time pass so that this is no triple click.
-    h.run_steps(20);
-    h.get_by_label(label).click();
-    h.step();
-    h.get_by_label(label).click();
-    h.run_steps(3);
-}
-
 fn migrator_message(h: &Harness<'static, App>) -> String {
     h.state()
         .window
@@ -133,10 +78,7 @@ fn migrator_message(h: &Harness<'static, App>) -> String {
 fn a_marker_is_listed_moved_stopped_continued_reniced_and_killed() {
     let _g = serial();
     kill_markers();
-    let pid: i32 = cli(&["run", "2", "--", "sleep", "4711"])
-        .trim()
-        .parse()
-        .expect("pid");
+    let pid = i32::try_from(bed().run_job(2, &[], &["sleep", "4711"])).expect("pid");
     let mut h = harness();
 
     // The box, node 2 chosen, lists it; the filter leaves it alone.
@@ -146,10 +88,8 @@ fn a_marker_is_listed_moved_stopped_continued_reniced_and_killed() {
         h.query_by_label(&label).is_some()
     });
     assert!(h.state().window.rows().len() > 1);
-    let filter = h.get_by_role_and_label(Role::TextInput, "filter");
-    filter.focus();
-    filter.type_text("4711");
-    h.run_steps(3);
+    type_into(&mut h, "filter", "4711");
+    h.run_steps(1);
     let rows = h.state().window.rows();
     assert_eq!(
         rows.iter().map(|r| (r.node, r.pid)).collect::<Vec<_>>(),

@@ -8,9 +8,10 @@ use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 use openmosix_client::migrate::{Migrated, Progress, Target};
-use openmosix_client::{LinkState, NodeView};
 use openmosix_gui::{Action, Outcome, StaticSource, Ticket};
-use openmosix_hpc::model::{MigMask, NodeId, ProcInfo, Signal};
+use openmosix_hpc::model::{NodeId, ProcInfo, Signal};
+use openmosix_testbed::fixtures::{node_view, proc_info};
+use openmosix_testbed::gui::{double_click, type_into};
 use openmosixprocs::{Choice, ProcsWindow};
 
 struct State {
@@ -18,44 +19,14 @@ struct State {
     window: ProcsWindow,
 }
 
-fn node(id: NodeId) -> NodeView {
-    NodeView {
-        id,
-        address: format!("10.0.0.{id}"),
-        state: LinkState::Up,
-        reason: None,
-        hello: None,
-        info: None,
-        updated: None,
-    }
-}
-
 fn proc(node: NodeId, pid: i32, ppid: i32, uid: u32, cmd: &str) -> ProcInfo {
-    let comm = cmd.split_whitespace().next().unwrap_or_default();
     ProcInfo {
-        pid,
         ppid,
         uid,
-        state: 'S',
-        nice: 0,
         utime: 181,
-        cutime: 0,
         vsize: 3_633_152,
         rss: 1_793_000,
-        nswap: 0,
-        cnswap: 0,
-        comm: comm.into(),
-        cmdline: cmd.into(),
-        where_: node,
-        home: node,
-        home_pid: pid,
-        nmigs: 0,
-        lock: false,
-        cantmove: String::new(),
-        mask: MigMask::default(),
-        run: None,
-        candidate: false,
-        auto_moved: false,
+        ..proc_info(pid, node, cmd)
     }
 }
 
@@ -90,7 +61,7 @@ fn lists() -> Vec<(NodeId, Vec<ProcInfo>)> {
 fn harness() -> Harness<'static, State> {
     let state = State {
         source: StaticSource {
-            nodes: vec![node(1), node(2), node(3)],
+            nodes: vec![node_view(1), node_view(2), node_view(3)],
             ..StaticSource::default()
         },
         window: ProcsWindow::new(),
@@ -157,6 +128,33 @@ fn pids(h: &Harness<'static, State>) -> Vec<i32> {
     h.state().window.rows().iter().map(|r| r.pid).collect()
 }
 
+/// Clicks the widget labelled `label` and lets the window act on it.
+fn click(h: &mut Harness<'static, State>, label: &str) {
+    h.get_by_label(label).click();
+    h.run_steps(3);
+}
+
+/// Clicks the check box labelled `label` and lets the window act on it.
+fn tick(h: &mut Harness<'static, State>, label: &str) {
+    h.get_by_role_and_label(Role::CheckBox, label).click();
+    h.run_steps(3);
+}
+
+/// Clicks `label`: the window must ask to migrate process `pid` of `node` to `target`.
+fn click_migrates(
+    h: &mut Harness<'static, State>,
+    label: &str,
+    node: NodeId,
+    pid: i32,
+    target: Target,
+) {
+    click(h, label);
+    assert_eq!(
+        actions(h).last(),
+        Some(&Action::Migrate { node, pid, target })
+    );
+}
+
 #[test]
 fn poll_asks_every_node_once_a_second() {
     let mut h = harness();
@@ -208,10 +206,8 @@ fn rows_filter_and_sort() {
     h.get_by_label("pid 200 on node 1");
     h.get_by_label("6 of 6 processes");
 
-    let filter = h.get_by_role_and_label(Role::TextInput, "filter");
-    filter.focus();
-    filter.type_text("4711");
-    h.run_steps(3);
+    type_into(&mut h, "filter", "4711");
+    h.run_steps(1);
     assert_eq!(pids(&h), vec![200]);
     assert!(h.query_by_label("pid 100 on node 1").is_none());
     h.get_by_label("1 of 6 processes");
@@ -226,19 +222,15 @@ fn rows_filter_and_sort() {
     h.run_steps(3);
 
     // A click on the sorted column's header reverses it.
-    h.get_by_label("pid").click();
-    h.run_steps(3);
+    click(&mut h, "pid");
     assert_eq!(pids(&h), vec![300, 200, 100, 70, 50, 1]);
-    h.get_by_label("pid").click();
-    h.run_steps(3);
+    click(&mut h, "pid");
     assert_eq!(pids(&h), vec![1, 50, 70, 100, 200, 300]);
     // Another column sorts by it, ascending first.
-    h.get_by_label("nice").click();
-    h.run_steps(3);
+    click(&mut h, "nice");
     assert_eq!(pids(&h)[0], 200);
     assert_eq!(pids(&h)[5], 300);
-    h.get_by_label("nice").click();
-    h.run_steps(3);
+    click(&mut h, "nice");
     assert_eq!(pids(&h)[0], 300);
 }
 
@@ -280,15 +272,6 @@ fn guests_are_green_and_locked_processes_say_why() {
     panic!("no tooltip with the reason");
 }
 
-fn double_click(h: &mut Harness<'static, State>, label: &str) {
-    // Let 0.4 s pass so that this is no triple click with an earlier double click.
-    h.run_steps(20);
-    h.get_by_label(label).click();
-    h.step();
-    h.get_by_label(label).click();
-    h.run_steps(3);
-}
-
 #[test]
 fn a_double_click_opens_the_migrator_whose_buttons_act() {
     let mut h = harness();
@@ -299,23 +282,15 @@ fn a_double_click_opens_the_migrator_whose_buttons_act() {
     let n = actions(&h).len();
 
     // The whole tree gets STOP and CONT; kill goes to the process alone.
-    h.get_by_role_and_label(Role::CheckBox, "whole tree")
-        .click();
-    h.run_steps(3);
-    h.get_by_label("SIGSTOP").click();
-    h.run_steps(3);
-    h.get_by_label("SIGCONT").click();
-    h.run_steps(3);
-    h.get_by_role_and_label(Role::CheckBox, "whole tree")
-        .click();
-    h.run_steps(3);
-    h.get_by_label("kill").click();
-    h.run_steps(3);
+    tick(&mut h, "whole tree");
+    click(&mut h, "SIGSTOP");
+    click(&mut h, "SIGCONT");
+    tick(&mut h, "whole tree");
+    click(&mut h, "kill");
     h.get_by_role_and_label(Role::Slider, "nice")
         .set_value_accesskit(10.0);
     h.run_steps(3);
-    h.get_by_label("apply nice").click();
-    h.run_steps(3);
+    click(&mut h, "apply nice");
     assert_eq!(
         actions(&h)[n..],
         [
@@ -362,16 +337,7 @@ fn a_double_click_opens_the_migrator_whose_buttons_act() {
     h.get_by_label("renice: permission denied");
 
     // Home and best.
-    h.get_by_label("best").click();
-    h.run_steps(3);
-    assert_eq!(
-        actions(&h).last(),
-        Some(&Action::Migrate {
-            node: 1,
-            pid: 100,
-            target: Target::Best
-        })
-    );
+    click_migrates(&mut h, "best", 1, 100, Target::Best);
     let ticket = actions(&h).len() as Ticket;
     assert!(h.state_mut().window.on_outcome(
         ticket,
@@ -381,16 +347,7 @@ fn a_double_click_opens_the_migrator_whose_buttons_act() {
     ));
     h.run_steps(3);
     h.get_by_label("process 100 stays on node 1: no node is better");
-    h.get_by_label("home").click();
-    h.run_steps(3);
-    assert_eq!(
-        actions(&h).last(),
-        Some(&Action::Migrate {
-            node: 1,
-            pid: 100,
-            target: Target::Home
-        })
-    );
+    click_migrates(&mut h, "home", 1, 100, Target::Home);
 }
 
 #[test]
@@ -450,8 +407,7 @@ fn a_migration_shows_its_phases_and_the_window_follows_the_process() {
     h.get_by_label("moved to node 3 as pid 900 (frozen 12 ms)");
     h.get_by_label("migrator: pid 900 on node 3");
     // The window follows it: signals now go to node 3, pid 900.
-    h.get_by_label("SIGSTOP").click();
-    h.run_steps(3);
+    click(&mut h, "SIGSTOP");
     assert_eq!(
         actions(&h).last(),
         Some(&Action::Signal {
@@ -467,8 +423,7 @@ fn remote_procs_lists_the_guests_and_sends_them_away() {
     let mut h = harness();
     h.state_mut().window.choose(Choice::Node(2));
     h.run_steps(3);
-    h.get_by_label("manage procs from remote").click();
-    h.run_steps(3);
+    click(&mut h, "manage procs from remote");
     let remote = h.state().window.remote().expect("remote window");
     assert_eq!(remote.node, 2);
     h.get_by_label("from openMosix-node: 1 (pid 1809 there)");
@@ -476,24 +431,6 @@ fn remote_procs_lists_the_guests_and_sends_them_away() {
     h.get_by_label("state=R");
     // The local daemon is no guest.
     assert!(h.query_by_label("pid 70").is_none());
-    h.get_by_label("goto home node").click();
-    h.run_steps(3);
-    assert_eq!(
-        actions(&h).last(),
-        Some(&Action::Migrate {
-            node: 2,
-            pid: 50,
-            target: Target::Home
-        })
-    );
-    h.get_by_label("goto best node").click();
-    h.run_steps(3);
-    assert_eq!(
-        actions(&h).last(),
-        Some(&Action::Migrate {
-            node: 2,
-            pid: 50,
-            target: Target::Best
-        })
-    );
+    click_migrates(&mut h, "goto home node", 2, 50, Target::Home);
+    click_migrates(&mut h, "goto best node", 2, 50, Target::Best);
 }

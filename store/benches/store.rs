@@ -16,27 +16,14 @@ use std::time::{Duration, Instant};
 use openmosix_hpc::model::{NodeInfo, NodeStatus};
 use openmosix_store::History;
 use openmosix_store::store::{Store, Tick};
+use openmosix_testbed::fixtures::Rng;
+use openmosix_testbed::stats::percentile;
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// xorshift64*: reproducible noise without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 /// CPU time of this thread (user + system), which a busy machine does not inflate the
@@ -56,11 +43,6 @@ fn thread_cpu() -> Duration {
         u64::try_from(ts.tv_sec).unwrap_or(0),
         u32::try_from(ts.tv_nsec).unwrap_or(0),
     )
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 /// Bytes this process has handed to write(2) so far (/proc/self/io `wchar`).
@@ -127,8 +109,8 @@ fn main() {
                 *down -= 1;
                 continue;
             }
-            if rng.next().is_multiple_of(3600) {
-                *down = 30 + (rng.next() % 270) as u32;
+            if rng.bits().is_multiple_of(3600) {
+                *down = 30 + (rng.bits() % 270) as u32;
                 continue;
             }
             // A random walk: busy and idle spells, memory drifting by megabytes.
@@ -136,7 +118,7 @@ fn main() {
             n.util = (n.load / f64::from(n.cpus)).min(100.0);
             let drift = ((rng.unit() - 0.5) * 64.0 * 1048576.0) as i64;
             n.mem = (n.mem as i64 + drift).clamp(1 << 30, 15 << 30) as u64;
-            n.rmem = n.mem / 2 + (rng.next() % (256 << 20));
+            n.rmem = n.mem / 2 + (rng.bits() % (256 << 20));
             tick.samples.push((n.id, n.clone()));
         }
         written_samples += tick.samples.len() as i64;

@@ -11,23 +11,12 @@ use std::path::Path;
 use openmosix_hpc::model::{NodeInfo, NodeStatus};
 use openmosix_store::store::{Store, Tick};
 use openmosix_store::{Error, History, Sample, schema};
+use openmosix_testbed::fixtures::Rng;
 use rusqlite::Connection;
 
 const MIB: u64 = 1 << 20;
 /// Not on a minute: the first and the last block of each node are partial.
 const T0: i64 = 1_700_000_017;
-
-/// xorshift64*: reproducible noise.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
 
 /// The figures of `node` at second `i`: random walks with jumps, node 3 down now and
 /// then, node 2 with extreme values now and then.
@@ -35,7 +24,7 @@ fn figures(rng: &mut Rng, node: u32, i: i64) -> Option<NodeInfo> {
     if node == 3 && (i % 200 > 150 || (40..45).contains(&i)) {
         return None;
     }
-    let r = rng.next();
+    let r = rng.bits();
     let load = match r % 50 {
         0 => 1e15,
         1 => 0.0,

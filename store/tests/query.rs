@@ -6,6 +6,7 @@
 use openmosix_hpc::model::{NodeInfo, NodeStatus};
 use openmosix_store::History;
 use openmosix_store::store::{EventIn, ProcIn, Store, Tick};
+use openmosix_testbed::fixtures::proc_in;
 
 const T0: i64 = 1_000_000;
 const MIB: u64 = 1 << 20;
@@ -26,11 +27,8 @@ fn info(id: u32, load: f64, mem_mib: u64) -> NodeInfo {
 
 fn proc(pid: i32, home: u32, home_pid: i32, cmd: &str) -> ProcIn {
     ProcIn {
-        pid,
-        home,
         home_pid,
-        state: 'R',
-        cmdline: cmd.into(),
+        ..proc_in(pid, home, 'R', cmd)
     }
 }
 

@@ -1,11 +1,27 @@
-//! The test support of the whole workspace: every crate's integration tests and benches
-//! use it, none copies a helper of its own.
+//! The test support of the whole workspace: every crate's integration tests, benches and
+//! examples use it, none copies a helper of its own (docs/testbed.md, "In tests").
 //!
-//! - [`testbed`]: the one-machine test cluster (`openmosix-testbed`, docs/testbed.md) —
-//!   a shared [`Testbed`] per test binary, its CLI and SSH, node state.
+//! - [`testbed`]: the one-machine test cluster (`openmosix-testbed`) — a shared
+//!   [`Testbed`] per test binary, its CLI and SSH, node state, jobs, host-key scenarios.
+//! - [`wait`]: waiting with a deadline ([`wait::until`], [`wait::until_some`],
+//!   [`wait::until_ok`]) that fails naming what it waited for.
+//! - [`fixtures`]: made-up nodes, figures and processes for tests without a cluster.
+//! - [`process`]: child processes killed when a test ends, stopped with SIGTERM; Xvfb.
+//! - [`history`]: reading back a history file a test had written; holding one locked.
+//! - [`stats`]: percentiles and medians for benches.
+//! - `gui` (feature `gui`): the egui_kittest window harness — a live app over the
+//!   testbed, waiting frame by frame, drags, double clicks, menus, text fields. Generic
+//!   over the window, so that this crate depends on no window crate.
 //!
 //! The `openmosix-testbed` binary (src/bin) builds and tears down the cluster itself.
 
+pub mod fixtures;
+#[cfg(feature = "gui")]
+pub mod gui;
+pub mod history;
+pub mod process;
+pub mod stats;
 pub mod testbed;
+pub mod wait;
 
-pub use testbed::{Testbed, serial, shell_quote};
+pub use testbed::{Testbed, describe, serial, shell_quote, stdout_ok};

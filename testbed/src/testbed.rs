@@ -2,7 +2,7 @@
 //! tests. Tests that need it run as root and FAIL (never skip) when it cannot be built.
 
 use std::ffi::OsStr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Output, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
@@ -61,13 +61,21 @@ pub fn shell_quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
 }
 
-fn describe(what: &str, out: &Output) -> String {
+/// `what` and how it ended: exit status, stdout and stderr (for failure messages).
+pub fn describe(what: &str, out: &Output) -> String {
     format!(
         "{what}: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
         out.status,
         String::from_utf8_lossy(&out.stdout).trim_end(),
         String::from_utf8_lossy(&out.stderr).trim_end()
     )
+}
+
+/// The stdout of a command that must have succeeded; fails the test with
+/// [`describe`] otherwise.
+pub fn stdout_ok(what: &str, out: &Output) -> String {
+    assert!(out.status.success(), "{}", describe(what, out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 impl Testbed {
@@ -298,5 +306,97 @@ impl Testbed {
             .args(args)
             .stdin(Stdio::null());
         cmd
+    }
+
+    /// Node `node`'s admin switches: the `admin` object of `openmosix --json mosctl NODE status`.
+    pub fn admin(&self, node: u32) -> serde_json::Value {
+        let status: serde_json::Value =
+            serde_json::from_str(&self.cli_ok(&["--json", "mosctl", &node.to_string(), "status"]))
+                .expect("json");
+        status["admin"].clone()
+    }
+
+    /// Process `pid` of node `node` as `openmosix --json ps` reports it, if it is there.
+    pub fn find(&self, node: u32, pid: i64) -> Option<serde_json::Value> {
+        self.ps(node)
+            .into_iter()
+            .find(|p| p["pid"].as_i64() == Some(pid))
+    }
+
+    /// `openmosix signal NODE PID KILL`, whatever comes of it (for cleaning up).
+    pub fn kill(&self, node: u32, pid: i64) {
+        let _ = self.cli(&["signal", &node.to_string(), &pid.to_string(), "KILL"]);
+    }
+
+    /// `openmosix run NODE FLAGS… -- ARGV…`: the pid of the job started.
+    pub fn run_job(&self, node: u32, flags: &[&str], argv: &[&str]) -> i64 {
+        let node = node.to_string();
+        let mut args = vec!["run", node.as_str()];
+        args.extend_from_slice(flags);
+        args.push("--");
+        args.extend_from_slice(argv);
+        self.cli_ok(&args).trim().parse().expect("a pid")
+    }
+
+    /// `ssh NODE openmosix-agent serve` with stdin and stdout piped: an agent session to
+    /// speak the protocol with by hand.
+    pub fn agent_session(&self, node: u32) -> Command {
+        let mut cmd = Command::new("ssh");
+        cmd.arg("-F")
+            .arg(self.ssh_config())
+            .arg(self.addr(node))
+            .args(["openmosix-agent", "serve"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
+        cmd
+    }
+
+    /// A copy of the testbed's ssh config, written to `dir/ssh_config`, whose known_hosts
+    /// is `known_hosts` (for host-key scenarios); its path.
+    pub fn ssh_config_with_known_hosts(&self, dir: &Path, known_hosts: &Path) -> PathBuf {
+        let original = std::fs::read_to_string(self.ssh_config()).expect("ssh_config");
+        let theirs = self.state_dir.join("known_hosts");
+        let text = original.replace(
+            &theirs.display().to_string(),
+            &known_hosts.display().to_string(),
+        );
+        assert_ne!(text, original, "the ssh_config names its known_hosts");
+        let path = dir.join("ssh_config");
+        std::fs::write(&path, text).expect("write ssh_config");
+        path
+    }
+
+    /// The fingerprint of the nodes' host key, as `ssh-keygen -l` prints it.
+    pub fn host_key_fingerprint(&self) -> String {
+        let out = Command::new("ssh-keygen")
+            .arg("-lf")
+            .arg(self.state_dir.join("host_key.pub"))
+            .output()
+            .expect("ssh-keygen");
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .nth(1)
+            .expect("a fingerprint")
+            .to_owned()
+    }
+
+    /// A known_hosts line that gives node `node`'s address another ed25519 key (made in
+    /// `dir`): its host key has changed, as far as that line is concerned.
+    pub fn changed_key_line(&self, node: u32, dir: &Path) -> String {
+        let other = dir.join("other");
+        let st = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&other)
+            .status()
+            .expect("ssh-keygen");
+        assert!(st.success());
+        let public = std::fs::read_to_string(other.with_extension("pub")).expect("pub");
+        let mut words = public.split_whitespace();
+        format!(
+            "{} {} {}\n",
+            self.addr(node),
+            words.next().expect("type"),
+            words.next().expect("blob")
+        )
     }
 }

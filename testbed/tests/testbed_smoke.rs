@@ -1,51 +1,35 @@
 //! The testbed itself: real sshd with checked host keys, one PID namespace per node,
 //! sshd stop/start. Runs as root; fails (never skips) if the testbed cannot be built.
 
-use openmosix_testbed::Testbed;
+use openmosix_testbed::{Testbed, stdout_ok as ok};
 
 fn testbed() -> &'static Testbed {
     Testbed::shared("tsmoke", 201, 3)
 }
 
-fn stdout(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn ok(what: &str, out: &std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "{what}: {}\nstdout: {}\nstderr: {}",
-        out.status,
-        stdout(out),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout(out)
+/// `ssh nNODE ARGV`, which must succeed: its stdout.
+fn ssh_ok(tb: &Testbed, node: u32, argv: &[&str]) -> String {
+    ok(
+        &format!("ssh n{node} {}", argv.join(" ")),
+        &tb.ssh(node, argv),
+    )
 }
 
 #[test]
 fn ssh_reaches_the_right_node_with_its_environment() {
     let _serial = openmosix_testbed::serial();
     let tb = testbed();
-    let id = ok(
-        "ssh n2 printenv OPENMOSIX_NODE_ID",
-        &tb.ssh(2, &["printenv", "OPENMOSIX_NODE_ID"]),
-    );
+    let id = ssh_ok(tb, 2, &["printenv", "OPENMOSIX_NODE_ID"]);
     assert_eq!(id.trim(), "2");
 
-    let state = ok(
-        "ssh n2 printenv OPENMOSIX_STATE_DIR",
-        &tb.ssh(2, &["printenv", "OPENMOSIX_STATE_DIR"]),
-    );
+    let state = ssh_ok(tb, 2, &["printenv", "OPENMOSIX_STATE_DIR"]);
     assert_eq!(
         state.trim(),
         tb.state_dir.join("node2/state").display().to_string()
     );
 
     // The agent copy is what a session finds on PATH.
-    let agent = ok(
-        "ssh n1 command -v openmosix-agent",
-        &tb.ssh(1, &["sh", "-c", "command -v openmosix-agent"]),
-    );
+    let agent = ssh_ok(tb, 1, &["sh", "-c", "command -v openmosix-agent"]);
     assert_eq!(
         agent.trim(),
         tb.state_dir
@@ -55,10 +39,7 @@ fn ssh_reaches_the_right_node_with_its_environment() {
     );
 
     // Arguments reach the remote command as separate words, quotes and all.
-    let echo = ok(
-        "ssh n3 printf",
-        &tb.ssh(3, &["printf", "%s|", "a b", "it's", "$HOME"]),
-    );
+    let echo = ssh_ok(tb, 3, &["printf", "%s|", "a b", "it's", "$HOME"]);
     assert_eq!(echo, "a b|it's|$HOME|");
 }
 
@@ -69,8 +50,8 @@ fn each_node_has_its_own_process_table() {
     let status = tb.exec_status(2, &["setsid", "-f", "sleep", "1234"]);
     assert!(status.success(), "starting sleep 1234 in node 2: {status}");
 
-    let ps2 = ok("ps in node 2", &tb.ssh(2, &["ps", "-eo", "args"]));
-    let ps3 = ok("ps in node 3", &tb.ssh(3, &["ps", "-eo", "args"]));
+    let ps2 = ssh_ok(tb, 2, &["ps", "-eo", "args"]);
+    let ps3 = ssh_ok(tb, 3, &["ps", "-eo", "args"]);
     assert!(
         ps2.lines().any(|l| l.trim() == "sleep 1234"),
         "node 2 lacks its sleep:\n{ps2}"
@@ -102,7 +83,7 @@ fn exec_passes_the_exit_status_through() {
 fn sshd_stop_and_start() {
     let _serial = openmosix_testbed::serial();
     let tb = testbed();
-    ok("ssh n3 before stop", &tb.ssh(3, &["true"]));
+    ssh_ok(tb, 3, &["true"]);
 
     /// Starts node 3's sshd again even if an assertion below fails.
     struct Restart(&'static Testbed);
@@ -124,19 +105,13 @@ fn sshd_stop_and_start() {
         "ssh to node 3 works with its sshd stopped"
     );
     // The other nodes do not care.
-    ok("ssh n2 while n3 is down", &tb.ssh(2, &["true"]));
+    ssh_ok(tb, 2, &["true"]);
 
     tb.sshd_start(3);
-    let id = ok(
-        "ssh n3 after start",
-        &tb.ssh(3, &["printenv", "OPENMOSIX_NODE_ID"]),
-    );
+    let id = ssh_ok(tb, 3, &["printenv", "OPENMOSIX_NODE_ID"]);
     assert_eq!(id.trim(), "3");
     // It runs in the node's PID namespace again, not the machine's.
-    let ps = ok(
-        "ps in node 3",
-        &tb.ssh(3, &["ps", "-o", "comm=", "-p", "1"]),
-    );
+    let ps = ssh_ok(tb, 3, &["ps", "-o", "comm=", "-p", "1"]);
     assert_eq!(ps.trim(), "tini");
 }
 

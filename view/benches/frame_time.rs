@@ -3,12 +3,13 @@
 //!
 //! `cargo bench -p openmosixview --bench frame_time`
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use egui_kittest::Harness;
 use openmosix_client::{LinkState, NodeView};
 use openmosix_gui::StaticSource;
 use openmosix_hpc::model::{NodeInfo, NodeStatus};
+use openmosix_testbed::stats::percentile;
 use openmosixview::App;
 
 fn nodes(n: u32) -> Vec<NodeView> {
@@ -41,11 +42,6 @@ fn nodes(n: u32) -> Vec<NodeView> {
             updated: None,
         })
         .collect()
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
 }
 
 fn main() {

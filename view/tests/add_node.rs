@@ -4,37 +4,18 @@
 //! and node 3 appears in the window. A changed key shows the warning and no Accept.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
 
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use openmosix_client::LinkState;
 use openmosix_hpc::map::Cluster;
+use openmosix_testbed::gui::{menu_item, type_into, wait};
 use openmosix_testbed::{Testbed, serial};
 use openmosixview::App;
 
 fn bed() -> &'static Testbed {
     Testbed::shared_with("tprovg", 252, 3, &["--bare", "3"])
-}
-
-/// Steps the UI until `cond` holds, failing after `secs` seconds.
-fn wait(
-    h: &mut Harness<'static, App>,
-    secs: u64,
-    what: &str,
-    mut cond: impl FnMut(&Harness<'static, App>) -> bool,
-) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        h.step();
-        if cond(h) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "not within {secs} s: {what}");
-        std::thread::sleep(Duration::from_millis(30));
-    }
 }
 
 /// A known_hosts with the testbed's lines but `drop_addr`'s (if any); an ssh config that
@@ -50,10 +31,7 @@ fn setup(dir: &Path, drop_addr: Option<&str>) -> (PathBuf, PathBuf) {
         .collect();
     let known = dir.join("known_hosts");
     std::fs::write(&known, lines).expect("write");
-    let config = std::fs::read_to_string(tb.ssh_config())
-        .expect("ssh_config")
-        .replace(&theirs.display().to_string(), &known.display().to_string());
-    std::fs::write(dir.join("ssh_config"), config).expect("write");
+    tb.ssh_config_with_known_hosts(dir, &known);
     let cluster = dir.join("cluster.toml");
     std::fs::write(
         &cluster,
@@ -82,21 +60,9 @@ fn harness(cluster: &Path) -> Harness<'static, App> {
 }
 
 fn open_dialog_and_add(h: &mut Harness<'static, App>, dest: &str) {
-    for _ in 0..3 {
-        if h.query_by_label("add node…").is_some() {
-            break;
-        }
-        h.get_by_label("File").click();
-        h.run_steps(3);
-    }
-    h.get_by_label("add node…").click();
+    menu_item(h, "File", "add node…");
     h.run_steps(3);
-    h.get_by_role_and_label(Role::TextInput, "ssh destination")
-        .click();
-    h.run_steps(2);
-    h.get_by_role_and_label(Role::TextInput, "ssh destination")
-        .type_text(dest);
-    h.run_steps(2);
+    type_into(h, "ssh destination", dest);
     h.get_by_label("add").click();
     h.run_steps(2);
 }
@@ -106,19 +72,6 @@ fn labels(h: &Harness<'static, App>) -> Vec<String> {
     h.query_all_by_role(Role::Label)
         .filter_map(|n| n.accesskit_node().label())
         .collect()
-}
-
-fn fingerprint() -> String {
-    let out = Command::new("ssh-keygen")
-        .arg("-lf")
-        .arg(bed().state_dir.join("host_key.pub"))
-        .output()
-        .expect("ssh-keygen");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .nth(1)
-        .expect("fingerprint")
-        .to_owned()
 }
 
 #[test]
@@ -131,7 +84,7 @@ fn an_unknown_key_is_accepted_and_the_bare_node_joins() {
     let mut h = harness(&cluster);
     open_dialog_and_add(&mut h, &tb.addr(3));
 
-    let accept = format!("Accept ED25519 {}", fingerprint());
+    let accept = format!("Accept ED25519 {}", bed().host_key_fingerprint());
     wait(&mut h, 15, "the fingerprint and Accept", |h| {
         h.query_by_label(&accept).is_some()
     });
@@ -181,21 +134,7 @@ fn a_changed_key_shows_the_warning_and_no_accept() {
     let _g = serial();
     let tb = bed();
     let dir = tempfile::tempdir().expect("tempdir");
-    let other = dir.path().join("other");
-    let st = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&other)
-        .status()
-        .expect("ssh-keygen");
-    assert!(st.success());
-    let public = std::fs::read_to_string(other.with_extension("pub")).expect("pub");
-    let mut words = public.split_whitespace();
-    let line = format!(
-        "{} {} {}\n",
-        tb.addr(2),
-        words.next().expect("type"),
-        words.next().expect("blob")
-    );
+    let line = tb.changed_key_line(2, dir.path());
     // Node 2 is in the cluster file with its right key; add it again under a changed key
     // to see the refusal: the window's known_hosts gets the wrong key for node 2 only
     // after the main window connected.

@@ -4,11 +4,12 @@
 use egui::accesskit::{Role, Toggled};
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
-use openmosix_client::{LinkState, NodeView};
+use openmosix_client::NodeView;
 use openmosix_gui::{Action, Outcome, StaticSource};
 use openmosix_hpc::bytes::BytesOrText;
-use openmosix_hpc::model::{NodeId, NodeInfo, NodeStatus, RunOptions};
+use openmosix_hpc::model::{NodeId, RunOptions};
 use openmosix_hpc::protocol::Started;
+use openmosix_testbed::fixtures::{node_info, node_view};
 use openmosixview::advanced::AdvancedExecution;
 
 struct State {
@@ -19,23 +20,8 @@ struct State {
 
 fn node(id: NodeId) -> NodeView {
     NodeView {
-        id,
-        address: format!("10.0.0.{id}"),
-        state: LinkState::Up,
-        reason: None,
-        hello: None,
-        info: Some(NodeInfo {
-            id,
-            cpus: 2,
-            speed: 1000,
-            load: 0.0,
-            util: 0.0,
-            mem: 1 << 30,
-            rmem: 1 << 30,
-            tmem: 2 << 30,
-            status: NodeStatus::Up,
-        }),
-        updated: None,
+        info: Some(node_info(id)),
+        ..node_view(id)
     }
 }
 
@@ -70,6 +56,14 @@ fn type_into(h: &mut Harness<'static, State>, field: &str, text: &str) {
 
 fn check(h: &mut Harness<'static, State>, label: &str) {
     h.get_by_role_and_label(Role::CheckBox, label).click();
+    h.run();
+}
+
+/// Presses the mouse at `pos` and lets go there, two frames later.
+fn press_at(h: &mut Harness<'static, State>, pos: egui::Pos2) {
+    h.drag_at(pos);
+    h.run_steps(2);
+    h.drop_at(pos);
     h.run();
 }
 
@@ -245,16 +239,13 @@ fn the_dial_takes_drags_keys_and_accessibility_steps() {
     let mut h = harness();
     let rect = h.get_by_role_and_label(Role::Slider, "host chooser").rect();
     // Straight above the centre is the middle of the sweep: node 2 of 1..3.
-    h.drag_at(rect.center() - egui::vec2(0.0, rect.height() * 0.4));
-    h.run_steps(2);
-    h.drop_at(rect.center() - egui::vec2(0.0, rect.height() * 0.4));
-    h.run();
+    press_at(&mut h, rect.center() - egui::vec2(0.0, rect.height() * 0.4));
     assert_eq!(dial_value(&h), Some(2.0));
     // Bottom right (end of the sweep): the last node.
-    h.drag_at(rect.center() + egui::vec2(rect.width() * 0.3, rect.height() * 0.3));
-    h.run_steps(2);
-    h.drop_at(rect.center() + egui::vec2(rect.width() * 0.3, rect.height() * 0.3));
-    h.run();
+    press_at(
+        &mut h,
+        rect.center() + egui::vec2(rect.width() * 0.3, rect.height() * 0.3),
+    );
     assert_eq!(dial_value(&h), Some(3.0));
     h.get_by_role_and_label(Role::Slider, "host chooser")
         .decrement_accesskit();

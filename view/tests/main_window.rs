@@ -7,9 +7,9 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use openmosix_client::LinkState;
 use openmosix_hpc::map::Cluster;
-use openmosix_testbed::{Testbed, serial};
+use openmosix_testbed::gui::{drag, menu_item, text_containing, type_into, wait};
+use openmosix_testbed::{Testbed, serial, wait as poll};
 use openmosixview::App;
-use serde_json::Value;
 
 fn bed() -> &'static Testbed {
     Testbed::shared("tview", 205, 3)
@@ -31,38 +31,8 @@ fn harness() -> Harness<'static, App> {
     h
 }
 
-/// Steps the UI until `cond` holds, failing after `secs` seconds.
-fn wait(
-    h: &mut Harness<'static, App>,
-    secs: u64,
-    what: &str,
-    mut cond: impl FnMut(&Harness<'static, App>) -> bool,
-) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        h.step();
-        if cond(h) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "not within {secs} s: {what}");
-        std::thread::sleep(Duration::from_millis(30));
-    }
-}
-
 fn cli(args: &[&str]) -> String {
-    let out = bed().cli(args);
-    assert!(
-        out.status.success(),
-        "openmosix {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
-}
-
-fn admin(node: u32) -> Value {
-    let v: Value = serde_json::from_str(&cli(&["--json", "mosctl", &node.to_string(), "status"]))
-        .expect("json");
-    v["admin"].clone()
+    bed().cli_ok(args)
 }
 
 #[test]
@@ -98,27 +68,16 @@ fn dragging_a_speed_slider_sets_the_nodes_speed() {
     let mut h = harness();
     let rect = h.get_by_role_and_label(Role::Slider, "node 2 speed").rect();
     let from = rect.center();
-    h.drag_at(from);
+    drag(&mut h, from, egui::pos2(rect.right() + 20.0, from.y), 6);
     h.run_steps(2);
-    for i in 1..=6 {
-        let x = from.x + (rect.right() + 20.0 - from.x) * i as f32 / 6.0;
-        h.hover_at(egui::pos2(x, from.y));
-        h.run_steps(2);
-    }
-    h.drop_at(egui::pos2(rect.right() + 20.0, from.y));
-    h.run_steps(2);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let speed = loop {
+    let speed = poll::until_some(Duration::from_secs(5), "node 2's speed changed", || {
         let s: u32 = cli(&["mosctl", "2", "getspeed"])
             .trim()
             .parse()
             .expect("speed");
-        if s != 1000 || Instant::now() > deadline {
-            break s;
-        }
         h.step();
-        std::thread::sleep(Duration::from_millis(100));
-    };
+        (s != 1000).then_some(s)
+    });
     assert!(
         speed >= 15_000,
         "node 2's speed after dragging to the right: {speed}"
@@ -173,7 +132,7 @@ fn the_dialog_opens_preselected_and_applies_block() {
     wait(&mut h, 5, "apply reported", |h| {
         h.query_by_label("node 2: applied").is_some()
     });
-    assert_eq!(admin(2)["block"], false);
+    assert_eq!(bed().admin(2)["block"], false);
 
     h.get_by_role_and_label(Role::CheckBox, BLOCK).click();
     h.run_steps(2);
@@ -181,8 +140,8 @@ fn the_dialog_opens_preselected_and_applies_block() {
     wait(&mut h, 5, "node 2 reported blocked", |h| {
         h.query_by_label("node 2 blocked").is_some()
     });
-    assert_eq!(admin(2)["block"], true);
-    assert_eq!(admin(3)["block"], false);
+    assert_eq!(bed().admin(2)["block"], true);
+    assert_eq!(bed().admin(3)["block"], false);
     cli(&["mosctl", "2", "noblock"]);
 }
 
@@ -223,14 +182,8 @@ fn advanced_execution_runs_a_locked_job_on_node_3() {
     h.run_steps(2);
     h.get_by_label("advanced execution").click();
     h.run_steps(3);
-    let program = h.get_by_role_and_label(Role::TextInput, "program");
-    program.focus();
-    program.type_text("/bin/sleep");
-    h.run_steps(2);
-    let args = h.get_by_role_and_label(Role::TextInput, "arguments");
-    args.focus();
-    args.type_text("4646");
-    h.run_steps(2);
+    type_into(&mut h, "program", "/bin/sleep");
+    type_into(&mut h, "arguments", "4646");
     h.get_by_role_and_label(Role::CheckBox, "run on").click();
     h.run_steps(1);
     h.get_by_role_and_label(Role::CheckBox, "no migration")
@@ -253,24 +206,15 @@ fn advanced_execution_runs_a_locked_job_on_node_3() {
     wait(&mut h, 10, "the job reported started", |h| {
         h.query_by_label_contains("started pid").is_some()
     });
-    let node = h.get_by_label_contains("started pid");
-    let line = node
-        .value()
-        .or_else(|| node.accesskit_node().label())
-        .unwrap_or_default();
+    let line = text_containing(&h, "started pid");
     assert!(line.ends_with("on node 3"), "{line}");
     let pid: i64 = line
         .split_whitespace()
         .nth(2)
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("no pid in {line:?}"));
-    let procs: Vec<Value> = cli(&["--json", "ps", "3"])
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json"))
-        .collect();
-    let job = procs
-        .iter()
-        .find(|p| p["pid"].as_i64() == Some(pid))
+    let job = bed()
+        .find(3, pid)
         .unwrap_or_else(|| panic!("pid {pid} not on node 3"));
     assert_eq!(job["cmdline"], "/bin/sleep 4646");
     assert_eq!(job["lock"], true);
@@ -280,30 +224,14 @@ fn advanced_execution_runs_a_locked_job_on_node_3() {
 #[test]
 fn the_view_menu_opens_procs_and_migmon_with_live_lists() {
     let _g = serial();
-    let pid: i64 = cli(&["run", "2", "--", "sleep", "4747"])
-        .trim()
-        .parse()
-        .expect("pid");
+    let pid = bed().run_job(2, &[], &["sleep", "4747"]);
     let mut h = harness();
-    h.get_by_label("View").click();
-    h.run_steps(2);
-    h.get_by_label("process box (openmosixprocs)").click();
+    menu_item(&mut h, "View", "process box (openmosixprocs)");
     let label = format!("pid {pid} on node 2");
     wait(&mut h, 10, "the process box lists the job", |h| {
         h.query_by_label(&label).is_some()
     });
-    // Open the View menu again (a click may first close what is open).
-    for _ in 0..3 {
-        if h.query_by_label("migration monitor (openmosixmigmon)")
-            .is_some()
-        {
-            break;
-        }
-        h.get_by_label("View").click();
-        h.run_steps(3);
-    }
-    h.get_by_label("migration monitor (openmosixmigmon)")
-        .click();
+    menu_item(&mut h, "View", "migration monitor (openmosixmigmon)");
     wait(&mut h, 10, "the monitor shows node 2's penguin", |h| {
         h.query_by_label("node 2").is_some()
     });
@@ -317,14 +245,7 @@ fn the_collector_menu_starts_checkpoints_and_stops_the_collector() {
     h.state_mut()
         .set_cluster_args(vec!["--cluster".into(), bed().cluster_file.clone().into()]);
     let menu = |h: &mut Harness<'static, App>, item: &str, answer: &str| {
-        for _ in 0..3 {
-            if h.query_by_label(item).is_some() {
-                break;
-            }
-            h.get_by_label("Collector").click();
-            h.run_steps(3);
-        }
-        h.get_by_label(item).click();
+        menu_item(h, "Collector", item);
         let answer = answer.to_owned();
         wait(h, 20, &answer.clone(), move |h| {
             h.query_by_label(&answer).is_some()

@@ -2,11 +2,11 @@
 //! not while a text field has the keyboard (there it selects the text). The real window
 //! with egui_kittest, on a cluster without nodes (no testbed needed).
 
-use egui::accesskit::Role;
 use egui::{Key, Modifiers};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 use openmosix_hpc::map::Cluster;
+use openmosix_testbed::gui::{menu_item, type_into};
 use openmosixview::App;
 
 const ALL_DIALOG: &str = "openMosix-configuration of all nodes";
@@ -37,16 +37,9 @@ fn ctrl_a_opens_the_configuration_of_all_nodes() {
 #[test]
 fn ctrl_a_in_a_text_field_stays_in_the_field() {
     let mut h = harness();
-    h.get_by_label("File").click();
+    menu_item(&mut h, "File", "add node…");
     h.run_steps(3);
-    h.get_by_label("add node…").click();
-    h.run_steps(3);
-    h.get_by_role_and_label(Role::TextInput, "ssh destination")
-        .focus();
-    h.run_steps(2);
-    h.get_by_role_and_label(Role::TextInput, "ssh destination")
-        .type_text("root@node3");
-    h.run_steps(2);
+    type_into(&mut h, "ssh destination", "root@node3");
     h.key_press_modifiers(Modifiers::COMMAND, Key::A);
     h.run_steps(3);
     assert!(

@@ -1,10 +1,10 @@
 //! What the package test shares: the package built once and installed into a scratch
-//! root, running commands with their output in the failure message, and child processes.
+//! root, running commands with their output in the failure message, and finding child
+//! processes (waiting and killing come from openmosix-testbed).
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 /// The package built once and installed into a scratch root, shared by the tests.
 #[derive(Debug)]
@@ -117,16 +117,6 @@ fn build_and_install() -> Result<Package, String> {
     Ok(Package { base, deb, root })
 }
 
-/// A child process killed when dropped.
-pub struct Killed(pub Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Processes whose executable is `exe` and whose parent is `ppid`.
 pub fn children_running(exe: &Path, ppid: u32) -> Vec<u32> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
@@ -143,12 +133,4 @@ pub fn children_running(exe: &Path, ppid: u32) -> Vec<u32> {
             })
         })
         .collect()
-}
-
-pub fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !ok() {
-        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }

@@ -18,42 +18,21 @@ pub struct Tool {
     pub package: &'static str,
 }
 
-pub const IP: Tool = Tool {
-    program: "ip",
-    package: "iproute2",
-};
-pub const UNSHARE: Tool = Tool {
-    program: "unshare",
-    package: "util-linux",
-};
-pub const NSENTER: Tool = Tool {
-    program: "nsenter",
-    package: "util-linux",
-};
-pub const SETSID: Tool = Tool {
-    program: "setsid",
-    package: "util-linux",
-};
-pub const TINI: Tool = Tool {
-    program: "tini",
-    package: "tini",
-};
-pub const SSHD: Tool = Tool {
-    program: "sshd",
-    package: "openssh-server",
-};
-pub const SSH_KEYGEN: Tool = Tool {
-    program: "ssh-keygen",
-    package: "openssh-client",
-};
-pub const KILL: Tool = Tool {
-    program: "kill",
-    package: "procps",
-};
-pub const SLEEP: Tool = Tool {
-    program: "sleep",
-    package: "coreutils",
-};
+impl Tool {
+    const fn new(program: &'static str, package: &'static str) -> Tool {
+        Tool { program, package }
+    }
+}
+
+pub const IP: Tool = Tool::new("ip", "iproute2");
+pub const UNSHARE: Tool = Tool::new("unshare", "util-linux");
+pub const NSENTER: Tool = Tool::new("nsenter", "util-linux");
+pub const SETSID: Tool = Tool::new("setsid", "util-linux");
+pub const TINI: Tool = Tool::new("tini", "tini");
+pub const SSHD: Tool = Tool::new("sshd", "openssh-server");
+pub const SSH_KEYGEN: Tool = Tool::new("ssh-keygen", "openssh-client");
+pub const KILL: Tool = Tool::new("kill", "procps");
+pub const SLEEP: Tool = Tool::new("sleep", "coreutils");
 
 /// Where sshd must be: it re-executes itself and insists on an absolute path.
 pub const SSHD_PATH: &str = "/usr/sbin/sshd";
@@ -244,6 +223,19 @@ pub fn kill9(pids: &[u32]) {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
+}
+
+/// SIGKILLs what `pids` lists, again and again, until it lists nothing or `limit` has
+/// passed. Returns how many processes the first listing had, and whether they are gone.
+pub fn kill9_until_gone(limit: Duration, pids: impl Fn() -> Vec<u32>) -> (usize, bool) {
+    let first = pids();
+    kill9(&first);
+    let gone = wait_until(limit, || {
+        let left = pids();
+        kill9(&left);
+        left.is_empty()
+    });
+    (first.len(), gone)
 }
 
 /// Polls `check` every 50 ms until it holds or `limit` has passed; returns whether it held.

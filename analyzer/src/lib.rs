@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use openmosix_gui::path_dialog::{PathChoice, PathDialog, PathPrompt};
 use openmosix_hpc::model::NodeId;
 use openmosix_store::worker::STOPPED;
 use openmosix_store::{Checkpoint, NodeRow, Time};
@@ -52,13 +53,6 @@ pub fn time_text(t: Time) -> String {
     openmosix_store::utc_text(t)
 }
 
-/// The "open another history" window of the File menu.
-#[derive(Debug, Default)]
-struct OpenFile {
-    path: String,
-    error: Option<String>,
-}
-
 /// openMosixanalyzer.
 #[derive(Debug)]
 pub struct Analyzer {
@@ -74,7 +68,7 @@ pub struct Analyzer {
     last_poll: Option<Instant>,
     plot: plot::PlotState,
     findouts: Vec<FindOut>,
-    open_file: Option<OpenFile>,
+    open_file: Option<PathDialog>,
     error: Option<String>,
     /// A time right-clicked in the plot, for the history browser.
     history_request: Option<Time>,
@@ -346,10 +340,7 @@ impl Analyzer {
         egui::MenuBar::new().ui(ui, |ui| {
             ui.menu_button("File", |ui| {
                 if ui.button("open another history…").clicked() {
-                    self.open_file = Some(OpenFile {
-                        path: self.path.display().to_string(),
-                        error: None,
-                    });
+                    self.open_file = Some(PathDialog::new(self.path.display().to_string()));
                     ui.close();
                 }
                 if ui.button("reload").clicked() {
@@ -443,42 +434,25 @@ impl Analyzer {
     }
 
     fn open_file_window(&mut self, ctx: &egui::Context) {
-        let Some(of) = &mut self.open_file else {
+        let Some(dialog) = &mut self.open_file else {
             return;
         };
-        let mut open = true;
-        let mut chosen = None;
-        egui::Window::new("open history")
-            .id(egui::Id::unique("openmosixanalyzer open"))
-            .open(&mut open)
-            .collapsible(false)
-            .show(ctx, |ui| {
-                ui.label("a history file (the live link, or a saved history-….db)");
-                ui.add(
-                    egui::TextEdit::singleline(&mut of.path)
-                        .desired_width(420.0)
-                        .hint_text("history file"),
-                )
-                .labelled_by(ui.label("history file").id);
-                if let Some(e) = &of.error {
-                    ui.colored_label(ui.visuals().error_fg_color, e);
-                }
-                if ui.button("open").clicked() {
-                    chosen = Some(of.path.clone());
-                }
-            });
-        if let Some(p) = chosen {
-            match self.open_other(p.trim()) {
-                Ok(()) => return,
-                Err(e) => {
-                    if let Some(of) = &mut self.open_file {
-                        of.error = Some(e);
-                    }
+        let prompt = PathPrompt {
+            title: "open history",
+            note: Some("a history file (the live link, or a saved history-….db)"),
+            field: "history file",
+            cancel: false,
+        };
+        match dialog.show(ctx, &prompt) {
+            PathChoice::Waiting => {}
+            PathChoice::Closed => self.open_file = None,
+            PathChoice::Open(path) => {
+                if let Err(e) = self.open_other(&path)
+                    && let Some(dialog) = &mut self.open_file
+                {
+                    dialog.error = Some(e);
                 }
             }
-        }
-        if !open {
-            self.open_file = None;
         }
     }
 

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Result, anyhow};
 use clap::Parser;
+use openmosix_gui::launch;
 
 /// openMosixanalyzer: the load and memory history of the cluster, from the database
 /// openmosixcollector writes.
@@ -37,13 +38,7 @@ impl eframe::App for App {
 
 fn main() -> std::process::ExitCode {
     openmosix_docgen::generate_if_asked::<Args>("openmosixanalyzer");
-    match run() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("openmosixanalyzer: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    launch::main("openmosixanalyzer", run)
 }
 
 fn run() -> Result<()> {
@@ -57,16 +52,10 @@ fn run() -> Result<()> {
     if args.memory {
         analyzer.set_overview(openmosixanalyzer::Overview::Memory);
     }
-    let options = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default()
-            .with_title(format!("openMosixanalyzer — {}", path.display()))
-            .with_inner_size([1100.0, 640.0]),
-        ..Default::default()
-    };
-    eframe::run_native(
+    launch::run_window(
         "openMosixanalyzer",
-        options,
-        Box::new(|_cc| Ok(Box::new(App(analyzer)))),
+        &format!("openMosixanalyzer — {}", path.display()),
+        [1100.0, 640.0],
+        App(analyzer),
     )
-    .map_err(|e| anyhow!("cannot open the window: {e}"))
 }

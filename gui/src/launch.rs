@@ -1,8 +1,10 @@
 //! What every window program does at start: take its cluster from `--cluster`, `--map` or
-//! `--discover` (else this machine), connect in the background, and open its window.
+//! `--discover` (else this machine), connect in the background, open its window, and
+//! say why in one line when it cannot.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, anyhow};
 use openmosix_client::ClientOptions;
@@ -66,14 +68,32 @@ impl ClusterArgs {
     }
 }
 
-/// Opens a native window titled `title` of `size` running `app`, until it is closed.
-pub fn run_window(title: &str, size: [f32; 2], app: impl eframe::App + 'static) -> Result<()> {
+/// A window program's `main`: runs `run`, and turns its error into one line on stderr,
+/// `PROGRAM: why`, and exit status 1.
+pub fn main(program: &str, run: impl FnOnce() -> Result<()>) -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{program}: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Opens a native window of `size` running `app`, until it is closed. `app_name` names the
+/// application to the desktop (it stays the same whatever the title says).
+pub fn run_window(
+    app_name: &str,
+    title: &str,
+    size: [f32; 2],
+    app: impl eframe::App + 'static,
+) -> Result<()> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title(title)
             .with_inner_size(size),
         ..Default::default()
     };
-    eframe::run_native(title, options, Box::new(|_cc| Ok(Box::new(app))))
+    eframe::run_native(app_name, options, Box::new(|_cc| Ok(Box::new(app))))
         .map_err(|e| anyhow!("cannot open the window: {e}"))
 }

@@ -6,6 +6,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use egui::{RichText, Ui};
+use openmosix_gui::path_dialog::{PathChoice, PathDialog, PathPrompt};
 use openmosix_store::{ProcRow, Time, utc_text};
 
 use crate::rows::{COLUMNS, cell, row_ui};
@@ -15,13 +16,6 @@ mod answers;
 
 /// How often the live history is polled for new data when "refresh" is on.
 const POLL_EVERY: Duration = Duration::from_secs(1);
-
-/// The File → open window.
-#[derive(Debug, Default)]
-struct OpenDialog {
-    path: String,
-    error: Option<String>,
-}
 
 /// openMosixhistory: the process list of the past.
 #[derive(Debug)]
@@ -48,7 +42,7 @@ pub struct HistoryBrowser {
     filter: String,
     where_pid: String,
     where_answer: Option<String>,
-    open_dialog: Option<OpenDialog>,
+    open_dialog: Option<PathDialog>,
     /// The thread that owns the history and answers every query (started at the first).
     worker: Option<Worker>,
     /// A history being opened (the first one, one chosen with File → open, or the live
@@ -233,10 +227,7 @@ impl HistoryBrowser {
         egui::MenuBar::new().ui(ui, |ui| {
             ui.menu_button("File", |ui| {
                 if ui.button("open…").clicked() {
-                    self.open_dialog = Some(OpenDialog {
-                        path: self.path.display().to_string(),
-                        error: None,
-                    });
+                    self.open_dialog = Some(PathDialog::new(self.path.display().to_string()));
                     ui.close();
                 }
             });
@@ -439,42 +430,21 @@ impl HistoryBrowser {
         let Some(mut dialog) = self.open_dialog.take() else {
             return;
         };
-        let mut open = true;
-        let mut chosen = None;
-        egui::Window::new("open a history")
-            .id(egui::Id::unique("openmosixhistory-open"))
-            .open(&mut open)
-            .collapsible(false)
-            .default_pos([120.0, 80.0])
-            .show(ctx, |ui| {
-                ui.set_min_width(480.0);
-                ui.label("A history file of openmosixcollector: the live link or a saved one.");
-                let r = ui
-                    .horizontal(|ui| {
-                        let label = ui.label("path");
-                        ui.add(
-                            egui::TextEdit::singleline(&mut dialog.path)
-                                .desired_width(ui.available_width()),
-                        )
-                        .labelled_by(label.id)
-                    })
-                    .inner;
-                let entered = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-                if ui.button("open").clicked() || entered {
-                    chosen = Some(dialog.path.trim().to_owned());
+        let prompt = PathPrompt {
+            title: "open a history",
+            note: Some("A history file of openmosixcollector: the live link or a saved one."),
+            field: "path",
+            cancel: false,
+        };
+        match dialog.show(ctx, &prompt) {
+            PathChoice::Waiting => self.open_dialog = Some(dialog),
+            PathChoice::Closed => {}
+            PathChoice::Open(path) => {
+                if let Err(e) = self.open_path(&path) {
+                    dialog.error = Some(e);
+                    self.open_dialog = Some(dialog);
                 }
-                if let Some(e) = &dialog.error {
-                    ui.colored_label(ui.visuals().error_fg_color, e);
-                }
-            });
-        if let Some(path) = chosen {
-            match self.open_path(&path) {
-                Ok(()) => return,
-                Err(e) => dialog.error = Some(e),
             }
-        }
-        if open {
-            self.open_dialog = Some(dialog);
         }
     }
 }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use openmosix_gui::launch;
 use openmosixhistory::{HistoryBrowser, Time, parse_time};
 
 /// openMosixhistory: which process ran on which node, at any time the collector recorded.
@@ -37,6 +38,10 @@ impl eframe::App for App {
 
 fn main() -> ExitCode {
     openmosix_docgen::generate_if_asked::<Args>("openmosixhistory");
+    launch::main("openmosixhistory", run)
+}
+
+fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     let db = args.db.unwrap_or_else(openmosix_store::paths::default_db);
     let mut browser = match HistoryBrowser::open(&db) {
@@ -46,22 +51,10 @@ fn main() -> ExitCode {
     if let Some(t) = args.at {
         browser.set_time(t);
     }
-    let options = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default()
-            .with_title(format!("openMosixhistory — {}", db.display()))
-            .with_inner_size([900.0, 560.0]),
-        ..Default::default()
-    };
-    let run = eframe::run_native(
+    launch::run_window(
         "openMosixhistory",
-        options,
-        Box::new(|_cc| Ok(Box::new(App { browser }))),
-    );
-    match run {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("openmosixhistory: cannot open the window: {e}");
-            ExitCode::FAILURE
-        }
-    }
+        &format!("openMosixhistory — {}", db.display()),
+        [900.0, 560.0],
+        App { browser },
+    )
 }

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::Parser;
-use openmosix_gui::launch::{ClusterArgs, run_window};
+use openmosix_gui::launch::{self, ClusterArgs, run_window};
 use openmosix_gui::{ClusterSource, LiveCluster};
 use openmosixmigmon::MigMon;
 
@@ -36,8 +36,12 @@ impl eframe::App for App {
     }
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
     openmosix_docgen::generate_if_asked::<Args>("openmosixmigmon");
+    launch::main("openmosixmigmon", run)
+}
+
+fn run() -> Result<()> {
     let args = Args::parse();
     openmosix_hpc::logging::init("warn");
     let (cluster, source) = args.cluster.live()?;
@@ -49,5 +53,5 @@ fn main() -> Result<()> {
         source,
         monitor: MigMon::new(main_node),
     };
-    run_window("openMosixmigmon", [1000.0, 760.0], app)
+    run_window("openMosixmigmon", "openMosixmigmon", [1000.0, 760.0], app)
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::Parser;
 use openmosix_gui::LiveCluster;
-use openmosix_gui::launch::{ClusterArgs, run_window};
+use openmosix_gui::launch::{self, ClusterArgs, run_window};
 use openmosixprocs::ProcsWindow;
 
 /// openMosixprocs: every process of the cluster, where it runs, and a migrator for each.
@@ -28,8 +28,12 @@ impl eframe::App for App {
     }
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
     openmosix_docgen::generate_if_asked::<Args>("openmosixprocs");
+    launch::main("openmosixprocs", run)
+}
+
+fn run() -> Result<()> {
     let args = Args::parse();
     openmosix_hpc::logging::init("warn");
     let (_, source) = args.cluster.live()?;
@@ -37,5 +41,5 @@ fn main() -> Result<()> {
         source,
         window: ProcsWindow::new(),
     };
-    run_window("openMosixprocs", [1100.0, 640.0], app)
+    run_window("openMosixprocs", "openMosixprocs", [1100.0, 640.0], app)
 }

@@ -19,12 +19,11 @@ pub enum FileKind {
     Map,
 }
 
-/// The "open" window of the File menu.
+/// The "open" window of the File menu: which kind of file, and the dialog.
 #[derive(Debug)]
 pub(crate) struct OpenFile {
     pub kind: FileKind,
-    pub path: String,
-    pub error: Option<String>,
+    pub dialog: openmosix_gui::path_dialog::PathDialog,
 }
 
 /// A speed the user set that the agent has not reported back yet.

@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 use clap::Parser;
-use openmosix_gui::launch::{ClusterArgs, run_window};
+use openmosix_gui::launch::{self, ClusterArgs, run_window};
 
 /// openMosixview: every node of a cluster at a glance, with its speed, load and memory,
 /// and the openMosix switches a click away.
@@ -16,13 +16,7 @@ struct Args {
 
 fn main() -> std::process::ExitCode {
     openmosix_docgen::generate_if_asked::<Args>("openmosixview");
-    match run() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("openmosixview: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    launch::main("openmosixview", run)
 }
 
 fn run() -> Result<()> {
@@ -33,5 +27,10 @@ fn run() -> Result<()> {
     let mut app = openmosixview::App::new(Box::new(source), name.clone());
     // The Collector menu starts the collector on the same cluster.
     app.set_cluster_args(args.cluster.to_args()?);
-    run_window(&format!("openMosixview — {name}"), [1000.0, 520.0], app)
+    run_window(
+        "openMosixview",
+        &format!("openMosixview — {name}"),
+        [1000.0, 520.0],
+        app,
+    )
 }

@@ -2,6 +2,8 @@
 
 use egui::{Key, KeyboardShortcut, Modifiers};
 
+use openmosix_gui::path_dialog::{PathChoice, PathDialog, PathPrompt};
+
 use crate::app::{App, FileKind, OpenFile};
 use crate::config_dialog::Target;
 
@@ -37,8 +39,7 @@ pub fn keys(app: &mut App, ctx: &egui::Context) {
 fn open_window(app: &mut App, kind: FileKind) {
     app.open_file = Some(OpenFile {
         kind,
-        path: String::new(),
-        error: None,
+        dialog: PathDialog::default(),
     });
 }
 
@@ -159,50 +160,25 @@ fn open_file_window(app: &mut App, ctx: &egui::Context) {
         return;
     };
     let kind = of.kind;
-    let (chosen, mut close) = open_file_ui(of, ctx);
-    if let Some(path) = chosen.filter(|p| !p.trim().is_empty()) {
-        match app.open_cluster(kind, std::path::Path::new(path.trim())) {
-            Ok(()) => close = true,
+    let prompt = PathPrompt {
+        title: match kind {
+            FileKind::Cluster => "open cluster file",
+            FileKind::Map => "open openmosix.map",
+        },
+        note: None,
+        field: "path",
+        cancel: true,
+    };
+    match of.dialog.show(ctx, &prompt) {
+        PathChoice::Waiting => {}
+        PathChoice::Closed => app.open_file = None,
+        PathChoice::Open(path) => match app.open_cluster(kind, std::path::Path::new(&path)) {
+            Ok(()) => app.open_file = None,
             Err(e) => {
                 if let Some(of) = &mut app.open_file {
-                    of.error = Some(e);
+                    of.dialog.error = Some(e);
                 }
             }
-        }
+        },
     }
-    if close {
-        app.open_file = None;
-    }
-}
-
-/// Draws the open-file window; the path chosen in this frame, and whether it was closed.
-fn open_file_ui(of: &mut OpenFile, ctx: &egui::Context) -> (Option<String>, bool) {
-    let title = match of.kind {
-        FileKind::Cluster => "open cluster file",
-        FileKind::Map => "open openmosix.map",
-    };
-    let mut chosen = None;
-    let mut close = false;
-    let mut open = true;
-    egui::Window::new(title).open(&mut open).show(ctx, |ui| {
-        ui.horizontal(|ui| {
-            ui.label("path");
-            let r = ui.text_edit_singleline(&mut of.path);
-            if r.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter)) {
-                chosen = Some(of.path.clone());
-            }
-        });
-        if let Some(e) = &of.error {
-            ui.colored_label(egui::Color32::from_rgb(210, 50, 40), e);
-        }
-        ui.horizontal(|ui| {
-            if ui.button("open").clicked() {
-                chosen = Some(of.path.clone());
-            }
-            if ui.button("cancel").clicked() {
-                close = true;
-            }
-        });
-    });
-    (chosen, close || !open)
 }

@@ -410,27 +410,13 @@ mod tests {
         let mut p = ProcInfo {
             pid: 5,
             ppid: 1,
-            uid: 0,
             state: 'R',
-            nice: 0,
-            utime: 0,
-            cutime: 0,
-            vsize: 0,
-            rss: 0,
-            nswap: 0,
-            cnswap: 0,
             comm: BytesOrText::from("sh"),
             cmdline: BytesOrText::from("sh"),
             where_: 1,
             home: 1,
             home_pid: 5,
-            nmigs: 0,
-            lock: false,
-            cantmove: String::new(),
-            mask: MigMask::default(),
-            run: None,
-            candidate: false,
-            auto_moved: false,
+            ..ProcInfo::default()
         };
         assert!(not_a_candidate(&p).is_some());
         p.candidate = true;

@@ -51,7 +51,7 @@ impl PathDialog {
         let mut open = true;
         let mut choice = PathChoice::Waiting;
         egui::Window::new(prompt.title)
-            .id(egui::Id::new(("path dialog", prompt.title)))
+            .id(egui::Id::unique(("path dialog", prompt.title)))
             .open(&mut open)
             .collapsible(false)
             .show(ctx, |ui| choice = self.ui(ui, prompt));

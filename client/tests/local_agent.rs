@@ -182,3 +182,45 @@ async fn agents_of_one_node_share_their_state() {
         .await
         .expect("kill");
 }
+
+/// Each subscription reads the node every interval: one connection may hold 16, and a
+/// 17th is refused with a sentence while the others keep pushing.
+#[tokio::test]
+async fn subscriptions_per_connection_are_capped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = Cluster::local();
+    let conn = connect_node(&cluster.nodes[0], &options(&dir))
+        .await
+        .expect("connect");
+    let mut held = Vec::new();
+    for _ in 0..16 {
+        held.push(
+            conn.subscribe(Duration::from_secs(3600), false)
+                .await
+                .expect("one of the first 16"),
+        );
+    }
+    let err = conn
+        .subscribe(Duration::from_secs(3600), false)
+        .await
+        .expect_err("a 17th subscription");
+    assert!(
+        err.to_string().contains("already has 16 subscriptions"),
+        "{err}"
+    );
+    // Freeing one makes room; the connection still answers.
+    let (sub, _rx) = held.pop().expect("held");
+    conn.unsubscribe(sub).await.expect("unsubscribe");
+    held.push(
+        conn.subscribe(Duration::from_millis(100), false)
+            .await
+            .expect("room again"),
+    );
+    let (_, rx) = held.last_mut().expect("the new one");
+    let update = tokio::time::timeout(Duration::from_secs(2), rx.recv())
+        .await
+        .expect("a push in time")
+        .expect("open")
+        .expect("no error");
+    assert!(update.node.tmem > 0);
+}

@@ -240,13 +240,31 @@ pub fn uses_sysv_shm(procfs: &ProcFs, pid: i32, tables: &Tables) -> bool {
 }
 
 fn maps_have_sysv(path: &Path) -> bool {
-    // A SysV segment maps as ` /SYSV<key> (deleted)`; a byte search over the whole file is
-    // several times cheaper than splitting every line into words (this runs for every
-    // process, every second, while a window watches).
-    let mut maps = Vec::with_capacity(16 * 1024);
-    fs::File::open(path)
-        .and_then(|mut f| std::io::Read::read_to_end(&mut f, &mut maps))
-        .is_ok_and(|_| maps.windows(6).any(|w| w == b" /SYSV"))
+    // A SysV segment maps as ` /SYSV<key> (deleted)`; a byte search is several times
+    // cheaper than splitting every line into words (this runs for every process, every
+    // second, while a window watches). The file is searched in chunks, never held whole:
+    // a process of any local user can have tens of thousands of mappings with long paths.
+    fs::File::open(path).is_ok_and(|f| stream_contains(f, b" /SYSV"))
+}
+
+/// Whether `needle` occurs in what `reader` gives, read in 64 KiB chunks (a match across
+/// two chunks counts); a read error ends the search with what was seen.
+fn stream_contains(mut reader: impl std::io::Read, needle: &[u8]) -> bool {
+    let keep = needle.len().saturating_sub(1);
+    let mut buf = vec![0u8; 64 * 1024 + keep];
+    let mut carried = 0;
+    loop {
+        let n = match reader.read(&mut buf[carried..]) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => n,
+        };
+        let filled = carried + n;
+        if buf[..filled].windows(needle.len()).any(|w| w == needle) {
+            return true;
+        }
+        carried = keep.min(filled);
+        buf.copy_within(filled - carried..filled, 0);
+    }
 }
 
 /// Whether one of `fds` is a connected unix socket.
@@ -472,5 +490,14 @@ mod tests {
             reason(&procfs, 4100, &tables).as_deref(),
             Some("it has the device /dev/kvm open")
         );
+    }
+
+    #[test]
+    fn a_match_across_chunks_is_found() {
+        let mut text = vec![b'a'; 64 * 1024 - 3];
+        text.extend_from_slice(b" /SYSV0000 (deleted)");
+        assert!(stream_contains(&text[..], b" /SYSV"));
+        assert!(stream_contains(std::io::Cursor::new(b" /SYSV"), b" /SYSV"));
+        assert!(!stream_contains(&vec![b'b'; 200 * 1024][..], b" /SYSV"));
     }
 }

@@ -81,10 +81,55 @@ pub struct ProcFs {
 /// Reads a /proc file. They report a size of 0, so `fs::read` would start from a tiny
 /// buffer and grow it several times; one page fits stat, status and most command lines.
 fn read(path: &Path) -> std::io::Result<Vec<u8>> {
+    read_at_most(path, u64::MAX)
+}
+
+/// Reads at most `limit` bytes of a /proc file: the rest is never read (nor, for
+/// cmdline, copied out of the process's memory by the kernel).
+fn read_at_most(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read as _;
     let mut buf = Vec::with_capacity(4096);
-    fs::File::open(path)?.read_to_end(&mut buf)?;
+    fs::File::open(path)?.take(limit).read_to_end(&mut buf)?;
     Ok(buf)
+}
+
+/// The longest command line the agent sends, in bytes: a longer one (any local user can
+/// start a process with megabytes of arguments) is cut to this, at a character boundary,
+/// and ends with [`CMDLINE_CUT_MARK`] (docs/protocol.md).
+pub const CMDLINE_CAP: usize = 4096;
+
+/// What ends a command line that was cut at [`CMDLINE_CAP`] bytes.
+pub const CMDLINE_CUT_MARK: &str = "…";
+
+/// The part of /proc/PID/status read: the fields used (Uid, TracerPid) come in its first
+/// lines; the file's size is the kernel's, this bound only guards against surprises.
+const STATUS_CAP: u64 = 64 * 1024;
+
+/// A command line as /proc/PID/cmdline gives it (at most `CMDLINE_CAP + 1` bytes of it),
+/// NULs between arguments made spaces; cut and marked when longer than [`CMDLINE_CAP`].
+pub fn cmdline_from_raw(mut c: Vec<u8>) -> Vec<u8> {
+    let cut = c.len() > CMDLINE_CAP;
+    if cut {
+        c.truncate(CMDLINE_CAP);
+        // Do not leave half a UTF-8 character before the mark.
+        if let Err(e) = std::str::from_utf8(&c)
+            && e.error_len().is_none()
+        {
+            c.truncate(e.valid_up_to());
+        }
+    }
+    while c.last() == Some(&0) {
+        c.pop();
+    }
+    for b in &mut c {
+        if *b == 0 {
+            *b = b' ';
+        }
+    }
+    if cut {
+        c.extend_from_slice(CMDLINE_CUT_MARK.as_bytes());
+    }
+    c
 }
 
 fn io_err(path: &Path, e: &std::io::Error) -> AgentError {
@@ -130,7 +175,7 @@ impl ProcFs {
             )
         })?;
         st.info.rss *= self.page_size;
-        if let Ok(status) = read(&dir.join("status")) {
+        if let Ok(status) = read_at_most(&dir.join("status"), STATUS_CAP) {
             let status = String::from_utf8_lossy(&status);
             for line in status.lines() {
                 if let Some(rest) = line.strip_prefix("Uid:") {
@@ -147,23 +192,15 @@ impl ProcFs {
         if let Ok(comm) = read(&dir.join("comm")) {
             st.info.comm = BytesOrText(trim_newline(comm));
         }
-        let cmdline = read(&dir.join("cmdline")).unwrap_or_default();
+        let cmdline = read_at_most(&dir.join("cmdline"), CMDLINE_CAP as u64 + 1)
+            .unwrap_or_default();
         st.info.cmdline = if cmdline.is_empty() {
             let mut b = b"[".to_vec();
             b.extend_from_slice(st.info.comm.as_bytes());
             b.push(b']');
             BytesOrText(b)
         } else {
-            let mut c = cmdline;
-            while c.last() == Some(&0) {
-                c.pop();
-            }
-            for b in &mut c {
-                if *b == 0 {
-                    *b = b' ';
-                }
-            }
-            BytesOrText(c)
+            BytesOrText(cmdline_from_raw(cmdline))
         };
         Ok(st)
     }
@@ -360,5 +397,41 @@ mod tests {
         assert!(total > 0 && free <= total && avail <= total);
         assert!(fs.cpus().unwrap() >= 1);
         assert!(fs.stat(i32::MAX).is_err());
+    }
+
+    #[test]
+    fn long_command_lines_are_cut_and_marked() {
+        let short = cmdline_from_raw(b"sleep\0100\0".to_vec());
+        assert_eq!(short, b"sleep 100");
+        let mut long = b"x\0".repeat(CMDLINE_CAP);
+        long.truncate(CMDLINE_CAP + 1);
+        let cut = String::from_utf8(cmdline_from_raw(long)).unwrap();
+        assert!(cut.ends_with(CMDLINE_CUT_MARK), "{cut:?}");
+        assert_eq!(cut.len(), CMDLINE_CAP + CMDLINE_CUT_MARK.len());
+        // A character split by the cap is left out, not half sent.
+        let mut wide = vec![b'a'; CMDLINE_CAP - 1];
+        wide.extend_from_slice("é".as_bytes());
+        let cut = String::from_utf8(cmdline_from_raw(wide)).unwrap();
+        assert_eq!(cut.len(), CMDLINE_CAP - 1 + CMDLINE_CUT_MARK.len());
+        // Exactly at the cap is whole.
+        assert_eq!(cmdline_from_raw(vec![b'a'; CMDLINE_CAP]).len(), CMDLINE_CAP);
+    }
+
+    #[test]
+    fn a_megabyte_command_line_reads_as_its_first_four_kib() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("77");
+        fs::create_dir(&dir).unwrap();
+        fs::write(
+            dir.join("stat"),
+            "77 (big) S 1 77 77 0 -1 0 0 0 0 0 1 0 0 0 20 0 1 0 9 4096 1 0\n",
+        )
+        .unwrap();
+        fs::write(dir.join("cmdline"), b"big\0".repeat(256 * 1024)).unwrap();
+        let st = ProcFs::new(root.path()).stat(77).unwrap();
+        let cmd = st.info.cmdline.lossy();
+        assert!(cmd.starts_with("big big "), "{cmd:.40}");
+        assert!(cmd.ends_with(CMDLINE_CUT_MARK));
+        assert!(st.info.cmdline.as_bytes().len() <= CMDLINE_CAP + CMDLINE_CUT_MARK.len());
     }
 }

@@ -17,6 +17,10 @@ use openmosix_hpc::protocol::{
     self, AgentError, ErrorKind, EventKind, Hello, Request, ResponseLine, Update,
 };
 
+/// The most subscriptions one connection may hold at once (each reads the node, and
+/// perhaps every process, every interval; docs/protocol.md).
+pub const MAX_SUBSCRIPTIONS: usize = 16;
+
 /// The subscriptions of a connection, by id.
 pub(super) type Subscriptions = HashMap<u64, JoinHandle<()>>;
 
@@ -74,6 +78,15 @@ impl<B: Backend + 'static> Server<B> {
             ));
         }
         subs.retain(|_, h| !h.is_finished());
+        if subs.len() >= MAX_SUBSCRIPTIONS && !subs.contains_key(&id) {
+            return Err(AgentError::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "this connection already has {MAX_SUBSCRIPTIONS} subscriptions, the most \
+                     one connection may hold; unsubscribe one first"
+                ),
+            ));
+        }
         let task = self.subscription(id, interval_ms, procs, tx.clone());
         if let Some(old) = subs.insert(id, task) {
             old.abort();

@@ -42,6 +42,18 @@ pub enum ClientError {
         /// One line: ssh's or the agent's own words.
         reason: String,
     },
+    /// The agent at the node's address answered with another node's id (a moved or
+    /// re-numbered machine, a wrong cluster file, a spoofed discovery datagram): nothing
+    /// is sent to it.
+    #[error("wrong node at {address} (it says it is node {says})")]
+    WrongNode {
+        /// The node the client meant to reach.
+        node: NodeId,
+        /// Where it looked for it.
+        address: String,
+        /// The id the agent there gave in `hello`.
+        says: NodeId,
+    },
     /// No answer in time.
     #[error("no answer from the agent within {0:?}")]
     Timeout(Duration),

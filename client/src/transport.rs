@@ -158,6 +158,11 @@ async fn explain(node: NodeId, err: ClientError, tail: &StderrTail) -> ClientErr
 }
 
 /// Opens a channel to one node of a cluster, within `options.connect_timeout`.
+///
+/// The agent reached over SSH must say, in `hello`, that it is the node meant: when it
+/// gives another id the channel is closed at once and [`ClientError::WrongNode`] comes
+/// back, so no request can reach the wrong machine. The local agent is started with the
+/// node's id and is not checked.
 pub async fn connect_node(
     node: &ClusterNode,
     options: &ClientOptions,
@@ -165,7 +170,10 @@ pub async fn connect_node(
     let fut = async {
         match &node.dest {
             Dest::Local => connect_local(node.id, options).await,
-            Dest::Ssh(dest) => connect_ssh(node.id, dest, options).await,
+            Dest::Ssh(dest) => {
+                let conn = connect_ssh(node.id, dest, options).await?;
+                check_identity(node, conn)
+            }
         }
     };
     tokio::time::timeout(options.connect_timeout, fut)
@@ -176,6 +184,25 @@ pub async fn connect_node(
                 format!("no answer within {:?}", options.connect_timeout),
             ))
         })
+}
+
+/// `conn` when its agent says it is `node`, else [`ClientError::WrongNode`] (dropping
+/// `conn` closes the channel).
+fn check_identity(node: &ClusterNode, conn: AgentConn) -> Result<AgentConn, ClientError> {
+    let says = conn.hello().node_id;
+    if says == node.id {
+        return Ok(conn);
+    }
+    let address = node
+        .addresses
+        .first()
+        .map_or_else(|| node.dest.host().to_owned(), Clone::clone);
+    tracing::warn!(node = node.id, says, %address, "wrong node: not talking to it");
+    Err(ClientError::WrongNode {
+        node: node.id,
+        address,
+        says,
+    })
 }
 
 async fn connect_local(node: NodeId, options: &ClientOptions) -> Result<AgentConn, ClientError> {

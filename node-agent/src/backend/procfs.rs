@@ -403,8 +403,7 @@ mod tests {
     fn long_command_lines_are_cut_and_marked() {
         let short = cmdline_from_raw(b"sleep\0100\0".to_vec());
         assert_eq!(short, b"sleep 100");
-        let mut long = b"x\0".repeat(CMDLINE_CAP);
-        long.truncate(CMDLINE_CAP + 1);
+        let long = vec![b'x'; CMDLINE_CAP + 1];
         let cut = String::from_utf8(cmdline_from_raw(long)).unwrap();
         assert!(cut.ends_with(CMDLINE_CUT_MARK), "{cut:?}");
         assert_eq!(cut.len(), CMDLINE_CAP + CMDLINE_CUT_MARK.len());

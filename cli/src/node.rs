@@ -147,7 +147,7 @@ fn print_added(plan: &AddNode, added: &Added, json: bool) {
 /// `yes` at a terminal prompt). Changed: the warning, and stop.
 async fn host_key_decision(check: &HostKeyCheck, accept: Option<&str>, json: bool) -> Result<bool> {
     match &check.status {
-        HostKeyStatus::Known { .. } => Ok(true),
+        HostKeyStatus::Known { .. } | HostKeyStatus::Vouched { .. } => Ok(true),
         HostKeyStatus::Changed { recorded, offered } => {
             bail!(
                 "{}",

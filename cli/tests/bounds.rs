@@ -41,7 +41,12 @@ fn fifty_megabyte_command_lines_leave_the_node_up_and_ps_cut() {
     for &pid in &pids {
         let _ = bed().ssh(2, &["kill", &pid.to_string()]);
     }
-    assert_eq!(big.len(), 50, "{} of the 50 big processes listed", big.len());
+    assert_eq!(
+        big.len(),
+        50,
+        "{} of the 50 big processes listed",
+        big.len()
+    );
     for p in &big {
         let cmd = p["cmdline"].as_str().expect("text");
         assert!(cmd.ends_with('…'), "not marked as cut: {:.80}…", cmd);

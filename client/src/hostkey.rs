@@ -26,6 +26,9 @@ pub enum HostKeyError {
     /// The node offered no key.
     #[error("{0}")]
     NoKey(String),
+    /// The node shows a key that a `@revoked` line of known_hosts names.
+    #[error("{0}")]
+    Revoked(String),
     /// Recording the key failed.
     #[error("cannot record the host key in {path}: {reason}")]
     Record {
@@ -110,6 +113,18 @@ impl SshTarget {
     }
 }
 
+/// What a known_hosts line says of its key (sshd(8), SSH_KNOWN_HOSTS FILE FORMAT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyMarker {
+    /// A plain line: the host's own key.
+    #[default]
+    Plain,
+    /// `@cert-authority`: a CA whose certificates the host may show instead.
+    CertAuthority,
+    /// `@revoked`: a key never to be accepted, whatever else is listed.
+    Revoked,
+}
+
 /// A key recorded for the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedKey {
@@ -117,6 +132,8 @@ pub struct RecordedKey {
     pub key: HostKey,
     /// The file it is in.
     pub file: PathBuf,
+    /// Plain, CA or revoked.
+    pub marker: KeyMarker,
 }
 
 /// What the known_hosts files say about what the node offers.
@@ -132,6 +149,13 @@ pub enum HostKeyStatus {
     Unknown {
         /// The key to show and, on acceptance, record.
         offered: HostKey,
+    },
+    /// No key of the host is recorded plainly, but a `@cert-authority` line covers it: the
+    /// host shows a certificate signed by that CA, which ssh itself verifies on connect
+    /// (`StrictHostKeyChecking=yes` refuses a host without one).
+    Vouched {
+        /// The CA line that applies (the first, when several do).
+        ca: RecordedKey,
     },
     /// Keys are recorded for the host and the node shows another: refused.
     Changed {
@@ -253,20 +277,39 @@ fn last_line(bytes: &[u8]) -> String {
         .to_owned()
 }
 
-/// Parses `NAME TYPE BLOB [comment]` lines (ssh-keygen -F and ssh-keyscan output);
-/// comments and marker lines (`@cert-authority`, `@revoked`) are left out.
+/// Parses `NAME TYPE BLOB [comment]` lines (ssh-keyscan output); comments and marker
+/// lines are left out.
 fn parse_key_lines(text: &str) -> Vec<HostKey> {
+    parse_marked_lines(text)
+        .into_iter()
+        .filter(|(m, _)| *m == KeyMarker::Plain)
+        .map(|(_, k)| k)
+        .collect()
+}
+
+/// Parses `[@MARKER] NAME TYPE BLOB [comment]` lines (ssh-keygen -F output): plain,
+/// `@cert-authority` and `@revoked` lines; comments and unknown markers are left out.
+fn parse_marked_lines(text: &str) -> Vec<(KeyMarker, HostKey)> {
     text.lines()
-        .filter(|l| !l.starts_with('#') && !l.starts_with('@'))
+        .filter(|l| !l.starts_with('#'))
         .filter_map(|l| {
             let mut words = l.split_whitespace();
+            let marker = match l.starts_with('@').then(|| words.next()).flatten() {
+                None => KeyMarker::Plain,
+                Some("@cert-authority") => KeyMarker::CertAuthority,
+                Some("@revoked") => KeyMarker::Revoked,
+                Some(_) => return None,
+            };
             let _name = words.next()?;
             let kind = words.next()?;
             let blob = words.next()?;
-            Some(HostKey {
-                kind: kind.to_owned(),
-                blob: blob.to_owned(),
-            })
+            Some((
+                marker,
+                HostKey {
+                    kind: kind.to_owned(),
+                    blob: blob.to_owned(),
+                },
+            ))
         })
         .collect()
 }
@@ -290,11 +333,12 @@ pub async fn recorded_keys(target: &SshTarget) -> Result<Vec<RecordedKey>, HostK
         // 1 = not found; anything else but 0 is a problem with the file.
         match out.status.code() {
             Some(0) => found.extend(
-                parse_key_lines(&String::from_utf8_lossy(&out.stdout))
+                parse_marked_lines(&String::from_utf8_lossy(&out.stdout))
                     .into_iter()
-                    .map(|key| RecordedKey {
+                    .map(|(marker, key)| RecordedKey {
                         key,
                         file: file.clone(),
+                        marker,
                     }),
             ),
             Some(1) => {}
@@ -352,10 +396,45 @@ pub async fn scan(target: &SshTarget, timeout: Duration) -> Result<Vec<HostKey>,
     Ok(keys)
 }
 
-/// Compares what is recorded with what the node offers.
-pub fn judge(recorded: &[RecordedKey], offered: &[HostKey]) -> Option<HostKeyStatus> {
+/// The refusal when the node shows a key that a `@revoked` line names: whatever else
+/// is recorded (the same key listed plainly too), a revoked key is never accepted.
+pub fn revoked_warning(
+    target: &SshTarget,
+    recorded: &[RecordedKey],
+    offered: &[HostKey],
+) -> Option<String> {
+    let (key, line) = offered.iter().find_map(|k| {
+        recorded
+            .iter()
+            .find(|r| r.marker == KeyMarker::Revoked && r.key == *k)
+            .map(|r| (k, r))
+    })?;
+    Some(format!(
+        "the host key of {} ({} {}) is REVOKED: {} lists it under @revoked for {}. \
+         The suite does not connect and does not change known_hosts.",
+        target.dest,
+        key.short_kind(),
+        key.fingerprint(),
+        line.file.display(),
+        target.lookup,
+    ))
+}
+
+/// Compares what is recorded with what the node offers (revoked keys are
+/// [`revoked_warning`]'s). A host with no plain key recorded but a `@cert-authority` line
+/// is vouched for by that CA.
+pub fn judge(all: &[RecordedKey], offered: &[HostKey]) -> Option<HostKeyStatus> {
     let preferred = offered.first()?.clone();
+    let plain: Vec<RecordedKey> = all
+        .iter()
+        .filter(|r| r.marker == KeyMarker::Plain)
+        .cloned()
+        .collect();
+    let recorded = plain.as_slice();
     if recorded.is_empty() {
+        if let Some(ca) = all.iter().find(|r| r.marker == KeyMarker::CertAuthority) {
+            return Some(HostKeyStatus::Vouched { ca: ca.clone() });
+        }
         return Some(HostKeyStatus::Unknown { offered: preferred });
     }
     // A recorded type for which the node shows a different key: changed.
@@ -392,6 +471,9 @@ pub async fn check(
     let target = resolve(dest, ssh_config).await?;
     let recorded = recorded_keys(&target).await?;
     let offered = scan(&target, timeout).await?;
+    if let Some(warning) = revoked_warning(&target, &recorded, &offered) {
+        return Err(HostKeyError::Revoked(warning));
+    }
     let status = judge(&recorded, &offered)
         .ok_or_else(|| HostKeyError::NoKey(format!("{dest} offered no host key")))?;
     Ok(HostKeyCheck { target, status })
@@ -416,7 +498,11 @@ pub async fn accept(check: &HostKeyCheck, fingerprint: &str) -> Result<PathBuf, 
             offered.fingerprint()
         )));
     }
-    if !recorded_keys(&check.target).await?.is_empty() {
+    if recorded_keys(&check.target)
+        .await?
+        .iter()
+        .any(|r| r.marker != KeyMarker::CertAuthority)
+    {
         return Err(HostKeyError::Tool(format!(
             "a key for {} was recorded meanwhile; check again",
             check.target.lookup
@@ -472,85 +558,4 @@ fn known_hosts_line(lookup: &str, key: &HostKey) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn key(kind: &str, blob: &str) -> HostKey {
-        HostKey {
-            kind: kind.into(),
-            blob: blob.into(),
-        }
-    }
-
-    fn rec(k: HostKey) -> RecordedKey {
-        RecordedKey {
-            key: k,
-            file: PathBuf::from("kh"),
-        }
-    }
-
-    #[test]
-    fn fingerprint_matches_ssh_keygen() {
-        // `ssh-keygen -lf` on this key printed SHA256:35BF2hcVRICgJevQddjRsDWLq6jVsX3IcE5miGxrK0U.
-        let k = key(
-            "ssh-ed25519",
-            "AAAAC3NzaC1lZDI1NTE5AAAAIDd1w0+JYsTmtBY7Yyg2C0W54eq90Ii0esrLjueJmUSi",
-        );
-        assert_eq!(
-            k.fingerprint(),
-            "SHA256:35BF2hcVRICgJevQddjRsDWLq6jVsX3IcE5miGxrK0U"
-        );
-        assert_eq!(k.short_kind(), "ED25519");
-    }
-
-    #[test]
-    fn ssh_g_lookup_names() {
-        let t = parse_ssh_g(
-            "n3",
-            "hostname 10.0.0.3\nport 2222\nuserknownhostsfile /k/a /k/b\nglobalknownhostsfile /dev/null\nproxycommand none\n",
-        );
-        assert_eq!(t.lookup, "[10.0.0.3]:2222");
-        assert_eq!(
-            t.user_files,
-            vec![PathBuf::from("/k/a"), PathBuf::from("/k/b")]
-        );
-        assert!(!t.proxied);
-        let t = parse_ssh_g("n3", "hostname h\nport 22\nhostkeyalias al\nproxyjump j\n");
-        assert_eq!(t.lookup, "al");
-        assert!(t.proxied);
-    }
-
-    #[test]
-    fn judging() {
-        let a = key("ssh-ed25519", "AAAA1");
-        let b = key("ssh-ed25519", "AAAA2");
-        let r = key("ssh-rsa", "AAAA3");
-        assert_eq!(
-            judge(&[], std::slice::from_ref(&a)),
-            Some(HostKeyStatus::Unknown { offered: a.clone() })
-        );
-        assert_eq!(
-            judge(&[rec(a.clone())], &[a.clone(), r.clone()]),
-            Some(HostKeyStatus::Known { key: a.clone() })
-        );
-        assert!(matches!(
-            judge(&[rec(a.clone())], &[b]),
-            Some(HostKeyStatus::Changed { .. })
-        ));
-        // Only an RSA key recorded, the node shows only ed25519: changed, not unknown.
-        assert!(matches!(
-            judge(&[rec(r)], &[a]),
-            Some(HostKeyStatus::Changed { .. })
-        ));
-        assert_eq!(judge(&[], &[]), None);
-    }
-
-    #[test]
-    fn key_lines() {
-        let keys = parse_key_lines(
-            "# Host x found: line 1\nx ssh-ed25519 AAAA1\n@revoked x ssh-rsa AAAA9\n|1|s|h ssh-rsa AAAA2 c\n",
-        );
-        assert_eq!(keys.len(), 2);
-        assert_eq!(keys[1].blob, "AAAA2");
-    }
-}
+mod tests;

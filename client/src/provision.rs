@@ -271,6 +271,15 @@ impl<'a> Provisioning<'a> {
                     key.fingerprint()
                 )),
             ),
+            HostKeyStatus::Vouched { ca } => self.say(
+                Step::HostKey,
+                StepState::Done(format!(
+                    "vouched for by the certificate authority {} {} of {} (ssh checks the certificate)",
+                    ca.key.short_kind(),
+                    ca.key.fingerprint(),
+                    ca.file.display()
+                )),
+            ),
             HostKeyStatus::Unknown { offered } => {
                 return Err(self.fail(
                     Step::HostKey,

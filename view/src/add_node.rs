@@ -369,7 +369,7 @@ async fn trust_host_key(
         .await
         .map_err(|e| e.to_string())?;
     match &check.status {
-        HostKeyStatus::Known { .. } => Ok(()),
+        HostKeyStatus::Known { .. } | HostKeyStatus::Vouched { .. } => Ok(()),
         HostKeyStatus::Changed { recorded, offered } => {
             let warning = HostKeyCheck::changed_warning(&check.target, recorded, offered);
             reporter.host_key(StepState::Failed("refused: see the warning below".into()));

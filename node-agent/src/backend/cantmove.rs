@@ -63,10 +63,21 @@ impl Tables {
     pub fn read(procfs: &ProcFs) -> Tables {
         let root = procfs.root();
         let text = |rel: &str| fs::read_to_string(root.join(rel)).ok();
-        let (lock_pids, ofd_files) = text("locks").map(|t| parse_locks(&t)).unwrap_or_default();
+        // /proc/locks and /proc/net/unix grow with what any local user holds: read line
+        // by line, never whole.
+        let mut unix_connected = HashSet::new();
+        for_each_line(&root.join("net/unix"), |n, line| {
+            if n > 0 {
+                unix_connected.extend(parse_unix_line(line));
+            }
+        });
+        let (mut lock_pids, mut ofd_files) = (HashSet::new(), HashSet::new());
+        for_each_line(&root.join("locks"), |_, line| {
+            parse_locks_line(line, &mut lock_pids, &mut ofd_files);
+        });
         Tables {
             tcp: procfs.established_tcp(),
-            unix_connected: text("net/unix").map(|t| parse_unix(&t)).unwrap_or_default(),
+            unix_connected,
             lock_pids,
             ofd_files,
             shm_attached: text("sysvipc/shm").map(|t| parse_shm_attached(&t)),
@@ -78,17 +89,35 @@ impl Tables {
 /// Inodes of the connected unix sockets of /proc/net/unix
 /// (`Num RefCount Protocol Flags Type St Inode Path`, St 03 = connected).
 pub fn parse_unix(text: &str) -> HashSet<u64> {
-    text.lines()
-        .skip(1)
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() > 6 && f[5] == "03" {
-                f[6].parse().ok()
-            } else {
-                None
-            }
-        })
-        .collect()
+    text.lines().skip(1).filter_map(parse_unix_line).collect()
+}
+
+/// The inode of one /proc/net/unix line when its socket is connected.
+fn parse_unix_line(line: &str) -> Option<u64> {
+    let f: Vec<&str> = line.split_whitespace().collect();
+    if f.len() > 6 && f[5] == "03" {
+        f[6].parse().ok()
+    } else {
+        None
+    }
+}
+
+/// Calls `f` with each line of a /proc table and its 0-based number, reading one line at a
+/// time (the tables grow with what local users hold); a missing file has no lines.
+pub fn for_each_line(path: &Path, mut f: impl FnMut(usize, &str)) {
+    use std::io::BufRead as _;
+    let Ok(file) = fs::File::open(path) else {
+        return;
+    };
+    let mut reader = std::io::BufReader::with_capacity(64 * 1024, file);
+    let mut line = Vec::new();
+    for n in 0.. {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => f(n, &String::from_utf8_lossy(&line)),
+        }
+    }
 }
 
 /// The lock holders of /proc/locks: pids of POSIX, FLOCK and OFDLCK locks, and the files
@@ -99,24 +128,29 @@ pub fn parse_locks(text: &str) -> (HashSet<i32>, HashSet<FileId>) {
     let mut pids = HashSet::new();
     let mut ofd = HashSet::new();
     for line in text.lines() {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        // f[0] is the "N:" ordinal.
-        let Some(kind) = f.get(1) else { continue };
-        if !matches!(*kind, "POSIX" | "FLOCK" | "OFDLCK") {
-            continue; // "->" waiters, leases, delegations
-        }
-        let Some(pid) = f.get(4).and_then(|p| p.parse::<i32>().ok()) else {
-            continue;
-        };
-        if pid > 0 {
-            pids.insert(pid);
-        } else if *kind == "OFDLCK"
-            && let Some(id) = f.get(5).and_then(|d| parse_file_id(d))
-        {
-            ofd.insert(id);
-        }
+        parse_locks_line(line, &mut pids, &mut ofd);
     }
     (pids, ofd)
+}
+
+/// One line of /proc/locks into the holders' pids and OFD-locked files.
+fn parse_locks_line(line: &str, pids: &mut HashSet<i32>, ofd: &mut HashSet<FileId>) {
+    let f: Vec<&str> = line.split_whitespace().collect();
+    // f[0] is the "N:" ordinal.
+    let Some(kind) = f.get(1) else { return };
+    if !matches!(*kind, "POSIX" | "FLOCK" | "OFDLCK") {
+        return; // "->" waiters, leases, delegations
+    }
+    let Some(pid) = f.get(4).and_then(|p| p.parse::<i32>().ok()) else {
+        return;
+    };
+    if pid > 0 {
+        pids.insert(pid);
+    } else if *kind == "OFDLCK"
+        && let Some(id) = f.get(5).and_then(|d| parse_file_id(d))
+    {
+        ofd.insert(id);
+    }
 }
 
 /// `08:01:1234567` (major and minor in hex, inode in decimal).

@@ -282,19 +282,18 @@ impl ProcFs {
     pub fn established_tcp(&self) -> std::collections::HashMap<u64, String> {
         let mut out = std::collections::HashMap::new();
         for file in ["net/tcp", "net/tcp6"] {
-            let Ok(text) = fs::read_to_string(self.root.join(file)) else {
-                continue;
-            };
-            for line in text.lines().skip(1) {
+            // Read line by line: the table grows with every local user's connections.
+            super::cantmove::for_each_line(&self.root.join(file), |n, line| {
                 let f: Vec<&str> = line.split_whitespace().collect();
                 // sl local rem st tx:rx tr:when retrnsmt uid timeout inode
-                if f.len() > 9
+                if n > 0
+                    && f.len() > 9
                     && f[3] == "01"
                     && let Ok(inode) = f[9].parse::<u64>()
                 {
                     out.insert(inode, hex_addr(f[2]));
                 }
-            }
+            });
         }
         out
     }

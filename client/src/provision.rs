@@ -13,7 +13,7 @@ use super::ClientError;
 pub use super::cluster_entry::{append_node, load_cluster, plan_entry};
 use super::hostkey::{self, HostKeyCheck, HostKeyStatus};
 use super::install::{self, UploadEvent};
-use super::transport::{ClientOptions, connect_node, open_session, serve_on};
+use super::transport::{ClientOptions, connect_node, open_session, serve_on, serve_on_as};
 use openmosix_hpc::map::{ClusterNode, Dest};
 use openmosix_hpc::model::NodeId;
 use openmosix_hpc::protocol::Hello;
@@ -454,14 +454,21 @@ impl<'a> Provisioning<'a> {
         install::activate(session)
             .await
             .map_err(|e| self.fail(Step::Run, e))?;
-        let conn = serve_on(0, Arc::clone(session), &self.plan.options)
-            .await
-            .map_err(|e| {
-                self.fail(
-                    Step::Run,
-                    format!("the installed agent does not answer: {e}"),
-                )
-            })?;
+        // The agent it installed learns its id here, once (its state folder keeps it), so
+        // that it says it is this node when the cluster connects.
+        let conn = serve_on_as(
+            self.id,
+            Arc::clone(session),
+            &self.plan.options,
+            Some(self.id),
+        )
+        .await
+        .map_err(|e| {
+            self.fail(
+                Step::Run,
+                format!("the installed agent does not answer: {e}"),
+            )
+        })?;
         self.say(
             Step::Run,
             StepState::Done(format!(
@@ -511,7 +518,18 @@ impl<'a> Provisioning<'a> {
         };
         let conn = connect_node(&member, &self.plan.options)
             .await
-            .map_err(|e| self.fail(Step::Answer, e.to_string()))?;
+            .map_err(|e| {
+                let hint = if matches!(e, crate::ClientError::WrongNode { .. }) {
+                    format!(
+                        "; if this machine is to be node {id}, run its agent once as \
+                         `openmosix-agent serve --node-id {id}` (it keeps the id) or set \
+                         OPENMOSIX_NODE_ID={id} for it"
+                    )
+                } else {
+                    String::new()
+                };
+                self.fail(Step::Answer, format!("{e}{hint}"))
+            })?;
         let hello = conn.hello().clone();
         self.say(
             Step::Answer,

@@ -285,8 +285,23 @@ pub(crate) async fn serve_on(
     session: Arc<Session>,
     options: &ClientOptions,
 ) -> Result<AgentConn, ClientError> {
-    let mut child = agent_command(&session, &options.remote_agent)
-        .arg("serve")
+    serve_on_as(node, session, options, None).await
+}
+
+/// [`serve_on`], and with `pin` `AGENT serve --node-id PIN`: the agent takes that id and
+/// keeps it in its state folder (how `node add` tells an agent it installed its id).
+pub(crate) async fn serve_on_as(
+    node: NodeId,
+    session: Arc<Session>,
+    options: &ClientOptions,
+    pin: Option<NodeId>,
+) -> Result<AgentConn, ClientError> {
+    let mut cmd = agent_command(&session, &options.remote_agent);
+    cmd.arg("serve");
+    if let Some(id) = pin {
+        cmd.arg("--node-id").arg(id.to_string());
+    }
+    let mut child = cmd
         .stdin(openssh::Stdio::piped())
         .stdout(openssh::Stdio::piped())
         .stderr(openssh::Stdio::piped())

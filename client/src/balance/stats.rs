@@ -352,7 +352,10 @@ mod tests {
         let mut sys = proc_(11, 'R', None);
         sys.candidate = false;
         s.sample(2, &[a.clone(), sys.clone()], &admin, t0, t0);
-        assert!(s.candidates(t0, holdoff).is_empty(), "listed once: not settled");
+        assert!(
+            s.candidates(t0, holdoff).is_empty(),
+            "listed once: not settled"
+        );
         s.sample(2, &[a.clone(), sys.clone()], &admin, t0, t0);
         let c = s.candidates(t0, holdoff);
         assert_eq!(c.len(), 1, "only the job is a candidate: {c:?}");
@@ -482,10 +485,22 @@ mod tests {
         s.sample(3, &[cpujob(3, 32, 12), cpujob(3, 33, 13)], &admin, t2, t2);
         assert!((s.load(3) - 200.0).abs() < 1e-9, "{}", s.load(3));
         // A process that stays and keeps busy counts from its second list on.
-        s.sample(3, &[cpujob(3, 32, 12), cpujob(3, 33, 13), passing(3, 50)], &admin, t2, t2);
+        s.sample(
+            3,
+            &[cpujob(3, 32, 12), cpujob(3, 33, 13), passing(3, 50)],
+            &admin,
+            t2,
+            t2,
+        );
         assert!((s.load(3) - 200.0).abs() < 1e-9, "{}", s.load(3));
         let t3 = t0 + Duration::from_secs(3);
-        s.sample(3, &[cpujob(3, 32, 12), cpujob(3, 33, 13), passing(3, 50)], &admin, t3, t3);
+        s.sample(
+            3,
+            &[cpujob(3, 32, 12), cpujob(3, 33, 13), passing(3, 50)],
+            &admin,
+            t3,
+            t3,
+        );
         assert!((s.load(3) - 300.0).abs() < 1e-9, "{}", s.load(3));
     }
 

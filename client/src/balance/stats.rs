@@ -6,7 +6,17 @@
 //! and `f = d^(elapsed / decay interval)`: `d` is the node's slow decay factor, its fast
 //! one for a `fastdecay` job, and a `nodecay` job keeps the weight it was first given
 //! (HOWTO tables 8-3 and 8-7). A process seen for the first time starts at 1 when it is
-//! runnable or a `cpujob`, else at 0, so a new CPU-bound job counts at once.
+//! runnable or a `cpujob`, else at 0.
+//!
+//! A process **counts** (toward its node's load, and as a candidate) once it is
+//! [settled](Tracked::settled): a `cpujob` at once (its user says it is CPU-bound), any
+//! other process from the second list that still shows it. One look at a process that
+//! happens to be runnable says little: the agent serving someone's `openmosix ps`, an sshd
+//! setting up a session, criu or an image stream during a move, or a restored process
+//! listed in the instant before its agent records it as a guest, are all runnable for a
+//! moment and gone (or renamed) a second later. Counting each of them as a whole busy job
+//! made a node look one job busier than it was, so the next job went to the other node
+//! and that one ended up with one job too many.
 //!
 //! A node's load for the balancer is `100 · Σ weights` of its processes. Unlike the
 //! agent's own figure, which follows a move only as fast as its decay allows (with the
@@ -63,6 +73,9 @@ pub struct Tracked {
     pub last_move: Option<Instant>,
     /// A move of it is under way.
     pub moving: bool,
+    /// It counts toward its node's load and may be a candidate: a `cpujob`, or a process
+    /// listed at least twice (or moved by the balancer).
+    pub settled: bool,
 }
 
 /// Every process of the nodes that take part.
@@ -102,6 +115,7 @@ impl Stats {
                         t.last_move = Some(now);
                     }
                     t.node = node;
+                    t.settled = true;
                     if let Some(d) = decay_factor(p, admin) {
                         let f = d.powf(now.duration_since(t.sampled).as_secs_f64() / interval);
                         t.weight = t.weight * f + busy * (1.0 - f);
@@ -121,6 +135,7 @@ impl Stats {
                             sampled: now,
                             last_move: None,
                             moving: false,
+                            settled: cpujob,
                         },
                     );
                 }
@@ -135,13 +150,13 @@ impl Stats {
         self.procs.retain(|_, t| t.node != node || t.moving);
     }
 
-    /// The balancer's load of `node`: `100 · Σ weights`.
+    /// The balancer's load of `node`: `100 · Σ weights` of its settled processes.
     pub fn load(&self, node: NodeId) -> f64 {
         100.0
             * self
                 .procs
                 .values()
-                .filter(|t| t.node == node)
+                .filter(|t| t.node == node && t.settled)
                 .map(|t| t.weight)
                 .sum::<f64>()
     }
@@ -159,13 +174,13 @@ impl Stats {
             .map(|(id, _)| *id)
     }
 
-    /// The candidates as the rule sees them; `held` says why one may not move now
-    /// (moved within `holdoff`, or a move of it is under way).
+    /// The settled candidates as the rule sees them; `held` says why one may not move
+    /// now (moved within `holdoff`, or a move of it is under way).
     pub fn candidates(&self, now: Instant, holdoff: Duration) -> Vec<ProcLoad> {
         let mut out: Vec<ProcLoad> = self
             .procs
             .values()
-            .filter(|t| not_a_candidate(&t.info).is_none())
+            .filter(|t| t.settled && not_a_candidate(&t.info).is_none())
             .map(|t| {
                 let since = t.last_move.map(|m| now.saturating_duration_since(m));
                 let held = if t.moving {
@@ -215,6 +230,7 @@ impl Stats {
                 t.info.where_ = node;
                 t.info.nmigs += 1;
                 t.sampled = now;
+                t.settled = true;
             }
         }
     }
@@ -222,6 +238,7 @@ impl Stats {
 
 #[cfg(test)]
 mod tests {
+    use super::super::rule::{NodeLoad, plan};
     use super::*;
     use openmosix_hpc::bytes::BytesOrText;
     use openmosix_hpc::model::{MigMask, RunOptions};
@@ -292,8 +309,9 @@ mod tests {
         agent.cantmove = "the openMosix agent itself".into();
         let list = vec![sleeper.clone(), cpu, fast, frozen, agent];
         s.sample(2, &list, &admin, t0, t0);
-        // Seeds: runnable or cpujob 1, else 0; the agent does not count.
-        assert!((s.load(2) - 200.0).abs() < 1e-9, "{}", s.load(2));
+        // Seeds: runnable or cpujob 1, else 0; the agent does not count. Only the cpujob
+        // counts at once; the runnable 12 counts from the next list on.
+        assert!((s.load(2) - 100.0).abs() < 1e-9, "{}", s.load(2));
         // Ten intervals later everyone is runnable (and 12 sleeps): each weight moves
         // by 1 − d^10 of the way, with its own factor.
         let mut list: Vec<ProcInfo> = list
@@ -334,6 +352,11 @@ mod tests {
         let mut sys = proc_(11, 'R', None);
         sys.candidate = false;
         s.sample(2, &[a.clone(), sys.clone()], &admin, t0, t0);
+        assert!(
+            s.candidates(t0, holdoff).is_empty(),
+            "listed once: not settled"
+        );
+        s.sample(2, &[a.clone(), sys.clone()], &admin, t0, t0);
         let c = s.candidates(t0, holdoff);
         assert_eq!(c.len(), 1, "only the job is a candidate: {c:?}");
         assert_eq!(c[0].held, None);
@@ -371,6 +394,114 @@ mod tests {
         let t4 = t0 + Duration::from_secs(4);
         s.sample(3, &[], &admin, t4, t4);
         assert!(s.get((2, 10)).is_none());
+    }
+
+    /// A `cpujob` of home node 2 (pid `home_pid` there) listed on `node` as `pid`.
+    fn cpujob(node: NodeId, pid: i32, home_pid: i32) -> ProcInfo {
+        let run = RunOptions {
+            cpujob: true,
+            ..RunOptions::default()
+        };
+        let nmigs = u32::from(node != 2);
+        ProcInfo {
+            where_: node,
+            home_pid,
+            nmigs,
+            ..proc_(pid, 'R', Some(run))
+        }
+    }
+
+    /// A process of `node` that is no job: runnable the one time it is listed.
+    fn passing(node: NodeId, pid: i32) -> ProcInfo {
+        ProcInfo {
+            where_: node,
+            home: node,
+            ..proc_(pid, 'R', None)
+        }
+    }
+
+    /// Node 2 slow (speed 100) and four cpujobs of it, as in the testbed's slow-node test:
+    /// two went to node 1, one to node 3, the last one is still on node 2.
+    fn slow_node_with_one_job_left(extra_on_3: &[ProcInfo]) -> (Stats, Vec<NodeLoad>) {
+        let admin = AdminState::default();
+        let t0 = Instant::now();
+        let mut s = Stats::new();
+        s.sample(1, &[cpujob(1, 30, 10), cpujob(1, 31, 11)], &admin, t0, t0);
+        s.sample(2, &[cpujob(2, 13, 13)], &admin, t0, t0);
+        let mut on3 = vec![cpujob(3, 32, 12)];
+        on3.extend_from_slice(extra_on_3);
+        s.sample(3, &on3, &admin, t0, t0);
+        let nodes = loads(&s);
+        (s, nodes)
+    }
+
+    fn loads(s: &Stats) -> Vec<NodeLoad> {
+        [(1, 10_000), (2, 100), (3, 10_000)]
+            .into_iter()
+            .map(|(id, speed)| NodeLoad {
+                id,
+                cpus: 2,
+                speed,
+                load: s.load(id),
+                mem: 1 << 30,
+                source: true,
+                target: true,
+                lstay: false,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_process_listed_once_does_not_count_so_the_last_job_goes_to_the_emptier_node() {
+        let holdoff = Duration::from_secs(15);
+        let (s, nodes) = slow_node_with_one_job_left(&[]);
+        let moves = plan(&nodes, &s.candidates(Instant::now(), holdoff), 0.25);
+        assert_eq!((moves[0].pid, moves[0].to), (13, 3), "{moves:?}");
+        // The agent serving someone's `openmosix ps` on node 3 is runnable the one time
+        // the balancer lists node 3: node 3 must not look as busy as node 1 (the tie
+        // would send the last job to node 1, which ends with three and node 3 with one).
+        let (s, nodes) = slow_node_with_one_job_left(&[passing(3, 50)]);
+        assert!((s.load(3) - 100.0).abs() < 1e-9, "{}", s.load(3));
+        let moves = plan(&nodes, &s.candidates(Instant::now(), holdoff), 0.25);
+        assert_eq!((moves[0].pid, moves[0].to), (13, 3), "{moves:?}");
+    }
+
+    #[test]
+    fn a_restored_process_is_counted_once_at_its_target() {
+        let admin = AdminState::default();
+        let t0 = Instant::now();
+        let (mut s, _) = slow_node_with_one_job_left(&[]);
+        s.start_move((2, 13));
+        // Node 3 listed in the instant between the restore and its agent recording the
+        // guest: the process shows up as one of node 3's own, pid 33.
+        let asked = t0 + Duration::from_millis(500);
+        let t1 = t0 + Duration::from_secs(1);
+        s.sample(3, &[cpujob(3, 32, 12), passing(3, 33)], &admin, asked, t1);
+        s.end_move((2, 13), Some((3, 33)), t1);
+        assert!((s.load(3) - 200.0).abs() < 1e-9, "{}", s.load(3));
+        assert!(s.load(2).abs() < 1e-9, "{}", s.load(2));
+        // The next list shows it as the guest it is: still two jobs.
+        let t2 = t0 + Duration::from_secs(2);
+        s.sample(3, &[cpujob(3, 32, 12), cpujob(3, 33, 13)], &admin, t2, t2);
+        assert!((s.load(3) - 200.0).abs() < 1e-9, "{}", s.load(3));
+        // A process that stays and keeps busy counts from its second list on.
+        s.sample(
+            3,
+            &[cpujob(3, 32, 12), cpujob(3, 33, 13), passing(3, 50)],
+            &admin,
+            t2,
+            t2,
+        );
+        assert!((s.load(3) - 200.0).abs() < 1e-9, "{}", s.load(3));
+        let t3 = t0 + Duration::from_secs(3);
+        s.sample(
+            3,
+            &[cpujob(3, 32, 12), cpujob(3, 33, 13), passing(3, 50)],
+            &admin,
+            t3,
+            t3,
+        );
+        assert!((s.load(3) - 300.0).abs() < 1e-9, "{}", s.load(3));
     }
 
     #[test]

@@ -53,6 +53,7 @@ fn mon_shows_bars_the_total_a_down_node_and_gives_the_screen_back() {
     t.type_line("echo before-the-monitor");
     let before = t.wait_for(Duration::from_secs(5), "the echo", |s| {
         s.lines().any(|l| l == "before-the-monitor")
+            && s.lines().rev().find(|l| !l.trim().is_empty()) == Some("$")
     });
     t.type_line(&mon_command());
     let secs = Duration::from_secs;
@@ -88,9 +89,8 @@ fn mon_shows_bars_the_total_a_down_node_and_gives_the_screen_back() {
     );
 
     t.keys(&["q"]);
-    let after = t.wait_for(secs(5), "the shell's screen", |s| {
-        !s.contains("openmosix mon ·")
-    });
+    let after = t.wait_for_prompt(secs(5));
+    assert!(!after.contains("openmosix mon ·"), "{after}");
     let kept: Vec<&str> = before.lines().filter(|l| !l.trim().is_empty()).collect();
     let (shell, last) = kept.split_at(kept.len() - 1);
     assert_eq!(last, ["$"], "{before}");
@@ -108,9 +108,8 @@ fn ctrl_c_and_sigterm_restore_the_terminal() {
     t.type_line(&mon_command());
     t.wait_for(secs(15), "the bars", |s| s.contains("nodes up"));
     t.keys(&["C-c"]);
-    t.wait_for(secs(5), "the shell after Ctrl-C", |s| {
-        !s.contains("nodes up")
-    });
+    let after = t.wait_for_prompt(secs(5));
+    assert!(!after.contains("nodes up"), "{after}");
     // SIGTERM: the monitor runs in the foreground under a shell that wrote its pid.
     let dir = tempfile::tempdir().expect("a scratch folder");
     let pid_file = dir.path().join("mon.pid");
@@ -130,6 +129,7 @@ fn ctrl_c_and_sigterm_restore_the_terminal() {
     t.wait_for(secs(5), "the shell after SIGTERM", |s| {
         s.lines().any(|l| l == "ended") && !s.contains("nodes up")
     });
+    t.wait_for_prompt(secs(5));
     t.type_line("stty -a | grep -o -- '-icanon' || echo cooked");
     t.wait_for(secs(5), "a terminal in cooked mode", |s| {
         s.lines().any(|l| l == "cooked")

@@ -40,10 +40,16 @@ impl Tmux {
         ]);
         t.ok(&["set-option", "-g", "status", "off"]);
         t.ok(&["resize-window", "-t", "main", "-x", &cols, "-y", &rows]);
-        t.wait_for(Duration::from_secs(5), "the shell's prompt", |s| {
-            s.contains('$')
-        });
+        t.wait_for_prompt(Duration::from_secs(5));
         t
+    }
+
+    /// Waits until the shell prompts again (the screen's last line that is not blank is
+    /// `$`: the program before it has ended) and returns the screen.
+    pub fn wait_for_prompt(&self, timeout: Duration) -> String {
+        self.wait_for(timeout, "the shell's prompt", |s| {
+            s.lines().rev().find(|l| !l.trim().is_empty()) == Some("$")
+        })
     }
 
     fn tmux(&self, args: &[&str]) -> Output {

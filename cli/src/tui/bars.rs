@@ -158,18 +158,15 @@ fn node_row(node: &NodeView, which: Figure, scale: &Scale, bar: usize) -> Line<'
                     None => "DOWN".to_owned(),
                 },
             };
-            let text: String = format!(
-                "[{}]",
-                format!(" {word} ").chars().take(bar).collect::<String>()
-            );
+            // Down rows take the label's columns too: the reason is what matters.
+            let width = bar + 3 + LABEL;
+            let text: String = format!("[ {word} ").chars().take(width - 1).collect();
+            let text = format!("{text:<w$}]", w = width - 1);
             let style = match state {
                 LinkState::Connecting => Style::new().fg(Color::Yellow),
                 _ => Style::new().fg(Color::Red).add_modifier(Modifier::REVERSED),
             };
-            Line::from(vec![
-                id,
-                Span::styled(format!("{text:<width$}", width = bar + 2), style),
-            ])
+            Line::from(vec![id, Span::styled(text, style)])
         }
     }
 }

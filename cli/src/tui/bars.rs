@@ -209,3 +209,73 @@ fn total_rows(nodes: &[NodeView], bar: usize) -> Vec<Line<'static>> {
     }
     lines
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openmosix_testbed::fixtures::{node_info, node_view};
+
+    fn cluster(n: u32) -> Vec<NodeView> {
+        (1..=n)
+            .map(|id| {
+                let mut v = node_view(id);
+                let mut info = node_info(id);
+                info.load = f64::from(id % 3) * 100.0;
+                v.info = Some(info);
+                v
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_page_of_a_large_cluster_with_a_down_node_fits_80_columns() {
+        let mut nodes = cluster(256);
+        nodes[9].state = LinkState::Down;
+        nodes[9].reason = Some("cannot reach node 10".into());
+        let mon = Mon {
+            top: 5,
+            page: 20,
+            ..Mon::default()
+        };
+        let text = plain(&frame(&mon, &nodes, 80, Some(20)));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2 + 20 + 1, "{text}");
+        assert!(lines[1].starts_with("255 of 256 nodes up"), "{text}");
+        assert!(
+            lines[2].starts_with("   6 ["),
+            "the page starts at node 6:\n{text}"
+        );
+        assert_eq!(
+            lines[22],
+            "nodes 6-25 of 256 · ↑ ↓ PgUp PgDn scroll · q quits"
+        );
+        assert!(lines.iter().all(|l| l.chars().count() <= 80), "{text}");
+        let down = lines
+            .iter()
+            .find(|l| l.starts_with("  10 ["))
+            .expect("node 10");
+        assert!(down.contains("DOWN: cannot reach node 10"), "{down}");
+        // Node 7 carries 100 per 2 CPUs: half its bar; node 6 none; node 8 all of it.
+        let fill = |id: u32| {
+            let row = lines
+                .iter()
+                .find(|l| l.starts_with(&format!("{id:>4} [")))
+                .unwrap();
+            row.matches('|').count()
+        };
+        assert_eq!((fill(6), fill(7), fill(8)), (0, 24, 48), "{text}");
+    }
+
+    #[test]
+    fn the_total_view_counts_the_nodes_up() {
+        let mut nodes = cluster(3);
+        nodes[1].state = LinkState::Down;
+        let mon = Mon {
+            total: true,
+            ..Mon::default()
+        };
+        let text = plain(&frame(&mon, &nodes, 80, Some(20)));
+        assert!(text.contains("] 2 of 3 nodes up"), "{text}");
+        assert!(text.contains("not up: 2"), "{text}");
+    }
+}

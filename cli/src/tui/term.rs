@@ -7,6 +7,7 @@ use anyhow::{Context as _, Result};
 use openmosix_client::ClusterHandle;
 use ratatui::DefaultTerminal;
 use ratatui::crossterm::event::{self, Event, KeyEventKind};
+use ratatui::crossterm::terminal;
 use ratatui::widgets::Paragraph;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
@@ -20,8 +21,16 @@ struct Screen(Option<DefaultTerminal>);
 
 impl Screen {
     fn open() -> Result<Screen> {
-        let term = ratatui::try_init().context("this command needs a terminal (use --once)")?;
-        Ok(Screen(Some(term)))
+        match ratatui::try_init() {
+            Ok(term) => Ok(Screen(Some(term))),
+            Err(e) => {
+                // Raw mode may be on although the alternate screen could not be entered.
+                if terminal::is_raw_mode_enabled().unwrap_or(false) {
+                    let _ = terminal::disable_raw_mode();
+                }
+                Err(e).context("this command needs a terminal (use --once)")
+            }
+        }
     }
 }
 

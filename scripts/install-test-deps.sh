@@ -32,6 +32,7 @@ declare -A NEED=(
   [libxcursor1]=/usr/lib/x86_64-linux-gnu/libXcursor.so.1
   [libxi6]=/usr/lib/x86_64-linux-gnu/libXi.so.6
   [libgl1]=/usr/lib/x86_64-linux-gnu/libGL.so.1
+  [tmux]=/usr/bin/tmux  # the terminal tests (cli/tests/terminal.rs): send-keys, capture-pane
   [gcc]=/usr/bin/gcc  # the provisioning test builds a program whose library is missing
 )
 missing=()

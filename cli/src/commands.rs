@@ -173,6 +173,7 @@ async fn dispatch(ctx: &Ctx, command: Command, named: bool) -> Result<ExitCode> 
         Command::Lock { node, pid } => crate::mask::lock(ctx, node, pid, true).await,
         Command::Unlock { node, pid } => crate::mask::lock(ctx, node, pid, false).await,
         Command::Balance(args) => crate::balance::run(ctx, args).await,
+        Command::Mon { once } => crate::tui::mon(ctx, once).await,
         // Handled by `run`, before the cluster is loaded.
         Command::Node(_) => bail!("node: not reached"),
     }

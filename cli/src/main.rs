@@ -24,6 +24,7 @@ mod migrate;
 mod mosctl;
 mod node;
 mod output;
+mod tui;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -186,6 +187,17 @@ pub enum Command {
     /// A process is not moved again within the hold-off. Prints each move (--json: one
     /// object per line); see docs/balancing.md.
     Balance(balance::BalanceArgs),
+    /// The cluster in a terminal, as mosmon: one bar per node for the chosen figure.
+    ///
+    /// Keys: l load, s speed, m memory (used/total), u utilization, c CPUs, t the total
+    /// of nodes up; arrows, PageUp, PageDown scroll a large cluster; q quits. Down nodes
+    /// are drawn in red; the second line holds the cluster totals. The screen is redrawn
+    /// when the nodes report new figures or a key is pressed (docs/terminal.md).
+    Mon {
+        /// Print one frame as plain text on stdout and exit (no terminal needed).
+        #[arg(long)]
+        once: bool,
+    },
     /// Add a node by its ssh destination (`node add DEST`): host key, agent, cluster file.
     Node(node::NodeArgs),
 }

@@ -20,6 +20,7 @@ pub mod hostkey;
 pub mod install;
 pub mod migrate;
 pub mod provision;
+pub mod summary;
 pub mod transport;
 
 use std::time::Duration;

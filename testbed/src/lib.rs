@@ -9,6 +9,7 @@
 //! - [`process`]: child processes killed when a test ends, stopped with SIGTERM; Xvfb.
 //! - [`history`]: reading back a history file a test had written; holding one locked.
 //! - [`stats`]: percentiles and medians for benches.
+//! - [`tmux`]: a real terminal for terminal programs: keys typed, the screen read.
 //! - `gui` (feature `gui`): the egui_kittest window harness — a live app over the
 //!   testbed, waiting frame by frame, drags, double clicks, menus, text fields. Generic
 //!   over the window, so that this crate depends on no window crate.
@@ -22,6 +23,7 @@ pub mod history;
 pub mod process;
 pub mod stats;
 pub mod testbed;
+pub mod tmux;
 pub mod wait;
 
 pub use testbed::{Testbed, describe, serial, shell_quote, stdout_ok};

@@ -14,6 +14,7 @@ pub mod config_dialog;
 pub mod host_chooser;
 mod menu;
 mod rows;
-pub mod summary;
+/// The cluster-wide figures (they live in the client, shared with `openmosix mon`).
+pub use openmosix_client::summary;
 
 pub use app::App;

@@ -1,11 +1,11 @@
-//! The figures at the top of the main window, computed from a snapshot.
+//! The cluster-wide figures of a snapshot: the main window's top row, `openmosix mon`'s totals.
 //!
 //! Load-balancing efficiency (docs/figures.md): with `x_i = load_i / cpus_i` the load per
 //! CPU of each node that is up, `efficiency = 100 · mean(x) / max(x)` — 100 % when every
 //! node carries the same load per CPU (or none at all), 100/N % when one node of N carries
 //! everything.
 
-use openmosix_client::{LinkState, NodeView};
+use crate::{LinkState, NodeView};
 use openmosix_hpc::model::NodeInfo;
 
 /// A node's load bar: load per CPU in percent (openMosix load 100 = one busy process).

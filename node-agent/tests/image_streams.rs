@@ -9,7 +9,7 @@ use openmosix_testbed::{Testbed, serial};
 use tar::EntryType as T;
 
 fn bed() -> &'static Testbed {
-    Testbed::shared("tstream", 221, 3)
+    Testbed::shared("tstrm", 221, 3)
 }
 
 /// One tar entry: path (written raw, so `..` and absolute paths go out as they are),

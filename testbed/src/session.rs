@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use crate::Testbed;
 
 /// A running `openmosix-agent serve` on one node; ended (stdin closed, waited for) on drop.
+#[derive(Debug)]
 pub struct AgentSession {
     child: Child,
     stdin: Option<ChildStdin>,

@@ -68,7 +68,10 @@ fn dump_of_a_locked_process_sent_straight_is_refused() {
     ] {
         let (kind, msg) = s.refused(req.clone());
         assert_eq!(kind, "cannot_migrate", "{req}: {msg}");
-        assert_eq!(msg, format!("process {pid} cannot move: locked to this node"));
+        assert_eq!(
+            msg,
+            format!("process {pid} cannot move: locked to this node")
+        );
     }
     grows(&file);
     assert!(runs_on(2, pid), "the locked process still runs on node 2");
@@ -106,7 +109,10 @@ fn signal_to_init_is_refused() {
     let mut s = AgentSession::open(bed(), 2);
     let (kind, msg) = s.refused(json!({"op":"signal","pid":1,"signal":"KILL"}));
     assert_eq!(kind, "permission_denied");
-    assert_eq!(msg, "process 1 is the node's init: the agent does not signal it");
+    assert_eq!(
+        msg,
+        "process 1 is the node's init: the agent does not signal it"
+    );
     s.close();
     let out = bed().cli(&["signal", "2", "1", "TERM"]);
     assert!(!out.status.success());
@@ -129,7 +135,9 @@ fn a_process_being_moved_is_locked_against_a_second_migration() {
     let (kind, msg) = other.refused(json!({"op":"dump","pid":pid,"to":1}));
     assert_eq!(kind, "permission_denied");
     assert!(
-        msg.starts_with(&format!("process {pid} is already being moved to node 3 by ")),
+        msg.starts_with(&format!(
+            "process {pid} is already being moved to node 3 by "
+        )),
         "{msg}"
     );
     other.close();

@@ -68,9 +68,15 @@ fn image_dir(id: &str) -> PathBuf {
 fn a_well_formed_stream_is_taken() {
     let _g = serial();
     let id = "1-good";
-    let (ok, err) = receive(id, &stream(100, &[("tree.json", T::Regular, None, b"[1]".to_vec())]));
+    let (ok, err) = receive(
+        id,
+        &stream(100, &[("tree.json", T::Regular, None, b"[1]".to_vec())]),
+    );
     assert!(ok, "{err}");
-    assert_eq!(std::fs::read(image_dir(id).join("dump/core-1.img")).unwrap(), b"core");
+    assert_eq!(
+        std::fs::read(image_dir(id).join("dump/core-1.img")).unwrap(),
+        b"core"
+    );
     std::fs::remove_dir_all(image_dir(id)).unwrap();
 }
 
@@ -83,26 +89,57 @@ fn hostile_streams_are_refused_and_leave_nothing() {
     let state = bed().node_state(3);
     let big = vec![0u8; 70 << 20];
     let cases: Vec<(&str, Vec<Entry<'_>>)> = vec![
-        ("link", vec![("dump/restore.log", T::Symlink, Some(&victim), vec![])]),
-        ("link", vec![("dump/parent", T::Symlink, Some("/etc"), vec![])]),
-        ("link", vec![("dump/pages-1.img", T::Link, Some("/etc/passwd"), vec![])]),
-        ("`..`", vec![("dump/../../../escaped", T::Regular, None, b"x".to_vec())]),
-        ("absolute", vec![(&absolute, T::Regular, None, b"x".to_vec())]),
+        (
+            "link",
+            vec![("dump/restore.log", T::Symlink, Some(&victim), vec![])],
+        ),
+        (
+            "link",
+            vec![("dump/parent", T::Symlink, Some("/etc"), vec![])],
+        ),
+        (
+            "link",
+            vec![("dump/pages-1.img", T::Link, Some("/etc/passwd"), vec![])],
+        ),
+        (
+            "`..`",
+            vec![("dump/../../../escaped", T::Regular, None, b"x".to_vec())],
+        ),
+        (
+            "absolute",
+            vec![(&absolute, T::Regular, None, b"x".to_vec())],
+        ),
         ("type", vec![("dump/tty.img", T::Char, None, vec![])]),
         ("type", vec![("dump/pipe.img", T::Fifo, None, vec![])]),
-        ("not part", vec![("dump/restore.log", T::Regular, None, b"x".to_vec())]),
-        ("not part", vec![("dump/run.sh", T::Regular, None, b"x".to_vec())]),
-        ("not part", vec![("dump/x/pages-1.img", T::Regular, None, b"x".to_vec())]),
+        (
+            "not part",
+            vec![("dump/restore.log", T::Regular, None, b"x".to_vec())],
+        ),
+        (
+            "not part",
+            vec![("dump/run.sh", T::Regular, None, b"x".to_vec())],
+        ),
+        (
+            "not part",
+            vec![("dump/x/pages-1.img", T::Regular, None, b"x".to_vec())],
+        ),
         ("cap", vec![("dump/pages-1.img", T::Regular, None, big)]),
     ];
     for (i, (why, entries)) in cases.into_iter().enumerate() {
         let id = format!("{i}-bad");
         let (ok, err) = receive(&id, &stream(1000, &entries));
         assert!(!ok, "case {i} ({why}) was taken");
-        assert!(err.contains("the image stream was refused") && err.contains(why), "case {i}: {err}");
+        assert!(
+            err.contains("the image stream was refused") && err.contains(why),
+            "case {i}: {err}"
+        );
         assert!(!image_dir(&id).exists(), "case {i} left its image folder");
     }
-    for left in [PathBuf::from(&victim), PathBuf::from(&absolute), state.join("escaped")] {
+    for left in [
+        PathBuf::from(&victim),
+        PathBuf::from(&absolute),
+        state.join("escaped"),
+    ] {
         assert!(!left.exists(), "{} was written", left.display());
     }
 }

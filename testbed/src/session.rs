@@ -45,7 +45,10 @@ impl AgentSession {
         loop {
             let mut line = String::new();
             let n = self.stdout.read_line(&mut line).expect("read answer");
-            assert!(n > 0, "the agent ended the session before answering {request}");
+            assert!(
+                n > 0,
+                "the agent ended the session before answering {request}"
+            );
             let answer: Value = serde_json::from_str(&line).expect("a JSON answer");
             if answer["id"].as_u64() == Some(id) {
                 return answer;

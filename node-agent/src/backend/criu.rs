@@ -244,20 +244,18 @@ impl Criu {
         // The log is created here first, exclusively and never through a link, so criu
         // writes into a fresh file of the image folder (criu creates its pid file with
         // O_EXCL itself).
-        for name in ["restore.log"] {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(dir.join(name))
-                .map_err(|e| {
-                    AgentError::new(
-                        ErrorKind::MigrationFailed,
-                        format!("cannot create {name} in the image: {e}"),
-                    )
-                })?;
-        }
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(dir.join("restore.log"))
+            .map_err(|e| {
+                AgentError::new(
+                    ErrorKind::MigrationFailed,
+                    format!("cannot create restore.log in the image: {e}"),
+                )
+            })?;
         let pidfile = dir.join("restored.pid");
         let pidfile_s = pidfile.to_string_lossy().into_owned();
         self.run(

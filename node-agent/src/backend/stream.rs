@@ -62,8 +62,7 @@ fn criu_file_name(s: &str) -> bool {
     let plain = !s.is_empty()
         && s.len() <= 128
         && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     plain
         && (s.ends_with(".img")
@@ -104,7 +103,11 @@ fn classify(path: &Path, kind: tar::EntryType, link: Option<&Path>) -> Result<It
                 Some(n) if n != "dump" && round_name(n) => {
                     Item::ParentLink(format!("{d}/parent"), target.into())
                 }
-                _ => return Err(format!("a link to {target:?}; only criu's links to an earlier round are allowed")),
+                _ => {
+                    return Err(format!(
+                        "a link to {target:?}; only criu's links to an earlier round are allowed"
+                    ));
+                }
             }
         }
         ([d, f], _) if file && round_name(d) && criu_file_name(f) => Item::File(format!("{d}/{f}")),
@@ -112,7 +115,9 @@ fn classify(path: &Path, kind: tar::EntryType, link: Option<&Path>) -> Result<It
             return Err("a link; only criu's `parent` links are allowed".into());
         }
         (_, k) if !(file || k.is_dir()) => {
-            return Err(format!("type {k:?}; only regular files and folders are allowed"));
+            return Err(format!(
+                "type {k:?}; only regular files and folders are allowed"
+            ));
         }
         _ => return Err("a name that is not part of a criu image".into()),
     };
@@ -154,9 +159,13 @@ fn unpack_into(input: impl Read, dir: &Path) -> Result<u64, String> {
     for entry in archive.entries().map_err(bad)? {
         let mut entry = entry.map_err(bad)?;
         let path = entry.path().map_err(bad)?.into_owned();
-        let link = entry.link_name().map_err(bad)?.map(std::borrow::Cow::into_owned);
+        let link = entry
+            .link_name()
+            .map_err(bad)?
+            .map(std::borrow::Cow::into_owned);
         let kind = entry.header().entry_type();
-        let refuse = |why: String| format!("the image stream was refused: entry {path:?} has {why}");
+        let refuse =
+            |why: String| format!("the image stream was refused: entry {path:?} has {why}");
         let item = classify(&path, kind, link.as_deref()).map_err(refuse)?;
         if seen.complete {
             return Err(refuse("to come before the end mark".into()));
@@ -239,7 +248,12 @@ fn small_text(entry: &mut impl Read, size: u64) -> Result<String, String> {
 
 /// Writes one file of `size` bytes, created exclusively (never through a link), within
 /// the cap.
-fn write_file(entry: &mut impl Read, size: u64, path: &Path, seen: &mut Seen) -> Result<(), String> {
+fn write_file(
+    entry: &mut impl Read,
+    size: u64,
+    path: &Path,
+    seen: &mut Seen,
+) -> Result<(), String> {
     if seen.total.saturating_add(size) > seen.cap {
         return Err(format!(
             "the stream grows beyond its cap of {} bytes (the announced size plus a margin)",
@@ -254,7 +268,8 @@ fn write_file(entry: &mut impl Read, size: u64, path: &Path, seen: &mut Seen) ->
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map_err(|e| format!("cannot create it: {e}"))?;
-    let n = std::io::copy(&mut entry.take(size), &mut f).map_err(|e| format!("cannot write it: {e}"))?;
+    let n = std::io::copy(&mut entry.take(size), &mut f)
+        .map_err(|e| format!("cannot write it: {e}"))?;
     if n != size {
         return Err("the stream was cut inside it".into());
     }
@@ -323,30 +338,63 @@ mod tests {
         use std::os::unix::fs::PermissionsExt as _;
         let mode = fs::metadata(&img).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700);
-        assert_eq!(fs::read(img.join("dump/pages-1.img")).unwrap(), vec![7; 4096]);
-        assert_eq!(fs::read_link(img.join("dump/parent")).unwrap(), Path::new("../1"));
+        assert_eq!(
+            fs::read(img.join("dump/pages-1.img")).unwrap(),
+            vec![7; 4096]
+        );
+        assert_eq!(
+            fs::read_link(img.join("dump/parent")).unwrap(),
+            Path::new("../1")
+        );
         assert!(!img.join(SIZE_ENTRY).exists() && !img.join(COMPLETE).exists());
     }
+
+    /// What a case adds to an otherwise well-formed stream.
+    type AddEntry = Box<dyn Fn(&mut Stream)>;
 
     /// Every hostile stream is refused with a sentence, and leaves nothing behind.
     #[test]
     fn hostile_streams_leave_nothing() {
         use tar::EntryType as T;
-        let cases: Vec<(&str, Box<dyn Fn(&mut Stream)>)> = vec![
-            ("link", Box::new(|s| s.entry("dump/restore.log", T::Symlink, Some("/tmp/victim"), b""))),
-            ("link", Box::new(|s| s.entry("dump/parent", T::Symlink, Some("/etc"), b""))),
-            ("link", Box::new(|s| s.entry("dump/parent", T::Symlink, Some("../dump"), b""))),
-            ("link", Box::new(|s| s.entry("dump/core-1.img", T::Link, Some("tree.json"), b""))),
+        let cases: Vec<(&str, AddEntry)> = vec![
+            (
+                "link",
+                Box::new(|s| s.entry("dump/restore.log", T::Symlink, Some("/tmp/victim"), b"")),
+            ),
+            (
+                "link",
+                Box::new(|s| s.entry("dump/parent", T::Symlink, Some("/etc"), b"")),
+            ),
+            (
+                "link",
+                Box::new(|s| s.entry("dump/parent", T::Symlink, Some("../dump"), b"")),
+            ),
+            (
+                "link",
+                Box::new(|s| s.entry("dump/core-1.img", T::Link, Some("tree.json"), b"")),
+            ),
             ("`..`", Box::new(|s| s.file("dump/../../escaped", b"x"))),
             ("absolute", Box::new(|s| s.file("/tmp/escaped", b"x"))),
-            ("type", Box::new(|s| s.entry("dump/tty.img", T::Char, None, b""))),
-            ("type", Box::new(|s| s.entry("dump/fifo.img", T::Fifo, None, b""))),
+            (
+                "type",
+                Box::new(|s| s.entry("dump/tty.img", T::Char, None, b"")),
+            ),
+            (
+                "type",
+                Box::new(|s| s.entry("dump/fifo.img", T::Fifo, None, b"")),
+            ),
             ("not part", Box::new(|s| s.file("dump/restore.log", b"x"))),
             ("not part", Box::new(|s| s.file("dump/evil.sh", b"x"))),
             ("not part", Box::new(|s| s.file("authorized_keys", b"x"))),
             ("not part", Box::new(|s| s.file("dump/1/pages-1.img", b"x"))),
-            ("not part", Box::new(|s| s.entry("dump/sub", T::Directory, None, b""))),
-            ("cap", Box::new(|s| s.file("dump/pages-1.img", &vec![0; (64 << 20) + 5000]))),
+            (
+                "not part",
+                Box::new(|s| s.entry("dump/sub", T::Directory, None, b"")),
+            ),
+            (
+                "cap",
+                Box::new(|s| s.file("dump/pages-1.img", &vec![0; (64 << 20) + 5000])),
+            ),
         ];
         for (why, add) in cases {
             let mut s = Stream::new(Some(1000));
@@ -354,8 +402,15 @@ mod tests {
             add(&mut s);
             let (root, r) = receive(&s.end());
             let err = r.unwrap_err();
-            assert!(err.contains(why) && err.starts_with("the image stream was refused"), "{why}: {err}");
-            assert_eq!(fs::read_dir(root.path()).unwrap().count(), 0, "{why}: {err}");
+            assert!(
+                err.contains(why) && err.starts_with("the image stream was refused"),
+                "{why}: {err}"
+            );
+            assert_eq!(
+                fs::read_dir(root.path()).unwrap().count(),
+                0,
+                "{why}: {err}"
+            );
         }
         assert!(!Path::new("/tmp/escaped").exists());
     }

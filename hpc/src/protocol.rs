@@ -139,6 +139,10 @@ pub enum Request {
         /// The image of earlier rounds, if any.
         #[serde(default)]
         image: Option<String>,
+        /// The target node, when the client says (the agent then checks the process's
+        /// cluster mask against it too); older clients leave it out.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<NodeId>,
     },
     /// The final dump; the tree is left stopped here.
     Dump {
@@ -147,6 +151,10 @@ pub enum Request {
         /// The image of the pre-dump rounds, if any.
         #[serde(default)]
         image: Option<String>,
+        /// The target node, when the client says (the agent then checks the process's
+        /// cluster mask against it too); older clients leave it out.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<NodeId>,
     },
     /// The migration failed: let the stopped tree run on here.
     Resume {

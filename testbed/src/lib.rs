@@ -21,6 +21,7 @@ pub mod fixtures;
 pub mod gui;
 pub mod history;
 pub mod process;
+pub mod session;
 pub mod stats;
 pub mod testbed;
 pub mod tmux;

@@ -210,6 +210,22 @@ impl Testbed {
             .expect("cannot run ssh")
     }
 
+    /// `ssh -F <ssh_config> <addr> -- argv` with stdin, stdout and stderr piped, to feed
+    /// a remote command by hand (e.g. a crafted image stream to `images receive`).
+    pub fn ssh_command(&self, node: u32, argv: &[&str]) -> Command {
+        let remote: Vec<String> = argv.iter().map(|w| shell_quote(w)).collect();
+        let mut cmd = Command::new("ssh");
+        cmd.arg("-F")
+            .arg(self.ssh_config())
+            .arg(self.addr(node))
+            .arg("--")
+            .args(remote)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
     fn testbed(&self) -> Command {
         Command::new(testbed_bin())
     }

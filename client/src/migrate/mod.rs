@@ -172,7 +172,14 @@ pub async fn migrate(
     let freeze = Instant::now();
     // On a failed dump the source has resumed the tree itself.
     let dump: DumpInfo = src
-        .request_within(Request::Dump { pid, image }, STEP_TIMEOUT)
+        .request_within(
+            Request::Dump {
+                pid,
+                image,
+                to: Some(mover.to),
+            },
+            STEP_TIMEOUT,
+        )
         .await?;
     let new_pid = mover.restore(&p, &dump, src_aux, dst_aux).await?;
     let freeze_ms = u64::try_from(freeze.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -251,6 +258,7 @@ impl<'a> Mover<'a> {
             let asked = Request::Predump {
                 pid: self.pid,
                 image: image.clone(),
+                to: Some(self.to),
             };
             let r: PredumpInfo = match self.src.request_within(asked, STEP_TIMEOUT).await {
                 Ok(r) => r,

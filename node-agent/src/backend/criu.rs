@@ -1,6 +1,7 @@
 //! Running criu: finding it, `criu check`, pre-dump, dump and restore, and turning its
 //! log into one plain sentence when it fails.
 
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -240,6 +241,21 @@ impl Criu {
 
     /// `criu restore -d`: the tree is restored detached; returns its root's pid.
     pub fn restore(&self, dir: &Path) -> Result<i32, AgentError> {
+        // The log is created here first, exclusively and never through a link, so criu
+        // writes into a fresh file of the image folder (criu creates its pid file with
+        // O_EXCL itself).
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(dir.join("restore.log"))
+            .map_err(|e| {
+                AgentError::new(
+                    ErrorKind::MigrationFailed,
+                    format!("cannot create restore.log in the image: {e}"),
+                )
+            })?;
         let pidfile = dir.join("restored.pid");
         let pidfile_s = pidfile.to_string_lossy().into_owned();
         self.run(

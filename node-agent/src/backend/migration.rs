@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::criu::Criu;
 use super::procfs::ProcFs;
+use super::stream;
 use super::syscalls;
 use openmosix_hpc::model::Signal;
 use openmosix_hpc::protocol::{AgentError, ErrorKind};
@@ -94,6 +95,11 @@ impl Migrator {
             images: state_dir.join("images"),
             procfs,
         }
+    }
+
+    /// The folder of the migration locks ([`super::movelock`]).
+    pub fn moving_dir(&self) -> PathBuf {
+        self.images.with_file_name("moving")
     }
 
     /// Whether pre-dump rounds can work here.
@@ -308,49 +314,55 @@ impl Migrator {
         }
         let mut tar = tar::Builder::new(out);
         tar.follow_symlinks(false);
+        // First entry: the size, so that the receiver can cap the stream.
+        let size = dir_bytes(&dir).to_string();
+        small_entry(&mut tar, stream::SIZE_ENTRY, size.as_bytes())
+            .map_err(|e| io("sending", &dir, &e))?;
         tar.append_dir_all(".", &dir)
             .map_err(|e| io("sending", &dir, &e))?;
         // Last entry: proof for the receiver that the stream was not cut short.
-        let mut header = tar::Header::new_gnu();
-        header.set_size(2);
-        header.set_mode(0o600);
-        header.set_cksum();
-        tar.append_data(&mut header, COMPLETE, &b"ok"[..])
-            .map_err(|e| io("sending", &dir, &e))?;
+        small_entry(&mut tar, stream::COMPLETE, b"ok").map_err(|e| io("sending", &dir, &e))?;
         tar.into_inner()
             .and_then(|mut w| std::io::Write::flush(&mut w))
             .map_err(|e| io("sending", &dir, &e))
     }
 
-    /// Reads image `id` from a tar stream (for `openmosix-agent images receive`). A cut
-    /// stream leaves no image behind.
+    /// Reads image `id` from a tar stream (for `openmosix-agent images receive`), checked
+    /// entry by entry as [`stream::unpack`] says. A cut or refused stream leaves no image
+    /// behind.
     pub fn receive(&self, id: &str, input: impl std::io::Read) -> Result<u64, AgentError> {
         let dir = self.image_dir(id)?;
         let _ = fs::remove_dir_all(&dir);
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
-            .create(&dir)
-            .map_err(|e| io("creating", &dir, &e))?;
-        let mut archive = tar::Archive::new(input);
-        archive.set_overwrite(true);
-        if let Err(e) = archive.unpack(&dir) {
-            let _ = fs::remove_dir_all(&dir);
-            return Err(io("receiving into", &dir, &e));
-        }
-        if fs::remove_file(dir.join(COMPLETE)).is_err() || !dir.join("dump").is_dir() {
+            .create(&self.images)
+            .map_err(|e| io("creating", &self.images, &e))?;
+        let bytes = stream::unpack(input, &dir)
+            .map_err(|m| AgentError::new(ErrorKind::MigrationFailed, m))?;
+        if !dir.join("dump").is_dir() {
             let _ = fs::remove_dir_all(&dir);
             return Err(AgentError::new(
                 ErrorKind::MigrationFailed,
-                "the image stream was cut before all of it arrived",
+                "the image stream holds no final dump",
             ));
         }
-        Ok(dir_bytes(&dir))
+        Ok(bytes)
     }
 }
 
-/// The name of the stream's last entry.
-const COMPLETE: &str = ".complete";
+/// Appends a short file entry named `name` to `tar`.
+fn small_entry<W: std::io::Write>(
+    tar: &mut tar::Builder<W>,
+    name: &str,
+    data: &[u8],
+) -> std::io::Result<()> {
+    let mut header = tar::Header::new_gnu();
+    header.set_size(data.len() as u64);
+    header.set_mode(0o600);
+    header.set_cksum();
+    tar.append_data(&mut header, name, data)
+}
 
 #[cfg(test)]
 mod tests {

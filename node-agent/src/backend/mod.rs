@@ -11,8 +11,10 @@ pub mod events;
 pub mod kernel;
 pub mod linux;
 pub mod migration;
+pub mod movelock;
 pub mod procfs;
 pub mod state;
+pub mod stream;
 pub mod syscalls;
 
 use openmosix_hpc::model::{
@@ -45,8 +47,9 @@ pub trait Backend: Send {
     fn procs(&mut self) -> Result<Vec<ProcInfo>>;
     /// One process.
     fn proc(&mut self, pid: i32) -> Result<ProcInfo>;
-    /// Sends a signal.
+    /// Sends a signal; init (pid 1) and the agent itself are refused.
     fn signal(&mut self, pid: i32, signal: Signal) -> Result<()> {
+        signalable(pid)?;
         syscalls::send_signal(pid, signal)
     }
     /// Sets a nice value.
@@ -84,6 +87,13 @@ pub trait Backend: Send {
     /// Pre-flight of a migration of `pid` to node `to`: the process if it may go, else a
     /// `cannot_migrate` error saying why. Nothing is touched.
     fn can_migrate(&mut self, pid: i32, to: NodeId) -> Result<ProcInfo> {
+        self.movable(pid, Some(to))
+    }
+
+    /// The checks of [`Backend::can_migrate`], the target's only when `to` is known: what
+    /// the agent re-checks itself before `predump` and `dump`, whoever asks.
+    fn movable(&mut self, pid: i32, to: Option<NodeId>) -> Result<ProcInfo> {
+        process_id(pid)?;
         let p = self.proc(pid)?;
         let admin = self.admin()?;
         let me = self.node_id();
@@ -93,7 +103,7 @@ pub trait Backend: Send {
                 format!("process {pid} cannot move: {why}"),
             ))
         };
-        if to == me {
+        if to == Some(me) {
             return no(format!("it already runs on node {me}"));
         }
         if !p.cantmove.is_empty() {
@@ -102,7 +112,7 @@ pub trait Backend: Send {
         if p.lock {
             return no("it is locked to this node".into());
         }
-        if !p.mask.allows(to) {
+        if let Some(to) = to.filter(|&to| !p.mask.allows(to)) {
             return no(format!("its cluster mask does not allow node {to}"));
         }
         if admin.lstay && p.home == me {
@@ -175,6 +185,20 @@ fn invalid(msg: String) -> AgentError {
 fn process_id(pid: i32) -> Result<()> {
     if pid <= 0 {
         return Err(invalid(format!("{pid} is not a process id")));
+    }
+    Ok(())
+}
+
+/// Refuses the processes no signal of the agent may reach: init and the agent itself.
+fn signalable(pid: i32) -> Result<()> {
+    let refuse = |why: String| Err(AgentError::new(ErrorKind::PermissionDenied, why));
+    if pid == 1 {
+        return refuse("process 1 is the node's init: the agent does not signal it".into());
+    }
+    if u32::try_from(pid).ok() == Some(std::process::id()) {
+        return refuse(format!(
+            "process {pid} is the openMosix agent itself: it does not signal itself"
+        ));
     }
     Ok(())
 }

@@ -50,6 +50,9 @@ pub struct Server<B> {
     /// finished: if the client goes away now, the trees are resumed here, so a client
     /// that dies mid-migration never leaves a process stopped.
     dumped: Arc<Mutex<HashSet<String>>>,
+    /// The migration locks this connection holds, by image: released when the image is
+    /// resumed or finished, and when the connection ends.
+    moving: Arc<steps::Moving>,
 }
 
 /// Where the lines to write go: the writer task.
@@ -101,6 +104,7 @@ impl<B: Backend + 'static> Server<B> {
             migrator: None,
             in_flight: Mutex::default(),
             dumped: Arc::default(),
+            moving: Arc::default(),
             events: None,
         }
     }
@@ -201,6 +205,8 @@ impl<B: Backend + 'static> Server<B> {
             })
             .await;
         }
+        // Every tree runs again: the processes are free to move.
+        lock(&self.moving).clear();
     }
 }
 

@@ -2,6 +2,7 @@
 //! seconds, so each step runs on its own, off the request loop and without the backend
 //! lock, and answers when it is done.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
@@ -10,6 +11,8 @@ use super::{Out, Server, events, lock, reply, to_json};
 use crate::backend::Backend;
 use crate::backend::events::EventLog;
 use crate::backend::migration::Migrator;
+use crate::backend::movelock::{self, MoveLock};
+use openmosix_hpc::model::NodeId;
 use openmosix_hpc::protocol::{AgentError, ErrorKind, EventKind, Request};
 
 impl<B: Backend + 'static> Server<B> {
@@ -20,13 +23,14 @@ impl<B: Backend + 'static> Server<B> {
         let events = self.events.clone();
         let tx = tx.clone();
         let dumped = Arc::clone(&self.dumped);
+        let moving = Arc::clone(&self.moving);
         let step = tokio::spawn(async move {
             // Once the client resumes or finishes an image, it is its business.
             if let Request::Resume { image } | Request::Finish { image, .. } = &request {
                 lock(&dumped).remove(image);
             }
             let is_dump = matches!(request, Request::Dump { .. });
-            let answer = migrate_step(backend, migrator, events, request).await;
+            let answer = migrate_step(backend, migrator, events, moving, request).await;
             if is_dump
                 && let Ok(v) = &answer
                 && let Some(image) = v.get("image").and_then(Value::as_str)
@@ -47,6 +51,7 @@ async fn migrate_step<B: Backend + 'static>(
     backend: Arc<Mutex<B>>,
     migrator: Option<Migrator>,
     events: Option<Arc<EventLog>>,
+    moving: Arc<Moving>,
     request: Request,
 ) -> Result<Value, AgentError> {
     let Some(m) = migrator else {
@@ -55,7 +60,7 @@ async fn migrate_step<B: Backend + 'static>(
             "this agent does not migrate processes (no criu, or the kernel backend)",
         ));
     };
-    tokio::task::spawn_blocking(move || step(&backend, &m, events.as_deref(), request))
+    tokio::task::spawn_blocking(move || step(&backend, &m, events.as_deref(), &moving, request))
         .await
         .unwrap_or_else(|e| {
             Err(AgentError::new(
@@ -65,17 +70,71 @@ async fn migrate_step<B: Backend + 'static>(
         })
 }
 
+/// The migration locks a connection holds, by image.
+pub(super) type Moving = Mutex<HashMap<String, MoveLock>>;
+
+/// The lock on moving `pid` for this connection: the one it took with image `image`'s
+/// first round, else a new one; then the agent's own checks (lock, mask against `to`,
+/// cantmove, kernel threads, init, the agent itself), whoever sent the request.
+fn checked<B: Backend>(
+    backend: &Mutex<B>,
+    m: &Migrator,
+    moving: &Moving,
+    pid: i32,
+    image: Option<&str>,
+    to: Option<NodeId>,
+) -> Result<MoveLock, AgentError> {
+    let held = image.and_then(|i| lock(moving).remove(i));
+    let held = match held {
+        Some(l) => l,
+        None => movelock::acquire(&m.moving_dir(), pid, to, &movelock::holder_here())?,
+    };
+    if let Err(e) = lock(backend).movable(pid, to) {
+        // Earlier rounds stay this connection's until it resumes them.
+        if let Some(i) = image {
+            lock(moving).insert(i.to_owned(), held);
+        }
+        return Err(e);
+    }
+    Ok(held)
+}
+
 /// One migration step, in the calling thread.
 fn step<B: Backend>(
     backend: &Mutex<B>,
     m: &Migrator,
     log: Option<&EventLog>,
+    moving: &Moving,
     request: Request,
 ) -> Result<Value, AgentError> {
     match request {
-        Request::Predump { pid, image } => to_json(m.predump(pid, image.as_deref())?),
-        Request::Dump { pid, image } => to_json(m.dump(pid, image.as_deref())?),
-        Request::Resume { image } => to_json(m.resume(&image)?),
+        Request::Predump { pid, image, to } => {
+            let held = checked(backend, m, moving, pid, image.as_deref(), to)?;
+            match m.predump(pid, image.as_deref()) {
+                Ok(info) => {
+                    lock(moving).insert(info.image.clone(), held);
+                    to_json(info)
+                }
+                Err(e) => {
+                    // Earlier rounds: the client resumes the image, which releases it.
+                    if let Some(i) = image {
+                        lock(moving).insert(i, held);
+                    }
+                    Err(e)
+                }
+            }
+        }
+        Request::Dump { pid, image, to } => {
+            let held = checked(backend, m, moving, pid, image.as_deref(), to)?;
+            let info = m.dump(pid, image.as_deref())?;
+            lock(moving).insert(info.image.clone(), held);
+            to_json(info)
+        }
+        Request::Resume { image } => {
+            let done = m.resume(&image);
+            lock(moving).remove(&image);
+            to_json(done?)
+        }
         Request::Finish {
             image,
             pid,
@@ -83,7 +142,9 @@ fn step<B: Backend>(
             new_pid,
             auto,
         } => {
-            m.finish(&image)?;
+            let done = m.finish(&image);
+            lock(moving).remove(&image);
+            done?;
             lock(backend).departed(pid, to, new_pid)?;
             let text = events::migrated_out(pid, to, new_pid, auto);
             events::append(log, EventKind::MigrateOut, &text, Some(pid), auto);

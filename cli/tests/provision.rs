@@ -88,7 +88,9 @@ fn a_bare_node_is_provisioned_and_a_damaged_copy_is_sent_again() {
     let original = std::fs::read_to_string(&cluster).expect("read");
     let out = cli(
         &cluster,
-        &["node", "add", &tb.addr(3)],
+        // The testbed gives node 3's machine the id 3 (OPENMOSIX_NODE_ID), and the client
+        // checks that a node is the one it meant: it is added as node 3.
+        &["node", "add", &tb.addr(3), "--id", "3"],
         &[("OPENMOSIX_TEST_CORRUPT_UPLOAD", "1")],
     );
     let said = text(&out);
@@ -101,16 +103,16 @@ fn a_bare_node_is_provisioned_and_a_damaged_copy_is_sent_again() {
         "attempt 2: sha256",
         "verified on the node",
         "[6/8] run agent: ok, openmosix-agent 0.1.0 runs",
-        "[7/8] cluster file: ok, node 2",
-        "[8/8] answers: ok, node 2 answers",
+        "[7/8] cluster file: ok, node 3",
+        "[8/8] answers: ok, node 3 answers",
     ] {
         assert!(said.contains(step), "missing {step:?} in:\n{said}");
     }
-    // The file kept what it had and gained node 2.
+    // The file kept what it had and gained node 3.
     let now = std::fs::read_to_string(&cluster).expect("read");
     assert!(now.starts_with(&original), "{now}");
     assert!(
-        now.contains(&format!("id = 2\ndest = \"{}\"", tb.addr(3))),
+        now.contains(&format!("id = 3\ndest = \"{}\"", tb.addr(3))),
         "{now}"
     );
 
@@ -156,7 +158,7 @@ fn a_bare_node_is_provisioned_and_a_damaged_copy_is_sent_again() {
     );
     assert!(said.contains("[5/8] copy agent: skipped"), "{said}");
     assert!(
-        said.contains("[7/8] cluster file: skipped, already node 2"),
+        said.contains("[7/8] cluster file: skipped, already node 3"),
         "{said}"
     );
     assert_eq!(std::fs::read_to_string(&cluster).expect("read"), now);

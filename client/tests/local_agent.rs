@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use openmosix_client::{ClientOptions, ClusterHandle, LinkState, connect_node};
+use openmosix_client::{AgentConn, ClientOptions, ClusterHandle, LinkState, connect_node};
 use openmosix_hpc::map::Cluster;
 use openmosix_hpc::model::{AdminChange, AdminState, NodeInfo, ProcInfo, Signal, Switch};
 use openmosix_hpc::protocol::{ErrorKind, Request};
@@ -10,6 +10,14 @@ use openmosix_testbed::fixtures::local_agent_options;
 
 fn options(dir: &tempfile::TempDir) -> ClientOptions {
     local_agent_options(dir.path())
+}
+
+/// A channel to this machine's agent, started with its state in `dir`; `who` names it in
+/// a failure.
+async fn connect(dir: &tempfile::TempDir, who: &str) -> AgentConn {
+    connect_node(&Cluster::local().nodes[0], &options(dir))
+        .await
+        .expect(who)
 }
 
 /// Switches `block` on.
@@ -43,17 +51,12 @@ async fn local_cluster_comes_up_with_figures() {
 #[tokio::test]
 async fn requests_subscriptions_and_errors() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cluster = Cluster::local();
-    let conn = connect_node(&cluster.nodes[0], &options(&dir))
-        .await
-        .expect("connect");
+    let conn = connect(&dir, "connect").await;
 
     // Admin switches round-trip and persist in the state file (a second agent reads them).
     let st: AdminState = conn.request(block()).await.expect("block");
     assert!(st.block);
-    let conn2 = connect_node(&cluster.nodes[0], &options(&dir))
-        .await
-        .expect("connect again");
+    let conn2 = connect(&dir, "connect again").await;
     let st2: AdminState = conn2.request(Request::AdminGet).await.expect("admin");
     assert!(st2.block);
     let info: NodeInfo = conn2.request(Request::Node).await.expect("node");
@@ -135,16 +138,11 @@ async fn requests_subscriptions_and_errors() {
 #[tokio::test]
 async fn agents_of_one_node_share_their_state() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cluster = Cluster::local();
-    let gui = connect_node(&cluster.nodes[0], &options(&dir))
-        .await
-        .expect("gui agent");
+    let gui = connect(&dir, "gui agent").await;
     let before: AdminState = gui.request(Request::AdminGet).await.expect("admin");
     assert!(!before.block);
 
-    let cli = connect_node(&cluster.nodes[0], &options(&dir))
-        .await
-        .expect("cli agent");
+    let cli = connect(&dir, "cli agent").await;
     let _: AdminState = cli.request(block()).await.expect("block");
     let job: openmosix_hpc::protocol::Started = cli
         .request(Request::Run {
@@ -188,10 +186,7 @@ async fn agents_of_one_node_share_their_state() {
 #[tokio::test]
 async fn subscriptions_per_connection_are_capped() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cluster = Cluster::local();
-    let conn = connect_node(&cluster.nodes[0], &options(&dir))
-        .await
-        .expect("connect");
+    let conn = connect(&dir, "connect").await;
     let mut held = Vec::new();
     for _ in 0..16 {
         held.push(

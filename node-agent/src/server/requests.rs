@@ -53,7 +53,11 @@ impl<B: Backend + 'static> Server<B> {
             | Request::Dump { .. }
             | Request::Resume { .. }
             | Request::Finish { .. }
-            | Request::Restore { .. }) => return self.start_step(id, r, tx),
+            | Request::Restore { .. }
+            | Request::Commit { .. }
+            | Request::Release { .. }
+            | Request::Discard { .. }) => return self.start_step(id, r, tx),
+            Request::Handoffs => self.handoffs().await,
             other => {
                 let server = Arc::clone(self);
                 off_thread(move || server.handle(other)).await
@@ -181,7 +185,11 @@ impl<B: Backend + 'static> Server<B> {
             | Request::Dump { .. }
             | Request::Resume { .. }
             | Request::Finish { .. }
-            | Request::Restore { .. } => Err(needs_streaming("migration steps")),
+            | Request::Restore { .. }
+            | Request::Commit { .. }
+            | Request::Release { .. }
+            | Request::Discard { .. }
+            | Request::Handoffs => Err(needs_streaming("migration steps")),
         }
     }
 

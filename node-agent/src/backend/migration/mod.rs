@@ -12,11 +12,20 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod fault;
+mod images;
+mod settle;
+
+pub use fault::FAULT_HOOK;
+
+pub use settle::Settled;
+
 use super::criu::Criu;
+use super::handoff::{Claim, Handoffs};
 use super::procfs::ProcFs;
-use super::stream;
 use super::syscalls;
-use openmosix_hpc::model::Signal;
+use openmosix_hpc::handoff::{Guest, Handoff, Phase, Role};
+use openmosix_hpc::model::{NodeId, Signal};
 use openmosix_hpc::protocol::{AgentError, ErrorKind};
 
 /// An image name: `[0-9a-z-]`, so it never names a path outside the images folder.
@@ -59,6 +68,7 @@ pub struct Migrator {
     why_not: String,
     images: PathBuf,
     procfs: ProcFs,
+    handoffs: Handoffs,
 }
 
 fn io(what: &str, path: &Path, e: &std::io::Error) -> AgentError {
@@ -94,6 +104,7 @@ impl Migrator {
             why_not,
             images: state_dir.join("images"),
             procfs,
+            handoffs: Handoffs::new(state_dir),
         }
     }
 
@@ -128,7 +139,13 @@ impl Migrator {
         }
     }
 
-    fn new_image(&self, pid: i32) -> Result<String, AgentError> {
+    /// The handoff records of this node.
+    pub fn handoffs(&self) -> &Handoffs {
+        &self.handoffs
+    }
+
+    /// A new image folder for a dump of `pid`; its name.
+    pub fn new_image(&self, pid: i32) -> Result<String, AgentError> {
         let id = format!("{pid}-{:x}", openmosix_hpc::clock::unix_nanos());
         let dir = self.image_dir(&id)?;
         fs::DirBuilder::new()
@@ -139,21 +156,11 @@ impl Migrator {
         Ok(id)
     }
 
-    /// What a dump of process `pid` needs: criu, the process, and the image (`image`,
-    /// or a new one) with its folder.
-    fn image_for(
-        &self,
-        pid: i32,
-        image: Option<&str>,
-    ) -> Result<(&Criu, String, PathBuf), AgentError> {
+    /// What a dump of process `pid` into image `id` needs: criu, the process, the folder.
+    fn image_for(&self, pid: i32, id: &str) -> Result<(&Criu, PathBuf), AgentError> {
         let criu = self.criu()?;
         self.procfs.stat(pid)?;
-        let id = match image {
-            Some(i) => i.to_owned(),
-            None => self.new_image(pid)?,
-        };
-        let dir = self.image_dir(&id)?;
-        Ok((criu, id, dir))
+        Ok((criu, self.image_dir(id)?))
     }
 
     /// The rounds an image has, in order (`1`, `2`, … then `dump`).
@@ -165,47 +172,79 @@ impl Migrator {
             .unwrap_or(u32::MAX)
     }
 
-    /// One pre-dump round; the first creates the image.
-    pub fn predump(&self, pid: i32, image: Option<&str>) -> Result<PredumpInfo, AgentError> {
-        let (criu, id, dir) = self.image_for(pid, image)?;
+    /// One pre-dump round into image `id` (made by [`Migrator::new_image`]).
+    pub fn predump(&self, pid: i32, id: &str) -> Result<PredumpInfo, AgentError> {
+        let (criu, dir) = self.image_for(pid, id)?;
         let round = Self::rounds(&dir) + 1;
         let here = dir.join(round.to_string());
         fs::create_dir(&here).map_err(|e| io("creating", &here, &e))?;
         let prev = (round > 1).then(|| format!("../{}", round - 1));
         criu.pre_dump(pid, &here, prev.as_deref())?;
         Ok(PredumpInfo {
-            image: id,
+            image: id.to_owned(),
             round,
             pages: pages_in(&here),
         })
     }
 
-    /// The final dump; the tree is left stopped. On failure criu resumes it, and so do we.
-    pub fn dump(&self, pid: i32, image: Option<&str>) -> Result<DumpInfo, AgentError> {
-        let (criu, id, dir) = self.image_for(pid, image)?;
+    /// The final dump into the claimed image, the tree left stopped, for a move to
+    /// `to`. The handoff is recorded `dumping` before criu runs (criu holds the claim)
+    /// and `dumped` after. On failure criu resumes the tree, and so do we.
+    pub fn dump(
+        &self,
+        pid: i32,
+        claim: &Claim,
+        to: Option<NodeId>,
+    ) -> Result<DumpInfo, AgentError> {
+        let id = claim.image();
+        let (criu, dir) = self.image_for(pid, id)?;
+        let mut record = Handoff {
+            image: id.to_owned(),
+            role: Role::Source,
+            phase: Phase::Dumping,
+            pid,
+            tree: Vec::new(),
+            peer: to,
+            new_pid: None,
+            guest: None,
+            since_ms: openmosix_hpc::clock::unix_ms(),
+            active: false,
+        };
+        self.handoffs.write(&record)?;
         let rounds = Self::rounds(&dir);
         let prev = (rounds > 0).then(|| format!("../{rounds}"));
         let here = dir.join("dump");
-        fs::create_dir(&here).map_err(|e| io("creating", &here, &e))?;
         let start = std::time::Instant::now();
-        if let Err(e) = criu.dump(pid, &here, prev.as_deref()) {
+        let dumped = fs::create_dir(&here)
+            .map_err(|e| io("creating", &here, &e))
+            .and_then(|()| criu.dump(pid, &here, prev.as_deref(), Some(claim.fd())));
+        if let Err(e) = dumped {
             // criu resumes the tree itself on failure; make sure of it.
             self.continue_tree(&self.tree(pid));
+            self.remove(id);
+            self.handoffs.remove(claim);
             return Err(e);
         }
         // Read the tree now that it is frozen: a child forked during the dump is in it.
-        let tree = self.tree(pid);
-        if let Err(e) = fs::write(
+        record.tree = self.tree(pid);
+        record.phase = Phase::Dumped;
+        record.since_ms = openmosix_hpc::clock::unix_ms();
+        let saved = fs::write(
             dir.join("tree.json"),
-            serde_json::to_vec(&tree).unwrap_or_default(),
-        ) {
-            self.continue_tree(&tree);
-            return Err(io("writing", &dir, &e));
+            serde_json::to_vec(&record.tree).unwrap_or_default(),
+        )
+        .map_err(|e| io("writing", &dir, &e))
+        .and_then(|()| self.handoffs.write(&record));
+        if let Err(e) = saved {
+            self.continue_tree(&record.tree);
+            self.remove(id);
+            self.handoffs.remove(claim);
+            return Err(e);
         }
         Ok(DumpInfo {
             bytes: dir_bytes(&dir),
-            image: id,
-            tree,
+            image: id.to_owned(),
+            tree: record.tree,
             dump_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
         })
     }
@@ -246,17 +285,90 @@ impl Migrator {
         })
     }
 
-    /// The migration failed: the stopped tree runs on here, the image goes away.
-    pub fn resume(&self, id: &str) -> Result<(), AgentError> {
-        let tree = self.saved_tree(id)?;
+    /// The record of the claimed image, in one of `phases`.
+    fn record_in(&self, claim: &Claim, phases: &[Phase]) -> Result<Handoff, AgentError> {
+        let id = claim.image();
+        match self.handoffs.read(id) {
+            Some(r) if phases.contains(&r.phase) => Ok(r),
+            Some(r) => Err(AgentError::new(
+                ErrorKind::InvalidArgument,
+                format!("image {id} is {:?}, not {phases:?}", r.phase).to_lowercase(),
+            )),
+            None => Err(AgentError::new(
+                ErrorKind::InvalidArgument,
+                format!("no handoff of image {id} here"),
+            )),
+        }
+    }
+
+    fn rewrite(&self, mut record: Handoff, phase: Phase) -> Result<Handoff, AgentError> {
+        record.phase = phase;
+        record.since_ms = openmosix_hpc::clock::unix_ms();
+        record.active = false;
+        self.handoffs.write(&record)?;
+        Ok(record)
+    }
+
+    /// The move is called off before it was committed: the stopped tree runs on here,
+    /// the image goes away, the record says `aborted` (for a target that asks). A
+    /// committed move is never resumed.
+    pub fn resume(&self, claim: &Claim) -> Result<(), AgentError> {
+        let id = claim.image();
+        let record = match self.handoffs.read(id) {
+            Some(r) if matches!(r.phase, Phase::Committed | Phase::Departed) => {
+                return Err(AgentError::new(
+                    ErrorKind::PermissionDenied,
+                    format!(
+                        "the move of process {} to node {} is committed: it runs there, not here",
+                        r.pid,
+                        r.peer.unwrap_or_default()
+                    ),
+                ));
+            }
+            Some(r) => r,
+            // Pre-dump rounds only: nothing was stopped for long, nothing to record.
+            None => {
+                if let Ok(tree) = self.saved_tree(id) {
+                    self.continue_tree(&tree);
+                }
+                self.remove(id);
+                return Ok(());
+            }
+        };
+        let tree = if record.tree.is_empty() {
+            self.tree(record.pid)
+        } else {
+            record.tree.clone()
+        };
+        self.rewrite(record, Phase::Aborted)?;
         self.continue_tree(&tree);
         self.remove(id);
         Ok(())
     }
 
-    /// The target confirmed: the stopped original goes away (and so does the image).
-    pub fn finish(&self, id: &str) -> Result<(), AgentError> {
-        let tree = self.saved_tree(id)?;
+    /// The target holds the tree restored and stopped: the move is decided. After
+    /// this the original is only ever removed.
+    pub fn commit(&self, claim: &Claim, new_pid: i32) -> Result<(), AgentError> {
+        let mut record = self.record_in(claim, &[Phase::Dumped, Phase::Committed])?;
+        record.new_pid = Some(new_pid);
+        self.rewrite(record, Phase::Committed).map(|_| ())
+    }
+
+    /// The stopped original goes away (and so does the image); the record says
+    /// `departed`. A `dumped` record (a client that does not commit) commits here.
+    pub fn finish(&self, claim: &Claim) -> Result<Handoff, AgentError> {
+        let mut record =
+            self.record_in(claim, &[Phase::Dumped, Phase::Committed, Phase::Departed])?;
+        if record.phase == Phase::Dumped {
+            record = self.rewrite(record, Phase::Committed)?;
+        }
+        self.kill_tree(&record.tree);
+        self.remove(claim.image());
+        self.rewrite(record, Phase::Departed)
+    }
+
+    /// Kills a stopped tree, children first, and waits a little for it to be gone.
+    fn kill_tree(&self, tree: &[i32]) {
         for &p in tree.iter().rev() {
             let _ = syscalls::send_signal(p, Signal::Kill);
         }
@@ -270,12 +382,14 @@ impl Migrator {
         {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        self.remove(id);
-        Ok(())
     }
 
-    /// Restores a received image here; returns the root's pid.
-    pub fn restore(&self, id: &str) -> Result<i32, AgentError> {
+    /// Restores the claimed, received image here for `guest`: the root's pid. With
+    /// `hold` the tree stays stopped (`restored`) until [`Migrator::release`] or
+    /// [`Migrator::discard`]; without, it runs at once (older clients) and the record
+    /// is gone. The image is removed either way.
+    pub fn restore(&self, claim: &Claim, guest: Guest, hold: bool) -> Result<i32, AgentError> {
+        let id = claim.image();
         let criu = self.criu()?;
         let dir = self.image_dir(id)?.join("dump");
         if !dir.is_dir() {
@@ -284,16 +398,65 @@ impl Migrator {
                 format!("no image {id} was received"),
             ));
         }
-        let result = criu.restore(&dir);
-        if result.is_ok() {
+        let mut record = Handoff {
+            image: id.to_owned(),
+            role: Role::Target,
+            phase: Phase::Restoring,
+            pid: 0,
+            tree: self.saved_tree(id).unwrap_or_default(),
+            peer: Some(guest.from),
+            new_pid: None,
+            guest: Some(guest),
+            since_ms: openmosix_hpc::clock::unix_ms(),
+            active: false,
+        };
+        if let Err(e) = self.handoffs.write(&record) {
             self.remove(id);
-        } else {
+            return Err(e);
+        }
+        let result = criu.restore(&dir, hold, Some(claim.fd()));
+        if result.is_err() {
             // Keep the log for the admin; drop the (large) memory images.
             let keep = self.images.join(format!("{id}.restore.log"));
             let _ = fs::copy(dir.join("restore.log"), keep);
-            self.remove(id);
         }
-        result
+        self.remove(id);
+        let pid = match result {
+            Ok(pid) => pid,
+            Err(e) => {
+                self.handoffs.remove(claim);
+                return Err(e);
+            }
+        };
+        record.pid = pid;
+        if record.tree.first() != Some(&pid) {
+            record.tree = vec![pid];
+        }
+        if hold {
+            self.rewrite(record, Phase::Restored)?;
+        } else {
+            self.handoffs.remove(claim);
+        }
+        Ok(pid)
+    }
+
+    /// The source committed: the restored tree runs. Returns the record, whose guest
+    /// the caller records; the record is gone.
+    pub fn release(&self, claim: &Claim) -> Result<Handoff, AgentError> {
+        let record = self.record_in(claim, &[Phase::Restored, Phase::Running])?;
+        let record = self.rewrite(record, Phase::Running)?;
+        self.continue_tree(&record.tree);
+        self.handoffs.remove(claim);
+        Ok(record)
+    }
+
+    /// The source called the move off: the restored, stopped tree is killed.
+    pub fn discard(&self, claim: &Claim) -> Result<Handoff, AgentError> {
+        let record = self.record_in(claim, &[Phase::Restored, Phase::Restoring])?;
+        self.kill_tree(&record.tree);
+        self.remove(claim.image());
+        self.handoffs.remove(claim);
+        Ok(record)
     }
 
     /// Removes an image folder.
@@ -302,66 +465,6 @@ impl Migrator {
             let _ = fs::remove_dir_all(dir);
         }
     }
-
-    /// Writes image `id` as a tar stream (for `openmosix-agent images send`).
-    pub fn send(&self, id: &str, out: impl std::io::Write) -> Result<(), AgentError> {
-        let dir = self.image_dir(id)?;
-        if !dir.is_dir() {
-            return Err(AgentError::new(
-                ErrorKind::InvalidArgument,
-                format!("no image {id}"),
-            ));
-        }
-        let mut tar = tar::Builder::new(out);
-        tar.follow_symlinks(false);
-        // First entry: the size, so that the receiver can cap the stream.
-        let size = dir_bytes(&dir).to_string();
-        small_entry(&mut tar, stream::SIZE_ENTRY, size.as_bytes())
-            .map_err(|e| io("sending", &dir, &e))?;
-        tar.append_dir_all(".", &dir)
-            .map_err(|e| io("sending", &dir, &e))?;
-        // Last entry: proof for the receiver that the stream was not cut short.
-        small_entry(&mut tar, stream::COMPLETE, b"ok").map_err(|e| io("sending", &dir, &e))?;
-        tar.into_inner()
-            .and_then(|mut w| std::io::Write::flush(&mut w))
-            .map_err(|e| io("sending", &dir, &e))
-    }
-
-    /// Reads image `id` from a tar stream (for `openmosix-agent images receive`), checked
-    /// entry by entry as [`stream::unpack`] says. A cut or refused stream leaves no image
-    /// behind.
-    pub fn receive(&self, id: &str, input: impl std::io::Read) -> Result<u64, AgentError> {
-        let dir = self.image_dir(id)?;
-        let _ = fs::remove_dir_all(&dir);
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.images)
-            .map_err(|e| io("creating", &self.images, &e))?;
-        let bytes = stream::unpack(input, &dir)
-            .map_err(|m| AgentError::new(ErrorKind::MigrationFailed, m))?;
-        if !dir.join("dump").is_dir() {
-            let _ = fs::remove_dir_all(&dir);
-            return Err(AgentError::new(
-                ErrorKind::MigrationFailed,
-                "the image stream holds no final dump",
-            ));
-        }
-        Ok(bytes)
-    }
-}
-
-/// Appends a short file entry named `name` to `tar`.
-fn small_entry<W: std::io::Write>(
-    tar: &mut tar::Builder<W>,
-    name: &str,
-    data: &[u8],
-) -> std::io::Result<()> {
-    let mut header = tar::Header::new_gnu();
-    header.set_size(data.len() as u64);
-    header.set_mode(0o600);
-    header.set_cksum();
-    tar.append_data(&mut header, name, data)
 }
 
 #[cfg(test)]
@@ -374,36 +477,5 @@ mod tests {
         assert!(!valid_image("../etc"));
         assert!(!valid_image("a/b"));
         assert!(!valid_image(""));
-    }
-
-    #[test]
-    fn tar_round_trip_and_cut_stream() {
-        let a = tempfile::tempdir().unwrap();
-        let b = tempfile::tempdir().unwrap();
-        let src = Migrator::new(None, String::new(), a.path(), ProcFs::new("/proc"));
-        let dst = Migrator::new(None, String::new(), b.path(), ProcFs::new("/proc"));
-        let dir = src.image_dir("1-a").unwrap();
-        fs::create_dir_all(dir.join("1")).unwrap();
-        fs::create_dir_all(dir.join("dump")).unwrap();
-        fs::write(dir.join("dump/pages-1.img"), vec![7u8; 8192]).unwrap();
-        std::os::unix::fs::symlink("../1", dir.join("dump/parent")).unwrap();
-        let mut stream = Vec::new();
-        src.send("1-a", &mut stream).unwrap();
-        let bytes = dst.receive("1-a", &stream[..]).unwrap();
-        assert!(bytes >= 8192);
-        let got = dst.image_dir("1-a").unwrap();
-        assert_eq!(
-            fs::read(got.join("dump/pages-1.img")).unwrap(),
-            vec![7u8; 8192]
-        );
-        assert_eq!(
-            fs::read_link(got.join("dump/parent")).unwrap(),
-            PathBuf::from("../1")
-        );
-        // A stream cut anywhere leaves nothing behind.
-        for cut in [stream.len() / 3, stream.len() - 1536, 512] {
-            assert!(dst.receive("2-b", &stream[..cut]).is_err(), "cut at {cut}");
-            assert!(!dst.image_dir("2-b").unwrap().exists());
-        }
     }
 }

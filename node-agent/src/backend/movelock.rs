@@ -83,6 +83,31 @@ pub fn acquire(
     Ok(MoveLock { file, path })
 }
 
+/// Who moves process `pid` now, if anyone: the sentence a second mover gets.
+pub fn moved_by(dir: &Path, pid: i32) -> Option<String> {
+    let path = dir.join(pid.to_string());
+    let mut file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .ok()?;
+    match file.try_lock_shared() {
+        Ok(()) => None,
+        Err(fs::TryLockError::WouldBlock) => {
+            let mut who = String::new();
+            let _ = file.read_to_string(&mut who);
+            let who = who.trim();
+            let who = if who.is_empty() {
+                "another connection"
+            } else {
+                who
+            };
+            Some(format!("process {pid} is already being moved {who}"))
+        }
+        Err(fs::TryLockError::Error(_)) => None,
+    }
+}
+
 /// The outcome of [`try_lock_file`].
 #[derive(Debug)]
 pub enum Locked {

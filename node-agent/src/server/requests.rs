@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 
 use super::{Out, Server, events, line, lock, off_thread, reply, to_json};
 use crate::backend::Backend;
+use crate::backend::movelock;
 use crate::backend::migration::Migrator;
 use openmosix_hpc::bytes::BytesOrText;
 use openmosix_hpc::model::RunOptions;
@@ -175,7 +176,14 @@ impl<B: Backend + 'static> Server<B> {
             Request::Events { after } => self.events(after),
             Request::SetMap { nodes } => to_json(b.set_map(&nodes)?),
             Request::GetMap => to_json(b.map()?),
-            Request::CanMigrate { pid, to } => to_json(b.can_migrate(pid, to)?),
+            Request::CanMigrate { pid, to } => {
+                // A process on its way is refused for that reason, not for criu's trace.
+                let moving = self.migrator.as_ref().map(Migrator::moving_dir);
+                if let Some(why) = moving.and_then(|d| movelock::moved_by(&d, pid)) {
+                    return Err(AgentError::new(ErrorKind::PermissionDenied, why));
+                }
+                to_json(b.can_migrate(pid, to)?)
+            }
             Request::Whereabouts { home_pid, at } => to_json(b.whereabouts(home_pid, at)?),
             Request::Emigrants => to_json(b.emigrants()?),
             Request::Subscribe { .. } | Request::Unsubscribe { .. } => {

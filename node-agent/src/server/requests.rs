@@ -10,8 +10,8 @@ use tokio::task::JoinHandle;
 
 use super::{Out, Server, events, line, lock, off_thread, reply, to_json};
 use crate::backend::Backend;
-use crate::backend::movelock;
 use crate::backend::migration::Migrator;
+use crate::backend::movelock;
 use openmosix_hpc::bytes::BytesOrText;
 use openmosix_hpc::model::RunOptions;
 use openmosix_hpc::protocol::{

@@ -99,6 +99,10 @@ pub struct Handoff {
     pub guest: Option<Guest>,
     /// When this phase was written (ms since the epoch).
     pub since_ms: u64,
+    /// The node's boot id when it was written (a record from before a reboot names
+    /// processes that are gone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot: Option<String>,
     /// Whether a live agent process holds the handoff (in progress), in answers to
     /// `handoffs`; not stored.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

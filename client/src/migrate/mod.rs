@@ -112,6 +112,9 @@ pub struct MigrateOptions {
     pub predump: bool,
     /// The move is the load balancer's: both agents log it as automatic.
     pub auto: bool,
+    /// Hand over in one phase as agents before the handoff records did (the target
+    /// runs the process at once): only to measure what the two phases cost.
+    pub one_phase: bool,
 }
 
 impl Default for MigrateOptions {
@@ -119,6 +122,7 @@ impl Default for MigrateOptions {
         MigrateOptions {
             predump: true,
             auto: false,
+            one_phase: false,
         }
     }
 }
@@ -186,7 +190,7 @@ pub async fn migrate(
             STEP_TIMEOUT,
         )
         .await?;
-    let two_phase = mover.two_phase();
+    let two_phase = !options.one_phase && mover.two_phase();
     let new_pid = mover
         .restore(&p, &dump, src_aux, dst_aux, two_phase)
         .await?;

@@ -57,6 +57,13 @@ fn io(what: &str, path: &Path, e: &std::io::Error) -> AgentError {
     AgentError::new(ErrorKind::Io, format!("{what} {}: {e}", path.display()))
 }
 
+/// This boot's id (`/proc/sys/kernel/random/boot_id`).
+pub fn boot_id() -> Option<String> {
+    fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|s| s.trim().to_owned())
+}
+
 impl Handoffs {
     /// The records under `state_dir/handoffs`.
     pub fn new(state_dir: &Path) -> Self {
@@ -111,13 +118,15 @@ impl Handoffs {
         })
     }
 
-    /// Writes `record` durably: after this returns, a crash leaves this phase or a
+    /// Writes `record` durably (stamped with this boot's id): after this returns, a crash leaves this phase or a
     /// later one on disk, never an earlier one or a torn file.
     pub fn write(&self, record: &Handoff) -> Result<(), AgentError> {
         self.ensure_dir()?;
         let path = self.record_path(&record.image)?;
         let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
-        let text = serde_json::to_vec(record).unwrap_or_default();
+        let mut record = record.clone();
+        record.boot = boot_id();
+        let text = serde_json::to_vec(&record).unwrap_or_default();
         let write = || -> std::io::Result<()> {
             let _ = fs::remove_file(&tmp);
             let mut f = fs::OpenOptions::new()
@@ -201,6 +210,7 @@ mod tests {
             new_pid: None,
             guest: None,
             since_ms: 1,
+            boot: None,
             active: false,
         }
     }

@@ -208,6 +208,7 @@ impl Migrator {
             new_pid: None,
             guest: None,
             since_ms: openmosix_hpc::clock::unix_ms(),
+            boot: None,
             active: false,
         };
         self.handoffs.write(&record)?;
@@ -408,6 +409,7 @@ impl Migrator {
             new_pid: None,
             guest: Some(guest),
             since_ms: openmosix_hpc::clock::unix_ms(),
+            boot: None,
             active: false,
         };
         if let Err(e) = self.handoffs.write(&record) {

@@ -75,6 +75,25 @@ impl Migrator {
             tracing::warn!("settling the handoff of image {image}: {what}: {e}");
         };
         match (record.role, record.phase) {
+            (Role::Source, Phase::Dumped)
+                if record.boot.is_some() && record.boot != crate::backend::handoff::boot_id() =>
+            {
+                // The node rebooted: the original is gone with it, so the copy the target
+                // may hold is the only one left: the move is committed.
+                tracing::warn!(
+                    "the move of process {} (image {image}) was undecided when the node rebooted: committing it",
+                    record.pid
+                );
+                let new_pid = record.new_pid.unwrap_or(record.pid);
+                if let Err(e) = self.commit(claim, new_pid) {
+                    warn("commit", &e);
+                    return None;
+                }
+                if let Err(e) = self.finish(claim) {
+                    warn("finish", &e);
+                }
+                None
+            }
             (Role::Source, Phase::Dumping | Phase::Dumped) => {
                 tracing::warn!(
                     "the move of process {} (image {image}) was left undecided: resuming it here",
@@ -104,6 +123,16 @@ impl Migrator {
                 if age > KEEP_OUTCOME_MS {
                     self.handoffs.remove(claim);
                 }
+                None
+            }
+            (Role::Target, _)
+                if record.boot.is_some() && record.boot != crate::backend::handoff::boot_id() =>
+            {
+                tracing::warn!(
+                    "image {image} was restored before the node rebooted: nothing of it is left"
+                );
+                self.remove(&image);
+                self.handoffs.remove(claim);
                 None
             }
             (Role::Target, Phase::Restoring) => {

@@ -72,6 +72,11 @@ impl Handoffs {
         }
     }
 
+    /// The folder of the records.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     fn ensure_dir(&self) -> Result<(), AgentError> {
         fs::DirBuilder::new()
             .recursive(true)

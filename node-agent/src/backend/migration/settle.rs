@@ -89,10 +89,17 @@ impl Migrator {
                     warn("commit", &e);
                     return None;
                 }
-                if let Err(e) = self.finish(claim) {
-                    warn("finish", &e);
+                match self.finish(claim) {
+                    Ok(r) => Some(Settled::Departed {
+                        pid: r.pid,
+                        to: r.peer.unwrap_or_default(),
+                        new_pid,
+                    }),
+                    Err(e) => {
+                        warn("finish", &e);
+                        None
+                    }
                 }
-                None
             }
             (Role::Source, Phase::Dumping | Phase::Dumped) => {
                 tracing::warn!(
@@ -213,5 +220,67 @@ impl Migrator {
                 self.handoffs.remove(&claim);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::procfs::ProcFs;
+
+    fn record(image: &str, role: Role, phase: Phase) -> Handoff {
+        Handoff {
+            image: image.into(),
+            role,
+            phase,
+            // Far above any pid_max: no such process.
+            pid: 99_999_999,
+            tree: vec![99_999_999],
+            peer: Some(2),
+            new_pid: None,
+            guest: None,
+            since_ms: openmosix_hpc::clock::unix_ms(),
+            boot: None,
+            active: false,
+        }
+    }
+
+    /// Writes `r` as an agent of another boot would have.
+    fn before_reboot(m: &Migrator, r: &Handoff) {
+        let path = m.handoffs.dir().join(format!("{}.json", r.image));
+        let mut r = r.clone();
+        r.boot = Some("an-earlier-boot".into());
+        std::fs::create_dir_all(m.handoffs.dir()).unwrap();
+        std::fs::write(path, serde_json::to_vec(&r).unwrap()).unwrap();
+    }
+
+    #[test]
+    fn a_reboot_commits_a_dumped_source_and_forgets_a_restored_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = Migrator::new(None, String::new(), dir.path(), ProcFs::new("/proc"));
+        before_reboot(&m, &record("1-a", Role::Source, Phase::Dumped));
+        before_reboot(&m, &record("2-b", Role::Target, Phase::Restored));
+        // This boot's undecided source is resumed (aborted), not committed.
+        let here = record("3-c", Role::Source, Phase::Dumped);
+        m.handoffs.write(&here).unwrap();
+        let done = m.settle_orphans();
+        assert_eq!(
+            done,
+            vec![
+                Settled::Departed {
+                    pid: 99_999_999,
+                    to: 2,
+                    new_pid: 99_999_999
+                },
+                Settled::Resumed { pid: 99_999_999 }
+            ]
+        );
+        let phase = |i: &str| m.handoffs.read(i).map(|r| r.phase);
+        assert_eq!(phase("1-a"), Some(Phase::Departed));
+        assert_eq!(phase("2-b"), None);
+        assert_eq!(phase("3-c"), Some(Phase::Aborted));
+        // The outcomes are answers for targets that ask; settling again changes nothing.
+        assert!(m.settle_orphans().is_empty());
+        assert_eq!(phase("1-a"), Some(Phase::Departed));
     }
 }

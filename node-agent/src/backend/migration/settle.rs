@@ -264,17 +264,14 @@ mod tests {
         let here = record("3-c", Role::Source, Phase::Dumped);
         m.handoffs.write(&here).unwrap();
         let done = m.settle_orphans();
-        assert_eq!(
-            done,
-            vec![
-                Settled::Departed {
-                    pid: 99_999_999,
-                    to: 2,
-                    new_pid: 99_999_999
-                },
-                Settled::Resumed { pid: 99_999_999 }
-            ]
-        );
+        // (in the order of the records' times, equal here)
+        assert_eq!(done.len(), 2, "{done:?}");
+        assert!(done.contains(&Settled::Resumed { pid: 99_999_999 }));
+        assert!(done.contains(&Settled::Departed {
+            pid: 99_999_999,
+            to: 2,
+            new_pid: 99_999_999
+        }));
         let phase = |i: &str| m.handoffs.read(i).map(|r| r.phase);
         assert_eq!(phase("1-a"), Some(Phase::Departed));
         assert_eq!(phase("2-b"), None);

@@ -227,3 +227,97 @@ fn target_disk_full_stays_home() {
     exactly_one_copy_on(&job, 1);
     bed().kill(1, job.pid);
 }
+
+/// Where the one running copy of `job` is (after settling), within 10 s.
+fn settled_copy(job: &Counter) -> u32 {
+    let mut at = 0;
+    wait::until_ok(Duration::from_secs(10), "exactly one running copy", || {
+        let _ = bed().cli(&["handoffs"]);
+        let mut running = Vec::new();
+        let mut stopped = Vec::new();
+        for node in 1..=3 {
+            for (pid, state) in job.copies_on(bed(), node) {
+                match state.as_str() {
+                    "T" | "t" => stopped.push((node, pid)),
+                    "Z" => {}
+                    _ => running.push((node, pid)),
+                }
+            }
+        }
+        if running.len() == 1 && stopped.is_empty() {
+            at = running[0].0;
+            Ok(())
+        } else {
+            Err(format!("running {running:?}, stopped {stopped:?}"))
+        }
+    });
+    at
+}
+
+#[test]
+fn client_killed_at_twenty_random_instants_of_a_256_mib_move() {
+    let _g = serial();
+    let job = Counter::start_big(bed(), 1, "bigkill", 256);
+    // A fresh seed each run, printed so that a failing run can be replayed.
+    let mut seed = std::env::var("HANDOFF_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| openmosix_hpc::clock::unix_nanos() as u64 | 1);
+    eprintln!("HANDOFF_SEED={seed}");
+    // One whole move first: its length is the window the kills fall in.
+    let started = Instant::now();
+    let pid = job.pid.to_string();
+    bed().cli_ok(&["migrate", "1", &pid, "2"]);
+    let window = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX) * 13 / 10;
+    eprintln!(
+        "a whole move takes {:?}; kills fall in 0..{window} ms",
+        started.elapsed()
+    );
+    let mut on = settled_copy(&job);
+    assert_eq!(on, 2);
+    let mut moved = 0;
+    for round in 0..20 {
+        // xorshift
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let after = Duration::from_millis(seed % window);
+        let pid = job.copies_on(bed(), on)[0].0;
+        let to = if on == 1 { 2 } else { 1 };
+        let mut client = bed()
+            .cli_command(&[
+                "migrate",
+                &on.to_string(),
+                &pid.to_string(),
+                &to.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openmosix migrate");
+        std::thread::sleep(after);
+        let _ = client.kill();
+        let _ = client.wait();
+        let now = settled_copy(&job);
+        eprintln!("round {round}: killed after {after:?}: runs on node {now}");
+        if now != on {
+            moved += 1;
+        }
+        on = now;
+        job.grows();
+        job.one_copy()
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        for node in 1..=3 {
+            assert!(
+                images_left(node).is_empty(),
+                "round {round}: images on node {node}"
+            );
+        }
+    }
+    eprintln!("{moved} of 20 moves completed before the kill");
+    for node in 1..=3 {
+        for (pid, _) in job.copies_on(bed(), node) {
+            bed().kill(node, pid);
+        }
+    }
+}

@@ -22,16 +22,37 @@ pub struct Counter {
 }
 
 impl Counter {
-    /// Starts a counter named `name` on node `node` and waits until it counts.
+    /// Starts a counter named `name` on node `node` (a shell loop) and waits until it
+    /// counts.
     pub fn start(bed: &Testbed, node: u32, name: &str) -> Counter {
+        let log = Self::fresh_log(bed, name);
+        let path = log.to_string_lossy().into_owned();
+        let script =
+            format!("i=0; while :; do i=$((i+1)); echo $i >> {path}; sleep 0.05; done # {name}");
+        Self::run(bed, node, name, log, &["sh", "-c", &script])
+    }
+
+    /// Starts a counter named `name` on node `node` that holds `mib` MiB of non-zero
+    /// memory (python), and waits until it counts.
+    pub fn start_big(bed: &Testbed, node: u32, name: &str, mib: u64) -> Counter {
+        let log = Self::fresh_log(bed, name);
+        let path = log.to_string_lossy().into_owned();
+        let script = format!(
+            "import time\nbuf = bytearray(b'\\x5a') * ({mib} << 20)\ni = 0\nwhile True:\n    i += 1\n    with open('{path}', 'a') as f:\n        f.write(f'{{i}}\\n')\n    time.sleep(0.05)\n# {name}"
+        );
+        Self::run(bed, node, name, log, &["python3", "-c", &script])
+    }
+
+    fn fresh_log(bed: &Testbed, name: &str) -> PathBuf {
         let dir = bed.state_dir.join("scratch");
         std::fs::create_dir_all(&dir).expect("scratch dir");
         let log = dir.join(name);
         let _ = std::fs::remove_file(&log);
-        let path = log.to_string_lossy().into_owned();
-        let script =
-            format!("i=0; while :; do i=$((i+1)); echo $i >> {path}; sleep 0.05; done # {name}");
-        let pid = bed.run_job(node, &[], &["sh", "-c", &script]);
+        log
+    }
+
+    fn run(bed: &Testbed, node: u32, name: &str, log: PathBuf, argv: &[&str]) -> Counter {
+        let pid = bed.run_job(node, &[], argv);
         let c = Counter {
             pid,
             log,

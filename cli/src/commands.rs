@@ -131,6 +131,7 @@ async fn dispatch(ctx: &Ctx, command: Command, named: bool) -> Result<ExitCode> 
     match command {
         Command::Nodes => nodes(ctx).await,
         Command::Ps { node } => ps(ctx, node).await,
+        Command::Handoffs(args) => crate::handoffs::run(ctx, args).await,
         Command::Mosctl { words } => crate::mosctl::run(ctx, &words).await,
         Command::Run(args) => run_job(ctx, args).await,
         Command::Signal { node, pid, signal } => {
@@ -195,6 +196,9 @@ async fn ps(ctx: &Ctx, node: Option<NodeId>) -> Result<ExitCode> {
             .await
             .with_context(|| format!("node {id}"))?;
         rows.extend(procs.into_iter().map(|p| (id, p)));
+        if !ctx.json {
+            waiting_on(&conn, id).await;
+        }
     } else {
         let handle = ctx.all().await;
         let mut failed = false;
@@ -220,6 +224,11 @@ async fn ps(ctx: &Ctx, node: Option<NodeId>) -> Result<ExitCode> {
             }
         }
         output::procs(&rows, ctx.json);
+        if !ctx.json {
+            for u in handle.settle_now().await {
+                eprintln!("openmosix: node {}: {}", u.node, u.why);
+            }
+        }
         return Ok(if failed {
             ExitCode::FAILURE
         } else {
@@ -228,6 +237,26 @@ async fn ps(ctx: &Ctx, node: Option<NodeId>) -> Result<ExitCode> {
     }
     output::procs(&rows, ctx.json);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says on stderr which moves of node `id` wait for a decision (`openmosix handoffs`
+/// settles them).
+async fn waiting_on(conn: &AgentConn, id: NodeId) {
+    if !conn.hello().ops.iter().any(|o| o == "handoffs") {
+        return;
+    }
+    let Ok(list) = conn
+        .request::<Vec<openmosix_hpc::handoff::Handoff>>(Request::Handoffs)
+        .await
+    else {
+        return;
+    };
+    for h in list.iter().filter(|h| h.in_doubt()) {
+        eprintln!(
+            "openmosix: {}: `openmosix handoffs` settles it",
+            h.describe(id)
+        );
+    }
 }
 
 async fn run_job(ctx: &Ctx, args: RunArgs) -> Result<ExitCode> {

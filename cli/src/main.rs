@@ -19,6 +19,7 @@ macro_rules! out {
 mod balance;
 mod commands;
 mod discovered;
+mod handoffs;
 mod mask;
 mod migrate;
 mod mosctl;
@@ -72,6 +73,9 @@ pub enum Command {
         /// The node (all nodes when left out).
         node: Option<u32>,
     },
+    /// Moves that wait for a decision (a client died mid-migration): settles what can be
+    /// settled by asking the source node, and says why the rest waits.
+    Handoffs(handoffs::HandoffArgs),
     /// The mosctl verbs of HOWTO table 8-6: `mosctl NODE VERB [ARG]` (or `mosctl VERB NODE`).
     ///
     /// Verbs: stay nostay lstay nolstay block noblock quiet noquiet nomfs mfs expel bring

@@ -9,6 +9,8 @@
 //! `cargo bench -p openmosix-client --bench migration [-- --quick]`
 //!
 //! `--quick`: 2 samples per configuration and only 64 and 256 MiB (default: 5 samples).
+//! `--handoff`: the two-phase handoff against the single-phase one of older agents, 64
+//! and 256 MiB idle, 5 moves each, in the same run.
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
@@ -73,6 +75,8 @@ struct Config {
     size_mib: u64,
     mode: Mode,
     predump: bool,
+    /// The single-phase handoff (no commit/release round trip).
+    one_phase: bool,
 }
 
 /// One move.
@@ -184,7 +188,7 @@ fn move_once(
     rt: &Runtime,
     nodes: &Nodes,
     process: &mut TestProcess<'_>,
-    predump: bool,
+    config: Config,
 ) -> Result<(Migrated, u32)> {
     let (from, to) = (process.node, 3 - process.node);
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -193,7 +197,8 @@ fn move_once(
         nodes.conn(to),
         process.pid,
         MigrateOptions {
-            predump,
+            predump: config.predump,
+            one_phase: config.one_phase,
             ..MigrateOptions::default()
         },
         Some(&tx),
@@ -221,7 +226,7 @@ fn run_config(
     let mut process = TestProcess::start(bed, config.size_mib, config.mode)?;
     let mut out = Vec::with_capacity(samples);
     for _ in 0..samples {
-        let (m, announced) = move_once(rt, nodes, &mut process, config.predump)?;
+        let (m, announced) = move_once(rt, nodes, &mut process, config)?;
         if announced != m.rounds {
             bail!(
                 "{} pre-dump rounds reported, {announced} announced",
@@ -270,7 +275,21 @@ fn median_of(samples: &[Sample], f: impl Fn(&Sample) -> u64) -> f64 {
     median(samples.iter().map(|s| f(s) as f64).collect())
 }
 
-fn configs(quick: bool) -> Vec<Config> {
+fn configs(quick: bool, handoff: bool) -> Vec<Config> {
+    if handoff {
+        let mut out = Vec::new();
+        for size_mib in [64, 256] {
+            for one_phase in [true, false] {
+                out.push(Config {
+                    size_mib,
+                    mode: Mode::Idle,
+                    predump: false,
+                    one_phase,
+                });
+            }
+        }
+        return out;
+    }
     let sizes: &[u64] = if quick { &[64, 256] } else { &[64, 256, 1024] };
     let mut out = Vec::new();
     for &size_mib in sizes {
@@ -280,6 +299,7 @@ fn configs(quick: bool) -> Vec<Config> {
                     size_mib,
                     mode,
                     predump,
+                    one_phase: false,
                 });
             }
         }
@@ -298,19 +318,32 @@ fn predump_label(config: Config, available: bool, samples: &[Sample]) -> String 
 
 fn print_header() {
     println!(
-        "{:>8} {:>7} {:>12} {:>3} {:>10} {:>10} {:>9} {:>12}",
-        "size", "mode", "predump", "n", "freeze ms", "total ms", "MiB sent", "freeze/copy"
+        "{:>8} {:>7} {:>12} {:>8} {:>3} {:>10} {:>10} {:>9} {:>12}",
+        "size",
+        "mode",
+        "predump",
+        "handoff",
+        "n",
+        "freeze ms",
+        "total ms",
+        "MiB sent",
+        "freeze/copy"
     );
 }
 
 fn print_row(config: Config, available: bool, rate: f64, result: &Result<Vec<Sample>>) {
     let size = format!("{} MiB", config.size_mib);
     let head = format!("{size:>8} {:>7}", config.mode.arg());
+    let handoff = if config.one_phase {
+        "1-phase"
+    } else {
+        "2-phase"
+    };
     let samples = match result {
         Ok(s) => s,
         Err(e) => {
             let predump = if config.predump { "on" } else { "off" };
-            println!("{head} {predump:>12} FAILED: {e:#}");
+            println!("{head} {predump:>12} {handoff:>8} FAILED: {e:#}");
             return;
         }
     };
@@ -318,7 +351,7 @@ fn print_row(config: Config, available: bool, rate: f64, result: &Result<Vec<Sam
     let bytes = median_of(samples, |s| s.bytes);
     let bare_ms = bytes / rate * 1000.0;
     println!(
-        "{head} {:>12} {:>3} {freeze:>10.0} {:>10.0} {:>9.1} {:>11.2}x",
+        "{head} {:>12} {handoff:>8} {:>3} {freeze:>10.0} {:>10.0} {:>9.1} {:>11.2}x",
         predump_label(config, available, samples),
         samples.len(),
         median_of(samples, |s| s.total_ms),
@@ -329,7 +362,8 @@ fn print_row(config: Config, available: bool, rate: f64, result: &Result<Vec<Sam
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let samples = if quick { 2 } else { 5 };
+    let handoff = std::env::args().any(|a| a == "--handoff");
+    let samples = if quick && !handoff { 2 } else { 5 };
     let bed = Testbed::shared("tbmig", 208, 2);
     let cluster = Cluster::from_file(&bed.cluster_file).expect("cluster file");
     let options = ClientOptions::for_cluster(&cluster);
@@ -367,7 +401,7 @@ fn main() {
     }
     println!("freeze/copy = median freeze ÷ (median bytes sent ÷ bare copy rate)");
     print_header();
-    for config in configs(quick) {
+    for config in configs(quick, handoff) {
         let result = run_config(&rt, bed, &nodes, config, samples);
         print_row(config, available, rate, &result);
     }

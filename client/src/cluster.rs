@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 
 use super::ClientError;
 use super::conn::AgentConn;
+use super::migrate::{Unsettled, settle_handoffs};
 use super::transport::{ClientOptions, connect_node};
 use openmosix_hpc::discovery::Listener;
 use openmosix_hpc::map::{Cluster, ClusterNode};
@@ -84,6 +85,8 @@ struct Shared {
     /// Each node's supervisor, with the node it was started for.
     tasks: Mutex<HashMap<NodeId, (ClusterNode, JoinHandle<()>)>>,
     discovery: Mutex<Option<DiscoveryStatus>>,
+    /// Handoffs that wait for a decision (docs/migration.md), as last seen.
+    unsettled: Mutex<Vec<Unsettled>>,
 }
 
 /// The handle the programs hold: snapshots, per-node calls, change notifications.
@@ -92,10 +95,12 @@ pub struct ClusterHandle {
     changed: watch::Receiver<u64>,
     shared: Arc<Shared>,
     follower: Option<JoinHandle<()>>,
+    settler: JoinHandle<()>,
 }
 
 impl Drop for ClusterHandle {
     fn drop(&mut self) {
+        self.settler.abort();
         if let Some(f) = &self.follower {
             f.abort();
         }
@@ -136,6 +141,7 @@ impl ClusterHandle {
             options: options.clone(),
             tasks: Mutex::new(HashMap::new()),
             discovery: Mutex::new(None),
+            unsettled: Mutex::new(Vec::new()),
         });
         for node in &cluster.nodes {
             shared.add(node);
@@ -148,11 +154,23 @@ impl ClusterHandle {
             });
             tokio::spawn(follow(cluster.clone(), Arc::clone(&shared)))
         });
+        let settler = tokio::spawn(settle_every(Arc::clone(&shared)));
         ClusterHandle {
             changed: rx,
             shared,
             follower,
+            settler,
         }
+    }
+
+    /// Handoffs that wait for a decision, and why (settled every few seconds).
+    pub fn unsettled(&self) -> Vec<Unsettled> {
+        lock(&self.shared.unsettled).clone()
+    }
+
+    /// Settles what can be settled now; returns what still waits.
+    pub async fn settle_now(&self) -> Vec<Unsettled> {
+        self.shared.settle().await
     }
 
     /// Adds a node (a supervisor starts connecting it); a node of the same id is
@@ -254,7 +272,44 @@ impl ClusterHandle {
     }
 }
 
+/// How often the handle settles handoffs that wait for a decision.
+const SETTLE_EVERY: Duration = Duration::from_secs(3);
+
+async fn settle_every(shared: Arc<Shared>) {
+    loop {
+        tokio::time::sleep(SETTLE_EVERY).await;
+        shared.settle().await;
+    }
+}
+
 impl Shared {
+    /// Asks every node that answers for its handoffs and settles what it can.
+    async fn settle(&self) -> Vec<Unsettled> {
+        let conns: BTreeMap<NodeId, Arc<AgentConn>> = self
+            .slots
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .filter_map(|(&id, s)| {
+                s.conn
+                    .as_ref()
+                    .filter(|c| !c.is_closed())
+                    .map(|c| (id, Arc::clone(c)))
+            })
+            .collect();
+        let waiting = settle_handoffs(&conns).await;
+        let changed = {
+            let mut u = lock(&self.unsettled);
+            let changed = *u != waiting;
+            u.clone_from(&waiting);
+            changed
+        };
+        if changed {
+            self.notify();
+        }
+        waiting
+    }
+
     fn notify(&self) {
         self.tx.send_modify(|g| *g = g.wrapping_add(1));
     }

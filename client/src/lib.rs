@@ -30,6 +30,7 @@ use openmosix_hpc::protocol::AgentError;
 
 pub use cluster::{ClusterHandle, DiscoveryStatus, LinkState, NodeView};
 pub use conn::AgentConn;
+pub use migrate::Unsettled;
 pub use transport::{ClientOptions, connect_node};
 
 /// What can go wrong talking to an agent.

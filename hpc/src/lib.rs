@@ -13,6 +13,7 @@
 pub mod bytes;
 pub mod clock;
 pub mod discovery;
+pub mod handoff;
 pub mod logging;
 pub mod map;
 pub mod model;

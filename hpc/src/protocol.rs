@@ -190,7 +190,35 @@ pub enum Request {
         /// The settings the source kept for it, recorded here too.
         #[serde(default)]
         carried: Carried,
+        /// Leave the restored tree stopped until `release` (the two-phase handoff,
+        /// docs/migration.md); older clients leave it out and get it running at once.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        hold: bool,
     },
+    /// On the source, after the target restored the tree stopped: the decision is
+    /// taken, durably: from here the original is never resumed, only removed.
+    Commit {
+        /// The image.
+        image: String,
+        /// The node it goes to.
+        to: NodeId,
+        /// Its pid there.
+        new_pid: i32,
+    },
+    /// On the target, after the source committed: the restored tree runs.
+    Release {
+        /// The image.
+        image: String,
+    },
+    /// On the target, when the source did not commit: the restored, stopped tree is
+    /// killed.
+    Discard {
+        /// The image.
+        image: String,
+    },
+    /// The handoffs this node has not settled (docs/migration.md), after settling the
+    /// ones whose agent went away.
+    Handoffs,
     /// On a home node: note where one of its processes is now (`at: None` = back home or gone).
     Whereabouts {
         /// The pid it had here.
@@ -240,6 +268,10 @@ impl Request {
             Request::Resume { .. } => "resume",
             Request::Finish { .. } => "finish",
             Request::Restore { .. } => "restore",
+            Request::Commit { .. } => "commit",
+            Request::Release { .. } => "release",
+            Request::Discard { .. } => "discard",
+            Request::Handoffs => "handoffs",
             Request::Whereabouts { .. } => "whereabouts",
             Request::Emigrants => "emigrants",
             Request::Events { .. } => "events",
@@ -292,6 +324,10 @@ pub const OPS: &[&str] = &[
     "resume",
     "finish",
     "restore",
+    "commit",
+    "release",
+    "discard",
+    "handoffs",
     "whereabouts",
     "emigrants",
     "events",

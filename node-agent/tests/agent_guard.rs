@@ -4,60 +4,21 @@
 //! against a second migration, with a sentence naming who moves it.
 
 use std::process::Stdio;
-use std::time::Duration;
 
+use openmosix_testbed::copies::{Counter, runs_on};
 use openmosix_testbed::session::AgentSession;
-use openmosix_testbed::{Testbed, serial, wait};
+use openmosix_testbed::{Testbed, serial};
 use serde_json::{Value, json};
 
 fn bed() -> &'static Testbed {
     Testbed::shared("tguard", 220, 3)
 }
 
-/// A counting job on node `node` writing to a file of this run: its pid and file.
-fn counter(node: u32, name: &str) -> (i64, String) {
-    let dir = bed().state_dir.join("scratch");
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    let path = dir.join(name).to_string_lossy().into_owned();
-    let _ = std::fs::remove_file(&path);
-    let script = format!(
-        "i=0; while :; do i=$((i+1)); echo $i > {path}.tmp; mv {path}.tmp {path}; sleep 0.05; done"
-    );
-    let pid = bed().run_job(node, &[], &["sh", "-c", &script]);
-    grows(&path);
-    (pid, path)
-}
-
-fn count(path: &str) -> u64 {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0)
-}
-
-/// Waits until the counter in `path` moves on: its process runs.
-fn grows(path: &str) {
-    let from = count(path);
-    wait::until_ok(Duration::from_secs(10), &format!("{path} to grow"), || {
-        if count(path) > from + 2 {
-            Ok(())
-        } else {
-            Err(format!("stuck at {}", count(path)))
-        }
-    });
-}
-
-/// Process `pid` runs on node `node` (is there and neither stopped nor a zombie).
-fn runs_on(node: u32, pid: i64) -> bool {
-    bed()
-        .find(node, pid)
-        .is_some_and(|p| !matches!(p["state"].as_str(), Some("T" | "Z" | "t")))
-}
-
 #[test]
 fn dump_of_a_locked_process_sent_straight_is_refused() {
     let _g = serial();
-    let (pid, file) = counter(2, "locked");
+    let job = Counter::start(bed(), 2, "locked");
+    let pid = job.pid;
     let mut s = AgentSession::open(bed(), 2);
     let ok = s.request(json!({"op":"set_lock","pid":pid,"lock":true}));
     assert_eq!(ok["ok"]["lock"], true, "{ok}");
@@ -73,8 +34,11 @@ fn dump_of_a_locked_process_sent_straight_is_refused() {
             format!("process {pid} cannot move: locked to this node")
         );
     }
-    grows(&file);
-    assert!(runs_on(2, pid), "the locked process still runs on node 2");
+    job.grows();
+    assert!(
+        runs_on(bed(), 2, pid),
+        "the locked process still runs on node 2"
+    );
 
     // Unlocked, but its mask denies node 3: refused for node 3 only.
     s.request(json!({"op":"set_lock","pid":pid,"lock":false}));
@@ -88,8 +52,8 @@ fn dump_of_a_locked_process_sent_straight_is_refused() {
             format!("process {pid} cannot move: its cluster mask does not allow node 3")
         )
     );
-    grows(&file);
-    assert!(runs_on(2, pid));
+    job.grows();
+    assert!(runs_on(bed(), 2, pid));
 
     // Init and kernel threads never move.
     let (_, msg) = s.refused(json!({"op":"dump","pid":1,"to":3}));
@@ -125,7 +89,8 @@ fn signal_to_init_is_refused() {
 #[test]
 fn a_process_being_moved_is_locked_against_a_second_migration() {
     let _g = serial();
-    let (pid, file) = counter(2, "held");
+    let job = Counter::start(bed(), 2, "held");
+    let pid = job.pid;
     // One connection dumps it (stopped, locked) and holds it there.
     let mut holder = AgentSession::open(bed(), 2);
     let dumped = holder.request(json!({"op":"dump","pid":pid,"to":3}));
@@ -147,22 +112,23 @@ fn a_process_being_moved_is_locked_against_a_second_migration() {
     assert!(err.contains("already being moved to node 3"), "{err}");
     // The holder goes away: its agent resumes the tree and the lock is gone.
     holder.close();
-    grows(&file);
-    assert!(runs_on(2, pid));
+    job.grows();
+    assert!(runs_on(bed(), 2, pid));
     let new: i64 = bed()
         .cli_ok(&["migrate", "2", &pid.to_string(), "3"])
         .trim()
         .parse()
         .expect("new pid");
-    grows(&file);
-    assert!(runs_on(3, new) && bed().find(2, pid).is_none_or(|p| p["state"] == "Z"));
+    job.grows();
+    assert!(runs_on(bed(), 3, new) && bed().find(2, pid).is_none_or(|p| p["state"] == "Z"));
     bed().kill(3, new);
 }
 
 #[test]
 fn two_clients_migrating_one_pid_at_once_one_wins() {
     let _g = serial();
-    let (pid, file) = counter(2, "race");
+    let job = Counter::start(bed(), 2, "race");
+    let pid = job.pid;
     let spawn = |to: &str| {
         bed()
             .cli_command(&["migrate", "2", &pid.to_string(), to])
@@ -182,10 +148,10 @@ fn two_clients_migrating_one_pid_at_once_one_wins() {
         .trim()
         .parse()
         .expect("new pid");
-    grows(&file);
+    job.grows();
     // Exactly one copy: on the winner's node, none left on node 2 or the other node.
-    assert!(runs_on(node, new));
-    assert!(!runs_on(2, pid));
+    assert!(runs_on(bed(), node, new));
+    assert!(!runs_on(bed(), 2, pid));
     let other = if node == 3 { 1 } else { 3 };
     let copies = bed()
         .ps(other)

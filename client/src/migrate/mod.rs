@@ -4,10 +4,12 @@
 //! 2. pre-dump rounds for large processes, then the final dump with the tree stopped;
 //! 3. the image streams from source to target over two side channels on the same SSH
 //!    masters (through this client; the nodes need no access to each other);
-//! 4. restore on the target; only then the stopped original is removed.
+//! 4. restore on the target, left stopped; the source commits (durably); the target
+//!    releases the tree; only then the stopped original is removed.
 //!
-//! Any failure before the target confirms makes the source resume the original, so a
-//! failed migration leaves the process running where it was.
+//! At no instant do two copies run (docs/migration.md has the state machine and the
+//! faults): any failure before the source commits makes it resume the original and the
+//! target discard its stopped copy; after the commit only the target's copy ever runs.
 
 use std::time::{Duration, Instant};
 
@@ -21,7 +23,10 @@ use openmosix_hpc::model::{NodeId, NodeInfo, NodeStatus, ProcInfo};
 use openmosix_hpc::protocol::{Carried, Request};
 
 mod in_cluster;
+mod settle;
 mod transfer;
+
+pub use settle::{Unsettled, settle_handoffs};
 
 pub use in_cluster::{
     Target, best_node, bring_in, expel_in, figures, kernel_moves, migrate_in, resolve, tell_home,
@@ -107,6 +112,9 @@ pub struct MigrateOptions {
     pub predump: bool,
     /// The move is the load balancer's: both agents log it as automatic.
     pub auto: bool,
+    /// Hand over in one phase as agents before the handoff records did (the target
+    /// runs the process at once): only to measure what the two phases cost.
+    pub one_phase: bool,
 }
 
 impl Default for MigrateOptions {
@@ -114,6 +122,7 @@ impl Default for MigrateOptions {
         MigrateOptions {
             predump: true,
             auto: false,
+            one_phase: false,
         }
     }
 }
@@ -181,7 +190,13 @@ pub async fn migrate(
             STEP_TIMEOUT,
         )
         .await?;
-    let new_pid = mover.restore(&p, &dump, src_aux, dst_aux).await?;
+    let two_phase = !options.one_phase && mover.two_phase();
+    let new_pid = mover
+        .restore(&p, &dump, src_aux, dst_aux, two_phase)
+        .await?;
+    if two_phase {
+        mover.hand_over(&dump.image, new_pid).await?;
+    }
     let freeze_ms = u64::try_from(freeze.elapsed().as_millis()).unwrap_or(u64::MAX);
     mover.remove_original(dump.image, new_pid).await?;
     Ok(Migrated {
@@ -290,14 +305,22 @@ impl<'a> Mover<'a> {
         Ok((image, rounds))
     }
 
-    /// Streams the dumped image to the target and restores it there: the new pid. Any
-    /// failure makes the source resume the original.
+    /// Whether both agents speak the two-phase handoff (older ones restore running and
+    /// finish without a commit).
+    fn two_phase(&self) -> bool {
+        let has = |c: &AgentConn, op: &str| c.hello().ops.iter().any(|o| o == op);
+        has(self.src, "commit") && has(self.dst, "release")
+    }
+
+    /// Streams the dumped image to the target and restores it there (stopped with
+    /// `hold`): the new pid. Any failure makes the source resume the original.
     async fn restore(
         &self,
         p: &ProcInfo,
         dump: &DumpInfo,
         src_aux: &Aux,
         dst_aux: &Aux,
+        hold: bool,
     ) -> Result<i32, ClientError> {
         let image = &dump.image;
         let moved = async {
@@ -318,6 +341,7 @@ impl<'a> Mover<'a> {
                             candidate: p.candidate,
                             auto: self.options.auto,
                         },
+                        hold,
                     },
                     STEP_TIMEOUT,
                 )
@@ -335,11 +359,76 @@ impl<'a> Mover<'a> {
             .await
         {
             return Err(ClientError::Protocol(format!(
-                "{e}; and resuming it on node {} failed too: {r} (it is stopped there: send it CONT)",
-                self.from
+                "{e}; and resuming it on node {} failed too: {r} (it is stopped there until an agent of node {} settles the move, which the next connection to it does)",
+                self.from, self.from
             )));
         }
+        if hold {
+            // The target may hold a restored copy (an answer lost on the way).
+            let discard = Request::Discard {
+                image: image.clone(),
+            };
+            let _ = self.dst.request::<serde_json::Value>(discard).await;
+        }
         Err(e)
+    }
+
+    /// Both trees are stopped, the target's restored: the source commits, then the
+    /// target runs its copy. A commit that fails is checked (a commit whose answer was
+    /// lost still counts), and a move that was not committed is called off on both ends.
+    async fn hand_over(&self, image: &str, new_pid: i32) -> Result<(), ClientError> {
+        let (from, to) = (self.from, self.to);
+        let commit = Request::Commit {
+            image: image.to_owned(),
+            to,
+            new_pid,
+        };
+        if let Err(e) = self
+            .src
+            .request_within::<serde_json::Value>(commit, STEP_TIMEOUT)
+            .await
+        {
+            self.after_failed_commit(image, e).await?;
+        }
+        let release = Request::Release {
+            image: image.to_owned(),
+        };
+        self.dst
+            .request_within::<serde_json::Value>(release, STEP_TIMEOUT)
+            .await
+            .map_err(|e| {
+                failed(format!(
+                    "the move of process {} to node {to} is committed, but node {to} did not release it: {e}; it waits stopped there and runs as soon as node {to} answers (node {from} keeps the decision)",
+                    self.pid
+                ))
+            })?;
+        Ok(())
+    }
+
+    /// The commit failed with `e`: whether it happened anyway decides. `Ok`: it did (go
+    /// on and release); `Err`: it did not, and both ends were called off where they
+    /// could be reached.
+    async fn after_failed_commit(&self, image: &str, e: ClientError) -> Result<(), ClientError> {
+        let (from, to) = (self.from, self.to);
+        say(self.progress, Progress::Resuming);
+        let resume = Request::Resume {
+            image: image.to_owned(),
+        };
+        match self.src.request::<serde_json::Value>(resume).await {
+            Ok(_) => {
+                let discard = Request::Discard {
+                    image: image.to_owned(),
+                };
+                let _ = self.dst.request::<serde_json::Value>(discard).await;
+                Err(e)
+            }
+            // Refused: the move is committed, the target's copy is the one.
+            Err(ClientError::Agent(a)) if a.message.contains("is committed") => Ok(()),
+            Err(r) => Err(failed(format!(
+                "{e}; node {from} could not be asked whether the move was committed ({r}): process {} waits stopped on node {from} and on node {to} until node {from} answers, then one copy runs",
+                self.pid
+            ))),
+        }
     }
 
     /// The process runs on the target: the source removes its stopped original.

@@ -192,8 +192,21 @@ impl Criu {
         self.track_mem
     }
 
-    fn run(&self, what: &str, args: &[&str], dir: &Path, log_name: &str) -> Result<(), AgentError> {
-        let out = Command::new(&self.path)
+    /// Runs criu; `hold`: a claim's descriptor criu keeps open while it runs
+    /// ([`super::handoff::inherit`]).
+    fn run(
+        &self,
+        what: &str,
+        args: &[&str],
+        dir: &Path,
+        log_name: &str,
+        hold: Option<i32>,
+    ) -> Result<(), AgentError> {
+        let mut cmd = Command::new(&self.path);
+        if let Some(fd) = hold {
+            super::handoff::inherit(&mut cmd, fd);
+        }
+        let out = cmd
             .args(args)
             .arg("-D")
             .arg(dir)
@@ -225,22 +238,30 @@ impl Criu {
         if let Some(p) = prev {
             args.extend(["--prev-images-dir", p]);
         }
-        self.run("pre-dump", &args, dir, "pre-dump.log")
+        self.run("pre-dump", &args, dir, "pre-dump.log", None)
     }
 
     /// `criu dump --leave-stopped`: the process tree stays stopped here until the target
-    /// confirms the restore.
-    pub fn dump(&self, pid: i32, dir: &Path, prev: Option<&str>) -> Result<(), AgentError> {
+    /// confirms the restore. criu holds `hold` (the image's claim) while it runs.
+    pub fn dump(
+        &self,
+        pid: i32,
+        dir: &Path,
+        prev: Option<&str>,
+        hold: Option<i32>,
+    ) -> Result<(), AgentError> {
         let pid = pid.to_string();
         let mut args = vec!["dump", "-t", &pid, "--shell-job", "--leave-stopped"];
         if let Some(p) = prev.filter(|_| self.track_mem) {
             args.extend(["--track-mem", "--prev-images-dir", p]);
         }
-        self.run("dump", &args, dir, "dump.log")
+        self.run("dump", &args, dir, "dump.log", hold)
     }
 
-    /// `criu restore -d`: the tree is restored detached; returns its root's pid.
-    pub fn restore(&self, dir: &Path) -> Result<i32, AgentError> {
+    /// `criu restore -d`: the tree is restored detached (and left stopped with
+    /// `stopped`); returns its root's pid. criu holds `hold` (the image's claim) while
+    /// it runs.
+    pub fn restore(&self, dir: &Path, stopped: bool, hold: Option<i32>) -> Result<i32, AgentError> {
         // The log is created here first, exclusively and never through a link, so criu
         // writes into a fresh file of the image folder (criu creates its pid file with
         // O_EXCL itself).
@@ -258,12 +279,11 @@ impl Criu {
             })?;
         let pidfile = dir.join("restored.pid");
         let pidfile_s = pidfile.to_string_lossy().into_owned();
-        self.run(
-            "restore",
-            &["restore", "-d", "--shell-job", "--pidfile", &pidfile_s],
-            dir,
-            "restore.log",
-        )?;
+        let mut args = vec!["restore", "-d", "--shell-job", "--pidfile", &pidfile_s];
+        if stopped {
+            args.push("--leave-stopped");
+        }
+        self.run("restore", &args, dir, "restore.log", hold)?;
         std::fs::read_to_string(&pidfile)
             .ok()
             .and_then(|s| s.trim().parse().ok())

@@ -8,6 +8,7 @@
 pub mod cantmove;
 pub mod criu;
 pub mod events;
+pub mod handoff;
 pub mod kernel;
 pub mod linux;
 pub mod migration;

@@ -59,6 +59,68 @@ pub fn acquire(
         .create(dir)
         .map_err(|e| io("creating", dir, &e))?;
     let path = dir.join(pid.to_string());
+    let mut file = match try_lock_file(&path) {
+        Ok(Locked::Mine(file)) => file,
+        Ok(Locked::Theirs(who)) => {
+            let who = who.trim();
+            let who = if who.is_empty() {
+                "another connection"
+            } else {
+                who
+            };
+            return Err(AgentError::new(
+                ErrorKind::PermissionDenied,
+                format!("process {pid} is already being moved {who}"),
+            ));
+        }
+        Err(e) => return Err(io("locking", &path, &e)),
+    };
+    let whereto = to.map_or_else(String::new, |n| format!("to node {n} "));
+    let line = format!("{whereto}by {holder}\n");
+    file.set_len(0)
+        .and_then(|()| file.write_all(line.as_bytes()))
+        .map_err(|e| io("writing", &path, &e))?;
+    Ok(MoveLock { file, path })
+}
+
+/// Who moves process `pid` now, if anyone: the sentence a second mover gets.
+pub fn moved_by(dir: &Path, pid: i32) -> Option<String> {
+    let path = dir.join(pid.to_string());
+    let mut file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .ok()?;
+    match file.try_lock_shared() {
+        Ok(()) => None,
+        Err(fs::TryLockError::WouldBlock) => {
+            let mut who = String::new();
+            let _ = file.read_to_string(&mut who);
+            let who = who.trim();
+            let who = if who.is_empty() {
+                "another connection"
+            } else {
+                who
+            };
+            Some(format!("process {pid} is already being moved {who}"))
+        }
+        Err(fs::TryLockError::Error(_)) => None,
+    }
+}
+
+/// The outcome of [`try_lock_file`].
+#[derive(Debug)]
+pub enum Locked {
+    /// This process holds the lock now.
+    Mine(fs::File),
+    /// Another process holds it; what its file says.
+    Theirs(String),
+}
+
+/// Takes the flock of the file at `path` (created 0600, never through a link) without
+/// waiting. A holder may remove the file while it holds the lock (as [`MoveLock`] does);
+/// the lock is only ours once the path still names the file we locked.
+pub fn try_lock_file(path: &Path) -> std::io::Result<Locked> {
     loop {
         let mut file = fs::OpenOptions::new()
             .read(true)
@@ -67,40 +129,23 @@ pub fn acquire(
             .truncate(false)
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-            .map_err(|e| io("opening", &path, &e))?;
+            .open(path)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
                 let mut who = String::new();
                 let _ = file.read_to_string(&mut who);
-                let who = who.trim();
-                let who = if who.is_empty() {
-                    "another connection"
-                } else {
-                    who
-                };
-                return Err(AgentError::new(
-                    ErrorKind::PermissionDenied,
-                    format!("process {pid} is already being moved {who}"),
-                ));
+                return Ok(Locked::Theirs(who));
             }
-            Err(fs::TryLockError::Error(e)) => return Err(io("locking", &path, &e)),
+            Err(fs::TryLockError::Error(e)) => return Err(e),
         }
-        // The holder before may have removed the file between our open and our lock.
-        let same = fs::symlink_metadata(&path)
+        let same = fs::symlink_metadata(path)
             .ok()
             .zip(file.metadata().ok())
             .is_some_and(|(a, b)| a.ino() == b.ino() && a.dev() == b.dev());
-        if !same {
-            continue;
+        if same {
+            return Ok(Locked::Mine(file));
         }
-        let whereto = to.map_or_else(String::new, |n| format!("to node {n} "));
-        let line = format!("{whereto}by {holder}\n");
-        file.set_len(0)
-            .and_then(|()| file.write_all(line.as_bytes()))
-            .map_err(|e| io("writing", &path, &e))?;
-        return Ok(MoveLock { file, path });
     }
 }
 

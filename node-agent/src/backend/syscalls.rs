@@ -100,3 +100,26 @@ pub fn spawn_detached(argv: &[Vec<u8>]) -> Result<u32> {
     });
     Ok(pid)
 }
+/// Lets a child started with `cmd` inherit descriptor `fd` (Rust opens files
+/// close-on-exec), e.g. a lock the child must hold as long as it runs.
+pub fn inherit_fd(cmd: &mut std::process::Command, fd: i32) {
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: fcntl on a descriptor is async-signal-safe, as pre_exec requires.
+    unsafe {
+        cmd.pre_exec(move || {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Ends this process at once with SIGKILL, as `kill -9` would (the fault hook).
+pub fn kill_self() {
+    // SAFETY: kill(2) on our own pid.
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGKILL);
+    }
+}

@@ -20,7 +20,6 @@ mod frame;
 mod requests;
 mod steps;
 
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -46,13 +45,10 @@ pub struct Server<B> {
     events: Option<Arc<EventLog>>,
     /// Migration steps still running.
     in_flight: Mutex<Vec<JoinHandle<()>>>,
-    /// Images this connection dumped (their trees stopped) and has not yet resumed or
-    /// finished: if the client goes away now, the trees are resumed here, so a client
-    /// that dies mid-migration never leaves a process stopped.
-    dumped: Arc<Mutex<HashSet<String>>>,
-    /// The migration locks this connection holds, by image: released when the image is
-    /// resumed or finished, and when the connection ends.
-    moving: Arc<steps::Moving>,
+    /// The moves this connection drives: their migration locks and handoff claims.
+    /// When the client goes away, its handoffs are settled (docs/migration.md), so a
+    /// client that dies mid-migration never leaves a process stopped for long.
+    own: Arc<steps::Own>,
 }
 
 /// Where the lines to write go: the writer task.
@@ -103,8 +99,7 @@ impl<B: Backend + 'static> Server<B> {
             },
             migrator: None,
             in_flight: Mutex::default(),
-            dumped: Arc::default(),
-            moving: Arc::default(),
+            own: Arc::default(),
             events: None,
         }
     }
@@ -132,6 +127,8 @@ impl<B: Backend + 'static> Server<B> {
         W: AsyncWrite + Unpin + Send + 'static,
     {
         let server = Arc::new(self);
+        // Handoffs left by agents that died are settled before anything else is done.
+        server.settle().await;
         let (tx, rx) = mpsc::unbounded_channel::<String>();
         let writer = tokio::spawn(write_lines(rx, output));
         let ticker = server.ticker();
@@ -186,27 +183,43 @@ impl<B: Backend + 'static> Server<B> {
         })
     }
 
-    /// The client went away: let running steps end, then resume every tree this
-    /// connection left stopped.
+    /// The client went away: let running steps end, then settle the handoffs this
+    /// connection drove (and any other nobody drives).
     async fn resume_abandoned(&self) {
         let steps = std::mem::take(&mut *lock(&self.in_flight));
         for step in steps {
             let _ = step.await;
         }
-        let images: Vec<String> = lock(&self.dumped).drain().collect();
-        if let (Some(m), false) = (self.migrator.clone(), images.is_empty()) {
-            let _ = tokio::task::spawn_blocking(move || {
-                for image in images {
-                    tracing::warn!("client gone mid-migration: resuming the tree of image {image}");
-                    if let Err(e) = m.resume(&image) {
-                        tracing::warn!("resuming image {image}: {e}");
-                    }
-                }
-            })
-            .await;
-        }
-        // Every tree runs again: the processes are free to move.
-        lock(&self.moving).clear();
+        lock(&self.own.claims).clear();
+        self.settle().await;
+        // Every tree runs again (or waits for its decision): the processes are free.
+        lock(&self.own.moving).clear();
+    }
+
+    /// Settles the handoffs nobody drives (at start, when a connection ends, before
+    /// answering `handoffs`).
+    async fn settle(&self) {
+        let Some(m) = self.migrator.clone() else {
+            return;
+        };
+        let backend = Arc::clone(&self.backend);
+        let events = self.events.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            let done = m.settle_orphans();
+            steps::apply_settled(&backend, events.as_deref(), done);
+        })
+        .await;
+    }
+
+    /// The `handoffs` answer: settle what can be, then every record of this node.
+    async fn handoffs(&self) -> Result<Value, AgentError> {
+        self.settle().await;
+        let list = self
+            .migrator
+            .as_ref()
+            .map(|m| m.handoffs().list())
+            .unwrap_or_default();
+        to_json(list)
     }
 }
 

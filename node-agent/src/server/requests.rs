@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use super::{Out, Server, events, line, lock, off_thread, reply, to_json};
 use crate::backend::Backend;
 use crate::backend::migration::Migrator;
+use crate::backend::movelock;
 use openmosix_hpc::bytes::BytesOrText;
 use openmosix_hpc::model::RunOptions;
 use openmosix_hpc::protocol::{
@@ -53,7 +54,11 @@ impl<B: Backend + 'static> Server<B> {
             | Request::Dump { .. }
             | Request::Resume { .. }
             | Request::Finish { .. }
-            | Request::Restore { .. }) => return self.start_step(id, r, tx),
+            | Request::Restore { .. }
+            | Request::Commit { .. }
+            | Request::Release { .. }
+            | Request::Discard { .. }) => return self.start_step(id, r, tx),
+            Request::Handoffs => self.handoffs().await,
             other => {
                 let server = Arc::clone(self);
                 off_thread(move || server.handle(other)).await
@@ -171,7 +176,14 @@ impl<B: Backend + 'static> Server<B> {
             Request::Events { after } => self.events(after),
             Request::SetMap { nodes } => to_json(b.set_map(&nodes)?),
             Request::GetMap => to_json(b.map()?),
-            Request::CanMigrate { pid, to } => to_json(b.can_migrate(pid, to)?),
+            Request::CanMigrate { pid, to } => {
+                // A process on its way is refused for that reason, not for criu's trace.
+                let moving = self.migrator.as_ref().map(Migrator::moving_dir);
+                if let Some(why) = moving.and_then(|d| movelock::moved_by(&d, pid)) {
+                    return Err(AgentError::new(ErrorKind::PermissionDenied, why));
+                }
+                to_json(b.can_migrate(pid, to)?)
+            }
             Request::Whereabouts { home_pid, at } => to_json(b.whereabouts(home_pid, at)?),
             Request::Emigrants => to_json(b.emigrants()?),
             Request::Subscribe { .. } | Request::Unsubscribe { .. } => {
@@ -181,7 +193,11 @@ impl<B: Backend + 'static> Server<B> {
             | Request::Dump { .. }
             | Request::Resume { .. }
             | Request::Finish { .. }
-            | Request::Restore { .. } => Err(needs_streaming("migration steps")),
+            | Request::Restore { .. }
+            | Request::Commit { .. }
+            | Request::Release { .. }
+            | Request::Discard { .. }
+            | Request::Handoffs => Err(needs_streaming("migration steps")),
         }
     }
 

@@ -10,8 +10,10 @@ use serde_json::Value;
 use super::{Out, Server, events, lock, reply, to_json};
 use crate::backend::Backend;
 use crate::backend::events::EventLog;
-use crate::backend::migration::Migrator;
+use crate::backend::handoff::Claim;
+use crate::backend::migration::{Migrator, Settled};
 use crate::backend::movelock::{self, MoveLock};
+use openmosix_hpc::handoff::Guest;
 use openmosix_hpc::model::NodeId;
 use openmosix_hpc::protocol::{AgentError, ErrorKind, EventKind, Request};
 
@@ -22,21 +24,9 @@ impl<B: Backend + 'static> Server<B> {
         let migrator = self.migrator.clone();
         let events = self.events.clone();
         let tx = tx.clone();
-        let dumped = Arc::clone(&self.dumped);
-        let moving = Arc::clone(&self.moving);
+        let own = Arc::clone(&self.own);
         let step = tokio::spawn(async move {
-            // Once the client resumes or finishes an image, it is its business.
-            if let Request::Resume { image } | Request::Finish { image, .. } = &request {
-                lock(&dumped).remove(image);
-            }
-            let is_dump = matches!(request, Request::Dump { .. });
-            let answer = migrate_step(backend, migrator, events, moving, request).await;
-            if is_dump
-                && let Ok(v) = &answer
-                && let Some(image) = v.get("image").and_then(Value::as_str)
-            {
-                lock(&dumped).insert(image.to_owned());
-            }
+            let answer = migrate_step(backend, migrator, events, own, request).await;
             reply(&tx, id, answer);
         });
         let mut steps = lock(&self.in_flight);
@@ -51,7 +41,7 @@ async fn migrate_step<B: Backend + 'static>(
     backend: Arc<Mutex<B>>,
     migrator: Option<Migrator>,
     events: Option<Arc<EventLog>>,
-    moving: Arc<Moving>,
+    own: Arc<Own>,
     request: Request,
 ) -> Result<Value, AgentError> {
     let Some(m) = migrator else {
@@ -60,7 +50,7 @@ async fn migrate_step<B: Backend + 'static>(
             "this agent does not migrate processes (no criu, or the kernel backend)",
         ));
     };
-    tokio::task::spawn_blocking(move || step(&backend, &m, events.as_deref(), &moving, request))
+    tokio::task::spawn_blocking(move || step(&backend, &m, events.as_deref(), &own, request))
         .await
         .unwrap_or_else(|e| {
             Err(AgentError::new(
@@ -70,8 +60,35 @@ async fn migrate_step<B: Backend + 'static>(
         })
 }
 
-/// The migration locks a connection holds, by image.
-pub(super) type Moving = Mutex<HashMap<String, MoveLock>>;
+/// What a connection holds of the moves it drives, by image: the migration lock of the
+/// process (source) and the claim on the image's handoff (both ends). Released when the
+/// image is finished, resumed, released or discarded, and when the connection ends
+/// (after the handoffs are settled).
+#[derive(Debug, Default)]
+pub(super) struct Own {
+    pub(super) moving: Mutex<HashMap<String, MoveLock>>,
+    pub(super) claims: Mutex<HashMap<String, Claim>>,
+}
+
+impl Own {
+    /// This connection's claim on `image`, else a fresh one (a handoff left by a
+    /// connection that went away).
+    fn claim(&self, m: &Migrator, image: &str) -> Result<Claim, AgentError> {
+        match lock(&self.claims).remove(image) {
+            Some(c) => Ok(c),
+            None => m.handoffs().claim(image),
+        }
+    }
+
+    fn keep(&self, claim: Claim) {
+        lock(&self.claims).insert(claim.image().to_owned(), claim);
+    }
+
+    fn done(&self, image: &str) {
+        lock(&self.moving).remove(image);
+        lock(&self.claims).remove(image);
+    }
+}
 
 /// The lock on moving `pid` for this connection: the one it took with image `image`'s
 /// first round, else a new one; then the agent's own checks (lock, mask against `to`,
@@ -79,12 +96,12 @@ pub(super) type Moving = Mutex<HashMap<String, MoveLock>>;
 fn checked<B: Backend>(
     backend: &Mutex<B>,
     m: &Migrator,
-    moving: &Moving,
+    own: &Own,
     pid: i32,
     image: Option<&str>,
     to: Option<NodeId>,
 ) -> Result<MoveLock, AgentError> {
-    let held = image.and_then(|i| lock(moving).remove(i));
+    let held = image.and_then(|i| lock(&own.moving).remove(i));
     let held = match held {
         Some(l) => l,
         None => movelock::acquire(&m.moving_dir(), pid, to, &movelock::holder_here())?,
@@ -92,11 +109,33 @@ fn checked<B: Backend>(
     if let Err(e) = lock(backend).movable(pid, to) {
         // Earlier rounds stay this connection's until it resumes them.
         if let Some(i) = image {
-            lock(moving).insert(i.to_owned(), held);
+            lock(&own.moving).insert(i.to_owned(), held);
         }
         return Err(e);
     }
     Ok(held)
+}
+
+/// The image a dump or pre-dump round goes to: this connection's earlier rounds, or a
+/// new image, claimed.
+fn image_to_dump(
+    m: &Migrator,
+    own: &Own,
+    pid: i32,
+    image: Option<&str>,
+) -> Result<Claim, AgentError> {
+    match image {
+        Some(i) => lock(&own.claims).remove(i).ok_or_else(|| {
+            AgentError::new(
+                ErrorKind::InvalidArgument,
+                format!("image {i} is not one this connection made"),
+            )
+        }),
+        None => {
+            let id = m.new_image(pid)?;
+            m.handoffs().claim(&id)
+        }
+    }
 }
 
 /// One migration step, in the calling thread.
@@ -104,36 +143,46 @@ fn step<B: Backend>(
     backend: &Mutex<B>,
     m: &Migrator,
     log: Option<&EventLog>,
-    moving: &Moving,
+    own: &Own,
     request: Request,
 ) -> Result<Value, AgentError> {
     match request {
         Request::Predump { pid, image, to } => {
-            let held = checked(backend, m, moving, pid, image.as_deref(), to)?;
-            match m.predump(pid, image.as_deref()) {
-                Ok(info) => {
-                    lock(moving).insert(info.image.clone(), held);
-                    to_json(info)
-                }
-                Err(e) => {
-                    // Earlier rounds: the client resumes the image, which releases it.
-                    if let Some(i) = image {
-                        lock(moving).insert(i, held);
-                    }
-                    Err(e)
-                }
+            let held = checked(backend, m, own, pid, image.as_deref(), to)?;
+            let claim = image_to_dump(m, own, pid, image.as_deref())?;
+            let id = claim.image().to_owned();
+            // Rounds stay this connection's until it dumps or resumes them.
+            lock(&own.moving).insert(id.clone(), held);
+            own.keep(claim);
+            let info = m.predump(pid, &id);
+            if info.is_err() && image.is_none() {
+                m.remove(&id);
+                own.done(&id);
             }
+            to_json(info?)
         }
         Request::Dump { pid, image, to } => {
-            let held = checked(backend, m, moving, pid, image.as_deref(), to)?;
-            let info = m.dump(pid, image.as_deref())?;
-            lock(moving).insert(info.image.clone(), held);
+            let held = checked(backend, m, own, pid, image.as_deref(), to)?;
+            let claim = image_to_dump(m, own, pid, image.as_deref())?;
+            let info = m.dump(pid, &claim, to)?;
+            lock(&own.moving).insert(info.image.clone(), held);
+            own.keep(claim);
+            m.fault_hook("after-dump")?;
             to_json(info)
         }
         Request::Resume { image } => {
-            let done = m.resume(&image);
-            lock(moving).remove(&image);
+            let claim = own.claim(m, &image)?;
+            let done = m.resume(&claim);
+            own.done(&image);
             to_json(done?)
+        }
+        Request::Commit { image, new_pid, .. } => {
+            let claim = own.claim(m, &image)?;
+            let done = m.commit(&claim, new_pid);
+            own.keep(claim);
+            done?;
+            m.fault_hook("after-commit")?;
+            Ok(Value::Null)
         }
         Request::Finish {
             image,
@@ -142,8 +191,9 @@ fn step<B: Backend>(
             new_pid,
             auto,
         } => {
-            let done = m.finish(&image);
-            lock(moving).remove(&image);
+            let claim = own.claim(m, &image)?;
+            let done = m.finish(&claim);
+            own.done(&image);
             done?;
             lock(backend).departed(pid, to, new_pid)?;
             let text = events::migrated_out(pid, to, new_pid, auto);
@@ -157,20 +207,88 @@ fn step<B: Backend>(
             home_pid,
             nmigs,
             carried,
+            hold,
         } => {
             if let Err(e) = lock(backend).accepts_guests() {
                 m.remove(&image);
                 return Err(e);
             }
-            let pid = m.restore(&image)?;
-            lock(backend).arrived(pid, from, home, home_pid, nmigs + 1, &carried)?;
-            let text = events::arrived(pid, from, home, home_pid, carried.auto);
-            events::append(log, EventKind::MigrateIn, &text, Some(pid), carried.auto);
+            let claim = m.handoffs().claim(&image)?;
+            let guest = Guest {
+                from,
+                home,
+                home_pid,
+                nmigs: nmigs + 1,
+                carried,
+            };
+            let pid = m.restore(&claim, guest.clone(), hold)?;
+            if hold {
+                own.keep(claim);
+                m.fault_hook("after-restore")?;
+            } else {
+                arrived(backend, log, pid, &guest)?;
+            }
             Ok(serde_json::json!({ "pid": pid }))
+        }
+        Request::Release { image } => {
+            let claim = own.claim(m, &image)?;
+            m.fault_hook("before-release")?;
+            let done = m.release(&claim);
+            own.done(&image);
+            let record = done?;
+            if let Some(guest) = &record.guest {
+                // The process runs whatever happens here: a failed record is only logged.
+                if let Err(e) = arrived(backend, log, record.pid, guest) {
+                    tracing::warn!("process {} runs here but was not recorded: {e}", record.pid);
+                }
+            }
+            Ok(serde_json::json!({ "pid": record.pid }))
+        }
+        Request::Discard { image } => {
+            let claim = own.claim(m, &image)?;
+            let done = m.discard(&claim);
+            own.done(&image);
+            done?;
+            Ok(Value::Null)
         }
         _ => Err(AgentError::new(
             ErrorKind::BadRequest,
             "not a migration step",
         )),
+    }
+}
+
+/// Records a guest that runs here now, and logs it.
+fn arrived<B: Backend>(
+    backend: &Mutex<B>,
+    log: Option<&EventLog>,
+    pid: i32,
+    g: &Guest,
+) -> Result<(), AgentError> {
+    lock(backend).arrived(pid, g.from, g.home, g.home_pid, g.nmigs, &g.carried)?;
+    let text = events::arrived(pid, g.from, g.home, g.home_pid, g.carried.auto);
+    events::append(log, EventKind::MigrateIn, &text, Some(pid), g.carried.auto);
+    Ok(())
+}
+
+/// Applies what settling did to the node's records and its event log.
+pub(super) fn apply_settled<B: Backend>(
+    backend: &Mutex<B>,
+    log: Option<&EventLog>,
+    done: Vec<Settled>,
+) {
+    for s in done {
+        let result = match &s {
+            Settled::Resumed { .. } => Ok(()),
+            Settled::Departed { pid, to, new_pid } => {
+                let text = events::migrated_out(*pid, *to, *new_pid, false);
+                events::append(log, EventKind::MigrateOut, &text, Some(*pid), false);
+                lock(backend).departed(*pid, *to, *new_pid)
+            }
+            Settled::Arrived { pid, guest } => arrived(backend, log, *pid, guest),
+        };
+        if let Err(e) = result {
+            tracing::warn!("recording {s:?}: {e}");
+        }
     }
 }

@@ -1,0 +1,483 @@
+//! The node side of a migration (DESIGN.md section 4): pre-dump rounds and the final dump
+//! on the source (the tree left stopped), image folders streamed by `openmosix-agent
+//! images send|receive`, restore on the target, and on the source either resume (any
+//! failure before the target confirmed) or finish (kill the stopped original).
+//!
+//! These calls run criu for seconds; the server runs them off its request loop and
+//! without the backend lock, so the node keeps answering while a process moves.
+
+use std::fs;
+use std::os::unix::fs::DirBuilderExt as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+mod fault;
+mod images;
+mod settle;
+
+pub use fault::FAULT_HOOK;
+
+pub use settle::Settled;
+
+use super::criu::Criu;
+use super::handoff::{Claim, Handoffs};
+use super::procfs::ProcFs;
+use super::syscalls;
+use openmosix_hpc::handoff::{Guest, Handoff, Phase, Role};
+use openmosix_hpc::model::{NodeId, Signal};
+use openmosix_hpc::protocol::{AgentError, ErrorKind};
+
+/// An image name: `[0-9a-z-]`, so it never names a path outside the images folder.
+pub fn valid_image(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase() || b == b'-')
+}
+
+/// The answer to `predump`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PredumpInfo {
+    /// The image (created by the first round).
+    pub image: String,
+    /// This round's number (1-based).
+    pub round: u32,
+    /// Memory pages this round wrote.
+    pub pages: u64,
+}
+
+/// The answer to `dump`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DumpInfo {
+    /// The image.
+    pub image: String,
+    /// Bytes of all its folders (what will be sent).
+    pub bytes: u64,
+    /// Pids of the stopped tree.
+    pub tree: Vec<i32>,
+    /// How long criu dump took (the process is frozen from its start).
+    pub dump_ms: u64,
+}
+
+/// Where images live and the criu that makes them.
+#[derive(Debug, Clone)]
+pub struct Migrator {
+    criu: Option<Criu>,
+    why_not: String,
+    images: PathBuf,
+    procfs: ProcFs,
+    handoffs: Handoffs,
+}
+
+fn io(what: &str, path: &Path, e: &std::io::Error) -> AgentError {
+    AgentError::new(ErrorKind::Io, format!("{what} {}: {e}", path.display()))
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(rd) = fs::read_dir(dir) else { return 0 };
+    rd.filter_map(Result::ok)
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// Pages in the `pages-*.img` files of one criu folder.
+fn pages_in(dir: &Path) -> u64 {
+    let Ok(rd) = fs::read_dir(dir) else { return 0 };
+    rd.filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("pages-"))
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len() / 4096)
+        .sum()
+}
+
+impl Migrator {
+    /// A migrator keeping images under `state_dir/images`.
+    pub fn new(criu: Option<Criu>, why_not: String, state_dir: &Path, procfs: ProcFs) -> Self {
+        Migrator {
+            criu,
+            why_not,
+            images: state_dir.join("images"),
+            procfs,
+            handoffs: Handoffs::new(state_dir),
+        }
+    }
+
+    /// The folder of the migration locks ([`super::movelock`]).
+    pub fn moving_dir(&self) -> PathBuf {
+        self.images.with_file_name("moving")
+    }
+
+    /// Whether pre-dump rounds can work here.
+    pub fn can_predump(&self) -> bool {
+        self.criu.as_ref().is_some_and(Criu::can_predump)
+    }
+
+    fn criu(&self) -> Result<&Criu, AgentError> {
+        self.criu.as_ref().ok_or_else(|| {
+            AgentError::new(
+                ErrorKind::Unsupported,
+                format!("migration is not available here: {}", self.why_not),
+            )
+        })
+    }
+
+    /// The folder of image `id`.
+    pub fn image_dir(&self, id: &str) -> Result<PathBuf, AgentError> {
+        if valid_image(id) {
+            Ok(self.images.join(id))
+        } else {
+            Err(AgentError::new(
+                ErrorKind::InvalidArgument,
+                format!("{id:?} is not an image name"),
+            ))
+        }
+    }
+
+    /// The handoff records of this node.
+    pub fn handoffs(&self) -> &Handoffs {
+        &self.handoffs
+    }
+
+    /// A new image folder for a dump of `pid`; its name.
+    pub fn new_image(&self, pid: i32) -> Result<String, AgentError> {
+        let id = format!("{pid}-{:x}", openmosix_hpc::clock::unix_nanos());
+        let dir = self.image_dir(&id)?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| io("creating", &dir, &e))?;
+        Ok(id)
+    }
+
+    /// What a dump of process `pid` into image `id` needs: criu, the process, the folder.
+    fn image_for(&self, pid: i32, id: &str) -> Result<(&Criu, PathBuf), AgentError> {
+        let criu = self.criu()?;
+        self.procfs.stat(pid)?;
+        Ok((criu, self.image_dir(id)?))
+    }
+
+    /// The rounds an image has, in order (`1`, `2`, … then `dump`).
+    fn rounds(dir: &Path) -> u32 {
+        (1..)
+            .take_while(|n| dir.join(n.to_string()).is_dir())
+            .count()
+            .try_into()
+            .unwrap_or(u32::MAX)
+    }
+
+    /// One pre-dump round into image `id` (made by [`Migrator::new_image`]).
+    pub fn predump(&self, pid: i32, id: &str) -> Result<PredumpInfo, AgentError> {
+        let (criu, dir) = self.image_for(pid, id)?;
+        let round = Self::rounds(&dir) + 1;
+        let here = dir.join(round.to_string());
+        fs::create_dir(&here).map_err(|e| io("creating", &here, &e))?;
+        let prev = (round > 1).then(|| format!("../{}", round - 1));
+        criu.pre_dump(pid, &here, prev.as_deref())?;
+        Ok(PredumpInfo {
+            image: id.to_owned(),
+            round,
+            pages: pages_in(&here),
+        })
+    }
+
+    /// The final dump into the claimed image, the tree left stopped, for a move to
+    /// `to`. The handoff is recorded `dumping` before criu runs (criu holds the claim)
+    /// and `dumped` after. On failure criu resumes the tree, and so do we.
+    pub fn dump(
+        &self,
+        pid: i32,
+        claim: &Claim,
+        to: Option<NodeId>,
+    ) -> Result<DumpInfo, AgentError> {
+        let id = claim.image();
+        let (criu, dir) = self.image_for(pid, id)?;
+        let mut record = Handoff {
+            image: id.to_owned(),
+            role: Role::Source,
+            phase: Phase::Dumping,
+            pid,
+            tree: Vec::new(),
+            peer: to,
+            new_pid: None,
+            guest: None,
+            since_ms: openmosix_hpc::clock::unix_ms(),
+            boot: None,
+            active: false,
+        };
+        self.handoffs.write(&record)?;
+        let rounds = Self::rounds(&dir);
+        let prev = (rounds > 0).then(|| format!("../{rounds}"));
+        let here = dir.join("dump");
+        let start = std::time::Instant::now();
+        let dumped = fs::create_dir(&here)
+            .map_err(|e| io("creating", &here, &e))
+            .and_then(|()| criu.dump(pid, &here, prev.as_deref(), Some(claim.fd())));
+        if let Err(e) = dumped {
+            // criu resumes the tree itself on failure; make sure of it.
+            self.continue_tree(&self.tree(pid));
+            self.remove(id);
+            self.handoffs.remove(claim);
+            return Err(e);
+        }
+        // Read the tree now that it is frozen: a child forked during the dump is in it.
+        record.tree = self.tree(pid);
+        record.phase = Phase::Dumped;
+        record.since_ms = openmosix_hpc::clock::unix_ms();
+        let saved = fs::write(
+            dir.join("tree.json"),
+            serde_json::to_vec(&record.tree).unwrap_or_default(),
+        )
+        .map_err(|e| io("writing", &dir, &e))
+        .and_then(|()| self.handoffs.write(&record));
+        if let Err(e) = saved {
+            self.continue_tree(&record.tree);
+            self.remove(id);
+            self.handoffs.remove(claim);
+            return Err(e);
+        }
+        Ok(DumpInfo {
+            bytes: dir_bytes(&dir),
+            image: id.to_owned(),
+            tree: record.tree,
+            dump_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
+        })
+    }
+
+    /// The pid and its descendants, parents first.
+    pub fn tree(&self, root: i32) -> Vec<i32> {
+        let all: Vec<(i32, i32)> = self
+            .procfs
+            .pids()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|p| self.procfs.stat(p).ok().map(|s| (s.info.pid, s.info.ppid)))
+            .collect();
+        let mut tree = vec![root];
+        let mut i = 0;
+        while i < tree.len() {
+            let parent = tree[i];
+            tree.extend(all.iter().filter(|(_, pp)| *pp == parent).map(|(p, _)| *p));
+            i += 1;
+        }
+        tree
+    }
+
+    fn continue_tree(&self, tree: &[i32]) {
+        for &p in tree {
+            let _ = syscalls::send_signal(p, Signal::Cont);
+        }
+    }
+
+    fn saved_tree(&self, id: &str) -> Result<Vec<i32>, AgentError> {
+        let dir = self.image_dir(id)?;
+        let bytes = fs::read(dir.join("tree.json")).map_err(|e| io("reading", &dir, &e))?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            AgentError::new(
+                ErrorKind::Io,
+                format!("image {id} has a bad tree.json: {e}"),
+            )
+        })
+    }
+
+    /// The record of the claimed image, in one of `phases`.
+    fn record_in(&self, claim: &Claim, phases: &[Phase]) -> Result<Handoff, AgentError> {
+        let id = claim.image();
+        match self.handoffs.read(id) {
+            Some(r) if phases.contains(&r.phase) => Ok(r),
+            Some(r) => Err(AgentError::new(
+                ErrorKind::InvalidArgument,
+                format!("image {id} is {:?}, not {phases:?}", r.phase).to_lowercase(),
+            )),
+            None => Err(AgentError::new(
+                ErrorKind::InvalidArgument,
+                format!("no handoff of image {id} here"),
+            )),
+        }
+    }
+
+    fn rewrite(&self, mut record: Handoff, phase: Phase) -> Result<Handoff, AgentError> {
+        record.phase = phase;
+        record.since_ms = openmosix_hpc::clock::unix_ms();
+        record.active = false;
+        self.handoffs.write(&record)?;
+        Ok(record)
+    }
+
+    /// The move is called off before it was committed: the stopped tree runs on here,
+    /// the image goes away, the record says `aborted` (for a target that asks). A
+    /// committed move is never resumed.
+    pub fn resume(&self, claim: &Claim) -> Result<(), AgentError> {
+        let id = claim.image();
+        let record = match self.handoffs.read(id) {
+            Some(r) if matches!(r.phase, Phase::Committed | Phase::Departed) => {
+                return Err(AgentError::new(
+                    ErrorKind::PermissionDenied,
+                    format!(
+                        "the move of process {} to node {} is committed: it runs there, not here",
+                        r.pid,
+                        r.peer.unwrap_or_default()
+                    ),
+                ));
+            }
+            Some(r) => r,
+            // Pre-dump rounds only: nothing was stopped for long, nothing to record.
+            None => {
+                if let Ok(tree) = self.saved_tree(id) {
+                    self.continue_tree(&tree);
+                }
+                self.remove(id);
+                return Ok(());
+            }
+        };
+        let tree = if record.tree.is_empty() {
+            self.tree(record.pid)
+        } else {
+            record.tree.clone()
+        };
+        self.rewrite(record, Phase::Aborted)?;
+        self.continue_tree(&tree);
+        self.remove(id);
+        Ok(())
+    }
+
+    /// The target holds the tree restored and stopped: the move is decided. After
+    /// this the original is only ever removed.
+    pub fn commit(&self, claim: &Claim, new_pid: i32) -> Result<(), AgentError> {
+        let mut record = self.record_in(claim, &[Phase::Dumped, Phase::Committed])?;
+        record.new_pid = Some(new_pid);
+        self.rewrite(record, Phase::Committed).map(|_| ())
+    }
+
+    /// The stopped original goes away (and so does the image); the record says
+    /// `departed`. A `dumped` record (a client that does not commit) commits here.
+    pub fn finish(&self, claim: &Claim) -> Result<Handoff, AgentError> {
+        let mut record =
+            self.record_in(claim, &[Phase::Dumped, Phase::Committed, Phase::Departed])?;
+        if record.phase == Phase::Dumped {
+            record = self.rewrite(record, Phase::Committed)?;
+        }
+        self.kill_tree(&record.tree);
+        self.remove(claim.image());
+        self.rewrite(record, Phase::Departed)
+    }
+
+    /// Kills a stopped tree, children first, and waits a little for it to be gone.
+    fn kill_tree(&self, tree: &[i32]) {
+        for &p in tree.iter().rev() {
+            let _ = syscalls::send_signal(p, Signal::Kill);
+        }
+        // A killed process lingers as a zombie until its parent reaps it; wait a little
+        // so that its pid reads as gone to whoever asks next.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while tree
+            .iter()
+            .any(|&p| self.procfs.stat(p).is_ok_and(|s| s.info.state != 'Z'))
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    /// Restores the claimed, received image here for `guest`: the root's pid. With
+    /// `hold` the tree stays stopped (`restored`) until [`Migrator::release`] or
+    /// [`Migrator::discard`]; without, it runs at once (older clients) and the record
+    /// is gone. The image is removed either way.
+    pub fn restore(&self, claim: &Claim, guest: Guest, hold: bool) -> Result<i32, AgentError> {
+        let id = claim.image();
+        let criu = self.criu()?;
+        let dir = self.image_dir(id)?.join("dump");
+        if !dir.is_dir() {
+            return Err(AgentError::new(
+                ErrorKind::InvalidArgument,
+                format!("no image {id} was received"),
+            ));
+        }
+        let mut record = Handoff {
+            image: id.to_owned(),
+            role: Role::Target,
+            phase: Phase::Restoring,
+            pid: 0,
+            tree: self.saved_tree(id).unwrap_or_default(),
+            peer: Some(guest.from),
+            new_pid: None,
+            guest: Some(guest),
+            since_ms: openmosix_hpc::clock::unix_ms(),
+            boot: None,
+            active: false,
+        };
+        if let Err(e) = self.handoffs.write(&record) {
+            self.remove(id);
+            return Err(e);
+        }
+        let result = criu.restore(&dir, hold, Some(claim.fd()));
+        if result.is_err() {
+            // Keep the log for the admin; drop the (large) memory images.
+            let keep = self.images.join(format!("{id}.restore.log"));
+            let _ = fs::copy(dir.join("restore.log"), keep);
+        }
+        self.remove(id);
+        let pid = match result {
+            Ok(pid) => pid,
+            Err(e) => {
+                self.handoffs.remove(claim);
+                return Err(e);
+            }
+        };
+        record.pid = pid;
+        if record.tree.first() != Some(&pid) {
+            record.tree = vec![pid];
+        }
+        if hold {
+            self.rewrite(record, Phase::Restored)?;
+        } else {
+            self.handoffs.remove(claim);
+        }
+        Ok(pid)
+    }
+
+    /// The source committed: the restored tree runs. Returns the record, whose guest
+    /// the caller records; the record is gone.
+    pub fn release(&self, claim: &Claim) -> Result<Handoff, AgentError> {
+        let record = self.record_in(claim, &[Phase::Restored, Phase::Running])?;
+        let record = self.rewrite(record, Phase::Running)?;
+        self.continue_tree(&record.tree);
+        self.handoffs.remove(claim);
+        Ok(record)
+    }
+
+    /// The source called the move off: the restored, stopped tree is killed.
+    pub fn discard(&self, claim: &Claim) -> Result<Handoff, AgentError> {
+        let record = self.record_in(claim, &[Phase::Restored, Phase::Restoring])?;
+        self.kill_tree(&record.tree);
+        self.remove(claim.image());
+        self.handoffs.remove(claim);
+        Ok(record)
+    }
+
+    /// Removes an image folder.
+    pub fn remove(&self, id: &str) {
+        if let Ok(dir) = self.image_dir(id) {
+            let _ = fs::remove_dir_all(dir);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_names_stay_inside() {
+        assert!(valid_image("123-abc"));
+        assert!(!valid_image("../etc"));
+        assert!(!valid_image("a/b"));
+        assert!(!valid_image(""));
+    }
+}

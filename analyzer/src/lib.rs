@@ -135,7 +135,9 @@ impl Analyzer {
     /// it aside: NAME: WHY (at TIME)".
     pub fn set_aside_note(&self) -> Option<String> {
         self.set_aside.as_ref().map(|s| {
-            format!("the collector found the history before this one damaged and moved it aside: {s}")
+            format!(
+                "the collector found the history before this one damaged and moved it aside: {s}"
+            )
         })
     }
 

@@ -411,7 +411,10 @@ fn a_history_started_after_a_damaged_one_says_so() {
     let h = harness(&link);
     let note = h.state().set_aside_note().expect("a note");
     assert!(note.contains(".corrupt-"), "{note}");
-    assert!(h.query_by_label(&note).is_some(), "the note is shown: {note}");
+    assert!(
+        h.query_by_label(&note).is_some(),
+        "the note is shown: {note}"
+    );
 
     // A history that started normally shows none.
     let other = tempfile::tempdir().unwrap();

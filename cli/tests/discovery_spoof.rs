@@ -186,7 +186,8 @@ fn ten_thousand_forged_sources_leave_the_maps_and_the_log_bounded() {
     )
     .expect("a raw socket (root)");
     raw.set_header_included_v4(true).expect("IP_HDRINCL");
-    raw.set_multicast_if_v4(&bridge).expect("the testbed's bridge");
+    raw.set_multicast_if_v4(&bridge)
+        .expect("the testbed's bridge");
     let to = socket2::SockAddr::from(SocketAddrV4::new(DEFAULT_GROUP, DEFAULT_PORT));
     // Half from the subnet (every address of it, the nodes' own included, many times
     // over), half from other nets; every datagram claims another id.

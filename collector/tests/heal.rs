@@ -91,7 +91,11 @@ fn names(dir: &Path) -> Vec<String> {
 }
 
 fn mode(p: &Path) -> u32 {
-    std::fs::symlink_metadata(p).expect("stat").permissions().mode() & 0o7777
+    std::fs::symlink_metadata(p)
+        .expect("stat")
+        .permissions()
+        .mode()
+        & 0o7777
 }
 
 #[test]
@@ -128,7 +132,11 @@ struct Immutable(PathBuf);
 
 impl Immutable {
     fn set(dir: &Path) -> Immutable {
-        let out = Command::new("chattr").arg("+i").arg(dir).output().expect("chattr");
+        let out = Command::new("chattr")
+            .arg("+i")
+            .arg(dir)
+            .output()
+            .expect("chattr");
         assert!(out.status.success(), "{}", describe("chattr +i", &out));
         Immutable(dir.to_path_buf())
     }
@@ -151,15 +159,18 @@ fn a_rotation_that_cannot_create_its_file_keeps_collecting() {
     // No new file can be made in the folder (not even by root): the rotation fails.
     let frozen = Immutable::set(&dir);
     c.signal("-USR2");
-    until_some(Duration::from_secs(10), "the failed rotation in the log", || {
-        c.log().contains("cannot start a new history").then_some(())
-    });
+    until_some(
+        Duration::from_secs(10),
+        "the failed rotation in the log",
+        || c.log().contains("cannot start a new history").then_some(()),
+    );
     let before = c.samples();
     let after = c.wait_samples_beyond(before + 2);
     assert!(after > before, "collection goes on");
     assert_eq!(link_target(&c.db), Some(file.clone()), "in the same file");
     assert!(
-        c.log().contains(&format!("collecting on into {}", file.display())),
+        c.log()
+            .contains(&format!("collecting on into {}", file.display())),
         "{}",
         c.log()
     );
@@ -216,7 +227,10 @@ fn keep_removes_the_oldest_rotated_histories() {
 }
 
 fn collector(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("run the collector")
+    Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("run the collector")
 }
 
 #[test]

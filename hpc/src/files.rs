@@ -29,9 +29,9 @@ pub fn private_dir(dir: &Path) -> io::Result<()> {
         .recursive(true)
         .mode(DIR_MODE)
         .create(dir)
-        .map_err(|e| with_path("cannot create the folder", dir, e))?;
+        .map_err(|e| with_path("cannot create the folder", dir, &e))?;
     let meta =
-        std::fs::symlink_metadata(dir).map_err(|e| with_path("cannot read the folder", dir, e))?;
+        std::fs::symlink_metadata(dir).map_err(|e| with_path("cannot read the folder", dir, &e))?;
     if !meta.is_dir() {
         return Err(io::Error::other(format!(
             "{} is not a folder (a state folder may not be a link)",
@@ -40,7 +40,7 @@ pub fn private_dir(dir: &Path) -> io::Result<()> {
     }
     if meta.permissions().mode() & 0o7777 != DIR_MODE {
         std::fs::set_permissions(dir, Permissions::from_mode(DIR_MODE))
-            .map_err(|e| with_path("cannot make the folder private (0700)", dir, e))?;
+            .map_err(|e| with_path("cannot make the folder private (0700)", dir, &e))?;
     }
     Ok(())
 }
@@ -136,7 +136,7 @@ pub fn replace(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     result
 }
 
-fn with_path(what: &str, path: &Path, e: io::Error) -> io::Error {
+fn with_path(what: &str, path: &Path, e: &io::Error) -> io::Error {
     io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
 }
 

@@ -23,9 +23,9 @@ pub mod heal;
 mod rotate;
 mod tick;
 
-use tick::InfoRow;
 pub use heal::{SetAside, open_live_healing, prune_rotated};
 pub use rotate::RotateError;
+use tick::InfoRow;
 pub use tick::{EventIn, ProcIn, Tick, TickReport};
 
 /// Milliseconds a connection waits for another one's lock before giving up.

@@ -159,7 +159,7 @@ fn rotate(store: Store, config: &Config, metrics: &Metrics, retry: &mut Retry) -
                 failed.store.file().display(),
                 retry.wait.as_secs()
             );
-            let mut store = failed.store;
+            let mut store = *failed.store;
             if let Err(e) = prepare(&mut store, config) {
                 tracing::error!("preparing the history: {e}");
             }

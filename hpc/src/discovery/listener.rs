@@ -136,7 +136,11 @@ impl Listener {
             SocketAddr::V6(_) => return false,
         };
         if source.is_unspecified() || source.is_multicast() || source.is_broadcast() {
-            self.warn(from.ip(), now, "a datagram with an impossible source address");
+            self.warn(
+                from.ip(),
+                now,
+                "a datagram with an impossible source address",
+            );
             return false;
         }
         if !self.interface.on_subnet(source) {
@@ -149,7 +153,11 @@ impl Listener {
             return false;
         }
         if !self.rate.allow(from.ip(), now) {
-            self.warn(from.ip(), now, "ignored datagrams beyond the rate of a node");
+            self.warn(
+                from.ip(),
+                now,
+                "ignored datagrams beyond the rate of a node",
+            );
             return false;
         }
         match Announcement::decode(bytes) {

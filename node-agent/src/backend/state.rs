@@ -178,8 +178,9 @@ impl StateFile {
     /// The state file inside `dir` (created 0700 if missing, made 0700 again if its mode
     /// was changed: [`openmosix_hpc::files::private_dir`]).
     pub fn in_dir(dir: &Path) -> Result<StateFile> {
-        openmosix_hpc::files::private_dir(dir)
-            .map_err(|e| AgentError::io(format!("preparing the state folder {}", dir.display()), &e))?;
+        openmosix_hpc::files::private_dir(dir).map_err(|e| {
+            AgentError::io(format!("preparing the state folder {}", dir.display()), &e)
+        })?;
         Ok(StateFile {
             path: dir.join("agent-state.json"),
         })

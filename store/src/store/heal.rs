@@ -174,7 +174,10 @@ mod tests {
         let (store, aside) = open_live_healing(&link).unwrap();
         let aside = aside.expect("moved aside");
         assert_eq!(aside.from, file);
-        assert!(aside.to.to_string_lossy().contains(".corrupt-"), "{aside:?}");
+        assert!(
+            aside.to.to_string_lossy().contains(".corrupt-"),
+            "{aside:?}"
+        );
         assert_eq!(std::fs::read(&aside.to).unwrap(), vec![0xA5u8; 8192]);
         assert_eq!(link_target(&link).unwrap(), store.file());
         assert!(crate::History::open(&link).is_ok(), "the new history reads");
@@ -225,10 +228,7 @@ mod tests {
             .collect();
         assert_eq!(
             removed,
-            [
-                "history-20261201-000000.db",
-                "history-20261202-000000.db"
-            ]
+            ["history-20261201-000000.db", "history-20261202-000000.db"]
         );
         let left: std::collections::BTreeSet<String> = std::fs::read_dir(dir.path())
             .unwrap()

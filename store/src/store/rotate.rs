@@ -17,7 +17,7 @@ use crate::{Error, Result};
 pub struct RotateError {
     /// The store to keep writing: the one rotated, still open (or, when it could not be
     /// kept, the new one).
-    pub store: Store,
+    pub store: Box<Store>,
     /// What went wrong.
     pub error: Error,
 }
@@ -40,7 +40,12 @@ impl Store {
     pub fn try_rotate(self) -> std::result::Result<(Store, PathBuf), RotateError> {
         let nodes = match self.node_rows() {
             Ok(n) => n,
-            Err(error) => return Err(RotateError { store: self, error }),
+            Err(error) => {
+                return Err(RotateError {
+                    store: Box::new(self),
+                    error,
+                });
+            }
         };
         let link = self.link.clone();
         let adopted = self.file == link;
@@ -60,7 +65,10 @@ impl Store {
             Ok(made) => made,
             Err(error) => {
                 remove_with_journal(&new_file);
-                return Err(RotateError { store: self, error });
+                return Err(RotateError {
+                    store: Box::new(self),
+                    error,
+                });
             }
         };
         if adopted {
@@ -69,7 +77,10 @@ impl Store {
         if let Err(error) = point_link(&link, &new_file) {
             drop(new);
             remove_with_journal(&new_file);
-            return Err(RotateError { store: self, error });
+            return Err(RotateError {
+                store: Box::new(self),
+                error,
+            });
         }
         self.close();
         Ok((new, saved))
@@ -139,16 +150,25 @@ impl Store {
                     Ok(old) => {
                         drop(new);
                         remove_with_journal(&new_file);
-                        Err(RotateError { store: old, error })
+                        Err(RotateError {
+                            store: Box::new(old),
+                            error,
+                        })
                     }
-                    Err(_) => Err(RotateError { store: new, error }),
+                    Err(_) => Err(RotateError {
+                        store: Box::new(new),
+                        error,
+                    }),
                 };
             }
         }
         let new_file = new.file.clone();
         match point_link(&link, &new_file) {
             Ok(()) => Ok((new, saved.to_path_buf())),
-            Err(error) => Err(RotateError { store: new, error }),
+            Err(error) => Err(RotateError {
+                store: Box::new(new),
+                error,
+            }),
         }
     }
 }

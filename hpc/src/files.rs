@@ -23,22 +23,23 @@ pub const FILE_MODE: u32 = 0o600;
 
 /// Creates `dir` (and its missing parents, 0700) and makes it 0700 if it is not: at
 /// every start, so that a folder whose mode was changed is closed again. A `dir` that is
-/// a symbolic link or not a folder is refused.
+/// not a folder is refused. A shared folder with the sticky bit (such as `/tmp`, named as
+/// a state folder by mistake) is left as it is: it is never the program's own.
 pub fn private_dir(dir: &Path) -> io::Result<()> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(DIR_MODE)
         .create(dir)
         .map_err(|e| with_path("cannot create the folder", dir, &e))?;
-    let meta =
-        std::fs::symlink_metadata(dir).map_err(|e| with_path("cannot read the folder", dir, &e))?;
+    let meta = std::fs::metadata(dir).map_err(|e| with_path("cannot read the folder", dir, &e))?;
     if !meta.is_dir() {
         return Err(io::Error::other(format!(
-            "{} is not a folder (a state folder may not be a link)",
+            "{} is not a folder",
             dir.display()
         )));
     }
-    if meta.permissions().mode() & 0o7777 != DIR_MODE {
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode != DIR_MODE && mode & 0o1000 == 0 {
         std::fs::set_permissions(dir, Permissions::from_mode(DIR_MODE))
             .map_err(|e| with_path("cannot make the folder private (0700)", dir, &e))?;
     }
@@ -160,14 +161,28 @@ mod tests {
     }
 
     #[test]
-    fn a_linked_folder_is_refused() {
+    fn a_file_is_refused_and_a_shared_folder_left_alone() {
         let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        std::fs::write(&file, "x").unwrap();
+        let err = private_dir(&file).unwrap_err().to_string();
+        assert!(
+            err.contains("not a folder") || err.contains("File exists"),
+            "{err}"
+        );
+        let shared = dir.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, Permissions::from_mode(0o1777)).unwrap();
+        private_dir(&shared).unwrap();
+        assert_eq!(mode(&shared), 0o1777);
+        // A link to a folder is followed: the folder is closed.
         let real = dir.path().join("real");
         std::fs::create_dir(&real).unwrap();
+        std::fs::set_permissions(&real, Permissions::from_mode(0o755)).unwrap();
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&real, &link).unwrap();
-        let err = private_dir(&link).unwrap_err().to_string();
-        assert!(err.contains("not a folder"), "{err}");
+        private_dir(&link).unwrap();
+        assert_eq!(mode(&real), 0o700);
     }
 
     #[test]

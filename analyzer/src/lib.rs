@@ -70,6 +70,8 @@ pub struct Analyzer {
     findouts: Vec<FindOut>,
     open_file: Option<PathDialog>,
     error: Option<String>,
+    /// The collector moved a damaged history aside to start this one (what it recorded).
+    set_aside: Option<String>,
     /// A time right-clicked in the plot, for the history browser.
     history_request: Option<Time>,
 }
@@ -108,6 +110,7 @@ impl Analyzer {
             findouts: Vec::new(),
             open_file: None,
             error: None,
+            set_aside: None,
             history_request: None,
         })
     }
@@ -125,6 +128,17 @@ impl Analyzer {
     /// The path opened.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The note shown when the collector started this history because the one before
+    /// was damaged: "the collector found the history before this one damaged and moved
+    /// it aside: NAME: WHY (at TIME)".
+    pub fn set_aside_note(&self) -> Option<String> {
+        self.set_aside.as_ref().map(|s| {
+            format!(
+                "the collector found the history before this one damaged and moved it aside: {s}"
+            )
+        })
     }
 
     /// The file read (the live link's target), once the history thread opened it.
@@ -268,7 +282,8 @@ impl Analyzer {
                     }
                     return;
                 }
-                query::Polled::Changed(file, nodes, range) => {
+                query::Polled::Changed(file, nodes, range, set_aside) => {
+                    self.set_aside = set_aside;
                     let first = self.file.replace(file).is_none();
                     self.reload(nodes, range);
                     if first {
@@ -382,6 +397,9 @@ impl Analyzer {
                 ui.colored_label(ui.visuals().error_fg_color, e);
             }
         });
+        if let Some(note) = self.set_aside_note() {
+            ui.colored_label(ui.visuals().warn_fg_color, note);
+        }
     }
 
     fn side(&mut self, ui: &mut egui::Ui) {

@@ -82,8 +82,9 @@ pub(crate) enum Polled {
     Same,
     /// The live link points to another file now.
     Rotated,
-    /// New data (or the first look): the file read, the nodes and the range.
-    Changed(PathBuf, Vec<NodeRow>, Option<(Time, Time)>),
+    /// New data (or the first look): the file read, the nodes and the range, and the
+    /// collector's note when it moved a damaged history aside to start this one.
+    Changed(PathBuf, Vec<NodeRow>, Option<(Time, Time)>, Option<String>),
     Failed(String),
 }
 
@@ -167,8 +168,12 @@ fn poll(w: &mut Watched, force: bool) -> Polled {
         (Err(e), _) | (_, Err(e)) => return Polled::Failed(e.to_string()),
     };
     let file = h.file().to_path_buf();
+    let set_aside = h
+        .meta(openmosix_store::store::heal::META_SET_ASIDE)
+        .ok()
+        .flatten();
     w.saw(version);
-    Polled::Changed(file, nodes, range)
+    Polled::Changed(file, nodes, range, set_aside)
 }
 
 /// [`Request::Plot`]: the buckets of every node, its static data, checkpoints and events.

@@ -396,3 +396,28 @@ fn a_file_that_is_not_a_history_shows_its_error_in_the_window() {
             .is_some()
     );
 }
+
+/// A history the collector started because the one before was damaged says so.
+#[test]
+fn a_history_started_after_a_damaged_one_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("history.db");
+    drop(openmosix_store::Store::open_live(&link).unwrap());
+    let damaged = openmosix_store::store::link_target(&link).unwrap();
+    std::fs::write(&damaged, vec![0x5Au8; 4096]).unwrap();
+    let (store, aside) = openmosix_store::store::open_live_healing(&link).unwrap();
+    assert!(aside.is_some());
+    drop(store);
+    let h = harness(&link);
+    let note = h.state().set_aside_note().expect("a note");
+    assert!(note.contains(".corrupt-"), "{note}");
+    assert!(
+        h.query_by_label(&note).is_some(),
+        "the note is shown: {note}"
+    );
+
+    // A history that started normally shows none.
+    let other = tempfile::tempdir().unwrap();
+    let h = harness(&history(other.path()));
+    assert_eq!(h.state().set_aside_note(), None);
+}

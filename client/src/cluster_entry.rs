@@ -59,7 +59,7 @@ pub fn append_node(path: &Path, id: NodeId, dest: &Dest) -> Result<(), String> {
     let (mut text, mode) = match std::fs::read_to_string(path) {
         Ok(text) => {
             let mode = std::fs::metadata(path)
-                .map(|m| m.permissions().mode())
+                .map(|m| m.permissions().mode() & 0o7777)
                 .unwrap_or(0o644);
             (text, mode)
         }
@@ -75,13 +75,10 @@ pub fn append_node(path: &Path, id: NodeId, dest: &Dest) -> Result<(), String> {
         "\n[[node]]\nid = {id}\ndest = {}\n",
         toml_string(dest.as_str())
     ));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "cluster.toml".into());
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let written = std::fs::write(&tmp, &text)
-        .and_then(|()| std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)))
+    // A fresh temporary name, created O_EXCL|O_NOFOLLOW: never written through a link.
+    let tmp = openmosix_hpc::files::temp_name(path);
+    let written = openmosix_hpc::files::create_new(&tmp, mode)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
         .map_err(|e| format!("cannot write {}: {e}", tmp.display()));
     let checked = written.and_then(|()| match Cluster::from_file(&tmp) {
         Ok(c) if c.node(id).is_some_and(|n| n.dest == *dest) => Ok(()),

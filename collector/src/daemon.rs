@@ -10,6 +10,7 @@
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use tokio::sync::mpsc;
 use crate::metrics::{self, Metrics};
 use crate::poll::{self, Config, Control};
 use crate::sys;
+use openmosix_hpc::files;
 use openmosix_store::paths;
 use openmosix_store::store::{Store, link_target};
 
@@ -57,7 +59,7 @@ pub enum Status {
 
 /// Whether a collector holds `pid_file`.
 pub fn status(pid_file: &Path) -> Result<Status> {
-    let mut f = match File::open(pid_file) {
+    let mut f = match open_pid_file(pid_file, false) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Status::Stopped),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", pid_file.display())),
@@ -82,6 +84,35 @@ pub fn status(pid_file: &Path) -> Result<Status> {
     }
 }
 
+/// Opens the pid file without following a link at its name (`O_NOFOLLOW`), creating it
+/// (0600) if `create`; anything but a regular file there is refused.
+fn open_pid_file(path: &Path, create: bool) -> std::io::Result<File> {
+    if create {
+        return files::open_nofollow(path, files::FILE_MODE);
+    }
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                std::io::Error::other(format!(
+                    "{} is a symbolic link; refusing to follow it",
+                    path.display()
+                ))
+            } else {
+                e
+            }
+        })?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other(format!(
+            "{} is not a regular file",
+            path.display()
+        )));
+    }
+    Ok(f)
+}
+
 /// The pid file of the running collector, locked; removed when dropped.
 #[derive(Debug)]
 pub struct PidFile {
@@ -96,12 +127,7 @@ impl PidFile {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
         }
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
+        let file = open_pid_file(path, true)
             .with_context(|| format!("cannot open the pid file {}", path.display()))?;
         match file.try_lock() {
             Ok(()) => {}
@@ -160,16 +186,11 @@ pub fn start(args: &[OsString], pid_file: &Path, log: &Path) -> Result<i32> {
         Status::Starting => bail!("openmosixcollector is already running (starting)"),
         Status::Stopped => {}
     }
-    if let Some(dir) = log.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    if std::fs::metadata(log).is_ok_and(|m| m.len() > 1024 * 1024) {
+    files::private_dir(files::parent_of(log))?;
+    if std::fs::symlink_metadata(log).is_ok_and(|m| m.len() > 1024 * 1024) {
         let _ = std::fs::rename(log, log.with_extension("log.1"));
     }
-    let out = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
+    let out = files::open_append(log)
         .with_context(|| format!("cannot open the log {}", log.display()))?;
     let err = out.try_clone()?;
     let exe = std::env::current_exe().context("cannot find this program")?;
@@ -214,6 +235,12 @@ pub fn stop(pid_file: &Path) -> Result<i32> {
             bail!("openmosixcollector is not running")
         }
     };
+    if let Some(other) = not_a_collector(pid) {
+        bail!(
+            "{} names pid {pid}, which is not openmosixcollector ({other}); not stopping it",
+            pid_file.display()
+        );
+    }
     sys::kill(pid, libc::SIGTERM).with_context(|| format!("cannot stop pid {pid}"))?;
     let deadline = Instant::now() + WAIT;
     // First the pid file (released once the history is closed), then the process.
@@ -224,6 +251,28 @@ pub fn stop(pid_file: &Path) -> Result<i32> {
         std::thread::sleep(Duration::from_millis(50));
     }
     Ok(pid)
+}
+
+/// What process `pid` is, when it is not an openmosixcollector (`None`: it is one). Its
+/// program (`/proc/PID/exe`) is asked first, its name (`/proc/PID/comm`, which anyone
+/// may read) when the program cannot be read.
+fn not_a_collector(pid: i32) -> Option<String> {
+    const NAME: &str = "openmosixcollector";
+    if let Ok(exe) = std::fs::read_link(format!("/proc/{pid}/exe")) {
+        let name = exe
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        // A program replaced while it runs (an upgrade) reads "NAME (deleted)".
+        let name = name.trim_end_matches(" (deleted)");
+        return (name != NAME).then(|| format!("it runs {}", exe.display()));
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/comm")) {
+        // comm holds the first 15 bytes of the name.
+        Ok(comm) if NAME.starts_with(comm.trim_end()) && comm.trim_end().len() == 15 => None,
+        Ok(comm) => Some(format!("it is {:?}", comm.trim_end())),
+        Err(_) => Some("no such process".to_owned()),
+    }
 }
 
 /// Whether process `pid` exists and is not a zombie.
@@ -245,7 +294,7 @@ pub fn checkpoint(db: &Path, note: &str) -> Result<PathBuf> {
 
 /// `-r`: saves the current history and starts a new one — through the running
 /// collector (SIGUSR2) if there is one, else directly. Returns (saved, new).
-pub fn rotate(db: &Path, pid_file: &Path) -> Result<(PathBuf, PathBuf)> {
+pub fn rotate(db: &Path, pid_file: &Path, keep: usize) -> Result<(PathBuf, PathBuf)> {
     if let Status::Running(pid) = status(pid_file)? {
         let before = link_target(db);
         sys::kill(pid, libc::SIGUSR2).with_context(|| format!("cannot signal pid {pid}"))?;
@@ -265,6 +314,7 @@ pub fn rotate(db: &Path, pid_file: &Path) -> Result<(PathBuf, PathBuf)> {
     let store = Store::open_live(db)
         .with_context(|| format!("cannot open the history {}", db.display()))?;
     let (new, saved) = store.rotate()?;
+    openmosix_store::store::prune_rotated(db, new.file(), keep);
     Ok((saved, new.file().to_path_buf()))
 }
 
@@ -280,6 +330,8 @@ pub fn run(
     if detached {
         sys::setsid().context("setsid")?;
     }
+    // The history's folder is the collector's: 0700 at every start.
+    files::private_dir(files::parent_of(&config.db))?;
     let mut pid = PidFile::acquire(pid_file)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

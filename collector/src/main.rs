@@ -71,6 +71,10 @@ struct Cli {
     /// Save the history and start a new one every H hours (0: never).
     #[arg(long, default_value_t = 12.0, value_name = "H")]
     rotate_hours: f64,
+    /// Rotated histories to keep beside the live one; older ones are removed at each
+    /// rotation (0: keep them all).
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    keep: usize,
     /// Seconds between two full process lists of a node (a list is also written whenever
     /// a node's set of processes changes).
     #[arg(long, default_value_t = SNAPSHOT_EVERY as u64, value_name = "SECS",
@@ -157,7 +161,7 @@ fn run(cli: &Cli) -> Result<()> {
         return Ok(());
     }
     if cli.rotate {
-        let (saved, new) = daemon::rotate(&db, &pid_file)?;
+        let (saved, new) = daemon::rotate(&db, &pid_file, cli.keep)?;
         println!(
             "history saved as {}; new history {}",
             saved.display(),
@@ -190,6 +194,7 @@ fn run(cli: &Cli) -> Result<()> {
             procs_poll: cli.procs_poll,
             rotate_after: (cli.rotate_hours > 0.0)
                 .then(|| Duration::from_secs_f64(cli.rotate_hours * 3600.0)),
+            keep: cli.keep,
         };
         return daemon::run(config, &pid_file, cli.metrics, cli.detached);
     }
@@ -206,6 +211,7 @@ fn child_args(cli: &Cli, db: &Path, pid_file: &Path) -> Result<Vec<OsString>> {
     };
     push("--interval", cli.interval.to_string().into());
     push("--rotate-hours", cli.rotate_hours.to_string().into());
+    push("--keep", cli.keep.to_string().into());
     push("--snapshot", cli.snapshot.to_string().into());
     push("--procs-poll", cli.procs_poll.to_string().into());
     push("--db", db.into());

@@ -58,14 +58,33 @@ pub struct Config {
     pub procs_poll: u64,
     /// Start a new history when the current one is this old (none: never).
     pub rotate_after: Option<Duration>,
+    /// Rotated histories kept beside the live one; older ones are removed (0: all kept).
+    pub keep: usize,
 }
 
 /// Opens the history; errors here end the collector before it reports itself started.
+/// A damaged history is moved aside and a new one started (said in the log, and in the
+/// new file's meta for the analyzer); rotated files beyond `keep` are removed.
 pub fn open_store(config: &Config) -> Result<Store> {
-    let mut store = Store::open_live(&config.db)
+    let (mut store, set_aside) = openmosix_store::store::open_live_healing(&config.db)
         .with_context(|| format!("cannot open the history {}", config.db.display()))?;
+    if let Some(aside) = set_aside {
+        tracing::error!("{}", aside.sentence());
+    }
     prepare(&mut store, config)?;
+    prune(config, store.file());
     Ok(store)
+}
+
+/// Removes the rotated histories beyond `config.keep`, saying which.
+pub(crate) fn prune(config: &Config, current: &std::path::Path) {
+    for gone in openmosix_store::store::prune_rotated(&config.db, current, config.keep) {
+        tracing::info!(
+            "removed the old history {} (--keep {})",
+            gone.display(),
+            config.keep
+        );
+    }
 }
 
 /// Applies the settings and the configured node list to a history.

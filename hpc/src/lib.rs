@@ -7,12 +7,14 @@
 //! - [`map`]: openmosix.map files and cluster files.
 //! - [`discovery`]: auto-discovery by UDP multicast (omdiscd, HOWTO chapter 5): the
 //!   datagram, the set of nodes heard, the map file and the listener.
+//! - [`files`]: state folders (0700 at every start) and files created `O_EXCL|O_NOFOLLOW`.
 //! - [`bytes`]: text that may not be UTF-8; [`clock`]: wall-clock time;
 //!   [`logging`]: the programs' log set-up.
 
 pub mod bytes;
 pub mod clock;
 pub mod discovery;
+pub mod files;
 pub mod handoff;
 pub mod logging;
 pub mod map;

@@ -1,7 +1,8 @@
 //! The discovery daemon of a node (`openmosix-agent discover`, omdiscd's part): announces
 //! this node every interval, listens for the others, and keeps the map it hears in the
 //! state folder. When it stops it says goodbye, so the others drop it at once; a daemon
-//! that is killed is dropped when its hold time passes.
+//! that is killed is dropped when its hold time passes. The map is written at most once
+//! every [`MAP_WRITE_EVERY`]: changes in between are written together.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -15,6 +16,9 @@ use openmosix_hpc::discovery::packet::{Announcement, Kind};
 use openmosix_hpc::discovery::state_file::{DaemonLock, DiscoveryFile};
 use openmosix_hpc::discovery::{DiscoveryConfig, DiscoveryError, id_from_address};
 use openmosix_hpc::model::NodeId;
+
+/// The shortest time between two writes of the map (changes are coalesced).
+pub const MAP_WRITE_EVERY: Duration = Duration::from_secs(1);
 
 /// How the daemon runs.
 #[derive(Debug, Clone)]
@@ -101,6 +105,10 @@ impl Daemon {
         let mut tick = tokio::time::interval(self.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut send_failed = false;
+        // When the map was last written (start wrote the first one), and whether the
+        // list changed since.
+        let mut written = tokio::time::Instant::now();
+        let mut dirty = false;
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -112,10 +120,11 @@ impl Daemon {
                     }
                     Err(_) => {}
                 },
-                changed = self.listener.step() => {
-                    if changed {
-                        self.publish();
-                    }
+                changed = self.listener.step() => dirty |= changed,
+                () = write_due(dirty, written + MAP_WRITE_EVERY) => {
+                    self.publish();
+                    dirty = false;
+                    written = tokio::time::Instant::now();
                 }
                 () = &mut shutdown => break,
             }
@@ -141,6 +150,15 @@ impl Daemon {
         if let Err(e) = self.file.write(self.lock.state_dir()) {
             tracing::warn!("{e}");
         }
+    }
+}
+
+/// Completes at `at` if the map has changes to write; never otherwise.
+async fn write_due(dirty: bool, at: tokio::time::Instant) {
+    if dirty {
+        tokio::time::sleep_until(at).await;
+    } else {
+        std::future::pending::<()>().await;
     }
 }
 

@@ -68,6 +68,18 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether the file itself is damaged: not an SQLite database at all, or a corrupt
+    /// one (what the collector moves aside at start; a file of another program or of a
+    /// newer collector is refused instead).
+    pub fn is_corrupt_file(&self) -> bool {
+        use rusqlite::ErrorCode;
+        matches!(
+            self,
+            Error::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(e.code, ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt)
+        )
+    }
+
     pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Error {
         Error::Io {
             what: what.into(),

@@ -19,8 +19,12 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension as _, params};
 
 use crate::{Error, Result, Time, pack, schema};
 
+pub mod heal;
+mod rotate;
 mod tick;
 
+pub use heal::{SetAside, open_live_healing, prune_rotated};
+pub use rotate::RotateError;
 use tick::InfoRow;
 pub use tick::{EventIn, ProcIn, Tick, TickReport};
 
@@ -78,6 +82,13 @@ fn configure(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// The folder of a file path (`.` for a bare name).
+fn parent_dir(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
 /// `dir/STEM-STAMP[-N].EXT` that does not exist yet.
 fn dated_name(link: &Path, t: Time) -> PathBuf {
     let dir = link.parent().unwrap_or(Path::new("."));
@@ -106,17 +117,14 @@ fn dated_name(link: &Path, t: Time) -> PathBuf {
 /// Points `link` at `target` (a file in the same folder) atomically.
 fn point_link(link: &Path, target: &Path) -> Result<()> {
     let name = target.file_name().unwrap_or(target.as_os_str());
-    let tmp = link.with_file_name(format!(
-        ".{}.link-{}",
-        link.file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-        std::process::id()
-    ));
-    let _ = std::fs::remove_file(&tmp);
+    // symlink(2) never replaces anything: a fresh name, then rename over the link.
+    let tmp = openmosix_hpc::files::temp_name(link);
     std::os::unix::fs::symlink(name, &tmp)
         .map_err(|e| Error::io(format!("cannot make the link {}", tmp.display()), e))?;
-    std::fs::rename(&tmp, link)
-        .map_err(|e| Error::io(format!("cannot move the link {}", link.display()), e))
+    std::fs::rename(&tmp, link).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(format!("cannot move the link {}", link.display()), e)
+    })
 }
 
 /// The file a link points to (relative targets are taken from the link's folder).
@@ -269,72 +277,21 @@ impl Store {
         Ok(busy == 0)
     }
 
-    /// Starts a new history: the link moves to a new dated file, which gets the nodes
-    /// and event seqs of this one. Returns the new store and the saved file.
-    pub fn rotate(self) -> Result<(Store, PathBuf)> {
-        let link = self.link.clone();
-        let old = self.file.clone();
-        let adopted = old == link;
-        let created = self.created;
-        let snapshot_every = self.snapshot_every;
-        let mut nodes: Vec<(NodeId, String, i64)> = Vec::new();
-        {
-            let mut st = self
-                .conn
-                .prepare("SELECT id, address, event_seq FROM nodes ORDER BY id")?;
-            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-            for row in rows {
-                nodes.push(row?);
-            }
-        }
-        if let Err(e) = self.wal_checkpoint() {
-            tracing::warn!("checkpoint before rotating: {e}");
-        }
-        self.conn.close().map_err(|(_, e)| Error::Sqlite(e))?;
-        let saved = if adopted {
-            let to = dated_name(&link, created);
-            for suffix in ["", "-wal", "-shm"] {
-                let from = PathBuf::from(format!("{}{suffix}", link.display()));
-                if from.exists() {
-                    let dest = PathBuf::from(format!("{}{suffix}", to.display()));
-                    std::fs::rename(&from, &dest)
-                        .map_err(|e| Error::io(format!("cannot rename {}", from.display()), e))?;
-                }
-            }
-            to
-        } else {
-            old
-        };
-        let mut new = Self::new_live(&link)?;
-        new.snapshot_every = snapshot_every;
-        {
-            let tx = new.conn.transaction()?;
-            {
-                let mut st = tx.prepare(
-                    "INSERT OR REPLACE INTO nodes (id, address, event_seq) VALUES (?1, ?2, ?3)",
-                )?;
-                for (id, address, seq) in &nodes {
-                    st.execute(params![id, address, seq])?;
-                }
-            }
-            let name = saved
-                .file_name()
-                .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-            tx.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('previous', ?1)",
-                [name],
-            )?;
-            tx.commit()?;
-        }
-        Ok((new, saved))
-    }
-
     /// A meta value of the file.
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
         Ok(self
             .conn
             .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
             .optional()?)
+    }
+
+    /// Sets a meta value of the file.
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+            [key, value],
+        )?;
+        Ok(())
     }
 }
 

@@ -64,9 +64,10 @@ fn writer(
         created_ms: store.created() * 1000,
     });
     let mut last_wal = Instant::now();
+    let mut retry = Retry::default();
     while let Some(msg) = rx.blocking_recv() {
         store = match msg {
-            ToWriter::Rotate => rotate(store, config, metrics),
+            ToWriter::Rotate => rotate(store, config, metrics, &mut retry),
             msg => {
                 write(&mut store, msg, metrics);
                 store
@@ -75,8 +76,8 @@ fn writer(
         let due = config
             .rotate_after
             .is_some_and(|d| openmosix_store::now() - store.created() >= d.as_secs() as i64);
-        if due {
-            store = rotate(store, config, metrics);
+        if due && retry.at.is_none_or(|at| Instant::now() >= at) {
+            store = rotate(store, config, metrics, &mut retry);
         }
         if last_wal.elapsed() >= Duration::from_secs(60) {
             last_wal = Instant::now();
@@ -114,10 +115,24 @@ fn write(store: &mut Store, msg: ToWriter, metrics: &Metrics) {
     }
 }
 
-fn rotate(store: Store, config: &Config, metrics: &Metrics) -> Store {
-    let file = store.file().to_path_buf();
-    match store.rotate() {
+/// When a rotation that failed is tried again: after 10 s, then twice as long each time
+/// up to an hour (a `-r` tries at once whatever the wait).
+#[derive(Debug, Default)]
+struct Retry {
+    at: Option<Instant>,
+    wait: Duration,
+}
+
+/// The first wait after a failed rotation, and the longest.
+const RETRY_FIRST: Duration = Duration::from_secs(10);
+const RETRY_MAX: Duration = Duration::from_secs(3600);
+
+/// Starts a new history; if that fails, collection goes on in the current file and the
+/// rotation is tried again later.
+fn rotate(store: Store, config: &Config, metrics: &Metrics, retry: &mut Retry) -> Store {
+    match store.try_rotate() {
         Ok((mut new, saved)) => {
+            *retry = Retry::default();
             if let Err(e) = prepare(&mut new, config) {
                 tracing::error!("preparing the new history: {e}");
             }
@@ -127,31 +142,28 @@ fn rotate(store: Store, config: &Config, metrics: &Metrics) -> Store {
                 saved.display(),
                 new.file().display()
             );
+            super::prune(config, new.file());
             new
         }
-        Err(e) => {
-            // The old store was closed: go on in whatever the link now names.
-            tracing::error!("cannot rotate {}: {e}", file.display());
-            reopen(config)
-        }
-    }
-}
-
-/// The live history, opened again after a failed rotation (retried every second).
-fn reopen(config: &Config) -> Store {
-    loop {
-        match Store::open_live(&config.db) {
-            Ok(mut s) => {
-                // Whatever file that is, it gets the same settings and node list.
-                if let Err(e) = prepare(&mut s, config) {
-                    tracing::error!("preparing the reopened history: {e}");
-                }
-                return s;
+        Err(failed) => {
+            metrics.error();
+            retry.wait = if retry.wait.is_zero() {
+                RETRY_FIRST
+            } else {
+                (retry.wait * 2).min(RETRY_MAX)
+            };
+            retry.at = Some(Instant::now() + retry.wait);
+            tracing::error!(
+                "cannot start a new history: {}; collecting on into {}, and trying again in {} s",
+                failed.error,
+                failed.store.file().display(),
+                retry.wait.as_secs()
+            );
+            let mut store = *failed.store;
+            if let Err(e) = prepare(&mut store, config) {
+                tracing::error!("preparing the history: {e}");
             }
-            Err(e) => {
-                tracing::error!("cannot reopen the history: {e}");
-                std::thread::sleep(Duration::from_secs(1));
-            }
+            store
         }
     }
 }

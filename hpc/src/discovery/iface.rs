@@ -13,8 +13,29 @@ pub struct Interface {
     pub name: String,
     /// Its first IPv4 address: the source of announcements.
     pub address: Ipv4Addr,
+    /// Its netmask there: announcements are taken only from sources on this subnet.
+    pub netmask: Ipv4Addr,
     /// Its index, where the system tells it (multicast joins by index, else by address).
     pub index: Option<u32>,
+}
+
+impl Interface {
+    /// Whether `source` is on this interface's own subnet (its address under its
+    /// netmask): the only senders whose announcements are taken.
+    pub fn on_subnet(&self, source: Ipv4Addr) -> bool {
+        let mask = u32::from(self.netmask);
+        u32::from(source) & mask == u32::from(self.address) & mask
+    }
+
+    /// The subnet as `ADDRESS/PREFIX` (for sentences).
+    pub fn subnet(&self) -> String {
+        let mask = u32::from(self.netmask);
+        format!(
+            "{}/{}",
+            Ipv4Addr::from(u32::from(self.address) & mask),
+            mask.leading_ones()
+        )
+    }
 }
 
 /// The interface named `name`, or the default route's when `name` is `None`.
@@ -43,6 +64,7 @@ pub fn resolve(name: Option<&str>) -> Result<Interface, DiscoveryError> {
             if_addrs::IfAddr::V4(v4) => Some(Interface {
                 name: name.clone(),
                 address: v4.ip,
+                netmask: v4.netmask,
                 index: i.index,
             }),
             if_addrs::IfAddr::V6(_) => None,
@@ -110,5 +132,20 @@ mod tests {
     fn loopback_has_an_address() {
         let lo = resolve(Some("lo")).unwrap();
         assert_eq!(lo.address, Ipv4Addr::LOCALHOST);
+        assert_eq!(lo.subnet(), "127.0.0.0/8");
+    }
+
+    #[test]
+    fn only_the_own_subnet() {
+        let eth = Interface {
+            name: "eth0".into(),
+            address: Ipv4Addr::new(10, 77, 234, 11),
+            netmask: Ipv4Addr::new(255, 255, 255, 0),
+            index: None,
+        };
+        assert!(eth.on_subnet(Ipv4Addr::new(10, 77, 234, 200)));
+        assert!(!eth.on_subnet(Ipv4Addr::new(10, 77, 235, 12)));
+        assert!(!eth.on_subnet(Ipv4Addr::new(192, 168, 1, 1)));
+        assert_eq!(eth.subnet(), "10.77.234.0/24");
     }
 }

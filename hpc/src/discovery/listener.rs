@@ -1,6 +1,5 @@
 //! Joining the discovery group on one interface and keeping the set of nodes heard.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
@@ -9,21 +8,24 @@ use tokio::net::UdpSocket;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::guard::{RateLimit, WarnLimit};
 use super::iface::{self, Interface};
-use super::node_set::{DiscoveredNode, NodeSet};
+use super::node_set::{DiscoveredNode, Heard, NodeSet};
 use super::packet::{Announcement, MAX_DATAGRAM};
 use super::{DiscoveryConfig, DiscoveryError};
 
-/// How often one sender's bad datagrams are logged at most.
-const WARN_EVERY: Duration = Duration::from_secs(60);
-
 /// A socket that has joined the discovery group on one interface, and the nodes heard.
+///
+/// Only announcements from the interface's own subnet are taken, each source at most
+/// [`super::guard::PER_SECOND`] a second on average; what is ignored is logged, bounded
+/// by [`WarnLimit`].
 #[derive(Debug)]
 pub struct Listener {
     socket: UdpSocket,
     interface: Interface,
     set: NodeSet,
-    warned: HashMap<IpAddr, Instant>,
+    rate: RateLimit,
+    warned: WarnLimit,
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DiscoveryError {
@@ -79,7 +81,8 @@ impl Listener {
             socket,
             interface,
             set: NodeSet::new(),
-            warned: HashMap::new(),
+            rate: RateLimit::default(),
+            warned: WarnLimit::default(),
         })
     }
 
@@ -125,7 +128,8 @@ impl Listener {
         }
     }
 
-    /// Reads one datagram; anything that is not an announcement is logged and ignored.
+    /// Reads one datagram; anything that is not an announcement from this subnet, within
+    /// its sender's rate, is logged and ignored.
     fn take(&mut self, bytes: &[u8], from: SocketAddr, now: Instant) -> bool {
         let source = match from {
             SocketAddr::V4(v4) => *v4.ip(),
@@ -139,8 +143,32 @@ impl Listener {
             );
             return false;
         }
+        if !self.interface.on_subnet(source) {
+            let why = format!(
+                "ignored a datagram from outside {}'s subnet {}",
+                self.interface.name,
+                self.interface.subnet()
+            );
+            self.warn(from.ip(), now, &why);
+            return false;
+        }
+        if !self.rate.allow(from.ip(), now) {
+            self.warn(
+                from.ip(),
+                now,
+                "ignored datagrams beyond the rate of a node",
+            );
+            return false;
+        }
         match Announcement::decode(bytes) {
-            Ok(a) => self.set.heard(source, &a, now),
+            Ok(a) => match self.set.heard(source, &a, now) {
+                Heard::Changed => true,
+                Heard::Unchanged => false,
+                Heard::Refused(why) => {
+                    self.warn(from.ip(), now, &why);
+                    false
+                }
+            },
             Err(why) => {
                 self.warn(from.ip(), now, &format!("ignored a datagram: {why}"));
                 false
@@ -149,16 +177,17 @@ impl Listener {
     }
 
     fn warn(&mut self, from: IpAddr, now: Instant, what: &str) {
-        let due = self
-            .warned
-            .get(&from)
-            .is_none_or(|last| now.duration_since(*last) >= WARN_EVERY);
-        if due {
-            if self.warned.len() > 1024 {
-                self.warned.clear();
-            }
-            self.warned.insert(from, now);
-            tracing::warn!("discovery on {}: from {from}: {what}", self.interface.name);
+        let w = self.warned.check(from, now);
+        let name = &self.interface.name;
+        if w.summary > 0 {
+            tracing::warn!(
+                "discovery on {name}: {} more datagrams were ignored in the last minute \
+                 without a line each",
+                w.summary
+            );
+        }
+        if w.line {
+            tracing::warn!("discovery on {name}: from {from}: {what}");
         }
     }
 

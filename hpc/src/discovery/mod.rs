@@ -12,6 +12,7 @@
 //! Discovery only says where agents are. Commands still go over SSH with checked host
 //! keys, to the address a node announced from.
 
+pub mod guard;
 pub mod iface;
 pub mod listener;
 pub mod node_set;
@@ -26,7 +27,7 @@ use crate::model::NodeId;
 
 pub use iface::Interface;
 pub use listener::Listener;
-pub use node_set::{DiscoveredNode, NodeSet};
+pub use node_set::{DiscoveredNode, Heard, NodeSet};
 pub use state_file::DiscoveryFile;
 
 /// The multicast group announcements go to (organisation-local scope, RFC 2365).

@@ -38,8 +38,19 @@ struct Entry {
     expires: Option<Instant>,
 }
 
+/// What an announcement did to a [`NodeSet`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Heard {
+    /// The node list changed (a node joined or said goodbye).
+    Changed,
+    /// Nothing changed (a node still there).
+    Unchanged,
+    /// Refused, with why (a sentence for the log).
+    Refused(String),
+}
+
 /// Nodes by address. Two addresses claiming one id: the one heard first keeps it, the
-/// other is left out of [`NodeSet::nodes`] (and logged) until the first one goes.
+/// other is refused until the first one goes; an address keeps its first id likewise.
 #[derive(Debug, Clone, Default)]
 pub struct NodeSet {
     entries: BTreeMap<Ipv4Addr, Entry>,
@@ -63,28 +74,55 @@ impl NodeSet {
         );
     }
 
-    /// Takes in an announcement heard from `from`; returns whether the node list changed.
-    pub fn heard(&mut self, from: Ipv4Addr, a: &Announcement, now: Instant) -> bool {
+    /// Takes in an announcement heard from `from`: whether the node list changed, or
+    /// why it was refused.
+    ///
+    /// An address keeps the id it announced first until it expires or says goodbye with
+    /// that id: a datagram from a known address with another id (a spoofed one, sent
+    /// from a real node's address) changes nothing. An id held by another live address
+    /// is not given to a second one until the first goes.
+    pub fn heard(&mut self, from: Ipv4Addr, a: &Announcement, now: Instant) -> Heard {
         if let Some(entry) = self.entries.get_mut(&from) {
             if entry.expires.is_none() {
-                // Our own announcement, looped back.
-                return false;
+                // Our own announcement, looped back (or one claiming our address).
+                return if entry.id == a.id {
+                    Heard::Unchanged
+                } else {
+                    Heard::Refused(format!(
+                        "claims node id {} from this node's own address",
+                        a.id
+                    ))
+                };
+            }
+            if entry.id != a.id {
+                return Heard::Refused(format!(
+                    "claims node id {} but this address is node {} until it goes (not heard \
+                     for its hold time, or a goodbye)",
+                    a.id, entry.id
+                ));
             }
             if a.kind == Kind::Bye {
                 self.entries.remove(&from);
-                return true;
+                return Heard::Changed;
             }
-            let changed = entry.id != a.id;
-            entry.id = a.id;
             entry.expires = Some(now + a.hold());
-            return changed;
+            return Heard::Unchanged;
         }
         if a.kind == Kind::Bye {
-            return false;
+            return Heard::Unchanged;
+        }
+        if let Some((holder, _)) = self
+            .entries
+            .iter()
+            .find(|(_, e)| e.id == a.id && e.expires.is_none_or(|x| x > now))
+        {
+            return Heard::Refused(format!(
+                "claims node id {} held by {holder}; {holder} keeps it until it goes",
+                a.id
+            ));
         }
         if self.entries.len() >= MAX_NODES {
-            tracing::warn!("discovery: {from} ignored: already {MAX_NODES} nodes");
-            return false;
+            return Heard::Refused(format!("ignored: already {MAX_NODES} nodes"));
         }
         self.entries.insert(
             from,
@@ -94,7 +132,7 @@ impl NodeSet {
                 expires: Some(now + a.hold()),
             },
         );
-        true
+        Heard::Changed
     }
 
     /// Drops the nodes whose hold has passed; returns whether any went.
@@ -169,8 +207,11 @@ mod tests {
         let b: Ipv4Addr = "10.0.0.2".parse().unwrap();
         let mut set = NodeSet::new();
         set.insert_self(a, 1, t0);
-        assert!(set.heard(b, &here(2, 3000), t0));
-        assert!(!set.heard(b, &here(2, 3000), t0 + Duration::from_secs(2)));
+        assert_eq!(set.heard(b, &here(2, 3000), t0), Heard::Changed);
+        assert_eq!(
+            set.heard(b, &here(2, 3000), t0 + Duration::from_secs(2)),
+            Heard::Unchanged
+        );
         assert!(!set.expire(t0 + Duration::from_secs(4)), "refreshed at 2 s");
         assert_eq!(set.next_expiry(), Some(t0 + Duration::from_secs(5)));
         assert!(set.expire(t0 + Duration::from_secs(5)));
@@ -179,11 +220,20 @@ mod tests {
             vec![DiscoveredNode { id: 1, address: a }],
             "self never expires"
         );
-        assert!(set.heard(b, &here(2, 3000), t0));
-        let bye = Announcement::new(Kind::Bye, 2, Duration::from_secs(1), Duration::ZERO);
-        assert!(set.heard(b, &bye, t0));
+        assert_eq!(set.heard(b, &here(2, 3000), t0), Heard::Changed);
+        let bye = |id| Announcement::new(Kind::Bye, id, Duration::from_secs(1), Duration::ZERO);
+        assert!(
+            matches!(set.heard(b, &bye(9), t0), Heard::Refused(_)),
+            "a goodbye with another id is not b's"
+        );
+        assert_eq!(set.heard(b, &bye(2), t0), Heard::Changed);
         assert_eq!(set.len(), 1);
-        assert!(!set.heard(a, &bye, t0), "a bye for ourselves is ignored");
+        assert!(
+            matches!(set.heard(a, &bye(2), t0), Heard::Refused(_)),
+            "a bye for ourselves is ignored"
+        );
+        assert_eq!(set.heard(a, &bye(1), t0), Heard::Unchanged);
+        assert_eq!(set.len(), 1);
     }
 
     #[test]
@@ -193,19 +243,33 @@ mod tests {
         let b: Ipv4Addr = "10.0.0.4".parse().unwrap();
         let mut set = NodeSet::new();
         set.heard(a, &here(7, 3000), t0);
-        set.heard(b, &here(7, 9000), t0 + Duration::from_millis(1));
+        let refused = set.heard(b, &here(7, 9000), t0 + Duration::from_millis(1));
+        assert!(matches!(&refused, Heard::Refused(why) if why.contains("held by 10.0.0.5")));
         assert_eq!(set.nodes(), vec![DiscoveredNode { id: 7, address: a }]);
         set.expire(t0 + Duration::from_secs(4));
+        assert_eq!(set.nodes(), vec![]);
+        set.heard(b, &here(7, 9000), t0 + Duration::from_secs(4));
         assert_eq!(set.nodes(), vec![DiscoveredNode { id: 7, address: b }]);
     }
 
     #[test]
-    fn id_change_is_a_change() {
+    fn a_live_address_keeps_its_id() {
         let t0 = Instant::now();
         let a: Ipv4Addr = "10.0.0.5".parse().unwrap();
         let mut set = NodeSet::new();
         set.heard(a, &here(7, 3000), t0);
-        assert!(set.heard(a, &here(8, 3000), t0));
-        assert_eq!(set.nodes()[0].id, 8);
+        // A spoofed datagram from a's address claiming id 8, again and again.
+        for i in 0..10 {
+            let t = t0 + Duration::from_millis(100 * i);
+            assert!(matches!(set.heard(a, &here(8, 3000), t), Heard::Refused(_)));
+        }
+        assert_eq!(set.nodes(), vec![DiscoveredNode { id: 7, address: a }]);
+        // The spoofed datagrams do not keep a's entry alive; a's own do.
+        assert!(set.expire(t0 + Duration::from_secs(3)));
+        assert_eq!(
+            set.heard(a, &here(8, 3000), t0 + Duration::from_secs(3)),
+            Heard::Changed,
+            "after it went, the address may come back with another id"
+        );
     }
 }

@@ -1,18 +1,17 @@
 //! The map a discovery daemon writes for the node's other programs: `discovery.json` in
-//! the agent's state folder, replaced atomically (write beside, then rename) with mode
-//! 0644. The daemon holds an exclusive lock on `discovery.lock` for its whole life, so a
+//! the agent's state folder (0700), replaced atomically (write beside, then rename) with
+//! mode 0600. The daemon holds an exclusive lock on `discovery.lock` for its whole life, so a
 //! reader can tell a live map from one a killed daemon left behind.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write as _;
+use std::fs::File;
 use std::net::Ipv4Addr;
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::DiscoveryError;
 use super::node_set::DiscoveredNode;
+use crate::files;
 use crate::model::{MapNode, NodeId};
 
 /// The map's file name in the state folder.
@@ -59,27 +58,10 @@ impl DiscoveryFile {
     /// Replaces the map in `state_dir` atomically; readers see the old or the new one.
     pub fn write(&self, state_dir: &Path) -> Result<(), DiscoveryError> {
         let path = Self::path(state_dir);
-        let tmp = state_dir.join(format!(".{MAP_FILE}.{}", std::process::id()));
-        let what = format!("writing {}", path.display());
-        let text = serde_json::to_vec_pretty(self).unwrap_or_default();
-        let result = (|| {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o644)
-                .open(&tmp)?;
-            // The mode given at creation is masked by the umask; the map is for everyone.
-            f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
-            f.write_all(&text)?;
-            f.write_all(b"\n")?;
-            f.sync_data()?;
-            std::fs::rename(&tmp, &path)
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result.map_err(io(what))
+        let mut text = serde_json::to_vec_pretty(self).unwrap_or_default();
+        text.push(b'\n');
+        files::replace(&path, &text, files::FILE_MODE)
+            .map_err(io(format!("writing {}", path.display())))
     }
 
     /// Reads the map in `state_dir`; `None` when there is none.
@@ -148,22 +130,12 @@ pub struct DaemonLock {
 }
 
 impl DaemonLock {
-    /// Takes the lock, creating the state folder (0755) if needed; fails if another
-    /// daemon holds it.
+    /// Takes the lock, creating the state folder (or making it 0700 again, see
+    /// [`files::private_dir`]); fails if another daemon holds it.
     pub fn acquire(state_dir: &Path) -> Result<DaemonLock, DiscoveryError> {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(state_dir)
-            .map_err(io(format!("creating {}", state_dir.display())))?;
+        files::private_dir(state_dir).map_err(io(format!("preparing {}", state_dir.display())))?;
         let path = state_dir.join(LOCK_FILE);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o644)
-            .open(&path)
+        let file = files::open_nofollow(&path, files::FILE_MODE)
             .map_err(io(format!("opening {}", path.display())))?;
         match file.try_lock() {
             Ok(()) => Ok(DaemonLock {
@@ -222,11 +194,12 @@ mod tests {
             Err(DiscoveryError::AlreadyRunning { .. })
         ));
         sample().write(dir.path()).unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
         let mode = std::fs::metadata(DiscoveryFile::path(dir.path()))
             .unwrap()
             .permissions()
             .mode();
-        assert_eq!(mode & 0o777, 0o644);
+        assert_eq!(mode & 0o777, 0o600);
         assert_eq!(
             DiscoveryFile::read_live(dir.path()).unwrap(),
             Some(sample())

@@ -44,7 +44,8 @@ pub struct EventLog {
 
 fn open_0600(path: &Path, append: bool) -> io::Result<File> {
     let mut o = OpenOptions::new();
-    o.create(true).mode(0o600);
+    // Never through a link planted under the log's name.
+    o.create(true).mode(0o600).custom_flags(libc::O_NOFOLLOW);
     if append {
         o.append(true);
     } else {
@@ -113,7 +114,7 @@ fn read_all(path: &Path) -> io::Result<Vec<u8>> {
 impl EventLog {
     /// Opens (creating if needed) the event log in `state_dir`.
     pub fn open(state_dir: &Path) -> io::Result<EventLog> {
-        std::fs::create_dir_all(state_dir)?;
+        openmosix_hpc::files::private_dir(state_dir)?;
         let lock_file = open_0600(&state_dir.join(LOCK), false)?;
         let log = EventLog {
             path: state_dir.join(FILE),

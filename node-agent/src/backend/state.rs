@@ -6,8 +6,7 @@
 //! so a crash never leaves half a file and other users can't read it.
 
 use std::fs;
-use std::io::Write as _;
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -142,6 +141,7 @@ impl StateFile {
             .create(true)
             .truncate(false)
             .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
             .map_err(|e| AgentError::io(format!("opening {}", path.display()), &e))?;
         // Another agent holds it for a few milliseconds at most; waiting for ever would
@@ -175,13 +175,12 @@ impl StateFile {
         Some((m.ino(), mtime, m.len()))
     }
 
-    /// The state file inside `dir` (created 0700 if missing).
+    /// The state file inside `dir` (created 0700 if missing, made 0700 again if its mode
+    /// was changed: [`openmosix_hpc::files::private_dir`]).
     pub fn in_dir(dir: &Path) -> Result<StateFile> {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| AgentError::io(format!("creating state folder {}", dir.display()), &e))?;
+        openmosix_hpc::files::private_dir(dir).map_err(|e| {
+            AgentError::io(format!("preparing the state folder {}", dir.display()), &e)
+        })?;
         Ok(StateFile {
             path: dir.join("agent-state.json"),
         })
@@ -213,27 +212,13 @@ impl StateFile {
         }
     }
 
-    /// Writes the state atomically.
+    /// Writes the state atomically (a fresh temporary file, `O_EXCL|O_NOFOLLOW`, renamed
+    /// over the old one).
     pub fn save(&self, state: &AgentState) -> Result<()> {
-        let tmp = self
-            .path
-            .with_extension(format!("json.{}.tmp", std::process::id()));
-        let write = || -> std::io::Result<()> {
-            let mut f = fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            let text = serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?;
-            f.write_all(&text)?;
-            f.sync_all()?;
-            fs::rename(&tmp, &self.path)
-        };
-        write().map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            AgentError::io(format!("writing {}", self.path.display()), &e)
-        })
+        let text = serde_json::to_vec_pretty(state)
+            .map_err(|e| AgentError::new(ErrorKind::Io, format!("encoding the state: {e}")))?;
+        openmosix_hpc::files::replace(&self.path, &text, openmosix_hpc::files::FILE_MODE)
+            .map_err(|e| AgentError::io(format!("writing {}", self.path.display()), &e))
     }
 }
 
@@ -257,5 +242,20 @@ mod tests {
         fs::write(sf.path(), b"{not json").unwrap();
         let err = sf.load().unwrap_err();
         assert!(err.message.contains("corrupt"), "{err}");
+    }
+
+    #[test]
+    fn an_opened_up_state_folder_is_0700_again_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = dir.path().join("st");
+        fs::create_dir(&st).unwrap();
+        fs::set_permissions(&st, fs::Permissions::from_mode(0o777)).unwrap();
+        let sf = StateFile::in_dir(&st).unwrap();
+        let mode = fs::metadata(&st).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        // A save goes through a temporary file and leaves none behind.
+        sf.save(&AgentState::default()).unwrap();
+        let names: Vec<_> = fs::read_dir(&st).unwrap().flatten().collect();
+        assert_eq!(names.len(), 1, "no temporary file is left: {names:?}");
     }
 }

@@ -3,7 +3,6 @@
 //! group, output appended to STATE_DIR/discovery.log) and returns once that copy runs,
 //! or with the copy's error.
 
-use std::fs::OpenOptions;
 use std::io::{Read as _, Seek as _, SeekFrom};
 use std::net::Ipv4Addr;
 use std::os::unix::process::CommandExt as _;
@@ -49,7 +48,14 @@ pub struct DiscoverArgs {
     /// for serve].
     #[arg(long, env = "OPENMOSIX_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Log into this file, rotated at 1 MiB (the background start passes
+    /// STATE_DIR/discovery.log).
+    #[arg(long, hide = true, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
 }
+
+/// The size at which the daemon's log is rotated (one old file kept, `discovery.log.1`).
+pub const LOG_MAX_BYTES: u64 = 1024 * 1024;
 
 /// Runs the daemon (in the foreground, or starts it in the background).
 pub fn run(args: &DiscoverArgs, state_dir: &Path) -> Result<()> {
@@ -99,8 +105,7 @@ fn foreground(args: &DiscoverArgs, state_dir: &Path) -> Result<()> {
 /// Starts `discover -n` with the same arguments in the background and waits until its
 /// map names it.
 fn background(state_dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(state_dir)
-        .with_context(|| format!("creating {}", state_dir.display()))?;
+    openmosix_hpc::files::private_dir(state_dir)?;
     if state_file::daemon_running(state_dir) {
         return Err(DiscoveryError::AlreadyRunning {
             state_dir: state_dir.to_path_buf(),
@@ -108,16 +113,16 @@ fn background(state_dir: &Path) -> Result<()> {
         .into());
     }
     let log_path = state_dir.join("discovery.log");
-    let mut log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
+    // Early errors (before the daemon's own log is set up) land here too.
+    let mut log = openmosix_hpc::files::open_append(&log_path)
         .with_context(|| format!("opening {}", log_path.display()))?;
     let start = log.seek(SeekFrom::End(0)).unwrap_or(0);
     let exe = std::env::current_exe().context("finding this program")?;
     let mut cmd = Command::new(exe);
     cmd.args(std::env::args_os().skip(1))
         .arg("-n")
+        .arg("--log-file")
+        .arg(&log_path)
         .env("OPENMOSIX_STATE_DIR", state_dir)
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)

@@ -107,7 +107,14 @@ fn run() -> Result<()> {
     } else {
         "warn"
     };
-    openmosix_hpc::logging::init(level);
+    match &cli.command {
+        Command::Discover(args) if args.foreground && args.log_file.is_some() => {
+            if let Some(file) = &args.log_file {
+                openmosix_hpc::logging::init_file(level, file, discover::LOG_MAX_BYTES);
+            }
+        }
+        _ => openmosix_hpc::logging::init(level),
+    }
     match cli.command {
         Command::Discover(args) => {
             let state_dir = args.state_dir.clone().unwrap_or_else(default_state_dir);

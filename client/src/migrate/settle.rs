@@ -79,9 +79,8 @@ async fn settle_one(
             "{waits}; node {source} cannot be reached now: it is settled as soon as node {source} answers"
         ));
     };
-    if !asked.contains_key(&source) {
-        let list = handoffs_of(src).await;
-        asked.insert(source, list);
+    if let std::collections::hash_map::Entry::Vacant(e) = asked.entry(source) {
+        e.insert(handoffs_of(src).await);
     }
     let records = asked.get(&source).cloned().flatten();
     let Some(records) = records else {

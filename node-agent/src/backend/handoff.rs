@@ -9,9 +9,7 @@
 //! of the node may settle it ([`crate::server`]'s settle).
 
 use std::fs;
-use std::io::Write as _;
 use std::os::fd::AsRawFd as _;
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use openmosix_hpc::handoff::Handoff;
@@ -78,13 +76,7 @@ impl Handoffs {
     }
 
     fn ensure_dir(&self) -> Result<(), AgentError> {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.dir)
-            .map_err(|e| io("creating", &self.dir, &e))?;
-        fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))
-            .map_err(|e| io("securing", &self.dir, &e))
+        openmosix_hpc::files::private_dir(&self.dir).map_err(|e| io("creating", &self.dir, &e))
     }
 
     fn record_path(&self, image: &str) -> Result<PathBuf, AgentError> {
@@ -128,27 +120,13 @@ impl Handoffs {
     pub fn write(&self, record: &Handoff) -> Result<(), AgentError> {
         self.ensure_dir()?;
         let path = self.record_path(&record.image)?;
-        let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
         let mut record = record.clone();
         record.boot = boot_id();
         let text = serde_json::to_vec(&record).unwrap_or_default();
-        let write = || -> std::io::Result<()> {
-            let _ = fs::remove_file(&tmp);
-            let mut f = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&tmp)?;
-            f.write_all(&text)?;
-            f.sync_all()?;
-            fs::rename(&tmp, &path)?;
-            fs::File::open(&self.dir)?.sync_all()
-        };
-        write().map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            io("recording the handoff in", &path, &e)
-        })
+        // The rename is durable once the folder is synced too.
+        openmosix_hpc::files::replace(&path, &text, 0o600)
+            .and_then(|()| fs::File::open(&self.dir)?.sync_all())
+            .map_err(|e| io("recording the handoff in", &path, &e))
     }
 
     /// The record of image `image`, if any.
@@ -203,6 +181,7 @@ impl Handoffs {
 mod tests {
     use super::*;
     use openmosix_hpc::handoff::{Phase, Role};
+    use std::os::unix::fs::PermissionsExt as _;
 
     fn record(image: &str, phase: Phase) -> Handoff {
         Handoff {

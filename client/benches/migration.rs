@@ -10,7 +10,8 @@
 //!
 //! `--quick`: 2 samples per configuration and only 64 and 256 MiB (default: 5 samples).
 //! `--handoff`: the two-phase handoff against the single-phase one of older agents, 64
-//! and 256 MiB idle, 5 moves each, in the same run.
+//! and 256 MiB idle, 5 moves each, the two kinds alternating on one process so that both
+//! see the same machine.
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
@@ -83,6 +84,7 @@ struct Config {
 #[derive(Debug, Clone, Copy)]
 struct Sample {
     freeze_ms: u64,
+    handover_ms: u64,
     total_ms: u64,
     bytes: u64,
     rounds: u32,
@@ -235,6 +237,7 @@ fn run_config(
         }
         out.push(Sample {
             freeze_ms: m.freeze_ms,
+            handover_ms: m.handover_ms,
             total_ms: m.total_ms,
             bytes: m.bytes,
             rounds: m.rounds,
@@ -243,6 +246,52 @@ fn run_config(
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
     Ok(out)
+}
+
+/// Five single-phase and five two-phase moves of one idle process of `size_mib`,
+/// alternating; a row each, and the median handover (commit + release) of the second.
+fn compare_handoffs(
+    rt: &Runtime,
+    bed: &Testbed,
+    nodes: &Nodes,
+    size_mib: u64,
+    available: bool,
+    rate: f64,
+) {
+    let config = |one_phase| Config {
+        size_mib,
+        mode: Mode::Idle,
+        predump: false,
+        one_phase,
+    };
+    let result = (|| {
+        let mut process = TestProcess::start(bed, size_mib, Mode::Idle)?;
+        let mut by_kind: [Vec<Sample>; 2] = [Vec::new(), Vec::new()];
+        for i in 0..10 {
+            let one_phase = i % 2 == 0;
+            let (m, _) = move_once(rt, nodes, &mut process, config(one_phase))?;
+            by_kind[usize::from(one_phase)].push(Sample {
+                freeze_ms: m.freeze_ms,
+                handover_ms: m.handover_ms,
+                total_ms: m.total_ms,
+                bytes: m.bytes,
+                rounds: m.rounds,
+            });
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        Ok::<_, anyhow::Error>(by_kind)
+    })();
+    match result {
+        Ok([two, one]) => {
+            print_row(config(true), available, rate, &Ok(one));
+            print_row(config(false), available, rate, &Ok(two.clone()));
+            println!(
+                "{size_mib} MiB: the two-phase handover (commit + release) took a median {:.0} ms of the freeze",
+                median_of(&two, |s| s.handover_ms)
+            );
+        }
+        Err(e) => print_row(config(false), available, rate, &Err(e)),
+    }
 }
 
 /// One timed run of `BARE_BYTES` zeros through `ssh node2 'cat > /dev/null'`, in bytes/s
@@ -401,6 +450,12 @@ fn main() {
     }
     println!("freeze/copy = median freeze ÷ (median bytes sent ÷ bare copy rate)");
     print_header();
+    if handoff {
+        for size_mib in [64, 256] {
+            compare_handoffs(&rt, bed, &nodes, size_mib, available, rate);
+        }
+        return;
+    }
     for config in configs(quick, handoff) {
         let result = run_config(&rt, bed, &nodes, config, samples);
         print_row(config, available, rate, &result);

@@ -208,6 +208,7 @@ fn a_finished_migration_moves_the_square_and_turns_it_green() {
         new_pid: 100,
         freeze_ms: 12,
         total_ms: 40,
+        handover_ms: 0,
         bytes: 4096,
         rounds: 0,
         home: (1, 100),

@@ -397,6 +397,7 @@ fn a_migration_shows_its_phases_and_the_window_follows_the_process() {
                 new_pid: 900,
                 freeze_ms: 12,
                 total_ms: 80,
+                handover_ms: 0,
                 bytes: 1024 * 1024,
                 rounds: 0,
                 home: (1, 200),

@@ -88,6 +88,10 @@ pub struct Migrated {
     pub freeze_ms: u64,
     /// The whole migration.
     pub total_ms: u64,
+    /// The two-phase handover inside the freeze (commit on the source, release on the
+    /// target); 0 for a single-phase one.
+    #[serde(default)]
+    pub handover_ms: u64,
     /// Image bytes sent.
     pub bytes: u64,
     /// Pre-dump rounds.
@@ -194,9 +198,15 @@ pub async fn migrate(
     let new_pid = mover
         .restore(&p, &dump, src_aux, dst_aux, two_phase)
         .await?;
+    let handover = Instant::now();
     if two_phase {
         mover.hand_over(&dump.image, new_pid).await?;
     }
+    let handover_ms = if two_phase {
+        u64::try_from(handover.elapsed().as_millis()).unwrap_or(u64::MAX)
+    } else {
+        0
+    };
     let freeze_ms = u64::try_from(freeze.elapsed().as_millis()).unwrap_or(u64::MAX);
     mover.remove_original(dump.image, new_pid).await?;
     Ok(Migrated {
@@ -206,6 +216,7 @@ pub async fn migrate(
         new_pid,
         freeze_ms,
         total_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
+        handover_ms,
         bytes: dump.bytes,
         rounds,
         home: (p.home, p.home_pid),

@@ -394,12 +394,26 @@ impl ClusterSource for LiveCluster {
     }
 
     fn notice(&self) -> Option<String> {
-        let status = self.handle.discovery()?;
-        let error = status.error?;
-        let on = status
-            .interface
-            .unwrap_or_else(|| "the default interface".to_owned());
-        Some(format!("discovery on {on}: {error} (retrying)"))
+        let discovery = self.handle.discovery().and_then(|status| {
+            let error = status.error?;
+            let on = status
+                .interface
+                .unwrap_or_else(|| "the default interface".to_owned());
+            Some(format!("discovery on {on}: {error} (retrying)"))
+        });
+        // Moves waiting for a decision (docs/migration.md): where, why, what to do.
+        let waiting = self.handle.unsettled();
+        let handoffs = waiting.first().map(|u| {
+            let more = match waiting.len() {
+                1 => String::new(),
+                n => format!(" (and {} more: `openmosix handoffs` lists them)", n - 1),
+            };
+            format!("node {}: {}{more}", u.node, u.why)
+        });
+        match (discovery, handoffs) {
+            (Some(d), Some(h)) => Some(format!("{d} · {h}")),
+            (d, h) => d.or(h),
+        }
     }
 }
 

@@ -286,6 +286,9 @@ impl MigMon {
             ui.separator();
             ui.label(&self.status);
         });
+        if let Some(n) = source.notice() {
+            ui.colored_label(ui.visuals().warn_fg_color, n);
+        }
         // The chooser may have changed the watched node.
         let circles = circles(&self.procs, self.main);
         let size = ui.available_size().max(vec2(320.0, 320.0));

@@ -284,7 +284,13 @@ impl ProcsWindow {
         for (ticket, outcome) in source.outcomes() {
             self.on_outcome(ticket, &outcome);
         }
-        egui::CentralPanel::default_margins().show(ui, |ui| self.ui(ui));
+        let notice = source.notice();
+        egui::CentralPanel::default_margins().show(ui, |ui| {
+            if let Some(n) = &notice {
+                ui.colored_label(ui.visuals().warn_fg_color, n);
+            }
+            self.ui(ui);
+        });
         let ctx = ui.ctx().clone();
         self.windows(&ctx, source);
         ctx.request_repaint_after(POLL_EVERY);

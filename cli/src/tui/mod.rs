@@ -40,15 +40,19 @@ pub async fn top(ctx: &Ctx, node: Option<NodeId>, once: bool) -> Result<ExitCode
         bail!("node {n} is not in the cluster");
     }
     if once {
-        let handle = ctx.all().await;
+        let handle = Arc::new(ctx.all().await);
         let mut state = top::Top::default();
         let nodes = top_loop::wanted(&handle, node);
         for round in 0..2 {
             if round > 0 {
                 tokio::time::sleep(top_loop::POLL_EVERY).await;
             }
+            let mut lists = tokio::task::JoinSet::new();
             for &id in &nodes {
-                let list = top_loop::list(&handle, id).await;
+                let h = Arc::clone(&handle);
+                lists.spawn(async move { (id, top_loop::list(&h, id).await) });
+            }
+            while let Some(Ok((id, list))) = lists.join_next().await {
                 state.take_list(id, list, std::time::Instant::now());
             }
         }

@@ -75,8 +75,9 @@ fn clip(text: &str, width: usize) -> String {
 fn title(top: &Top, nodes: &[NodeView], procs: usize, width: usize) -> Line<'static> {
     let up = nodes.iter().filter(|n| n.state == LinkState::Up).count();
     let mut text = format!(
-        "openmosix top · {up} of {} nodes up · {procs} processes · sort {}",
+        "openmosix top · {up} of {} nodes up · {procs} process{} · sort {}",
         nodes.len(),
+        if procs == 1 { "" } else { "es" },
         top.sort.name()
     );
     if !top.filter.is_empty() {

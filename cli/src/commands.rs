@@ -175,6 +175,7 @@ async fn dispatch(ctx: &Ctx, command: Command, named: bool) -> Result<ExitCode> 
         Command::Unlock { node, pid } => crate::mask::lock(ctx, node, pid, false).await,
         Command::Balance(args) => crate::balance::run(ctx, args).await,
         Command::Mon { once } => crate::tui::mon(ctx, once).await,
+        Command::Top { node, once } => crate::tui::top(ctx, node, once).await,
         // Handled by `run`, before the cluster is loaded.
         Command::Node(_) => bail!("node: not reached"),
     }

@@ -80,7 +80,8 @@ pub enum Command {
     ///
     /// Verbs: stay nostay lstay nolstay block noblock quiet noquiet nomfs mfs expel bring
     /// gettune getyard getdecay whois getload getspeed status isup getmem getfree getutil
-    /// setspeed N, setdecay INTERVAL [SLOW FAST].
+    /// setspeed N, setdecay INTERVAL [SLOW FAST], setyard PROCESSOR-TYPE|this|SPEED (the
+    /// standard processor the node's speed is measured against; PIII/1GHz = 1000).
     Mosctl {
         /// NODE VERB [ARG...]
         #[arg(required = true, num_args = 1.., allow_hyphen_values = true)]
@@ -198,6 +199,23 @@ pub enum Command {
     /// are drawn in red; the second line holds the cluster totals. The screen is redrawn
     /// when the nodes report new figures or a key is pressed (docs/terminal.md).
     Mon {
+        /// Print one frame as plain text on stdout and exit (no terminal needed).
+        #[arg(long)]
+        once: bool,
+    },
+    /// The processes of every node in a terminal, as mtop: a NODE column, acted on by key.
+    ///
+    /// Columns: NODE, PID, WHERE, HOME, NMIGS, CPU% (user time over the last second),
+    /// MEM (resident), state, command. Keys: c m p n sort by CPU, memory, pid, node; /
+    /// filters on command or pid (Enter); arrows, PageUp, PageDown, Home, End select; s
+    /// signals the selected process (then s STOP, c CONT, t TERM, k KILL), r renices, g
+    /// migrates to a node (or home, best), h home, b best, l locks or unlocks; q quits.
+    /// The line under the rows says why the selected process cannot move; the status line
+    /// the migration's phases and every refusal (docs/terminal.md).
+    Top {
+        /// Only this node's processes.
+        #[arg(long)]
+        node: Option<u32>,
         /// Print one frame as plain text on stdout and exit (no terminal needed).
         #[arg(long)]
         once: bool,

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use crate::commands::Ctx;
 
-fn describe(p: &Progress) -> String {
+pub(crate) fn describe(p: &Progress) -> String {
     match p {
         Progress::Checking => "checking".into(),
         Progress::PreDump { round, pages } => format!("pre-dump round {round}: {pages} pages"),

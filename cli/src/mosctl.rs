@@ -107,7 +107,18 @@ pub async fn run(ctx: &Ctx, words: &[String]) -> Result<ExitCode> {
         "setdecay" => {
             on.set(decay_change(&args)?).await?;
         }
-        "setyard" => bail!("setyard: the yardstick is this suite's calibrated speed; use setspeed"),
+        "setyard" => {
+            let yard = args
+                .first()
+                .cloned()
+                .ok_or_else(|| anyhow!("usage: mosctl NODE setyard PROCESSOR-TYPE|this|SPEED"))?;
+            let st = on.set(AdminChange::Yard { yard }).await?;
+            print_value(
+                ctx.json,
+                &json!({"node": node, "yard": st.yard, "speed": st.speed}),
+                &format!("yardstick {}, speed {}", st.yard, st.speed),
+            );
+        }
         other => bail!("mosctl: unknown verb {other}"),
     }
     Ok(ExitCode::SUCCESS)
@@ -306,6 +317,7 @@ fn status(ctx: &Ctx, node: NodeId, info: &NodeInfo, admin: &AdminState) -> Resul
         if admin.nomfs { "disabled" } else { "enabled" }
     );
     outln!("  speed:                           {}", admin.speed);
+    outln!("  yardstick:                       {}", admin.yard);
     outln!(
         "  decay:                           interval {} s, slow {}, fast {}",
         admin.decay_interval,

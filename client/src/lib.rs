@@ -9,9 +9,11 @@
 //!   (host key shown and accepted by choice, the agent copied over when missing);
 //! - [`cluster::ClusterHandle`]: N nodes, each kept connected by its own task with
 //!   reconnect and back-off, so one dead node never delays another;
+//! - [`actions`]: signal, renice, lock and unlock a process, answered in sentences;
 //! - [`migrate`]: moving a process between two nodes through their channels;
 //! - [`balance`]: automatic load balancing, one balancer per cluster.
 
+pub mod actions;
 pub mod balance;
 pub mod cluster;
 pub mod cluster_entry;

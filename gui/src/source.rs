@@ -277,16 +277,11 @@ async fn perform(
         },
         Action::Signal { node, pids, signal } => Outcome::Done {
             node,
-            result: send_signal(handle, node, &pids, signal).await,
+            result: openmosix_client::actions::signal(handle, node, &pids, signal).await,
         },
         Action::Renice { node, pid, nice } => Outcome::Done {
             node,
-            result: words(
-                handle
-                    .request::<serde_json::Value>(node, Request::Renice { pid, nice })
-                    .await
-                    .map(|_| format!("process {pid} on node {node} now has nice {nice}")),
-            ),
+            result: words(openmosix_client::actions::renice(handle, node, pid, nice).await),
         },
         Action::Migrate { node, pid, target } => {
             run_migration(handle, node, pid, target, report).await
@@ -330,32 +325,6 @@ async fn apply(
         )));
     }
     handle.request::<AdminState>(node, Request::AdminGet).await
-}
-
-/// Sends `signal` to each of `pids`; a sentence saying what was sent, or every failure.
-async fn send_signal(
-    handle: &ClusterHandle,
-    node: NodeId,
-    pids: &[i32],
-    signal: Signal,
-) -> Result<String, String> {
-    let mut failed = Vec::new();
-    for &pid in pids {
-        if let Err(e) = handle
-            .request::<serde_json::Value>(node, Request::Signal { pid, signal })
-            .await
-        {
-            failed.push(e.to_string());
-        }
-    }
-    if !failed.is_empty() {
-        return Err(failed.join("; "));
-    }
-    let name = format!("{signal:?}").to_uppercase();
-    Ok(format!(
-        "sent {name} to {} process(es) on node {node}",
-        pids.len()
-    ))
 }
 
 impl ClusterSource for LiveCluster {

@@ -71,6 +71,18 @@ pub struct AdminState {
     pub fast_decay: u32,
     /// The node was taken out of the pool (`setpe -off`).
     pub off: bool,
+    /// The yardstick (`mosctl setyard`): the speed, in PIII/1GHz units (1000), of the
+    /// standard processor that `speed` is measured against; `speed` 1000 means "as fast
+    /// as the yardstick". 1000 by default.
+    #[serde(default = "default_yard")]
+    pub yard: u32,
+}
+
+/// The default yardstick: a PIII/1GHz, the unit of the calibrated speeds.
+pub const DEFAULT_YARD: u32 = 1000;
+
+fn default_yard() -> u32 {
+    DEFAULT_YARD
 }
 
 impl Default for AdminState {
@@ -86,6 +98,7 @@ impl Default for AdminState {
             slow_decay: 975,
             fast_decay: 926,
             off: false,
+            yard: DEFAULT_YARD,
         }
     }
 }
@@ -174,6 +187,13 @@ pub enum AdminChange {
         slow: Option<u32>,
         /// Fast decay factor in thousandths, if given.
         fast: Option<u32>,
+    },
+    /// `mosctl setyard [PROCESSOR-TYPE|this|SPEED]`: a new yardstick, as the admin
+    /// typed it; the agent checks it and rescales the node's speed to it.
+    Yard {
+        /// A processor type the agent knows, `this` (this node's processor) or a speed
+        /// in PIII/1GHz units (1..=1000000).
+        yard: String,
     },
     /// `setpe -off` (true) or putting the node back into the pool (false).
     Off {

@@ -17,10 +17,10 @@ use super::mon::{Flow, Mon};
 
 /// The terminal in raw mode on the alternate screen; dropping it gives the shell's
 /// screen back.
-struct Screen(Option<DefaultTerminal>);
+pub(super) struct Screen(pub(super) Option<DefaultTerminal>);
 
 impl Screen {
-    fn open() -> Result<Screen> {
+    pub(super) fn open() -> Result<Screen> {
         match ratatui::try_init() {
             Ok(term) => Ok(Screen(Some(term))),
             Err(e) => {
@@ -44,7 +44,7 @@ impl Drop for Screen {
 }
 
 /// Reads the terminal's events on a thread (crossterm's reads block) into a channel.
-fn events() -> mpsc::UnboundedReceiver<Event> {
+pub(super) fn events() -> mpsc::UnboundedReceiver<Event> {
     let (tx, rx) = mpsc::unbounded_channel();
     std::thread::spawn(move || {
         while let Ok(ev) = event::read() {

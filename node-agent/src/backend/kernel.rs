@@ -367,6 +367,7 @@ impl Backend for KernelBackend {
             fast_decay: num_or(&self.admin_file("fast-decay"), defaults.fast_decay)?,
             // Off when this node's status says it is down; not off when it cannot be read.
             off: self.raw_status(self.mospe()).is_ok_and(|s| s == 0),
+            yard: defaults.yard,
         })
     }
 
@@ -391,6 +392,14 @@ impl Backend for KernelBackend {
                 if let Some(f) = fast {
                     write_value(&self.admin_file("fast-decay"), f)?;
                 }
+            }
+            AdminChange::Yard { .. } => {
+                return Err(AgentError::new(
+                    ErrorKind::Unsupported,
+                    "on an openMosix kernel the yardstick is the kernel's: run `mosctl \
+                     setyard` on the node"
+                        .to_owned(),
+                ));
             }
             AdminChange::Off { off } => {
                 let how = if off {

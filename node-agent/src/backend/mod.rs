@@ -234,6 +234,40 @@ pub fn validate_mask(mask: &MigMask) -> Result<()> {
     Ok(())
 }
 
+/// The processor types `mosctl setyard` knows, with their speed in PIII/1GHz units.
+pub const PROCESSORS: &[(&str, u32)] = &[("piii", 1000), ("pentium3", 1000)];
+
+/// Resolves a `setyard` word for a node whose switches are `admin`: a processor type of
+/// [`PROCESSORS`], `this` (the node's own processor becomes the standard) or a speed in
+/// PIII/1GHz units, 1..=1000000.
+pub fn yardstick(word: &str, admin: &AdminState) -> Result<u32> {
+    let word = word.trim();
+    if word == "this" {
+        let own = u64::from(admin.speed) * u64::from(admin.yard.max(1)) / 1000;
+        return Ok(u32::try_from(own.clamp(1, 1_000_000)).unwrap_or(1_000_000));
+    }
+    if let Some((_, speed)) = PROCESSORS
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(word))
+    {
+        return Ok(*speed);
+    }
+    match word.parse::<u64>() {
+        Ok(n) if (1..=1_000_000).contains(&n) => Ok(n as u32),
+        Ok(n) => Err(invalid(format!(
+            "yardstick speed {n} is outside 1..1000000"
+        ))),
+        Err(_) => {
+            let known: Vec<&str> = PROCESSORS.iter().map(|(n, _)| *n).collect();
+            Err(invalid(format!(
+                "{word:?} is not a yardstick: give a processor type ({}), `this` or a \
+                 speed (PIII/1GHz = 1000)",
+                known.join(", ")
+            )))
+        }
+    }
+}
+
 /// Checks the ranges of an admin change, the same for every backend: speed
 /// 1..=1_000_000, decay interval 1..=3600 s, decay factors 1..=999 thousandths.
 pub fn validate_change(change: &AdminChange) -> Result<()> {
@@ -241,6 +275,9 @@ pub fn validate_change(change: &AdminChange) -> Result<()> {
         AdminChange::Speed { speed } if !(1..=1_000_000).contains(&speed) => {
             Err(invalid(format!("speed {speed} is outside 1..1000000")))
         }
+        AdminChange::Yard { ref yard } if yard.trim().is_empty() => Err(invalid(
+            "setyard needs a processor type, `this` or a speed".to_owned(),
+        )),
         AdminChange::Decay { interval, .. } if !(1..=3600).contains(&interval) => Err(invalid(
             format!("decay interval {interval} s is outside 1..3600"),
         )),

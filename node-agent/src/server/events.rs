@@ -72,6 +72,7 @@ pub(super) fn admin(change: &AdminChange) -> String {
             )
         }
         AdminChange::Speed { speed } => format!("set the speed to {speed}"),
+        AdminChange::Yard { yard } => format!("set the yardstick to {yard}"),
         AdminChange::Decay {
             interval,
             slow,

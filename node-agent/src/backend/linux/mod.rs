@@ -159,7 +159,12 @@ impl Backend for LinuxBackend {
     fn set_admin(&mut self, change: &AdminChange) -> Result<AdminState> {
         super::validate_change(change)?;
         let _lock = self.begin()?;
-        admin::apply(&mut self.state.admin, change);
+        if let AdminChange::Yard { yard } = change {
+            let yard = super::yardstick(yard, &self.state.admin)?;
+            admin::set_yard(&mut self.state.admin, yard);
+        } else {
+            admin::apply(&mut self.state.admin, change);
+        }
         self.save()?;
         Ok(self.state.admin.clone())
     }

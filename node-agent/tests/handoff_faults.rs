@@ -321,3 +321,31 @@ fn client_killed_at_twenty_random_instants_of_a_256_mib_move() {
         }
     }
 }
+
+#[test]
+fn an_agent_that_starts_removes_images_no_handoff_claims() {
+    let _g = serial();
+    let images = bed().node_state(3).join("images");
+    let old = images.join("777-orphan");
+    let young = images.join("778-arriving");
+    for dir in [&old, &young] {
+        std::fs::create_dir_all(dir.join("dump")).expect("image folder");
+        std::fs::write(dir.join("dump/pages-1.img"), [7u8; 4096]).expect("pages");
+    }
+    // Left by an agent that died two minutes ago.
+    let touched = std::process::Command::new("touch")
+        .args(["-d", "2 minutes ago"])
+        .arg(&old)
+        .status()
+        .expect("touch");
+    assert!(touched.success());
+    // Starting an agent (any command) settles and sweeps.
+    bed().cli_ok(&["ps", "3"]);
+    assert!(
+        !old.exists(),
+        "an unclaimed image older than a minute was left"
+    );
+    // A young folder may be an image arriving right now: it stays.
+    assert!(young.exists(), "a young image folder was removed");
+    std::fs::remove_dir_all(&young).expect("cleanup");
+}

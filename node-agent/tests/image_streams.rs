@@ -20,6 +20,20 @@ type Entry<'a> = (&'a str, T, Option<&'a str>, Vec<u8>);
 /// the end mark.
 fn stream(announce: u64, entries: &[Entry<'_>]) -> Vec<u8> {
     let mut tar = tar::Builder::new(Vec::new());
+    append(&mut tar, announce, entries, true);
+    tar.into_inner().expect("tar")
+}
+
+/// The well-formed start of a stream announcing `announce` bytes, without an end.
+fn start_of_stream(announce: u64) -> Vec<u8> {
+    let mut tar = tar::Builder::new(Vec::new());
+    append(&mut tar, announce, &[], false);
+    // The builder ends the archive when it is finished; what it wrote so far has no end.
+    tar.get_ref().clone()
+}
+
+/// Appends the start, `entries` and (with `end`) the end mark.
+fn append(tar: &mut tar::Builder<Vec<u8>>, announce: u64, entries: &[Entry<'_>], end: bool) {
     let size = announce.to_string().into_bytes();
     let start: Vec<Entry<'_>> = vec![
         (".size", T::Regular, None, size),
@@ -27,7 +41,11 @@ fn stream(announce: u64, entries: &[Entry<'_>]) -> Vec<u8> {
         ("dump", T::Directory, None, vec![]),
         ("dump/core-1.img", T::Regular, None, b"core".to_vec()),
     ];
-    let end: Vec<Entry<'_>> = vec![(".complete", T::Regular, None, b"ok".to_vec())];
+    let end: Vec<Entry<'_>> = if end {
+        vec![(".complete", T::Regular, None, b"ok".to_vec())]
+    } else {
+        Vec::new()
+    };
     for (path, kind, link, data) in start.iter().chain(entries).chain(&end) {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(*kind);
@@ -40,7 +58,6 @@ fn stream(announce: u64, entries: &[Entry<'_>]) -> Vec<u8> {
         h.set_cksum();
         tar.append(&h, &data[..]).expect("append");
     }
-    tar.into_inner().expect("tar")
 }
 
 /// Feeds `bytes` to node 3's `images receive ID`: (success, stderr).
@@ -142,4 +159,58 @@ fn hostile_streams_are_refused_and_leave_nothing() {
     ] {
         assert!(!left.exists(), "{} was written", left.display());
     }
+}
+
+/// Feeds node 3's `images receive ID` a stream of `head` and then up to 4 GiB of zeros:
+/// (success, stderr, bytes it took before it stopped reading).
+fn receive_zeros(id: &str, head: &[u8]) -> (bool, String, u64) {
+    let mut child = bed()
+        .ssh_command(3, &["openmosix-agent", "images", "receive", id])
+        .spawn()
+        .expect("ssh");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let zeros = vec![0u8; 1 << 20];
+    let mut sent = 0u64;
+    if stdin.write_all(head).is_ok() {
+        sent += head.len() as u64;
+        while sent < 4 << 30 && stdin.write_all(&zeros).is_ok() {
+            sent += zeros.len() as u64;
+        }
+    }
+    drop(stdin);
+    let out = child.wait_with_output().expect("ssh ends");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        sent,
+    )
+}
+
+#[test]
+fn four_gib_of_zeros_are_refused_early() {
+    let _g = serial();
+    // Raw zeros: no announcement, no image.
+    let (ok, err, sent) = receive_zeros("1-zeros", &[]);
+    assert!(!ok, "4 GiB of zeros were taken");
+    assert!(err.contains("the image stream"), "{err}");
+    assert!(!image_dir("1-zeros").exists());
+    eprintln!("raw zeros: stopped reading after {} MiB", sent >> 20);
+    // A well-formed start announcing 1000 bytes, then the header of one 4 GiB file of
+    // zeros: refused at the cap (the announcement plus 64 MiB), long before 4 GiB.
+    let mut crafted = start_of_stream(1000);
+    let mut h = tar::Header::new_gnu();
+    h.set_size(4 << 30);
+    h.set_mode(0o600);
+    h.set_path("dump/pages-1.img").expect("path");
+    h.set_cksum();
+    crafted.extend_from_slice(h.as_bytes());
+    let (ok, err, sent) = receive_zeros("2-zeros", &crafted);
+    assert!(!ok, "a 4 GiB file was taken");
+    assert!(err.contains("cap"), "{err}");
+    assert!(
+        sent < 1 << 30,
+        "the agent read {} MiB before refusing",
+        sent >> 20
+    );
+    assert!(!image_dir("2-zeros").exists());
 }

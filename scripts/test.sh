@@ -19,5 +19,7 @@ target/debug/openmosix-testbed down --all || true
 
 status=0
 cargo test --workspace --no-fail-fast || status=$?
+# The short form of the soak (docs/migration.md; `scripts/soak.sh 30` is the long one).
+target/debug/openmosix-soak 2 || status=$?
 target/debug/openmosix-testbed down --all || true
 exit "$status"

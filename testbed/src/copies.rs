@@ -32,6 +32,24 @@ impl Counter {
         Self::run(bed, node, name, log, &["sh", "-c", &script])
     }
 
+    /// Starts a counter named `name` on node `node` that burns a CPU between numbers, as
+    /// a balancer candidate (`--cpujob`), and waits until it counts.
+    pub fn start_busy(bed: &Testbed, node: u32, name: &str) -> Counter {
+        let log = Self::fresh_log(bed, name);
+        let path = log.to_string_lossy().into_owned();
+        let script = format!(
+            "i=0; while :; do i=$((i+1)); echo $i >> {path}; j=0; while [ $j -lt 2000 ]; do j=$((j+1)); done; done # {name}"
+        );
+        let pid = bed.run_job(node, &["--cpujob"], &["sh", "-c", &script]);
+        let c = Counter {
+            pid,
+            log,
+            name: name.to_owned(),
+        };
+        c.grows();
+        c
+    }
+
     /// Starts a counter named `name` on node `node` that holds `mib` MiB of non-zero
     /// memory (python), and waits until it counts.
     pub fn start_big(bed: &Testbed, node: u32, name: &str, mib: u64) -> Counter {
@@ -100,16 +118,17 @@ impl Counter {
         );
     }
 
+    /// Whether a command line is this job's (its script ends with its name).
+    pub fn is_mine(&self, cmdline: &str) -> bool {
+        cmdline.trim_end().ends_with(&format!("# {}", self.name))
+    }
+
     /// The processes of node `node` that are copies of this job (by its name), with
     /// their states (`R`, `S`, `T` …).
     pub fn copies_on(&self, bed: &Testbed, node: u32) -> Vec<(i64, String)> {
         bed.ps(node)
             .into_iter()
-            .filter(|p| {
-                p["cmdline"]
-                    .as_str()
-                    .is_some_and(|c| c.contains(&format!("# {}", self.name)))
-            })
+            .filter(|p| p["cmdline"].as_str().is_some_and(|c| self.is_mine(c)))
             .map(|p| {
                 (
                     p["pid"].as_i64().unwrap_or_default(),

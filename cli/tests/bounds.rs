@@ -63,3 +63,70 @@ fn fifty_megabyte_command_lines_leave_the_node_up_and_ps_cut() {
         .expect("node 2");
     assert_eq!(n2["status"], "up", "{n2}");
 }
+
+/// The resident size of process `pid` of node `node`, in KiB.
+fn rss_kib(node: u32, pid: &str) -> u64 {
+    let out = bed().exec(node, &["cat", &format!("/proc/{pid}/status")]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_peer_that_stops_reading_leaves_the_agent_small_and_loses_no_answer() {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let _g = serial();
+    // 100 processes with 4 KB command lines make each push ~0.5 MB: far more than the
+    // pipes and ssh's windows hold, so the agent's writes block.
+    const BULK: &str = "sleep 4236; : bulk";
+    let script = format!(
+        "a=$(head -c 4000 /dev/zero | tr '\\0' y); i=0; while [ $i -lt 200 ]; do \
+         setsid -f sh -c '{BULK}' arg0 $a </dev/null >/dev/null 2>&1; i=$((i+1)); done"
+    );
+    assert!(bed().ssh(1, &["sh", "-c", &script]).status.success());
+    let mut child = bed().agent_session(1).spawn().expect("agent session");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let stdout = child.stdout.take().expect("stdout");
+    // The process list ten times a second, and then not a byte read for 60 s.
+    writeln!(
+        stdin,
+        r#"{{"id":1,"op":"subscribe","interval_ms":100,"procs":true}}"#
+    )
+    .expect("subscribe");
+    std::thread::sleep(Duration::from_secs(2));
+    let newest = bed().exec(1, &["pgrep", "-n", "-f", "openmosix-agent serve"]);
+    let pid = String::from_utf8_lossy(&newest.stdout).trim().to_owned();
+    assert!(!pid.is_empty(), "no agent found on node 1");
+    let before = rss_kib(1, &pid);
+    std::thread::sleep(Duration::from_secs(60));
+    let after = rss_kib(1, &pid);
+    eprintln!("agent RSS: {before} KiB after 2 s, {after} KiB after 60 s unread");
+    assert!(after > 0 && after < 20 * 1024, "agent RSS {after} KiB");
+    assert!(
+        after < before + 2048,
+        "the agent grew from {before} to {after} KiB"
+    );
+    // An answer asked for now still comes, behind at most the pushes already queued.
+    writeln!(stdin, r#"{{"id":2,"op":"node"}}"#).expect("node request");
+    let mut pushes = 0u32;
+    let mut answered = false;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("a line");
+        if line.starts_with(r#"{"sub":1"#) || line.contains(r#""sub":1,"#) {
+            pushes += 1;
+        }
+        if line.contains(r#""id":2"#) {
+            answered = line.contains(r#""ok""#);
+            break;
+        }
+    }
+    eprintln!("{pushes} pushes came before the answer (600 would have been made)");
+    assert!(answered, "the node request got no answer");
+    assert!(pushes < 600, "no push was dropped: {pushes}");
+    drop(stdin);
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = bed().exec(1, &["pkill", "-f", BULK]);
+}

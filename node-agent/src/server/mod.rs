@@ -52,7 +52,18 @@ pub struct Server<B> {
 }
 
 /// Where the lines to write go: the writer task.
-type Out = mpsc::UnboundedSender<String>;
+type Out = mpsc::UnboundedSender<Outgoing>;
+
+/// One line for the writer task.
+#[derive(Debug)]
+enum Outgoing {
+    /// An answer: always written, in order.
+    Line(String),
+    /// A subscription's push; the flag is cleared once it is written. A subscription
+    /// whose last push still waits skips its next ones (a peer that does not read gets
+    /// fewer updates, and the agent holds at most one push per subscription).
+    Push(String, Arc<std::sync::atomic::AtomicBool>),
+}
 
 /// One line of output (without its newline).
 fn line<T: Serialize>(value: &T) -> String {
@@ -67,7 +78,7 @@ fn reply(tx: &Out, id: u64, answer: Result<Value, AgentError>) {
         Ok(ok) => ResponseLine::Ok { id: Some(id), ok },
         Err(err) => ResponseLine::Err { id: Some(id), err },
     };
-    let _ = tx.send(line(&resp));
+    let _ = tx.send(Outgoing::Line(line(&resp)));
 }
 
 fn to_json<T: Serialize>(v: T) -> Result<Value, AgentError> {
@@ -129,7 +140,7 @@ impl<B: Backend + 'static> Server<B> {
         let server = Arc::new(self);
         // Handoffs left by agents that died are settled before anything else is done.
         server.settle().await;
-        let (tx, rx) = mpsc::unbounded_channel::<String>();
+        let (tx, rx) = mpsc::unbounded_channel::<Outgoing>();
         let writer = tokio::spawn(write_lines(rx, output));
         let ticker = server.ticker();
         let mut subs = requests::Subscriptions::new();
@@ -143,12 +154,12 @@ impl<B: Backend + 'static> Server<B> {
                         ErrorKind::TooLarge,
                         format!("request longer than {MAX_LINE} bytes was dropped"),
                     );
-                    let _ = tx.send(line(&ResponseLine::Err { id: None, err }));
+                    let _ = tx.send(Outgoing::Line(line(&ResponseLine::Err { id: None, err })));
                 }
                 Ok(Frame::Line) if buf.iter().all(u8::is_ascii_whitespace) => {}
                 Ok(Frame::Line) => match protocol::parse_request(&buf) {
                     Err((id, err)) => {
-                        let _ = tx.send(line(&ResponseLine::Err { id, err }));
+                        let _ = tx.send(Outgoing::Line(line(&ResponseLine::Err { id, err })));
                     }
                     Ok(req) => server.dispatch(req.id, req.request, &tx, &mut subs).await,
                 },
@@ -225,13 +236,20 @@ impl<B: Backend + 'static> Server<B> {
 
 /// The writer task: owns the output, writes each line whole and flushes it.
 async fn write_lines<W: AsyncWrite + Unpin>(
-    mut rx: mpsc::UnboundedReceiver<String>,
+    mut rx: mpsc::UnboundedReceiver<Outgoing>,
     mut output: W,
 ) -> std::io::Result<()> {
-    while let Some(mut l) = rx.recv().await {
+    while let Some(out) = rx.recv().await {
+        let (mut l, written) = match out {
+            Outgoing::Line(l) => (l, None),
+            Outgoing::Push(l, flag) => (l, Some(flag)),
+        };
         l.push('\n');
         output.write_all(l.as_bytes()).await?;
         output.flush().await?;
+        if let Some(flag) = written {
+            flag.store(false, std::sync::atomic::Ordering::Release);
+        }
     }
     Ok(())
 }

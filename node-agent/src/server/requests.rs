@@ -2,13 +2,14 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
-use super::{Out, Server, events, line, lock, off_thread, reply, to_json};
+use super::{Out, Outgoing, Server, events, line, lock, off_thread, reply, to_json};
 use crate::backend::Backend;
 use crate::backend::migration::Migrator;
 use crate::backend::movelock;
@@ -103,11 +104,16 @@ impl<B: Backend + 'static> Server<B> {
     /// `interval_ms` until the connection goes.
     fn subscription(&self, id: u64, interval_ms: u64, procs: bool, tx: Out) -> JoinHandle<()> {
         let backend = Arc::clone(&self.backend);
+        let waiting = Arc::new(AtomicBool::new(false));
         tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_millis(interval_ms));
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 every.tick().await;
+                // The peer has not read the last push yet: skip this one (and its work).
+                if waiting.load(Ordering::Acquire) {
+                    continue;
+                }
                 let backend = Arc::clone(&backend);
                 let update = off_thread(move || {
                     let mut b = lock(&backend);
@@ -121,7 +127,8 @@ impl<B: Backend + 'static> Server<B> {
                     Ok(data) => line(&ResponseLine::Push { sub: id, data }),
                     Err(err) => line(&ResponseLine::Err { id: Some(id), err }),
                 };
-                if tx.send(msg).is_err() {
+                waiting.store(true, Ordering::Release);
+                if tx.send(Outgoing::Push(msg, Arc::clone(&waiting))).is_err() {
                     return;
                 }
             }

@@ -82,7 +82,7 @@ fn a_peer_that_stops_reading_leaves_the_agent_small_and_loses_no_answer() {
     // pipes and ssh's windows hold, so the agent's writes block.
     const BULK: &str = "sleep 4236; : bulk";
     let script = format!(
-        "a=$(head -c 4000 /dev/zero | tr '\\0' y); i=0; while [ $i -lt 200 ]; do \
+        "a=$(head -c 4000 /dev/zero | tr '\\0' y); i=0; while [ $i -lt 100 ]; do \
          setsid -f sh -c '{BULK}' arg0 $a </dev/null >/dev/null 2>&1; i=$((i+1)); done"
     );
     assert!(bed().ssh(1, &["sh", "-c", &script]).status.success());

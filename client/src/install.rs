@@ -12,6 +12,7 @@ use openssh::Session;
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncWriteExt as _;
 
+use super::ClientError;
 use super::transport::ssh_reason;
 
 /// The upload goes to a temporary name; it is checked, made executable and run once
@@ -352,6 +353,17 @@ pub async fn activate(session: &Arc<Session>) -> Result<(), String> {
     }
 }
 
+/// Whether the lookup proved that the node has no usable agent: the lookup script found
+/// none, or the one it found speaks another protocol (ours, installed in
+/// `~/.local/lib/openmosix`, then comes first).
+pub fn probe_says_no_agent(e: &ClientError) -> bool {
+    match e {
+        ClientError::Connect { reason, .. } => reason.contains("not installed on this node"),
+        ClientError::Protocol(m) => m.starts_with("agent speaks protocol"),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,5 +409,32 @@ mod tests {
             sha256_hex(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+}
+
+#[cfg(test)]
+mod probe_tests {
+    use super::*;
+
+    #[test]
+    fn only_a_probe_that_finds_no_agent_installs() {
+        let connect = |reason: &str| ClientError::Connect {
+            node: 3,
+            reason: reason.into(),
+        };
+        assert!(probe_says_no_agent(&connect(
+            "openmosix-agent: not installed on this node (not on PATH, not in ~/.local/lib/openmosix); openmosix node add installs it"
+        )));
+        assert!(probe_says_no_agent(&ClientError::Protocol(
+            "agent speaks protocol 0 but this program speaks 1 (agent 0.0.1)".into()
+        )));
+        assert!(!probe_says_no_agent(&ClientError::Timeout(
+            std::time::Duration::from_secs(5)
+        )));
+        assert!(!probe_says_no_agent(&ClientError::Closed));
+        assert!(!probe_says_no_agent(&connect("the agent exited at once")));
+        assert!(!probe_says_no_agent(&ClientError::Protocol(
+            "agent sent a line that is not the protocol: \"x\"".into()
+        )));
     }
 }

@@ -349,6 +349,16 @@ impl<'a> Provisioning<'a> {
             ClientError::Connect { reason, .. } => reason.clone(),
             other => other.to_string(),
         };
+        if !install::probe_says_no_agent(&e) {
+            // A time-out, a dropped channel or garbage is no proof that the node lacks an
+            // agent: a packaged agent may be there, busy or broken. Nothing is installed.
+            let message = format!(
+                "the agent on the node did not answer properly ({why}); node add installs an agent \
+                 only where none is found or the one found speaks another protocol: look at the \
+                 node (`openmosix-agent serve` there), then try again"
+            );
+            return Err(self.fail(Step::Agent, message));
+        }
         if self.plan.options.remote_agent != openmosix_hpc::map::DEFAULT_AGENT {
             // The lookup runs a custom agent command as it is, never the installed copy.
             let message = format!(

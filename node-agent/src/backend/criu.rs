@@ -4,6 +4,9 @@
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
 
 use openmosix_hpc::protocol::{AgentError, Capability, ErrorKind};
 
@@ -13,7 +16,13 @@ pub struct Criu {
     path: PathBuf,
     /// The kernel tracks dirty memory (soft-dirty bits): pre-dump rounds can work.
     track_mem: bool,
+    /// How long one criu call may run before it is stopped.
+    limit: Duration,
 }
+
+/// How long one criu call may run: a dump or restore of many GiB takes minutes; one that
+/// runs longer hangs (a peer that never answers, a process stuck in the kernel).
+pub const CRIU_LIMIT: Duration = Duration::from_secs(900);
 
 /// Finds criu: `setting` (the agent's `--criu` / `OPENMOSIX_CRIU`), else `criu` on PATH,
 /// and checks it once. Returns the binary (if usable) and what `hello` says about it.
@@ -50,7 +59,11 @@ pub fn detect(setting: Option<&Path>) -> (Option<Criu>, Capability) {
                 path.display()
             );
             (
-                Some(Criu { path, track_mem }),
+                Some(Criu {
+                    path,
+                    track_mem,
+                    limit: CRIU_LIMIT,
+                }),
                 Capability {
                     available: true,
                     detail,
@@ -187,6 +200,13 @@ pub fn explain(log: &Path) -> String {
 }
 
 impl Criu {
+    /// The same criu with another time limit per call.
+    #[must_use]
+    pub fn with_limit(mut self, limit: Duration) -> Self {
+        self.limit = limit;
+        self
+    }
+
     /// Whether pre-dump rounds can work on this kernel.
     pub fn can_predump(&self) -> bool {
         self.track_mem
@@ -206,7 +226,7 @@ impl Criu {
         if let Some(fd) = hold {
             super::handoff::inherit(&mut cmd, fd);
         }
-        let out = cmd
+        let mut child = cmd
             .args(args)
             .arg("-D")
             .arg(dir)
@@ -214,10 +234,39 @@ impl Criu {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .status()
+            .spawn()
             .map_err(|e| {
                 AgentError::new(ErrorKind::MigrationFailed, format!("cannot run criu: {e}"))
             })?;
+        // A watchdog stops criu at the limit; it is told when criu ends first.
+        let (done, ended) = mpsc::channel::<()>();
+        let stopped = Arc::new(AtomicBool::new(false));
+        let watchdog = {
+            let stopped = Arc::clone(&stopped);
+            let pid = i32::try_from(child.id()).unwrap_or(0);
+            let limit = self.limit;
+            std::thread::spawn(move || {
+                if let Err(mpsc::RecvTimeoutError::Timeout) = ended.recv_timeout(limit) {
+                    stopped.store(true, Ordering::Release);
+                    let _ = super::syscalls::send_signal(pid, openmosix_hpc::model::Signal::Kill);
+                }
+            })
+        };
+        let status = child.wait();
+        let _ = done.send(());
+        let _ = watchdog.join();
+        if stopped.load(Ordering::Acquire) {
+            return Err(AgentError::new(
+                ErrorKind::MigrationFailed,
+                format!(
+                    "criu {what} ran longer than {:?} and was stopped",
+                    self.limit
+                ),
+            ));
+        }
+        let out = status.map_err(|e| {
+            AgentError::new(ErrorKind::MigrationFailed, format!("waiting for criu: {e}"))
+        })?;
         if out.success() {
             Ok(())
         } else {
@@ -294,6 +343,30 @@ impl Criu {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_criu_that_hangs_is_stopped_at_the_limit() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let hang = dir.path().join("criu");
+        std::fs::write(&hang, "#!/bin/sh\nexec sleep 30\n").unwrap();
+        std::fs::set_permissions(&hang, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let criu = Criu {
+            path: hang,
+            track_mem: false,
+            limit: CRIU_LIMIT,
+        }
+        .with_limit(Duration::from_millis(300));
+        let started = std::time::Instant::now();
+        let err = criu
+            .run("dump", &["dump"], dir.path(), "dump.log", None)
+            .unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(5), "not stopped");
+        assert_eq!(
+            err.message,
+            "criu dump ran longer than 300ms and was stopped"
+        );
+    }
 
     #[test]
     fn logs_become_sentences() {

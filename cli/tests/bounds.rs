@@ -130,3 +130,61 @@ fn a_peer_that_stops_reading_leaves_the_agent_small_and_loses_no_answer() {
     let _ = child.wait();
     let _ = bed().exec(1, &["pkill", "-f", BULK]);
 }
+
+/// Round-trip times of `node` on `session` while `busy()` says the other work runs:
+/// sorted, in ms.
+fn node_latencies(
+    session: &mut openmosix_testbed::session::AgentSession,
+    mut busy: impl FnMut() -> bool,
+) -> Vec<f64> {
+    let mut times = Vec::new();
+    while busy() {
+        let t = Instant::now();
+        let answer = session.request(serde_json::json!({"op":"node"}));
+        assert!(answer.get("ok").is_some(), "{answer}");
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    times.sort_by(f64::total_cmp);
+    times
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(i).copied().unwrap_or(f64::NAN)
+}
+
+#[test]
+fn node_answers_stay_quick_while_a_256_mib_process_is_dumped() {
+    use openmosix_testbed::copies::Counter;
+    use openmosix_testbed::session::AgentSession;
+    let _g = serial();
+    let job = Counter::start_big(bed(), 1, "latency", 256);
+    let mut session = AgentSession::open(bed(), 1);
+    let idle_until = Instant::now() + Duration::from_secs(3);
+    let idle = node_latencies(&mut session, || Instant::now() < idle_until);
+    let mut client = bed()
+        .cli_command(&["migrate", "1", &job.pid.to_string(), "2"])
+        .spawn()
+        .expect("migrate");
+    let during = node_latencies(&mut session, || matches!(client.try_wait(), Ok(None)));
+    let (p50, p99) = (percentile(&idle, 0.5), percentile(&during, 0.99));
+    eprintln!(
+        "node round trip: idle p50 {p50:.1} ms ({} samples); during the move p50 {:.1} ms, p99 {p99:.1} ms, max {:.1} ms ({} samples)",
+        idle.len(),
+        percentile(&during, 0.5),
+        during.last().copied().unwrap_or(f64::NAN),
+        during.len()
+    );
+    session.close();
+    for node in 1..=2 {
+        for (pid, _) in job.copies_on(bed(), node) {
+            bed().kill(node, pid);
+        }
+    }
+    assert!(during.len() >= 20, "too few samples: {}", during.len());
+    assert!(
+        p99 <= p50 + 50.0,
+        "a move delayed node answers: p99 {p99:.1} ms against {p50:.1} ms idle"
+    );
+}

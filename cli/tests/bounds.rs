@@ -188,3 +188,43 @@ fn node_answers_stay_quick_while_a_256_mib_process_is_dumped() {
         "a move delayed node answers: p99 {p99:.1} ms against {p50:.1} ms idle"
     );
 }
+
+#[test]
+fn node_answers_stay_quick_while_a_change_waits_for_the_state_lock() {
+    use openmosix_testbed::session::AgentSession;
+    let _g = serial();
+    let lock = bed().node_state(1).join("agent-state.lock");
+    let lock_s = lock.to_string_lossy().into_owned();
+    let mut session = AgentSession::open(bed(), 1);
+    let idle_until = Instant::now() + Duration::from_millis(500);
+    let idle = node_latencies(&mut session, || Instant::now() < idle_until);
+    // Another agent process (here: flock) holds the state lock for 3 s.
+    let holder = std::thread::spawn(move || bed().exec(1, &["flock", &lock_s, "sleep", "3"]));
+    std::thread::sleep(Duration::from_millis(300));
+    let asked = Instant::now();
+    let change = session.send(serde_json::json!({
+        "op": "admin_set",
+        "change": {"what": "switch", "switch": "quiet", "on": false}
+    }));
+    let waiting_until = Instant::now() + Duration::from_secs(2);
+    let during = node_latencies(&mut session, || Instant::now() < waiting_until);
+    let answer = session.answer(change);
+    assert!(answer.get("ok").is_some(), "the change failed: {answer}");
+    // It did wait for the lock (held 3 s from 0.3 s before it was asked).
+    assert!(
+        asked.elapsed() >= Duration::from_secs(2),
+        "the change did not wait"
+    );
+    let _ = holder.join();
+    session.close();
+    let (p50, p99) = (percentile(&idle, 0.5), percentile(&during, 0.99));
+    eprintln!(
+        "node round trip while a change waits for the state lock: p99 {p99:.1} ms (idle p50 {p50:.1} ms, {} samples)",
+        during.len()
+    );
+    assert!(during.len() >= 20, "too few samples: {}", during.len());
+    assert!(
+        p99 <= p50 + 50.0,
+        "a state-lock wait delayed node answers: p99 {p99:.1} ms"
+    );
+}

@@ -17,6 +17,8 @@ pub struct AgentSession {
     stdin: Option<ChildStdin>,
     stdout: BufReader<ChildStdout>,
     next_id: u64,
+    /// Answers read while waiting for another one.
+    early: std::collections::HashMap<u64, Value>,
 }
 
 impl AgentSession {
@@ -30,28 +32,44 @@ impl AgentSession {
             stdin,
             stdout,
             next_id: 1,
+            early: std::collections::HashMap::new(),
         }
     }
 
     /// Sends `request` (an object with `op`, without `id`) and returns the whole answer
     /// line (`{"id","ok"}` or `{"id","err":{"kind","message"}}`).
-    pub fn request(&mut self, mut request: Value) -> Value {
+    pub fn request(&mut self, request: Value) -> Value {
+        let id = self.send(request);
+        self.answer(id)
+    }
+
+    /// Sends `request` without waiting for its answer; its id (for [`Self::answer`]).
+    pub fn send(&mut self, mut request: Value) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
         request["id"] = json!(id);
         let stdin = self.stdin.as_mut().expect("session open");
         writeln!(stdin, "{request}").expect("write request");
         stdin.flush().expect("flush request");
+        id
+    }
+
+    /// Reads answers until the one to request `id`.
+    pub fn answer(&mut self, id: u64) -> Value {
+        if let Some(a) = self.early.remove(&id) {
+            return a;
+        }
         loop {
             let mut line = String::new();
             let n = self.stdout.read_line(&mut line).expect("read answer");
-            assert!(
-                n > 0,
-                "the agent ended the session before answering {request}"
-            );
+            assert!(n > 0, "the agent ended the session before answering {id}");
             let answer: Value = serde_json::from_str(&line).expect("a JSON answer");
-            if answer["id"].as_u64() == Some(id) {
-                return answer;
+            match answer["id"].as_u64() {
+                Some(i) if i == id => return answer,
+                Some(i) => {
+                    self.early.insert(i, answer);
+                }
+                None => {}
             }
         }
     }

@@ -131,7 +131,38 @@ pub struct StateLock {
 /// so a new inode (or a new time or size) means someone wrote it.
 pub type Version = (u64, i128, u64);
 
+/// Waits (at most `limit`) until nobody holds the state lock at `lock_path`, without
+/// taking it: a request that will change the state waits here, before it takes the
+/// backend, so that the requests that only read are not held up behind it.
+pub fn wait_until_free(lock_path: &Path, limit: std::time::Duration) {
+    let Ok(file) = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(lock_path)
+    else {
+        return;
+    };
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        match file.try_lock_shared() {
+            Ok(()) => {
+                let _ = file.unlock();
+                return;
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(fs::TryLockError::Error(_)) => return,
+        }
+    }
+}
+
 impl StateFile {
+    /// The lock file of the state in `dir` (what [`StateFile::lock`] locks).
+    pub fn lock_path_in(dir: &Path) -> PathBuf {
+        dir.join("agent-state.lock")
+    }
+
     /// Serializes writers: every agent process of a node (one per SSH channel, all
     /// sharing this file) takes this lock around read-modify-write.
     pub fn lock(&self) -> Result<StateLock> {

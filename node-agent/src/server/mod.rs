@@ -45,11 +45,19 @@ pub struct Server<B> {
     events: Option<Arc<EventLog>>,
     /// Migration steps still running.
     in_flight: Mutex<Vec<JoinHandle<()>>>,
+    /// Calls under way on this connection (at most [`MAX_CALLS`]).
+    calls: Arc<tokio::sync::Semaphore>,
+    /// The state file's lock, when the backend keeps one: requests that change the
+    /// state wait for it to be free before they take the backend.
+    state_lock: Option<std::path::PathBuf>,
     /// The moves this connection drives: their migration locks and handoff claims.
     /// When the client goes away, its handoffs are settled (docs/migration.md), so a
     /// client that dies mid-migration never leaves a process stopped for long.
     own: Arc<steps::Own>,
 }
+
+/// Requests one connection may have running at once (beyond them it reads no more).
+pub const MAX_CALLS: usize = 8;
 
 /// Where the lines to write go: the writer task.
 type Out = mpsc::UnboundedSender<Outgoing>;
@@ -111,6 +119,8 @@ impl<B: Backend + 'static> Server<B> {
             migrator: None,
             in_flight: Mutex::default(),
             own: Arc::default(),
+            state_lock: None,
+            calls: Arc::new(tokio::sync::Semaphore::new(MAX_CALLS)),
             events: None,
         }
     }
@@ -120,6 +130,14 @@ impl<B: Backend + 'static> Server<B> {
     #[must_use]
     pub fn with_events(mut self, log: EventLog) -> Self {
         self.events = Some(Arc::new(log));
+        self
+    }
+
+    /// Requests that change the state wait for the lock at `path` to be free before they
+    /// take the backend ([`crate::backend::state::wait_until_free`]).
+    #[must_use]
+    pub fn with_state_lock(mut self, path: std::path::PathBuf) -> Self {
+        self.state_lock = Some(path);
         self
     }
 

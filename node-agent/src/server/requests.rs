@@ -26,6 +26,10 @@ pub const MAX_SUBSCRIPTIONS: usize = 16;
 /// The subscriptions of a connection, by id.
 pub(super) type Subscriptions = HashMap<u64, JoinHandle<()>>;
 
+/// How long a request that changes the state waits for the state lock before it takes
+/// the backend (the backend then waits the rest of its own 5 s).
+const STATE_WAIT: Duration = Duration::from_secs(5);
+
 impl<B: Backend + 'static> Server<B> {
     /// Answers request `id`: a subscription at once, a migration step when it ends, any
     /// other request once the backend has answered it (in a blocking thread: the
@@ -61,8 +65,20 @@ impl<B: Backend + 'static> Server<B> {
             | Request::Discard { .. }) => return self.start_step(id, r, tx),
             Request::Handoffs => self.handoffs().await,
             other => {
+                // Each call runs on its own, so a slow one (a change waiting for the state
+                // lock) holds up no other request of the connection; at most
+                // MAX_CALLS at once, and the connection reads no further request meanwhile.
+                let Ok(permit) = Arc::clone(&self.calls).acquire_owned().await else {
+                    return;
+                };
                 let server = Arc::clone(self);
-                off_thread(move || server.handle(other)).await
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let answer = off_thread(move || server.handle(other)).await;
+                    reply(&tx, id, answer);
+                    drop(permit);
+                });
+                return;
             }
         };
         reply(tx, id, answer);
@@ -137,6 +153,22 @@ impl<B: Backend + 'static> Server<B> {
 
     /// Answers one request that needs no streaming.
     pub fn handle(&self, request: Request) -> Result<Value, AgentError> {
+        let reads_only = matches!(
+            request,
+            Request::Hello
+                | Request::Node
+                | Request::AdminGet
+                | Request::Tune
+                | Request::Procs
+                | Request::Proc { .. }
+                | Request::CanMigrate { .. }
+                | Request::GetMap
+                | Request::Events { .. }
+                | Request::Emigrants
+        );
+        if let (false, Some(path)) = (reads_only, &self.state_lock) {
+            crate::backend::state::wait_until_free(path, STATE_WAIT);
+        }
         let mut b = lock(&self.backend);
         match request {
             Request::Hello => to_json(self.hello(&*b)),

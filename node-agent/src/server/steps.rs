@@ -195,6 +195,7 @@ fn step<B: Backend>(
             let done = m.finish(&claim);
             own.done(&image);
             done?;
+            quiet_state(m);
             lock(backend).departed(pid, to, new_pid)?;
             let text = events::migrated_out(pid, to, new_pid, auto);
             events::append(log, EventKind::MigrateOut, &text, Some(pid), auto);
@@ -226,6 +227,7 @@ fn step<B: Backend>(
                 own.keep(claim);
                 m.fault_hook("after-restore")?;
             } else {
+                quiet_state(m);
                 arrived(backend, log, pid, &guest)?;
             }
             Ok(serde_json::json!({ "pid": pid }))
@@ -236,6 +238,7 @@ fn step<B: Backend>(
             let done = m.release(&claim);
             own.done(&image);
             let record = done?;
+            quiet_state(m);
             if let Some(guest) = &record.guest {
                 // The process runs whatever happens here: a failed record is only logged.
                 if let Err(e) = arrived(backend, log, record.pid, guest) {
@@ -256,6 +259,13 @@ fn step<B: Backend>(
             "not a migration step",
         )),
     }
+}
+
+/// Waits until no other agent holds the state lock, before taking the backend to change
+/// the state (so that `node` and the other reads are not held up meanwhile).
+fn quiet_state(m: &Migrator) {
+    let path = crate::backend::state::StateFile::lock_path_in(m.state_dir());
+    crate::backend::state::wait_until_free(&path, std::time::Duration::from_secs(5));
 }
 
 /// Records a guest that runs here now, and logs it.

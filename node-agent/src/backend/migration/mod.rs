@@ -139,6 +139,11 @@ impl Migrator {
         }
     }
 
+    /// The agent's state folder.
+    pub fn state_dir(&self) -> &Path {
+        self.images.parent().unwrap_or(Path::new("."))
+    }
+
     /// The handoff records of this node.
     pub fn handoffs(&self) -> &Handoffs {
         &self.handoffs

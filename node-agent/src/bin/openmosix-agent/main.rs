@@ -221,7 +221,11 @@ fn linux_server(
         state_dir,
         ProcFs::new(proc_root),
     );
-    let server = Server::new(b).with_migration(migrator, capability);
+    let server = Server::new(b)
+        .with_migration(migrator, capability)
+        .with_state_lock(openmosix_agent::backend::state::StateFile::lock_path_in(
+            state_dir,
+        ));
     // The events of this node, shared by all its agents (docs/collector.md).
     Ok(match EventLog::open(state_dir) {
         Ok(log) => server.with_events(log),

@@ -8,7 +8,7 @@
 # Needs the nightly toolchain (rustup); installs cargo-fuzz when it is missing. The
 # checked-in seeds fuzz/corpus/TARGET/ are read, never written: new inputs go to
 # fuzz/work/TARGET/ (ignored by git), crashes to fuzz/artifacts/TARGET/, logs to
-# fuzz/logs/. With FUZZ_MERGE=1 the inputs that add coverage are merged into the
+# fuzz/logs/. With FUZZ_MERGE=1 the inputs that reach new edges are merged into the
 # checked-in corpus afterwards. CI does not fuzz: it replays the corpora and
 # fuzz/regressions/ on stable (fuzz-bodies/tests/replay.rs).
 set -euo pipefail
@@ -67,7 +67,7 @@ for t in "${targets[@]}"; do
     "${cov:-?}" "${ft:-?}" "${corp:-?}" "$result"
   if [ "${FUZZ_MERGE:-0}" = 1 ]; then
     nice -n 19 cargo +"$nightly" fuzz run "${flags[@]}" "$t" "fuzz/corpus/$t" "fuzz/work/$t" -- \
-      -merge=1 >>"$log" 2>&1 || true
+      -merge=1 -use_counters=0 >>"$log" 2>&1 || true
   fi
 done
 exit "$status"

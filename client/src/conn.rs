@@ -243,6 +243,11 @@ where
     out
 }
 
+/// Reads one line the agent sent (a reply, an error or a push; the newline may be there).
+pub fn parse_reply(line: &[u8]) -> serde_json::Result<ResponseLine> {
+    serde_json::from_slice(line)
+}
+
 async fn read_loop<R: AsyncRead + Unpin>(reader: R, shared: &Shared) {
     let mut reader = BufReader::new(reader);
     let mut buf = Vec::new();
@@ -260,7 +265,7 @@ async fn read_loop<R: AsyncRead + Unpin>(reader: R, shared: &Shared) {
             tracing::warn!("agent sent a line longer than {MAX_RESPONSE} bytes; closing");
             return;
         }
-        let Ok(resp) = serde_json::from_slice::<ResponseLine>(&buf) else {
+        let Ok(resp) = parse_reply(&buf) else {
             tracing::warn!(
                 "agent sent a line that is not the protocol: {:?}",
                 String::from_utf8_lossy(&buf)

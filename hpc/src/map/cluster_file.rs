@@ -261,9 +261,14 @@ impl Cluster {
     /// A relative `ssh_config` is taken relative to the file's directory; `~/` at its
     /// start means $HOME.
     pub fn from_file(path: &Path) -> Result<Cluster, MapError> {
-        let text = read_file(path)?;
-        let file = FileText { path, text: &text };
-        let raw: RawCluster = toml::from_str(&text).map_err(|e| {
+        Cluster::from_text(path, &read_file(path)?)
+    }
+
+    /// Reads the text of the cluster file `path` as [`Cluster::from_file`] does (the path
+    /// names the file in errors and is what a relative `ssh_config` is relative to).
+    pub fn from_text(path: &Path, text: &str) -> Result<Cluster, MapError> {
+        let file = FileText { path, text };
+        let raw: RawCluster = toml::from_str(text).map_err(|e| {
             let message = e.message().trim().replace('\n', " ");
             file.fail(e.span().map(|s| file.line_of(s.start)), message)
         })?;

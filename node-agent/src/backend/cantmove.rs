@@ -283,7 +283,7 @@ fn maps_have_sysv(path: &Path) -> bool {
 
 /// Whether `needle` occurs in what `reader` gives, read in 64 KiB chunks (a match across
 /// two chunks counts); a read error ends the search with what was seen.
-fn stream_contains(mut reader: impl std::io::Read, needle: &[u8]) -> bool {
+pub fn stream_contains(mut reader: impl std::io::Read, needle: &[u8]) -> bool {
     let keep = needle.len().saturating_sub(1);
     let mut buf = vec![0u8; 64 * 1024 + keep];
     let mut carried = 0;

@@ -174,7 +174,7 @@ impl ProcFs {
                 format!("{} is not in the stat format", stat_path.display()),
             )
         })?;
-        st.info.rss *= self.page_size;
+        st.info.rss = st.info.rss.saturating_mul(self.page_size);
         if let Ok(status) = read_at_most(&dir.join("status"), STATUS_CAP) {
             let status = String::from_utf8_lossy(&status);
             for line in status.lines() {

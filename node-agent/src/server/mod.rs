@@ -16,7 +16,7 @@
 //! - `events`: the sentences the server writes in the event log.
 
 mod events;
-mod frame;
+pub mod frame;
 mod requests;
 mod steps;
 

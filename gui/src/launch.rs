@@ -74,7 +74,7 @@ pub fn main(program: &str, run: impl FnOnce() -> Result<()>) -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{program}: {e:#}");
+            eprintln!("{program}: {}", openmosix_hpc::errors::sentence(e.as_ref()));
             ExitCode::FAILURE
         }
     }

@@ -34,8 +34,11 @@ pub use plot::DEBOUNCE;
 
 /// Load above this (×100 scale: 100 = one busy CPU) is drawn red, as in the HOWTO.
 pub const HIGH_LOAD: f64 = 75.0;
-/// The default view: this long before the newest sample (s).
+/// The default view: the span the history holds, at most this long before the newest
+/// sample (s).
 pub const DEFAULT_SPAN: Time = 12 * 3600;
+/// The default view of a history that holds less than this is this long (s).
+pub const MIN_SPAN: Time = 5 * 60;
 /// How often "refresh" looks at the database.
 pub const POLL_EVERY: Duration = Duration::from_secs(1);
 
@@ -76,9 +79,14 @@ pub struct Analyzer {
     history_request: Option<Time>,
 }
 
+/// The default view: what the history holds up to its newest sample, at least
+/// [`MIN_SPAN`] and at most [`DEFAULT_SPAN`] (12 h before now while it is unknown).
 fn home(range: Option<(Time, Time)>) -> (f64, f64) {
-    let hi = range.map_or_else(openmosix_store::now, |r| r.1);
-    ((hi - DEFAULT_SPAN) as f64, hi as f64)
+    let (hi, span) = range.map_or_else(
+        || (openmosix_store::now(), DEFAULT_SPAN),
+        |(lo, hi)| (hi, (hi - lo).clamp(MIN_SPAN, DEFAULT_SPAN)),
+    );
+    ((hi - span) as f64, hi as f64)
 }
 
 impl Analyzer {

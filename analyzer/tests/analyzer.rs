@@ -113,15 +113,11 @@ fn one_line_per_node_and_the_checkpoint() {
     let path = history(dir.path());
     let h = harness(&path);
     let a = h.state();
-    // The default view: 12 h before the newest sample.
+    // The default view: the 2 h the history holds, not 12 h (issue #18).
     let last = T0 + SECONDS - 1;
     assert_eq!(a.range(), Some((T0, last)));
-    assert_eq!(a.shown_range(), (last - 12 * 3600, last));
-    h.get_by_label(&format!(
-        "from {} to {}",
-        time_text(last - 12 * 3600),
-        time_text(last)
-    ));
+    assert_eq!(a.shown_range(), (T0, last));
+    h.get_by_label(&format!("from {} to {}", time_text(T0), time_text(last)));
     let series = a.visible_series();
     assert_eq!(
         series.iter().map(|s| s.0).collect::<Vec<_>>(),
@@ -420,4 +416,33 @@ fn a_history_started_after_a_damaged_one_says_so() {
     let other = tempfile::tempdir().unwrap();
     let h = harness(&history(other.path()));
     assert_eq!(h.state().set_aside_note(), None);
+}
+
+#[test]
+fn a_history_of_a_few_minutes_opens_on_those_minutes() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, seconds| {
+        let path = dir.path().join(name);
+        synth::write(
+            &path,
+            &Synth {
+                nodes: 2,
+                t0: T0,
+                seconds,
+                down: None,
+                checkpoints: vec![],
+                events: vec![],
+            },
+        )
+        .unwrap();
+        path
+    };
+    let h = harness(&write("short.db", 120));
+    let last = T0 + 120 - 1;
+    assert_eq!(h.state().range(), Some((T0, last)));
+    // Less than five minutes: five minutes up to the newest sample.
+    assert_eq!(h.state().shown_range(), (last - 5 * 60, last));
+    let h = harness(&write("twenty-minutes.db", 1200));
+    let last = T0 + 1200 - 1;
+    assert_eq!(h.state().shown_range(), (T0, last));
 }

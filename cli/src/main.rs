@@ -295,7 +295,7 @@ fn main() -> ExitCode {
     match rt.block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            let msg = format!("{e:#}");
+            let msg = openmosix_hpc::errors::sentence(e.as_ref());
             eprintln!("openmosix: {}", msg.lines().next().unwrap_or(""));
             ExitCode::FAILURE
         }

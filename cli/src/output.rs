@@ -131,19 +131,68 @@ pub fn procs(rows: &[(NodeId, ProcInfo)], as_json: bool) {
         "LOCK"
     );
     for (node, p) in rows {
-        outln!(
-            "{:>4} {:>7} {:>7} {:>6} {:>2} {:>4} {:>5} {:>4} {:>5} {:>4}  {}",
-            node,
-            p.pid,
-            p.ppid,
-            p.uid,
-            p.state,
-            p.nice,
-            p.where_,
-            p.home,
-            p.nmigs,
-            if p.lock { "yes" } else { "" },
-            p.cmdline.lossy()
+        outln!("{}", proc_row(*node, p));
+    }
+}
+
+/// One row of `openmosix ps`: the command line with its control characters escaped, so
+/// that a process stays on one row whatever its arguments hold.
+fn proc_row(node: NodeId, p: &ProcInfo) -> String {
+    format!(
+        "{:>4} {:>7} {:>7} {:>6} {:>2} {:>4} {:>5} {:>4} {:>5} {:>4}  {}",
+        node,
+        p.pid,
+        p.ppid,
+        p.uid,
+        p.state,
+        p.nice,
+        p.where_,
+        p.home,
+        p.nmigs,
+        if p.lock { "yes" } else { "" },
+        escape_controls(&p.cmdline.lossy())
+    )
+}
+
+/// `text` with its control characters written out: `\n`, `\t`, `\r`, and `\u{1b}` for
+/// the others; a backslash stays as it is.
+pub fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&c.escape_default().to_string()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(escape_controls("a\nb\tc\rd"), "a\\nb\\tc\\rd");
+        assert_eq!(
+            escape_controls("esc\u{1b}[31m del\u{7f}"),
+            "esc\\u{1b}[31m del\\u{7f}"
         );
+        assert_eq!(escape_controls("plain -- x\\y é"), "plain -- x\\y é");
+    }
+
+    #[test]
+    fn a_command_line_with_a_newline_stays_on_one_row() {
+        let p = ProcInfo {
+            pid: 42,
+            cmdline: "sh -c echo a\necho b".into(),
+            ..ProcInfo::default()
+        };
+        let row = proc_row(1, &p);
+        assert_eq!(row.lines().count(), 1, "{row}");
+        assert!(row.ends_with("sh -c echo a\\necho b"), "{row}");
     }
 }

@@ -123,7 +123,10 @@ fn main() -> ExitCode {
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("openmosixcollector: {e:#}");
+            eprintln!(
+                "openmosixcollector: {}",
+                openmosix_hpc::errors::sentence(e.as_ref())
+            );
             ExitCode::FAILURE
         }
     }

@@ -74,7 +74,7 @@ pub fn main(program: &str, run: impl FnOnce() -> Result<()>) -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{program}: {e:#}");
+            eprintln!("{program}: {}", openmosix_hpc::errors::sentence(e.as_ref()));
             ExitCode::FAILURE
         }
     }
@@ -95,5 +95,98 @@ pub fn run_window(
         ..Default::default()
     };
     eframe::run_native(app_name, options, Box::new(|_cc| Ok(Box::new(app))))
-        .map_err(|e| anyhow!("cannot open the window: {e}"))
+        .map_err(|e| anyhow!("{}", window_error(&e.to_string(), has_display())))
+}
+
+/// Whether the environment names a display a window could open on.
+fn has_display() -> bool {
+    ["DISPLAY", "WAYLAND_DISPLAY", "WAYLAND_SOCKET"]
+        .iter()
+        .any(|var| std::env::var_os(var).is_some_and(|v| !v.is_empty()))
+}
+
+/// Why no window opened, as one sentence: without a display, says so and what to do;
+/// else the cause on its first line, without the source locations (`at …/mod.rs:788:`)
+/// the windowing libraries put in their texts.
+fn window_error(cause: &str, has_display: bool) -> String {
+    if !has_display {
+        return "cannot open a window: no display (set DISPLAY or WAYLAND_DISPLAY, \
+                or use `openmosix mon` in a terminal)"
+            .to_owned();
+    }
+    let first_line = cause.lines().next().unwrap_or_default();
+    format!(
+        "cannot open a window: {}",
+        without_source_locations(first_line)
+    )
+}
+
+/// `text` without its ` at PATH.rs:LINE` pieces.
+fn without_source_locations(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(" at ") {
+        let after = &rest[at + 4..];
+        let location_end = after.find(".rs:").and_then(|rs| {
+            let digits = after[rs + 4..]
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(after.len() - rs - 4);
+            let end = rs + 4 + digits;
+            let in_one_word = !after[..rs].contains(' ');
+            (digits > 0 && in_one_word).then_some(end)
+        });
+        match location_end {
+            Some(end) => {
+                out.push_str(&rest[..at]);
+                rest = &after[end..];
+                if let Some(cause) = rest.strip_prefix(':') {
+                    out.push(':');
+                    rest = cause;
+                }
+            }
+            None => {
+                out.push_str(&rest[..at + 4]);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WINIT: &str = "winit EventLoopError: os error at ~/.cargo/registry/src/index/\
+        winit-0.30.13/src/platform_impl/linux/mod.rs:765: neither WAYLAND_DISPLAY nor \
+        WAYLAND_SOCKET nor DISPLAY is set.";
+
+    #[test]
+    fn without_a_display_the_error_says_so_and_what_to_do() {
+        let text = window_error(WINIT, false);
+        assert_eq!(
+            text,
+            "cannot open a window: no display (set DISPLAY or WAYLAND_DISPLAY, \
+             or use `openmosix mon` in a terminal)"
+        );
+    }
+
+    #[test]
+    fn other_window_errors_lose_their_source_locations_and_backtraces() {
+        let cause = format!("{WINIT}\nstack backtrace:\n   0: std::backtrace");
+        let text = window_error(&cause, true);
+        assert_eq!(
+            text,
+            "cannot open a window: winit EventLoopError: os error: neither WAYLAND_DISPLAY \
+             nor WAYLAND_SOCKET nor DISPLAY is set."
+        );
+        assert!(!text.contains(".rs:"));
+    }
+
+    #[test]
+    fn text_without_source_locations_stays_as_it_is() {
+        let text = "the driver at hand said no: at least 3.3 needed";
+        assert_eq!(without_source_locations(text), text);
+    }
 }

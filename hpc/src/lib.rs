@@ -9,11 +9,12 @@
 //!   datagram, the set of nodes heard, the map file and the listener.
 //! - [`files`]: state folders (0700 at every start) and files created `O_EXCL|O_NOFOLLOW`.
 //! - [`bytes`]: text that may not be UTF-8; [`clock`]: wall-clock time;
-//!   [`logging`]: the programs' log set-up.
+//!   [`logging`]: the programs' log set-up; [`errors`]: errors as one sentence.
 
 pub mod bytes;
 pub mod clock;
 pub mod discovery;
+pub mod errors;
 pub mod files;
 pub mod handoff;
 pub mod logging;

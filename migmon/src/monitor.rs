@@ -324,16 +324,7 @@ impl MigMon {
             .flat_map(|c| &c.shown)
             .filter(|s| s.auto_moved)
             .count();
-        let by_balancer = if balanced > 0 {
-            format!(" ({balanced} moved by the load balancer)")
-        } else {
-            String::new()
-        };
-        format!(
-            "{here} processes on node {}, {away} migrated away{by_balancer} · {up} of {} nodes up",
-            self.main,
-            self.nodes.len()
-        )
+        summary_text(here, self.main, away, balanced, up, self.nodes.len())
     }
 
     fn node_chooser(&mut self, ui: &mut Ui) {
@@ -415,5 +406,49 @@ fn target_words(t: Target) -> String {
         Target::Node(n) => format!("node {n}"),
         Target::Home => "its home node".to_owned(),
         Target::Best => "the best node".to_owned(),
+    }
+}
+
+/// The status line: "7 processes on node 2, 1 migrated away · 3 of 3 nodes up", in the
+/// singular where a count is 1.
+fn summary_text(
+    here: usize,
+    main: NodeId,
+    away: usize,
+    balanced: usize,
+    up: usize,
+    nodes: usize,
+) -> String {
+    let processes = if here == 1 { "process" } else { "processes" };
+    let by_balancer = if balanced > 0 {
+        format!(" ({balanced} moved by the load balancer)")
+    } else {
+        String::new()
+    };
+    let of_nodes = if nodes == 1 { "node" } else { "nodes" };
+    format!(
+        "{here} {processes} on node {main}, {away} migrated away{by_balancer} · \
+         {up} of {nodes} {of_nodes} up"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::summary_text;
+
+    #[test]
+    fn the_status_line_says_process_for_one_and_processes_for_more() {
+        assert_eq!(
+            summary_text(1, 2, 0, 0, 1, 1),
+            "1 process on node 2, 0 migrated away · 1 of 1 node up"
+        );
+        assert_eq!(
+            summary_text(0, 1, 1, 1, 2, 3),
+            "0 processes on node 1, 1 migrated away (1 moved by the load balancer) · 2 of 3 nodes up"
+        );
+        assert_eq!(
+            summary_text(7, 2, 1, 0, 3, 3),
+            "7 processes on node 2, 1 migrated away · 3 of 3 nodes up"
+        );
     }
 }

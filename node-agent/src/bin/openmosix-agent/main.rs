@@ -93,7 +93,10 @@ fn main() -> std::process::ExitCode {
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("openmosix-agent: {e:#}");
+            eprintln!(
+                "openmosix-agent: {}",
+                openmosix_hpc::errors::sentence(e.as_ref())
+            );
             std::process::ExitCode::FAILURE
         }
     }

@@ -177,11 +177,7 @@ fn node_answers_stay_quick_while_a_256_mib_process_is_dumped() {
         during.len()
     );
     session.close();
-    for node in 1..=2 {
-        for (pid, _) in job.copies_on(bed(), node) {
-            bed().kill(node, pid);
-        }
-    }
+    job.kill_everywhere(bed());
     assert!(during.len() >= 20, "too few samples: {}", during.len());
     assert!(
         p99 <= p50 + 50.0,

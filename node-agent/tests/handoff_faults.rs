@@ -110,11 +110,7 @@ fn case(name: &str, hook_node: u32, hook: &str, then: Then, on: u32) {
     assert!(fired_path(hook_node).exists(), "the hook of {name} fired");
     let _ = std::fs::remove_file(fired_path(hook_node));
     exactly_one_copy_on(&job, on);
-    for node in 1..=3 {
-        for (pid, _) in job.copies_on(bed(), node) {
-            bed().kill(node, pid);
-        }
-    }
+    job.kill_everywhere(bed());
 }
 
 #[test]
@@ -298,11 +294,7 @@ fn client_killed_at_twenty_random_instants_of_a_256_mib_move() {
         }
     }
     eprintln!("{moved} of 20 moves completed before the kill");
-    for node in 1..=3 {
-        for (pid, _) in job.copies_on(bed(), node) {
-            bed().kill(node, pid);
-        }
-    }
+    job.kill_everywhere(bed());
 }
 
 #[test]

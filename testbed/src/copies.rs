@@ -137,6 +137,15 @@ impl Counter {
             })
             .collect()
     }
+
+    /// Kills every copy of this job on every node of `bed` (cleaning up after a test).
+    pub fn kill_everywhere(&self, bed: &Testbed) {
+        for node in 1..=bed.nodes {
+            for (pid, _) in self.copies_on(bed, node) {
+                bed.kill(node, pid);
+            }
+        }
+    }
 }
 
 /// Process `pid` runs on node `node` (is there and neither stopped nor a zombie).

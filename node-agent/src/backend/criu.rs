@@ -213,7 +213,7 @@ impl Criu {
     }
 
     /// Runs criu; `hold`: a claim's descriptor criu keeps open while it runs
-    /// ([`super::handoff::inherit`]).
+    /// ([`super::syscalls::inherit_fd`]).
     fn run(
         &self,
         what: &str,
@@ -224,7 +224,7 @@ impl Criu {
     ) -> Result<(), AgentError> {
         let mut cmd = Command::new(&self.path);
         if let Some(fd) = hold {
-            super::handoff::inherit(&mut cmd, fd);
+            super::syscalls::inherit_fd(&mut cmd, fd);
         }
         let mut child = cmd
             .args(args)

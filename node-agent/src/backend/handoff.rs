@@ -39,16 +39,10 @@ impl Claim {
     }
 
     /// The lock's descriptor, for a child (criu) that must hold the claim as long as
-    /// it runs: see [`inherit`].
+    /// it runs: see [`super::syscalls::inherit_fd`].
     pub fn fd(&self) -> i32 {
         self.file.as_raw_fd()
     }
-}
-
-/// Lets a child started with `cmd` inherit `fd`, so that a claim stays held while the
-/// child runs, even if this agent dies.
-pub fn inherit(cmd: &mut std::process::Command, fd: i32) {
-    super::syscalls::inherit_fd(cmd, fd);
 }
 
 fn io(what: &str, path: &Path, e: &std::io::Error) -> AgentError {

@@ -62,15 +62,9 @@ pub fn acquire(
     let mut file = match try_lock_file(&path) {
         Ok(Locked::Mine(file)) => file,
         Ok(Locked::Theirs(who)) => {
-            let who = who.trim();
-            let who = if who.is_empty() {
-                "another connection"
-            } else {
-                who
-            };
             return Err(AgentError::new(
                 ErrorKind::PermissionDenied,
-                format!("process {pid} is already being moved {who}"),
+                busy(pid, &who),
             ));
         }
         Err(e) => return Err(io("locking", &path, &e)),
@@ -81,6 +75,17 @@ pub fn acquire(
         .and_then(|()| file.write_all(line.as_bytes()))
         .map_err(|e| io("writing", &path, &e))?;
     Ok(MoveLock { file, path })
+}
+
+/// The sentence for a process that `who` (the lock file's line) is moving.
+fn busy(pid: i32, who: &str) -> String {
+    let who = who.trim();
+    let who = if who.is_empty() {
+        "another connection"
+    } else {
+        who
+    };
+    format!("process {pid} is already being moved {who}")
 }
 
 /// Who moves process `pid` now, if anyone: the sentence a second mover gets.
@@ -96,13 +101,7 @@ pub fn moved_by(dir: &Path, pid: i32) -> Option<String> {
         Err(fs::TryLockError::WouldBlock) => {
             let mut who = String::new();
             let _ = file.read_to_string(&mut who);
-            let who = who.trim();
-            let who = if who.is_empty() {
-                "another connection"
-            } else {
-                who
-            };
-            Some(format!("process {pid} is already being moved {who}"))
+            Some(busy(pid, &who))
         }
         Err(fs::TryLockError::Error(_)) => None,
     }

@@ -155,7 +155,17 @@ async fn dispatch(ctx: &Ctx, command: Command, named: bool) -> Result<ExitCode> 
             pid,
             target,
             no_predump,
-        } => crate::migrate::run(ctx, node, pid, &target, !no_predump).await,
+            disk_less,
+            relay,
+        } => {
+            let options = openmosix_client::migrate::MigrateOptions {
+                predump: !no_predump,
+                disk_less,
+                relay,
+                ..Default::default()
+            };
+            crate::migrate::run(ctx, node, pid, &target, options).await
+        }
         // With no cluster named, the map this node's discovery daemon hears, if one runs.
         Command::Showmap { node: None, .. } if !named => match crate::discovered::local_map()? {
             Some(found) => {

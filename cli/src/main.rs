@@ -126,6 +126,14 @@ pub enum Command {
         /// Dump at once, without pre-dump rounds.
         #[arg(long)]
         no_predump: bool,
+        /// Stream the memory pages to the target while the dump runs, node to node
+        /// when the nodes reach each other (experimental: docs/migration.md).
+        #[arg(long)]
+        disk_less: bool,
+        /// With --disk-less: send the pages through this machine even when the nodes
+        /// reach each other.
+        #[arg(long)]
+        relay: bool,
     },
     /// Set the cluster mask of a process (HOWTO 8.4): the nodes it may migrate to.
     ///

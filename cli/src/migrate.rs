@@ -19,9 +19,7 @@ pub(crate) fn describe(p: &Progress) -> String {
         Progress::Checking => "checking".into(),
         Progress::PreDump { round, pages } => format!("pre-dump round {round}: {pages} pages"),
         Progress::Freeze => "freezing and dumping".into(),
-        Progress::Transfer { sent, total } => {
-            format!("sent {} of {} KiB", sent / 1024, total / 1024)
-        }
+        Progress::Transfer { .. } => format!("sent {}", p.moved().unwrap_or_default()),
         Progress::Restore => "restoring on the target".into(),
         Progress::Resuming => "failed: resuming the process where it was".into(),
     }
@@ -33,7 +31,7 @@ pub async fn move_one(
     src: &AgentConn,
     dst: &AgentConn,
     pid: i32,
-    predump: bool,
+    options: MigrateOptions,
 ) -> Result<Migrated> {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let printer = tokio::spawn(async move {
@@ -45,10 +43,7 @@ pub async fn move_one(
         src,
         dst,
         pid,
-        MigrateOptions {
-            predump,
-            ..MigrateOptions::default()
-        },
+        options,
         Some(&tx),
     )
     .await;
@@ -68,7 +63,7 @@ pub async fn run(
     node: NodeId,
     pid: i32,
     target: &str,
-    predump: bool,
+    options: MigrateOptions,
 ) -> Result<ExitCode> {
     let src = ctx.conn(node).await?;
     let target: Target = target.parse().map_err(|e: String| anyhow!(e))?;
@@ -87,15 +82,22 @@ pub async fn run(
         }
     };
     let dst = ctx.conn(to).await?;
-    let m = move_one(ctx, &src, &dst, pid, predump)
+    let m = move_one(ctx, &src, &dst, pid, options)
         .await
         .with_context(|| format!("process {pid} stays on node {node}"))?;
     if ctx.json {
         outln!("{}", serde_json::to_string(&m)?);
     } else {
         outln!("{}", m.new_pid);
+        let route = match m.route {
+            openmosix_client::migrate::Route::Direct => "node to node".to_owned(),
+            openmosix_client::migrate::Route::Relayed => match &m.relayed_because {
+                Some(why) => format!("relayed here ({why})"),
+                None => "relayed here".to_owned(),
+            },
+        };
         eprintln!(
-            "openmosix: moved {} from node {} to node {} as pid {} (frozen {} ms, {} ms in all, {} KiB, {} pre-dump rounds)",
+            "openmosix: moved {} from node {} to node {} as pid {} (frozen {} ms, {} ms in all, {} KiB {}, {}, {} pre-dump rounds)",
             m.old_pid,
             m.from,
             m.to,
@@ -103,6 +105,8 @@ pub async fn run(
             m.freeze_ms,
             m.total_ms,
             m.bytes / 1024,
+            m.mode,
+            route,
             m.rounds
         );
     }

@@ -362,7 +362,7 @@ impl std::fmt::Debug for Aux {
     }
 }
 
-/// A side channel running `AGENT images send|receive IMAGE`.
+/// A side channel running `AGENT images|pages send|receive IMAGE`.
 pub struct ImageStream {
     /// Where the image comes from (send).
     pub reader: Option<Box<dyn AsyncRead + Unpin + Send>>,
@@ -411,6 +411,11 @@ impl ImageStream {
         }
     }
 
+    /// The last line the side channel's agent wrote on stderr, if any.
+    pub fn tail_line(&self) -> Option<String> {
+        self.tail.last_line()
+    }
+
     /// Kills the side channel (a failed transfer).
     pub async fn abort(self) {
         match self.child {
@@ -443,28 +448,50 @@ impl ImageStream {
     }
 }
 
-/// A side channel's stdin and stdout: the image leaves on stdout (`send`) or arrives on
-/// stdin; the other one is not used.
-fn image_stdio<S>(send: bool, piped: fn() -> S, null: fn() -> S) -> (S, S) {
-    if send {
-        (null(), piped())
-    } else {
-        (piped(), null())
-    }
-}
-
 impl Aux {
-    /// Opens `images send IMAGE` (`send = true`) or `images receive IMAGE`.
-    pub async fn images(&self, send: bool, image: &str) -> Result<ImageStream, String> {
-        let args = ["images", if send { "send" } else { "receive" }, image];
+    /// Opens `images send IMAGE` (`send = true`) or `images receive IMAGE` (with
+    /// `--onto-pages` when the pages came by a page stream): the image leaves on
+    /// stdout or arrives on stdin.
+    pub async fn images(
+        &self,
+        send: bool,
+        image: &str,
+        onto_pages: bool,
+    ) -> Result<ImageStream, String> {
+        let mut args = vec!["images", if send { "send" } else { "receive" }, image];
+        if onto_pages {
+            args.push("--onto-pages");
+        }
+        self.side_channel(&args, !send, send).await
+    }
+
+    /// Opens `pages send IMAGE` (`send = true`) or `pages receive IMAGE`: one end of a
+    /// disk-less migration's page stream, stdin and stdout both used.
+    pub async fn pages(&self, send: bool, image: &str) -> Result<ImageStream, String> {
+        let args = ["pages", if send { "send" } else { "receive" }, image];
+        self.side_channel(&args, true, true).await
+    }
+
+    /// Runs `AGENT args…` beside the agent, with stdin and stdout piped as asked.
+    async fn side_channel(
+        &self,
+        args: &[&str],
+        stdin: bool,
+        stdout: bool,
+    ) -> Result<ImageStream, String> {
         match self {
             Aux::Ssh { session, agent } => {
-                let (stdin, stdout) =
-                    image_stdio(send, openssh::Stdio::piped, openssh::Stdio::null);
+                let pick = |p: bool| {
+                    if p {
+                        openssh::Stdio::piped()
+                    } else {
+                        openssh::Stdio::null()
+                    }
+                };
                 let mut child = agent_command(session, agent)
                     .args(args)
-                    .stdin(stdin)
-                    .stdout(stdout)
+                    .stdin(pick(stdin))
+                    .stdout(pick(stdout))
                     .stderr(openssh::Stdio::piped())
                     .spawn()
                     .await
@@ -487,10 +514,10 @@ impl Aux {
                 if let Some(d) = state_dir {
                     cmd.arg("--state-dir").arg(d);
                 }
-                let (stdin, stdout) = image_stdio(send, Stdio::piped, Stdio::null);
+                let pick = |p: bool| if p { Stdio::piped() } else { Stdio::null() };
                 let mut child = cmd
-                    .stdin(stdin)
-                    .stdout(stdout)
+                    .stdin(pick(stdin))
+                    .stdout(pick(stdout))
                     .stderr(Stdio::piped())
                     .kill_on_drop(true)
                     .spawn()

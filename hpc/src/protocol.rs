@@ -144,17 +144,30 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         to: Option<NodeId>,
     },
+    /// Before a disk-less dump: the source checks that `pid` may go to `to`, holds it
+    /// for this connection and names its image (answered `{"image": …}`), so that the
+    /// page streams of both ends can be opened before the dump starts.
+    Prepare {
+        /// Process id.
+        pid: i32,
+        /// Target node.
+        to: NodeId,
+    },
     /// The final dump; the tree is left stopped here.
     Dump {
         /// Process id.
         pid: i32,
-        /// The image of the pre-dump rounds, if any.
+        /// The image of the pre-dump rounds, or the prepared one, if any.
         #[serde(default)]
         image: Option<String>,
         /// The target node, when the client says (the agent then checks the process's
         /// cluster mask against it too); older clients leave it out.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         to: Option<NodeId>,
+        /// Memory pages go to the image's page stream (`openmosix-agent pages send`,
+        /// opened by the client), not to this node's disk.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        pages: bool,
     },
     /// The migration failed: let the stopped tree run on here.
     Resume {
@@ -264,6 +277,7 @@ impl Request {
             Request::Unsubscribe { .. } => "unsubscribe",
             Request::CanMigrate { .. } => "can_migrate",
             Request::Predump { .. } => "predump",
+            Request::Prepare { .. } => "prepare",
             Request::Dump { .. } => "dump",
             Request::Resume { .. } => "resume",
             Request::Finish { .. } => "finish",
@@ -320,6 +334,7 @@ pub const OPS: &[&str] = &[
     "unsubscribe",
     "can_migrate",
     "predump",
+    "prepare",
     "dump",
     "resume",
     "finish",

@@ -151,9 +151,7 @@ pub fn phase(p: &Progress) -> String {
         Progress::Checking => "checking".to_owned(),
         Progress::PreDump { round, pages } => format!("pre-dump round {round} ({pages} pages)"),
         Progress::Freeze => "dumping (frozen)".to_owned(),
-        Progress::Transfer { sent, total } => {
-            format!("transferring {} of {} KiB", sent / 1024, total / 1024)
-        }
+        Progress::Transfer { .. } => format!("moving {}", p.moved().unwrap_or_default()),
         Progress::Restore => "restoring".to_owned(),
         Progress::Resuming => "failed: resuming the original".to_owned(),
     }
@@ -166,7 +164,7 @@ pub fn fraction(p: Option<&Progress>) -> f32 {
         Some(Progress::Checking) => 0.1,
         Some(Progress::PreDump { .. }) => 0.2,
         Some(Progress::Freeze) => 0.3,
-        Some(Progress::Transfer { sent, total }) => {
+        Some(Progress::Transfer { sent, total, .. }) => {
             let t = if *total == 0 {
                 1.0
             } else {

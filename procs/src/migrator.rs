@@ -63,7 +63,7 @@ pub fn phase(progress: &Progress) -> (f32, &'static str, String) {
             )
         }
         Progress::Freeze => (0.35, "freeze", "frozen: final dump".into()),
-        Progress::Transfer { sent, total } => {
+        Progress::Transfer { sent, total, .. } => {
             let part = if total == 0 {
                 1.0
             } else {
@@ -72,7 +72,7 @@ pub fn phase(progress: &Progress) -> (f32, &'static str, String) {
             (
                 0.4 + 0.4 * part,
                 "transfer",
-                format!("sending the images: {} of {}", bytes(sent), bytes(total)),
+                format!("moving the image: {}", progress.moved().unwrap_or_default()),
             )
         }
         Progress::Restore => (0.85, "restore", "restoring on the target".into()),

@@ -371,6 +371,7 @@ fn a_migration_shows_its_phases_and_the_window_follows_the_process() {
         Progress::Transfer {
             sent: 512 * 1024,
             total: 1024 * 1024,
+            rate: 0,
         },
     ] {
         assert!(

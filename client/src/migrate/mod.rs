@@ -23,8 +23,12 @@ use openmosix_hpc::model::{NodeId, NodeInfo, NodeStatus, ProcInfo};
 use openmosix_hpc::protocol::{Carried, Request};
 
 mod in_cluster;
+mod pages;
 mod settle;
 mod transfer;
+
+use pages::PageStream;
+pub use pages::Route;
 
 pub use settle::{Unsettled, settle_handoffs};
 
@@ -44,6 +48,8 @@ pub const GROWTH_LIMIT: f64 = 1.10;
 pub const PREDUMP_MIN_RSS: u64 = 64 * 1024 * 1024;
 /// How long a dump or restore may take.
 const STEP_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long the page pumps may take to end once the dump has answered.
+const PUMPS_END: Duration = Duration::from_secs(30);
 
 /// A phase of a migration, as it happens.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,17 +66,44 @@ pub enum Progress {
     },
     /// The final dump: the process is frozen from here.
     Freeze,
-    /// Image bytes sent so far, of `total`.
+    /// Image bytes moved so far (pages and the rest), of about `total`.
     Transfer {
-        /// Sent.
+        /// Moved.
         sent: u64,
         /// Expected.
         total: u64,
+        /// Bytes a second since the transfer began.
+        #[serde(default)]
+        rate: u64,
     },
     /// Restoring on the target.
     Restore,
     /// Resuming the original on the source after a failure.
     Resuming,
+}
+
+impl Progress {
+    /// A transfer in words: "412 MiB of 1.0 GiB at 380 MiB/s".
+    pub fn moved(&self) -> Option<String> {
+        let Progress::Transfer { sent, total, rate } = self else {
+            return None;
+        };
+        let mut text = format!("{} of {}", size(*sent), size(*total));
+        if *rate > 0 {
+            text.push_str(&format!(" at {}/s", size(*rate)));
+        }
+        Some(text)
+    }
+}
+
+/// Bytes in the unit a person reads.
+fn size(b: u64) -> String {
+    match b {
+        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / f64::from(1u32 << 30)),
+        b if b >= 1 << 20 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 => format!("{} KiB", b >> 10),
+        b => format!("{b} B"),
+    }
 }
 
 /// What a finished migration reports.
@@ -92,8 +125,18 @@ pub struct Migrated {
     /// target); 0 for a single-phase one.
     #[serde(default)]
     pub handover_ms: u64,
-    /// Image bytes sent.
+    /// Image bytes sent (pages and the rest).
     pub bytes: u64,
+    /// How the memory went: `disk-less` (pages streamed while the dump ran) or
+    /// `disk` (dumped to the source's disk first: older agents, or asked for).
+    #[serde(default)]
+    pub mode: String,
+    /// The way the bytes went: node to node (`direct`) or through this client.
+    #[serde(default = "relayed")]
+    pub route: Route,
+    /// Why the direct path was not taken, when it was tried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relayed_because: Option<String>,
     /// Pre-dump rounds.
     pub rounds: u32,
     /// Home node and pid of the process.
@@ -119,6 +162,17 @@ pub struct MigrateOptions {
     /// Hand over in one phase as agents before the handoff records did (the target
     /// runs the process at once): only to measure what the two phases cost.
     pub one_phase: bool,
+    /// Stream the pages while the dump runs (`pages send|receive`) instead of dumping
+    /// to the source's disk first. Opt-in until the relayed page stream passes every
+    /// migration test (issue #15's note): the direct path works, the relayed one hung
+    /// once on the testbed.
+    pub disk_less: bool,
+    /// Never take the direct path between the nodes, always relay through here.
+    pub relay: bool,
+}
+
+fn relayed() -> Route {
+    Route::Relayed
 }
 
 impl Default for MigrateOptions {
@@ -127,6 +181,8 @@ impl Default for MigrateOptions {
             predump: true,
             auto: false,
             one_phase: false,
+            disk_less: false,
+            relay: false,
         }
     }
 }
@@ -142,6 +198,11 @@ struct PredumpInfo {
 struct DumpInfo {
     image: String,
     bytes: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct Prepared {
+    image: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -181,22 +242,28 @@ pub async fn migrate(
         (None, 0)
     };
 
+    let disk_less = image.is_none() && options.disk_less && mover.disk_less();
+    let (image, stream) = if disk_less {
+        let (id, stream) = mover.open_pages(src_aux, dst_aux).await?;
+        (Some(id), Some(stream))
+    } else {
+        (image, None)
+    };
+    let (route, relayed_because) = stream.as_ref().map_or((Route::Relayed, None), |s| {
+        (s.route, s.relayed_because.clone())
+    });
+
     say(progress, Progress::Freeze);
     let freeze = Instant::now();
-    // On a failed dump the source has resumed the tree itself.
-    let dump: DumpInfo = src
-        .request_within(
-            Request::Dump {
-                pid,
-                image,
-                to: Some(mover.to),
-            },
-            STEP_TIMEOUT,
-        )
-        .await?;
+    let (dump, pages) = mover.dump(image, stream, p.rss).await?;
+    let page_bytes = pages
+        .as_ref()
+        .and_then(|r| r.as_ref().ok())
+        .copied()
+        .unwrap_or(0);
     let two_phase = !options.one_phase && mover.two_phase();
     let new_pid = mover
-        .restore(&p, &dump, src_aux, dst_aux, two_phase)
+        .restore(&p, &dump, src_aux, dst_aux, two_phase, pages)
         .await?;
     let handover = Instant::now();
     if two_phase {
@@ -217,7 +284,10 @@ pub async fn migrate(
         freeze_ms,
         total_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
         handover_ms,
-        bytes: dump.bytes,
+        bytes: dump.bytes + page_bytes,
+        mode: if disk_less { "disk-less" } else { "disk" }.into(),
+        route,
+        relayed_because,
         rounds,
         home: (p.home, p.home_pid),
     })
@@ -316,6 +386,84 @@ impl<'a> Mover<'a> {
         Ok((image, rounds))
     }
 
+    /// Whether both agents take page streams (older ones dump to disk).
+    fn disk_less(&self) -> bool {
+        let has = |c: &AgentConn, op: &str| c.hello().ops.iter().any(|o| o == op);
+        has(self.src, "prepare") && has(self.dst, "prepare")
+    }
+
+    /// Prepares the image on the source and opens its page stream to the target. A
+    /// stream that cannot open lets the prepared process go.
+    async fn open_pages(
+        &self,
+        src_aux: &Aux,
+        dst_aux: &Aux,
+    ) -> Result<(String, PageStream), ClientError> {
+        let prepared: Prepared = self
+            .src
+            .request(Request::Prepare {
+                pid: self.pid,
+                to: self.to,
+            })
+            .await?;
+        let image = prepared.image;
+        match PageStream::open(src_aux, dst_aux, &image, !self.options.relay).await {
+            Ok(stream) => Ok((image, stream)),
+            Err(e) => {
+                let _ = self
+                    .src
+                    .request::<serde_json::Value>(Request::Resume { image })
+                    .await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The final dump, its pages carried by `stream` when there is one: the dump, and
+    /// how the page stream ended (bytes carried). On a failed dump the source has
+    /// resumed the tree itself.
+    async fn dump(
+        &self,
+        image: Option<String>,
+        stream: Option<PageStream>,
+        total: u64,
+    ) -> Result<(DumpInfo, Option<Result<u64, String>>), ClientError> {
+        let pages = stream.is_some();
+        let runner = stream.map(|s| tokio::spawn(s.run(total, self.progress.cloned())));
+        let dumped = self
+            .src
+            .request_within::<DumpInfo>(
+                Request::Dump {
+                    pid: self.pid,
+                    image,
+                    to: Some(self.to),
+                    pages,
+                },
+                STEP_TIMEOUT,
+            )
+            .await;
+        let Some(runner) = runner else {
+            return dumped.map(|d| (d, None));
+        };
+        let dump = match dumped {
+            Ok(d) => d,
+            Err(e) => {
+                // The pumps end when the dump's socket closes; do not wait for them.
+                runner.abort();
+                return Err(e);
+            }
+        };
+        let carried = match tokio::time::timeout(PUMPS_END, runner).await {
+            Ok(Ok(Ok(n))) => Ok(n),
+            Ok(Ok(Err(e))) => Err(e.to_string()),
+            Ok(Err(e)) => Err(format!("the page stream task failed: {e}")),
+            Err(_) => Err(format!(
+                "the page pumps did not end within {PUMPS_END:?} of the dump"
+            )),
+        };
+        Ok((dump, Some(carried)))
+    }
+
     /// Whether both agents speak the two-phase handoff (older ones restore running and
     /// finish without a commit).
     fn two_phase(&self) -> bool {
@@ -332,10 +480,26 @@ impl<'a> Mover<'a> {
         src_aux: &Aux,
         dst_aux: &Aux,
         hold: bool,
+        pages: Option<Result<u64, String>>,
     ) -> Result<i32, ClientError> {
         let image = &dump.image;
         let moved = async {
-            transfer(src_aux, dst_aux, image, dump.bytes, self.progress).await?;
+            let onto_pages = pages.is_some();
+            let carried = match pages {
+                Some(Err(e)) => return Err(failed(e)),
+                Some(Ok(n)) => n,
+                None => 0,
+            };
+            transfer(
+                src_aux,
+                dst_aux,
+                image,
+                dump.bytes,
+                onto_pages,
+                carried,
+                self.progress,
+            )
+            .await?;
             say(self.progress, Progress::Restore);
             let r: Restored = self
                 .dst

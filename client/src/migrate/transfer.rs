@@ -9,19 +9,22 @@ use super::{Progress, failed, say};
 use crate::ClientError;
 use crate::transport::Aux;
 
-/// Streams image `image` from the source's `images send` to the target's `images receive`.
+/// Streams image `image` from the source's `images send` to the target's `images
+/// receive` (`onto_pages`: after the `before` bytes of its page stream).
 pub(super) async fn transfer(
     src: &Aux,
     dst: &Aux,
     image: &str,
     total: u64,
+    onto_pages: bool,
+    before: u64,
     progress: Option<&mpsc::UnboundedSender<Progress>>,
 ) -> Result<(), ClientError> {
     let mut send = src
-        .images(true, image)
+        .images(true, image, false)
         .await
         .map_err(|e| failed(format!("cannot read the image: {e}")))?;
-    let mut recv = match dst.images(false, image).await {
+    let mut recv = match dst.images(false, image, onto_pages).await {
         Ok(r) => r,
         Err(e) => {
             send.abort().await;
@@ -33,7 +36,17 @@ pub(super) async fn transfer(
     };
     let mut buf = vec![0u8; 256 * 1024];
     let mut sent = 0u64;
+    let started = Instant::now();
     let mut last_report = Instant::now();
+    let total = before + total;
+    let moved = |sent: u64| {
+        let secs = started.elapsed().as_secs_f64().max(1e-3);
+        Progress::Transfer {
+            sent: before + sent,
+            total,
+            rate: (sent as f64 / secs) as u64,
+        }
+    };
     let copied: Result<(), String> = async {
         loop {
             let n = reader
@@ -49,7 +62,7 @@ pub(super) async fn transfer(
                 .map_err(|e| format!("the target stopped taking the image: {e}"))?;
             sent += n as u64;
             if last_report.elapsed() > Duration::from_millis(100) {
-                say(progress, Progress::Transfer { sent, total });
+                say(progress, moved(sent));
                 last_report = Instant::now();
             }
         }
@@ -61,7 +74,7 @@ pub(super) async fn transfer(
     .await;
     drop(writer);
     drop(reader);
-    say(progress, Progress::Transfer { sent, total });
+    say(progress, moved(sent));
     let sent_ok = send.finish().await;
     let recv_ok = recv.finish().await;
     match (copied, sent_ok, recv_ok) {

@@ -85,6 +85,20 @@ pub fn detect(setting: Option<&Path>) -> (Option<Criu>, Capability) {
     }
 }
 
+/// The criu a page pump runs (`setting`, else criu on PATH or in an sbin folder),
+/// without `criu check`: the agent that prepared the move has checked it.
+pub fn locate(setting: Option<&Path>) -> Option<Criu> {
+    let path = match setting {
+        Some(p) => p.to_path_buf(),
+        None => find_on_path("criu")?,
+    };
+    Some(Criu {
+        path,
+        track_mem: false,
+        limit: CRIU_LIMIT,
+    })
+}
+
 /// What `hello` says when migration is not available.
 fn unavailable(detail: String) -> Capability {
     Capability {
@@ -212,18 +226,18 @@ impl Criu {
         self.track_mem
     }
 
-    /// Runs criu; `hold`: a claim's descriptor criu keeps open while it runs
-    /// ([`super::syscalls::inherit_fd`]).
+    /// Runs criu; `inherit`: descriptors criu gets (a claim it keeps open while it
+    /// runs, a page stream; [`super::syscalls::inherit_fd`]).
     fn run(
         &self,
         what: &str,
         args: &[&str],
         dir: &Path,
         log_name: &str,
-        hold: Option<i32>,
+        inherit: &[i32],
     ) -> Result<(), AgentError> {
         let mut cmd = Command::new(&self.path);
-        if let Some(fd) = hold {
+        for &fd in inherit {
             super::syscalls::inherit_fd(&mut cmd, fd);
         }
         let mut child = cmd
@@ -287,24 +301,41 @@ impl Criu {
         if let Some(p) = prev {
             args.extend(["--prev-images-dir", p]);
         }
-        self.run("pre-dump", &args, dir, "pre-dump.log", None)
+        self.run("pre-dump", &args, dir, "pre-dump.log", &[])
     }
 
     /// `criu dump --leave-stopped`: the process tree stays stopped here until the target
     /// confirms the restore. criu holds `hold` (the image's claim) while it runs.
+    ///
+    /// With `pages` (a connected socket) the memory pages go there, to a `criu
+    /// page-server` at its other end, instead of into `dir`.
     pub fn dump(
         &self,
         pid: i32,
         dir: &Path,
         prev: Option<&str>,
         hold: Option<i32>,
+        pages: Option<i32>,
     ) -> Result<(), AgentError> {
         let pid = pid.to_string();
         let mut args = vec!["dump", "-t", &pid, "--shell-job", "--leave-stopped"];
         if let Some(p) = prev.filter(|_| self.track_mem) {
             args.extend(["--track-mem", "--prev-images-dir", p]);
         }
-        self.run("dump", &args, dir, "dump.log", hold)
+        let socket = pages.map(|fd| fd.to_string());
+        if let Some(fd) = &socket {
+            args.extend(["--page-server", "--ps-socket", fd]);
+        }
+        let inherit: Vec<i32> = hold.into_iter().chain(pages).collect();
+        self.run("dump", &args, dir, "dump.log", &inherit)
+    }
+
+    /// `criu page-server` on the connected socket `socket`: writes the pages a
+    /// disk-less dump sends into `dir`, until the dump closes the stream.
+    pub fn page_server(&self, dir: &Path, socket: i32) -> Result<(), AgentError> {
+        let fd = socket.to_string();
+        let args = ["page-server", "--ps-socket", fd.as_str()];
+        self.run("page-server", &args, dir, "page-server.log", &[socket])
     }
 
     /// `criu restore -d`: the tree is restored detached (and left stopped with
@@ -332,7 +363,8 @@ impl Criu {
         if stopped {
             args.push("--leave-stopped");
         }
-        self.run("restore", &args, dir, "restore.log", hold)?;
+        let inherit: Vec<i32> = hold.into_iter().collect();
+        self.run("restore", &args, dir, "restore.log", &inherit)?;
         std::fs::read_to_string(&pidfile)
             .ok()
             .and_then(|s| s.trim().parse().ok())
@@ -359,7 +391,7 @@ mod tests {
         .with_limit(Duration::from_millis(300));
         let started = std::time::Instant::now();
         let err = criu
-            .run("dump", &["dump"], dir.path(), "dump.log", None)
+            .run("dump", &["dump"], dir.path(), "dump.log", &[])
             .unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(5), "not stopped");
         assert_eq!(

@@ -123,3 +123,13 @@ pub fn kill_self() {
         libc::kill(libc::getpid(), libc::SIGKILL);
     }
 }
+
+/// This process's stdin and stdout as files it owns: a page pump closes its stdout
+/// (the client reads the end of the stream) while it goes on, which `std::io::stdout`
+/// cannot do. Call once, before anything else uses them.
+pub fn take_stdio() -> (std::fs::File, std::fs::File) {
+    use std::os::fd::FromRawFd as _;
+    // SAFETY: descriptors 0 and 1 are open for the life of the process, and from here
+    // on only these two files use them.
+    unsafe { (std::fs::File::from_raw_fd(0), std::fs::File::from_raw_fd(1)) }
+}

@@ -56,6 +56,7 @@ impl<B: Backend + 'static> Server<B> {
                 )),
             },
             r @ (Request::Predump { .. }
+            | Request::Prepare { .. }
             | Request::Dump { .. }
             | Request::Resume { .. }
             | Request::Finish { .. }
@@ -229,6 +230,7 @@ impl<B: Backend + 'static> Server<B> {
                 Err(needs_streaming("subscriptions"))
             }
             Request::Predump { .. }
+            | Request::Prepare { .. }
             | Request::Dump { .. }
             | Request::Resume { .. }
             | Request::Finish { .. }

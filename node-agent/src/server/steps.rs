@@ -161,10 +161,24 @@ fn step<B: Backend>(
             }
             to_json(info?)
         }
-        Request::Dump { pid, image, to } => {
+        Request::Prepare { pid, to } => {
+            let held = checked(backend, m, own, pid, None, Some(to))?;
+            let claim = image_to_dump(m, own, pid, None)?;
+            let id = claim.image().to_owned();
+            // Held for this connection until it dumps or resumes the image.
+            lock(&own.moving).insert(id.clone(), held);
+            own.keep(claim);
+            Ok(serde_json::json!({ "image": id }))
+        }
+        Request::Dump {
+            pid,
+            image,
+            to,
+            pages,
+        } => {
             let held = checked(backend, m, own, pid, image.as_deref(), to)?;
             let claim = image_to_dump(m, own, pid, image.as_deref())?;
-            let info = m.dump(pid, &claim, to)?;
+            let info = m.dump(pid, &claim, to, pages)?;
             lock(&own.moving).insert(info.image.clone(), held);
             own.keep(claim);
             m.fault_hook("after-dump")?;

@@ -35,10 +35,30 @@ impl Migrator {
     /// Reads image `id` from a tar stream (for `openmosix-agent images receive`), checked
     /// entry by entry as [`stream::unpack`] says. A cut or refused stream leaves no image
     /// behind.
-    pub fn receive(&self, id: &str, input: impl std::io::Read) -> Result<u64, AgentError> {
+    ///
+    /// With `onto_pages` the stream is the rest of a disk-less dump: the pages a page
+    /// server wrote into the image are kept and joined to it.
+    pub fn receive(
+        &self,
+        id: &str,
+        input: impl std::io::Read,
+        onto_pages: bool,
+    ) -> Result<u64, AgentError> {
         let dir = self.image_dir(id)?;
         // Claimed while it arrives, so that no agent sweeps it away meanwhile.
         let _claim = self.handoffs.claim(id)?;
+        let aside = if onto_pages {
+            let aside = self.set_pages_aside(id)?;
+            if aside.is_none() {
+                return Err(AgentError::new(
+                    ErrorKind::MigrationFailed,
+                    format!("no pages of image {id} arrived here"),
+                ));
+            }
+            aside
+        } else {
+            None
+        };
         let _ = fs::remove_dir_all(&dir);
         fs::DirBuilder::new()
             .recursive(true)
@@ -53,6 +73,13 @@ impl Migrator {
                 ErrorKind::MigrationFailed,
                 "the image stream holds no final dump",
             ));
+        }
+        if let Some(aside) = aside {
+            if let Err(e) = self.take_pages_back(id, &aside) {
+                let _ = fs::remove_dir_all(&dir);
+                let _ = fs::remove_dir_all(&aside);
+                return Err(e);
+            }
         }
         Ok(bytes)
     }
@@ -90,7 +117,7 @@ mod tests {
         std::os::unix::fs::symlink("../1", dir.join("dump/parent")).unwrap();
         let mut stream = Vec::new();
         src.send("1-a", &mut stream).unwrap();
-        let bytes = dst.receive("1-a", &stream[..]).unwrap();
+        let bytes = dst.receive("1-a", &stream[..], false).unwrap();
         assert!(bytes >= 8192);
         let got = dst.image_dir("1-a").unwrap();
         assert_eq!(
@@ -103,7 +130,10 @@ mod tests {
         );
         // A stream cut anywhere leaves nothing behind.
         for cut in [stream.len() / 3, stream.len() - 1536, 512] {
-            assert!(dst.receive("2-b", &stream[..cut]).is_err(), "cut at {cut}");
+            assert!(
+                dst.receive("2-b", &stream[..cut], false).is_err(),
+                "cut at {cut}"
+            );
             assert!(!dst.image_dir("2-b").unwrap().exists());
         }
     }

@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 
 mod fault;
 mod images;
+mod link;
+pub mod pages;
 mod settle;
 
 pub use fault::FAULT_HOOK;
@@ -195,11 +197,15 @@ impl Migrator {
     /// The final dump into the claimed image, the tree left stopped, for a move to
     /// `to`. The handoff is recorded `dumping` before criu runs (criu holds the claim)
     /// and `dumped` after. On failure criu resumes the tree, and so do we.
+    ///
+    /// With `pages` the memory pages go to the image's page stream: the socket that
+    /// `openmosix-agent pages send` listens on in the image folder ([`pages::SOCKET`]).
     pub fn dump(
         &self,
         pid: i32,
         claim: &Claim,
         to: Option<NodeId>,
+        pages: bool,
     ) -> Result<DumpInfo, AgentError> {
         let id = claim.image();
         let (criu, dir) = self.image_for(pid, id)?;
@@ -221,9 +227,30 @@ impl Migrator {
         let prev = (rounds > 0).then(|| format!("../{rounds}"));
         let here = dir.join("dump");
         let start = std::time::Instant::now();
+        let stream = if pages {
+            match pages::connect(&dir) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    self.remove(id);
+                    self.handoffs.remove(claim);
+                    return Err(e);
+                }
+            }
+        } else {
+            None
+        };
         let dumped = fs::create_dir(&here)
             .map_err(|e| io("creating", &here, &e))
-            .and_then(|()| criu.dump(pid, &here, prev.as_deref(), Some(claim.fd())));
+            .and_then(|()| {
+                criu.dump(
+                    pid,
+                    &here,
+                    prev.as_deref(),
+                    Some(claim.fd()),
+                    stream.as_ref().map(std::os::fd::AsRawFd::as_raw_fd),
+                )
+            });
+        drop(stream);
         if let Err(e) = dumped {
             // criu resumes the tree itself on failure; make sure of it.
             self.continue_tree(&self.tree(pid));

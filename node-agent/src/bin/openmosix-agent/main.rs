@@ -75,6 +75,26 @@ enum Command {
         /// Folder of the agent's state (images live in its `images/`).
         #[arg(long, env = "OPENMOSIX_STATE_DIR", value_name = "DIR")]
         state_dir: Option<PathBuf>,
+        /// `receive` only: the stream is the rest of a disk-less dump, whose pages
+        /// `pages receive` has taken already.
+        #[arg(long)]
+        onto_pages: bool,
+    },
+    /// Carry a disk-less migration's memory pages (docs/migration.md): `send ID` on the
+    /// source takes them from the dump, `receive ID` on the target gives them to a criu
+    /// page server; between them the client's relay or a direct, sealed TCP link.
+    Pages {
+        /// send or receive.
+        #[arg(value_enum)]
+        direction: Direction,
+        /// The image name (as `prepare` answered).
+        image: String,
+        /// Folder of the agent's state (images live in its `images/`).
+        #[arg(long, env = "OPENMOSIX_STATE_DIR", value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+        /// The criu binary [default: criu on PATH or in an sbin folder].
+        #[arg(long, env = "OPENMOSIX_CRIU", value_name = "PATH")]
+        criu: Option<PathBuf>,
     },
     /// Measure this machine's speed (PIII/1GHz = 1000) and print it.
     Calibrate,
@@ -131,10 +151,23 @@ fn run() -> Result<()> {
             direction,
             image,
             state_dir,
+            onto_pages,
         } => images(
             direction,
             &image,
             &state_dir.unwrap_or_else(default_state_dir),
+            onto_pages,
+        ),
+        Command::Pages {
+            direction,
+            image,
+            state_dir,
+            criu,
+        } => pages(
+            direction,
+            &image,
+            &state_dir.unwrap_or_else(default_state_dir),
+            criu.as_deref(),
         ),
         Command::Serve {
             backend,
@@ -147,14 +180,38 @@ fn run() -> Result<()> {
 }
 
 /// `images send|receive`: streams image `image` of the agent's state in `state_dir`.
-fn images(direction: Direction, image: &str, state_dir: &Path) -> Result<()> {
+fn images(direction: Direction, image: &str, state_dir: &Path, onto_pages: bool) -> Result<()> {
     let m = Migrator::new(None, String::new(), state_dir, ProcFs::new("/proc"));
     match direction {
         Direction::Send => {
             m.send(image, std::io::BufWriter::new(std::io::stdout().lock()))?;
         }
         Direction::Receive => {
-            m.receive(image, std::io::BufReader::new(std::io::stdin().lock()))?;
+            m.receive(
+                image,
+                std::io::BufReader::new(std::io::stdin().lock()),
+                onto_pages,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// `pages send|receive`: one end of a disk-less migration's page stream.
+fn pages(direction: Direction, image: &str, state_dir: &Path, criu: Option<&Path>) -> Result<()> {
+    use openmosix_agent::backend::migration::pages;
+    let m = Migrator::new(None, String::new(), state_dir, ProcFs::new("/proc"));
+    let (stdin, stdout) = openmosix_agent::backend::syscalls::take_stdio();
+    let stdin = std::io::BufReader::with_capacity(256 * 1024, stdin);
+    match direction {
+        Direction::Send => {
+            pages::send(&m, image, stdin, stdout)?;
+        }
+        Direction::Receive => {
+            let Some(criu) = openmosix_agent::backend::criu::locate(criu) else {
+                bail!("criu is not installed here, so no page server can run");
+            };
+            pages::receive(&m, &criu, image, stdin, stdout)?;
         }
     }
     Ok(())

@@ -1,0 +1,316 @@
+//! The page stream of a disk-less migration, seen from the client: both pumps started
+//! (`openmosix-agent pages send|receive`), the path chosen — node to node when the
+//! source reaches the target, else relayed through this client — and, while the dump
+//! runs, the bytes relayed or their count read for the progress.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{
+    AsyncBufReadExt as _, AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, BufReader,
+};
+use tokio::sync::mpsc;
+
+use super::{Progress, failed, say};
+use crate::ClientError;
+use crate::transport::{Aux, ImageStream};
+
+/// How long a pump may take to say its control line.
+const CONTROL: Duration = Duration::from_secs(30);
+
+/// The way the image's bytes went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Route {
+    /// Node to node, over a TCP link sealed with a one-time key.
+    Direct,
+    /// Through this client's two SSH connections.
+    Relayed,
+}
+
+/// Both pumps, their path agreed.
+pub(super) struct PageStream {
+    src: ImageStream,
+    dst: ImageStream,
+    src_out: BufReader<Box<dyn AsyncRead + Unpin + Send>>,
+    dst_out: BufReader<Box<dyn AsyncRead + Unpin + Send>>,
+    src_in: Box<dyn AsyncWrite + Unpin + Send>,
+    dst_in: Box<dyn AsyncWrite + Unpin + Send>,
+    /// The path taken.
+    pub route: Route,
+    /// Why the direct path was not taken, when it was tried.
+    pub relayed_because: Option<String>,
+}
+
+impl std::fmt::Debug for PageStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PageStream({:?})", self.route)
+    }
+}
+
+async fn line(
+    r: &mut BufReader<Box<dyn AsyncRead + Unpin + Send>>,
+    who: &str,
+) -> Result<String, String> {
+    let mut l = String::new();
+    match tokio::time::timeout(CONTROL, r.read_line(&mut l)).await {
+        Err(_) => Err(format!("the {who} page pump said nothing for {CONTROL:?}")),
+        Ok(Err(e)) => Err(format!("the {who} page pump: {e}")),
+        Ok(Ok(0)) => Err(format!("the {who} page pump ended before it was ready")),
+        Ok(Ok(_)) => Ok(l.trim().to_owned()),
+    }
+}
+
+async fn tell(
+    w: &mut Box<dyn AsyncWrite + Unpin + Send>,
+    text: &str,
+    who: &str,
+) -> Result<(), String> {
+    w.write_all(format!("{text}\n").as_bytes())
+        .await
+        .and(w.flush().await)
+        .map_err(|e| format!("the {who} page pump went away: {e}"))
+}
+
+/// A fresh one-time key for a direct link, in hex (two AES-256 keys).
+fn one_time_key() -> Result<String, String> {
+    let mut key = [0u8; 64];
+    getrandom::fill(&mut key).map_err(|e| format!("no randomness for the page link key: {e}"))?;
+    Ok(hex::encode(key))
+}
+
+impl PageStream {
+    /// Starts both pumps for image `image` and agrees the path: direct when `direct`
+    /// and the source reaches the target with the key, else relayed.
+    pub(super) async fn open(
+        src: &Aux,
+        dst: &Aux,
+        image: &str,
+        direct: bool,
+    ) -> Result<PageStream, ClientError> {
+        let mut src = src
+            .pages(true, image)
+            .await
+            .map_err(|e| failed(format!("cannot open the page stream on the source: {e}")))?;
+        let mut dst = match dst.pages(false, image).await {
+            Ok(d) => d,
+            Err(e) => {
+                src.abort().await;
+                return Err(failed(format!(
+                    "cannot open the page stream on the target: {e}"
+                )));
+            }
+        };
+        let pipes = (
+            src.reader.take(),
+            src.writer.take(),
+            dst.reader.take(),
+            dst.writer.take(),
+        );
+        let (Some(so), Some(si), Some(dout), Some(di)) = pipes else {
+            return Err(failed("page stream pipes missing".into()));
+        };
+        let mut stream = PageStream {
+            src,
+            dst,
+            src_out: BufReader::with_capacity(256 * 1024, so),
+            dst_out: BufReader::with_capacity(256 * 1024, dout),
+            src_in: si,
+            dst_in: di,
+            route: Route::Relayed,
+            relayed_because: None,
+        };
+        if let Err(e) = stream.agree(direct).await {
+            let why = stream.why(e).await;
+            stream.abort().await;
+            return Err(failed(why));
+        }
+        Ok(stream)
+    }
+
+    async fn agree(&mut self, direct: bool) -> Result<(), String> {
+        let ready = line(&mut self.src_out, "source").await?;
+        if ready != "ready" {
+            return Err(format!("the source page pump said {ready:?}"));
+        }
+        if !direct {
+            tell(&mut self.dst_in, "relay", "target").await?;
+            return tell(&mut self.src_in, "relay", "source").await;
+        }
+        let key = one_time_key()?;
+        tell(&mut self.dst_in, &format!("direct {key}"), "target").await?;
+        let listen = line(&mut self.dst_out, "target").await?;
+        let addrs = listen.strip_prefix("listen ").unwrap_or("");
+        tell(&mut self.src_in, &format!("direct {addrs} {key}"), "source").await?;
+        let answer = line(&mut self.src_out, "source").await?;
+        if answer == "direct" {
+            self.route = Route::Direct;
+            return Ok(());
+        }
+        self.relayed_because = Some(
+            answer
+                .strip_prefix("relay")
+                .unwrap_or(&answer)
+                .trim()
+                .to_owned(),
+        );
+        tell(&mut self.dst_in, "relay", "target").await
+    }
+
+    /// The pumps' own words when they failed (their last error line), else `e`.
+    async fn why(&mut self, e: String) -> String {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        self.src
+            .tail_line()
+            .or_else(|| self.dst.tail_line())
+            .unwrap_or(e)
+    }
+
+    /// Kills both pumps.
+    pub(super) async fn abort(self) {
+        self.src.abort().await;
+        self.dst.abort().await;
+    }
+
+    /// Carries the pages until the dump closes the stream (relayed: copies both ways;
+    /// direct: reads the source's counts); the bytes of pages that crossed.
+    pub(super) async fn run(
+        mut self,
+        total: u64,
+        progress: Option<mpsc::UnboundedSender<Progress>>,
+    ) -> Result<u64, ClientError> {
+        let started = Instant::now();
+        let carried = match self.route {
+            Route::Relayed => relay(&mut self, total, progress.as_ref(), started).await,
+            Route::Direct => counts(&mut self.src_out, total, progress.as_ref(), started).await,
+        };
+        drop(self.src_in);
+        drop(self.dst_in);
+        let src = self.src.finish().await;
+        let dst = self.dst.finish().await;
+        match (carried, src, dst) {
+            (Ok(n), Ok(()), Ok(())) => Ok(n),
+            (_, Err(e), _) => Err(failed(format!(
+                "the page stream from the source failed: {e}"
+            ))),
+            (_, _, Err(e)) => Err(failed(format!("the target could not take the pages: {e}"))),
+            (Err(e), _, _) => Err(failed(e)),
+        }
+    }
+}
+
+/// Relays both ways: pages source → target (counted), the page server's answers back.
+async fn relay(
+    s: &mut PageStream,
+    total: u64,
+    progress: Option<&mpsc::UnboundedSender<Progress>>,
+    started: Instant,
+) -> Result<u64, String> {
+    let pages = async {
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut sent = 0u64;
+        let mut last = Instant::now();
+        loop {
+            let n = s
+                .src_out
+                .read(&mut buf)
+                .await
+                .map_err(|e| format!("reading the pages: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            s.dst_in
+                .write_all(&buf[..n])
+                .await
+                .map_err(|e| format!("the target stopped taking the pages: {e}"))?;
+            sent += n as u64;
+            if last.elapsed() > Duration::from_millis(100) {
+                report(progress, sent, total, started);
+                last = Instant::now();
+            }
+        }
+        s.dst_in
+            .shutdown()
+            .await
+            .map_err(|e| format!("closing the page stream: {e}"))?;
+        report(progress, sent, total, started);
+        Ok::<u64, String>(sent)
+    };
+    let answers = async {
+        tokio::io::copy(&mut s.dst_out, &mut s.src_in)
+            .await
+            .map_err(|e| format!("the page server's answers: {e}"))?;
+        s.src_in
+            .shutdown()
+            .await
+            .map_err(|e| format!("closing the page stream: {e}"))
+    };
+    let (sent, back) = tokio::join!(pages, answers);
+    back?;
+    sent
+}
+
+/// Direct: the source pump says `moved N` as the pages go, `done N` at the end.
+async fn counts(
+    out: &mut BufReader<Box<dyn AsyncRead + Unpin + Send>>,
+    total: u64,
+    progress: Option<&mpsc::UnboundedSender<Progress>>,
+    started: Instant,
+) -> Result<u64, String> {
+    let mut l = String::new();
+    let mut moved = 0;
+    loop {
+        l.clear();
+        if out
+            .read_line(&mut l)
+            .await
+            .map_err(|e| format!("the source page pump: {e}"))?
+            == 0
+        {
+            return Err("the page stream ended before the source said it was done".into());
+        }
+        let mut words = l.split_whitespace();
+        let (word, n) = (
+            words.next(),
+            words.next().and_then(|n| n.parse::<u64>().ok()),
+        );
+        match (word, n) {
+            (Some("moved"), Some(n)) => {
+                moved = n;
+                report(progress, moved, total, started);
+            }
+            (Some("done"), Some(n)) => {
+                report(progress, n, total, started);
+                return Ok(n);
+            }
+            _ => {
+                return Err(format!(
+                    "the source page pump said {:?} after {moved} bytes",
+                    l.trim()
+                ));
+            }
+        }
+    }
+}
+
+fn report(
+    progress: Option<&mpsc::UnboundedSender<Progress>>,
+    sent: u64,
+    total: u64,
+    started: Instant,
+) {
+    let secs = started.elapsed().as_secs_f64();
+    let rate = if secs > 0.0 {
+        (sent as f64 / secs) as u64
+    } else {
+        0
+    };
+    say(
+        progress,
+        Progress::Transfer {
+            sent,
+            total: total.max(sent),
+            rate,
+        },
+    );
+}

@@ -16,6 +16,7 @@
 //!
 //! The `openmosix-testbed` binary (src/bin) builds and tears down the cluster itself.
 
+pub mod addr;
 pub mod copies;
 pub mod fixtures;
 #[cfg(feature = "gui")]

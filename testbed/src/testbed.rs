@@ -34,7 +34,8 @@ fn cli_bin() -> String {
     bin("openmosix")
 }
 
-/// A running testbed: nodes 1..=`nodes` at 10.77.`net`.(10+i), reachable over SSH.
+/// A running testbed: nodes 1..=`nodes` at 10.77.`net`.(10+i) (beyond 244 nodes on
+/// 10.78.`net`.0/24, [`crate::addr`]), reachable over SSH.
 #[derive(Debug)]
 pub struct Testbed {
     pub name: String,
@@ -145,9 +146,9 @@ impl Testbed {
         })
     }
 
-    /// The address of node i.
+    /// The address of node i (10.77.K.(10+i) for the first 244 nodes, [`crate::addr`]).
     pub fn addr(&self, node: u32) -> String {
-        format!("10.77.{}.{}", self.net, 10 + node)
+        crate::addr::node_addr(self.net, node)
     }
 
     /// Node `node`'s agent state folder (`nodeI/state`, docs/testbed.md).

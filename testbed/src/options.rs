@@ -46,10 +46,17 @@ impl Options {
         self
     }
 
-    /// With more `up` options (e.g. `&["--bare", "3"]`).
+    /// With more `up` options (e.g. `&["--bare", "3"]`); `--isolated` among them is
+    /// [`Options::isolated`].
     #[must_use]
     pub fn args(mut self, extra: &[&str]) -> Options {
-        self.extra.extend(extra.iter().map(|&a| a.to_owned()));
+        for &a in extra {
+            if a == "--isolated" {
+                self.isolated = true;
+            } else {
+                self.extra.push(a.to_owned());
+            }
+        }
         self
     }
 

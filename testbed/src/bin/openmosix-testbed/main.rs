@@ -33,7 +33,7 @@ enum Cmd {
     /// Build a testbed of N nodes (removing an earlier one of the same name first); prints the path of its cluster.toml.
     Up {
         /// Number of nodes (1..=250).
-        #[arg(value_parser = clap::value_parser!(u32).range(1..=250))]
+        #[arg(value_parser = clap::value_parser!(u32).range(1..=i64::from(layout::MAX_NODES)))]
         nodes: u32,
         /// Testbed name, [a-z0-9]{1,6}: prefixes its namespaces and interfaces.
         #[arg(long, default_value = "omx", value_parser = parse_name)]

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Output, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
+use crate::options::Options;
+
 /// A program of the workspace, found in the target folder beside the test executable
 /// (`target/debug/deps/TEST` → `target/debug/NAME`), where `scripts/test.sh` builds every
 /// binary before testing.
@@ -34,12 +36,15 @@ fn cli_bin() -> String {
     bin("openmosix")
 }
 
-/// A running testbed: nodes 1..=`nodes` at 10.77.`net`.(10+i), reachable over SSH.
+/// A running testbed: nodes 1..=`nodes` at 10.77.`net`.(10+i) (beyond 244 nodes on
+/// 10.78.`net`.0/24, [`crate::addr`]), reachable over SSH.
 #[derive(Debug)]
 pub struct Testbed {
     pub name: String,
     pub net: u8,
     pub nodes: u32,
+    /// Built with `up --isolated`: its nodes cannot reach each other.
+    pub isolated: bool,
     /// cluster.toml written by `openmosix-testbed up`.
     pub cluster_file: PathBuf,
     /// /run/openmosix-testbed/NAME.
@@ -47,7 +52,7 @@ pub struct Testbed {
 }
 
 /// The testbed of this test process, or why it could not be built.
-static SHARED: OnceLock<Result<Testbed, String>> = OnceLock::new();
+static SHARED: OnceLock<Result<(Options, Testbed), String>> = OnceLock::new();
 static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Runs the tests that take it one at a time (they share one testbed); a test that
@@ -90,12 +95,17 @@ impl Testbed {
 
     /// [`Testbed::shared`] with more options for `openmosix-testbed up` (e.g. `["--discovery"]`, `["--bare", "3"]`).
     pub fn shared_with(name: &str, net: u8, nodes: u32, extra: &[&str]) -> &'static Testbed {
-        let tb = SHARED.get_or_init(|| Self::up(name, net, nodes, extra));
+        Options::new(name, net, nodes).args(extra).shared()
+    }
+
+    /// [`Testbed::shared`] for these options ([`Options::shared`]).
+    pub(crate) fn shared_options(options: &Options) -> &'static Testbed {
+        let tb = SHARED.get_or_init(|| Self::up(options).map(|tb| (options.clone(), tb)));
         match tb {
-            Ok(tb) => {
+            Ok((asked, tb)) => {
                 assert!(
-                    tb.name == name && tb.net == net && tb.nodes == nodes,
-                    "Testbed::shared({name}, {net}, {nodes}) but this process already has {tb:?}"
+                    asked == options,
+                    "Testbed::shared({options:?}) but this process already has {tb:?}"
                 );
                 tb
             }
@@ -105,25 +115,24 @@ impl Testbed {
         }
     }
 
-    fn up(name: &str, net: u8, nodes: u32, extra: &[&str]) -> Result<Testbed, String> {
+    /// Runs `openmosix-testbed up` for these options with the binaries cargo built for
+    /// this test.
+    pub(crate) fn up(options: &Options) -> Result<Testbed, String> {
+        let Options {
+            name, net, nodes, ..
+        } = options;
         let out = Command::new(testbed_bin())
-            .args([
-                "up",
-                &nodes.to_string(),
-                "--name",
-                name,
-                "--net",
-                &net.to_string(),
-                "--agent",
-                &agent_bin(),
-            ])
-            .args(extra)
+            .args(["up", &nodes.to_string(), "--agent", &agent_bin()])
+            .args(options.up_args())
             .stdin(Stdio::null())
             .output()
             .map_err(|e| format!("cannot run {}: {e}", testbed_bin()))?;
         if !out.status.success() {
             return Err(describe(
-                &format!("openmosix-testbed up {nodes} --name {name} --net {net}"),
+                &format!(
+                    "openmosix-testbed up {nodes} {}",
+                    options.up_args().join(" ")
+                ),
                 &out,
             ));
         }
@@ -137,17 +146,23 @@ impl Testbed {
         }
         let state_dir = cluster_file.parent().map(PathBuf::from).unwrap_or_default();
         Ok(Testbed {
-            name: name.to_owned(),
-            net,
-            nodes,
+            name: name.clone(),
+            net: *net,
+            nodes: *nodes,
+            isolated: options.isolated,
             cluster_file,
             state_dir,
         })
     }
 
-    /// The address of node i.
+    /// `openmosix-testbed down --name NAME`: removes this testbed.
+    pub fn down(&self) -> Result<(), String> {
+        self.testbed_ok(&["down"])
+    }
+
+    /// The address of node i (10.77.K.(10+i) for the first 244 nodes, [`crate::addr`]).
     pub fn addr(&self, node: u32) -> String {
-        format!("10.77.{}.{}", self.net, 10 + node)
+        crate::addr::node_addr(self.net, node)
     }
 
     /// Node `node`'s agent state folder (`nodeI/state`, docs/testbed.md).

@@ -5,12 +5,14 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
+use openmosix_testbed::addr;
 use serde::{Deserialize, Serialize};
 
 /// Where every testbed keeps its state folder.
 pub const STATE_ROOT: &str = "/run/openmosix-testbed";
-/// The most nodes one testbed may have.
-pub const MAX_NODES: u32 = 20;
+/// The most nodes one testbed may have: what was measured on a small machine
+/// (docs/testbed.md, "At scale"); the addressing would hold more.
+pub const MAX_NODES: u32 = 250;
 
 /// Checks a testbed name: short `[a-z0-9]{1,6}`, so that interface names stay under 16 bytes.
 pub fn check_name(name: &str) -> Result<()> {
@@ -36,9 +38,13 @@ pub fn parse_name(name: &str) -> Result<String, String> {
 pub struct Meta {
     pub net: u8,
     pub nodes: u32,
+    /// `up --isolated`: the bridge does not forward between nodes (older files lack it).
+    #[serde(default)]
+    pub isolated: bool,
 }
 
-/// One testbed's names and paths. `net` is K of the subnet 10.77.K.0/24.
+/// One testbed's names and paths. `net` is K of its subnets 10.77.K.0/24, 10.78.K.0/24, …
+/// (`openmosix_testbed::addr`).
 #[derive(Debug, Clone)]
 pub struct Layout {
     pub name: String,
@@ -67,14 +73,16 @@ impl Layout {
     pub fn veth(&self, i: u32) -> String {
         format!("{}-v{i}", self.name)
     }
-    pub fn subnet_prefix(&self) -> String {
-        format!("10.77.{}.", self.net)
+    /// "10.S.K." of subnet `subnet` (0-based).
+    pub fn subnet_prefix(&self, subnet: u32) -> String {
+        addr::subnet_prefix(self.net, subnet)
     }
-    pub fn bridge_addr(&self) -> String {
-        format!("10.77.{}.1", self.net)
+    /// The bridge's address on subnet `subnet` (0-based).
+    pub fn bridge_addr(&self, subnet: u32) -> String {
+        addr::bridge_addr(self.net, subnet)
     }
     pub fn addr(&self, i: u32) -> String {
-        format!("10.77.{}.{}", self.net, 10 + i)
+        addr::node_addr(self.net, i)
     }
 
     pub fn state_dir(&self) -> PathBuf {

@@ -4,6 +4,8 @@
 
 mod layout;
 
+mod pool;
+
 mod ops;
 
 mod sys;
@@ -30,13 +32,13 @@ struct Cli {
 enum Cmd {
     /// Build a testbed of N nodes (removing an earlier one of the same name first); prints the path of its cluster.toml.
     Up {
-        /// Number of nodes (1..=20).
-        #[arg(value_parser = clap::value_parser!(u32).range(1..=20))]
+        /// Number of nodes (1..=250).
+        #[arg(value_parser = clap::value_parser!(u32).range(1..=i64::from(layout::MAX_NODES)))]
         nodes: u32,
         /// Testbed name, [a-z0-9]{1,6}: prefixes its namespaces and interfaces.
         #[arg(long, default_value = "omx", value_parser = parse_name)]
         name: String,
-        /// K of the subnet 10.77.K.0/24 (1..=254).
+        /// K of the subnet 10.77.K.0/24 (1..=254); beyond 244 nodes also 10.78.K.0/24.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=254))]
         net: u8,
         /// Agent binary to copy into the testbed [default: openmosix-agent next to this program].
@@ -49,6 +51,10 @@ enum Cmd {
         /// Node I has no agent on its PATH (to try `openmosix node add`); repeat or use commas.
         #[arg(long, value_name = "I", value_delimiter = ',')]
         bare: Vec<u32>,
+        /// The nodes cannot reach each other (the bridge isolates their ports); the
+        /// machine (root namespace) still reaches every node.
+        #[arg(long)]
+        isolated: bool,
     },
     /// Remove a testbed: kill its processes, delete namespaces, interfaces and state folder.
     Down {
@@ -112,8 +118,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             agent,
             discovery,
             bare,
+            isolated,
         } => {
-            let cluster = ops::up(&name, nodes, net, agent, &bare)?;
+            let cluster = ops::up(&name, nodes, net, agent, &bare, isolated)?;
             if discovery {
                 ops::start_discovery(&name, nodes)?;
             }

@@ -3,6 +3,7 @@
 
 mod control;
 mod down;
+mod network;
 mod node;
 mod up;
 

@@ -1,6 +1,7 @@
 //! Thin wrappers around the system tools the testbed drives (`ip`, `kill`, …): every call
 //! is an argv array given to `std::process::Command`, never a shell line.
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs;
 use std::net::{SocketAddr, TcpStream};
@@ -155,6 +156,82 @@ pub fn netns_pids(ns: &str) -> Vec<u32> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Pids of the processes in each of these network namespaces (`/run/netns/NAME`), from
+/// one walk over /proc: what `ip netns pids` does, once for all of them. A namespace that
+/// does not exist has no entry.
+pub fn pids_by_netns(names: &[String]) -> HashMap<String, Vec<u32>> {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut by_inode: HashMap<(u64, u64), &str> = HashMap::new();
+    for name in names {
+        if let Ok(m) = fs::metadata(Path::new(NETNS_DIR).join(name)) {
+            by_inode.insert((m.dev(), m.ino()), name);
+        }
+    }
+    let mut pids: HashMap<String, Vec<u32>> = HashMap::new();
+    if by_inode.is_empty() {
+        return pids;
+    }
+    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(m) = fs::metadata(format!("/proc/{pid}/ns/net")) else {
+            continue; // gone meanwhile, or a kernel thread
+        };
+        if let Some(name) = by_inode.get(&(m.dev(), m.ino())) {
+            pids.entry((*name).to_owned()).or_default().push(pid);
+        }
+    }
+    pids
+}
+
+/// Where `ip netns` keeps its named namespaces.
+const NETNS_DIR: &str = "/run/netns";
+
+/// `ip [-n NS] -force -batch -` with these lines on stdin: many `ip` commands for the
+/// price of one process; with `force`, a failing line does not stop the others (and
+/// the error is then not reported).
+pub fn ip_batch(netns: Option<&str>, lines: &[String], force: bool) -> Result<()> {
+    use std::io::Write as _;
+    let mut cmd = Command::new("ip");
+    if let Some(ns) = netns {
+        cmd.args(["-n", ns]);
+    }
+    if force {
+        cmd.arg("-force");
+    }
+    cmd.args(["-batch", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot run `{}`", show(&cmd)))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(lines.join("\n").as_bytes())
+            .and_then(|()| stdin.write_all(b"\n"))
+            .with_context(|| format!("feeding `{}`", show(&cmd)))?;
+    }
+    let out = child
+        .wait_with_output()
+        .with_context(|| format!("waiting for `{}`", show(&cmd)))?;
+    if !out.status.success() && !force {
+        let err = String::from_utf8_lossy(&out.stderr);
+        bail!(
+            "`{}` failed ({}): {}",
+            show(&cmd),
+            out.status,
+            err.trim().replace('\n', "; ")
+        );
+    }
+    Ok(())
 }
 
 /// Names of the network interfaces of the root namespace.

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
-use super::node::{PORT_WAIT, load_node, nsenter, require_tini, spawn_sshd, tini_pid, wait_port};
+use openmosix_testbed::addr;
+
+use super::node::{PORT_WAIT, load_node, nsenter, require_tini, spawn_sshd, tini_among, wait_port};
 use crate::layout::{Layout, check_name, state_dir};
 use crate::sys::{self, IP, KILL, NSENTER, SSHD};
 
@@ -22,20 +24,30 @@ pub fn status(name: &str) -> Result<bool> {
     }
     let (l, meta) = Layout::load(name)?;
     let namespaces: BTreeSet<String> = sys::netns_list()?.into_iter().collect();
+    let subnets: Vec<String> = (0..addr::subnet_count(meta.nodes))
+        .map(|s| format!("{}0/24", l.subnet_prefix(s)))
+        .collect();
     say(&format!(
-        "testbed {name}: {} node(s), 10.77.{}.0/24, cluster file {}",
+        "testbed {name}: {} node(s), {}{}, cluster file {}",
         meta.nodes,
-        l.net,
+        subnets.join(" and "),
+        if meta.isolated {
+            ", nodes isolated from each other"
+        } else {
+            ""
+        },
         l.cluster_file().display()
     ));
+    let names: Vec<String> = (1..=meta.nodes).map(|i| l.netns(i)).collect();
+    let pids = sys::pids_by_netns(&names);
     let mut healthy = true;
-    for i in 1..=meta.nodes {
-        let ns = namespaces.contains(&l.netns(i));
-        let running = ns && tini_pid(&l, i).is_some();
+    for (i, netns) in (1..=meta.nodes).zip(&names) {
+        let ns = namespaces.contains(netns);
+        let running = ns && pids.get(netns).is_some_and(|p| tini_among(p).is_some());
         let sshd = ns && sys::port_open(&l.addr(i), Duration::from_millis(500));
         healthy &= ns && running && sshd;
         say(&format!(
-            "node {i:>2}  {:<13} namespace {:<7} init {:<11} sshd {}",
+            "node {i:>3}  {:<13} namespace {:<7} init {:<11} sshd {}",
             l.addr(i),
             if ns { "present" } else { "missing" },
             if running { "running" } else { "not running" },
@@ -76,7 +88,8 @@ pub fn sshd_start(name: &str, node: u32) -> Result<()> {
         eprintln!("openmosix-testbed: node {node}: sshd is already listening");
         return Ok(());
     }
-    spawn_sshd(&l, node)?;
+    let tini = require_tini(&l, node)?;
+    spawn_sshd(&l, node, tini)?;
     wait_port(&l, node, Instant::now() + PORT_WAIT)
 }
 

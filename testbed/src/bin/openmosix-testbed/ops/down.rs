@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 
+use super::network;
 use crate::layout::{Layout, MAX_NODES, STATE_ROOT, check_name};
 use crate::sys::{self, IP, KILL};
 
@@ -20,20 +21,25 @@ pub fn down_one(name: &str) -> Result<()> {
         net: 0,
     };
     let namespaces: BTreeSet<String> = sys::netns_list()?.into_iter().collect();
+    let ours: Vec<String> = network::node_numbers(&l, &namespaces)
+        .into_iter()
+        .map(|i| l.netns(i))
+        .collect();
+    // The nodes `up` recorded, and any namespace of this name beyond them.
+    let recorded = Layout::load(name).map_or(0, |(_, meta)| meta.nodes);
+    let last = network::node_numbers(&l, &namespaces)
+        .last()
+        .copied()
+        .unwrap_or(0)
+        .max(recorded)
+        .max(MAX_NODES);
 
     // Kill every process of every node, then wait until they are gone.
-    let victims = |i: u32| -> Vec<u32> {
-        let mut pids = if namespaces.contains(&l.netns(i)) {
-            sys::netns_pids(&l.netns(i))
-        } else {
-            Vec::new()
-        };
-        if let Some(outer) = recorded_outer_pid(&l, i) {
-            pids.push(outer);
-        }
+    let all = || {
+        let mut pids: Vec<u32> = sys::pids_by_netns(&ours).into_values().flatten().collect();
+        pids.extend((1..=last).filter_map(|i| recorded_outer_pid(&l, i)));
         pids
     };
-    let all = || (1..=MAX_NODES).flat_map(victims).collect::<Vec<u32>>();
     let (_, gone) = sys::kill9_until_gone(Duration::from_secs(5), all);
     if !gone {
         eprintln!(
@@ -41,32 +47,10 @@ pub fn down_one(name: &str) -> Result<()> {
             all()
         );
     }
-    remove_network(&l, &namespaces)?;
+    network::remove(&l, &namespaces)?;
     let dir = l.state_dir();
     if dir.exists() {
         fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
-    }
-    Ok(())
-}
-
-/// Deletes the testbed's namespaces, veths and bridge (those that are there).
-fn remove_network(l: &Layout, namespaces: &BTreeSet<String>) -> Result<()> {
-    for i in 1..=MAX_NODES {
-        let ns = l.netns(i);
-        if namespaces.contains(&ns) {
-            sys::ip(["netns", "delete", &ns])?;
-        }
-    }
-    let links: BTreeSet<String> = sys::links()?.into_iter().collect();
-    for i in 1..=MAX_NODES {
-        let veth = l.veth(i);
-        if links.contains(&veth) {
-            // Deleting one end deletes the pair; it may be gone already with its namespace.
-            let _ = sys::ip(["link", "delete", &veth]);
-        }
-    }
-    if links.contains(&l.bridge()) {
-        sys::ip(["link", "delete", &l.bridge()])?;
     }
     Ok(())
 }

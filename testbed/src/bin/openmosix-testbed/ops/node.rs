@@ -33,8 +33,14 @@ fn log_file(l: &Layout, i: u32) -> Result<File> {
 
 /// Pid (as seen from the root namespace) of tini, PID 1 of node i's PID namespace.
 pub(super) fn tini_pid(l: &Layout, i: u32) -> Option<u32> {
-    sys::netns_pids(&l.netns(i))
-        .into_iter()
+    let ns = l.netns(i);
+    tini_among(sys::pids_by_netns(std::slice::from_ref(&ns)).get(&ns)?)
+}
+
+/// The tini among these pids (of one node's namespace).
+pub(super) fn tini_among(pids: &[u32]) -> Option<u32> {
+    pids.iter()
+        .copied()
         .find(|&p| sys::comm(p).as_deref() == Some("tini"))
 }
 
@@ -64,24 +70,25 @@ pub(super) fn nsenter(tini: u32) -> Command {
     cmd
 }
 
-/// Starts sshd in node i's namespaces; it daemonizes and is reparented to tini.
-pub(super) fn spawn_sshd(l: &Layout, i: u32) -> Result<()> {
+/// Starts sshd in node i's namespaces (entered through its `tini`); it daemonizes and is
+/// reparented to tini.
+pub(super) fn spawn_sshd(l: &Layout, i: u32, tini: u32) -> Result<()> {
     let config = l.sshd_config(i);
     let log = l.log(i);
     let args: [&OsStr; 4] = ["-f".as_ref(), config.as_ref(), "-E".as_ref(), log.as_ref()];
-    start_in_node(l, i, "sshd", SSHD_PATH.as_ref(), &args)
+    start_in_node(l, i, tini, "sshd", SSHD_PATH.as_ref(), &args)
 }
 
-/// Runs `program args` inside node i (nsenter via its tini), output to the node's log; the
-/// program is expected to go to the background by itself (sshd, the discovery daemon).
+/// Runs `program args` inside node i (nsenter via its `tini`), output to the node's log;
+/// the program is expected to go to the background by itself (sshd, the discovery daemon).
 pub(super) fn start_in_node(
     l: &Layout,
     i: u32,
+    tini: u32,
     what: &str,
     program: &OsStr,
     args: &[&OsStr],
 ) -> Result<()> {
-    let tini = require_tini(l, i)?;
     let mut cmd = nsenter(tini);
     cmd.arg("--").arg(program).args(args);
     output_to_log(l, i, &mut cmd)?;

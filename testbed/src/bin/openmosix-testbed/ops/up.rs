@@ -11,11 +11,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
+use openmosix_testbed::addr;
+
 use super::down::down_one;
+use super::network;
 use super::node::{
-    PORT_WAIT, nsenter, output_to_log, require_tini, spawn_sshd, start_in_node, tini_pid, wait_port,
+    PORT_WAIT, nsenter, output_to_log, require_tini, spawn_sshd, start_in_node, tini_among,
+    wait_port,
 };
 use crate::layout::{Layout, MAX_NODES, Meta, STATE_ROOT, check_name};
+use crate::pool;
 use crate::sys::{self, IP, KILL, NSENTER, SETSID, SLEEP, SSH_KEYGEN, SSHD, TINI, UNSHARE};
 
 /// `up N`: cleans up a testbed of the same name, then builds a fresh one. Returns the path
@@ -26,6 +31,7 @@ pub fn up(
     net: u8,
     agent: Option<PathBuf>,
     bare: &[u32],
+    isolated: bool,
 ) -> Result<PathBuf> {
     check_name(name)?;
     if !(1..=MAX_NODES).contains(&nodes) {
@@ -48,11 +54,22 @@ pub fn up(
         net,
     };
     down_one(name).with_context(|| format!("cleaning up an earlier testbed {name:?}"))?;
-    check_subnet_free(&l)?;
+    network::check_subnets_free(&l, nodes)?;
 
-    eprintln!("openmosix-testbed: building {name}: {nodes} node(s) on 10.77.{net}.0/24");
-    write_state(&l, nodes, &agent, bare).context("writing the state folder")?;
-    build_network(&l, nodes).context("building the network")?;
+    let subnets: Vec<String> = (0..addr::subnet_count(nodes))
+        .map(|s| format!("{}0/24", l.subnet_prefix(s)))
+        .collect();
+    eprintln!(
+        "openmosix-testbed: building {name}: {nodes} node(s) on {}{}",
+        subnets.join(" and "),
+        if isolated {
+            ", isolated from each other"
+        } else {
+            ""
+        }
+    );
+    write_state(&l, nodes, &agent, bare, isolated).context("writing the state folder")?;
+    network::build(&l, nodes, isolated).context("building the network")?;
     start_nodes(&l, nodes).with_context(|| {
         format!(
             "starting the nodes (logs in {}/nodeI/log)",
@@ -84,21 +101,6 @@ fn agent_binary(agent: Option<PathBuf>) -> Result<PathBuf> {
     Ok(agent)
 }
 
-/// Fails if another interface of the root namespace already has an address in 10.77.K.0/24.
-fn check_subnet_free(l: &Layout) -> Result<()> {
-    let prefix = l.subnet_prefix();
-    if let Some((link, addr)) = sys::ipv4_addrs()?
-        .into_iter()
-        .find(|(_, a)| a.starts_with(&prefix))
-    {
-        bail!(
-            "10.77.{}.0/24 is taken: {link} has {addr} (another testbed? pick another --net)",
-            l.net
-        );
-    }
-    Ok(())
-}
-
 fn mkdir(path: &Path, mode: u32) -> Result<()> {
     DirBuilder::new()
         .recursive(true)
@@ -123,7 +125,7 @@ fn keygen(path: &Path, comment: &str) -> Result<String> {
     fs::read_to_string(&public).with_context(|| format!("reading {}", public.display()))
 }
 
-fn write_state(l: &Layout, nodes: u32, agent: &Path, bare: &[u32]) -> Result<()> {
+fn write_state(l: &Layout, nodes: u32, agent: &Path, bare: &[u32], isolated: bool) -> Result<()> {
     mkdir(Path::new(STATE_ROOT), 0o755)?;
     let dir = l.state_dir();
     mkdir(&dir, 0o700)?;
@@ -152,66 +154,32 @@ fn write_state(l: &Layout, nodes: u32, agent: &Path, bare: &[u32]) -> Result<()>
     }
     write(&l.ssh_config(), &l.ssh_config_text(nodes))?;
     write(&l.cluster_file(), &l.cluster_toml(nodes)?)?;
-    let meta = toml::to_string(&Meta { net: l.net, nodes }).context("writing testbed.toml")?;
+    let meta = Meta {
+        net: l.net,
+        nodes,
+        isolated,
+    };
+    let meta = toml::to_string(&meta).context("writing testbed.toml")?;
     write(&l.meta_file(), &meta)
 }
 
-fn build_network(l: &Layout, nodes: u32) -> Result<()> {
-    let br = l.bridge();
-    // Without multicast snooping the bridge floods multicast to every port, as a hub
-    // would: discovery announcements reach every node without an IGMP querier.
-    sys::ip(["link", "add", &br, "type", "bridge", "mcast_snooping", "0"])?;
-    sys::ip([
-        "addr",
-        "add",
-        &format!("{}/24", l.bridge_addr()),
-        "dev",
-        &br,
-    ])?;
-    sys::ip(["link", "set", &br, "up"])?;
-    for i in 1..=nodes {
-        let (ns, veth) = (l.netns(i), l.veth(i));
-        sys::ip(["netns", "add", &ns])?;
-        // The peer is born inside the namespace, already named eth0.
-        sys::ip([
-            "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &ns,
-        ])?;
-        sys::ip(["link", "set", &veth, "master", &br])?;
-        sys::ip(["link", "set", &veth, "up"])?;
-        sys::ip([
-            "-n",
-            &ns,
-            "addr",
-            "add",
-            &format!("{}/24", l.addr(i)),
-            "dev",
-            "eth0",
-        ])?;
-        sys::ip(["-n", &ns, "link", "set", "lo", "up"])?;
-        sys::ip(["-n", &ns, "link", "set", "eth0", "up"])?;
-    }
-    Ok(())
-}
-
-/// Starts every node: its PID namespace with tini as PID 1, then sshd inside it.
+/// Starts every node: its PID namespace with tini as PID 1, then (several nodes at a
+/// time) its pid range and sshd, and waits until each sshd accepts connections.
 fn start_nodes(l: &Layout, nodes: u32) -> Result<()> {
     mkdir(Path::new("/run/sshd"), 0o755)?;
     let mut children: Vec<Child> = Vec::new();
     for i in 1..=nodes {
         children.push(spawn_namespace(l, i)?);
     }
-    for (child, i) in children.iter_mut().zip(1..) {
-        wait_for_tini(l, i, child)?;
-    }
-    for i in 1..=nodes {
-        set_pid_range(l, i)?;
-        spawn_sshd(l, i)?;
-    }
+    let tinis = wait_for_tinis(l, &mut children)?;
+    let range = pid_range(nodes);
     let deadline = Instant::now() + PORT_WAIT;
-    for i in 1..=nodes {
-        wait_port(l, i, deadline)?;
-    }
-    Ok(())
+    pool::each_node(nodes, |i| {
+        let tini = tinis[i as usize - 1];
+        set_pid_range(i, tini, range)?;
+        spawn_sshd(l, i, tini)?;
+        wait_port(l, i, deadline)
+    })
 }
 
 /// Starts node i's PID namespace (detached, output to its log) and records the outer pid.
@@ -231,46 +199,79 @@ fn spawn_namespace(l: &Layout, i: u32) -> Result<Child> {
     Ok(child)
 }
 
-/// Waits (up to 5 s) until node i's tini runs; fails when its namespace ended instead.
-fn wait_for_tini(l: &Layout, i: u32, child: &mut Child) -> Result<()> {
+/// Waits (up to 5 s, and a little more per node) until every node's tini runs; fails
+/// when a node's namespace ended instead. The tinis' pids, node 1 first.
+fn wait_for_tinis(l: &Layout, children: &mut [Child]) -> Result<Vec<u32>> {
+    let names: Vec<String> = (1..).take(children.len()).map(|i| l.netns(i)).collect();
+    let limit = Duration::from_secs(5) + Duration::from_millis(40) * children.len() as u32;
+    let mut tinis: Vec<Option<u32>> = vec![None; children.len()];
     let mut gone = None;
-    let found = sys::wait_until(Duration::from_secs(5), || {
-        if let Ok(Some(status)) = child.try_wait() {
-            gone = Some(status);
-            return true;
+    sys::wait_until(limit, || {
+        let pids = sys::pids_by_netns(&names);
+        for ((tini, child), (i, ns)) in tinis
+            .iter_mut()
+            .zip(children.iter_mut())
+            .zip((1..).zip(&names))
+        {
+            if tini.is_none() {
+                *tini = pids.get(ns).and_then(|p| tini_among(p));
+            }
+            if tini.is_none()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                gone = Some((i, status));
+                return true;
+            }
         }
-        tini_pid(l, i).is_some()
+        tinis.iter().all(Option::is_some)
     });
-    if let Some(status) = gone {
+    if let Some((i, status)) = gone {
         bail!(
             "node {i}: its namespace ended at once ({status}); log tail:\n{}",
             sys::tail(&l.log(i), 15)
         );
     }
-    if !found {
-        bail!(
-            "node {i}: no tini appeared in {} within 5 s; log tail:\n{}",
-            l.netns(i),
-            sys::tail(&l.log(i), 15)
-        );
-    }
-    Ok(())
+    tinis
+        .iter()
+        .zip(1..)
+        .map(|(tini, i)| {
+            tini.with_context(|| {
+                format!(
+                    "node {i}: no tini appeared in {} within {} s; log tail:\n{}",
+                    l.netns(i),
+                    limit.as_secs(),
+                    sys::tail(&l.log(i), 15)
+                )
+            })
+        })
+        .collect()
 }
 
-/// First pid of node i's range: its own processes start there.
-fn pid_base(i: u32) -> u32 {
-    i * PID_RANGE
-}
-
-/// Pids per node: 20 nodes fit under the default `pid_max` of 32768.
+/// Pids per node when `pid_max` allows it.
 const PID_RANGE: u32 = 1500;
 
-/// Starts node i's pids at `pid_base(i)`. Migration (CRIU) restores a process with the
-/// pid it had, which must be free on the target; on real machines pids rarely collide,
-/// but nodes built alike from one script allocate the same small numbers. Distinct
-/// ranges keep the testbed as honest as a real cluster.
-fn set_pid_range(l: &Layout, i: u32) -> Result<()> {
-    let tini = require_tini(l, i)?;
+/// Pids per node: 1500, or fewer when a large testbed would not fit under the kernel's
+/// `pid_max` (32768 by default: 20 nodes get 1500 each, 250 nodes 130 each).
+fn pid_range(nodes: u32) -> u32 {
+    let pid_max = fs::read_to_string("/proc/sys/kernel/pid_max")
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .unwrap_or(32_768);
+    let range = PID_RANGE.min(pid_max / (nodes + 1));
+    if range < PID_RANGE {
+        eprintln!(
+            "openmosix-testbed: {range} pids per node (kernel.pid_max is {pid_max}; raise it to {} for {PID_RANGE} each)",
+            PID_RANGE * (nodes + 1)
+        );
+    }
+    range
+}
+
+/// Starts node i's pids at `i × range`. Migration (CRIU) restores a process with the pid
+/// it had, which must be free on the target; on real machines pids rarely collide, but
+/// nodes built alike from one script allocate the same small numbers. Distinct ranges
+/// keep the testbed as honest as a real cluster.
+fn set_pid_range(i: u32, tini: u32, range: u32) -> Result<()> {
     let mut cmd = nsenter(tini);
     // ns_last_pid belongs to the PID namespace of whoever opens it: tee runs inside.
     cmd.args(["--", "tee", "/proc/sys/kernel/ns_last_pid"])
@@ -281,7 +282,7 @@ fn set_pid_range(l: &Layout, i: u32) -> Result<()> {
         .with_context(|| format!("node {i}: cannot run `{}`", sys::show(&cmd)))?;
     if let Some(mut stdin) = child.stdin.take() {
         use std::io::Write as _;
-        writeln!(stdin, "{}", pid_base(i))?;
+        writeln!(stdin, "{}", i * range)?;
     }
     let status = child.wait()?;
     if !status.success() {
@@ -304,9 +305,7 @@ pub fn start_discovery(name: &str, nodes: u32) -> Result<()> {
             fs::set_permissions(&to, fs::Permissions::from_mode(0o755))?;
         }
     }
-    for i in 1..=nodes {
-        discovery_start(&l, i)?;
-    }
+    pool::each_node(nodes, |i| discovery_start(&l, i))?;
     write(&l.discovery_cluster_file(), &l.discovery_cluster_toml())?;
     eprintln!(
         "openmosix-testbed: discovery runs on every node; {} takes its nodes from it",
@@ -329,5 +328,6 @@ fn discovery_start(l: &Layout, i: u32) -> Result<()> {
         "--state-dir".as_ref(),
         state.as_ref(),
     ];
-    start_in_node(l, i, "discovery", agent.as_ref(), &args)
+    let tini = require_tini(l, i)?;
+    start_in_node(l, i, tini, "discovery", agent.as_ref(), &args)
 }

@@ -3,7 +3,9 @@
 //! The UI thread never waits on I/O: [`LiveCluster`] owns a tokio runtime with the
 //! [`ClusterHandle`]; a window reads snapshots (a lock and a clone, no I/O) and hands
 //! [`Action`]s over, which run on the runtime and come back later as [`Outcome`]s, each
-//! with the [`Ticket`] its action was given. Every change asks egui for a repaint.
+//! with the [`Ticket`] its action was given. Every change marks the window dirty, and the
+//! window is repainted a few times a second at most, however many nodes report
+//! ([`crate::repaint`]).
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -17,6 +19,8 @@ use openmosix_hpc::bytes::BytesOrText;
 use openmosix_hpc::map::Cluster;
 use openmosix_hpc::model::{AdminChange, AdminState, NodeId, ProcInfo, RunOptions, Signal};
 use openmosix_hpc::protocol::{Request, Started};
+
+use crate::repaint::{Dirty, ONE_FRAME, REPAINT_EVERY, spawn_forwarder, spawn_waker};
 
 /// Identifies an action so that its outcome can be matched to it.
 pub type Ticket = u64;
@@ -198,6 +202,7 @@ pub struct LiveCluster {
     inbox: Inbox,
     next: AtomicU64,
     repaint: Arc<Mutex<Option<egui::Context>>>,
+    dirty: Dirty,
     cluster: Cluster,
 }
 
@@ -212,23 +217,22 @@ impl LiveCluster {
         let handle =
             Arc::new(runtime.block_on(async { ClusterHandle::connect(&cluster, options) }));
         let repaint: Arc<Mutex<Option<egui::Context>>> = Arc::default();
-        {
-            let mut changes = handle.changes();
+        let dirty = {
             let repaint = Arc::clone(&repaint);
-            runtime.spawn(async move {
-                while changes.changed().await.is_ok() {
-                    if let Some(ctx) = lock(&repaint).as_ref() {
-                        ctx.request_repaint();
-                    }
+            spawn_waker(runtime.handle(), REPAINT_EVERY, move || {
+                if let Some(ctx) = lock(&repaint).as_ref() {
+                    ctx.request_repaint_after(ONE_FRAME);
                 }
-            });
-        }
+            })
+        };
+        spawn_forwarder(runtime.handle(), handle.changes(), dirty.clone());
         Ok(LiveCluster {
             runtime,
             handle,
             inbox: Arc::default(),
             next: AtomicU64::new(1),
             repaint,
+            dirty,
             cluster,
         })
     }
@@ -336,16 +340,13 @@ impl ClusterSource for LiveCluster {
         let ticket = self.next.fetch_add(1, Ordering::Relaxed);
         let handle = Arc::clone(&self.handle);
         let inbox = Arc::clone(&self.inbox);
-        let repaint = Arc::clone(&self.repaint);
+        let dirty = self.dirty.clone();
         self.runtime.spawn(async move {
             let deliver = {
                 let inbox = Arc::clone(&inbox);
-                let repaint = Arc::clone(&repaint);
                 move |outcome: Outcome| {
                     lock(&inbox).push((ticket, outcome));
-                    if let Some(ctx) = lock(&repaint).as_ref() {
-                        ctx.request_repaint();
-                    }
+                    dirty.mark();
                 }
             };
             let outcome = perform(&handle, action, deliver.clone()).await;

@@ -99,13 +99,11 @@ live_systemd() {
   [ -z "$destdir" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null
 }
 
-# A live install tells the desktop about new launchers and icons (a package's triggers
-# do that for the .deb).
+# A live install refreshes the icon theme's cache where the theme keeps one (dpkg's
+# triggers do it for the .deb). Desktops watch the launchers' folder themselves, and the
+# launchers name no MIME types, so update-desktop-database has nothing to do.
 refresh_desktop() {
   [ -z "$destdir" ] || return 0
-  if command -v update-desktop-database >/dev/null; then
-    update-desktop-database -q "$appsdir" 2>/dev/null || true
-  fi
   if command -v gtk-update-icon-cache >/dev/null && [ -e "$icondir/index.theme" ]; then
     gtk-update-icon-cache -q -t "$icondir" 2>/dev/null || true
   fi

@@ -358,6 +358,7 @@ fn openmosixview_with_no_configuration_opens_from_the_package() {
 
 /// The window programs: those with a launcher in `assets/applications` (gui's
 /// tests/desktop_entries.rs checks that these are the app ids of the windows).
+#[allow(clippy::unwrap_used)]
 fn launchers() -> Vec<String> {
     let mut ids: Vec<String> = std::fs::read_dir(repo().join("assets/applications"))
         .unwrap()
@@ -373,6 +374,7 @@ fn launchers() -> Vec<String> {
 
 /// What the desktop needs, as the package's paths: a launcher per window program, the icon
 /// in every size of `assets/`, the AppStream entry.
+#[allow(clippy::unwrap_used)]
 fn desktop_files() -> Vec<String> {
     let mut files: Vec<String> = launchers()
         .iter()

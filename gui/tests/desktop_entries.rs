@@ -5,6 +5,8 @@
 //! PNGs are the SVG's (`scripts/render-icons.sh`). scripts/install-test-deps.sh installs
 //! the tools.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -107,4 +107,18 @@ export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/n
 deb=$out/${package}_${version}_${arch}.deb
 if [ "$profile" = release ]; then compress=(-Zxz); else compress=(-Zgzip -z1); fi
 dpkg-deb --root-owner-group "${compress[@]}" --build "$stage" "$deb" >/dev/null
+
+# The package holds what the desktop needs: a launcher per window program, the icon in
+# every size, the AppStream entry.
+contents=$(dpkg-deb -c "$deb" | awk '{print $6}')
+expected=()
+for f in assets/applications/*.desktop; do expected+=("./usr/share/applications/$(basename "$f")"); done
+for f in assets/icons/hicolor/*/apps/*; do expected+=("./usr/share/icons/${f#assets/icons/}"); done
+for f in assets/metainfo/*.metainfo.xml; do expected+=("./usr/share/metainfo/$(basename "$f")"); done
+for f in "${expected[@]}"; do
+  if ! grep -qxF "$f" <<<"$contents"; then
+    echo "build-deb.sh: $deb lacks $f" >&2
+    exit 1
+  fi
+done
 echo "$deb"

@@ -32,6 +32,11 @@ declare -A NEED=(
   [libxcursor1]=/usr/lib/x86_64-linux-gnu/libXcursor.so.1
   [libxi6]=/usr/lib/x86_64-linux-gnu/libXi.so.6
   [libgl1]=/usr/lib/x86_64-linux-gnu/libGL.so.1
+  # The desktop's view of the suite (gui/tests/desktop_entries.rs, the package test):
+  # validating the launchers and the AppStream entry, rendering the icon.
+  [desktop-file-utils]=/usr/bin/desktop-file-validate
+  [appstream]=/usr/bin/appstreamcli
+  [librsvg2-bin]=/usr/bin/rsvg-convert
   [tmux]=/usr/bin/tmux  # the terminal tests (cli/tests/terminal.rs): send-keys, capture-pane
   [gcc]=/usr/bin/gcc  # the provisioning test builds a program whose library is missing
 )

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the openMosixview suite: its programs, their man pages and bash/zsh/fish
 # completions (generated from each program's own clap definitions), the systemd units
-# (collector, discovery agent, balancer), /etc/default/openmosix and the documentation.
+# (collector, discovery agent, balancer), /etc/default/openmosix, the documentation, and
+# the desktop's view of the windows (assets/: launchers, icon, AppStream metainfo).
 # scripts/build-deb.sh stages the Debian package with it. See docs/install.md.
 set -euo pipefail
 
@@ -11,7 +12,7 @@ Usage: scripts/install.sh [OPTIONS]
 
 Builds the suite and installs it (as root for the default prefix).
 
-  --prefix DIR      where programs, pages and documents go [/usr/local]
+  --prefix DIR      where programs, pages, documents, launchers and icons go [/usr/local]
   --destdir DIR     write everything under DIR instead of / (a staging tree for packages);
                     nothing on the machine is touched, systemd is not told
   --profile NAME    the cargo profile whose binaries to install: release or debug [release]
@@ -87,10 +88,25 @@ fishdir=$prefix/share/fish/vendor_completions.d
 # Debian's zsh searches vendor-completions for packages, site-functions under /usr/local.
 if [ "$prefix" = /usr ]; then zshdir=$prefix/share/zsh/vendor-completions; else zshdir=$prefix/share/zsh/site-functions; fi
 defaults=$sysconfdir/default/openmosix
+# The launchers, the icon in every size, the AppStream entry (assets/).
+appsdir=$prefix/share/applications
+icondir=$prefix/share/icons/hicolor
+metainfodir=$prefix/share/metainfo
+ICONS=$(cd assets/icons/hicolor && echo */apps/openmosixview.*)
 
 # Whether this install talks to the running systemd (a live install on a systemd host).
 live_systemd() {
   [ -z "$destdir" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null
+}
+
+# A live install refreshes the icon theme's cache where the theme keeps one (dpkg's
+# triggers do it for the .deb). Desktops watch the launchers' folder themselves, and the
+# launchers name no MIME types, so update-desktop-database has nothing to do.
+refresh_desktop() {
+  [ -z "$destdir" ] || return 0
+  if command -v gtk-update-icon-cache >/dev/null && [ -e "$icondir/index.theme" ]; then
+    gtk-update-icon-cache -q -t "$icondir" 2>/dev/null || true
+  fi
 }
 
 if [ "$uninstall" = 1 ]; then
@@ -103,6 +119,10 @@ if [ "$uninstall" = 1 ]; then
   done
   for u in "${UNITS[@]}"; do rm -f "$destdir$unitdir/$u"; done
   rm -rf "$destdir$docdir" "$destdir$datadir"
+  for f in assets/applications/*.desktop; do rm -f "$destdir$appsdir/$(basename "$f")"; done
+  for f in $ICONS; do rm -f "$destdir$icondir/$f"; done
+  for f in assets/metainfo/*.metainfo.xml; do rm -f "$destdir$metainfodir/$(basename "$f")"; done
+  refresh_desktop
   # The settings file goes only while it is the one this script wrote.
   if [ -f "$destdir$defaults" ] && cmp -s "$destdir$defaults" dist/default/openmosix; then
     rm -f "$destdir$defaults"
@@ -158,6 +178,11 @@ fi
 install -m 0644 README.md docs/*.md "$destdir$docdir/"
 install -D -m 0755 scripts/install-criu.sh "$destdir$datadir/install-criu.sh"
 install -m 0644 docs/screenshots/*.png "$destdir$docdir/screenshots/"
+install -d "$destdir$appsdir" "$destdir$metainfodir"
+install -m 0644 assets/applications/*.desktop "$destdir$appsdir/"
+install -m 0644 assets/metainfo/*.metainfo.xml "$destdir$metainfodir/"
+for f in $ICONS; do install -D -m 0644 "assets/icons/hicolor/$f" "$destdir$icondir/$f"; done
+refresh_desktop
 
 if live_systemd; then
   systemctl daemon-reload

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Result, anyhow};
 use clap::Parser;
+use openmosix_gui::desktop::ANALYZER;
 use openmosix_gui::launch;
 
 /// openMosixanalyzer: the load and memory history of the cluster, from the database
@@ -37,8 +38,8 @@ impl eframe::App for App {
 }
 
 fn main() -> std::process::ExitCode {
-    openmosix_docgen::generate_if_asked::<Args>("openmosixanalyzer");
-    launch::main("openmosixanalyzer", run)
+    openmosix_docgen::generate_if_asked::<Args>(ANALYZER.id);
+    launch::main(ANALYZER.id, run)
 }
 
 fn run() -> Result<()> {
@@ -53,7 +54,7 @@ fn run() -> Result<()> {
         analyzer.set_overview(openmosixanalyzer::Overview::Memory);
     }
     launch::run_window(
-        "openMosixanalyzer",
+        ANALYZER,
         &format!("openMosixanalyzer — {}", path.display()),
         [1100.0, 640.0],
         App(analyzer),

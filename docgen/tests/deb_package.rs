@@ -2,9 +2,10 @@
 //! the real dpkg into a scratch root (its own admin folder, seeded with this machine's
 //! package list so that the package's Depends are checked against a real Debian 12):
 //! every program answers `--help`, `man openmosixcollector` shows the generated page, the
-//! systemd units verify, the bash/zsh/fish completions load and complete, and
+//! systemd units verify, the bash/zsh/fish completions load and complete, the launchers,
+//! icon and AppStream entry are where the desktop looks and pass their validators, and
 //! openmosixview with no configuration opens its window under Xvfb, served by the
-//! installed agent. Purging removes it again.
+//! installed agent, with its app id and icon. Purging removes it again.
 //!
 //! Needs root (dpkg installs root-owned files) and the workspace's debug binaries
 //! (`cargo build --workspace --bins`, which scripts/test.sh runs first). Everything it
@@ -291,6 +292,30 @@ fn openmosixview_with_no_configuration_opens_from_the_package() {
         )
         .is_ok_and(|tree| tree.contains("openMosixview"))
     });
+    // The desktop knows it by its app id (X11: WM_CLASS, the entry's StartupWMClass) and
+    // shows its icon.
+    let tree = run(
+        "xwininfo",
+        Command::new("xwininfo").args(["-root", "-tree", "-display", &display]),
+    );
+    let window = tree
+        .lines()
+        .find(|l| l.contains("\"openMosixview"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no openMosixview window in {tree}"))
+        .to_owned();
+    let props = run(
+        "xprop",
+        Command::new("xprop")
+            .args(["-display", &display, "-id", &window, "-notype"])
+            .args(["-f", "_NET_WM_ICON", "32c", "=$0x$1\n"])
+            .args(["WM_CLASS", "_NET_WM_ICON"]),
+    );
+    assert!(
+        props.contains("WM_CLASS = \"\", \"openmosixview\""),
+        "{props}"
+    );
+    assert!(props.contains("_NET_WM_ICON=256x256"), "{props}");
     // Let it draw a few frames with the node's figures, then look at it.
     std::thread::sleep(Duration::from_secs(3));
     assert!(
@@ -331,6 +356,81 @@ fn openmosixview_with_no_configuration_opens_from_the_package() {
     drop(xvfb);
 }
 
+/// The window programs: those with a launcher in `assets/applications` (gui's
+/// tests/desktop_entries.rs checks that these are the app ids of the windows).
+#[allow(clippy::unwrap_used)]
+fn launchers() -> Vec<String> {
+    let mut ids: Vec<String> = std::fs::read_dir(repo().join("assets/applications"))
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            Some(name.strip_suffix(".desktop")?.to_owned())
+        })
+        .collect();
+    ids.sort();
+    assert_eq!(ids.len(), 5, "{ids:?}");
+    ids
+}
+
+/// What the desktop needs, as the package's paths: a launcher per window program, the icon
+/// in every size of `assets/`, the AppStream entry.
+#[allow(clippy::unwrap_used)]
+fn desktop_files() -> Vec<String> {
+    let mut files: Vec<String> = launchers()
+        .iter()
+        .map(|id| format!("usr/share/applications/{id}.desktop"))
+        .collect();
+    let hicolor = repo().join("assets/icons/hicolor");
+    for size in std::fs::read_dir(&hicolor).unwrap() {
+        let size = size.unwrap().file_name().into_string().unwrap();
+        for icon in std::fs::read_dir(hicolor.join(&size).join("apps")).unwrap() {
+            let icon = icon.unwrap().file_name().into_string().unwrap();
+            files.push(format!("usr/share/icons/hicolor/{size}/apps/{icon}"));
+        }
+    }
+    files.push("usr/share/metainfo/io.github.openmosixview.metainfo.xml".into());
+    files
+}
+
+#[test]
+fn the_desktop_finds_launchers_icon_and_metainfo() {
+    let p = package();
+    let listing = run(
+        "dpkg-deb -c",
+        Command::new("dpkg-deb").arg("-c").arg(&p.deb),
+    );
+    let paths: Vec<&str> = listing
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .collect();
+    for file in desktop_files() {
+        assert!(
+            paths.contains(&format!("./{file}").as_str()),
+            "the package lacks /{file}"
+        );
+        assert!(p.root.join(&file).is_file(), "/{file} is not installed");
+    }
+    for id in launchers() {
+        assert!(PROGRAMS.contains(&id.as_str()), "{id} is not a program");
+        let entry = p.root.join(format!("usr/share/applications/{id}.desktop"));
+        run(
+            "desktop-file-validate",
+            Command::new("desktop-file-validate").arg(&entry),
+        );
+        // Exec names the program on PATH, which the package put in /usr/bin.
+        let text = std::fs::read_to_string(&entry).unwrap();
+        assert!(text.contains(&format!("\nExec={id}")), "{text}");
+        assert!(p.root.join("usr/bin").join(&id).is_file());
+    }
+    let tree = run(
+        "appstreamcli validate-tree",
+        Command::new("appstreamcli")
+            .args(["validate-tree", "--no-net"])
+            .arg(&p.root),
+    );
+    assert!(tree.contains("Validation was successful"), "{tree}");
+}
+
 #[test]
 fn purge_removes_the_suite() {
     let p = package();
@@ -348,6 +448,9 @@ fn purge_removes_the_suite() {
         "usr/share/man/man1/openmosixcollector.1.gz",
         "lib/systemd/system/openmosixcollector.service",
         "etc/default/openmosix",
+        "usr/share/applications/openmosixview.desktop",
+        "usr/share/icons/hicolor/48x48/apps/openmosixview.png",
+        "usr/share/metainfo/io.github.openmosixview.metainfo.xml",
     ] {
         assert!(
             !root.join(gone).exists(),
@@ -417,6 +520,10 @@ fn install_sh_installs_under_a_prefix_and_uninstalls() {
         prefix.display()
     )));
     assert!(prefix.join("share/openmosixview/install-criu.sh").is_file());
+    for file in desktop_files() {
+        let file = file.trim_start_matches("usr/");
+        assert!(prefix.join(file).is_file(), "{file} is not installed");
+    }
     // An edited settings file survives uninstalling; everything else goes.
     let defaults = prefix.join("etc/default/openmosix");
     let mut text = std::fs::read_to_string(&defaults).unwrap();

@@ -11,6 +11,7 @@ use openmosix_client::ClientOptions;
 use openmosix_hpc::map::Cluster;
 
 use crate::LiveCluster;
+use crate::desktop::{self, Program};
 
 /// The cluster options of the window programs.
 #[derive(Debug, Clone, clap::Args)]
@@ -80,10 +81,12 @@ pub fn main(program: &str, run: impl FnOnce() -> Result<()>) -> ExitCode {
     }
 }
 
-/// Opens a native window of `size` running `app`, until it is closed. `app_name` names the
-/// application to the desktop (it stays the same whatever the title says).
+/// Opens a native window of `size` running `app`, until it is closed. `program` names it
+/// to the desktop, whatever the title says: its app id (Wayland's app id, X11's
+/// `WM_CLASS`) leads the desktop to the program's `.desktop` entry, and the window
+/// carries the suite's icon.
 pub fn run_window(
-    app_name: &str,
+    program: Program,
     title: &str,
     size: [f32; 2],
     app: impl eframe::App + 'static,
@@ -91,10 +94,12 @@ pub fn run_window(
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title(title)
-            .with_inner_size(size),
+            .with_inner_size(size)
+            .with_app_id(program.id)
+            .with_icon(desktop::icon()),
         ..Default::default()
     };
-    eframe::run_native(app_name, options, Box::new(|_cc| Ok(Box::new(app))))
+    eframe::run_native(program.name, options, Box::new(|_cc| Ok(Box::new(app))))
         .map_err(|e| anyhow!("{}", window_error(&e.to_string(), has_display())))
 }
 

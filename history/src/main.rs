@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use openmosix_gui::desktop::HISTORY;
 use openmosix_gui::launch;
 use openmosixhistory::{HistoryBrowser, Time, parse_time};
 
@@ -37,8 +38,8 @@ impl eframe::App for App {
 }
 
 fn main() -> ExitCode {
-    openmosix_docgen::generate_if_asked::<Args>("openmosixhistory");
-    launch::main("openmosixhistory", run)
+    openmosix_docgen::generate_if_asked::<Args>(HISTORY.id);
+    launch::main(HISTORY.id, run)
 }
 
 fn run() -> anyhow::Result<()> {
@@ -52,7 +53,7 @@ fn run() -> anyhow::Result<()> {
         browser.set_time(t);
     }
     launch::run_window(
-        "openMosixhistory",
+        HISTORY,
         &format!("openMosixhistory — {}", db.display()),
         [900.0, 560.0],
         App { browser },

@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::Parser;
+use openmosix_gui::desktop::MIGMON;
 use openmosix_gui::launch::{self, ClusterArgs, run_window};
 use openmosix_gui::{ClusterSource, LiveCluster};
 use openmosixmigmon::MigMon;
@@ -37,8 +38,8 @@ impl eframe::App for App {
 }
 
 fn main() -> std::process::ExitCode {
-    openmosix_docgen::generate_if_asked::<Args>("openmosixmigmon");
-    launch::main("openmosixmigmon", run)
+    openmosix_docgen::generate_if_asked::<Args>(MIGMON.id);
+    launch::main(MIGMON.id, run)
 }
 
 fn run() -> Result<()> {
@@ -53,5 +54,5 @@ fn run() -> Result<()> {
         source,
         monitor: MigMon::new(main_node),
     };
-    run_window("openMosixmigmon", "openMosixmigmon", [1000.0, 760.0], app)
+    run_window(MIGMON, "openMosixmigmon", [1000.0, 760.0], app)
 }

@@ -6,6 +6,7 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::Parser;
 use openmosix_gui::LiveCluster;
+use openmosix_gui::desktop::PROCS;
 use openmosix_gui::launch::{self, ClusterArgs, run_window};
 use openmosixprocs::ProcsWindow;
 
@@ -29,8 +30,8 @@ impl eframe::App for App {
 }
 
 fn main() -> std::process::ExitCode {
-    openmosix_docgen::generate_if_asked::<Args>("openmosixprocs");
-    launch::main("openmosixprocs", run)
+    openmosix_docgen::generate_if_asked::<Args>(PROCS.id);
+    launch::main(PROCS.id, run)
 }
 
 fn run() -> Result<()> {
@@ -41,5 +42,5 @@ fn run() -> Result<()> {
         source,
         window: ProcsWindow::new(),
     };
-    run_window("openMosixprocs", "openMosixprocs", [1100.0, 640.0], app)
+    run_window(PROCS, "openMosixprocs", [1100.0, 640.0], app)
 }

@@ -3,6 +3,7 @@
 
 use anyhow::Result;
 use clap::Parser;
+use openmosix_gui::desktop::VIEW;
 use openmosix_gui::launch::{self, ClusterArgs, run_window};
 
 /// openMosixview: every node of a cluster at a glance, with its speed, load and memory,
@@ -15,8 +16,8 @@ struct Args {
 }
 
 fn main() -> std::process::ExitCode {
-    openmosix_docgen::generate_if_asked::<Args>("openmosixview");
-    launch::main("openmosixview", run)
+    openmosix_docgen::generate_if_asked::<Args>(VIEW.id);
+    launch::main(VIEW.id, run)
 }
 
 fn run() -> Result<()> {
@@ -28,7 +29,7 @@ fn run() -> Result<()> {
     // The Collector menu starts the collector on the same cluster.
     app.set_cluster_args(args.cluster.to_args()?);
     run_window(
-        "openMosixview",
+        VIEW,
         &format!("openMosixview — {name}"),
         [1000.0, 520.0],
         app,

@@ -39,14 +39,7 @@ pub async fn move_one(
             eprintln!("openmosix: {}", describe(&p));
         }
     });
-    let result = migrate(
-        src,
-        dst,
-        pid,
-        options,
-        Some(&tx),
-    )
-    .await;
+    let result = migrate(src, dst, pid, options, Some(&tx)).await;
     drop(tx);
     let _ = printer.await;
     let m = result?;

@@ -210,6 +210,9 @@ fn a_finished_migration_moves_the_square_and_turns_it_green() {
         total_ms: 40,
         handover_ms: 0,
         bytes: 4096,
+        mode: "disk".into(),
+        route: openmosix_client::migrate::Route::Relayed,
+        relayed_because: None,
         rounds: 0,
         home: (1, 100),
     };

@@ -400,6 +400,9 @@ fn a_migration_shows_its_phases_and_the_window_follows_the_process() {
                 total_ms: 80,
                 handover_ms: 0,
                 bytes: 1024 * 1024,
+                mode: "disk".into(),
+                route: openmosix_client::migrate::Route::Relayed,
+                relayed_because: None,
                 rounds: 0,
                 home: (1, 200),
             })

@@ -453,13 +453,18 @@ impl<'a> Mover<'a> {
                 return Err(e);
             }
         };
+        let abort = runner.abort_handle();
         let carried = match tokio::time::timeout(PUMPS_END, runner).await {
             Ok(Ok(Ok(n))) => Ok(n),
             Ok(Ok(Err(e))) => Err(e.to_string()),
             Ok(Err(e)) => Err(format!("the page stream task failed: {e}")),
-            Err(_) => Err(format!(
-                "the page pumps did not end within {PUMPS_END:?} of the dump"
-            )),
+            Err(_) => {
+                // Killing the task closes the pumps' side channels.
+                abort.abort();
+                Err(format!(
+                    "the page pumps did not end within {PUMPS_END:?} of the dump"
+                ))
+            }
         };
         Ok((dump, Some(carried)))
     }

@@ -233,6 +233,9 @@ async fn relay(
             .shutdown()
             .await
             .map_err(|e| format!("closing the page stream: {e}"))?;
+        // A child's stdin pipe closes only when dropped (shutdown leaves it open): the
+        // target pump reads the end of the pages now.
+        s.dst_in = Box::new(tokio::io::sink());
         report(progress, sent, total, started);
         Ok::<u64, String>(sent)
     };
@@ -243,7 +246,9 @@ async fn relay(
         s.src_in
             .shutdown()
             .await
-            .map_err(|e| format!("closing the page stream: {e}"))
+            .map_err(|e| format!("closing the page stream: {e}"))?;
+        s.src_in = Box::new(tokio::io::sink());
+        Ok::<(), String>(())
     };
     let (sent, back) = tokio::join!(pages, answers);
     back?;

@@ -74,12 +74,12 @@ impl Migrator {
                 "the image stream holds no final dump",
             ));
         }
-        if let Some(aside) = aside {
-            if let Err(e) = self.take_pages_back(id, &aside) {
-                let _ = fs::remove_dir_all(&dir);
-                let _ = fs::remove_dir_all(&aside);
-                return Err(e);
-            }
+        if let Some(aside) = aside
+            && let Err(e) = self.take_pages_back(id, &aside)
+        {
+            let _ = fs::remove_dir_all(&dir);
+            let _ = fs::remove_dir_all(&aside);
+            return Err(e);
         }
         Ok(bytes)
     }

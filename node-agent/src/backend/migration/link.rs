@@ -247,7 +247,7 @@ mod tests {
         Key([b; KEY_LEN])
     }
 
-    fn pair(src_key: Key, dst_key: Key) -> (io::Result<()>, io::Result<Vec<u8>>) {
+    fn pair(src_key: &Key, dst_key: Key) -> (io::Result<()>, io::Result<Vec<u8>>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let target = std::thread::spawn(move || {
@@ -258,7 +258,7 @@ mod tests {
             Ok(got)
         });
         let s = TcpStream::connect(addr).unwrap();
-        let sent = handshake(&s, &src_key, End::Source).and_then(|(_o, mut sealer)| {
+        let sent = handshake(&s, src_key, End::Source).and_then(|(_o, mut sealer)| {
             sealer.write_all(&vec![7u8; FRAME * 2 + 5])?;
             sealer.finish()
         });
@@ -267,14 +267,14 @@ mod tests {
 
     #[test]
     fn bytes_cross_with_the_same_key() {
-        let (sent, got) = pair(key(1), key(1));
+        let (sent, got) = pair(&key(1), key(1));
         sent.unwrap();
         assert_eq!(got.unwrap(), vec![7u8; FRAME * 2 + 5]);
     }
 
     #[test]
     fn a_peer_without_the_key_is_refused() {
-        let (_sent, got) = pair(key(1), key(2));
+        let (_sent, got) = pair(&key(1), key(2));
         let e = got.unwrap_err();
         assert_eq!(e.to_string(), "a page link frame failed authentication");
     }

@@ -79,7 +79,7 @@ enum Transport<R> {
     /// Through the client: the rest of stdin, and stdout.
     Relay(R),
     /// Node to node.
-    Direct(link::Opener<TcpStream>, link::Sealer<TcpStream>),
+    Direct(Box<(link::Opener<TcpStream>, link::Sealer<TcpStream>)>),
 }
 
 /// Copies `from` into `to` (counting into `moved`), then ends `to`.
@@ -186,7 +186,7 @@ pub fn send(
             match dial(addrs, &key) {
                 Ok((o, s)) => {
                     say(&mut stdout, "direct")?;
-                    Transport::Direct(o, s)
+                    Transport::Direct(Box::new((o, s)))
                 }
                 Err(why) => {
                     say(&mut stdout, &format!("relay {why}"))?;
@@ -204,7 +204,8 @@ pub fn send(
         .map_err(|e| failed(format!("page stream: {e}")))?;
     let pumped = match transport {
         Transport::Relay(input) => duplex((criu, stdout), (input, criu_out), &moved, |_| {}),
-        Transport::Direct(opener, sealer) => {
+        Transport::Direct(halves) => {
+            let (opener, sealer) = *halves;
             let res = duplex((criu, sealer), (opener, criu_out), &moved, |n| {
                 let _ = say(&mut stdout, &format!("moved {n}"));
             });
@@ -291,7 +292,7 @@ fn own_addresses() -> Vec<IpAddr> {
 
 /// What the target pump heard first: the link, or the client's word to relay.
 enum Heard<R> {
-    Link(link::Opener<TcpStream>, link::Sealer<TcpStream>),
+    Link(Box<(link::Opener<TcpStream>, link::Sealer<TcpStream>)>),
     Relay(R),
 }
 
@@ -320,7 +321,7 @@ pub fn receive(
         ["direct", key] => {
             let key = Key::from_hex(key).map_err(failed)?;
             match listen(&key, stdin, &mut stdout)? {
-                Heard::Link(o, s) => Transport::Direct(o, s),
+                Heard::Link(halves) => Transport::Direct(halves),
                 Heard::Relay(input) => Transport::Relay(input),
             }
         }
@@ -342,7 +343,8 @@ pub fn receive(
     let moved = Arc::new(AtomicU64::new(0));
     let pumped = match transport {
         Transport::Relay(input) => duplex((ours_in, stdout), (input, ours), &moved, |_| {}),
-        Transport::Direct(opener, sealer) => {
+        Transport::Direct(halves) => {
+            let (opener, sealer) = *halves;
             duplex((ours_in, sealer), (opener, ours), &moved, |_| {})
         }
     };
@@ -396,7 +398,7 @@ fn listen<R: BufRead + Send + 'static>(
                 let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
                 if let Ok((o, w)) = link::handshake(&s, key, End::Target) {
                     let _ = s.set_read_timeout(None);
-                    return Ok(Heard::Link(o, w));
+                    return Ok(Heard::Link(Box::new((o, w))));
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {

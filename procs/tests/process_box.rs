@@ -381,7 +381,7 @@ fn a_migration_shows_its_phases_and_the_window_follows_the_process() {
         );
         h.run_steps(3);
     }
-    h.get_by_label("sending the images: 512 KiB of 1.0 MiB");
+    h.get_by_label("moving the image: 512 KiB of 1 MiB");
     h.get_by_label("phases: check → freeze → transfer");
     let moving = h.state().window.migrators()[0]
         .moving()

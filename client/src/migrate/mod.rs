@@ -83,6 +83,17 @@ pub enum Progress {
 }
 
 impl Progress {
+    /// A transfer at `sent` of about `total` bytes (never shown below what was sent),
+    /// its rate from the `counted` bytes moved since `started`.
+    pub(crate) fn transfer(sent: u64, total: u64, counted: u64, started: Instant) -> Progress {
+        let secs = started.elapsed().as_secs_f64().max(1e-3);
+        Progress::Transfer {
+            sent,
+            total: total.max(sent),
+            rate: (counted as f64 / secs) as u64,
+        }
+    }
+
     /// A transfer in words: "412 MiB of 1.0 GiB at 380 MiB/s".
     pub fn moved(&self) -> Option<String> {
         let Progress::Transfer { sent, total, rate } = self else {

@@ -304,18 +304,5 @@ fn report(
     total: u64,
     started: Instant,
 ) {
-    let secs = started.elapsed().as_secs_f64();
-    let rate = if secs > 0.0 {
-        (sent as f64 / secs) as u64
-    } else {
-        0
-    };
-    say(
-        progress,
-        Progress::Transfer {
-            sent,
-            total: total.max(sent),
-            rate,
-        },
-    );
+    say(progress, Progress::transfer(sent, total, sent, started));
 }

@@ -39,14 +39,7 @@ pub(super) async fn transfer(
     let started = Instant::now();
     let mut last_report = Instant::now();
     let total = before + total;
-    let moved = |sent: u64| {
-        let secs = started.elapsed().as_secs_f64().max(1e-3);
-        Progress::Transfer {
-            sent: before + sent,
-            total,
-            rate: (sent as f64 / secs) as u64,
-        }
-    };
+    let moved = |sent: u64| Progress::transfer(before + sent, total, sent, started);
     let copied: Result<(), String> = async {
         loop {
             let n = reader

@@ -14,6 +14,7 @@
 use std::io::{self, BufRead, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd as _;
+use std::os::unix::fs::DirBuilderExt as _;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -409,8 +410,6 @@ fn listen<R: BufRead + Send + 'static>(
     }
     Err(failed("the source never opened the page stream"))
 }
-
-use std::os::unix::fs::DirBuilderExt as _;
 
 impl Migrator {
     /// Keeps the pages a page server wrote into image `id` aside while the rest of the

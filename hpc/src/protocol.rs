@@ -17,6 +17,10 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// Longest request line the agent accepts, in bytes (without the newline).
 pub const MAX_LINE: usize = 1024 * 1024;
 
+/// Most bytes in one frame of a page stream (relayed or node to node); a longer
+/// frame is refused (docs/protocol.md, "Page streams").
+pub const PAGE_FRAME: usize = 256 * 1024;
+
 /// One request line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RequestLine {

@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use super::{Progress, failed, say};
 use crate::ClientError;
 use crate::transport::{Aux, ImageStream};
+use openmosix_hpc::protocol::PAGE_FRAME;
 
 /// How long a pump may take to say its control line.
 const CONTROL: Duration = Duration::from_secs(30);
@@ -200,59 +201,74 @@ impl PageStream {
 }
 
 /// Relays both ways: pages source → target (counted), the page server's answers back.
+/// Each direction is framed by its pump and ends with an empty frame (docs/protocol.md,
+/// "Page streams"): over SSH a pump's stdout does not reach its end of file while the
+/// pump lives, so the end is said in-band.
 async fn relay(
     s: &mut PageStream,
     total: u64,
     progress: Option<&mpsc::UnboundedSender<Progress>>,
     started: Instant,
 ) -> Result<u64, String> {
+    let (src_out, dst_in) = (&mut s.src_out, &mut s.dst_in);
+    let (dst_out, src_in) = (&mut s.dst_out, &mut s.src_in);
     let pages = async {
-        let mut buf = vec![0u8; 256 * 1024];
-        let mut sent = 0u64;
         let mut last = Instant::now();
-        loop {
-            let n = s
-                .src_out
-                .read(&mut buf)
-                .await
-                .map_err(|e| format!("reading the pages: {e}"))?;
-            if n == 0 {
-                break;
-            }
-            s.dst_in
-                .write_all(&buf[..n])
-                .await
-                .map_err(|e| format!("the target stopped taking the pages: {e}"))?;
-            sent += n as u64;
+        let sent = forward(src_out, dst_in, "pages", |sent| {
             if last.elapsed() > Duration::from_millis(100) {
                 report(progress, sent, total, started);
                 last = Instant::now();
             }
-        }
-        s.dst_in
-            .shutdown()
-            .await
-            .map_err(|e| format!("closing the page stream: {e}"))?;
-        // A child's stdin pipe closes only when dropped (shutdown leaves it open): the
-        // target pump reads the end of the pages now.
-        s.dst_in = Box::new(tokio::io::sink());
+        })
+        .await?;
         report(progress, sent, total, started);
         Ok::<u64, String>(sent)
     };
-    let answers = async {
-        tokio::io::copy(&mut s.dst_out, &mut s.src_in)
-            .await
-            .map_err(|e| format!("the page server's answers: {e}"))?;
-        s.src_in
-            .shutdown()
-            .await
-            .map_err(|e| format!("closing the page stream: {e}"))?;
-        s.src_in = Box::new(tokio::io::sink());
-        Ok::<(), String>(())
-    };
+    let answers = forward(dst_out, src_in, "the page server's answers", |_| {});
     let (sent, back) = tokio::join!(pages, answers);
     back?;
     sent
+}
+
+/// Copies frames from `from` to `to` up to and with the empty one; the bytes of pages
+/// they held. `moved` hears the running count.
+async fn forward(
+    from: &mut BufReader<Box<dyn AsyncRead + Unpin + Send>>,
+    to: &mut Box<dyn AsyncWrite + Unpin + Send>,
+    what: &str,
+    mut moved: impl FnMut(u64),
+) -> Result<u64, String> {
+    let mut buf = vec![0u8; 4 + PAGE_FRAME];
+    let mut count = 0u64;
+    loop {
+        from.read_exact(&mut buf[..4])
+            .await
+            .map_err(|e| format!("{what}: the stream ended before its end mark ({e})"))?;
+        let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+        if len > PAGE_FRAME {
+            return Err(format!(
+                "{what}: a frame of {len} bytes is over the bound of {PAGE_FRAME}"
+            ));
+        }
+        from.read_exact(&mut buf[4..4 + len])
+            .await
+            .map_err(|e| format!("{what}: the stream was cut inside a frame ({e})"))?;
+        to.write_all(&buf[..4 + len])
+            .await
+            .map_err(|e| format!("{what}: the receiving pump went away ({e})"))?;
+        // The pumps wait on each other's small messages: nothing may sit in a buffer
+        // while no more bytes are at hand.
+        if len == 0 || from.buffer().is_empty() {
+            to.flush()
+                .await
+                .map_err(|e| format!("{what}: the receiving pump went away ({e})"))?;
+        }
+        if len == 0 {
+            return Ok(count);
+        }
+        count += len as u64;
+        moved(count);
+    }
 }
 
 /// Direct: the source pump says `moved N` as the pages go, `done N` at the end.

@@ -18,7 +18,7 @@ use aes_gcm::{Aes256Gcm, Nonce};
 /// Bytes of a one-time key: two AES-256 keys.
 pub const KEY_LEN: usize = 64;
 /// Most plaintext bytes in one frame.
-pub const FRAME: usize = 256 * 1024;
+pub const FRAME: usize = openmosix_hpc::protocol::PAGE_FRAME;
 const TAG: usize = 16;
 const SOURCE_HELLO: &[u8] = b"openmosix page link 1: source";
 const TARGET_HELLO: &[u8] = b"openmosix page link 1: target";

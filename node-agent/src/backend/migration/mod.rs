@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 mod fault;
+mod frames;
 mod images;
 mod link;
 pub mod pages;

@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
+use super::frames::{Framed, Unframed};
 use super::link::{self, End, Key};
 use super::{Migrator, io as io_error};
 use crate::backend::criu::Criu;
@@ -67,17 +68,10 @@ impl Ending for link::Sealer<TcpStream> {
     }
 }
 
-impl Ending for std::fs::File {
-    /// A pipe (the pump's stdout): the reader sees the end when the file is dropped,
-    /// which the copying thread does right after.
-    fn end(&mut self) -> io::Result<()> {
-        self.flush()
-    }
-}
-
 /// How a pump's bytes travel, once the control lines are said.
 enum Transport<R> {
-    /// Through the client: the rest of stdin, and stdout.
+    /// Through the client: the rest of stdin, and stdout, both framed
+    /// ([`super::frames`]).
     Relay(R),
     /// Node to node.
     Direct(Box<(link::Opener<TcpStream>, link::Sealer<TcpStream>)>),
@@ -204,7 +198,12 @@ pub fn send(
         .try_clone()
         .map_err(|e| failed(format!("page stream: {e}")))?;
     let pumped = match transport {
-        Transport::Relay(input) => duplex((criu, stdout), (input, criu_out), &moved, |_| {}),
+        Transport::Relay(input) => duplex(
+            (criu, Framed(stdout)),
+            (Unframed::new(input), criu_out),
+            &moved,
+            |_| {},
+        ),
         Transport::Direct(halves) => {
             let (opener, sealer) = *halves;
             let res = duplex((criu, sealer), (opener, criu_out), &moved, |n| {
@@ -343,7 +342,12 @@ pub fn receive(
         .map_err(|e| failed(format!("page stream: {e}")))?;
     let moved = Arc::new(AtomicU64::new(0));
     let pumped = match transport {
-        Transport::Relay(input) => duplex((ours_in, stdout), (input, ours), &moved, |_| {}),
+        Transport::Relay(input) => duplex(
+            (ours_in, Framed(stdout)),
+            (Unframed::new(input), ours),
+            &moved,
+            |_| {},
+        ),
         Transport::Direct(halves) => {
             let (opener, sealer) = *halves;
             duplex((ours_in, sealer), (opener, ours), &moved, |_| {})

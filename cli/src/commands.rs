@@ -155,13 +155,15 @@ async fn dispatch(ctx: &Ctx, command: Command, named: bool) -> Result<ExitCode> 
             pid,
             target,
             no_predump,
-            disk_less,
+            disk,
             relay,
+            postcopy,
         } => {
             let options = openmosix_client::migrate::MigrateOptions {
                 predump: !no_predump,
-                disk_less,
+                disk_less: !disk,
                 relay,
+                postcopy,
                 ..Default::default()
             };
             crate::migrate::run(ctx, node, pid, &target, options).await

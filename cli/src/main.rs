@@ -126,14 +126,20 @@ pub enum Command {
         /// Dump at once, without pre-dump rounds.
         #[arg(long)]
         no_predump: bool,
-        /// Stream the memory pages to the target while the dump runs, node to node
-        /// when the nodes reach each other (experimental: docs/migration.md).
+        /// Dump the whole image to the source's disk first and stream it after, as
+        /// before disk-less moves (by default the memory pages go to the target while the
+        /// dump runs: docs/migration.md).
         #[arg(long)]
-        disk_less: bool,
-        /// With --disk-less: send the pages through this machine even when the nodes
-        /// reach each other.
-        #[arg(long)]
+        disk: bool,
+        /// Send the pages through this machine even when the nodes reach each other.
+        #[arg(long, conflicts_with = "disk")]
         relay: bool,
+        /// Post-copy, for big processes: the process runs on the target after only its
+        /// non-memory state moved, and its memory follows as it touches it. If the page
+        /// stream breaks after that, the target's copy is killed and the original runs
+        /// on: what it did on the target is lost (docs/migration.md).
+        #[arg(long, conflicts_with = "disk")]
+        postcopy: bool,
     },
     /// Set the cluster mask of a process (HOWTO 8.4): the nodes it may migrate to.
     ///

@@ -4,6 +4,7 @@ use std::io::{BufRead as _, BufReader};
 use std::process::Stdio;
 use std::time::Duration;
 
+use openmosix_testbed::modes::{MODES, Mode, strs};
 use openmosix_testbed::{Testbed, serial, wait};
 use serde_json::Value;
 
@@ -30,10 +31,20 @@ fn start(node: u32, argv: &[&str]) -> i64 {
 }
 
 fn migrate(node: u32, pid: i64, target: &str) -> i64 {
-    ok(&["migrate", &node.to_string(), &pid.to_string(), target])
-        .trim()
-        .parse()
-        .expect("new pid")
+    migrate_as(MODES[0], node, pid, target)
+}
+
+/// Moves `pid` in `mode` and checks the result names the mode and the path taken.
+fn migrate_as(mode: Mode, node: u32, pid: i64, target: &str) -> i64 {
+    let mut args = vec!["--json".to_owned()];
+    args.extend(mode.migrate_args(node, pid, target));
+    let out: Value = serde_json::from_str(&ok(&strs(&args))).expect("migrate --json");
+    assert_eq!(
+        (out["mode"].as_str(), out["route"].as_str()),
+        (Some(mode.mode), Some(mode.route)),
+        "{mode:?}: {out}"
+    );
+    out["new_pid"].as_i64().expect("new pid")
 }
 
 /// A file the process under test writes, in a folder of this test run.
@@ -98,31 +109,34 @@ fn hello_reports_migration_available() {
 #[test]
 fn a_loop_moves_keeps_running_and_comes_home() {
     let _g = serial();
-    let file = scratch("loop");
-    let pid = start(2, &["sh", "-c", &counter_script(&file)]);
-    let before = grows(&file, 3);
-    let new = migrate(2, pid, "3");
-    let p = find(3, new).expect("on node 3");
-    assert_eq!(
-        (p["where"].as_u64(), p["home"].as_u64(), p["nmigs"].as_u64()),
-        (Some(3), Some(2), Some(1))
-    );
-    assert!(
-        find(2, pid).is_none_or(|p| p["state"] == "Z"),
-        "still on node 2"
-    );
-    let after = grows(&file, before + 5);
-    assert!(after > before);
-    // home brings it back to node 2.
-    let back = migrate(3, new, "home");
-    let p = find(2, back).expect("home again");
-    assert_eq!(
-        (p["where"].as_u64(), p["home"].as_u64()),
-        (Some(2), Some(2))
-    );
-    assert!(find(3, new).is_none_or(|p| p["state"] == "Z"));
-    grows(&file, after + 5);
-    kill(2, back);
+    for &mode in MODES {
+        let file = scratch("loop");
+        let pid = start(2, &["sh", "-c", &counter_script(&file)]);
+        let before = grows(&file, 3);
+        let new = migrate_as(mode, 2, pid, "3");
+        let p = find(3, new).expect("on node 3");
+        assert_eq!(
+            (p["where"].as_u64(), p["home"].as_u64(), p["nmigs"].as_u64()),
+            (Some(3), Some(2), Some(1)),
+            "{mode:?}"
+        );
+        assert!(
+            find(2, pid).is_none_or(|p| p["state"] == "Z"),
+            "{mode:?}: still on node 2"
+        );
+        let after = grows(&file, before + 5);
+        assert!(after > before);
+        // home brings it back to node 2.
+        let back = migrate_as(mode, 3, new, "home");
+        let p = find(2, back).expect("home again");
+        assert_eq!(
+            (p["where"].as_u64(), p["home"].as_u64()),
+            (Some(2), Some(2))
+        );
+        assert!(find(3, new).is_none_or(|p| p["state"] == "Z"));
+        grows(&file, after + 5);
+        kill(2, back);
+    }
 }
 
 #[test]
@@ -153,8 +167,9 @@ fn a_counter_never_restarts_across_three_migrations() {
     let mut node = 1;
     let mut pid = start(node, &["sh", "-c", &counter_script(&file)]);
     let mut last = grows(&file, 3);
-    for to in [2, 3, 1] {
-        pid = migrate(node, pid, &to.to_string());
+    // Each hop in another mode.
+    for (to, &mode) in [2, 3, 1].into_iter().zip(MODES) {
+        pid = migrate_as(mode, node, pid, &to.to_string());
         node = to;
         let now = grows(&file, last);
         assert!(now > last, "counter went from {last} to {now}");
@@ -203,9 +218,10 @@ fn memtest_runs_on(file: &str, n0: u64) {
     assert_eq!(memtest_status(file).1, "ok");
 }
 
-/// Runs `openmosix migrate NODE PID TO`, calling `at` once on the first progress line
+/// Runs `openmosix migrate [MODE] NODE PID TO`, calling `at` once on the first progress line
 /// that contains `cue`; returns whether it succeeded and what it said.
 fn migrate_with(
+    mode: Mode,
     node: u32,
     pid: i64,
     to: u32,
@@ -213,12 +229,7 @@ fn migrate_with(
     at: impl FnOnce(&mut std::process::Child),
 ) -> (bool, String) {
     let mut child = bed()
-        .cli_command(&[
-            "migrate",
-            &node.to_string(),
-            &pid.to_string(),
-            &to.to_string(),
-        ])
+        .cli_command(&strs(&mode.migrate_args(node, pid, &to.to_string())))
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -249,40 +260,63 @@ fn memtest_status(path: &str) -> (u64, String) {
 fn memory_arrives_intact_and_faults_leave_it_where_it_was() {
     let _g = serial();
     let file = scratch("memtest");
-    let pid = start_memtest(2, &file);
+    let (mut node, mut pid) = (2, start_memtest(2, &file));
+    for &mode in MODES {
+        let other = 5 - node;
+        let (from, to) = (node.to_string(), other.to_string());
+        // Target blocked: refused before anything is touched.
+        ok(&["mosctl", &to, "block"]);
+        let err = fails(&strs(&mode.migrate_args(node, pid, &other.to_string())));
+        assert!(
+            err.contains(&format!("node {to} blocks arriving guests")),
+            "{mode:?}: {err}"
+        );
+        ok(&["mosctl", &to, "noblock"]);
+        assert_ne!(find(node, pid).expect("still home")["state"], "T");
 
-    // Target blocked: refused before anything is touched.
-    ok(&["mosctl", "3", "block"]);
-    let err = fails(&["migrate", "2", &pid.to_string(), "3"]);
-    assert!(err.contains("node 3 blocks arriving guests"), "{err}");
-    ok(&["mosctl", "3", "noblock"]);
-    assert_ne!(find(2, pid).expect("still on 2")["state"], "T");
+        // The target's sshd dies while the image streams: the process runs on at home.
+        let (moved, said) =
+            migrate_with(mode, node, pid, other, "sent", |_| bed().sshd_stop(other));
+        bed().sshd_start(other);
+        assert!(
+            !moved,
+            "{mode:?}: migration succeeded although node {to} died: {said}"
+        );
+        assert!(
+            said.contains(&format!("stays on node {from}")),
+            "{mode:?}: {said}"
+        );
+        let p = find(node, pid).expect("the process is still home");
+        assert_ne!(p["state"], "T", "{mode:?}: left stopped");
+        memtest_runs_on(&file, memtest_status(&file).0);
 
-    // The target's sshd dies while the image streams: the process runs on at home.
-    let (moved, said) = migrate_with(2, pid, 3, "sent", |_| bed().sshd_stop(3));
-    bed().sshd_start(3);
-    assert!(!moved, "migration succeeded although node 3 died: {said}");
-    assert!(said.contains("stays on node 2"), "{said}");
-    let p = find(2, pid).expect("the process is still on node 2");
-    assert_ne!(p["state"], "T", "left stopped");
-    memtest_runs_on(&file, memtest_status(&file).0);
-
-    // And now for real: 256 MiB arrive with their content.
-    let new = migrate(2, pid, "3");
-    let (n1, _) = memtest_status(&file);
-    let (n2, st) = wait::until_some(
-        Duration::from_secs(20),
-        "memtest running on after migrating",
-        || Some(memtest_status(&file)).filter(|s| s.0 > n1 + 1),
-    );
-    assert_eq!(st, "ok", "memory content after migration ({n2} checks)");
-    assert!(find(3, new).is_some());
-    kill(3, new);
+        // And now for real: 256 MiB arrive with their content.
+        let new = migrate_as(mode, node, pid, &to);
+        let (n1, _) = memtest_status(&file);
+        let (n2, st) = wait::until_some(
+            Duration::from_secs(20),
+            "memtest running on after migrating",
+            || Some(memtest_status(&file)).filter(|s| s.0 > n1 + 1),
+        );
+        assert_eq!(
+            st, "ok",
+            "{mode:?}: memory content after migration ({n2} checks)"
+        );
+        assert!(find(other, new).is_some());
+        (node, pid) = (other, new);
+    }
+    kill(node, pid);
 }
 
 #[test]
 fn restore_failure_and_a_cut_stream_leave_the_process_running() {
     let _g = serial();
+    for &mode in MODES {
+        restore_failure_and_a_cut_stream(mode);
+    }
+}
+
+fn restore_failure_and_a_cut_stream(mode: Mode) {
     let file = scratch("fault");
     let pid = start(2, &["sh", "-c", &counter_script(&file)]);
     let last = grows(&file, 3);
@@ -297,27 +331,32 @@ fn restore_failure_and_a_cut_stream_leave_the_process_running() {
     std::thread::sleep(Duration::from_millis(200));
     let taken = find(3, pid).expect("a process holds the pid on node 3");
     assert_eq!(taken["cmdline"], "sleep 600");
-    let err = fails(&["migrate", "2", &pid.to_string(), "3"]);
+    let err = fails(&strs(&mode.migrate_args(2, pid, "3")));
     assert!(
         err.contains(&format!("pid {pid} is already taken")),
-        "{err}"
+        "{mode:?}: {err}"
     );
     let p = find(2, pid).expect("still on node 2");
     assert_ne!(p["state"], "T");
     let last = grows(&file, last);
     kill(3, pid);
 
-    // The image stream is cut: the receiving side dies mid-way.
+    // The stream is cut: the receiving side (page pump or image stream) dies mid-way.
     let mem = scratch("fault-mem");
     let big = start_memtest(2, &mem);
-    let (moved, said) = migrate_with(2, big, 3, "sent", |_| {
+    let (moved, said) = migrate_with(mode, 2, big, 3, "sent", |_| {
         let _ = bed().exec_status(
             3,
-            &["pkill", "-KILL", "-f", "openmosix-agent images receive"],
+            &[
+                "pkill",
+                "-KILL",
+                "-f",
+                "openmosix-agent (images|pages) receive",
+            ],
         );
     });
-    assert!(!moved, "{said}");
-    assert!(said.contains("stays on node 2"), "{said}");
+    assert!(!moved, "{mode:?}: {said}");
+    assert!(said.contains("stays on node 2"), "{mode:?}: {said}");
     assert_ne!(find(2, big).expect("still on node 2")["state"], "T");
     memtest_runs_on(&mem, memtest_status(&mem).0);
     kill(2, big);
@@ -328,32 +367,34 @@ fn restore_failure_and_a_cut_stream_leave_the_process_running() {
 #[test]
 fn a_pipeline_and_threads_move() {
     let _g = serial();
-    let file = scratch("pipe");
-    let script = format!(
-        "seq 1 100000000 | while read n; do echo $n > {file}.tmp; mv {file}.tmp {file}; sleep 0.05; done"
-    );
-    let pid = start(2, &["sh", "-c", &script]);
-    let last = grows(&file, 3);
-    let new = migrate(2, pid, "3");
-    grows(&file, last + 3);
-    let on3 = bed().ps(3);
-    assert!(
-        on3.iter().any(|p| p["cmdline"] == "seq 1 100000000"),
-        "seq did not come along"
-    );
-    kill(3, new);
-    let _ = bed().exec_status(3, &["pkill", "-f", "seq 1 100000000"]);
+    for &mode in MODES {
+        let file = scratch("pipe");
+        let script = format!(
+            "seq 1 100000000 | while read n; do echo $n > {file}.tmp; mv {file}.tmp {file}; sleep 0.05; done"
+        );
+        let pid = start(2, &["sh", "-c", &script]);
+        let last = grows(&file, 3);
+        let new = migrate_as(mode, 2, pid, "3");
+        grows(&file, last + 3);
+        let on3 = bed().ps(3);
+        assert!(
+            on3.iter().any(|p| p["cmdline"] == "seq 1 100000000"),
+            "{mode:?}: seq did not come along"
+        );
+        kill(3, new);
+        let _ = bed().exec_status(3, &["pkill", "-f", "seq 1 100000000"]);
 
-    let tfile = scratch("threads");
-    let threads = format!(
-        "import threading, time, os\nc = [0, 0, 0, 0]\ndef work(i):\n    while True:\n        c[i] += 1\n        time.sleep(0.01)\nfor i in range(4):\n    threading.Thread(target=work, args=(i,), daemon=True).start()\nwhile True:\n    open('{tfile}.tmp', 'w').write(str(min(c)))\n    os.rename('{tfile}.tmp', '{tfile}')\n    time.sleep(0.1)\n"
-    );
-    let pid = start(2, &["/usr/bin/python3", "-c", &threads]);
-    let last = grows(&tfile, 5);
-    let new = migrate(2, pid, "3");
-    // Every thread goes on counting (the minimum over the threads grows).
-    grows(&tfile, last + 20);
-    kill(3, new);
+        let tfile = scratch("threads");
+        let threads = format!(
+            "import threading, time, os\nc = [0, 0, 0, 0]\ndef work(i):\n    while True:\n        c[i] += 1\n        time.sleep(0.01)\nfor i in range(4):\n    threading.Thread(target=work, args=(i,), daemon=True).start()\nwhile True:\n    open('{tfile}.tmp', 'w').write(str(min(c)))\n    os.rename('{tfile}.tmp', '{tfile}')\n    time.sleep(0.1)\n"
+        );
+        let pid = start(2, &["/usr/bin/python3", "-c", &threads]);
+        let last = grows(&tfile, 5);
+        let new = migrate_as(mode, 2, pid, "3");
+        // Every thread goes on counting (the minimum over the threads grows).
+        grows(&tfile, last + 20);
+        kill(3, new);
+    }
 }
 
 #[test]
@@ -459,17 +500,19 @@ fn expel_sends_guests_home_and_bring_fetches_them() {
 #[test]
 fn a_client_that_dies_mid_migration_leaves_the_process_running() {
     let _g = serial();
-    let mem = scratch("orphan-mem");
-    let pid = start_memtest(2, &mem);
-    // The admin's program dies while the tree is stopped on node 2.
-    let _ = migrate_with(2, pid, 3, "freezing", |child| {
-        let _ = child.kill();
-    });
-    wait::until(
-        Duration::from_secs(20),
-        "the process running again after its client died",
-        || find(2, pid).expect("the process is still on node 2")["state"] != "T",
-    );
-    memtest_runs_on(&mem, memtest_status(&mem).0);
-    kill(2, pid);
+    for &mode in MODES {
+        let mem = scratch("orphan-mem");
+        let pid = start_memtest(2, &mem);
+        // The admin's program dies while the tree is stopped on node 2.
+        let _ = migrate_with(mode, 2, pid, 3, "freezing", |child| {
+            let _ = child.kill();
+        });
+        wait::until(
+            Duration::from_secs(20),
+            "the process running again after its client died",
+            || find(2, pid).expect("the process is still on node 2")["state"] != "T",
+        );
+        memtest_runs_on(&mem, memtest_status(&mem).0);
+        kill(2, pid);
+    }
 }

@@ -89,6 +89,7 @@ impl AgentConn {
                     detail: String::new(),
                 },
                 predump: false,
+                postcopy: false,
             },
             timeout,
             aux: None,

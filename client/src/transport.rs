@@ -467,8 +467,13 @@ impl Aux {
 
     /// Opens `pages send IMAGE` (`send = true`) or `pages receive IMAGE`: one end of a
     /// disk-less migration's page stream, stdin and stdout both used.
-    pub async fn pages(&self, send: bool, image: &str) -> Result<ImageStream, String> {
-        let args = ["pages", if send { "send" } else { "receive" }, image];
+    /// With `lazy` the target's pump serves a post-copy restore (`--lazy`).
+    pub async fn pages(&self, send: bool, image: &str, lazy: bool) -> Result<ImageStream, String> {
+        let mut args = vec!["pages", if send { "send" } else { "receive" }];
+        if lazy && !send {
+            args.push("--lazy");
+        }
+        args.push(image);
         self.side_channel(&args, true, true).await
     }
 

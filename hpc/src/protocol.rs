@@ -172,6 +172,12 @@ pub enum Request {
         /// opened by the client), not to this node's disk.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         pages: bool,
+        /// Post-copy (with `pages`): the answer comes as soon as everything but the
+        /// private memory is dumped; criu then serves those pages on the page stream as
+        /// the target asks for them, the tree frozen here until the last one went
+        /// (`finish` waits for that).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        lazy: bool,
     },
     /// The migration failed: let the stopped tree run on here.
     Resume {
@@ -191,6 +197,10 @@ pub enum Request {
         /// The move was the load balancer's (docs/balancing.md): the event says so.
         #[serde(default)]
         auto: bool,
+        /// Post-copy only: the page stream broke after the target ran and its copy was
+        /// killed there: the original runs on here instead of being removed.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        copy_lost: bool,
     },
     /// On the target: restore a received image and record the guest.
     Restore {
@@ -211,6 +221,10 @@ pub enum Request {
         /// docs/migration.md); older clients leave it out and get it running at once.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         hold: bool,
+        /// Post-copy: restore with criu's lazy pages, served by the image's page pump
+        /// (`openmosix-agent pages receive --lazy`, started by the client).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        lazy: bool,
     },
     /// On the source, after the target restored the tree stopped: the decision is
     /// taken, durably: from here the original is never resumed, only removed.
@@ -535,6 +549,9 @@ pub struct Hello {
     /// Whether pre-dump rounds work here (the kernel tracks dirty memory).
     #[serde(default)]
     pub predump: bool,
+    /// Whether post-copy moves work here (criu's lazy pages: userfaultfd).
+    #[serde(default)]
+    pub postcopy: bool,
 }
 
 /// Whether a capability is there, with the reason when it is not.

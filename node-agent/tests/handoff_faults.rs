@@ -11,6 +11,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use openmosix_testbed::copies::Counter;
+use openmosix_testbed::modes::{MODES, Mode, strs};
 use openmosix_testbed::{Testbed, serial, wait};
 
 fn bed() -> &'static Testbed {
@@ -37,9 +38,9 @@ fn fired_path(node: u32) -> PathBuf {
     bed().node_state(node).join("fault-hook.fired")
 }
 
-fn spawn_migrate(pid: i64) -> Child {
+fn spawn_migrate(mode: Mode, pid: i64) -> Child {
     bed()
-        .cli_command(&["migrate", "1", &pid.to_string(), "2"])
+        .cli_command(&strs(&mode.migrate_args(1, pid, "2")))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -78,14 +79,22 @@ fn exactly_one_copy_on(job: &Counter, on: u32) {
     assert!(waiting.trim().is_empty(), "still waiting: {waiting}");
 }
 
-/// One case of the table: a counter on node 1 is moved to node 2 with `hook` set on
-/// node `hook_node`; `then` once it fired; the copy must end on node `on`.
+/// One case of the table, in every mode of moving: a counter on node 1 is moved to
+/// node 2 with `hook` set on node `hook_node`; `then` once it fired; the copy must end
+/// on node `on`.
 fn case(name: &str, hook_node: u32, hook: &str, then: Then, on: u32) {
     let _g = serial();
+    for &mode in MODES {
+        eprintln!("{name} {mode:?}");
+        case_in(mode, name, hook_node, hook, then, on);
+    }
+}
+
+fn case_in(mode: Mode, name: &str, hook_node: u32, hook: &str, then: Then, on: u32) {
     let job = Counter::start(bed(), 1, name);
     let _ = std::fs::remove_file(fired_path(hook_node));
     std::fs::write(hook_path(hook_node), hook).expect("fault hook");
-    let mut client = spawn_migrate(job.pid);
+    let mut client = spawn_migrate(mode, job.pid);
     if !matches!(then, Then::Wait) {
         wait::until(Duration::from_secs(30), "the fault hook to fire", || {
             fired_path(hook_node).exists()
@@ -194,17 +203,22 @@ fn target_disk_full_stays_home() {
         ],
     );
     assert!(mounted.status.success(), "{mounted:?}");
-    let job = Counter::start(bed(), 1, "diskfull");
-    let out = bed().cli(&["migrate", "1", &job.pid.to_string(), "2"]);
+    for &mode in MODES {
+        let job = Counter::start(bed(), 1, "diskfull");
+        let out = bed().cli(&strs(&mode.migrate_args(1, job.pid, "2")));
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            !out.status.success(),
+            "{mode:?}: moved onto a full disk: {err}"
+        );
+        assert!(
+            err.contains("stays on node 1") || err.contains("No space"),
+            "{mode:?}: {err}"
+        );
+        exactly_one_copy_on(&job, 1);
+        bed().kill(1, job.pid);
+    }
     let _ = bed().exec(2, &["umount", &images_s]);
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "moved onto a full disk: {err}");
-    assert!(
-        err.contains("stays on node 1") || err.contains("No space"),
-        "{err}"
-    );
-    exactly_one_copy_on(&job, 1);
-    bed().kill(1, job.pid);
 }
 
 /// Where the one running copy of `job` is (after settling), within 10 s.
@@ -263,13 +277,10 @@ fn client_killed_at_twenty_random_instants_of_a_256_mib_move() {
         let after = Duration::from_millis(seed % window);
         let pid = job.copies_on(bed(), on)[0].0;
         let to = if on == 1 { 2 } else { 1 };
+        // Each round in the next mode of moving.
+        let mode = MODES[round % MODES.len()];
         let mut client = bed()
-            .cli_command(&[
-                "migrate",
-                &on.to_string(),
-                &pid.to_string(),
-                &to.to_string(),
-            ])
+            .cli_command(&strs(&mode.migrate_args(on, pid, &to.to_string())))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -278,7 +289,7 @@ fn client_killed_at_twenty_random_instants_of_a_256_mib_move() {
         let _ = client.kill();
         let _ = client.wait();
         let now = settled_copy(&job);
-        eprintln!("round {round}: killed after {after:?}: runs on node {now}");
+        eprintln!("round {round} {mode:?}: killed after {after:?}: runs on node {now}");
         if now != on {
             moved += 1;
         }

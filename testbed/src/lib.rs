@@ -26,6 +26,7 @@ pub mod fixtures;
 #[cfg(feature = "gui")]
 pub mod gui;
 pub mod history;
+pub mod modes;
 pub mod options;
 pub mod process;
 mod reach;

@@ -24,6 +24,7 @@ use openmosix_hpc::protocol::{Carried, Request};
 
 mod in_cluster;
 mod pages;
+mod postcopy;
 mod settle;
 mod transfer;
 
@@ -173,13 +174,16 @@ pub struct MigrateOptions {
     /// Hand over in one phase as agents before the handoff records did (the target
     /// runs the process at once): only to measure what the two phases cost.
     pub one_phase: bool,
-    /// Stream the pages while the dump runs (`pages send|receive`) instead of dumping
-    /// to the source's disk first. Opt-in until the relayed page stream passes every
-    /// migration test (issue #15's note): the direct path works, the relayed one hung
-    /// once on the testbed.
+    /// Stream the pages while the dump runs (`pages send|receive`), the default;
+    /// false dumps to the source's disk first and streams the whole image after (also
+    /// taken when pre-dump rounds ran, or when an agent is older).
     pub disk_less: bool,
     /// Never take the direct path between the nodes, always relay through here.
     pub relay: bool,
+    /// Post-copy: the process runs on the target once all but its private memory has
+    /// moved, and those pages follow as it touches them (criu's lazy pages;
+    /// docs/migration.md says what it risks).
+    pub postcopy: bool,
 }
 
 fn relayed() -> Route {
@@ -192,8 +196,9 @@ impl Default for MigrateOptions {
             predump: true,
             auto: false,
             one_phase: false,
-            disk_less: false,
+            disk_less: true,
             relay: false,
+            postcopy: false,
         }
     }
 }
@@ -247,6 +252,9 @@ pub async fn migrate(
     };
     say(progress, Progress::Checking);
     let (p, src_aux, dst_aux) = mover.preflight().await?;
+    if options.postcopy {
+        return mover.post_copy(&p, src_aux, dst_aux, start).await;
+    }
     let (image, rounds) = if options.predump && src.hello().predump && p.rss >= PREDUMP_MIN_RSS {
         mover.predump().await?
     } else {
@@ -418,7 +426,8 @@ impl<'a> Mover<'a> {
             })
             .await?;
         let image = prepared.image;
-        match PageStream::open(src_aux, dst_aux, &image, !self.options.relay).await {
+        let lazy = self.options.postcopy;
+        match PageStream::open(src_aux, dst_aux, &image, !self.options.relay, lazy).await {
             Ok(stream) => Ok((image, stream)),
             Err(e) => {
                 let _ = self
@@ -449,6 +458,7 @@ impl<'a> Mover<'a> {
                     image,
                     to: Some(self.to),
                     pages,
+                    lazy: false,
                 },
                 STEP_TIMEOUT,
             )
@@ -533,6 +543,7 @@ impl<'a> Mover<'a> {
                             auto: self.options.auto,
                         },
                         hold,
+                        lazy: false,
                     },
                     STEP_TIMEOUT,
                 )
@@ -633,6 +644,7 @@ impl<'a> Mover<'a> {
                     to,
                     new_pid,
                     auto: self.options.auto,
+                    copy_lost: false,
                 },
                 STEP_TIMEOUT,
             )

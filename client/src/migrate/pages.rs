@@ -82,18 +82,20 @@ fn one_time_key() -> Result<String, String> {
 
 impl PageStream {
     /// Starts both pumps for image `image` and agrees the path: direct when `direct`
-    /// and the source reaches the target with the key, else relayed.
+    /// and the source reaches the target with the key, else relayed. With `lazy` the
+    /// target's pump waits for [`PageStream::start_lazy`] (post-copy).
     pub(super) async fn open(
         src: &Aux,
         dst: &Aux,
         image: &str,
         direct: bool,
+        lazy: bool,
     ) -> Result<PageStream, ClientError> {
         let mut src = src
-            .pages(true, image)
+            .pages(true, image, false)
             .await
             .map_err(|e| failed(format!("cannot open the page stream on the source: {e}")))?;
-        let mut dst = match dst.pages(false, image).await {
+        let mut dst = match dst.pages(false, image, lazy).await {
             Ok(d) => d,
             Err(e) => {
                 src.abort().await;
@@ -156,6 +158,23 @@ impl PageStream {
                 .to_owned(),
         );
         tell(&mut self.dst_in, "relay", "target").await
+    }
+
+    /// Post-copy: the rest of the image is on the target; its pump starts `criu
+    /// lazy-pages` on it, ready for the restore once this returns.
+    pub(super) async fn start_lazy(&mut self) -> Result<(), String> {
+        let said = async {
+            tell(&mut self.dst_in, "start", "target").await?;
+            match line(&mut self.dst_out, "target").await?.as_str() {
+                "lazy-ready" => Ok(()),
+                other => Err(format!("the target page pump said {other:?}")),
+            }
+        }
+        .await;
+        match said {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.why(e).await),
+        }
     }
 
     /// The pumps' own words when they failed (their last error line), else `e`.

@@ -16,6 +16,8 @@ pub struct Criu {
     path: PathBuf,
     /// The kernel tracks dirty memory (soft-dirty bits): pre-dump rounds can work.
     track_mem: bool,
+    /// userfaultfd works for criu: post-copy (lazy pages) can work.
+    lazy: bool,
     /// How long one criu call may run before it is stopped.
     limit: Duration,
 }
@@ -48,7 +50,8 @@ pub fn detect(setting: Option<&Path>) -> (Option<Criu>, Capability) {
         .output();
     match check {
         Ok(out) if out.status.success() => {
-            let track_mem = tracks_dirty_memory(&path);
+            let track_mem = has_feature(&path, "mem_dirty_track");
+            let lazy = has_feature(&path, "uffd-noncoop") && lazy_pipes_fit();
             let predump = if track_mem {
                 "pre-dump rounds available"
             } else {
@@ -62,6 +65,7 @@ pub fn detect(setting: Option<&Path>) -> (Option<Criu>, Capability) {
                 Some(Criu {
                     path,
                     track_mem,
+                    lazy,
                     limit: CRIU_LIMIT,
                 }),
                 Capability {
@@ -95,6 +99,7 @@ pub fn locate(setting: Option<&Path>) -> Option<Criu> {
     Some(Criu {
         path,
         track_mem: false,
+        lazy: true,
         limit: CRIU_LIMIT,
     })
 }
@@ -126,9 +131,28 @@ fn version_of(criu: &Path) -> String {
 }
 
 /// Whether the kernel tracks dirty memory, which pre-dump rounds need.
-fn tracks_dirty_memory(criu: &Path) -> bool {
+/// Whether criu's lazy-pages dump can size its pipes (about 3.3 MB): with
+/// CAP_SYS_RESOURCE, or where `fs.pipe-max-size` allows it (root in a container often
+/// lacks the capability; `openmosix-testbed up` raises the limit).
+fn lazy_pipes_fit() -> bool {
+    const CAP_SYS_RESOURCE: u32 = 24;
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let capable = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .is_some_and(|caps| caps & (1 << CAP_SYS_RESOURCE) != 0);
+    let limit = std::fs::read_to_string("/proc/sys/fs/pipe-max-size")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    capable || limit >= 4 << 20
+}
+
+/// `criu check --feature FEATURE` passes.
+fn has_feature(criu: &Path, feature: &str) -> bool {
     Command::new(criu)
-        .args(["check", "--feature", "mem_dirty_track"])
+        .args(["check", "--feature", feature])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -158,7 +182,7 @@ fn find_on_path(name: &str) -> Option<PathBuf> {
 }
 
 /// What a failed criu run is reported as.
-fn failure(what: &str, log: &Path) -> AgentError {
+pub(super) fn failure(what: &str, log: &Path) -> AgentError {
     AgentError::new(
         ErrorKind::MigrationFailed,
         format!("{what} failed: {}", explain(log)),
@@ -226,6 +250,38 @@ impl Criu {
         self.track_mem
     }
 
+    /// Whether post-copy (lazy pages) can work here.
+    pub fn can_postcopy(&self) -> bool {
+        self.lazy
+    }
+
+    /// The time limit of one criu call.
+    pub fn limit(&self) -> Duration {
+        self.limit
+    }
+
+    /// `criu ARGS -D dir -v2 -o LOG`, quiet, with descriptors `inherit` kept open.
+    pub(super) fn command(
+        &self,
+        args: &[&str],
+        dir: &Path,
+        log_name: &str,
+        inherit: &[i32],
+    ) -> Command {
+        let mut cmd = Command::new(&self.path);
+        for &fd in inherit {
+            super::syscalls::inherit_fd(&mut cmd, fd);
+        }
+        cmd.args(args)
+            .arg("-D")
+            .arg(dir)
+            .args(["-v2", "-o", log_name])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        cmd
+    }
+
     /// Runs criu; `inherit`: descriptors criu gets (a claim it keeps open while it
     /// runs, a page stream; [`super::syscalls::inherit_fd`]).
     fn run(
@@ -236,18 +292,8 @@ impl Criu {
         log_name: &str,
         inherit: &[i32],
     ) -> Result<(), AgentError> {
-        let mut cmd = Command::new(&self.path);
-        for &fd in inherit {
-            super::syscalls::inherit_fd(&mut cmd, fd);
-        }
-        let mut child = cmd
-            .args(args)
-            .arg("-D")
-            .arg(dir)
-            .args(["-v2", "-o", log_name])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+        let mut child = self
+            .command(args, dir, log_name, inherit)
             .spawn()
             .map_err(|e| {
                 AgentError::new(ErrorKind::MigrationFailed, format!("cannot run criu: {e}"))
@@ -341,7 +387,15 @@ impl Criu {
     /// `criu restore -d`: the tree is restored detached (and left stopped with
     /// `stopped`); returns its root's pid. criu holds `hold` (the image's claim) while
     /// it runs.
-    pub fn restore(&self, dir: &Path, stopped: bool, hold: Option<i32>) -> Result<i32, AgentError> {
+    /// With `lazy`, private memory comes from the `criu lazy-pages` daemon that waits
+    /// on `lazy-pages.socket` in `dir` ([`super::lazy`]).
+    pub fn restore(
+        &self,
+        dir: &Path,
+        stopped: bool,
+        lazy: bool,
+        hold: Option<i32>,
+    ) -> Result<i32, AgentError> {
         // The log is created here first, exclusively and never through a link, so criu
         // writes into a fresh file of the image folder (criu creates its pid file with
         // O_EXCL itself).
@@ -362,6 +416,9 @@ impl Criu {
         let mut args = vec!["restore", "-d", "--shell-job", "--pidfile", &pidfile_s];
         if stopped {
             args.push("--leave-stopped");
+        }
+        if lazy {
+            args.push("--lazy-pages");
         }
         let inherit: Vec<i32> = hold.into_iter().collect();
         self.run("restore", &args, dir, "restore.log", &inherit)?;
@@ -386,6 +443,7 @@ mod tests {
         let criu = Criu {
             path: hang,
             track_mem: false,
+            lazy: false,
             limit: CRIU_LIMIT,
         }
         .with_limit(Duration::from_millis(300));

@@ -10,6 +10,7 @@ pub mod criu;
 pub mod events;
 pub mod handoff;
 pub mod kernel;
+pub mod lazy;
 pub mod linux;
 pub mod migration;
 pub mod movelock;

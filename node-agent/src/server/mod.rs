@@ -219,6 +219,12 @@ impl<B: Backend + 'static> Server<B> {
         for step in steps {
             let _ = step.await;
         }
+        // A post-copy dump whose page stream went with the client ends by itself (its
+        // tree left stopped), and then its handoff can be settled.
+        if let Some(m) = self.migrator.clone() {
+            let _ =
+                tokio::task::spawn_blocking(move || m.drain_lazy(Duration::from_secs(30))).await;
+        }
         lock(&self.own.claims).clear();
         self.settle().await;
         // Every tree runs again (or waits for its decision): the processes are free.

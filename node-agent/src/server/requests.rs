@@ -251,6 +251,7 @@ impl<B: Backend + 'static> Server<B> {
             ops: protocol::OPS.iter().map(|s| (*s).to_owned()).collect(),
             migration: self.migration.clone(),
             predump: self.migrator.as_ref().is_some_and(Migrator::can_predump),
+            postcopy: self.migrator.as_ref().is_some_and(Migrator::can_postcopy),
         }
     }
 

@@ -175,10 +175,17 @@ fn step<B: Backend>(
             image,
             to,
             pages,
+            lazy,
         } => {
+            if lazy && !(pages && m.can_postcopy()) {
+                return Err(AgentError::new(
+                    ErrorKind::Unsupported,
+                    "post-copy needs a page stream and criu's lazy pages (userfaultfd), which this node lacks",
+                ));
+            }
             let held = checked(backend, m, own, pid, image.as_deref(), to)?;
             let claim = image_to_dump(m, own, pid, image.as_deref())?;
-            let info = m.dump(pid, &claim, to, pages)?;
+            let info = m.dump(pid, &claim, to, pages, lazy)?;
             lock(&own.moving).insert(info.image.clone(), held);
             own.keep(claim);
             m.fault_hook("after-dump")?;
@@ -204,8 +211,15 @@ fn step<B: Backend>(
             to,
             new_pid,
             auto,
+            copy_lost,
         } => {
             let claim = own.claim(m, &image)?;
+            if copy_lost {
+                let done = m.take_back(&claim);
+                own.done(&image);
+                done?;
+                return Ok(serde_json::json!({ "resumed": pid }));
+            }
             let done = m.finish(&claim);
             own.done(&image);
             done?;
@@ -223,6 +237,7 @@ fn step<B: Backend>(
             nmigs,
             carried,
             hold,
+            lazy,
         } => {
             if let Err(e) = lock(backend).accepts_guests() {
                 m.remove(&image);
@@ -236,7 +251,7 @@ fn step<B: Backend>(
                 nmigs: nmigs + 1,
                 carried,
             };
-            let pid = m.restore(&claim, guest.clone(), hold)?;
+            let pid = m.restore(&claim, guest.clone(), hold, lazy)?;
             if hold {
                 own.keep(claim);
                 m.fault_hook("after-restore")?;

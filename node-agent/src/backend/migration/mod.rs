@@ -6,9 +6,11 @@
 //! These calls run criu for seconds; the server runs them off its request loop and
 //! without the backend lock, so the node keeps answering while a process moves.
 
+use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +19,7 @@ mod frames;
 mod images;
 mod link;
 pub mod pages;
+mod postcopy;
 mod settle;
 
 pub use fault::FAULT_HOOK;
@@ -25,6 +28,7 @@ pub use settle::Settled;
 
 use super::criu::Criu;
 use super::handoff::{Claim, Handoffs};
+use super::lazy::Running;
 use super::procfs::ProcFs;
 use super::syscalls;
 use openmosix_hpc::handoff::{Guest, Handoff, Phase, Role};
@@ -72,6 +76,12 @@ pub struct Migrator {
     images: PathBuf,
     procfs: ProcFs,
     handoffs: Handoffs,
+    /// Post-copy dumps serving their pages, by image.
+    lazy: Arc<Mutex<HashMap<String, Running>>>,
+}
+
+fn failed_with(message: impl Into<String>) -> AgentError {
+    AgentError::new(ErrorKind::MigrationFailed, message)
 }
 
 fn io(what: &str, path: &Path, e: &std::io::Error) -> AgentError {
@@ -108,6 +118,7 @@ impl Migrator {
             images: state_dir.join("images"),
             procfs,
             handoffs: Handoffs::new(state_dir),
+            lazy: Arc::default(),
         }
     }
 
@@ -119,6 +130,36 @@ impl Migrator {
     /// Whether pre-dump rounds can work here.
     pub fn can_predump(&self) -> bool {
         self.criu.as_ref().is_some_and(Criu::can_predump)
+    }
+
+    /// Whether post-copy moves can work here.
+    pub fn can_postcopy(&self) -> bool {
+        self.criu.as_ref().is_some_and(Criu::can_postcopy)
+    }
+
+    fn lazy_dumps(&self) -> std::sync::MutexGuard<'_, HashMap<String, Running>> {
+        self.lazy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Waits for the post-copy dump of image `id`, if one runs: `None` when none ran,
+    /// else how it ended.
+    fn lazy_ended(&self, id: &str) -> Option<Result<(), AgentError>> {
+        let running = self.lazy_dumps().remove(id)?;
+        Some(running.wait())
+    }
+
+    /// Waits (at most `limit` each) for the post-copy dumps of this agent to end, for a
+    /// connection that goes away: a dump whose peer went away ends by itself, and the
+    /// handoffs are settled after.
+    pub fn drain_lazy(&self, limit: std::time::Duration) {
+        let all: Vec<(String, Running)> = self.lazy_dumps().drain().collect();
+        for (id, mut running) in all {
+            if let Err(e) = running.wait_for(limit) {
+                tracing::warn!("post-copy dump of image {id}: {e}");
+            }
+        }
     }
 
     fn criu(&self) -> Result<&Criu, AgentError> {
@@ -201,12 +242,17 @@ impl Migrator {
     ///
     /// With `pages` the memory pages go to the image's page stream: the socket that
     /// `openmosix-agent pages send` listens on in the image folder ([`pages::SOCKET`]).
+    ///
+    /// With `lazy` (post-copy, with `pages`) criu answers once all but the private
+    /// memory is dumped and goes on serving those pages: [`Migrator::finish`] and
+    /// [`Migrator::resume`] wait for it.
     pub fn dump(
         &self,
         pid: i32,
         claim: &Claim,
         to: Option<NodeId>,
         pages: bool,
+        lazy: bool,
     ) -> Result<DumpInfo, AgentError> {
         let id = claim.image();
         let (criu, dir) = self.image_for(pid, id)?;
@@ -242,19 +288,30 @@ impl Migrator {
         };
         let dumped = fs::create_dir(&here)
             .map_err(|e| io("creating", &here, &e))
-            .and_then(|()| {
-                criu.dump(
+            .and_then(|()| match (&stream, lazy) {
+                (Some(socket), true) => {
+                    let fd = std::os::fd::AsRawFd::as_raw_fd(socket);
+                    let running = criu.dump_lazy(pid, &here, claim.fd(), fd)?;
+                    self.lazy_dumps().insert(id.to_owned(), running);
+                    Ok(())
+                }
+                _ => criu.dump(
                     pid,
                     &here,
                     prev.as_deref(),
                     Some(claim.fd()),
                     stream.as_ref().map(std::os::fd::AsRawFd::as_raw_fd),
-                )
+                ),
             });
         drop(stream);
         if let Err(e) = dumped {
             // criu resumes the tree itself on failure; make sure of it.
             self.continue_tree(&self.tree(pid));
+            // Keep the log for the admin, beside the images.
+            let _ = fs::copy(
+                here.join("dump.log"),
+                self.images.join(format!("{id}.dump.log")),
+            );
             self.remove(id);
             self.handoffs.remove(claim);
             return Err(e);
@@ -348,6 +405,15 @@ impl Migrator {
     /// committed move is never resumed.
     pub fn resume(&self, claim: &Claim) -> Result<(), AgentError> {
         let id = claim.image();
+        // A post-copy dump ends when its page stream closes (the client closed the
+        // pumps); it is stopped if it does not, so that the tree is ours again.
+        if let Some(mut running) = self.lazy_dumps().remove(id)
+            && running
+                .wait_for(std::time::Duration::from_secs(10))
+                .is_err()
+        {
+            running.kill();
+        }
         let record = match self.handoffs.read(id) {
             Some(r) if matches!(r.phase, Phase::Committed | Phase::Departed) => {
                 return Err(AgentError::new(
@@ -396,9 +462,52 @@ impl Migrator {
         if record.phase == Phase::Dumped {
             record = self.rewrite(record, Phase::Committed)?;
         }
+        if let Some(Err(e)) = self.lazy_ended(claim.image()) {
+            // The page stream broke after the target ran: criu has resumed the tree
+            // here, and the target's pump kills its copy, whose missing pages would
+            // read as zeros. What the process did there is lost.
+            let tree = record.tree.clone();
+            let (pid, to) = (record.pid, record.peer.unwrap_or_default());
+            self.rewrite(record, Phase::Aborted)?;
+            self.continue_tree(&tree);
+            self.remove(claim.image());
+            return Err(AgentError::new(
+                ErrorKind::MigrationFailed,
+                format!(
+                    "the page stream of the post-copy move broke after process {pid} had run on node {to} ({}): it runs on here, its copy there is killed, and what it did there is lost",
+                    e.message
+                ),
+            ));
+        }
         self.kill_tree(&record.tree);
         self.remove(claim.image());
         self.rewrite(record, Phase::Departed)
+    }
+
+    /// A post-copy move broke after the target ran (the client says its copy there was
+    /// killed): the original, frozen here until its page stream ended, runs on. Only a
+    /// post-copy dump of this connection can be taken back so.
+    pub fn take_back(&self, claim: &Claim) -> Result<(), AgentError> {
+        let id = claim.image();
+        let record = self.record_in(claim, &[Phase::Dumped, Phase::Committed])?;
+        let Some(mut running) = self.lazy_dumps().remove(id) else {
+            return Err(AgentError::new(
+                ErrorKind::InvalidArgument,
+                format!("image {id} is not a post-copy move of this connection"),
+            ));
+        };
+        // Its stream is gone: criu ends (leaving the tree stopped, or resumed).
+        if running
+            .wait_for(std::time::Duration::from_secs(10))
+            .is_err()
+        {
+            running.kill();
+        }
+        let tree = record.tree.clone();
+        self.rewrite(record, Phase::Aborted)?;
+        self.continue_tree(&tree);
+        self.remove(id);
+        Ok(())
     }
 
     /// Kills a stopped tree, children first, and waits a little for it to be gone.
@@ -422,7 +531,16 @@ impl Migrator {
     /// `hold` the tree stays stopped (`restored`) until [`Migrator::release`] or
     /// [`Migrator::discard`]; without, it runs at once (older clients) and the record
     /// is gone. The image is removed either way.
-    pub fn restore(&self, claim: &Claim, guest: Guest, hold: bool) -> Result<i32, AgentError> {
+    ///
+    /// With `lazy` (post-copy) the private memory comes from the image's page pump
+    /// (`pages receive --lazy`), which also removes the image once it has every page.
+    pub fn restore(
+        &self,
+        claim: &Claim,
+        guest: Guest,
+        hold: bool,
+        lazy: bool,
+    ) -> Result<i32, AgentError> {
         let id = claim.image();
         let criu = self.criu()?;
         let dir = self.image_dir(id)?.join("dump");
@@ -449,13 +567,15 @@ impl Migrator {
             self.remove(id);
             return Err(e);
         }
-        let result = criu.restore(&dir, hold, Some(claim.fd()));
+        let result = criu.restore(&dir, hold, lazy, Some(claim.fd()));
         if result.is_err() {
             // Keep the log for the admin; drop the (large) memory images.
             let keep = self.images.join(format!("{id}.restore.log"));
             let _ = fs::copy(dir.join("restore.log"), keep);
         }
-        self.remove(id);
+        if !lazy || result.is_err() {
+            self.remove(id);
+        }
         let pid = match result {
             Ok(pid) => pid,
             Err(e) => {

@@ -30,7 +30,7 @@ use openmosix_hpc::protocol::{AgentError, ErrorKind};
 /// The source pump's socket, in the image folder.
 pub const SOCKET: &str = "pages.sock";
 /// How long a pump waits for the other side (the dump to connect, the peer to come).
-const WAIT: Duration = Duration::from_secs(60);
+pub(super) const WAIT: Duration = Duration::from_secs(60);
 /// How long the source tries each of the target's addresses.
 const CONNECT: Duration = Duration::from_millis(1500);
 
@@ -69,7 +69,7 @@ impl Ending for link::Sealer<TcpStream> {
 }
 
 /// How a pump's bytes travel, once the control lines are said.
-enum Transport<R> {
+pub(super) enum Transport<R> {
     /// Through the client: the rest of stdin, and stdout, both framed
     /// ([`super::frames`]).
     Relay(R),
@@ -98,7 +98,7 @@ fn copy(mut from: impl Read, mut to: impl Ending, moved: Option<&AtomicU64>) -> 
 /// Runs both directions at once; the first error ends the pump (the process exits, so
 /// a direction stuck reading is not waited for). `up` is counted into `moved`; while
 /// it runs, `report` is called every 100 ms.
-fn duplex<UR, UW, DR, DW>(
+pub(super) fn duplex<UR, UW, DR, DW>(
     up: (UR, UW),
     down: (DR, DW),
     moved: &Arc<AtomicU64>,
@@ -138,13 +138,13 @@ where
     Ok(())
 }
 
-fn say(out: &mut impl Write, line: &str) -> Result<(), AgentError> {
+pub(super) fn say(out: &mut impl Write, line: &str) -> Result<(), AgentError> {
     writeln!(out, "{line}")
         .and_then(|()| out.flush())
         .map_err(|e| failed(format!("the client went away: {e}")))
 }
 
-fn read_line(input: &mut impl BufRead) -> Result<String, AgentError> {
+pub(super) fn read_line(input: &mut impl BufRead) -> Result<String, AgentError> {
     let mut line = String::new();
     match input.read_line(&mut line) {
         Ok(0) => Err(failed("the client closed the page stream before it began")),
@@ -290,43 +290,65 @@ fn own_addresses() -> Vec<IpAddr> {
     if outside.is_empty() { all } else { outside }
 }
 
-/// What the target pump heard first: the link, or the client's word to relay.
+/// The client's next line, read while the link is open (and stdin with it).
+pub(super) type NextLine<R> = mpsc::Receiver<(Result<String, AgentError>, R)>;
+
+/// What the target pump heard first: the link (and the client's next line to come), or
+/// the client's word to relay.
 enum Heard<R> {
-    Link(Box<(link::Opener<TcpStream>, link::Sealer<TcpStream>)>),
+    Link(
+        Box<(link::Opener<TcpStream>, link::Sealer<TcpStream>)>,
+        NextLine<R>,
+    ),
     Relay(R),
 }
 
 /// The target pump (`openmosix-agent pages receive IMAGE`): takes the page stream
 /// into a `criu page-server` writing the image's `dump` folder. The image is claimed
-/// while the pages arrive.
-pub fn receive(
+/// while the pages arrive. With `lazy` (post-copy) the image arrives first and the
+/// pages are fetched as the restored process needs them ([`super::postcopy`]).
+pub fn receive<R: BufRead + Send + 'static>(
     m: &Migrator,
     criu: &Criu,
     id: &str,
-    mut stdin: impl BufRead + Send + 'static,
+    mut stdin: R,
     mut stdout: std::fs::File,
+    lazy: bool,
 ) -> Result<(), AgentError> {
     let dir = m.image_dir(id)?;
-    let _claim = m.handoffs().claim(id)?;
-    let _ = std::fs::remove_dir_all(&dir);
     let dump = dir.join("dump");
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dump)
-        .map_err(|e| io_error("creating", &dump, &e))?;
+    let claim = if lazy {
+        None
+    } else {
+        let claim = m.handoffs().claim(id)?;
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dump)
+            .map_err(|e| io_error("creating", &dump, &e))?;
+        Some(claim)
+    };
     let control = read_line(&mut stdin)?;
+    let mut next = None;
     let transport = match control.split_whitespace().collect::<Vec<_>>()[..] {
         ["relay"] => Transport::Relay(stdin),
         ["direct", key] => {
             let key = Key::from_hex(key).map_err(failed)?;
             match listen(&key, stdin, &mut stdout)? {
-                Heard::Link(halves) => Transport::Direct(halves),
+                Heard::Link(halves, rest) => {
+                    next = Some(rest);
+                    Transport::Direct(halves)
+                }
                 Heard::Relay(input) => Transport::Relay(input),
             }
         }
         _ => return Err(failed(format!("unknown page stream control {control:?}"))),
     };
+    if lazy {
+        return super::postcopy::receive(m, criu, id, transport, next, stdout);
+    }
+    let _claim = claim;
     let (ours, theirs) = UnixStream::pair().map_err(|e| failed(format!("page stream: {e}")))?;
     let server = {
         let criu = criu.clone();
@@ -403,7 +425,7 @@ fn listen<R: BufRead + Send + 'static>(
                 let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
                 if let Ok((o, w)) = link::handshake(&s, key, End::Target) {
                     let _ = s.set_read_timeout(None);
-                    return Ok(Heard::Link(Box::new((o, w))));
+                    return Ok(Heard::Link(Box::new((o, w)), rx));
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {

@@ -95,6 +95,11 @@ enum Command {
         /// The criu binary [default: criu on PATH or in an sbin folder].
         #[arg(long, env = "OPENMOSIX_CRIU", value_name = "PATH")]
         criu: Option<PathBuf>,
+        /// `receive` only: post-copy — after the client's `start` (the rest of the image
+        /// has arrived) run `criu lazy-pages`, which fetches the pages the restored
+        /// process touches, then all the others.
+        #[arg(long)]
+        lazy: bool,
     },
     /// Measure this machine's speed (PIII/1GHz = 1000) and print it.
     Calibrate,
@@ -163,11 +168,13 @@ fn run() -> Result<()> {
             image,
             state_dir,
             criu,
+            lazy,
         } => pages(
             direction,
             &image,
             &state_dir.unwrap_or_else(default_state_dir),
             criu.as_deref(),
+            lazy,
         ),
         Command::Serve {
             backend,
@@ -198,7 +205,13 @@ fn images(direction: Direction, image: &str, state_dir: &Path, onto_pages: bool)
 }
 
 /// `pages send|receive`: one end of a disk-less migration's page stream.
-fn pages(direction: Direction, image: &str, state_dir: &Path, criu: Option<&Path>) -> Result<()> {
+fn pages(
+    direction: Direction,
+    image: &str,
+    state_dir: &Path,
+    criu: Option<&Path>,
+    lazy: bool,
+) -> Result<()> {
     use openmosix_agent::backend::migration::pages;
     let m = Migrator::new(None, String::new(), state_dir, ProcFs::new("/proc"));
     let (stdin, stdout) = openmosix_agent::backend::syscalls::take_stdio();
@@ -211,7 +224,7 @@ fn pages(direction: Direction, image: &str, state_dir: &Path, criu: Option<&Path
             let Some(criu) = openmosix_agent::backend::criu::locate(criu) else {
                 bail!("criu is not installed here, so no page server can run");
             };
-            pages::receive(&m, &criu, image, stdin, stdout)?;
+            pages::receive(&m, &criu, image, stdin, stdout, lazy)?;
         }
     }
     Ok(())

@@ -350,3 +350,21 @@ pub fn tail(path: &Path, n: usize) -> String {
         Err(e) => format!("({}: {e})", path.display()),
     }
 }
+
+/// Pipes as large as criu's lazy-pages dump needs (about 3.3 MB each): root in a
+/// container often lacks CAP_SYS_RESOURCE, which otherwise lifts the limit. The limit is
+/// the machine's (the nodes share it); only ever raised.
+pub fn allow_lazy_page_pipes() -> Result<()> {
+    const PATH: &str = "/proc/sys/fs/pipe-max-size";
+    const NEED: u64 = 4 << 20;
+    let now: u64 = std::fs::read_to_string(PATH)
+        .with_context(|| format!("reading {PATH}"))?
+        .trim()
+        .parse()
+        .with_context(|| format!("{PATH} does not hold a number"))?;
+    if now < NEED {
+        std::fs::write(PATH, NEED.to_string())
+            .with_context(|| format!("raising {PATH} to {NEED} for criu's lazy pages"))?;
+    }
+    Ok(())
+}

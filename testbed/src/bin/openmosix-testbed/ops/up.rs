@@ -48,6 +48,7 @@ pub fn up(
         IP, UNSHARE, NSENTER, SETSID, TINI, SSHD, SSH_KEYGEN, KILL, SLEEP,
     ])?;
     let agent = agent_binary(agent)?;
+    sys::allow_lazy_page_pipes()?;
 
     let l = Layout {
         name: name.to_owned(),

@@ -1,0 +1,128 @@
+//! The target's page pump in a post-copy move (`openmosix-agent pages receive --lazy`):
+//! once the rest of the image has arrived, it runs `criu lazy-pages` on it, which waits
+//! for `criu restore --lazy-pages` and then fetches over the page stream every page the
+//! restored process touches, and all the others after.
+//!
+//! If the stream or the daemon fails before every page has come, the restored copy
+//! would read its missing pages as zeros: the pump kills it, and the source, told by the
+//! client, lets its original run on (docs/migration.md, "Post-copy").
+
+use std::io::BufRead;
+use std::os::fd::AsRawFd as _;
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use super::frames::{Framed, Unframed};
+use super::pages::{NextLine, Transport, WAIT, duplex, read_line, say};
+use super::{Migrator, failed_with};
+use crate::backend::criu::Criu;
+use openmosix_hpc::protocol::AgentError;
+
+/// The client's word that the image is there and the lazy pages may start.
+const START: &str = "start";
+
+fn expect_start(line: Result<String, AgentError>) -> Result<(), AgentError> {
+    match line?.as_str() {
+        START => Ok(()),
+        other => Err(failed_with(format!(
+            "the client said {other:?} where the post-copy start was due"
+        ))),
+    }
+}
+
+/// Runs the lazy pages of image `id` over `transport` (`next`: the client's next line
+/// when the link is direct).
+pub fn receive<R: BufRead + Send + 'static>(
+    m: &Migrator,
+    criu: &Criu,
+    id: &str,
+    transport: Transport<R>,
+    next: Option<NextLine<R>>,
+    mut stdout: std::fs::File,
+) -> Result<(), AgentError> {
+    let transport = match (transport, next) {
+        (Transport::Relay(mut input), _) => {
+            expect_start(read_line(&mut input))?;
+            Transport::Relay(input)
+        }
+        (Transport::Direct(halves), Some(next)) => {
+            let (line, _stdin) = next
+                .recv_timeout(WAIT)
+                .map_err(|_| failed_with("the client never said to start the lazy pages"))?;
+            expect_start(line)?;
+            Transport::Direct(halves)
+        }
+        (Transport::Direct(_), None) => {
+            return Err(failed_with(
+                "a direct page link without its control channel",
+            ));
+        }
+    };
+    let dump = m.image_dir(id)?.join("dump");
+    if !dump.is_dir() {
+        return Err(failed_with(format!(
+            "image {id} has not arrived, so its lazy pages cannot start"
+        )));
+    }
+    let (ours, theirs) =
+        UnixStream::pair().map_err(|e| failed_with(format!("page stream: {e}")))?;
+    let daemon = criu.lazy_pages(&dump, theirs.as_raw_fd());
+    drop(theirs);
+    let mut daemon = match daemon {
+        Ok(d) => d,
+        Err(e) => {
+            m.remove(id);
+            return Err(e);
+        }
+    };
+    say(&mut stdout, "lazy-ready")?;
+    let ours_in = ours
+        .try_clone()
+        .map_err(|e| failed_with(format!("page stream: {e}")))?;
+    let moved = Arc::new(AtomicU64::new(0));
+    let pumped = match transport {
+        Transport::Relay(input) => duplex(
+            (ours_in, Framed(stdout)),
+            (Unframed::new(input), ours),
+            &moved,
+            |_| {},
+        ),
+        Transport::Direct(halves) => {
+            let (opener, sealer) = *halves;
+            duplex((ours_in, sealer), (opener, ours), &moved, |_| {})
+        }
+    };
+    let served = match pumped {
+        Ok(()) => daemon.wait_for(criu.limit()),
+        Err(e) => {
+            daemon.kill();
+            Err(failed_with(format!("the page stream broke: {e}")))
+        }
+    };
+    if let Err(e) = served {
+        kill_restored(m, &dump);
+        // Keep the daemon's log for the admin, beside the images.
+        if let Ok(keep) = m.image_dir(&format!("{id}-lazy-pages")) {
+            let _ = std::fs::copy(dump.join("lazy-pages.log"), keep.with_extension("log"));
+        }
+        m.remove(id);
+        return Err(failed_with(format!(
+            "post-copy failed before every page had come, so the copy here was killed: {}",
+            e.message
+        )));
+    }
+    m.remove(id);
+    Ok(())
+}
+
+/// Kills the tree restored from `dump` (its root named by criu's pid file), whose
+/// missing pages would read as zeros.
+fn kill_restored(m: &Migrator, dump: &std::path::Path) {
+    let root = std::fs::read_to_string(dump.join("restored.pid"))
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok());
+    if let Some(root) = root.filter(|&p| p > 1) {
+        m.kill_tree(&m.tree(root));
+    }
+}

@@ -224,3 +224,100 @@ impl<A: Remember> eframe::App for Remembering<A> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use egui_kittest::Harness;
+
+    use super::*;
+    use crate::desktop::{PROCS, VIEW};
+
+    /// A counter that remembers its count.
+    #[derive(Debug, Default)]
+    struct Counter(u32);
+
+    impl Remember for Counter {
+        type State = u32;
+        fn remembered(&self) -> u32 {
+            self.0
+        }
+        fn ui(&mut self, ui: &mut egui::Ui) {
+            ui.label(self.0.to_string());
+        }
+    }
+
+    fn counter(dir: &std::path::Path) -> Harness<'static, Remembering<Counter>> {
+        let opened = open_in::<u32>(Some(dir), PROCS);
+        let (count, rest) = opened.saved.split();
+        let app = Remembering::new(Counter(count), opened.file, rest);
+        let mut h = Harness::new_ui_state(|ui, r: &mut Remembering<Counter>| r.ui(ui), app);
+        let ctx = h.ctx.clone();
+        assert_eq!(h.state_mut().restore(&ctx), None);
+        h.run();
+        h
+    }
+
+    #[test]
+    fn the_first_frame_saves_then_only_changes_are_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = counter(dir.path());
+        let file = StateFile::in_dir(dir.path(), PROCS);
+        assert_eq!(file.load::<u32>().0.app, 0);
+        let ctx = h.ctx.clone();
+        // The frames after the first moved things in egui's memory; then it rests.
+        h.state_mut().save(&ctx).unwrap();
+        assert_eq!(h.state_mut().save(&ctx), Ok(false));
+        h.run();
+        assert_eq!(h.state_mut().save(&ctx), Ok(false));
+        h.state_mut().app.0 = 7;
+        assert_eq!(h.state_mut().save(&ctx), Ok(true));
+        assert_eq!(file.load::<u32>().0.app, 7);
+        drop(h);
+        let h = counter(dir.path());
+        assert_eq!(h.state().app.0, 7);
+    }
+
+    #[test]
+    fn a_window_takes_the_main_windows_theme_until_it_has_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = Saved::<()> {
+            theme: Some(Theme::Light),
+            ..Saved::default()
+        };
+        StateFile::in_dir(dir.path(), VIEW).save(&main).unwrap();
+        let h = counter(dir.path());
+        assert_eq!(h.ctx.theme(), egui::Theme::Light);
+        drop(h);
+        StateFile::in_dir(dir.path(), PROCS)
+            .save(&Saved {
+                theme: Some(Theme::Dark),
+                app: 1,
+                ..Saved::default()
+            })
+            .unwrap();
+        let h = counter(dir.path());
+        assert_eq!(h.ctx.theme(), egui::Theme::Dark);
+    }
+
+    #[test]
+    fn broken_window_places_are_a_sentence_and_odd_geometry_is_dropped() {
+        let rest = Saved {
+            window: Some(Geometry {
+                x: None,
+                y: None,
+                width: f32::INFINITY,
+                height: 500.0,
+                maximized: false,
+            }),
+            egui: Some("(not ron".into()),
+            ..Saved::default()
+        };
+        let mut r = Remembering::new(Counter(1), None, rest);
+        assert_eq!(r.window(), None);
+        let ctx = egui::Context::default();
+        let problem = r.restore(&ctx).expect("a sentence");
+        assert!(problem.starts_with("ignored the remembered window places: "));
+        // Nothing to save into: nothing written, no error.
+        assert_eq!(r.save(&ctx), Ok(false));
+    }
+}

@@ -335,3 +335,24 @@ impl ProcsWindow {
         ctx.request_repaint_after(POLL_EVERY);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_box_comes_back_as_it_was_remembered() {
+        let mut window = ProcsWindow::new();
+        assert_eq!(window.remembered(), ProcsState::default());
+        let state = ProcsState {
+            choice: Choice::Node(2),
+            filter: "sshd".into(),
+            tree: true,
+            sort: Column::User,
+            descending: true,
+        };
+        window.restore(state.clone());
+        assert_eq!(window.process_box.choice, Choice::Node(2));
+        assert_eq!(window.remembered(), state);
+    }
+}

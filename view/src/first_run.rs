@@ -15,21 +15,21 @@ pub fn only_this_machine(nodes: &[NodeView]) -> bool {
 }
 
 /// How to add nodes: File → add node…, a cluster file, or discovery; the first two are
-/// links that open their windows.
+/// links that open their windows (the default fonts have no arrow: the text has none).
 pub fn hint(app: &mut App, ui: &mut Ui) {
     egui::Frame::group(ui.style()).show(ui, |ui| {
         ui.set_width(ui.available_width());
         ui.label(RichText::new(HINT).strong());
         ui.horizontal_wrapped(|ui| {
-            ui.label("To add nodes: ");
-            if ui.link("File → add node…").clicked() {
+            ui.label("To add nodes, use the File menu: ");
+            if ui.link("add node…").clicked() {
                 app.open_add_node();
             }
-            ui.label(" (a node by its ssh destination; it goes into a cluster file), ");
-            if ui.link("File → open cluster file…").clicked() {
+            ui.label(" (a node by its ssh destination; it goes into a cluster file) or ");
+            if ui.link("open cluster file…").clicked() {
                 app.open_cluster_window(FileKind::Cluster);
             }
-            ui.label(", or start with ");
+            ui.label("; or start with ");
             ui.code("openmosixview --discover IFACE");
             ui.label(" to show the nodes that announce themselves on that network.");
         });

@@ -173,8 +173,7 @@ impl StateFile {
             Err(why) => (
                 Saved::default(),
                 Some(format!(
-                    "ignored the remembered state in {}: {why}; starting with the defaults \
-                     (the file is replaced when the window saves)",
+                    "ignored the remembered state in {}: {why}; starting with the defaults",
                     self.path.display()
                 )),
             ),

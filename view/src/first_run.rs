@@ -21,17 +21,21 @@ pub fn hint(app: &mut App, ui: &mut Ui) {
         ui.set_width(ui.available_width());
         ui.label(RichText::new(HINT).strong());
         ui.horizontal_wrapped(|ui| {
-            ui.label("To add nodes, use the File menu: ");
+            ui.spacing_mut().item_spacing.x = 4.0;
+            ui.label("To add nodes, use the File menu:");
             if ui.link("add node…").clicked() {
                 app.open_add_node();
             }
-            ui.label(" (a node by its ssh destination; it goes into a cluster file) or ");
+            ui.label("(a node by its ssh destination; it goes into a cluster file) or");
             if ui.link("open cluster file…").clicked() {
                 app.open_cluster_window(FileKind::Cluster);
             }
-            ui.label("; or start with ");
-            ui.code("openmosixview --discover IFACE");
-            ui.label(" to show the nodes that announce themselves on that network.");
+            ui.label("Or start with");
+            ui.add(
+                egui::Label::new(RichText::new("openmosixview --discover IFACE").code())
+                    .wrap_mode(egui::TextWrapMode::Extend),
+            );
+            ui.label("to show the nodes that announce themselves on that network.");
         });
     });
 }

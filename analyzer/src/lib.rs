@@ -43,12 +43,29 @@ pub const MIN_SPAN: Time = 5 * 60;
 pub const POLL_EVERY: Duration = Duration::from_secs(1);
 
 /// Which overview the plot shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Overview {
     /// A load line per node.
+    #[default]
     Load,
     /// mem, rmem and tmem per node.
     Memory,
+}
+
+/// What the analyzer remembers between runs (docs/state.md): the overview, "refresh" and
+/// the time range shown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct AnalyzerState {
+    /// The overview shown.
+    pub overview: Overview,
+    /// Whether "refresh" was on.
+    pub refresh: bool,
+    /// The seconds shown (from, to), once the history was loaded.
+    pub range: Option<(Time, Time)>,
 }
 
 /// A time for people: `YYYY-mm-dd HH:MM:SS UTC`.
@@ -77,6 +94,9 @@ pub struct Analyzer {
     set_aside: Option<String>,
     /// A time right-clicked in the plot, for the history browser.
     history_request: Option<Time>,
+    /// The range to show at the first look at the history instead of the newest 12 h
+    /// (the one remembered).
+    first_view: Option<(Time, Time)>,
 }
 
 /// The default view: what the history holds up to its newest sample, at least
@@ -120,6 +140,7 @@ impl Analyzer {
             error: None,
             set_aside: None,
             history_request: None,
+            first_view: None,
         })
     }
 
@@ -175,6 +196,26 @@ impl Analyzer {
     /// Turns "refresh" on or off.
     pub fn set_refresh(&mut self, on: bool) {
         self.refresh = on;
+    }
+
+    /// What to remember of the analyzer.
+    pub fn remembered(&self) -> AnalyzerState {
+        AnalyzerState {
+            overview: self.overview,
+            refresh: self.refresh,
+            range: self
+                .plot
+                .visible
+                .map(|_| self.shown_range())
+                .or(self.first_view),
+        }
+    }
+
+    /// Shows the overview and the range remembered (the range once the history is read).
+    pub fn restore(&mut self, state: AnalyzerState) {
+        self.set_overview(state.overview);
+        self.set_refresh(state.refresh);
+        self.first_view = state.range.filter(|(from, to)| from < to);
     }
 
     /// Shows `from..=to` (s) from the next frame on.
@@ -295,8 +336,13 @@ impl Analyzer {
                     let first = self.file.replace(file).is_none();
                     self.reload(nodes, range);
                     if first {
-                        // The first look: the view moves to the newest 12 h.
-                        self.plot.pending = Some(self.plot.home);
+                        // The first look: the view moves to the newest 12 h, or to the
+                        // range remembered.
+                        self.plot.pending = Some(
+                            self.first_view
+                                .take()
+                                .map_or(self.plot.home, |(a, b)| (a as f64, b as f64)),
+                        );
                     }
                 }
                 query::Polled::Failed(e) => self.error = Some(e),

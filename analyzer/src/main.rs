@@ -6,6 +6,8 @@ use anyhow::{Result, anyhow};
 use clap::Parser;
 use openmosix_gui::desktop::ANALYZER;
 use openmosix_gui::launch;
+use openmosix_gui::remember::{Remember, Remembering};
+use openmosixanalyzer::AnalyzerState;
 
 /// openMosixanalyzer: the load and memory history of the cluster, from the database
 /// openmosixcollector writes.
@@ -19,10 +21,10 @@ struct Args {
     /// for root, $XDG_STATE_HOME/openmosix/collector/history.db for other users].
     #[arg(long, value_name = "PATH", env = "OPENMOSIX_COLLECTOR_DB")]
     db: Option<PathBuf>,
-    /// Turn "refresh" on (follow the live database).
+    /// Turn "refresh" on (follow the live database); else as it was last time.
     #[arg(long)]
     refresh: bool,
-    /// Start with the memory overview.
+    /// Start with the memory overview (else the one shown last time).
     #[arg(long)]
     memory: bool,
 }
@@ -31,8 +33,14 @@ struct Args {
 #[derive(Debug)]
 struct App(openmosixanalyzer::Analyzer);
 
-impl eframe::App for App {
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+impl Remember for App {
+    type State = AnalyzerState;
+
+    fn remembered(&self) -> AnalyzerState {
+        self.0.remembered()
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui) {
         self.0.ui(ui);
     }
 }
@@ -49,14 +57,19 @@ fn run() -> Result<()> {
         .or(args.db)
         .unwrap_or_else(openmosix_store::paths::default_db);
     let mut analyzer = openmosixanalyzer::Analyzer::open(&path).map_err(|e| anyhow!(e))?;
-    analyzer.set_refresh(args.refresh);
+    let opened = launch::remembered_state::<AnalyzerState>(ANALYZER);
+    let (state, rest) = opened.saved.split();
+    analyzer.restore(state);
+    if args.refresh {
+        analyzer.set_refresh(true);
+    }
     if args.memory {
         analyzer.set_overview(openmosixanalyzer::Overview::Memory);
     }
-    launch::run_window(
+    launch::run_remembering(
         ANALYZER,
         &format!("openMosixanalyzer — {}", path.display()),
         [1100.0, 640.0],
-        App(analyzer),
+        Remembering::new(App(analyzer), opened.file, rest),
     )
 }

@@ -10,11 +10,14 @@ use anyhow::{Context as _, Result, anyhow};
 use openmosix_client::ClientOptions;
 use openmosix_hpc::map::Cluster;
 
+use serde::de::DeserializeOwned;
+
 use crate::LiveCluster;
 use crate::desktop::{self, Program};
+use crate::remember::{self, Remember, Remembering};
 
 /// The cluster options of the window programs.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct ClusterArgs {
     /// A cluster file (TOML: node ids and ssh destinations; docs/cluster-files.md).
     #[arg(long, value_name = "FILE", env = "OPENMOSIX_CLUSTER")]
@@ -29,6 +32,12 @@ pub struct ClusterArgs {
 }
 
 impl ClusterArgs {
+    /// Whether a cluster is named (else the window shows this machine, or the cluster it
+    /// showed last time).
+    pub fn is_given(&self) -> bool {
+        self.cluster.is_some() || self.map.is_some() || self.discover.is_some()
+    }
+
     /// The cluster named, or this machine alone.
     pub fn load(&self) -> Result<Cluster> {
         if let Some(interface) = &self.discover {
@@ -101,6 +110,57 @@ pub fn run_window(
     };
     eframe::run_native(program.name, options, Box::new(|_cc| Ok(Box::new(app))))
         .map_err(|e| anyhow!("{}", window_error(&e.to_string(), has_display())))
+}
+
+/// `program`'s state file (docs/state.md), as [`remember::open`] finds it; why it could
+/// not be read goes to stderr as one line, `PROGRAM: why`, and the program starts with
+/// its defaults.
+pub fn remembered_state<T: DeserializeOwned + Default>(program: Program) -> remember::Opened<T> {
+    let opened = remember::open(program);
+    if let Some(problem) = &opened.problem {
+        eprintln!("{}: {problem}", program.id);
+    }
+    opened
+}
+
+/// [`run_window`] for an app that remembers: the window opens where and as large as it
+/// was (else `size`), the windows inside it and the theme come back, and the state file is
+/// kept up to date while it runs.
+pub fn run_remembering<A: Remember + 'static>(
+    program: Program,
+    title: &str,
+    size: [f32; 2],
+    mut app: Remembering<A>,
+) -> Result<()> {
+    let mut viewport = egui::ViewportBuilder::default()
+        .with_title(title)
+        .with_inner_size(size)
+        .with_app_id(program.id)
+        .with_icon(desktop::icon());
+    if let Some(g) = app.window() {
+        viewport = viewport
+            .with_inner_size([g.width, g.height])
+            .with_maximized(g.maximized);
+        if let (Some(x), Some(y)) = (g.x, g.y) {
+            viewport = viewport.with_position([x, y]);
+        }
+    }
+    let options = eframe::NativeOptions {
+        viewport,
+        ..Default::default()
+    };
+    let id = program.id;
+    eframe::run_native(
+        program.name,
+        options,
+        Box::new(move |cc| {
+            if let Some(problem) = app.restore(&cc.egui_ctx) {
+                eprintln!("{id}: {problem}");
+            }
+            Ok(Box::new(app))
+        }),
+    )
+    .map_err(|e| anyhow!("{}", window_error(&e.to_string(), has_display())))
 }
 
 /// Whether the environment names a display a window could open on.

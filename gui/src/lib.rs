@@ -2,14 +2,17 @@
 //! behind a background runtime, or fixed data in tests and benchmarks), the small
 //! [`widgets`] of the original look (lamps, bars, LCD numbers, result lines), the window
 //! that asks for a file ([`path_dialog`]), how a window program starts ([`launch`]), how it
-//! presents itself to the desktop ([`desktop`]: app ids and the icon), and how a source's
-//! changes wake a window a few times a second at most ([`repaint`]).
+//! presents itself to the desktop ([`desktop`]: app ids and the icon), how a source's
+//! changes wake a window a few times a second at most ([`repaint`]), and what a window
+//! remembers between runs ([`state`], [`remember`]).
 
 pub mod desktop;
 pub mod launch;
 pub mod path_dialog;
+pub mod remember;
 pub mod repaint;
 pub mod source;
+pub mod state;
 pub mod widgets;
 
 pub use source::{Action, ClusterSource, LiveCluster, Outcome, StaticSource, Ticket};

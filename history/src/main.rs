@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use openmosix_gui::desktop::HISTORY;
 use openmosix_gui::launch;
+use openmosix_gui::remember::{Remember, Remembering};
 use openmosixhistory::{HistoryBrowser, Time, parse_time};
 
 /// openMosixhistory: which process ran on which node, at any time the collector recorded.
@@ -31,8 +32,13 @@ struct App {
     browser: HistoryBrowser,
 }
 
-impl eframe::App for App {
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+impl Remember for App {
+    /// Only the window's place and size are kept.
+    type State = ();
+
+    fn remembered(&self) {}
+
+    fn ui(&mut self, ui: &mut egui::Ui) {
         egui::CentralPanel::default_margins().show(ui, |ui| self.browser.ui(ui));
     }
 }
@@ -52,10 +58,12 @@ fn run() -> anyhow::Result<()> {
     if let Some(t) = args.at {
         browser.set_time(t);
     }
-    launch::run_window(
+    let opened = launch::remembered_state::<()>(HISTORY);
+    let ((), rest) = opened.saved.split();
+    launch::run_remembering(
         HISTORY,
         &format!("openMosixhistory — {}", db.display()),
         [900.0, 560.0],
-        App { browser },
+        Remembering::new(App { browser }, opened.file, rest),
     )
 }

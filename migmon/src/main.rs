@@ -5,8 +5,10 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::Parser;
 use openmosix_gui::desktop::MIGMON;
-use openmosix_gui::launch::{self, ClusterArgs, run_window};
+use openmosix_gui::launch::{self, ClusterArgs};
+use openmosix_gui::remember::{Remember, Remembering};
 use openmosix_gui::{ClusterSource, LiveCluster};
+use openmosix_hpc::model::NodeId;
 use openmosixmigmon::MigMon;
 
 /// openMosixmigmon: the nodes as penguins in a circle; drag a process onto a penguin to
@@ -16,7 +18,8 @@ use openmosixmigmon::MigMon;
 struct Args {
     #[command(flatten)]
     cluster: ClusterArgs,
-    /// The node to watch (the large penguin); default: the first node.
+    /// The node to watch (the large penguin); default: the one watched last time, else
+    /// the first node.
     #[arg(long, value_name = "N")]
     watch: Option<u32>,
 }
@@ -26,8 +29,24 @@ struct App {
     monitor: MigMon,
 }
 
-impl eframe::App for App {
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+/// What the monitor remembers between runs (docs/state.md).
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+struct State {
+    /// The node watched.
+    watch: Option<NodeId>,
+}
+
+impl Remember for App {
+    type State = State;
+
+    fn remembered(&self) -> State {
+        State {
+            watch: Some(self.monitor.main_node()),
+        }
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui) {
         self.source.set_repaint(ui.ctx());
         self.monitor.poll(&self.source, Instant::now());
         for (ticket, outcome) in self.source.outcomes() {
@@ -46,13 +65,21 @@ fn run() -> Result<()> {
     let args = Args::parse();
     openmosix_hpc::logging::init("warn");
     let (cluster, source) = args.cluster.live()?;
+    let opened = launch::remembered_state::<State>(MIGMON);
+    let (state, rest) = opened.saved.split();
+    // The node watched last time, if it is still in the cluster (or it is discovered).
+    let remembered = state
+        .watch
+        .filter(|id| cluster.discovery.is_some() || cluster.nodes.iter().any(|n| n.id == *id));
     let main_node = args
         .watch
+        .or(remembered)
         .or_else(|| cluster.nodes.first().map(|n| n.id))
         .unwrap_or(1);
     let app = App {
         source,
         monitor: MigMon::new(main_node),
     };
-    run_window(MIGMON, "openMosixmigmon", [1000.0, 760.0], app)
+    let app = Remembering::new(app, opened.file, rest);
+    launch::run_remembering(MIGMON, "openMosixmigmon", [1000.0, 760.0], app)
 }

@@ -42,6 +42,23 @@ pub struct NodeProcs {
 /// Every node's latest process list.
 pub type Lists = BTreeMap<NodeId, NodeProcs>;
 
+/// What the process box remembers between runs (docs/state.md): whose processes, the
+/// filter, the tree switch and the sort.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct ProcsState {
+    /// Whose processes are shown.
+    pub choice: Choice,
+    /// The filter text.
+    pub filter: String,
+    /// Children indented under their parents.
+    pub tree: bool,
+    /// The column sorted by.
+    pub sort: Column,
+    /// Sorted high to low.
+    pub descending: bool,
+}
+
 /// openMosixprocs: the process box and the windows it opens.
 #[derive(Debug)]
 pub struct ProcsWindow {
@@ -77,6 +94,28 @@ impl ProcsWindow {
             next_serial: 1,
             remote: None,
         }
+    }
+
+    /// What to remember of the box.
+    pub fn remembered(&self) -> ProcsState {
+        let b = &self.process_box;
+        ProcsState {
+            choice: b.choice,
+            filter: b.filter.clone(),
+            tree: b.tree,
+            sort: b.sort,
+            descending: b.descending,
+        }
+    }
+
+    /// Shows the box as it was remembered.
+    pub fn restore(&mut self, state: ProcsState) {
+        self.choose(state.choice);
+        let b = &mut self.process_box;
+        b.filter = state.filter;
+        b.tree = state.tree;
+        b.sort = state.sort;
+        b.descending = state.descending;
     }
 
     /// The rows the box shows now, in order.
@@ -294,5 +333,26 @@ impl ProcsWindow {
         let ctx = ui.ctx().clone();
         self.windows(&ctx, source);
         ctx.request_repaint_after(POLL_EVERY);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_box_comes_back_as_it_was_remembered() {
+        let mut window = ProcsWindow::new();
+        assert_eq!(window.remembered(), ProcsState::default());
+        let state = ProcsState {
+            choice: Choice::Node(2),
+            filter: "sshd".into(),
+            tree: true,
+            sort: Column::User,
+            descending: true,
+        };
+        window.restore(state.clone());
+        assert_eq!(window.process_box.choice, Choice::Node(2));
+        assert_eq!(window.remembered(), state);
     }
 }

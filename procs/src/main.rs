@@ -7,8 +7,9 @@ use anyhow::Result;
 use clap::Parser;
 use openmosix_gui::LiveCluster;
 use openmosix_gui::desktop::PROCS;
-use openmosix_gui::launch::{self, ClusterArgs, run_window};
-use openmosixprocs::ProcsWindow;
+use openmosix_gui::launch::{self, ClusterArgs};
+use openmosix_gui::remember::{Remember, Remembering};
+use openmosixprocs::{ProcsState, ProcsWindow};
 
 /// openMosixprocs: every process of the cluster, where it runs, and a migrator for each.
 #[derive(Debug, Parser)]
@@ -23,8 +24,14 @@ struct App {
     window: ProcsWindow,
 }
 
-impl eframe::App for App {
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+impl Remember for App {
+    type State = ProcsState;
+
+    fn remembered(&self) -> ProcsState {
+        self.window.remembered()
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui) {
         self.window.root_ui(ui, &self.source, Instant::now());
     }
 }
@@ -38,9 +45,10 @@ fn run() -> Result<()> {
     let args = Args::parse();
     openmosix_hpc::logging::init("warn");
     let (_, source) = args.cluster.live()?;
-    let app = App {
-        source,
-        window: ProcsWindow::new(),
-    };
-    run_window(PROCS, "openMosixprocs", [1100.0, 640.0], app)
+    let opened = launch::remembered_state::<ProcsState>(PROCS);
+    let (state, rest) = opened.saved.split();
+    let mut window = ProcsWindow::new();
+    window.restore(state);
+    let app = Remembering::new(App { source, window }, opened.file, rest);
+    launch::run_remembering(PROCS, "openMosixprocs", [1100.0, 640.0], app)
 }

@@ -19,7 +19,8 @@ pub const MIGRATED: Color32 = Color32::from_rgb(40, 170, 60);
 pub const LOCKED: Color32 = Color32::from_rgb(200, 140, 30);
 
 /// Which processes the box shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Choice {
     /// Every node's.
     #[default]
@@ -39,7 +40,8 @@ impl Choice {
 }
 
 /// A column of the table, to sort by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Column {
     /// The pid.
     #[default]

@@ -62,6 +62,8 @@ pub struct App {
     /// openMosixanalyzer and openMosixhistory on the collector's history (Analyzer menu).
     pub(crate) analyzer: Option<openmosixanalyzer::Analyzer>,
     pub(crate) analyzer_open: bool,
+    /// The analyzer's overview and range, for when it opens.
+    pub(crate) analyzer_state: openmosixanalyzer::AnalyzerState,
     pub(crate) history: Option<openmosixhistory::HistoryBrowser>,
     pub(crate) history_open: bool,
     /// The Collector menu's commands.
@@ -103,6 +105,7 @@ impl App {
             migmon_open: false,
             analyzer: None,
             analyzer_open: false,
+            analyzer_state: openmosixanalyzer::AnalyzerState::default(),
             history: None,
             history_open: false,
             collector: crate::collector_control::CollectorControl::default(),
@@ -113,8 +116,11 @@ impl App {
 
     /// Opens the analyzer on the collector's live history (Analyzer menu).
     pub fn open_analyzer(&mut self) {
+        let state = self.analyzer_state;
         match on_live_history(&mut self.analyzer, "analyze", |db| {
-            openmosixanalyzer::Analyzer::open(db)
+            let mut analyzer = openmosixanalyzer::Analyzer::open(db)?;
+            analyzer.restore(state);
+            Ok(analyzer)
         }) {
             Ok(()) => self.analyzer_open = true,
             Err(e) => self.say(e),
@@ -134,6 +140,23 @@ impl App {
     /// Names the cluster for the programs this window starts (the collector).
     pub fn set_cluster_args(&mut self, args: Vec<std::ffi::OsString>) {
         self.cluster_args = args;
+    }
+
+    /// Opens File → add node…, into the cluster file shown if there is one.
+    pub fn open_add_node(&mut self) {
+        let file = match self.cluster_args.as_slice() {
+            [flag, path] if flag == "--cluster" => Some(std::path::PathBuf::from(path)),
+            _ => None,
+        };
+        self.add_node.open(file.as_deref());
+    }
+
+    /// Opens File → open cluster file….
+    pub fn open_cluster_window(&mut self, kind: FileKind) {
+        self.open_file = Some(OpenFile {
+            kind,
+            dialog: openmosix_gui::path_dialog::PathDialog::default(),
+        });
     }
 
     /// Opens the process box (View menu).
@@ -190,7 +213,7 @@ impl App {
     }
 
     /// Adds a status-bar line.
-    pub(crate) fn say(&mut self, line: impl Into<String>) {
+    pub fn say(&mut self, line: impl Into<String>) {
         self.status.push(line.into());
         if self.status.len() > 50 {
             self.status.remove(0);
@@ -322,6 +345,10 @@ impl App {
         egui::CentralPanel::default_margins().show(ui, |ui| {
             crate::rows::summary(self, ui);
             ui.separator();
+            if crate::first_run::only_this_machine(&self.nodes) {
+                crate::first_run::hint(self, ui);
+                ui.separator();
+            }
             crate::rows::table(self, ui);
         });
         let ctx = ui.ctx().clone();

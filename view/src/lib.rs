@@ -11,10 +11,13 @@ pub mod advanced;
 pub mod app;
 pub mod collector_control;
 pub mod config_dialog;
+pub mod first_run;
 pub mod host_chooser;
 mod menu;
+pub mod remembered;
 mod rows;
 /// The cluster-wide figures (they live in the client, shared with `openmosix mon`).
 pub use openmosix_client::summary;
 
 pub use app::App;
+pub use remembered::ViewState;

@@ -2,9 +2,9 @@
 
 use egui::{Key, KeyboardShortcut, Modifiers};
 
-use openmosix_gui::path_dialog::{PathChoice, PathDialog, PathPrompt};
+use openmosix_gui::path_dialog::{PathChoice, PathPrompt};
 
-use crate::app::{App, FileKind, OpenFile};
+use crate::app::{App, FileKind};
 use crate::config_dialog::Target;
 
 const QUIT: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::Q);
@@ -37,10 +37,7 @@ pub fn keys(app: &mut App, ctx: &egui::Context) {
 }
 
 fn open_window(app: &mut App, kind: FileKind) {
-    app.open_file = Some(OpenFile {
-        kind,
-        dialog: PathDialog::default(),
-    });
+    app.open_cluster_window(kind);
 }
 
 /// A menu command: what it does to the application.
@@ -67,7 +64,11 @@ const HELP_MENU: &[(&str, Command)] = &[
 pub fn menu_bar(app: &mut App, ui: &mut egui::Ui) {
     egui::MenuBar::new().ui(ui, |ui| {
         ui.menu_button("File", |ui| file_menu(app, ui));
-        menu(app, ui, "View", VIEW_MENU);
+        ui.menu_button("View", |ui| {
+            items(app, ui, VIEW_MENU);
+            ui.separator();
+            theme_choice(ui);
+        });
         menu(app, ui, "Config", CONFIG_MENU);
         ui.menu_button("Collector", |ui| collector_menu(app, ui));
         menu(app, ui, "Analyzer", ANALYZER_MENU);
@@ -76,14 +77,34 @@ pub fn menu_bar(app: &mut App, ui: &mut egui::Ui) {
 }
 
 /// A menu of buttons, each running its command when clicked.
-fn menu(app: &mut App, ui: &mut egui::Ui, title: &str, items: &[(&str, Command)]) {
-    ui.menu_button(title, |ui| {
-        for (text, command) in items {
-            if ui.button(*text).clicked() {
-                command(app);
-            }
+fn menu(app: &mut App, ui: &mut egui::Ui, title: &str, list: &[(&str, Command)]) {
+    ui.menu_button(title, |ui| items(app, ui, list));
+}
+
+/// Buttons, each running its command when clicked.
+fn items(app: &mut App, ui: &mut egui::Ui, list: &[(&str, Command)]) {
+    for (text, command) in list {
+        if ui.button(*text).clicked() {
+            command(app);
         }
-    });
+    }
+}
+
+/// The theme of every window: as the desktop says, light or dark (remembered with the
+/// window's state).
+pub const THEMES: [(egui::ThemePreference, &str); 3] = [
+    (egui::ThemePreference::System, "theme: as the system"),
+    (egui::ThemePreference::Light, "theme: light"),
+    (egui::ThemePreference::Dark, "theme: dark"),
+];
+
+fn theme_choice(ui: &mut egui::Ui) {
+    let now = ui.ctx().options(|o| o.theme_preference);
+    for (theme, text) in THEMES {
+        if ui.radio(now == theme, text).clicked() {
+            ui.ctx().set_theme(theme);
+        }
+    }
 }
 
 fn file_menu(app: &mut App, ui: &mut egui::Ui) {
@@ -94,11 +115,7 @@ fn file_menu(app: &mut App, ui: &mut egui::Ui) {
         open_window(app, FileKind::Map);
     }
     if ui.button("add node…").clicked() {
-        let file = match app.cluster_args.as_slice() {
-            [flag, path] if flag == "--cluster" => Some(std::path::PathBuf::from(path)),
-            _ => None,
-        };
-        app.add_node.open(file.as_deref());
+        app.open_add_node();
     }
     ui.separator();
     if ui.button("quit").clicked() {

@@ -16,6 +16,8 @@ fn openmosixview_draws_under_xvfb() {
         Command::new(env!("CARGO_BIN_EXE_openmosixview"))
             .env("DISPLAY", display)
             .env("OPENMOSIX_STATE_DIR", dir.path().join("state"))
+            // What the window remembers stays in the test's folder (docs/state.md).
+            .env("XDG_STATE_HOME", dir.path().join("xdg-state"))
             .env_remove("OPENMOSIX_CLUSTER")
             .env_remove("WAYLAND_DISPLAY")
             .stdout(Stdio::null())
@@ -60,6 +62,25 @@ fn openmosixview_draws_under_xvfb() {
             } else {
                 Err(format!("nothing drawn: the screen has {colours} colours"))
             }
+        },
+    );
+    // It keeps its state in a private file there.
+    let state = dir
+        .path()
+        .join("xdg-state/openmosixview/openmosixview.json");
+    wait::poll(
+        Duration::from_secs(10),
+        Duration::from_millis(200),
+        "the state file written",
+        || match std::fs::metadata(&state) {
+            Ok(m) => {
+                assert_eq!(
+                    std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777,
+                    0o600
+                );
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
         },
     );
 }

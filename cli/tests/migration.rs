@@ -516,3 +516,34 @@ fn a_client_that_dies_mid_migration_leaves_the_process_running() {
         kill(2, pid);
     }
 }
+
+#[test]
+fn a_post_copy_stream_that_breaks_after_the_target_ran_keeps_the_original() {
+    let _g = serial();
+    let postcopy = *MODES
+        .iter()
+        .find(|m| m.mode == "postcopy")
+        .expect("post-copy mode");
+    let mem = scratch("lazy-break");
+    let pid = start_memtest(2, &mem);
+    // The process runs on node 3 while its 256 MiB follow; then the source's page pump
+    // dies.
+    let (moved, said) = migrate_with(postcopy, 2, pid, 3, "restoring", |_| {
+        std::thread::sleep(Duration::from_millis(800));
+        let _ = bed().exec_status(2, &["pkill", "-KILL", "-f", "openmosix-agent pages send"]);
+    });
+    assert!(!moved, "{said}");
+    assert!(said.contains("stays on node 2"), "{said}");
+    assert!(said.contains("what it did there is lost"), "{said}");
+    // One copy: the original, running with its memory intact; none on node 3.
+    let p = find(2, pid).expect("the original is still on node 2");
+    assert_ne!(p["state"], "T", "left stopped");
+    memtest_runs_on(&mem, memtest_status(&mem).0);
+    wait::until(Duration::from_secs(5), "no copy on node 3", || {
+        bed()
+            .ps(3)
+            .iter()
+            .all(|p| !p["cmdline"].as_str().unwrap_or("").contains(&mem))
+    });
+    kill(2, pid);
+}

@@ -30,6 +30,11 @@ pub struct BalanceArgs {
     /// Also print every node's load as the balancer sees it, every round.
     #[arg(long)]
     pub rounds: bool,
+    /// Move processes of at least this many MiB (resident) post-copy: frozen only for
+    /// their non-memory state, their memory following (docs/migration.md says what
+    /// post-copy risks). Off by default.
+    #[arg(long, value_name = "MIB")]
+    pub postcopy_above: Option<u64>,
 }
 
 fn seconds(what: &str, secs: f64) -> Result<Duration> {
@@ -117,6 +122,7 @@ pub async fn run(ctx: &Ctx, args: BalanceArgs) -> Result<ExitCode> {
         min_gain: args.min_gain,
         dry_run: args.dry_run,
         report_rounds: args.rounds,
+        postcopy_above: args.postcopy_above.map(|mib| mib.saturating_mul(1 << 20)),
         ..BalanceConfig::default()
     };
     let cluster = Arc::new(ClusterHandle::connect(&ctx.cluster, &ctx.options));

@@ -84,6 +84,8 @@ pub enum Action {
         pid: i32,
         /// Where to.
         target: Target,
+        /// Post-copy (docs/migration.md).
+        postcopy: bool,
     },
 }
 
@@ -170,6 +172,7 @@ async fn run_migration(
     node: NodeId,
     pid: i32,
     target: Target,
+    postcopy: bool,
     report: impl Fn(Outcome) + Send + Sync + 'static,
 ) -> Outcome {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -183,7 +186,10 @@ async fn run_migration(
         node,
         pid,
         target,
-        MigrateOptions::default(),
+        MigrateOptions {
+            postcopy,
+            ..MigrateOptions::default()
+        },
         Some(&tx),
     )
     .await;
@@ -287,9 +293,12 @@ async fn perform(
             node,
             result: words(openmosix_client::actions::renice(handle, node, pid, nice).await),
         },
-        Action::Migrate { node, pid, target } => {
-            run_migration(handle, node, pid, target, report).await
-        }
+        Action::Migrate {
+            node,
+            pid,
+            target,
+            postcopy,
+        } => run_migration(handle, node, pid, target, postcopy, report).await,
     }
 }
 

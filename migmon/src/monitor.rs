@@ -382,6 +382,7 @@ impl MigMon {
             node: square.ask,
             pid: square.pid,
             target: to,
+            postcopy: false,
         });
         self.last_ticket = self.last_ticket.max(ticket);
         self.status = format!(

@@ -138,7 +138,8 @@ fn dragging_a_square_onto_a_penguin_migrates_it_there() {
         vec![Action::Migrate {
             node: 1,
             pid: 100,
-            target: Target::Node(3)
+            target: Target::Node(3),
+            postcopy: false
         }]
     );
     assert!(h.state().mon.status().contains("moving pid 100 to node 3"));
@@ -178,7 +179,8 @@ fn double_clicking_a_guest_sends_it_home() {
         vec![Action::Migrate {
             node: 3,
             pid: 200,
-            target: Target::Home
+            target: Target::Home,
+            postcopy: false
         }]
     );
     // A square of the watched node itself has no home to go to.

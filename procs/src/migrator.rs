@@ -40,6 +40,8 @@ pub struct Migrator {
     pub open: bool,
     /// STOP, CONT and kill apply to the process and all its descendants.
     pub whole_tree: bool,
+    /// Moves go post-copy (docs/migration.md "Post-copy").
+    pub postcopy: bool,
     /// The renice slider's value.
     pub nice: i32,
     nice_set: bool,
@@ -128,6 +130,7 @@ impl Migrator {
             pid,
             open: true,
             whole_tree: false,
+            postcopy: false,
             nice: 0,
             nice_set: false,
             tickets: BTreeSet::new(),
@@ -225,6 +228,7 @@ impl Migrator {
             node: self.node,
             pid: self.pid,
             target,
+            postcopy: self.postcopy,
         });
         let to = match target {
             Target::Node(n) => format!("node {n}"),
@@ -358,6 +362,12 @@ impl Migrator {
                     });
                 }
             });
+        ui.checkbox(&mut self.postcopy, "post-copy")
+            .on_hover_text(
+                "for big processes: it runs on the target once all but its memory has moved, \
+                 and the memory follows; if the stream breaks then, the copy there is killed \
+                 and what it did there is lost",
+            );
         if let Some(id) = target {
             self.migrate(Target::Node(id), source);
         }

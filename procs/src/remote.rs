@@ -96,6 +96,7 @@ impl RemoteProcs {
             node: self.node,
             pid,
             target,
+            postcopy: false,
         });
         let to = if target == Target::Home {
             "home"

@@ -151,7 +151,12 @@ fn click_migrates(
     click(h, label);
     assert_eq!(
         actions(h).last(),
-        Some(&Action::Migrate { node, pid, target })
+        Some(&Action::Migrate {
+            node,
+            pid,
+            target,
+            postcopy: false
+        })
     );
 }
 
@@ -362,7 +367,8 @@ fn a_migration_shows_its_phases_and_the_window_follows_the_process() {
         Some(&Action::Migrate {
             node: 1,
             pid: 200,
-            target: Target::Node(3)
+            target: Target::Node(3),
+            postcopy: false
         })
     );
     for progress in [
@@ -438,4 +444,21 @@ fn remote_procs_lists_the_guests_and_sends_them_away() {
     assert!(h.query_by_label("pid 70").is_none());
     click_migrates(&mut h, "goto home node", 2, 50, Target::Home);
     click_migrates(&mut h, "goto best node", 2, 50, Target::Best);
+}
+
+#[test]
+fn the_migrators_post_copy_box_makes_the_move_post_copy() {
+    let mut h = harness();
+    double_click(&mut h, "pid 200 on node 1");
+    tick(&mut h, "post-copy");
+    double_click(&mut h, "node 2");
+    assert_eq!(
+        actions(&h).last(),
+        Some(&Action::Migrate {
+            node: 1,
+            pid: 200,
+            target: Target::Node(2),
+            postcopy: true
+        })
+    );
 }

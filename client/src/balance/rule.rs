@@ -97,6 +97,9 @@ pub struct Move {
     pub after: (f64, f64),
     /// `x_A − max(x'_A, x'_B)`.
     pub gain: f64,
+    /// Its resident size, bytes (post-copy above a threshold: [`super::BalanceConfig`]).
+    #[serde(default)]
+    pub rss: u64,
 }
 
 /// Why a process is not a candidate for automatic moves at all, if it is not: only jobs
@@ -144,6 +147,7 @@ fn consider(a: &NodeLoad, b: &NodeLoad, p: &ProcLoad, min_gain: f64) -> Option<M
         before,
         after,
         gain,
+        rss: p.rss,
     })
 }
 

@@ -36,6 +36,9 @@ pub struct BalanceConfig {
     /// How often the loop looks (each node's process list is read every decay interval
     /// of that node, at this granularity).
     pub tick: Duration,
+    /// Processes at least this large (resident bytes) move post-copy: frozen only for
+    /// their non-memory state (docs/migration.md "Post-copy" says what it risks).
+    pub postcopy_above: Option<u64>,
 }
 
 impl Default for BalanceConfig {
@@ -46,6 +49,7 @@ impl Default for BalanceConfig {
             dry_run: false,
             report_rounds: false,
             tick: Duration::from_secs(1),
+            postcopy_above: None,
         }
     }
 }
@@ -428,10 +432,12 @@ impl Balancer {
         self.busy.insert(m.from);
         self.busy.insert(m.to);
         let cluster = Arc::clone(&self.cluster);
+        let postcopy = self.config.postcopy_above.is_some_and(|t| m.rss >= t);
         self.moves.spawn(async move {
             let started = Instant::now();
             let options = MigrateOptions {
                 auto: true,
+                postcopy,
                 ..MigrateOptions::default()
             };
             let result =

@@ -225,7 +225,19 @@ impl<B: Backend + 'static> Server<B> {
             let _ =
                 tokio::task::spawn_blocking(move || m.drain_lazy(Duration::from_secs(30))).await;
         }
-        lock(&self.own.claims).clear();
+        // Images this connection made but never dumped (prepared, or pre-dump rounds
+        // only) have no handoff to settle: resumed (a saved tree runs on) and removed.
+        let unrecorded: Vec<_> = lock(&self.own.claims).drain().map(|(_, c)| c).collect();
+        if let Some(m) = self.migrator.clone() {
+            let _ = tokio::task::spawn_blocking(move || {
+                for claim in unrecorded {
+                    if m.handoffs().read(claim.image()).is_none() {
+                        let _ = m.resume(&claim);
+                    }
+                }
+            })
+            .await;
+        }
         self.settle().await;
         // Every tree runs again (or waits for its decision): the processes are free.
         lock(&self.own.moving).clear();

@@ -1,0 +1,120 @@
+//! A screenshot as pixels, to find things in a real window and to tell a drawn window
+//! from a blank one. Read with ImageMagick (`convert`, `identify`: Debian package
+//! imagemagick).
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::Command;
+
+use egui::{Color32, Pos2, Rect, pos2};
+
+/// The pixels of a screenshot, 8-bit RGB, row by row.
+#[derive(Debug, Clone)]
+pub struct Shot {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    rgb: Vec<u8>,
+}
+
+impl Shot {
+    /// Raw RGB bytes of a `width` × `height` picture.
+    pub fn from_rgb(width: u32, height: u32, rgb: Vec<u8>) -> Shot {
+        assert_eq!(
+            rgb.len(),
+            width as usize * height as usize * 3,
+            "a {width}x{height} picture needs {} RGB bytes",
+            width * height * 3
+        );
+        Shot { width, height, rgb }
+    }
+
+    /// Reads a picture file (PNG, …).
+    pub fn from_file(path: &Path) -> Shot {
+        let size = magick(
+            Command::new("identify")
+                .args(["-format", "%w %h"])
+                .arg(path),
+        );
+        let size = String::from_utf8_lossy(&size);
+        let (w, h) = size
+            .trim()
+            .split_once(' ')
+            .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+            .unwrap_or_else(|| panic!("identify said {size:?} of {}", path.display()));
+        let rgb = magick(
+            Command::new("convert")
+                .arg(path)
+                .args(["-depth", "8", "rgb:-"]),
+        );
+        Shot::from_rgb(w, h, rgb)
+    }
+
+    /// The colour at `p` (pixel coordinates), or `None` outside the picture.
+    pub fn pixel(&self, p: Pos2) -> Option<Color32> {
+        let (x, y) = (p.x.floor(), p.y.floor());
+        if x < 0.0 || y < 0.0 || x >= self.width as f32 || y >= self.height as f32 {
+            return None;
+        }
+        let i = (y as usize * self.width as usize + x as usize) * 3;
+        Some(Color32::from_rgb(
+            self.rgb[i],
+            self.rgb[i + 1],
+            self.rgb[i + 2],
+        ))
+    }
+
+    /// How many distinct colours it has: one or two for a blank screen or an empty
+    /// window, hundreds where text and figures are drawn (anti-aliasing).
+    pub fn colours(&self) -> usize {
+        self.rgb.chunks_exact(3).collect::<HashSet<_>>().len()
+    }
+
+    /// How many distinct colours it has inside `rect`.
+    pub fn colours_in(&self, rect: Rect) -> usize {
+        self.points(rect)
+            .filter_map(|p| self.pixel(p))
+            .collect::<HashSet<_>>()
+            .len()
+    }
+
+    /// The smallest rectangle holding every pixel whose colour passes `test`.
+    pub fn bounds(&self, test: impl Fn(Color32) -> bool) -> Option<Rect> {
+        let all = Rect::from_min_max(Pos2::ZERO, pos2(self.width as f32, self.height as f32));
+        let mut found: Option<Rect> = None;
+        for p in self.points(all) {
+            if self.pixel(p).is_some_and(&test) {
+                let px = Rect::from_min_size(p, egui::Vec2::splat(1.0));
+                found = Some(found.map_or(px, |r| r.union(px)));
+            }
+        }
+        found
+    }
+
+    /// The pixels of `rect` (their top-left corners), row by row.
+    fn points(&self, rect: Rect) -> impl Iterator<Item = Pos2> {
+        let (x0, y0) = (rect.min.x.max(0.0) as u32, rect.min.y.max(0.0) as u32);
+        let x1 = (rect.max.x.max(0.0) as u32).min(self.width);
+        let y1 = (rect.max.y.max(0.0) as u32).min(self.height);
+        (y0..y1).flat_map(move |y| (x0..x1).map(move |x| pos2(x as f32, y as f32)))
+    }
+}
+
+/// Whether `a` and `b` differ by at most `by` in every channel.
+pub fn near(a: Color32, b: Color32, by: u8) -> bool {
+    a.r().abs_diff(b.r()) <= by && a.g().abs_diff(b.g()) <= by && a.b().abs_diff(b.b()) <= by
+}
+
+/// Runs an ImageMagick command; its stdout.
+fn magick(cmd: &mut Command) -> Vec<u8> {
+    let out = cmd.output().expect(
+        "ImageMagick (Debian package imagemagick) must be installed: scripts/install-test-deps.sh",
+    );
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}

@@ -81,26 +81,20 @@ fn wait_for_square(
     colour: Color32,
     what: &str,
 ) -> (Rect, Pos2) {
-    wait::poll(
-        Duration::from_secs(60),
-        Duration::from_millis(500),
-        what,
-        || {
-            program.check_running();
-            let shot = window.shot();
-            let canvas = canvas(&shot)?;
-            let lists = agents.lists();
-            let (at, all) = squares(canvas, &lists, pid).ok_or("no square in the lists")?;
-            let seen: Vec<_> = all.iter().map(|p| shot.pixel(*p)).collect();
-            if seen.iter().all(|c| c.is_some_and(|c| near(c, colour, 12))) {
-                Ok((canvas, at))
-            } else {
-                Err(format!(
-                    "squares at {all:?} show {seen:?} on the canvas {canvas:?}"
-                ))
-            }
-        },
-    )
+    window.wait_for(60, what, |shot| {
+        program.check_running();
+        let canvas = canvas(shot)?;
+        let lists = agents.lists();
+        let (at, all) = squares(canvas, &lists, pid).ok_or("no square in the lists".to_owned())?;
+        let seen: Vec<_> = all.iter().map(|p| shot.pixel(*p)).collect();
+        if seen.iter().all(|c| c.is_some_and(|c| near(c, colour, 12))) {
+            Ok((canvas, at))
+        } else {
+            Err(format!(
+                "squares at {all:?} show {seen:?} on the canvas {canvas:?}"
+            ))
+        }
+    })
 }
 
 #[test]

@@ -3,7 +3,8 @@
 //! imagemagick).
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use egui::{Color32, Pos2, Rect, pos2};
@@ -49,6 +50,36 @@ impl Shot {
                 .args(["-depth", "8", "rgb:-"]),
         );
         Shot::from_rgb(w, h, rgb)
+    }
+
+    /// Writes it as a PNG file at `path`.
+    pub fn save(&self, path: &Path) {
+        let mut child = Command::new("convert")
+            .args(["-size", &format!("{}x{}", self.width, self.height)])
+            .args(["-depth", "8", "rgb:-"])
+            .arg(path)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("convert (Debian package imagemagick) must be installed");
+        let written = child.stdin.take().expect("stdin").write_all(&self.rgb);
+        let status = child.wait().expect("wait for convert");
+        assert!(
+            written.is_ok() && status.success(),
+            "convert could not write {}",
+            path.display()
+        );
+    }
+
+    /// Saves it where a failing test's reader finds it (the temporary folder, named
+    /// after `what`); the path.
+    pub fn save_evidence(&self, what: &str) -> PathBuf {
+        let name: String = what
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let path = std::env::temp_dir().join(format!("{name}.png"));
+        self.save(&path);
+        path
     }
 
     /// The colour at `p` (pixel coordinates), or `None` outside the picture.

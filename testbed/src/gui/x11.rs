@@ -5,7 +5,7 @@
 
 use std::process::{Command, Output};
 use std::thread::sleep;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use egui::{Pos2, Vec2, vec2};
 
@@ -16,6 +16,9 @@ const MAP_TIMEOUT_SECS: u32 = 30;
 /// The pause between two pointer moves of a drag: egui sees each move in a frame of its
 /// own, as a hand's drag.
 const MOVE_PAUSE: Duration = Duration::from_millis(40);
+
+/// The pause between two looks at a window that is awaited.
+const LOOK_PAUSE: Duration = Duration::from_millis(300);
 
 /// A mapped top-level window of a program, by its X window id.
 #[derive(Debug, Clone)]
@@ -30,7 +33,7 @@ pub struct XWindow {
 
 impl XWindow {
     /// Waits until a visible window whose title contains `title` is mapped on
-    /// `display` (`xdotool search --sync`), and takes its size.
+    /// `display` (`xdotool search --sync`), takes its size and gives it the keyboard.
     pub fn find(display: &str, title: &str) -> XWindow {
         let out = xdotool(
             display,
@@ -59,6 +62,9 @@ impl XWindow {
                 .unwrap_or_else(|| panic!("no {key} in xdotool's geometry: {geometry}"))
         };
         window.size = vec2(value("WIDTH"), value("HEIGHT"));
+        // What a window manager does for a new window: without the focus, egui drops
+        // the focus of its text fields and the keys go nowhere.
+        window.xdotool(&["windowfocus", "--sync", &window.id]);
         window
     }
 
@@ -139,12 +145,30 @@ impl XWindow {
         Shot::from_rgb(self.size.x as u32, self.size.y as u32, out.stdout)
     }
 
-    /// Saves the window as a PNG file at `path` (for a failing test's evidence).
-    pub fn save(&self, path: &std::path::Path) {
-        let _ = Command::new("import")
-            .args(["-display", &self.display, "-window", &self.id])
-            .arg(path)
-            .status();
+    /// Looks at the window until `cond` of its screenshot gives a value, for at most
+    /// `secs` seconds; then fails naming `what`, the last `Err` and where the last
+    /// screenshot was saved.
+    pub fn wait_for<T>(
+        &self,
+        secs: u64,
+        what: &str,
+        mut cond: impl FnMut(&Shot) -> Result<T, String>,
+    ) -> T {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let shot = self.shot();
+            match cond(&shot) {
+                Ok(v) => return v,
+                Err(seen) if Instant::now() >= deadline => {
+                    let path = shot.save_evidence(what);
+                    panic!(
+                        "not within {secs} s: {what} ({seen}); the window: {}",
+                        path.display()
+                    );
+                }
+                Err(_) => sleep(LOOK_PAUSE),
+            }
+        }
     }
 }
 

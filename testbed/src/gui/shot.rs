@@ -123,6 +123,71 @@ impl Shot {
         found
     }
 
+    /// The part of it inside `rect`.
+    pub fn crop(&self, rect: Rect) -> Shot {
+        let all = Rect::from_min_size(
+            Pos2::ZERO,
+            egui::vec2(self.width as f32, self.height as f32),
+        );
+        let rect = rect.intersect(all);
+        let (w, h) = (rect.width() as u32, rect.height() as u32);
+        let mut rgb = Vec::with_capacity(w as usize * h as usize * 3);
+        for p in self.points(rect) {
+            let c = self.pixel(p).unwrap_or_default();
+            rgb.extend_from_slice(&[c.r(), c.g(), c.b()]);
+        }
+        Shot::from_rgb(w, h, rgb)
+    }
+
+    /// The bounding rectangles of the patches (4-connected) of pixels whose colour
+    /// passes `test`: the lamps of a window, say.
+    pub fn blobs(&self, test: impl Fn(Color32) -> bool) -> Vec<Rect> {
+        let (w, h) = (self.width as usize, self.height as usize);
+        let hit: Vec<bool> = self
+            .rgb
+            .chunks_exact(3)
+            .map(|c| test(Color32::from_rgb(c[0], c[1], c[2])))
+            .collect();
+        let mut seen = vec![false; w * h];
+        let mut out = Vec::new();
+        for start in 0..w * h {
+            if !hit[start] || seen[start] {
+                continue;
+            }
+            seen[start] = true;
+            let mut stack = vec![start];
+            let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
+            while let Some(i) = stack.pop() {
+                let (x, y) = (i % w, i / w);
+                (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+                let mut next = Vec::with_capacity(4);
+                if x > 0 {
+                    next.push(i - 1);
+                }
+                if x + 1 < w {
+                    next.push(i + 1);
+                }
+                if y > 0 {
+                    next.push(i - w);
+                }
+                if y + 1 < h {
+                    next.push(i + w);
+                }
+                for j in next {
+                    if hit[j] && !seen[j] {
+                        seen[j] = true;
+                        stack.push(j);
+                    }
+                }
+            }
+            out.push(Rect::from_min_max(
+                pos2(x0 as f32, y0 as f32),
+                pos2(x1 as f32 + 1.0, y1 as f32 + 1.0),
+            ));
+        }
+        out
+    }
+
     /// The pixels of `rect` (their top-left corners), row by row.
     fn points(&self, rect: Rect) -> impl Iterator<Item = Pos2> {
         let (x0, y0) = (rect.min.x.max(0.0) as u32, rect.min.y.max(0.0) as u32);

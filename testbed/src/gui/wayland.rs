@@ -2,6 +2,7 @@
 //! headless backend and the CPU renderer, its desktop shell on a plain background and no
 //! panel, and screenshots through weston's screenshooter (allowed by `--debug`).
 
+use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use egui::{Color32, Rect, Vec2};
 
-use crate::gui::program::WindowProgram;
+use crate::gui::program::{Screen, WindowProgram};
 use crate::gui::shot::{Shot, near};
 use crate::process::KillOnDrop;
 use crate::wait;
@@ -19,6 +20,16 @@ use crate::wait;
 pub const BACKGROUND: Color32 = Color32::from_rgb(0x20, 0x40, 0x60);
 /// The socket's name, in the compositor's own runtime folder (so it meets no other).
 const SOCKET: &str = "pt-wayland";
+
+/// Starts `program` with `args` as the only client of a weston of its own and waits
+/// until its window is drawn there ([`Weston::wait_for_window`]: at least 500 × 300
+/// pixels, text and figures in it); the window's part of the screenshot.
+pub fn assert_draws<S: AsRef<OsStr>>(program: &str, args: &[S]) -> Shot {
+    let mut weston = Weston::start(1600, 1000);
+    let mut window = WindowProgram::start(program, args, Screen::Wayland(&weston));
+    let (shot, at) = weston.wait_for_window(&mut window, Vec2::new(500.0, 300.0), 60);
+    shot.crop(at)
+}
 
 /// A running weston; killed when dropped.
 #[derive(Debug)]

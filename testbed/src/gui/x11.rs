@@ -172,6 +172,24 @@ impl XWindow {
     }
 }
 
+/// The whole screen of `display`, of `size` pixels (as the X server was started), as it
+/// is now: the root window with every window on it.
+pub fn screen_shot(display: &str, size: Vec2) -> Shot {
+    let out = Command::new("import")
+        .args(["-display", display, "-window", "root"])
+        .args(["-depth", "8", "rgb:-"])
+        .output()
+        .expect(
+            "import (Debian package imagemagick) must be installed: scripts/install-test-deps.sh",
+        );
+    assert!(
+        out.status.success(),
+        "import failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Shot::from_rgb(size.x as u32, size.y as u32, out.stdout)
+}
+
 /// xdotool `args` on `display`, within `secs` seconds when given (`timeout` ends it).
 fn xdotool(display: &str, args: &[&str], secs: Option<u32>) -> Output {
     let mut cmd = match secs {

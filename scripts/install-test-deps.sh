@@ -39,6 +39,11 @@ declare -A NEED=(
   [librsvg2-bin]=/usr/bin/rsvg-convert
   [tmux]=/usr/bin/tmux  # the terminal tests (cli/tests/terminal.rs): send-keys, capture-pane
   [gcc]=/usr/bin/gcc  # the provisioning test builds a program whose library is missing
+  # The real pointer (migmon/tests/pointer.rs, procs/tests/pointer.rs): X mouse and keys.
+  [xdotool]=/usr/bin/xdotool
+  # Every window under a real Wayland compositor (view/tests/wayland.rs): weston's
+  # headless backend and its screenshooter.
+  [weston]=/usr/bin/weston
 )
 missing=()
 for pkg in "${!NEED[@]}"; do

@@ -1,6 +1,15 @@
 //! The window harness (feature `gui`): egui_kittest driving a real window, over a live
 //! cluster source or made-up data. Generic over what the harness holds, so that each
 //! test brings its own window (this crate depends on no window crate).
+//!
+//! The real programs, too: [`program`] starts one on an X server or a Wayland
+//! compositor with folders of its own, [`x11`] points and types at its window with real
+//! X events, [`wayland`] runs weston headless, [`shot`] reads their screenshots.
+
+pub mod program;
+pub mod shot;
+pub mod wayland;
+pub mod x11;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

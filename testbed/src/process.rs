@@ -2,6 +2,8 @@
 //! server for a real window.
 
 use std::io::{BufRead as _, BufReader};
+use std::ops::Range;
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
@@ -47,7 +49,33 @@ impl Xvfb {
     /// Starts Xvfb with one screen of `size` (e.g. `1100x600x24`), no TCP, and waits
     /// until it names its display.
     pub fn start(size: &str) -> Xvfb {
-        let mut server = Command::new("Xvfb")
+        Xvfb::spawn(None, size).unwrap_or_else(|said| panic!("Xvfb said {said:?}"))
+    }
+
+    /// [`Xvfb::start`] on the first free display among `displays` (e.g. `70..80`), for
+    /// tests that keep to a range of their own.
+    pub fn start_in(displays: Range<u32>, size: &str) -> Xvfb {
+        let mut said = Vec::new();
+        for n in displays.clone() {
+            if Path::new(&format!("/tmp/.X{n}-lock")).exists() {
+                continue;
+            }
+            match Xvfb::spawn(Some(n), size) {
+                Ok(x) => return x,
+                Err(e) => said.push(format!(":{n}: {e:?}")),
+            }
+        }
+        panic!("no display of {displays:?} is free for Xvfb: {said:?}");
+    }
+
+    /// Xvfb on display `n` (any free one for `None`), or what it said instead of a
+    /// display number.
+    fn spawn(n: Option<u32>, size: &str) -> Result<Xvfb, String> {
+        let mut cmd = Command::new("Xvfb");
+        if let Some(n) = n {
+            cmd.arg(format!(":{n}"));
+        }
+        let mut server = cmd
             .args(["-displayfd", "1", "-screen", "0", size, "-nolisten", "tcp"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -59,10 +87,12 @@ impl Xvfb {
         BufReader::new(stdout)
             .read_line(&mut line)
             .expect("Xvfb's display number");
-        assert!(line.trim().parse::<u32>().is_ok(), "Xvfb said {line:?}");
-        Xvfb {
+        if line.trim().parse::<u32>().is_err() {
+            return Err(line);
+        }
+        Ok(Xvfb {
             display: format!(":{}", line.trim()),
             _server: server,
-        }
+        })
     }
 }

@@ -6,6 +6,7 @@
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::{Child, ChildStdin, ChildStdout};
 
+use openmosix_hpc::model::ProcInfo;
 use serde_json::{Value, json};
 
 use crate::Testbed;
@@ -72,6 +73,13 @@ impl AgentSession {
                 None => {}
             }
         }
+    }
+
+    /// The node's processes as a window gets them (the `procs` op).
+    pub fn procs(&mut self) -> Vec<ProcInfo> {
+        let answer = self.request(json!({"op": "procs"}));
+        serde_json::from_value(answer["ok"].clone())
+            .unwrap_or_else(|e| panic!("a process list, not {answer}: {e}"))
     }
 
     /// The error of `request`'s answer as `(kind, message)`; panics if it succeeded.

@@ -51,6 +51,16 @@ pub struct Testbed {
     pub state_dir: PathBuf,
 }
 
+/// Kills a test's markers ([`Testbed::kill_all`]) when the test ends, also when it fails.
+#[derive(Debug)]
+pub struct KillAllAtEnd<'a>(pub &'a Testbed, pub &'a str);
+
+impl Drop for KillAllAtEnd<'_> {
+    fn drop(&mut self) {
+        self.0.kill_all(self.1);
+    }
+}
+
 /// The testbed of this test process, or why it could not be built.
 static SHARED: OnceLock<Result<(Options, Testbed), String>> = OnceLock::new();
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -357,6 +367,22 @@ impl Testbed {
     /// `openmosix signal NODE PID KILL`, whatever comes of it (for cleaning up).
     pub fn kill(&self, node: u32, pid: i64) {
         let _ = self.cli(&["signal", &node.to_string(), &pid.to_string(), "KILL"]);
+    }
+
+    /// Kills every process whose command line is `cmdline`, on every node (the markers
+    /// of a test, wherever they went); a node that does not answer is left alone.
+    pub fn kill_all(&self, cmdline: &str) {
+        for node in 1..=self.nodes {
+            let out = self.cli(&["--json", "ps", &node.to_string()]);
+            for line in String::from_utf8_lossy(&out.stdout).lines() {
+                let p: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+                if p["cmdline"] == cmdline
+                    && let Some(pid) = p["pid"].as_i64()
+                {
+                    self.kill(node, pid);
+                }
+            }
+        }
     }
 
     /// `openmosix run NODE FLAGS… -- ARGV…`: the pid of the job started.

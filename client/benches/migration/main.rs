@@ -6,69 +6,40 @@
 //! copying the image bytes at that rate. Needs root (it builds a testbed). Figures go to
 //! stdout.
 //!
-//! `cargo bench -p openmosix-client --bench migration [-- --quick]`
+//! `cargo bench -p openmosix-client --bench migration [-- --quick | --handoff | --modes]`
 //!
 //! `--quick`: 2 samples per configuration and only 64 and 256 MiB (default: 5 samples).
 //! `--handoff`: the two-phase handoff against the single-phase one of older agents, 64
 //! and 256 MiB idle, 5 moves each, the two kinds alternating on one process so that both
 //! see the same machine.
+//! `--modes`: the ways of moving (disk-less direct and relayed, disk, post-copy) against
+//! the bare copy along the same paths, and the workstation's CPU ([`modes`]).
+
+mod bare;
+mod cpu;
+mod modes;
+mod process;
+mod report;
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use anyhow::{Context as _, Result, anyhow, bail};
+use anyhow::{Context as _, Result, bail};
 use openmosix_client::migrate::{MigrateOptions, Migrated, Progress, migrate};
-use openmosix_client::{AgentConn, ClientOptions, connect_node};
-use openmosix_hpc::map::Cluster;
 use openmosix_testbed::Testbed;
 use openmosix_testbed::stats::median;
-use serde_json::Value;
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 
-const MIB: u64 = 1024 * 1024;
+use process::{MIB, Mode, Nodes, TestProcess};
+
+/// The bench's testbed: its name and net.
+const TESTBED: (&str, u8) = ("bmmig", 181);
+
 /// Bytes pushed through `ssh … 'cat > /dev/null'` per bare-copy run, and the runs.
 const BARE_BYTES: u64 = 512 * MIB;
 const BARE_RUNS: usize = 3;
-/// How long a test process may take to become resident.
-const RESIDENT_TIMEOUT_SECS: u64 = 60;
-
-/// The test process: `SIZE_MIB MODE`. It fills a bytearray with non-zero bytes (so every
-/// page is resident), then sleeps (`idle`) or rewrites random 4 KiB pages, 16 of them per
-/// millisecond or so (`writer`).
-const SCRIPT: &str = r#"
-import random, sys, time
-size = int(sys.argv[1]) << 20
-buf = bytearray(b"\x5a") * size
-if sys.argv[2] == "idle":
-    while True:
-        time.sleep(3600)
-pages = size >> 12
-fill = [bytes([0xa5]) * 4096, bytes([0x3c]) * 4096]
-n = 0
-while True:
-    o = random.randrange(pages) << 12
-    buf[o:o + 4096] = fill[n & 1]
-    n += 1
-    if n % 16 == 0:
-        time.sleep(0.001)
-"#;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    Idle,
-    Writer,
-}
-
-impl Mode {
-    fn arg(self) -> &'static str {
-        match self {
-            Mode::Idle => "idle",
-            Mode::Writer => "writer",
-        }
-    }
-}
 
 /// One row of the table.
 #[derive(Debug, Clone, Copy)]
@@ -88,100 +59,6 @@ struct Sample {
     total_ms: u64,
     bytes: u64,
     rounds: u32,
-}
-
-/// The open channels to the two nodes, by node id (1 and 2).
-#[derive(Debug)]
-struct Nodes {
-    conns: [AgentConn; 2],
-}
-
-impl Nodes {
-    fn conn(&self, node: u32) -> &AgentConn {
-        &self.conns[if node == 1 { 0 } else { 1 }]
-    }
-
-    /// Whether the source agent can run pre-dump rounds, and its words about it.
-    fn predump_capability(&self) -> (bool, String) {
-        let detail = self.conn(1).hello().migration.detail.clone();
-        (self.conn(1).hello().predump, detail)
-    }
-}
-
-/// A test process on the testbed, killed when dropped.
-#[derive(Debug)]
-struct TestProcess<'a> {
-    bed: &'a Testbed,
-    node: u32,
-    pid: i32,
-}
-
-impl<'a> TestProcess<'a> {
-    /// Starts the test script on node 1 and waits until it is resident.
-    fn start(bed: &'a Testbed, size_mib: u64, mode: Mode) -> Result<Self> {
-        let size = size_mib.to_string();
-        let argv = [
-            "run",
-            "1",
-            "--",
-            "/usr/bin/python3",
-            "-c",
-            SCRIPT,
-            &size,
-            mode.arg(),
-        ];
-        let pid = cli_ok(bed, &argv)?
-            .trim()
-            .parse()
-            .context("`openmosix run` printed no pid")?;
-        let process = TestProcess { bed, node: 1, pid };
-        process.wait_resident(size_mib * MIB * 95 / 100)?;
-        Ok(process)
-    }
-
-    /// Resident set size in bytes, as the node's agent reports it.
-    fn rss(&self) -> Result<u64> {
-        let out = cli_ok(self.bed, &["--json", "ps", &self.node.to_string()])?;
-        out.lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .find(|p| p["pid"].as_i64() == Some(i64::from(self.pid)))
-            .and_then(|p| p["rss"].as_u64())
-            .ok_or_else(|| anyhow!("pid {} is not on node {}", self.pid, self.node))
-    }
-
-    fn wait_resident(&self, bytes: u64) -> Result<()> {
-        let start = Instant::now();
-        loop {
-            let rss = self.rss()?;
-            if rss >= bytes {
-                return Ok(());
-            }
-            if start.elapsed().as_secs() > RESIDENT_TIMEOUT_SECS {
-                bail!("pid {} stuck at {} MiB resident", self.pid, rss / MIB);
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for TestProcess<'_> {
-    fn drop(&mut self) {
-        let (node, pid) = (self.node.to_string(), self.pid.to_string());
-        let _ = self.bed.cli(&["signal", &node, &pid, "KILL"]);
-    }
-}
-
-/// `openmosix args`, its stdout, or its stderr as the error.
-fn cli_ok(bed: &Testbed, args: &[&str]) -> Result<String> {
-    let out = bed.cli(args);
-    if !out.status.success() {
-        bail!(
-            "openmosix {}: {}",
-            args.first().unwrap_or(&""),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    String::from_utf8(out.stdout).context("openmosix printed non-UTF-8")
 }
 
 /// Moves the process to the other node; returns the migration's figures and the pre-dump
@@ -412,23 +289,14 @@ fn print_row(config: Config, available: bool, rate: f64, result: &Result<Vec<Sam
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let handoff = std::env::args().any(|a| a == "--handoff");
-    let samples = if quick && !handoff { 2 } else { 5 };
-    let bed = Testbed::shared("tbmig", 208, 2);
-    let cluster = Cluster::from_file(&bed.cluster_file).expect("cluster file");
-    let options = ClientOptions::for_cluster(&cluster);
+    let bed = Testbed::shared(TESTBED.0, TESTBED.1, 2);
     let rt = Runtime::new().expect("tokio runtime");
-    let connect = |id| {
-        let node = cluster.node(id).expect("node in the cluster file");
-        rt.block_on(connect_node(node, &options))
-            .expect("connect to the node's agent")
-    };
-    let nodes = Nodes {
-        conns: [connect(1), connect(2)],
-    };
-    for id in [1, 2] {
-        let m = &nodes.conn(id).hello().migration;
-        assert!(m.available, "node {id} cannot migrate: {}", m.detail);
+    let nodes = Nodes::connect(&rt, bed);
+    if std::env::args().any(|a| a == "--modes") {
+        modes::run(&rt, bed, &nodes, quick);
+        return;
     }
+    let samples = if quick && !handoff { 2 } else { 5 };
 
     let rates: Vec<f64> = (0..BARE_RUNS)
         .map(|_| bare_copy_rate(bed).expect("bare ssh copy"))

@@ -362,12 +362,11 @@ impl Migrator {
                     });
                 }
             });
-        ui.checkbox(&mut self.postcopy, "post-copy")
-            .on_hover_text(
-                "for big processes: it runs on the target once all but its memory has moved, \
+        ui.checkbox(&mut self.postcopy, "post-copy").on_hover_text(
+            "for big processes: it runs on the target once all but its memory has moved, \
                  and the memory follows; if the stream breaks then, the copy there is killed \
                  and what it did there is lost",
-            );
+        );
         if let Some(id) = target {
             self.migrate(Target::Node(id), source);
         }

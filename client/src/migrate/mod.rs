@@ -449,6 +449,7 @@ impl<'a> Mover<'a> {
         total: u64,
     ) -> Result<(DumpInfo, Option<Result<u64, String>>), ClientError> {
         let pages = stream.is_some();
+        let image_id = image.clone().unwrap_or_default();
         let runner = stream.map(|s| tokio::spawn(s.run(total, self.progress.cloned())));
         let dumped = self
             .src
@@ -469,14 +470,19 @@ impl<'a> Mover<'a> {
         let dump = match dumped {
             Ok(d) => d,
             Err(e) => {
-                // The pumps end when the dump's socket closes; do not wait for them.
+                // The pumps end when the dump's socket closes; do not wait for them. Pages
+                // that reached the target go: unsaid `keep` (node to node), or this word.
                 runner.abort();
+                let discard = Request::Discard {
+                    image: image_id.clone(),
+                };
+                let _ = self.dst.request::<serde_json::Value>(discard).await;
                 return Err(e);
             }
         };
         let abort = runner.abort_handle();
         let carried = match tokio::time::timeout(PUMPS_END, runner).await {
-            Ok(Ok(Ok(n))) => Ok(n),
+            Ok(Ok(Ok(carried))) => carried.keep().await.map_err(|e| e.to_string()),
             Ok(Ok(Err(e))) => Err(e.to_string()),
             Ok(Err(e)) => Err(format!("the page stream task failed: {e}")),
             Err(_) => {

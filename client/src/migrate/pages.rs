@@ -193,29 +193,77 @@ impl PageStream {
     }
 
     /// Carries the pages until the dump closes the stream (relayed: copies both ways;
-    /// direct: reads the source's counts); the bytes of pages that crossed.
+    /// direct: reads the source's counts); the pages that crossed, which the target
+    /// keeps once told ([`Carried::keep`]).
     pub(super) async fn run(
         mut self,
         total: u64,
         progress: Option<mpsc::UnboundedSender<Progress>>,
-    ) -> Result<u64, ClientError> {
+    ) -> Result<Carried, ClientError> {
         let started = Instant::now();
-        let carried = match self.route {
-            Route::Relayed => relay(&mut self, total, progress.as_ref(), started).await,
-            Route::Direct => counts(&mut self.src_out, total, progress.as_ref(), started).await,
-        };
-        drop(self.src_in);
-        drop(self.dst_in);
-        let src = self.src.finish().await;
-        let dst = self.dst.finish().await;
-        match (carried, src, dst) {
-            (Ok(n), Ok(()), Ok(())) => Ok(n),
-            (_, Err(e), _) => Err(failed(format!(
-                "the page stream from the source failed: {e}"
-            ))),
-            (_, _, Err(e)) => Err(failed(format!("the target could not take the pages: {e}"))),
-            (Err(e), _, _) => Err(failed(e)),
+        match self.route {
+            Route::Relayed => {
+                let carried = relay(&mut self, total, progress.as_ref(), started).await;
+                drop(self.src_in);
+                drop(self.dst_in);
+                let bytes = finish(self.src, self.dst, carried).await?;
+                Ok(Carried { bytes, rest: None })
+            }
+            Route::Direct => {
+                let carried = counts(&mut self.src_out, total, progress.as_ref(), started).await;
+                drop(self.src_in);
+                match carried {
+                    // The target pump waits for the word to keep the pages.
+                    Ok(bytes) => Ok(Carried {
+                        bytes,
+                        rest: Some((self.dst_in, self.src, self.dst)),
+                    }),
+                    Err(e) => {
+                        drop(self.dst_in);
+                        finish(self.src, self.dst, Err(e)).await?;
+                        Err(failed("the page stream ended early".into()))
+                    }
+                }
+            }
         }
+    }
+}
+
+/// Pages that have all crossed. Node to node, the target's pump waits for `keep` (sent
+/// once the dump has answered: the rest of the image follows); dropped unsaid, the
+/// target drops the pages, so a failed dump or a client gone leaves none behind.
+pub(super) struct Carried {
+    bytes: u64,
+    rest: Option<(Box<dyn AsyncWrite + Unpin + Send>, ImageStream, ImageStream)>,
+}
+
+impl Carried {
+    /// Tells the target to keep the pages; their bytes.
+    pub(super) async fn keep(self) -> Result<u64, ClientError> {
+        let Some((mut dst_in, src, dst)) = self.rest else {
+            return Ok(self.bytes);
+        };
+        let _ = tell(&mut dst_in, "keep", "target").await;
+        drop(dst_in);
+        finish(src, dst, Ok(self.bytes)).await
+    }
+}
+
+/// Waits for both pumps to end: `carried`, or why the stream failed.
+async fn finish(
+    src: ImageStream,
+    dst: ImageStream,
+    carried: Result<u64, String>,
+) -> Result<u64, ClientError> {
+    let src = src.finish().await;
+    let dst = dst.finish().await;
+    match (carried, src, dst) {
+        (Ok(n), Ok(()), Ok(())) => Ok(n),
+        (_, Err(e), _) => Err(failed(format!(
+            "the page stream from the source failed: {e}"
+        ))),
+        (_, _, Err(e)) => Err(failed(format!("the target could not take the pages: {e}"))),
+        (Err(e), _, _) => Err(failed(e)),
     }
 }
 

@@ -134,7 +134,8 @@ impl Mover<'_> {
             stream.abort().await;
             return Err(self.call_off(image, e, false).await);
         }
-        let pages = tokio::spawn(stream.run(p.rss, self.progress.cloned()));
+        let (progress, total) = (self.progress.cloned(), p.rss);
+        let pages = tokio::spawn(async move { stream.run(total, progress).await?.keep().await });
         say(self.progress, Progress::Restore);
         let restored = self
             .dst

@@ -276,6 +276,17 @@ fn step<B: Backend>(
             }
             Ok(serde_json::json!({ "pid": record.pid }))
         }
+        Request::Discard { image } if m.handoffs().read(&image).is_none() => {
+            // No handoff: pages a page pump took for a dump that failed. Removed unless
+            // someone holds the image (then it is theirs to finish or drop).
+            m.image_dir(&image)?;
+            lock(&own.claims).remove(&image);
+            if let Ok(Some(claim)) = m.handoffs().try_claim(&image) {
+                m.remove(&image);
+                m.handoffs().remove(&claim);
+            }
+            Ok(Value::Null)
+        }
         Request::Discard { image } => {
             let claim = own.claim(m, &image)?;
             let done = m.discard(&claim);

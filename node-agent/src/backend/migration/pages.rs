@@ -359,9 +359,10 @@ pub fn receive<R: BufRead + Send + 'static>(
             r
         })
     };
-    let ours_in = ours
-        .try_clone()
-        .map_err(|e| failed(format!("page stream: {e}")))?;
+    let (ours_in, ours_ctl) = match (ours.try_clone(), ours.try_clone()) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => return Err(failed(format!("page stream: {e}"))),
+    };
     let moved = Arc::new(AtomicU64::new(0));
     let pumped = match transport {
         Transport::Relay(input) => duplex(
@@ -375,11 +376,35 @@ pub fn receive<R: BufRead + Send + 'static>(
             duplex((ours_in, sealer), (opener, ours), &moved, |_| {})
         }
     };
+    if pumped.is_err() {
+        // The stream broke: the page server reads its end now instead of waiting for
+        // pages that never come.
+        let _ = ours_ctl.shutdown(std::net::Shutdown::Both);
+    }
     let served = server
         .join()
         .unwrap_or_else(|_| Err(failed("the page server thread crashed")));
-    served?;
-    pumped.map_err(|e| failed(format!("the page stream broke: {e}")))
+    let done = served.and(pumped.map_err(|e| failed(format!("the page stream broke: {e}"))));
+    if done.is_err() {
+        // Half an image is no image: nothing of it stays.
+        m.remove(id);
+        return done;
+    }
+    // Node to node the pages come without the client; it says `keep` once it has seen
+    // them all and the rest of the image follows. A client gone meanwhile never sends
+    // the rest, so its pages go now rather than at the next sweep.
+    if let Some(next) = next {
+        match next.recv_timeout(WAIT) {
+            Ok((Ok(line), _)) if line == "keep" => {}
+            _ => {
+                m.remove(id);
+                return Err(failed(
+                    "the client went away before the rest of the image came; its pages are dropped",
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Listens for the source on every address of this node, says where on stdout

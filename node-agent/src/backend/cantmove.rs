@@ -310,27 +310,74 @@ pub fn connected_unix(fds: &[Fd], tables: &Tables) -> bool {
 
 /// The first reason of the module's list that keeps process `pid` here, if any.
 pub fn reason(procfs: &ProcFs, pid: i32, tables: &Tables) -> Option<String> {
-    let fds = open_fds(procfs, pid);
-    if let Some(peer) = fds
-        .iter()
-        .filter_map(Fd::socket_inode)
-        .find_map(|i| tables.tcp.get(&i))
-    {
-        return Some(format!("it has a TCP connection to {peer}"));
+    Files::read(procfs, pid, tables, usize::MAX).reason(pid, tables)
+}
+
+/// What the open files and the memory map of one process say, for the reasons that need
+/// them. They change only when the process does something (or, for the node-wide tables
+/// they are held against, when the node does), so a listing keeps them from one look at
+/// them to the next ([`super::linux`]) and holds them against each listing's [`Tables`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Files {
+    /// Inodes of its sockets, in the order of its fds (at most the number asked for).
+    pub sockets: Vec<u64>,
+    /// It has more sockets than were kept: [`Files::sockets`] is not all of them.
+    pub overflow: bool,
+    /// The first device among its fds that keeps it here ([`device`]).
+    pub device: Option<String>,
+    /// One of its open files is under an OFD lock that /proc/locks shows without a pid
+    /// (as the tables were when the files were read).
+    pub ofd_locked: bool,
+    /// It has SysV shared memory attached ([`uses_sysv_shm`]).
+    pub sysv: bool,
+}
+
+impl Files {
+    /// Looks at the files of process `pid`, keeping at most `keep` socket inodes.
+    pub fn read(procfs: &ProcFs, pid: i32, tables: &Tables, keep: usize) -> Files {
+        let fds = open_fds(procfs, pid);
+        let mut sockets = Vec::new();
+        let mut overflow = false;
+        for inode in fds.iter().filter_map(Fd::socket_inode) {
+            if sockets.len() >= keep {
+                overflow = true;
+                break;
+            }
+            sockets.push(inode);
+        }
+        Files {
+            sockets,
+            overflow,
+            device: device(&fds),
+            ofd_locked: !tables.ofd_files.is_empty() && holds_file_lock(-1, &fds, tables),
+            sysv: uses_sysv_shm(procfs, pid, tables),
+        }
     }
-    if let Some(dev) = device(&fds) {
-        return Some(format!("it has the device {dev} open"));
+
+    /// The first reason of the module's list that keeps process `pid` here, if any, with
+    /// the node-wide `tables` as they are now.
+    pub fn reason(&self, pid: i32, tables: &Tables) -> Option<String> {
+        if let Some(peer) = self.sockets.iter().find_map(|i| tables.tcp.get(i)) {
+            return Some(format!("it has a TCP connection to {peer}"));
+        }
+        if let Some(dev) = &self.device {
+            return Some(format!("it has the device {dev} open"));
+        }
+        if tables.lock_pids.contains(&pid) || self.ofd_locked {
+            return Some("it holds a file lock".into());
+        }
+        if self.sysv {
+            return Some("it uses SysV shared memory".into());
+        }
+        if self
+            .sockets
+            .iter()
+            .any(|i| tables.unix_connected.contains(i))
+        {
+            return Some("it has a connected unix socket".into());
+        }
+        None
     }
-    if holds_file_lock(pid, &fds, tables) {
-        return Some("it holds a file lock".into());
-    }
-    if uses_sysv_shm(procfs, pid, tables) {
-        return Some("it uses SysV shared memory".into());
-    }
-    if connected_unix(&fds, tables) {
-        return Some("it has a connected unix socket".into());
-    }
-    None
 }
 
 #[cfg(test)]

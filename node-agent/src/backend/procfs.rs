@@ -22,7 +22,15 @@ pub struct ProcStat {
     pub kthread: bool,
     /// Pid of a tracer, 0 if none.
     pub tracer_pid: i32,
+    /// What moves whenever the process runs (its CPU time, page faults and threads, all
+    /// threads counted): when it stays the same, the process has not run enough to have
+    /// changed its open files, command line or ids since it was last looked at.
+    pub activity: Activity,
 }
+
+/// The figures of /proc/PID/stat that move when a process runs: (utime + stime ticks,
+/// minor + major faults, threads).
+pub type Activity = (u64, u64, u64);
 
 const PF_KTHREAD: u64 = 0x0020_0000;
 
@@ -78,18 +86,30 @@ pub struct ProcFs {
     page_size: u64,
 }
 
-/// Reads a /proc file. They report a size of 0, so `fs::read` would start from a tiny
-/// buffer and grow it several times; one page fits stat, status and most command lines.
-fn read(path: &Path) -> std::io::Result<Vec<u8>> {
-    read_at_most(path, u64::MAX)
-}
-
 /// Reads at most `limit` bytes of a /proc file: the rest is never read (nor, for
 /// cmdline, copied out of the process's memory by the kernel).
-fn read_at_most(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+///
+/// /proc files report a size of 0 and give all they have to one large enough read, so
+/// this is open, one read, close: a read that fills the buffer is followed by more, a
+/// shorter one ends the file (no read for the end, no size asked for).
+fn read_at_most(path: &Path, limit: usize) -> std::io::Result<Vec<u8>> {
     use std::io::Read as _;
-    let mut buf = Vec::with_capacity(4096);
-    fs::File::open(path)?.take(limit).read_to_end(&mut buf)?;
+    let mut file = fs::File::open(path)?;
+    let mut buf = vec![0u8; limit.min(4096)];
+    let mut len = 0;
+    loop {
+        match file.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+        if len < buf.len() || len >= limit {
+            break;
+        }
+        buf.resize(limit.min(buf.len() * 2), 0);
+    }
+    buf.truncate(len);
     Ok(buf)
 }
 
@@ -103,7 +123,11 @@ pub const CMDLINE_CUT_MARK: &str = "…";
 
 /// The part of /proc/PID/status read: the fields used (Uid, TracerPid) come in its first
 /// lines; the file's size is the kernel's, this bound only guards against surprises.
-const STATUS_CAP: u64 = 64 * 1024;
+const STATUS_CAP: usize = 64 * 1024;
+
+/// The part of /proc/PID/stat read: the line is about 300 bytes (52 numbers and a name of
+/// at most 64 bytes).
+const STAT_CAP: usize = 4096;
 
 /// A command line as /proc/PID/cmdline gives it (at most `CMDLINE_CAP + 1` bytes of it),
 /// NULs between arguments made spaces; cut and marked when longer than [`CMDLINE_CAP`].
@@ -160,12 +184,26 @@ impl ProcFs {
         Ok(pids)
     }
 
-    /// Reads one process; `NoSuchProcess` if it is gone.
+    /// Reads one process whole (stat, status, cmdline); `NoSuchProcess` if it is gone.
     pub fn stat(&self, pid: i32) -> Result<ProcStat> {
-        let dir = self.root.join(pid.to_string());
-        let stat_path = dir.join("stat");
-        let stat = read(&stat_path).map_err(|e| match e.kind() {
+        let mut st = self.stat_only(pid)?;
+        if let Some((uid, tracer)) = self.ids(pid) {
+            st.info.uid = uid;
+            st.tracer_pid = tracer;
+        }
+        st.info.cmdline = self.cmdline(pid, &st);
+        Ok(st)
+    }
+
+    /// Reads /proc/PID/stat alone (one open, one read): the uid and tracer are left at 0
+    /// ([`ProcFs::ids`] reads them) and the command line is the name
+    /// ([`ProcFs::cmdline`] reads it). `NoSuchProcess` if it is gone.
+    pub fn stat_only(&self, pid: i32) -> Result<ProcStat> {
+        let stat_path = self.root.join(pid.to_string()).join("stat");
+        let stat = read_at_most(&stat_path, STAT_CAP).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => AgentError::no_such_process(pid),
+            // A process that ended between the listing and the read.
+            _ if e.raw_os_error() == Some(libc::ESRCH) => AgentError::no_such_process(pid),
             _ => io_err(&stat_path, &e),
         })?;
         let mut st = parse_stat(&stat).ok_or_else(|| {
@@ -175,34 +213,46 @@ impl ProcFs {
             )
         })?;
         st.info.rss = st.info.rss.saturating_mul(self.page_size);
-        if let Ok(status) = read_at_most(&dir.join("status"), STATUS_CAP) {
-            let status = String::from_utf8_lossy(&status);
-            for line in status.lines() {
-                if let Some(rest) = line.strip_prefix("Uid:") {
-                    st.info.uid = rest
-                        .split_whitespace()
-                        .next()
-                        .and_then(|u| u.parse().ok())
-                        .unwrap_or(0);
-                } else if let Some(rest) = line.strip_prefix("TracerPid:") {
-                    st.tracer_pid = rest.trim().parse().unwrap_or(0);
-                }
+        Ok(st)
+    }
+
+    /// The real uid and the tracer's pid (0: none) of /proc/PID/status, if it can be read.
+    pub fn ids(&self, pid: i32) -> Option<(u32, i32)> {
+        let path = self.root.join(pid.to_string()).join("status");
+        let status = read_at_most(&path, STATUS_CAP).ok()?;
+        let status = String::from_utf8_lossy(&status);
+        let (mut uid, mut tracer) = (0, 0);
+        for line in status.lines() {
+            if let Some(rest) = line.strip_prefix("Uid:") {
+                uid = rest
+                    .split_whitespace()
+                    .next()
+                    .and_then(|u| u.parse().ok())
+                    .unwrap_or(0);
+            } else if let Some(rest) = line.strip_prefix("TracerPid:") {
+                tracer = rest.trim().parse().unwrap_or(0);
             }
         }
-        if let Ok(comm) = read(&dir.join("comm")) {
-            st.info.comm = BytesOrText(trim_newline(comm));
-        }
-        let cmdline =
-            read_at_most(&dir.join("cmdline"), CMDLINE_CAP as u64 + 1).unwrap_or_default();
-        st.info.cmdline = if cmdline.is_empty() {
+        Some((uid, tracer))
+    }
+
+    /// The command line of process `st` (cut at [`CMDLINE_CAP`]), or its name in
+    /// brackets when it has none (a kernel thread: its cmdline is not read at all).
+    pub fn cmdline(&self, pid: i32, st: &ProcStat) -> BytesOrText {
+        let raw = if st.kthread {
+            Vec::new()
+        } else {
+            let path = self.root.join(pid.to_string()).join("cmdline");
+            read_at_most(&path, CMDLINE_CAP + 1).unwrap_or_default()
+        };
+        if raw.is_empty() {
             let mut b = b"[".to_vec();
             b.extend_from_slice(st.info.comm.as_bytes());
             b.push(b']');
             BytesOrText(b)
         } else {
-            BytesOrText(cmdline_from_raw(cmdline))
-        };
-        Ok(st)
+            BytesOrText(cmdline_from_raw(raw))
+        }
     }
 
     /// `(MemTotal, MemFree, MemAvailable)` in bytes.
@@ -314,13 +364,6 @@ fn hex_addr(a: &str) -> String {
     format!("[{ip}]:{port}")
 }
 
-fn trim_newline(mut v: Vec<u8>) -> Vec<u8> {
-    while v.last() == Some(&b'\n') {
-        v.pop();
-    }
-    v
-}
-
 /// Parses /proc/PID/stat. The comm field is in parentheses and may itself hold spaces
 /// and parentheses, so the fields after it are found from the last `)`.
 pub fn parse_stat(stat: &[u8]) -> Option<ProcStat> {
@@ -357,6 +400,11 @@ pub fn parse_stat(stat: &[u8]) -> Option<ProcStat> {
         starttime: num(22)?,
         kthread: num(9).is_some_and(|flags| flags & PF_KTHREAD != 0),
         tracer_pid: 0,
+        activity: (
+            num(14)?.saturating_add(num(15)?),
+            num(10)?.saturating_add(num(12)?),
+            num(20).unwrap_or(0),
+        ),
     })
 }
 

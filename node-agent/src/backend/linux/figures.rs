@@ -46,7 +46,7 @@ impl LinuxBackend {
         let n = pids
             .into_iter()
             .filter(|&p| p != self.self_pid)
-            .filter_map(|p| self.procfs.stat(p).ok())
+            .filter_map(|p| self.procfs.stat_only(p).ok())
             .filter(|s| s.info.state == 'R' && !s.kthread)
             .count();
         u32::try_from(n).unwrap_or(u32::MAX)

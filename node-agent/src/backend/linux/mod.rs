@@ -4,10 +4,13 @@
 //! - `figures`: speed, load and utilisation, measured by the agent itself;
 //! - `admin`: the admin switches as the state file keeps them;
 //! - `procs`: processes as openMosix shows them, and their locks and masks;
+//! - `listing`: what is kept of each process between listings, read again only when it
+//!   may have changed;
 //! - `records`: what the state file remembers of jobs and of processes that moved.
 
 mod admin;
 mod figures;
+mod listing;
 mod procs;
 mod records;
 
@@ -52,6 +55,8 @@ pub struct LinuxBackend {
     self_uid: Option<u32>,
     /// The state file's version `state` was read from.
     seen: Option<super::state::Version>,
+    /// What is kept of each process between listings.
+    listing: listing::Listing,
 }
 
 impl LinuxBackend {
@@ -96,6 +101,7 @@ impl LinuxBackend {
             self_pid,
             self_uid,
             seen,
+            listing: listing::Listing::default(),
         };
         backend.load = f64::from(backend.running()) * 100.0;
         backend.sample_util();
@@ -178,18 +184,34 @@ impl Backend for LinuxBackend {
         self.refresh();
         let pids = self.procfs.pids()?;
         let tables = Tables::read(&self.procfs);
-        Ok(pids
+        let mut stats: Vec<_> = pids
             .into_iter()
-            .filter_map(|p| self.procfs.stat(p).ok())
-            .map(|st| self.to_info(st, &tables))
+            .filter_map(|p| self.procfs.stat_only(p).ok())
+            .collect();
+        let me = self.self_pid;
+        let files =
+            self.listing
+                .update(&self.procfs, &mut stats, &tables, |st| {
+                    st.kthread || st.info.pid == me || st.info.pid == 1
+                });
+        Ok(stats
+            .into_iter()
+            .zip(files)
+            .map(|(st, files)| self.to_info(st, &tables, files.as_ref()))
             .collect())
     }
 
     fn proc(&mut self, pid: i32) -> Result<ProcInfo> {
         super::process_id(pid)?;
         self.refresh();
+        // One process, asked for by a window or before a move: read afresh, and kept.
         let st = self.procfs.stat(pid)?;
-        Ok(self.to_info(st, &Tables::read(&self.procfs)))
+        let tables = Tables::read(&self.procfs);
+        let files = (!st.kthread).then(|| {
+            super::cantmove::Files::read(&self.procfs, pid, &tables, usize::MAX)
+        });
+        self.listing.keep(&st, files.clone());
+        Ok(self.to_info(st, &tables, files.as_ref()))
     }
 
     fn set_lock(&mut self, pid: i32, lock: bool) -> Result<ProcInfo> {

@@ -13,8 +13,8 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use super::ClientError;
 use super::procwatch::{ModelSink, ProcWatch};
 use openmosix_hpc::protocol::{
-    AgentError, Hello, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, Request, RequestLine,
-    ResponseLine, Update,
+    AgentError, Hello, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, Request, RequestLine, ResponseLine,
+    Update,
 };
 
 type Reply = Result<Value, AgentError>;

@@ -56,8 +56,10 @@ pub fn diff(prev: &[ProcInfo], next: &[ProcInfo]) -> ProcsDelta {
             (Some(a), Some(b)) if a.pid == b.pid => {
                 if a != b {
                     let (old, new) = (fields(a), fields(b));
-                    let mut c: Map<String, Value> =
-                        new.into_iter().filter(|(k, v)| old.get(k) != Some(v)).collect();
+                    let mut c: Map<String, Value> = new
+                        .into_iter()
+                        .filter(|(k, v)| old.get(k) != Some(v))
+                        .collect();
                     c.insert("pid".into(), Value::from(b.pid));
                     d.changed.push(c);
                 }
@@ -181,7 +183,7 @@ mod tests {
         assert_eq!(d.new, [proc(12, 0, "new")]);
         let text = serde_json::to_string(&d.changed).unwrap();
         assert_eq!(text, r#"[{"mignodes":6,"pid":5,"utime":4}]"#);
-        let mut list = a.clone();
+        let mut list = a;
         apply(&mut list, &d).unwrap();
         assert_eq!(list, b);
         assert!(diff(&b, &b).is_empty());

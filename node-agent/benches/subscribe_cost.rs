@@ -1,7 +1,8 @@
 //! What the agent costs a node while a window watches its process list: the real agent
-//! binary serving `subscribe` at 1 Hz with the process list, in a PID namespace of its own
-//! (`unshare --pid --fork --mount-proc`, so the count does not depend on what else runs
-//! here) with N sleeping processes beside it. Per run it reads the agent's CPU time
+//! binary serving `subscribe` at 1 Hz with the process list, in a PID and a network
+//! namespace of its own (`unshare --pid --net --fork --mount-proc`: the processes and the
+//! TCP connections it sees are those of a quiet node, not whatever else runs on this
+//! machine) with N sleeping processes beside it. Per run it reads the agent's CPU time
 //! (utime + stime of /proc/PID/stat), its RSS (VmRSS) and the bytes it writes, over
 //! `--secs` seconds after `--warmup` seconds; per N and mode it prints the median of
 //! `--runs` runs. Needs root (the PID namespace). docs/benchmarks.md keeps the figures.
@@ -142,7 +143,16 @@ fn start(o: &Options, n: usize, state: &std::path::Path) -> Child {
          \"$0\" serve --backend linux --state-dir \"$1\" --node-id 1"
     );
     Command::new("unshare")
-        .args(["--pid", "--fork", "--mount-proc", "--", "sh", "-c", &script])
+        .args([
+            "--pid",
+            "--net",
+            "--fork",
+            "--mount-proc",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
         .arg(&o.agent)
         .arg(state)
         .stdin(Stdio::piped())
@@ -191,7 +201,9 @@ fn run_once(o: &Options, n: usize, mode: Mode, state: &std::path::Path) -> Figur
         .map(|f| f.to_string_lossy().chars().take(15).collect::<String>())
         .unwrap_or_default();
     let agent = loop {
-        if let Some(p) = find_agent(child.id(), &name).filter(|_| listed.load(Ordering::Relaxed) > 0) {
+        if let Some(p) =
+            find_agent(child.id(), &name).filter(|_| listed.load(Ordering::Relaxed) > 0)
+        {
             break p;
         }
         assert!(Instant::now() < deadline, "the agent did not push a list");

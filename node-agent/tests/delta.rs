@@ -199,7 +199,10 @@ async fn a_client_of_protocol_1_gets_whole_lists() {
             Some(30),
             "push {n} carries the whole list"
         );
-        assert!(!data.contains_key("delta") && !data.contains_key("seq"), "{push}");
+        assert!(
+            !data.contains_key("delta") && !data.contains_key("seq"),
+            "{push}"
+        );
         if n == 1 {
             tree.process(120, 5, "changed");
         }
@@ -259,7 +262,10 @@ fn an_idle_node_sends_at_most_2_kb_a_second() {
     let mut read_push = || loop {
         let mut line = String::new();
         let n = lines.read_line(&mut line).expect("read");
-        assert!(n > 0, "the agent ended (does unshare work here? it needs root)");
+        assert!(
+            n > 0,
+            "the agent ended (does unshare work here? it needs root)"
+        );
         if line.starts_with(r#"{"sub":2,"#) {
             return line;
         }

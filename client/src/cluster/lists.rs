@@ -29,11 +29,14 @@ struct Watched {
     asked: Mutex<Instant>,
 }
 
+/// One node's watched list, if it has one, behind the lock taken to start it.
+type Slot = Arc<tokio::sync::Mutex<Option<Arc<Watched>>>>;
+
 /// Every node's watched list, each behind its own lock (starting one node's watch
 /// waits for nothing of another's).
 #[derive(Debug, Default)]
 pub(super) struct Lists {
-    nodes: Mutex<HashMap<NodeId, Arc<tokio::sync::Mutex<Option<Arc<Watched>>>>>>,
+    nodes: Mutex<HashMap<NodeId, Slot>>,
 }
 
 impl ClusterHandle {
@@ -46,7 +49,7 @@ impl ClusterHandle {
         let slot = Arc::clone(
             lock(&self.shared.lists.nodes)
                 .entry(id)
-                .or_insert_with(Arc::default),
+                .or_default(),
         );
         let watched = {
             let mut slot = slot.lock().await;

@@ -56,11 +56,54 @@ pub struct Tables {
     pub shm_attached: Option<bool>,
     /// The agent's IPC namespace (`self/ns/ipc`), to know when `shm_attached` applies.
     pub ipc_ns: Option<PathBuf>,
+    /// The TCP counters of /proc/net/snmp when `tcp` was read, and when that was
+    /// ([`Tables::refresh`]).
+    pub tcp_read: Option<([u64; 5], std::time::Instant)>,
 }
 
+/// The longest [`Tables::refresh`] keeps the TCP connections while the TCP counters stay.
+pub const TCP_REREAD: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Tables {
+    /// Reads the tables again for a listing. /proc/net/tcp and tcp6 cost a walk of the
+    /// kernel's whole connection hash (large on a machine with much memory) however few
+    /// connections there are, so they are read again only when the TCP counters of
+    /// /proc/net/snmp (opens, failed attempts, resets, current connections) moved since,
+    /// or [`TCP_REREAD`] passed (a connection whose peer closed it moves none of them).
+    pub fn refresh(&mut self, procfs: &ProcFs) {
+        let now = std::time::Instant::now();
+        let counters = procfs.tcp_counters();
+        let keep = match (counters, self.tcp_read) {
+            (Some(c), Some((seen, at))) => c == seen && now.duration_since(at) < TCP_REREAD,
+            _ => false,
+        };
+        let tcp = if keep {
+            std::mem::take(&mut self.tcp)
+        } else {
+            procfs.established_tcp()
+        };
+        let tcp_read = if keep {
+            self.tcp_read
+        } else {
+            counters.map(|c| (c, now))
+        };
+        *self = Tables {
+            tcp,
+            tcp_read,
+            ..Tables::read_without_tcp(procfs)
+        };
+    }
+
     /// Reads the tables under the root of `procfs`; a missing file gives an empty table.
     pub fn read(procfs: &ProcFs) -> Tables {
+        Tables {
+            tcp: procfs.established_tcp(),
+            ..Tables::read_without_tcp(procfs)
+        }
+    }
+
+    /// The tables but the TCP connections.
+    fn read_without_tcp(procfs: &ProcFs) -> Tables {
         let root = procfs.root();
         let text = |rel: &str| fs::read_to_string(root.join(rel)).ok();
         // /proc/locks and /proc/net/unix grow with what any local user holds: read line
@@ -76,12 +119,13 @@ impl Tables {
             parse_locks_line(line, &mut lock_pids, &mut ofd_files);
         });
         Tables {
-            tcp: procfs.established_tcp(),
+            tcp: HashMap::new(),
             unix_connected,
             lock_pids,
             ofd_files,
             shm_attached: text("sysvipc/shm").map(|t| parse_shm_attached(&t)),
             ipc_ns: fs::read_link(root.join("self/ns/ipc")).ok(),
+            tcp_read: None,
         }
     }
 }

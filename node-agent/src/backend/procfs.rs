@@ -1,6 +1,7 @@
 //! Readers for the Linux /proc files both backends use, under a configurable root so
 //! that tests can point them at fixture trees.
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -196,8 +197,8 @@ impl ProcFs {
     }
 
     /// Reads /proc/PID/stat alone (one open, one read): the uid and tracer are left at 0
-    /// ([`ProcFs::ids`] reads them) and the command line is the name
-    /// ([`ProcFs::cmdline`] reads it). `NoSuchProcess` if it is gone.
+    /// ([`ProcFs::ids`] reads them) and the command line empty ([`ProcFs::cmdline`] reads
+    /// it). `NoSuchProcess` if it is gone.
     pub fn stat_only(&self, pid: i32) -> Result<ProcStat> {
         let stat_path = self.root.join(pid.to_string()).join("stat");
         let stat = read_at_most(&stat_path, STAT_CAP).map_err(|e| match e.kind() {
@@ -251,7 +252,10 @@ impl ProcFs {
             b.push(b']');
             BytesOrText(b)
         } else {
-            BytesOrText(cmdline_from_raw(raw))
+            // The read buffer is a page; lists keep thousands of these.
+            let mut c = cmdline_from_raw(raw);
+            c.shrink_to_fit();
+            BytesOrText(c)
         }
     }
 
@@ -349,6 +353,94 @@ impl ProcFs {
     }
 }
 
+/// /proc/PID/stat files kept open from one listing to the next, so that reading one
+/// again is a single pread(2) instead of an open, a read and a close. A kept file names
+/// its process, not the pid: once that process is gone it reads ESRCH (even when the pid
+/// was given to another), and is opened again. At most `budget` are kept.
+#[derive(Debug)]
+pub struct StatReader {
+    open: HashMap<i32, fs::File>,
+    budget: usize,
+}
+
+impl StatReader {
+    /// A reader that keeps at most `budget` files open.
+    pub fn new(budget: usize) -> StatReader {
+        StatReader {
+            open: HashMap::new(),
+            budget,
+        }
+    }
+
+    /// Files kept open now.
+    pub fn kept(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Reads process `pid` as [`ProcFs::stat_only`] does, through its kept file (opened
+    /// and kept now while the budget allows).
+    pub fn read(&mut self, procfs: &ProcFs, pid: i32) -> Result<ProcStat> {
+        if let Some(file) = self.open.get(&pid) {
+            if let Some(st) = pread_stat(file, procfs.page_size) {
+                return Ok(st);
+            }
+            // Gone (or the pid is another process's now): opened afresh below.
+            self.open.remove(&pid);
+        }
+        if self.open.len() < self.budget
+            && let Ok(file) = fs::File::open(procfs.root.join(pid.to_string()).join("stat"))
+            && let Some(st) = pread_stat(&file, procfs.page_size)
+        {
+            self.open.insert(pid, file);
+            return Ok(st);
+        }
+        procfs.stat_only(pid)
+    }
+
+    /// Closes the files of the pids not in `alive`.
+    pub fn retain(&mut self, alive: &std::collections::HashSet<i32>) {
+        self.open.retain(|pid, _| alive.contains(pid));
+    }
+}
+
+/// Reads a kept /proc/PID/stat from its start: `None` when its process is gone.
+fn pread_stat(file: &fs::File, page_size: u64) -> Option<ProcStat> {
+    use std::os::unix::fs::FileExt as _;
+    let mut buf = [0u8; STAT_CAP];
+    let n = file.read_at(&mut buf, 0).ok()?;
+    let mut st = parse_stat(buf.get(..n).filter(|b| !b.is_empty() && n < STAT_CAP)?)?;
+    st.info.rss = st.info.rss.saturating_mul(page_size);
+    Some(st)
+}
+
+impl ProcFs {
+    /// The TCP counters of /proc/net/snmp that move when a connection is made or ends:
+    /// ActiveOpens, PassiveOpens, AttemptFails, EstabResets, CurrEstab (IPv4 and IPv6
+    /// together). `None` when the file or a counter is missing.
+    pub fn tcp_counters(&self) -> Option<[u64; 5]> {
+        let text = read_at_most(&self.root.join("net/snmp"), 64 * 1024).ok()?;
+        let text = std::str::from_utf8(&text).ok()?;
+        let mut tcp = text.lines().filter(|l| l.starts_with("Tcp:"));
+        let (names, values) = (tcp.next()?, tcp.next()?);
+        let named: HashMap<&str, u64> = names
+            .split_whitespace()
+            .zip(values.split_whitespace())
+            .filter_map(|(n, v)| Some((n, v.parse().ok()?)))
+            .collect();
+        let mut out = [0; 5];
+        for (slot, name) in out.iter_mut().zip([
+            "ActiveOpens",
+            "PassiveOpens",
+            "AttemptFails",
+            "EstabResets",
+            "CurrEstab",
+        ]) {
+            *slot = *named.get(name)?;
+        }
+        Some(out)
+    }
+}
+
 /// `0100007F:1F90` → `127.0.0.1:8080` (IPv4; IPv6 addresses are shown as they are).
 fn hex_addr(a: &str) -> String {
     let Some((ip, port)) = a.split_once(':') else {
@@ -376,9 +468,15 @@ pub fn parse_stat(stat: &[u8]) -> Option<ProcStat> {
         .ok()?;
     let comm = stat.get(open + 1..close)?.to_vec();
     let rest = std::str::from_utf8(stat.get(close + 1..)?).ok()?;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // f[0] is field 3 (state) of proc(5).
-    let field = |n: usize| f.get(n - 3).copied();
+    // f[0] is field 3 (state) of proc(5); fields past 37 are not used. No allocation:
+    // this runs for every process at every listing.
+    let mut f = [""; 35];
+    let mut count = 0;
+    for (slot, word) in f.iter_mut().zip(rest.split_ascii_whitespace()) {
+        *slot = word;
+        count += 1;
+    }
+    let field = |n: usize| f.get(n - 3).copied().filter(|_| n - 3 < count);
     let num = |n: usize| field(n).and_then(|x| x.parse::<u64>().ok());
     Some(ProcStat {
         info: ProcInfo {
@@ -393,8 +491,9 @@ pub fn parse_stat(stat: &[u8]) -> Option<ProcStat> {
             rss: field(24)?.parse::<i64>().ok()?.max(0).unsigned_abs(),
             nswap: num(36).unwrap_or(0),
             cnswap: num(37).unwrap_or(0),
-            comm: BytesOrText(comm.clone()),
-            cmdline: BytesOrText(comm),
+            comm: BytesOrText(comm),
+            // Read apart ([`ProcFs::cmdline`]), when it is needed.
+            cmdline: BytesOrText::default(),
             ..ProcInfo::default()
         },
         starttime: num(22)?,

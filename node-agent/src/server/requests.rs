@@ -13,9 +13,7 @@ use crate::backend::migration::Migrator;
 use crate::backend::movelock;
 use openmosix_hpc::bytes::BytesOrText;
 use openmosix_hpc::model::RunOptions;
-use openmosix_hpc::protocol::{
-    self, AgentError, ErrorKind, EventKind, Hello, Request,
-};
+use openmosix_hpc::protocol::{self, AgentError, ErrorKind, EventKind, Hello, Request};
 
 /// How long a request that changes the state waits for the state lock before it takes
 /// the backend (the backend then waits the rest of its own 5 s).

@@ -124,28 +124,28 @@ impl<B: Backend + 'static> Server<B> {
                 let whole = resync.asked.swap(false, Ordering::AcqRel);
                 let backend = Arc::clone(&backend);
                 let mut kept = sent.take().unwrap_or_default();
-                let (update, kept) = off_thread(move || {
+                // Read, compared and written out off the runtime's thread.
+                let (msg, kept) = off_thread(move || {
                     let mut b = lock(&backend);
-                    let update = b.node().and_then(|node| {
+                    let read = b.node().and_then(|node| {
                         let procs = if wants.procs { Some(b.procs()?) } else { None };
                         Ok((node, procs))
                     });
                     drop(b);
-                    let update = update.map(|(node, procs)| {
-                        if wants.delta {
-                            next_push(&mut kept, node, procs, whole)
-                        } else {
-                            Update::new(node, procs)
+                    let msg = match read {
+                        Ok((node, procs)) if wants.delta => {
+                            next_push(id, &mut kept, node, procs, whole)
                         }
-                    });
-                    (update, kept)
+                        Ok((node, procs)) => line(&ResponseLine::Push {
+                            sub: id,
+                            data: Update::new(node, procs),
+                        }),
+                        Err(err) => line(&ResponseLine::Err { id: Some(id), err }),
+                    };
+                    (msg, kept)
                 })
                 .await;
                 sent = Some(kept);
-                let msg = match update {
-                    Ok(data) => line(&ResponseLine::Push { sub: id, data }),
-                    Err(err) => line(&ResponseLine::Err { id: Some(id), err }),
-                };
                 waiting.store(true, Ordering::Release);
                 if tx.send(Outgoing::Push(msg, Arc::clone(&waiting))).is_err() {
                     return;
@@ -165,27 +165,35 @@ impl<B: Backend + 'static> Server<B> {
     }
 }
 
-/// The next push of a delta subscription: the whole list the first time and when
-/// `whole`, else what changed since the list in `sent`; numbered.
+/// The line of the next push of delta subscription `sub`: the whole list the first time
+/// and when `whole`, else what changed since the list in `sent`; numbered.
 fn next_push(
+    sub: u64,
     sent: &mut Sent,
     node: openmosix_hpc::model::NodeInfo,
     procs: Option<Vec<ProcInfo>>,
     whole: bool,
-) -> Update {
+) -> String {
     sent.seq += 1;
-    let mut update = Update::new(node, None);
-    update.seq = Some(sent.seq);
-    if let Some(mut list) = procs {
-        // Deltas compare lists ordered by pid (the backends list them so; a pid twice
-        // would be a bug, and the second is dropped rather than sent).
-        list.sort_by_key(|p| p.pid);
-        list.dedup_by_key(|p| p.pid);
-        match sent.list.as_ref().filter(|_| !whole) {
-            Some(before) => update.delta = Some(delta::diff(before, &list)),
-            None => update.procs = Some(list.clone()),
-        }
+    let mut data = Update::new(node, None);
+    data.seq = Some(sent.seq);
+    let Some(mut list) = procs else {
+        return line(&ResponseLine::Push { sub, data });
+    };
+    // Deltas compare lists ordered by pid (the backends list them so; a pid twice would
+    // be a bug, and the second is dropped rather than sent).
+    list.sort_by_key(|p| p.pid);
+    list.dedup_by_key(|p| p.pid);
+    if let Some(before) = sent.list.as_ref().filter(|_| !whole) {
+        data.delta = Some(delta::diff(before, &list));
         sent.list = Some(list);
+        return line(&ResponseLine::Push { sub, data });
     }
-    update
+    data.procs = Some(list);
+    let push = ResponseLine::Push { sub, data };
+    let text = line(&push);
+    if let ResponseLine::Push { data, .. } = push {
+        sent.list = data.procs;
+    }
+    text
 }

@@ -26,8 +26,11 @@ use crate::backend::cantmove::{FileId, Files, Tables};
 use crate::backend::procfs::{Activity, ProcFs, ProcStat};
 use openmosix_hpc::bytes::BytesOrText;
 
-/// The longest a kept look at a process is used before it is read again.
-pub const REFRESH: Duration = Duration::from_secs(30);
+/// The shortest time a kept look at a process is used before it is read again (the
+/// longest is 1.5 times it): the net under the signals above, for what they miss (a
+/// tracer that attached without stopping the process, a file opened in a run too short
+/// to count).
+pub const REFRESH: Duration = Duration::from_secs(60);
 
 /// Socket inodes kept per process; for one with more, `cantmove` reads its files at
 /// every listing ([`Files::overflow`]).
@@ -35,6 +38,19 @@ const SOCKETS_PER_PROCESS: usize = 4096;
 
 /// Socket inodes kept for all processes together (8 bytes each).
 const SOCKETS_KEPT: usize = 256 * 1024;
+
+/// The most /proc/PID/stat files kept open ([`crate::backend::procfs::StatReader`]): each
+/// holds a page of the kernel's memory, so a node of more processes reads the rest with
+/// an open, a read and a close each.
+pub const STAT_FILES_KEPT: usize = 2048;
+
+/// How many stat files to keep open: [`STAT_FILES_KEPT`], or a quarter of the
+/// descriptors this process may open when that is fewer (the agent raises its limit at
+/// start, `serve`).
+pub fn stat_files_budget() -> usize {
+    let (soft, _) = crate::backend::syscalls::fd_limits();
+    usize::try_from(soft / 4).map_or(STAT_FILES_KEPT, |n| n.min(STAT_FILES_KEPT))
+}
 
 /// What is kept of one process between listings.
 #[derive(Debug, Clone)]
@@ -70,11 +86,18 @@ pub struct Listing {
     kept: usize,
 }
 
-/// When a look at process `pid` taken `now` is due again: [`REFRESH`] to 1.5 × it,
-/// spread by pid so that the processes seen together are not all read again together.
-fn due(pid: i32, now: Instant) -> Instant {
-    let spread = u64::from(pid.unsigned_abs()).wrapping_mul(7919) % (REFRESH.as_millis() as u64 / 2);
-    now + REFRESH + Duration::from_millis(spread)
+/// When a look at process `pid` taken `now` is due again: [`REFRESH`] to 1.5 × it later,
+/// spread by pid; after the `first` look a quarter of it to 1.5 × it, so that the
+/// processes a first listing saw together are not all read again together.
+fn due(pid: i32, now: Instant, first: bool) -> Instant {
+    let refresh = u64::try_from(REFRESH.as_millis()).unwrap_or(60_000);
+    let (least, span) = if first {
+        (refresh / 4, refresh * 5 / 4)
+    } else {
+        (refresh, refresh / 2)
+    };
+    let spread = u64::from(pid.unsigned_abs()).wrapping_mul(7919) % span.max(1);
+    now + Duration::from_millis(least + spread)
 }
 
 /// Whether moving from state `a` to `b` may have changed what is kept: a stop (a
@@ -133,11 +156,7 @@ impl Listing {
             .collect();
         stats
             .iter()
-            .map(|st| {
-                self.entries
-                    .get(&st.info.pid)
-                    .and_then(|e| e.files.clone())
-            })
+            .map(|st| self.entries.get(&st.info.pid).and_then(|e| e.files.clone()))
             .collect()
     }
 
@@ -182,7 +201,9 @@ impl Listing {
         }
         st.info.cmdline = procfs.cmdline(pid, st);
         self.forget_files(pid);
-        let room = SOCKETS_KEPT.saturating_sub(self.kept).min(SOCKETS_PER_PROCESS);
+        let room = SOCKETS_KEPT
+            .saturating_sub(self.kept)
+            .min(SOCKETS_PER_PROCESS);
         let files = (!skip && !st.kthread).then(|| Files::read(procfs, pid, tables, room));
         self.insert(st, files, now);
     }
@@ -191,9 +212,15 @@ impl Listing {
     /// bounds on socket inodes kept (the rest is marked as not kept).
     fn insert(&mut self, st: &ProcStat, mut files: Option<Files>, now: Instant) {
         let pid = st.info.pid;
+        let first = self
+            .entries
+            .get(&pid)
+            .is_none_or(|e| e.starttime != st.starttime);
         self.forget_files(pid);
         if let Some(f) = files.as_mut() {
-            let room = SOCKETS_KEPT.saturating_sub(self.kept).min(SOCKETS_PER_PROCESS);
+            let room = SOCKETS_KEPT
+                .saturating_sub(self.kept)
+                .min(SOCKETS_PER_PROCESS);
             if f.sockets.len() > room {
                 f.sockets.truncate(room);
                 f.overflow = true;
@@ -211,7 +238,7 @@ impl Listing {
                 tracer: st.tracer_pid,
                 cmdline: st.info.cmdline.clone(),
                 files,
-                due: due(pid, now),
+                due: due(pid, now, first),
                 round: self.round,
             },
         );

@@ -57,6 +57,13 @@ pub struct LinuxBackend {
     seen: Option<super::state::Version>,
     /// What is kept of each process between listings.
     listing: listing::Listing,
+    /// The stat files kept open between listings.
+    stats: super::procfs::StatReader,
+    /// The node-wide tables of the last listing (refreshed by each).
+    tables: Tables,
+    /// When the last listing was read, and how many of its processes were runnable
+    /// (what the load's decay counts, so the tick need not read them again).
+    listed: Option<(std::time::Instant, u32)>,
 }
 
 impl LinuxBackend {
@@ -102,6 +109,9 @@ impl LinuxBackend {
             self_uid,
             seen,
             listing: listing::Listing::default(),
+            stats: super::procfs::StatReader::new(listing::stat_files_budget()),
+            tables: Tables::default(),
+            listed: None,
         };
         backend.load = f64::from(backend.running()) * 100.0;
         backend.sample_util();
@@ -183,22 +193,34 @@ impl Backend for LinuxBackend {
     fn procs(&mut self) -> Result<Vec<ProcInfo>> {
         self.refresh();
         let pids = self.procfs.pids()?;
-        let tables = Tables::read(&self.procfs);
+        self.tables.refresh(&self.procfs);
+        self.stats.retain(&pids.iter().copied().collect());
         let mut stats: Vec<_> = pids
             .into_iter()
-            .filter_map(|p| self.procfs.stat_only(p).ok())
+            .filter_map(|p| self.stats.read(&self.procfs, p).ok())
             .collect();
         let me = self.self_pid;
-        let files =
-            self.listing
-                .update(&self.procfs, &mut stats, &tables, |st| {
-                    st.kthread || st.info.pid == me || st.info.pid == 1
-                });
-        Ok(stats
+        let running = stats
+            .iter()
+            .filter(|s| s.info.state == 'R' && !s.kthread && s.info.pid != me)
+            .count();
+        self.listed = Some((
+            std::time::Instant::now(),
+            u32::try_from(running).unwrap_or(u32::MAX),
+        ));
+        let tables = std::mem::take(&mut self.tables);
+        let files = self
+            .listing
+            .update(&self.procfs, &mut stats, &tables, |st| {
+                st.kthread || st.info.pid == me || st.info.pid == 1
+            });
+        let list = stats
             .into_iter()
             .zip(files)
             .map(|(st, files)| self.to_info(st, &tables, files.as_ref()))
-            .collect())
+            .collect();
+        self.tables = tables;
+        Ok(list)
     }
 
     fn proc(&mut self, pid: i32) -> Result<ProcInfo> {
@@ -207,9 +229,8 @@ impl Backend for LinuxBackend {
         // One process, asked for by a window or before a move: read afresh, and kept.
         let st = self.procfs.stat(pid)?;
         let tables = Tables::read(&self.procfs);
-        let files = (!st.kthread).then(|| {
-            super::cantmove::Files::read(&self.procfs, pid, &tables, usize::MAX)
-        });
+        let files = (!st.kthread)
+            .then(|| super::cantmove::Files::read(&self.procfs, pid, &tables, usize::MAX));
         self.listing.keep(&st, files.clone());
         Ok(self.to_info(st, &tables, files.as_ref()))
     }

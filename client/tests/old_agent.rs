@@ -63,7 +63,9 @@ async fn old_agent(stream: tokio::io::DuplexStream, seen: Arc<Mutex<Vec<String>>
                 "migration": {"available": false, "detail": "old"}}}),
             Some("subscribe") => {
                 let ok = serde_json::json!({"id": id, "ok": {"sub": id}});
-                w.write_all(format!("{ok}\n").as_bytes()).await.expect("write");
+                w.write_all(format!("{ok}\n").as_bytes())
+                    .await
+                    .expect("write");
                 for list in lists() {
                     let push = ResponseLine::Push {
                         sub: id,

@@ -33,6 +33,10 @@ impl ProcsDelta {
     }
 }
 
+/// The longest list [`apply`] builds: Linux's highest possible pid (`PID_MAX_LIMIT`), so
+/// more than any node has; a peer that sends more is refused, not believed.
+pub const MAX_PROCS: usize = 4 * 1024 * 1024;
+
 /// Why a delta does not fit the list it was applied to (the client then asks for the
 /// whole list again).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -86,7 +90,8 @@ pub fn diff(prev: &[ProcInfo], next: &[ProcInfo]) -> ProcsDelta {
 
 /// Applies `delta` to `list` (ordered by pid): removes the gone, changes the changed,
 /// inserts the new. A delta that names a pid the list lacks (or, for a new one, holds),
-/// or a field that does not fit, is refused and leaves `list` as it was.
+/// a field that does not fit, or more than [`MAX_PROCS`] processes in all, is refused and
+/// leaves `list` as it was.
 pub fn apply(list: &mut Vec<ProcInfo>, delta: &ProcsDelta) -> Result<(), DeltaError> {
     let find = |list: &[ProcInfo], pid: i32| list.binary_search_by_key(&pid, |p| p.pid);
     // Check and build every change before touching the list.
@@ -115,10 +120,19 @@ pub fn apply(list: &mut Vec<ProcInfo>, delta: &ProcsDelta) -> Result<(), DeltaEr
             return Err(DeltaError(format!("gone process {pid} is not in the list")));
         }
     }
+    let mut new_pids = std::collections::HashSet::with_capacity(delta.new.len());
     for p in &delta.new {
+        if !new_pids.insert(p.pid) {
+            return Err(DeltaError(format!("new process {} twice", p.pid)));
+        }
         if find(list, p.pid).is_ok() && !delta.gone.contains(&p.pid) {
             return Err(DeltaError(format!("new process {} is in the list", p.pid)));
         }
+    }
+    if (list.len() + delta.new.len()).saturating_sub(delta.gone.len()) > MAX_PROCS {
+        return Err(DeltaError(format!(
+            "the list would hold more than {MAX_PROCS} processes"
+        )));
     }
     for (at, p) in changed {
         list[at] = p;
@@ -127,11 +141,12 @@ pub fn apply(list: &mut Vec<ProcInfo>, delta: &ProcsDelta) -> Result<(), DeltaEr
         let gone: std::collections::HashSet<i32> = delta.gone.iter().copied().collect();
         list.retain(|p| !gone.contains(&p.pid));
     }
-    for p in &delta.new {
-        match find(list, p.pid) {
-            Ok(_) => return Err(DeltaError(format!("new process {} twice", p.pid))),
-            Err(at) => list.insert(at, p.clone()),
-        }
+    if !delta.new.is_empty() {
+        // Two ordered runs: the sort merges them in one pass.
+        let mut new = delta.new.clone();
+        new.sort_by_key(|p| p.pid);
+        list.extend(new);
+        list.sort_by_key(|p| p.pid);
     }
     Ok(())
 }

@@ -293,3 +293,49 @@ fn an_idle_node_sends_at_most_2_kb_a_second() {
         "{per_s:.0} bytes a second; the biggest push: {biggest}"
     );
 }
+
+/// What `cantmove` needs of a process's open files is read again when they may have
+/// changed — the process ran, or the node's tables show a connection no process
+/// explains — or when the process is asked for alone; not at every listing.
+#[test]
+fn open_files_are_looked_at_again_when_they_may_have_changed() {
+    use std::os::unix::fs::symlink;
+    let tree = Tree::new([200, 201]);
+    let state = tempfile::tempdir().expect("tempdir");
+    let mut b = tree.backend(state.path());
+    let reason = |b: &mut LinuxBackend| {
+        let list = b.procs().expect("procs");
+        list.into_iter()
+            .find(|p| p.pid == 200)
+            .expect("listed")
+            .cantmove
+    };
+    assert_eq!(reason(&mut b), "");
+    // A device opened in a run too short to count: the kept look stands...
+    let fd = tree.root.join("200/fd");
+    symlink("/dev/sda", fd.join("3")).expect("fd");
+    assert_eq!(reason(&mut b), "");
+    // ...until the process is asked for alone (a window, a migration), which is kept.
+    let alone = b.proc(200).expect("proc");
+    assert_eq!(alone.cantmove, "it has the device /dev/sda open");
+    assert_eq!(reason(&mut b), "it has the device /dev/sda open");
+    // It ran (its CPU time moved) and closed the device.
+    fs::remove_file(fd.join("3")).expect("close");
+    tree.process(200, 4, "worker 200");
+    assert_eq!(reason(&mut b), "");
+    // A connection in the node's table that no kept process holds: every process's
+    // files are looked at again.
+    symlink("socket:[777]", fd.join("4")).expect("fd");
+    fs::create_dir_all(tree.root.join("net")).expect("net");
+    fs::write(
+        tree.root.join("net/tcp"),
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   \
+         0: 0100007F:1F90 0100007F:A000 01 00000000:00000000 00:00000000 00000000     0        0 777 1 0 20 4 30 10 -1\n",
+    )
+    .expect("tcp");
+    assert_eq!(reason(&mut b), "it has a TCP connection to 127.0.0.1:40960");
+    // The connection ends: its socket stays open, the reason goes with the table.
+    fs::write(tree.root.join("net/tcp"), "  sl  local_address\n").expect("tcp");
+    assert_eq!(reason(&mut b), "");
+    assert_eq!(b.procs().expect("procs"), tree.list());
+}

@@ -46,11 +46,7 @@ impl ClusterHandle {
     pub async fn procs(&self, id: NodeId) -> Result<Vec<ProcInfo>, ClientError> {
         let conn = self.conn(id)?;
         let timeout = self.shared.options.request_timeout;
-        let slot = Arc::clone(
-            lock(&self.shared.lists.nodes)
-                .entry(id)
-                .or_default(),
-        );
+        let slot = Arc::clone(lock(&self.shared.lists.nodes).entry(id).or_default());
         let watched = {
             let mut slot = slot.lock().await;
             match slot.as_ref().filter(|w| Arc::ptr_eq(&w.conn, &conn)) {

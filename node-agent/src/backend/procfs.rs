@@ -318,6 +318,28 @@ impl ProcFs {
             })
     }
 
+    /// The pid the kernel gave last in the PID namespace of the process that reads
+    /// /proc/loadavg (its fifth field): while it stays, no process or thread was started
+    /// there.
+    pub fn last_pid(&self) -> Option<i32> {
+        let text = read_at_most(&self.root.join("loadavg"), 256).ok()?;
+        std::str::from_utf8(&text)
+            .ok()?
+            .split_ascii_whitespace()
+            .nth(4)?
+            .parse()
+            .ok()
+    }
+
+    /// Whether this tree is the /proc of the reading process's own PID namespace (its
+    /// `self` names the reader's pid), so that [`ProcFs::last_pid`] speaks of it.
+    pub fn is_own(&self) -> bool {
+        fs::read_link(self.root.join("self"))
+            .ok()
+            .and_then(|p| p.to_str()?.parse::<u32>().ok())
+            == Some(std::process::id())
+    }
+
     /// Number of CPUs: `cpuN` lines of /proc/stat.
     pub fn cpus(&self) -> Result<u32> {
         let path = self.root.join("stat");

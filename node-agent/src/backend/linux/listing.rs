@@ -108,16 +108,16 @@ fn telling(a: char, b: char) -> bool {
 
 impl Listing {
     /// Fills in what `stats` (read with [`ProcFs::stat_only`]) lack — uid, tracer,
-    /// command line — and returns each process's kept [`Files`], reading only what may
-    /// have changed. `skip_files(pid)` names the processes whose files are never needed.
-    /// Processes not in `stats` are forgotten.
+    /// command line — and keeps each process's [`Files`] ([`Listing::files`]), reading
+    /// only what may have changed. `skip_files(pid)` names the processes whose files are
+    /// never needed. Processes not in `stats` are forgotten.
     pub fn update(
         &mut self,
         procfs: &ProcFs,
         stats: &mut [ProcStat],
         tables: &Tables,
         skip_files: impl Fn(&ProcStat) -> bool,
-    ) -> Vec<Option<Files>> {
+    ) {
         let now = Instant::now();
         self.round += 1;
         let seen: HashSet<i32> = stats.iter().map(|s| s.info.pid).collect();
@@ -139,7 +139,8 @@ impl Listing {
             let skip = skip_files(st);
             self.look(procfs, st, tables, now, all, skip);
         }
-        if !all && self.unexplained(&self.held(), tables) {
+        let mut held = self.held();
+        if !all && self.unexplained(&held, tables) {
             for st in stats.iter_mut() {
                 let fresh = self
                     .entries
@@ -149,15 +150,16 @@ impl Listing {
                     self.look(procfs, st, tables, now, true, false);
                 }
             }
+            held = self.held();
         }
-        let held = self.held();
         self.orphans = socket_inodes(tables)
             .filter(|i| !held.contains(i))
             .collect();
-        stats
-            .iter()
-            .map(|st| self.entries.get(&st.info.pid).and_then(|e| e.files.clone()))
-            .collect()
+    }
+
+    /// What the open files of process `pid` said when last looked at, if kept.
+    pub fn files(&self, pid: i32) -> Option<&Files> {
+        self.entries.get(&pid).and_then(|e| e.files.as_ref())
     }
 
     /// Keeps a fresh look at process `st` (read whole, with [`ProcFs::stat`]) and its

@@ -6,10 +6,15 @@
 //! a node that comes back is up again within a couple of seconds. Nothing waits on
 //! another node: every call goes to one node's own connection with its own time-out.
 //!
+//! Process lists: [`ClusterHandle::procs`] answers from one watched list per node (`lists`).
+//!
 //! The node set can change while the handle lives: [`ClusterHandle::add_node`],
 //! [`ClusterHandle::remove_node`] and [`ClusterHandle::set_nodes`]; a cluster with a
 //! `[discovery]` section gets a follower task that listens on its interface and adds and
 //! removes the nodes heard as they come and go.
+
+mod lists;
+pub use lists::{LIST_EVERY, LIST_IDLE};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -87,6 +92,8 @@ struct Shared {
     discovery: Mutex<Option<DiscoveryStatus>>,
     /// Handoffs that wait for a decision (docs/migration.md), as last seen.
     unsettled: Mutex<Vec<Unsettled>>,
+    /// The watched process lists.
+    lists: lists::Lists,
 }
 
 /// The handle the programs hold: snapshots, per-node calls, change notifications.
@@ -142,6 +149,7 @@ impl ClusterHandle {
             tasks: Mutex::new(HashMap::new()),
             discovery: Mutex::new(None),
             unsettled: Mutex::new(Vec::new()),
+            lists: lists::Lists::default(),
         });
         for node in &cluster.nodes {
             shared.add(node);

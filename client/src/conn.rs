@@ -11,8 +11,10 @@ use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncWrite, AsyncWriteExt as _,
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::ClientError;
+use super::procwatch::{ModelSink, ProcWatch};
 use openmosix_hpc::protocol::{
-    AgentError, Hello, PROTOCOL_VERSION, Request, RequestLine, ResponseLine, Update,
+    AgentError, Hello, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, Request, RequestLine, ResponseLine,
+    Update,
 };
 
 type Reply = Result<Value, AgentError>;
@@ -20,10 +22,19 @@ type Reply = Result<Value, AgentError>;
 /// A subscription's pushes (or the agent's error for one tick).
 pub type UpdateRx = mpsc::Receiver<Result<Update, AgentError>>;
 
+/// Where a subscription's pushes go.
+#[derive(Debug, Clone)]
+enum Sink {
+    /// To a receiver, as they come ([`AgentConn::subscribe`]).
+    Channel(mpsc::Sender<Result<Update, AgentError>>),
+    /// Into a process list kept where the pushes are read ([`AgentConn::watch_procs`]).
+    Model(Arc<ModelSink>),
+}
+
 #[derive(Debug, Default)]
 struct Shared {
     pending: Mutex<HashMap<u64, oneshot::Sender<Reply>>>,
-    subs: Mutex<HashMap<u64, mpsc::Sender<Result<Update, AgentError>>>>,
+    subs: Mutex<HashMap<u64, Sink>>,
     closed: AtomicBool,
     closed_notify: Notify,
 }
@@ -47,7 +58,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub struct AgentConn {
     out: mpsc::UnboundedSender<String>,
     shared: Arc<Shared>,
-    next_id: AtomicU64,
+    next_id: Arc<AtomicU64>,
     hello: Hello,
     timeout: Duration,
     /// How to open more channels to the same agent (image streams).
@@ -77,7 +88,7 @@ impl AgentConn {
         let mut conn = AgentConn {
             out,
             shared,
-            next_id: AtomicU64::new(1),
+            next_id: Arc::new(AtomicU64::new(1)),
             hello: Hello {
                 protocol: 0,
                 agent_version: String::new(),
@@ -95,10 +106,17 @@ impl AgentConn {
             aux: None,
             _keep: Mutex::new(keep),
         };
-        let hello: Hello = conn.request(Request::Hello).await?;
-        if hello.protocol != PROTOCOL_VERSION {
+        // Negotiation: the agent answers with the newest version both speak (an agent of
+        // protocol 1 ignores the field and answers 1).
+        let hello: Hello = conn
+            .request(Request::Hello {
+                protocol: Some(PROTOCOL_VERSION),
+            })
+            .await?;
+        if !(MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&hello.protocol) {
             return Err(ClientError::Protocol(format!(
-                "agent speaks protocol {} but this program speaks {PROTOCOL_VERSION} (agent {})",
+                "agent speaks protocol {} but this program speaks \
+                 {MIN_PROTOCOL_VERSION} to {PROTOCOL_VERSION} (agent {})",
                 hello.protocol, hello.agent_version
             )));
         }
@@ -179,20 +197,54 @@ impl AgentConn {
         interval: Duration,
         procs: bool,
     ) -> Result<(u64, UpdateRx), ClientError> {
-        let interval_ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX);
         let (tx, rx) = mpsc::channel(16);
+        let request = Request::Subscribe {
+            interval_ms: millis(interval),
+            procs,
+            delta: false,
+        };
+        let sub = self.start_sub(request, Sink::Channel(tx)).await?;
+        Ok((sub, rx))
+    }
+
+    /// Watches the process list (and the figures) of the node every `interval`: a
+    /// subscription with `delta` when the agent speaks protocol 2 (the whole list once,
+    /// then what changed), else one with whole lists. Dropping the watch does not stop
+    /// the pushes; call [`unsubscribe`](Self::unsubscribe) with [`ProcWatch::sub`].
+    pub async fn watch_procs(&self, interval: Duration) -> Result<ProcWatch, ClientError> {
+        let delta = self.hello.protocol >= 2;
+        let sink = Arc::new(ModelSink::new(self.out.clone(), Arc::clone(&self.next_id)));
+        let request = Request::Subscribe {
+            interval_ms: millis(interval),
+            procs: true,
+            delta,
+        };
+        let sub = self
+            .start_sub(request, Sink::Model(Arc::clone(&sink)))
+            .await?;
+        Ok(ProcWatch { sub, sink, delta })
+    }
+
+    /// Sends a subscribe request whose pushes go to `sink`; the subscription's id.
+    async fn start_sub(&self, request: Request, sink: Sink) -> Result<u64, ClientError> {
         // Register before the request goes out, so the first push is not lost.
         let id = self.next_id.load(Ordering::Relaxed);
-        lock(&self.shared.subs).insert(id, tx.clone());
-        let (sent_id, reply) = self.send(Request::Subscribe { interval_ms, procs })?;
+        if let Sink::Model(m) = &sink {
+            m.set_sub(id);
+        }
+        lock(&self.shared.subs).insert(id, sink.clone());
+        let (sent_id, reply) = self.send(request)?;
         if sent_id != id {
             // Another request took the id first; move the registration.
+            if let Sink::Model(m) = &sink {
+                m.set_sub(sent_id);
+            }
             let mut subs = lock(&self.shared.subs);
             subs.remove(&id);
-            subs.insert(sent_id, tx);
+            subs.insert(sent_id, sink);
         }
         match tokio::time::timeout(self.timeout, reply).await {
-            Ok(Ok(Ok(_))) => Ok((sent_id, rx)),
+            Ok(Ok(Ok(_))) => Ok(sent_id),
             Ok(Ok(Err(e))) => {
                 lock(&self.shared.subs).remove(&sent_id);
                 Err(e.into())
@@ -212,6 +264,11 @@ impl AgentConn {
             .await
             .map(|_| ())
     }
+}
+
+/// An interval in whole milliseconds, as requests carry it.
+fn millis(interval: Duration) -> u64 {
+    u64::try_from(interval.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Starts the tasks that write the lines sent on the returned channel and read the
@@ -282,8 +339,13 @@ async fn read_loop<R: AsyncRead + Unpin>(reader: R, shared: &Shared) {
             ResponseLine::Err { id: Some(id), err } => {
                 if let Some(tx) = lock(&shared.pending).remove(&id) {
                     let _ = tx.send(Err(err));
-                } else if let Some(tx) = lock(&shared.subs).get(&id).cloned() {
-                    let _ = tx.try_send(Err(err));
+                } else if let Some(sink) = lock(&shared.subs).get(&id).cloned() {
+                    match sink {
+                        Sink::Channel(tx) => {
+                            let _ = tx.try_send(Err(err));
+                        }
+                        Sink::Model(m) => m.error(err),
+                    }
                 }
             }
             ResponseLine::Ok { id: None, .. } => {}
@@ -291,10 +353,15 @@ async fn read_loop<R: AsyncRead + Unpin>(reader: R, shared: &Shared) {
                 tracing::warn!("agent error without id: {err}");
             }
             ResponseLine::Push { sub, data } => {
-                let tx = lock(&shared.subs).get(&sub).cloned();
-                if let Some(tx) = tx {
+                let sink = lock(&shared.subs).get(&sub).cloned();
+                match sink {
                     // A slow consumer loses pushes rather than stalling every request.
-                    let _ = tx.try_send(Ok(data));
+                    Some(Sink::Channel(tx)) => {
+                        let _ = tx.try_send(Ok(data));
+                    }
+                    // A watched list takes every push where it is read.
+                    Some(Sink::Model(m)) => m.push(data),
+                    None => {}
                 }
             }
         }

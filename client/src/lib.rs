@@ -9,6 +9,8 @@
 //!   (host key shown and accepted by choice, the agent copied over when missing);
 //! - [`cluster::ClusterHandle`]: N nodes, each kept connected by its own task with
 //!   reconnect and back-off, so one dead node never delays another;
+//! - [`procwatch`]: a node's process list kept by one subscription (deltas from agents of
+//!   protocol 2), which [`ClusterHandle::procs`] serves the windows from;
 //! - [`actions`]: signal, renice, lock and unlock a process, answered in sentences;
 //! - [`migrate`]: moving a process between two nodes through their channels;
 //! - [`balance`]: automatic load balancing, one balancer per cluster.
@@ -21,6 +23,7 @@ pub mod conn;
 pub mod hostkey;
 pub mod install;
 pub mod migrate;
+pub mod procwatch;
 pub mod provision;
 pub mod summary;
 pub mod transport;
@@ -33,6 +36,7 @@ use openmosix_hpc::protocol::AgentError;
 pub use cluster::{ClusterHandle, DiscoveryStatus, LinkState, NodeView};
 pub use conn::AgentConn;
 pub use migrate::Unsettled;
+pub use procwatch::{ProcWatch, ProcsModel};
 pub use transport::{ClientOptions, connect_node};
 
 /// What can go wrong talking to an agent.

@@ -73,3 +73,43 @@ async fn nodes_come_and_go_without_a_restart() {
     handle.set_nodes(&[local(3)]);
     assert_eq!(ids(&handle), [3]);
 }
+
+/// The windows' process lists come from one watched list per node: the first ask
+/// subscribes (with deltas: the local agent speaks protocol 2), later ones are answered
+/// from it, and a process started meanwhile shows up through the deltas.
+#[tokio::test]
+async fn process_lists_come_from_a_watched_list() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let handle = ClusterHandle::connect(&Cluster::local(), &options(&dir));
+    all_up(&handle).await;
+    let me = i32::try_from(std::process::id()).expect("pid");
+    let first = handle.procs(1).await.expect("procs");
+    assert!(first.iter().any(|p| p.pid == me), "this test is listed");
+    assert!(first.windows(2).all(|w| w[0].pid < w[1].pid), "ordered by pid");
+    let watch = handle.watched_procs(1).expect("a watched list");
+    assert!(watch.delta, "deltas from an agent of protocol 2");
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .expect("sleep");
+    let pid = i32::try_from(child.id()).expect("pid");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let list = handle.procs(1).await.expect("procs");
+        if list.iter().any(|p| p.pid == pid) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the new process never showed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let model = watch.model();
+    assert_eq!(model.resyncs, 0);
+    assert!(model.pushes >= 2, "{} pushes", model.pushes);
+    assert_eq!(
+        handle.watched_procs(1).map(|w| w.sub()),
+        Some(watch.sub()),
+        "one watch, kept"
+    );
+}

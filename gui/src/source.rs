@@ -281,9 +281,10 @@ async fn perform(
             node,
             result: words(handle.request(node, Request::Run { argv, options }).await),
         },
+        // From the node's watched list (deltas from the agent, kept by the client).
         Action::Procs { node } => Outcome::Procs {
             node,
-            result: words(handle.request(node, Request::Procs).await),
+            result: words(handle.procs(node).await),
         },
         Action::Signal { node, pids, signal } => Outcome::Done {
             node,

@@ -3,7 +3,8 @@
 //! listener runs on its caller's tokio runtime).
 //!
 //! - [`model`]: the /proc/hpc vocabulary (nodes, admin switches, processes).
-//! - [`protocol`]: the JSON-lines protocol between client and agent.
+//! - [`protocol`]: the JSON-lines protocol between client and agent; [`delta`]: process
+//!   lists sent as what changed.
 //! - [`map`]: openmosix.map files and cluster files.
 //! - [`discovery`]: auto-discovery by UDP multicast (omdiscd, HOWTO chapter 5): the
 //!   datagram, the set of nodes heard, the map file and the listener.
@@ -13,6 +14,7 @@
 
 pub mod bytes;
 pub mod clock;
+pub mod delta;
 pub mod discovery;
 pub mod errors;
 pub mod files;

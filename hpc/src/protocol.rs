@@ -9,10 +9,24 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::bytes::BytesOrText;
+use crate::delta::ProcsDelta;
 use crate::model::{AdminChange, MapNode, MigMask, NodeId, NodeInfo, ProcInfo, RunOptions, Signal};
 
-/// Bumped on every incompatible change; `hello` reports it.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The newest protocol this program speaks. Bumped on every change a peer must know of;
+/// `hello` negotiates it (docs/protocol.md#versioning).
+pub const PROTOCOL_VERSION: u32 = 2;
+
+/// The oldest protocol this program still speaks: an agent answers a `hello` that names
+/// no version with it, and a client takes an agent that speaks it.
+pub const MIN_PROTOCOL_VERSION: u32 = 1;
+
+/// The protocol an agent speaks with a client whose `hello` asked for `asked` (none: a
+/// client of protocol 1, which asks for nothing and takes only 1).
+pub fn negotiate(asked: Option<u32>) -> u32 {
+    asked.map_or(MIN_PROTOCOL_VERSION, |v| {
+        v.clamp(MIN_PROTOCOL_VERSION, PROTOCOL_VERSION)
+    })
+}
 
 /// Longest request line the agent accepts, in bytes (without the newline).
 pub const MAX_LINE: usize = 1024 * 1024;
@@ -35,8 +49,13 @@ pub struct RequestLine {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
-    /// Who are you? Answered with [`Hello`].
-    Hello,
+    /// Who are you? Answered with [`Hello`], whose `protocol` is [`negotiate`]`(protocol)`.
+    Hello {
+        /// The newest protocol the client speaks (protocol 2 on; a client of protocol 1
+        /// leaves it out and gets 1).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        protocol: Option<u32>,
+    },
     /// The node's figures: [`NodeInfo`].
     Node,
     /// The admin switches: [`AdminState`](crate::model::AdminState).
@@ -123,6 +142,16 @@ pub enum Request {
         /// Include the process list in each push.
         #[serde(default)]
         procs: bool,
+        /// Protocol 2: push the whole list first (and after `resync`), then only what
+        /// changed ([`crate::delta::ProcsDelta`]); each push is numbered (`seq`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        delta: bool,
+    },
+    /// Protocol 2: the next push of subscription `sub` comes at once and carries the
+    /// whole list (a client that lost track of the deltas asks for it).
+    Resync {
+        /// The id of the subscribe request.
+        sub: u64,
     },
     /// Stop the pushes of subscription `sub`.
     Unsubscribe {
@@ -274,7 +303,7 @@ impl Request {
     /// The `op` name, for logs and errors.
     pub fn op(&self) -> &'static str {
         match self {
-            Request::Hello => "hello",
+            Request::Hello { .. } => "hello",
             Request::Node => "node",
             Request::AdminGet => "admin_get",
             Request::AdminSet { .. } => "admin_set",
@@ -293,6 +322,7 @@ impl Request {
             Request::GetMap => "get_map",
             Request::Subscribe { .. } => "subscribe",
             Request::Unsubscribe { .. } => "unsubscribe",
+            Request::Resync { .. } => "resync",
             Request::CanMigrate { .. } => "can_migrate",
             Request::Predump { .. } => "predump",
             Request::Prepare { .. } => "prepare",
@@ -350,6 +380,7 @@ pub const OPS: &[&str] = &[
     "get_map",
     "subscribe",
     "unsubscribe",
+    "resync",
     "can_migrate",
     "predump",
     "prepare",
@@ -526,9 +557,29 @@ pub enum ResponseLine {
 pub struct Update {
     /// Node figures.
     pub node: NodeInfo,
-    /// The process list, when the subscription asked for it.
+    /// The whole process list, when the subscription asked for it (with `delta`: in the
+    /// first push and after `resync`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub procs: Option<Vec<ProcInfo>>,
+    /// Subscriptions with `delta`: what changed in the list since the push before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta: Option<ProcsDelta>,
+    /// Subscriptions with `delta`: the push's number, 1 for the first and one more for
+    /// each after it; a client that misses one asks for `resync`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+}
+
+impl Update {
+    /// Node figures and, if given, the whole list (protocol 1's push).
+    pub fn new(node: NodeInfo, procs: Option<Vec<ProcInfo>>) -> Update {
+        Update {
+            node,
+            procs,
+            delta: None,
+            seq: None,
+        }
+    }
 }
 
 /// The answer to `hello`.
@@ -649,7 +700,7 @@ mod tests {
             }
         );
         let r = parse_request(br#"{"id":4,"op":"hello"}"#).unwrap();
-        assert_eq!(r.request, Request::Hello);
+        assert_eq!(r.request, Request::Hello { protocol: None });
         let set = RequestLine {
             id: 5,
             request: Request::AdminSet {
@@ -723,6 +774,63 @@ mod tests {
         assert_eq!((id, e.kind), (None, ErrorKind::BadRequest));
         let (_, e) = parse_request(b"garbage").unwrap_err();
         assert_eq!(e.kind, ErrorKind::BadRequest);
+    }
+
+    #[test]
+    fn versions_are_negotiated() {
+        // A client of protocol 1 names no version and must get 1 (it takes nothing else).
+        let r = parse_request(br#"{"id":1,"op":"hello"}"#).unwrap();
+        let Request::Hello { protocol } = r.request else {
+            panic!("not hello: {r:?}")
+        };
+        assert_eq!(negotiate(protocol), 1);
+        let r = parse_request(br#"{"id":1,"op":"hello","protocol":2}"#).unwrap();
+        assert_eq!(r.request, Request::Hello { protocol: Some(2) });
+        assert_eq!(negotiate(Some(2)), 2);
+        // A newer client gets the newest this program speaks; it decides if that will do.
+        assert_eq!(negotiate(Some(9)), PROTOCOL_VERSION);
+        assert_eq!(negotiate(Some(0)), MIN_PROTOCOL_VERSION);
+        // What a client of protocol 1 sends is what it sent before.
+        let hello = RequestLine {
+            id: 1,
+            request: Request::Hello { protocol: None },
+        };
+        assert_eq!(
+            serde_json::to_string(&hello).unwrap(),
+            r#"{"id":1,"op":"hello"}"#
+        );
+        let sub = Request::Subscribe {
+            interval_ms: 1000,
+            procs: true,
+            delta: false,
+        };
+        assert_eq!(
+            serde_json::to_string(&sub).unwrap(),
+            r#"{"op":"subscribe","interval_ms":1000,"procs":true}"#
+        );
+        let r = parse_request(br#"{"id":3,"op":"resync","sub":2}"#).unwrap();
+        assert_eq!(r.request, Request::Resync { sub: 2 });
+    }
+
+    #[test]
+    fn full_and_delta_pushes() {
+        let node = r#""node":{"id":1,"cpus":2,"speed":1000,"load":0.0,"util":0.0,"mem":1,"rmem":1,"tmem":2,"status":"up"}"#;
+        // Protocol 1's push has neither seq nor delta.
+        let line = format!(r#"{{"sub":2,"data":{{{node},"procs":[]}}}}"#);
+        let r: ResponseLine = serde_json::from_str(&line).unwrap();
+        let ResponseLine::Push { data, .. } = &r else {
+            panic!("not a push: {r:?}")
+        };
+        assert_eq!((data.seq, data.delta.is_none()), (None, true));
+        assert_eq!(serde_json::to_string(&r).unwrap(), line);
+        let line = format!(r#"{{"sub":2,"data":{{{node},"delta":{{"gone":[7]}},"seq":4}}}}"#);
+        let r: ResponseLine = serde_json::from_str(&line).unwrap();
+        let ResponseLine::Push { data, .. } = &r else {
+            panic!("not a push: {r:?}")
+        };
+        assert_eq!(data.seq, Some(4));
+        assert_eq!(data.delta.as_ref().map(|d| d.gone.clone()), Some(vec![7]));
+        assert_eq!(serde_json::to_string(&r).unwrap(), line);
     }
 
     #[test]

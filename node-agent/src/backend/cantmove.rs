@@ -56,11 +56,54 @@ pub struct Tables {
     pub shm_attached: Option<bool>,
     /// The agent's IPC namespace (`self/ns/ipc`), to know when `shm_attached` applies.
     pub ipc_ns: Option<PathBuf>,
+    /// The TCP counters of /proc/net/snmp when `tcp` was read, and when that was
+    /// ([`Tables::refresh`]).
+    pub tcp_read: Option<([u64; 5], std::time::Instant)>,
 }
 
+/// The longest [`Tables::refresh`] keeps the TCP connections while the TCP counters stay.
+pub const TCP_REREAD: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Tables {
+    /// Reads the tables again for a listing. /proc/net/tcp and tcp6 cost a walk of the
+    /// kernel's whole connection hash (large on a machine with much memory) however few
+    /// connections there are, so they are read again only when the TCP counters of
+    /// /proc/net/snmp (opens, failed attempts, resets, current connections) moved since,
+    /// or [`TCP_REREAD`] passed (a connection whose peer closed it moves none of them).
+    pub fn refresh(&mut self, procfs: &ProcFs) {
+        let now = std::time::Instant::now();
+        let counters = procfs.tcp_counters();
+        let keep = match (counters, self.tcp_read) {
+            (Some(c), Some((seen, at))) => c == seen && now.duration_since(at) < TCP_REREAD,
+            _ => false,
+        };
+        let tcp = if keep {
+            std::mem::take(&mut self.tcp)
+        } else {
+            procfs.established_tcp()
+        };
+        let tcp_read = if keep {
+            self.tcp_read
+        } else {
+            counters.map(|c| (c, now))
+        };
+        *self = Tables {
+            tcp,
+            tcp_read,
+            ..Tables::read_without_tcp(procfs)
+        };
+    }
+
     /// Reads the tables under the root of `procfs`; a missing file gives an empty table.
     pub fn read(procfs: &ProcFs) -> Tables {
+        Tables {
+            tcp: procfs.established_tcp(),
+            ..Tables::read_without_tcp(procfs)
+        }
+    }
+
+    /// The tables but the TCP connections.
+    fn read_without_tcp(procfs: &ProcFs) -> Tables {
         let root = procfs.root();
         let text = |rel: &str| fs::read_to_string(root.join(rel)).ok();
         // /proc/locks and /proc/net/unix grow with what any local user holds: read line
@@ -76,12 +119,13 @@ impl Tables {
             parse_locks_line(line, &mut lock_pids, &mut ofd_files);
         });
         Tables {
-            tcp: procfs.established_tcp(),
+            tcp: HashMap::new(),
             unix_connected,
             lock_pids,
             ofd_files,
             shm_attached: text("sysvipc/shm").map(|t| parse_shm_attached(&t)),
             ipc_ns: fs::read_link(root.join("self/ns/ipc")).ok(),
+            tcp_read: None,
         }
     }
 }
@@ -310,27 +354,74 @@ pub fn connected_unix(fds: &[Fd], tables: &Tables) -> bool {
 
 /// The first reason of the module's list that keeps process `pid` here, if any.
 pub fn reason(procfs: &ProcFs, pid: i32, tables: &Tables) -> Option<String> {
-    let fds = open_fds(procfs, pid);
-    if let Some(peer) = fds
-        .iter()
-        .filter_map(Fd::socket_inode)
-        .find_map(|i| tables.tcp.get(&i))
-    {
-        return Some(format!("it has a TCP connection to {peer}"));
+    Files::read(procfs, pid, tables, usize::MAX).reason(pid, tables)
+}
+
+/// What the open files and the memory map of one process say, for the reasons that need
+/// them. They change only when the process does something (or, for the node-wide tables
+/// they are held against, when the node does), so a listing keeps them from one look at
+/// them to the next ([`super::linux`]) and holds them against each listing's [`Tables`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Files {
+    /// Inodes of its sockets, in the order of its fds (at most the number asked for).
+    pub sockets: Vec<u64>,
+    /// It has more sockets than were kept: [`Files::sockets`] is not all of them.
+    pub overflow: bool,
+    /// The first device among its fds that keeps it here ([`device`]).
+    pub device: Option<String>,
+    /// One of its open files is under an OFD lock that /proc/locks shows without a pid
+    /// (as the tables were when the files were read).
+    pub ofd_locked: bool,
+    /// It has SysV shared memory attached ([`uses_sysv_shm`]).
+    pub sysv: bool,
+}
+
+impl Files {
+    /// Looks at the files of process `pid`, keeping at most `keep` socket inodes.
+    pub fn read(procfs: &ProcFs, pid: i32, tables: &Tables, keep: usize) -> Files {
+        let fds = open_fds(procfs, pid);
+        let mut sockets = Vec::new();
+        let mut overflow = false;
+        for inode in fds.iter().filter_map(Fd::socket_inode) {
+            if sockets.len() >= keep {
+                overflow = true;
+                break;
+            }
+            sockets.push(inode);
+        }
+        Files {
+            sockets,
+            overflow,
+            device: device(&fds),
+            ofd_locked: !tables.ofd_files.is_empty() && holds_file_lock(-1, &fds, tables),
+            sysv: uses_sysv_shm(procfs, pid, tables),
+        }
     }
-    if let Some(dev) = device(&fds) {
-        return Some(format!("it has the device {dev} open"));
+
+    /// The first reason of the module's list that keeps process `pid` here, if any, with
+    /// the node-wide `tables` as they are now.
+    pub fn reason(&self, pid: i32, tables: &Tables) -> Option<String> {
+        if let Some(peer) = self.sockets.iter().find_map(|i| tables.tcp.get(i)) {
+            return Some(format!("it has a TCP connection to {peer}"));
+        }
+        if let Some(dev) = &self.device {
+            return Some(format!("it has the device {dev} open"));
+        }
+        if tables.lock_pids.contains(&pid) || self.ofd_locked {
+            return Some("it holds a file lock".into());
+        }
+        if self.sysv {
+            return Some("it uses SysV shared memory".into());
+        }
+        if self
+            .sockets
+            .iter()
+            .any(|i| tables.unix_connected.contains(i))
+        {
+            return Some("it has a connected unix socket".into());
+        }
+        None
     }
-    if holds_file_lock(pid, &fds, tables) {
-        return Some("it holds a file lock".into());
-    }
-    if uses_sysv_shm(procfs, pid, tables) {
-        return Some("it uses SysV shared memory".into());
-    }
-    if connected_unix(&fds, tables) {
-        return Some("it has a connected unix socket".into());
-    }
-    None
 }
 
 #[cfg(test)]

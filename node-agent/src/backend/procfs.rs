@@ -1,6 +1,7 @@
 //! Readers for the Linux /proc files both backends use, under a configurable root so
 //! that tests can point them at fixture trees.
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -22,7 +23,15 @@ pub struct ProcStat {
     pub kthread: bool,
     /// Pid of a tracer, 0 if none.
     pub tracer_pid: i32,
+    /// What moves whenever the process runs (its CPU time, page faults and threads, all
+    /// threads counted): when it stays the same, the process has not run enough to have
+    /// changed its open files, command line or ids since it was last looked at.
+    pub activity: Activity,
 }
+
+/// The figures of /proc/PID/stat that move when a process runs: (utime + stime ticks,
+/// minor + major faults, threads).
+pub type Activity = (u64, u64, u64);
 
 const PF_KTHREAD: u64 = 0x0020_0000;
 
@@ -78,18 +87,30 @@ pub struct ProcFs {
     page_size: u64,
 }
 
-/// Reads a /proc file. They report a size of 0, so `fs::read` would start from a tiny
-/// buffer and grow it several times; one page fits stat, status and most command lines.
-fn read(path: &Path) -> std::io::Result<Vec<u8>> {
-    read_at_most(path, u64::MAX)
-}
-
 /// Reads at most `limit` bytes of a /proc file: the rest is never read (nor, for
 /// cmdline, copied out of the process's memory by the kernel).
-fn read_at_most(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+///
+/// /proc files report a size of 0 and give all they have to one large enough read, so
+/// this is open, one read, close: a read that fills the buffer is followed by more, a
+/// shorter one ends the file (no read for the end, no size asked for).
+fn read_at_most(path: &Path, limit: usize) -> std::io::Result<Vec<u8>> {
     use std::io::Read as _;
-    let mut buf = Vec::with_capacity(4096);
-    fs::File::open(path)?.take(limit).read_to_end(&mut buf)?;
+    let mut file = fs::File::open(path)?;
+    let mut buf = vec![0u8; limit.min(4096)];
+    let mut len = 0;
+    loop {
+        match file.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+        if len < buf.len() || len >= limit {
+            break;
+        }
+        buf.resize(limit.min(buf.len() * 2), 0);
+    }
+    buf.truncate(len);
     Ok(buf)
 }
 
@@ -103,7 +124,11 @@ pub const CMDLINE_CUT_MARK: &str = "…";
 
 /// The part of /proc/PID/status read: the fields used (Uid, TracerPid) come in its first
 /// lines; the file's size is the kernel's, this bound only guards against surprises.
-const STATUS_CAP: u64 = 64 * 1024;
+const STATUS_CAP: usize = 64 * 1024;
+
+/// The part of /proc/PID/stat read: the line is about 300 bytes (52 numbers and a name of
+/// at most 64 bytes).
+const STAT_CAP: usize = 4096;
 
 /// A command line as /proc/PID/cmdline gives it (at most `CMDLINE_CAP + 1` bytes of it),
 /// NULs between arguments made spaces; cut and marked when longer than [`CMDLINE_CAP`].
@@ -160,12 +185,26 @@ impl ProcFs {
         Ok(pids)
     }
 
-    /// Reads one process; `NoSuchProcess` if it is gone.
+    /// Reads one process whole (stat, status, cmdline); `NoSuchProcess` if it is gone.
     pub fn stat(&self, pid: i32) -> Result<ProcStat> {
-        let dir = self.root.join(pid.to_string());
-        let stat_path = dir.join("stat");
-        let stat = read(&stat_path).map_err(|e| match e.kind() {
+        let mut st = self.stat_only(pid)?;
+        if let Some((uid, tracer)) = self.ids(pid) {
+            st.info.uid = uid;
+            st.tracer_pid = tracer;
+        }
+        st.info.cmdline = self.cmdline(pid, &st);
+        Ok(st)
+    }
+
+    /// Reads /proc/PID/stat alone (one open, one read): the uid and tracer are left at 0
+    /// ([`ProcFs::ids`] reads them) and the command line empty ([`ProcFs::cmdline`] reads
+    /// it). `NoSuchProcess` if it is gone.
+    pub fn stat_only(&self, pid: i32) -> Result<ProcStat> {
+        let stat_path = self.root.join(pid.to_string()).join("stat");
+        let stat = read_at_most(&stat_path, STAT_CAP).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => AgentError::no_such_process(pid),
+            // A process that ended between the listing and the read.
+            _ if e.raw_os_error() == Some(libc::ESRCH) => AgentError::no_such_process(pid),
             _ => io_err(&stat_path, &e),
         })?;
         let mut st = parse_stat(&stat).ok_or_else(|| {
@@ -175,34 +214,49 @@ impl ProcFs {
             )
         })?;
         st.info.rss = st.info.rss.saturating_mul(self.page_size);
-        if let Ok(status) = read_at_most(&dir.join("status"), STATUS_CAP) {
-            let status = String::from_utf8_lossy(&status);
-            for line in status.lines() {
-                if let Some(rest) = line.strip_prefix("Uid:") {
-                    st.info.uid = rest
-                        .split_whitespace()
-                        .next()
-                        .and_then(|u| u.parse().ok())
-                        .unwrap_or(0);
-                } else if let Some(rest) = line.strip_prefix("TracerPid:") {
-                    st.tracer_pid = rest.trim().parse().unwrap_or(0);
-                }
+        Ok(st)
+    }
+
+    /// The real uid and the tracer's pid (0: none) of /proc/PID/status, if it can be read.
+    pub fn ids(&self, pid: i32) -> Option<(u32, i32)> {
+        let path = self.root.join(pid.to_string()).join("status");
+        let status = read_at_most(&path, STATUS_CAP).ok()?;
+        let status = String::from_utf8_lossy(&status);
+        let (mut uid, mut tracer) = (0, 0);
+        for line in status.lines() {
+            if let Some(rest) = line.strip_prefix("Uid:") {
+                uid = rest
+                    .split_whitespace()
+                    .next()
+                    .and_then(|u| u.parse().ok())
+                    .unwrap_or(0);
+            } else if let Some(rest) = line.strip_prefix("TracerPid:") {
+                tracer = rest.trim().parse().unwrap_or(0);
             }
         }
-        if let Ok(comm) = read(&dir.join("comm")) {
-            st.info.comm = BytesOrText(trim_newline(comm));
-        }
-        let cmdline =
-            read_at_most(&dir.join("cmdline"), CMDLINE_CAP as u64 + 1).unwrap_or_default();
-        st.info.cmdline = if cmdline.is_empty() {
+        Some((uid, tracer))
+    }
+
+    /// The command line of process `st` (cut at [`CMDLINE_CAP`]), or its name in
+    /// brackets when it has none (a kernel thread: its cmdline is not read at all).
+    pub fn cmdline(&self, pid: i32, st: &ProcStat) -> BytesOrText {
+        let raw = if st.kthread {
+            Vec::new()
+        } else {
+            let path = self.root.join(pid.to_string()).join("cmdline");
+            read_at_most(&path, CMDLINE_CAP + 1).unwrap_or_default()
+        };
+        if raw.is_empty() {
             let mut b = b"[".to_vec();
             b.extend_from_slice(st.info.comm.as_bytes());
             b.push(b']');
             BytesOrText(b)
         } else {
-            BytesOrText(cmdline_from_raw(cmdline))
-        };
-        Ok(st)
+            // The read buffer is a page; lists keep thousands of these.
+            let mut c = cmdline_from_raw(raw);
+            c.shrink_to_fit();
+            BytesOrText(c)
+        }
     }
 
     /// `(MemTotal, MemFree, MemAvailable)` in bytes.
@@ -264,6 +318,28 @@ impl ProcFs {
             })
     }
 
+    /// The pid the kernel gave last in the PID namespace of the process that reads
+    /// /proc/loadavg (its fifth field): while it stays, no process or thread was started
+    /// there.
+    pub fn last_pid(&self) -> Option<i32> {
+        let text = read_at_most(&self.root.join("loadavg"), 256).ok()?;
+        std::str::from_utf8(&text)
+            .ok()?
+            .split_ascii_whitespace()
+            .nth(4)?
+            .parse()
+            .ok()
+    }
+
+    /// Whether this tree is the /proc of the reading process's own PID namespace (its
+    /// `self` names the reader's pid), so that [`ProcFs::last_pid`] speaks of it.
+    pub fn is_own(&self) -> bool {
+        fs::read_link(self.root.join("self"))
+            .ok()
+            .and_then(|p| p.to_str()?.parse::<u32>().ok())
+            == Some(std::process::id())
+    }
+
     /// Number of CPUs: `cpuN` lines of /proc/stat.
     pub fn cpus(&self) -> Result<u32> {
         let path = self.root.join("stat");
@@ -299,6 +375,94 @@ impl ProcFs {
     }
 }
 
+/// /proc/PID/stat files kept open from one listing to the next, so that reading one
+/// again is a single pread(2) instead of an open, a read and a close. A kept file names
+/// its process, not the pid: once that process is gone it reads ESRCH (even when the pid
+/// was given to another), and is opened again. At most `budget` are kept.
+#[derive(Debug)]
+pub struct StatReader {
+    open: HashMap<i32, fs::File>,
+    budget: usize,
+}
+
+impl StatReader {
+    /// A reader that keeps at most `budget` files open.
+    pub fn new(budget: usize) -> StatReader {
+        StatReader {
+            open: HashMap::new(),
+            budget,
+        }
+    }
+
+    /// Files kept open now.
+    pub fn kept(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Reads process `pid` as [`ProcFs::stat_only`] does, through its kept file (opened
+    /// and kept now while the budget allows).
+    pub fn read(&mut self, procfs: &ProcFs, pid: i32) -> Result<ProcStat> {
+        if let Some(file) = self.open.get(&pid) {
+            if let Some(st) = pread_stat(file, procfs.page_size) {
+                return Ok(st);
+            }
+            // Gone (or the pid is another process's now): opened afresh below.
+            self.open.remove(&pid);
+        }
+        if self.open.len() < self.budget
+            && let Ok(file) = fs::File::open(procfs.root.join(pid.to_string()).join("stat"))
+            && let Some(st) = pread_stat(&file, procfs.page_size)
+        {
+            self.open.insert(pid, file);
+            return Ok(st);
+        }
+        procfs.stat_only(pid)
+    }
+
+    /// Closes the files of the pids not in `alive`.
+    pub fn retain(&mut self, alive: &std::collections::HashSet<i32>) {
+        self.open.retain(|pid, _| alive.contains(pid));
+    }
+}
+
+/// Reads a kept /proc/PID/stat from its start: `None` when its process is gone.
+fn pread_stat(file: &fs::File, page_size: u64) -> Option<ProcStat> {
+    use std::os::unix::fs::FileExt as _;
+    let mut buf = [0u8; STAT_CAP];
+    let n = file.read_at(&mut buf, 0).ok()?;
+    let mut st = parse_stat(buf.get(..n).filter(|b| !b.is_empty() && n < STAT_CAP)?)?;
+    st.info.rss = st.info.rss.saturating_mul(page_size);
+    Some(st)
+}
+
+impl ProcFs {
+    /// The TCP counters of /proc/net/snmp that move when a connection is made or ends:
+    /// ActiveOpens, PassiveOpens, AttemptFails, EstabResets, CurrEstab (IPv4 and IPv6
+    /// together). `None` when the file or a counter is missing.
+    pub fn tcp_counters(&self) -> Option<[u64; 5]> {
+        let text = read_at_most(&self.root.join("net/snmp"), 64 * 1024).ok()?;
+        let text = std::str::from_utf8(&text).ok()?;
+        let mut tcp = text.lines().filter(|l| l.starts_with("Tcp:"));
+        let (names, values) = (tcp.next()?, tcp.next()?);
+        let named: HashMap<&str, u64> = names
+            .split_whitespace()
+            .zip(values.split_whitespace())
+            .filter_map(|(n, v)| Some((n, v.parse().ok()?)))
+            .collect();
+        let mut out = [0; 5];
+        for (slot, name) in out.iter_mut().zip([
+            "ActiveOpens",
+            "PassiveOpens",
+            "AttemptFails",
+            "EstabResets",
+            "CurrEstab",
+        ]) {
+            *slot = *named.get(name)?;
+        }
+        Some(out)
+    }
+}
+
 /// `0100007F:1F90` → `127.0.0.1:8080` (IPv4; IPv6 addresses are shown as they are).
 fn hex_addr(a: &str) -> String {
     let Some((ip, port)) = a.split_once(':') else {
@@ -314,13 +478,6 @@ fn hex_addr(a: &str) -> String {
     format!("[{ip}]:{port}")
 }
 
-fn trim_newline(mut v: Vec<u8>) -> Vec<u8> {
-    while v.last() == Some(&b'\n') {
-        v.pop();
-    }
-    v
-}
-
 /// Parses /proc/PID/stat. The comm field is in parentheses and may itself hold spaces
 /// and parentheses, so the fields after it are found from the last `)`.
 pub fn parse_stat(stat: &[u8]) -> Option<ProcStat> {
@@ -333,9 +490,15 @@ pub fn parse_stat(stat: &[u8]) -> Option<ProcStat> {
         .ok()?;
     let comm = stat.get(open + 1..close)?.to_vec();
     let rest = std::str::from_utf8(stat.get(close + 1..)?).ok()?;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // f[0] is field 3 (state) of proc(5).
-    let field = |n: usize| f.get(n - 3).copied();
+    // f[0] is field 3 (state) of proc(5); fields past 37 are not used. No allocation:
+    // this runs for every process at every listing.
+    let mut f = [""; 35];
+    let mut count = 0;
+    for (slot, word) in f.iter_mut().zip(rest.split_ascii_whitespace()) {
+        *slot = word;
+        count += 1;
+    }
+    let field = |n: usize| f.get(n - 3).copied().filter(|_| n - 3 < count);
     let num = |n: usize| field(n).and_then(|x| x.parse::<u64>().ok());
     Some(ProcStat {
         info: ProcInfo {
@@ -350,13 +513,19 @@ pub fn parse_stat(stat: &[u8]) -> Option<ProcStat> {
             rss: field(24)?.parse::<i64>().ok()?.max(0).unsigned_abs(),
             nswap: num(36).unwrap_or(0),
             cnswap: num(37).unwrap_or(0),
-            comm: BytesOrText(comm.clone()),
-            cmdline: BytesOrText(comm),
+            comm: BytesOrText(comm),
+            // Read apart ([`ProcFs::cmdline`]), when it is needed.
+            cmdline: BytesOrText::default(),
             ..ProcInfo::default()
         },
         starttime: num(22)?,
         kthread: num(9).is_some_and(|flags| flags & PF_KTHREAD != 0),
         tracer_pid: 0,
+        activity: (
+            num(14)?.saturating_add(num(15)?),
+            num(10)?.saturating_add(num(12)?),
+            num(20).unwrap_or(0),
+        ),
     })
 }
 

@@ -1,7 +1,7 @@
 //! The few system calls both backends make on processes: signals, nice values and
-//! starting a detached program.
+//! starting a detached program; and the agent's limits: open descriptors, allocator.
 
-#![allow(unsafe_code)] // kill(2), setpriority(2) and setsid(2) have no safe std wrapper.
+#![allow(unsafe_code)] // kill(2), setpriority(2), setsid(2), rlimits and mallopt have no safe std wrapper.
 
 use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::process::CommandExt as _;
@@ -132,4 +132,53 @@ pub fn take_stdio() -> (std::fs::File, std::fs::File) {
     // SAFETY: descriptors 0 and 1 are open for the life of the process, and from here
     // on only these two files use them.
     unsafe { (std::fs::File::from_raw_fd(0), std::fs::File::from_raw_fd(1)) }
+}
+
+/// The soft and hard limits on open descriptors (RLIMIT_NOFILE); (1024, 1024) when they
+/// cannot be read.
+pub fn fd_limits() -> (u64, u64) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut lim) } != 0 {
+        return (1024, 1024);
+    }
+    (lim.rlim_cur, lim.rlim_max)
+}
+
+/// Raises the soft limit on open descriptors towards `want`, as far as the hard limit
+/// allows (never lowers it); the soft limit in force afterwards.
+pub fn raise_fd_limit(want: u64) -> u64 {
+    let (soft, hard) = fd_limits();
+    let target = want.min(hard);
+    if soft >= target {
+        return soft;
+    }
+    let raised = libc::rlimit {
+        rlim_cur: target,
+        rlim_max: hard,
+    };
+    // SAFETY: setrlimit reads the struct we own.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raw const raised) } == 0 {
+        target
+    } else {
+        soft
+    }
+}
+
+/// Keeps the C allocator lean for a long-running agent with a few threads: one arena
+/// for all threads (the blocking threads' own arenas each hold freed memory), and large
+/// blocks mapped and unmapped rather than kept (glibc otherwise raises that threshold as
+/// it frees them, and a process list of a big node is then never given back). Call once,
+/// before any thread starts. Does nothing with other C libraries.
+pub fn lean_allocator() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only sets the allocator's parameters; no thread runs yet.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 * 1024);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 128 * 1024);
+    }
 }

@@ -12,6 +12,8 @@
 //!
 //! - `frame`: one request a line, bounded;
 //! - `requests`: subscriptions and the requests the backend answers at once;
+//! - `subscription`: node figures and process lists pushed every interval, whole or as
+//!   what changed;
 //! - `steps`: the migration steps, which run for seconds;
 //! - `events`: the sentences the server writes in the event log.
 
@@ -19,6 +21,7 @@ mod events;
 pub mod frame;
 mod requests;
 mod steps;
+mod subscription;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -161,7 +164,7 @@ impl<B: Backend + 'static> Server<B> {
         let (tx, rx) = mpsc::unbounded_channel::<Outgoing>();
         let writer = tokio::spawn(write_lines(rx, output));
         let ticker = server.ticker();
-        let mut subs = requests::Subscriptions::new();
+        let mut subs = subscription::Subscriptions::new();
         let mut buf = Vec::with_capacity(4096);
         let result = loop {
             match read_bounded_line(&mut input, &mut buf, MAX_LINE).await {

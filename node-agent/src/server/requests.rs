@@ -1,30 +1,19 @@
 //! Answering requests: subscriptions, and the requests the backend answers at once.
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
-use tokio::task::JoinHandle;
 
-use super::{Out, Outgoing, Server, events, line, lock, off_thread, reply, to_json};
+use super::subscription::{Subscriptions, Wants};
+use super::{Out, Server, events, lock, off_thread, reply, to_json};
 use crate::backend::Backend;
 use crate::backend::migration::Migrator;
 use crate::backend::movelock;
 use openmosix_hpc::bytes::BytesOrText;
 use openmosix_hpc::model::RunOptions;
-use openmosix_hpc::protocol::{
-    self, AgentError, ErrorKind, EventKind, Hello, Request, ResponseLine, Update,
-};
-
-/// The most subscriptions one connection may hold at once (each reads the node, and
-/// perhaps every process, every interval; docs/protocol.md).
-pub const MAX_SUBSCRIPTIONS: usize = 16;
-
-/// The subscriptions of a connection, by id.
-pub(super) type Subscriptions = HashMap<u64, JoinHandle<()>>;
+use openmosix_hpc::protocol::{self, AgentError, ErrorKind, EventKind, Hello, Request};
 
 /// How long a request that changes the state waits for the state lock before it takes
 /// the backend (the backend then waits the rest of its own 5 s).
@@ -42,9 +31,19 @@ impl<B: Backend + 'static> Server<B> {
         subs: &mut Subscriptions,
     ) {
         let answer = match request {
-            Request::Subscribe { interval_ms, procs } => {
-                self.subscribe(id, interval_ms, procs, tx, subs)
+            Request::Subscribe {
+                interval_ms,
+                procs,
+                delta,
+            } => {
+                let wants = Wants {
+                    interval_ms,
+                    procs,
+                    delta,
+                };
+                self.subscribe(id, wants, tx, subs)
             }
+            Request::Resync { sub } => Self::resync(sub, subs),
             Request::Unsubscribe { sub } => match subs.remove(&sub) {
                 Some(h) => {
                     h.abort();
@@ -85,78 +84,11 @@ impl<B: Backend + 'static> Server<B> {
         reply(tx, id, answer);
     }
 
-    /// Starts subscription `id` (replacing one with the same id).
-    fn subscribe(
-        &self,
-        id: u64,
-        interval_ms: u64,
-        procs: bool,
-        tx: &Out,
-        subs: &mut Subscriptions,
-    ) -> Result<Value, AgentError> {
-        if !(100..=3_600_000).contains(&interval_ms) {
-            return Err(AgentError::new(
-                ErrorKind::InvalidArgument,
-                format!("interval {interval_ms} ms is outside 100..3600000"),
-            ));
-        }
-        subs.retain(|_, h| !h.is_finished());
-        if subs.len() >= MAX_SUBSCRIPTIONS && !subs.contains_key(&id) {
-            return Err(AgentError::new(
-                ErrorKind::InvalidArgument,
-                format!(
-                    "this connection already has {MAX_SUBSCRIPTIONS} subscriptions, the most \
-                     one connection may hold; unsubscribe one first"
-                ),
-            ));
-        }
-        let task = self.subscription(id, interval_ms, procs, tx.clone());
-        if let Some(old) = subs.insert(id, task) {
-            old.abort();
-        }
-        Ok(serde_json::json!({ "sub": id }))
-    }
-
-    /// The task that pushes the node's figures (and processes, if `procs`) every
-    /// `interval_ms` until the connection goes.
-    fn subscription(&self, id: u64, interval_ms: u64, procs: bool, tx: Out) -> JoinHandle<()> {
-        let backend = Arc::clone(&self.backend);
-        let waiting = Arc::new(AtomicBool::new(false));
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_millis(interval_ms));
-            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                every.tick().await;
-                // The peer has not read the last push yet: skip this one (and its work).
-                if waiting.load(Ordering::Acquire) {
-                    continue;
-                }
-                let backend = Arc::clone(&backend);
-                let update = off_thread(move || {
-                    let mut b = lock(&backend);
-                    b.node().and_then(|node| {
-                        let procs = if procs { Some(b.procs()?) } else { None };
-                        Ok(Update { node, procs })
-                    })
-                })
-                .await;
-                let msg = match update {
-                    Ok(data) => line(&ResponseLine::Push { sub: id, data }),
-                    Err(err) => line(&ResponseLine::Err { id: Some(id), err }),
-                };
-                waiting.store(true, Ordering::Release);
-                if tx.send(Outgoing::Push(msg, Arc::clone(&waiting))).is_err() {
-                    return;
-                }
-            }
-        })
-    }
-
     /// Answers one request that needs no streaming.
     pub fn handle(&self, request: Request) -> Result<Value, AgentError> {
         let reads_only = matches!(
             request,
-            Request::Hello
+            Request::Hello { .. }
                 | Request::Node
                 | Request::AdminGet
                 | Request::Tune
@@ -172,7 +104,7 @@ impl<B: Backend + 'static> Server<B> {
         }
         let mut b = lock(&self.backend);
         match request {
-            Request::Hello => to_json(self.hello(&*b)),
+            Request::Hello { protocol } => to_json(self.hello(&*b, protocol::negotiate(protocol))),
             Request::Node => to_json(b.node()?),
             Request::AdminGet => to_json(b.admin()?),
             Request::Tune => to_json(b.tune()?),
@@ -226,7 +158,7 @@ impl<B: Backend + 'static> Server<B> {
             }
             Request::Whereabouts { home_pid, at } => to_json(b.whereabouts(home_pid, at)?),
             Request::Emigrants => to_json(b.emigrants()?),
-            Request::Subscribe { .. } | Request::Unsubscribe { .. } => {
+            Request::Subscribe { .. } | Request::Unsubscribe { .. } | Request::Resync { .. } => {
                 Err(needs_streaming("subscriptions"))
             }
             Request::Predump { .. }
@@ -242,9 +174,9 @@ impl<B: Backend + 'static> Server<B> {
         }
     }
 
-    fn hello(&self, b: &B) -> Hello {
+    fn hello(&self, b: &B, protocol: u32) -> Hello {
         Hello {
-            protocol: protocol::PROTOCOL_VERSION,
+            protocol,
             agent_version: env!("CARGO_PKG_VERSION").into(),
             node_id: b.node_id(),
             backend: b.kind().into(),

@@ -38,15 +38,22 @@ pub fn calibrate() -> u32 {
 }
 
 impl LinuxBackend {
-    /// Runnable processes in this node's /proc, not counting the agent itself.
+    /// Runnable processes in this node's /proc, not counting the agent itself: as the
+    /// last listing counted them when it is less than a second old (a subscription with
+    /// the list reads them every second anyway), else read now.
     pub(super) fn running(&self) -> u32 {
+        if let Some((at, n)) = self.listed
+            && at.elapsed() < Duration::from_secs(1)
+        {
+            return n;
+        }
         let Ok(pids) = self.procfs.pids() else {
             return 0;
         };
         let n = pids
             .into_iter()
             .filter(|&p| p != self.self_pid)
-            .filter_map(|p| self.procfs.stat(p).ok())
+            .filter_map(|p| self.procfs.stat_only(p).ok())
             .filter(|s| s.info.state == 'R' && !s.kthread)
             .count();
         u32::try_from(n).unwrap_or(u32::MAX)

@@ -4,10 +4,13 @@
 //! - `figures`: speed, load and utilisation, measured by the agent itself;
 //! - `admin`: the admin switches as the state file keeps them;
 //! - `procs`: processes as openMosix shows them, and their locks and masks;
+//! - `listing`: what is kept of each process between listings, read again only when it
+//!   may have changed;
 //! - `records`: what the state file remembers of jobs and of processes that moved.
 
 mod admin;
 mod figures;
+mod listing;
 mod procs;
 mod records;
 
@@ -52,7 +55,30 @@ pub struct LinuxBackend {
     self_uid: Option<u32>,
     /// The state file's version `state` was read from.
     seen: Option<super::state::Version>,
+    /// What is kept of each process between listings.
+    listing: listing::Listing,
+    /// The stat files kept open between listings.
+    stats: super::procfs::StatReader,
+    /// The node-wide tables of the last listing (refreshed by each).
+    tables: Tables,
+    /// When the last listing was read, and how many of its processes were runnable
+    /// (what the load's decay counts, so the tick need not read them again).
+    listed: Option<(std::time::Instant, u32)>,
+    /// The pids of the last listing, with the last pid given in this PID namespace when
+    /// /proc was last read whole and when that was: while no pid was given since, the
+    /// next listing needs no look at the /proc folder (`None` when the /proc read is
+    /// not the agent's own namespace's).
+    pids: Option<(i32, std::time::Instant, Vec<i32>)>,
+    /// Whether the /proc read is of the agent's own PID namespace.
+    own_proc: bool,
 }
+
+/// The last pid given in the agent's PID namespace, and when /proc was read whole.
+type LastPid = (i32, std::time::Instant);
+
+/// The longest a listing goes on from the pids of the one before without reading the
+/// /proc folder.
+const PIDS_REREAD: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl LinuxBackend {
     /// Opens the backend: reads (or creates) the state file and calibrates the speed the
@@ -96,7 +122,14 @@ impl LinuxBackend {
             self_pid,
             self_uid,
             seen,
+            listing: listing::Listing::default(),
+            stats: super::procfs::StatReader::new(listing::stat_files_budget()),
+            tables: Tables::default(),
+            listed: None,
+            pids: None,
+            own_proc: false,
         };
+        backend.own_proc = backend.procfs.is_own();
         backend.load = f64::from(backend.running()) * 100.0;
         backend.sample_util();
         Ok(backend)
@@ -121,6 +154,27 @@ impl LinuxBackend {
                 Err(e) => tracing::warn!("keeping the state read before: {e}"),
             }
         }
+    }
+
+    /// The pids to list, and the last pid given in this namespace with when /proc was
+    /// read whole (to keep for the next listing). The /proc folder is read only when a
+    /// pid was given since the listing before (a process or thread started) or
+    /// [`PIDS_REREAD`] passed; otherwise the pids are those of the listing before, of
+    /// which the ended ones fall out when their stat cannot be read.
+    fn pids(&mut self) -> Result<(Option<LastPid>, Vec<i32>)> {
+        let last = if self.own_proc {
+            self.procfs.last_pid()
+        } else {
+            None
+        };
+        if let (Some(l), Some((seen, at, pids))) = (last, self.pids.as_mut())
+            && l == *seen
+            && at.elapsed() < PIDS_REREAD
+        {
+            return Ok((Some((l, *at)), std::mem::take(pids)));
+        }
+        let pids = self.procfs.pids()?;
+        Ok((last.map(|l| (l, std::time::Instant::now())), pids))
     }
 
     /// Starts a change of the state: takes the file's lock (held until the returned guard
@@ -176,20 +230,49 @@ impl Backend for LinuxBackend {
 
     fn procs(&mut self) -> Result<Vec<ProcInfo>> {
         self.refresh();
-        let pids = self.procfs.pids()?;
-        let tables = Tables::read(&self.procfs);
-        Ok(pids
+        let (last, pids) = self.pids()?;
+        self.tables.refresh(&self.procfs);
+        self.stats.retain(&pids.iter().copied().collect());
+        let mut stats: Vec<_> = pids
             .into_iter()
-            .filter_map(|p| self.procfs.stat(p).ok())
-            .map(|st| self.to_info(st, &tables))
-            .collect())
+            .filter_map(|p| self.stats.read(&self.procfs, p).ok())
+            .collect();
+        self.pids = last.map(|(l, at)| (l, at, stats.iter().map(|s| s.info.pid).collect()));
+        let me = self.self_pid;
+        let running = stats
+            .iter()
+            .filter(|s| s.info.state == 'R' && !s.kthread && s.info.pid != me)
+            .count();
+        self.listed = Some((
+            std::time::Instant::now(),
+            u32::try_from(running).unwrap_or(u32::MAX),
+        ));
+        let tables = std::mem::take(&mut self.tables);
+        self.listing
+            .update(&self.procfs, &mut stats, &tables, |st| {
+                st.kthread || st.info.pid == me || st.info.pid == 1
+            });
+        let list = stats
+            .into_iter()
+            .map(|st| {
+                let files = self.listing.files(st.info.pid);
+                self.to_info(st, &tables, files)
+            })
+            .collect();
+        self.tables = tables;
+        Ok(list)
     }
 
     fn proc(&mut self, pid: i32) -> Result<ProcInfo> {
         super::process_id(pid)?;
         self.refresh();
+        // One process, asked for by a window or before a move: read afresh, and kept.
         let st = self.procfs.stat(pid)?;
-        Ok(self.to_info(st, &Tables::read(&self.procfs)))
+        let tables = Tables::read(&self.procfs);
+        let files = (!st.kthread)
+            .then(|| super::cantmove::Files::read(&self.procfs, pid, &tables, usize::MAX));
+        self.listing.keep(&st, files.clone());
+        Ok(self.to_info(st, &tables, files.as_ref()))
     }
 
     fn set_lock(&mut self, pid: i32, lock: bool) -> Result<ProcInfo> {

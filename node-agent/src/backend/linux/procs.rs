@@ -2,7 +2,7 @@
 //! and why they cannot move, and the locks and cluster masks set on them.
 
 use super::LinuxBackend;
-use crate::backend::cantmove::{self, Tables};
+use crate::backend::cantmove::{self, Files, Tables};
 use crate::backend::procfs::{OpenMosixFields, ProcStat};
 use crate::backend::state::{GuestRecord, ProcRecord, RunRecord};
 use crate::backend::{Backend as _, Result};
@@ -47,13 +47,15 @@ impl LinuxBackend {
 
     /// Why a process cannot move, before anyone tries: what the migration core (CRIU)
     /// cannot take along or must not move. The first reason found wins; those that need
-    /// its open files are in [`cantmove`].
+    /// its open files are in [`cantmove`], held against `files` when they were kept (and
+    /// are all there), else read now.
     fn cantmove(
         &self,
         st: &ProcStat,
         run: Option<&RunRecord>,
         rec: Option<&ProcRecord>,
         tables: &Tables,
+        files: Option<&Files>,
     ) -> String {
         if st.kthread {
             "kernel thread".into()
@@ -68,19 +70,24 @@ impl LinuxBackend {
         } else if st.info.state == 'Z' {
             "zombie".into()
         } else {
-            cantmove::reason(&self.procfs, st.info.pid, tables).unwrap_or_default()
+            match files.filter(|f| !f.overflow) {
+                Some(f) => f.reason(st.info.pid, tables),
+                None => cantmove::reason(&self.procfs, st.info.pid, tables),
+            }
+            .unwrap_or_default()
         }
     }
 
-    /// Process `st` as the protocol shows it, with what this node knows of it.
-    pub(super) fn to_info(&self, st: ProcStat, tables: &Tables) -> ProcInfo {
+    /// Process `st` as the protocol shows it, with what this node knows of it; `files`
+    /// are what its open files said, when kept ([`Files`]).
+    pub(super) fn to_info(&self, st: ProcStat, tables: &Tables, files: Option<&Files>) -> ProcInfo {
         let run = self.run_record(&st);
         let rec = self.proc_record(&st);
         let guest = self.guest(&st);
         let (home, home_pid, nmigs) = guest.map_or((self.node_id, st.info.pid, 0), |g| {
             (g.home, g.home_pid, g.nmigs)
         });
-        let cantmove = self.cantmove(&st, run, rec, tables);
+        let cantmove = self.cantmove(&st, run, rec, tables, files);
         let lock = Self::lock_reason(run, rec).is_some();
         // Only the jobs the suite started, or processes someone unlocked on purpose:
         // never an arbitrary process of the node.

@@ -12,7 +12,9 @@ use openmosix_hpc::protocol::{AgentError, Carried, ErrorKind, Started};
 /// Whether the process `pid` that started at `starttime` still runs (and not another
 /// process that took its pid).
 fn alive(procfs: &ProcFs, pid: i32, starttime: u64) -> bool {
-    procfs.stat(pid).is_ok_and(|s| s.starttime == starttime)
+    procfs
+        .stat_only(pid)
+        .is_ok_and(|s| s.starttime == starttime)
 }
 
 impl LinuxBackend {

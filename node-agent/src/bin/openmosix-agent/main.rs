@@ -13,6 +13,7 @@ use openmosix_agent::backend::kernel::KernelBackend;
 use openmosix_agent::backend::linux::{LinuxBackend, LinuxConfig, calibrate};
 use openmosix_agent::backend::migration::Migrator;
 use openmosix_agent::backend::procfs::ProcFs;
+use openmosix_agent::backend::syscalls;
 use openmosix_agent::server::Server;
 
 /// The openMosix node agent: reports what openMosix reported under /proc/hpc and applies
@@ -243,6 +244,10 @@ fn serve(
         BackendKind::Linux => false,
         BackendKind::Kernel => true,
     };
+    // Before any thread starts (docs/benchmarks.md, "Agent cost"): a lean allocator, and
+    // room for the stat files a listing keeps open.
+    syscalls::lean_allocator();
+    syscalls::raise_fd_limit(8192);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -85,7 +85,10 @@ async fn process_lists_come_from_a_watched_list() {
     let me = i32::try_from(std::process::id()).expect("pid");
     let first = handle.procs(1).await.expect("procs");
     assert!(first.iter().any(|p| p.pid == me), "this test is listed");
-    assert!(first.windows(2).all(|w| w[0].pid < w[1].pid), "ordered by pid");
+    assert!(
+        first.windows(2).all(|w| w[0].pid < w[1].pid),
+        "ordered by pid"
+    );
     let watch = handle.watched_procs(1).expect("a watched list");
     assert!(watch.delta, "deltas from an agent of protocol 2");
     let mut child = std::process::Command::new("sleep")

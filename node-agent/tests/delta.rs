@@ -126,6 +126,8 @@ async fn deltas_applied_by_the_client_give_the_agents_list() {
     assert!(watch.delta, "an agent of protocol 2 is asked for deltas");
     let mut rx = watch.changes();
     watch.loaded(Duration::from_secs(10)).await.expect("list");
+    // The first list is seen: each wait below is for pushes after it.
+    rx.borrow_and_update();
     assert_eq!(watch.procs().expect("list"), tree.list());
 
     // New, gone and changed processes (each change is one the process makes running).

@@ -19,7 +19,7 @@ use openmosix_testbed::gui::shot::Shot;
 use openmosix_testbed::gui::x11::XWindow;
 use openmosix_testbed::gui::{LiveApp, double_click, type_into, wait};
 use openmosix_testbed::process::Xvfb;
-use openmosix_testbed::{KillAllAtEnd, Testbed, serial, wait as wait_for};
+use openmosix_testbed::{KillAllAtEnd, Testbed, serial};
 use openmosixprocs::ProcsWindow;
 
 fn bed() -> &'static Testbed {
@@ -130,13 +130,27 @@ fn a_node_double_clicked_with_the_x_pointer_in_the_migrator_gets_the_process() {
         Some(&before),
         "node 3 in the migrator",
     );
-    window.double_click(node3.center());
-    let guest = wait_for::until_some(Duration::from_secs(90), "the marker on node 3", || {
+    // On a loaded machine the window may see the two clicks too far apart for a double
+    // click; a hand would double-click again. A move under way ignores a second one.
+    let on3 = || {
         bed()
             .ps(3)
             .into_iter()
             .find(|p| p["home"] == 2 && p["home_pid"].as_i64() == Some(i64::from(pid)))
-    });
+    };
+    let mut guest = None;
+    for _ in 0..4 {
+        window.double_click(node3.center());
+        let deadline = std::time::Instant::now() + Duration::from_secs(25);
+        while guest.is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(500));
+            guest = on3();
+        }
+        if guest.is_some() {
+            break;
+        }
+    }
+    let guest = guest.unwrap_or_else(|| panic!("the marker never came to node 3"));
     assert_eq!(guest["cmdline"], marker);
     assert!(bed().find(2, i64::from(pid)).is_none(), "still on node 2");
 }

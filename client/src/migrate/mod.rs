@@ -496,6 +496,26 @@ impl<'a> Mover<'a> {
         Ok((dump, Some(carried)))
     }
 
+    /// The target's `restore` of `image` for process `p` (held with `hold`, lazy pages
+    /// with `lazy`), carrying what the source kept for it.
+    fn restore_request(&self, p: &ProcInfo, image: &str, hold: bool, lazy: bool) -> Request {
+        Request::Restore {
+            image: image.to_owned(),
+            from: self.from,
+            home: p.home,
+            home_pid: p.home_pid,
+            nmigs: p.nmigs,
+            carried: Carried {
+                run: p.run.clone(),
+                mask: p.mask,
+                candidate: p.candidate,
+                auto: self.options.auto,
+            },
+            hold,
+            lazy,
+        }
+    }
+
     /// Whether both agents speak the two-phase handoff (older ones restore running and
     /// finish without a commit).
     fn two_phase(&self) -> bool {
@@ -535,24 +555,7 @@ impl<'a> Mover<'a> {
             say(self.progress, Progress::Restore);
             let r: Restored = self
                 .dst
-                .request_within(
-                    Request::Restore {
-                        image: image.clone(),
-                        from: self.from,
-                        home: p.home,
-                        home_pid: p.home_pid,
-                        nmigs: p.nmigs,
-                        carried: Carried {
-                            run: p.run.clone(),
-                            mask: p.mask,
-                            candidate: p.candidate,
-                            auto: self.options.auto,
-                        },
-                        hold,
-                        lazy: false,
-                    },
-                    STEP_TIMEOUT,
-                )
+                .request_within(self.restore_request(p, image, hold, false), STEP_TIMEOUT)
                 .await?;
             Ok::<i32, ClientError>(r.pid)
         }

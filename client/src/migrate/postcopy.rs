@@ -21,7 +21,7 @@ use super::{
 use crate::ClientError;
 use crate::transport::Aux;
 use openmosix_hpc::model::ProcInfo;
-use openmosix_hpc::protocol::{Carried, Request};
+use openmosix_hpc::protocol::Request;
 
 type Pages = JoinHandle<Result<u64, ClientError>>;
 
@@ -139,24 +139,7 @@ impl Mover<'_> {
         say(self.progress, Progress::Restore);
         let restored = self
             .dst
-            .request_within::<Restored>(
-                Request::Restore {
-                    image: image.clone(),
-                    from: self.from,
-                    home: p.home,
-                    home_pid: p.home_pid,
-                    nmigs: p.nmigs,
-                    carried: Carried {
-                        run: p.run.clone(),
-                        mask: p.mask,
-                        candidate: p.candidate,
-                        auto: self.options.auto,
-                    },
-                    hold: true,
-                    lazy: true,
-                },
-                STEP_TIMEOUT,
-            )
+            .request_within::<Restored>(self.restore_request(p, image, true, true), STEP_TIMEOUT)
             .await;
         match restored {
             Ok(r) => Ok((r.pid, pages)),

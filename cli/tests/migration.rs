@@ -1,6 +1,7 @@
 //! Process migration with real criu between real nodes of a 3-node testbed.
 
 use std::io::{BufRead as _, BufReader};
+use std::os::unix::fs::DirBuilderExt as _;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -35,13 +36,24 @@ fn migrate(node: u32, pid: i64, target: &str) -> i64 {
 }
 
 /// Moves `pid` in `mode` and checks the result names the mode and the path taken.
+/// The target keeps the image in memory: every process of these tests fits there.
 fn migrate_as(mode: Mode, node: u32, pid: i64, target: &str) -> i64 {
+    migrate_kept(mode, node, pid, target, "memory")
+}
+
+/// Moves `pid` in `mode` and checks the result names the mode, the path taken, and
+/// where the target kept the image (`images`: `memory` or `disk`).
+fn migrate_kept(mode: Mode, node: u32, pid: i64, target: &str, images: &str) -> i64 {
     let mut args = vec!["--json".to_owned()];
     args.extend(mode.migrate_args(node, pid, target));
     let out: Value = serde_json::from_str(&ok(&strs(&args))).expect("migrate --json");
     assert_eq!(
-        (out["mode"].as_str(), out["route"].as_str()),
-        (Some(mode.mode), Some(mode.route)),
+        (
+            out["mode"].as_str(),
+            out["route"].as_str(),
+            out["target_images"].as_str()
+        ),
+        (Some(mode.mode), Some(mode.route), Some(images)),
         "{mode:?}: {out}"
     );
     out["new_pid"].as_i64().expect("new pid")
@@ -104,6 +116,42 @@ fn hello_reports_migration_available() {
         .expect("ssh");
     let hello: Value = serde_json::from_slice(&out.stdout).expect("hello");
     assert_eq!(hello["ok"]["migration"]["available"], true, "{hello}");
+    assert_eq!(hello["ok"]["memory_images"], true, "{hello}");
+}
+
+#[test]
+fn an_image_that_does_not_fit_in_memory_goes_to_disk() {
+    let _g = serial();
+    // Node 3's folder for images in memory is a tmpfs too small for any image.
+    let memory = bed().node_memory_images(3);
+    // 0700, as the agent makes it: the folder under the mount stays after it.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&memory)
+        .expect("memory folder");
+    let memory_s = memory.to_string_lossy().into_owned();
+    let mount = [
+        "mount",
+        "-t",
+        "tmpfs",
+        "-o",
+        "size=64k,mode=0700",
+        "tmpfs",
+        &memory_s,
+    ];
+    let mounted = bed().exec(3, &mount);
+    assert!(mounted.status.success(), "{mounted:?}");
+    for &mode in MODES {
+        let file = scratch("tight");
+        let pid = start(2, &["sh", "-c", &counter_script(&file)]);
+        let before = grows(&file, 3);
+        let new = migrate_kept(mode, 2, pid, "3", "disk");
+        assert!(find(3, new).is_some(), "{mode:?}: not on node 3");
+        grows(&file, before + 5);
+        kill(3, new);
+    }
+    let _ = bed().exec(3, &["umount", &memory_s]);
 }
 
 #[test]

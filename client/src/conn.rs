@@ -101,6 +101,7 @@ impl AgentConn {
                 },
                 predump: false,
                 postcopy: false,
+                memory_images: false,
             },
             timeout,
             aux: None,

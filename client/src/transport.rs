@@ -450,28 +450,46 @@ impl ImageStream {
 
 impl Aux {
     /// Opens `images send IMAGE` (`send = true`) or `images receive IMAGE` (with
-    /// `--onto-pages` when the pages came by a page stream): the image leaves on
-    /// stdout or arrives on stdin.
+    /// `--onto-pages` when the pages came by a page stream, and `--size` when the
+    /// target may keep images in memory): the image leaves on stdout or arrives on
+    /// stdin.
     pub async fn images(
         &self,
         send: bool,
         image: &str,
         onto_pages: bool,
+        size: Option<u64>,
     ) -> Result<ImageStream, String> {
-        let mut args = vec!["images", if send { "send" } else { "receive" }, image];
+        let mut args = vec!["images", if send { "send" } else { "receive" }];
         if onto_pages {
             args.push("--onto-pages");
         }
+        let size = size.filter(|_| !send).map(|s| s.to_string());
+        if let Some(s) = &size {
+            args.extend(["--size", s]);
+        }
+        args.push(image);
         self.side_channel(&args, !send, send).await
     }
 
     /// Opens `pages send IMAGE` (`send = true`) or `pages receive IMAGE`: one end of a
     /// disk-less migration's page stream, stdin and stdout both used.
-    /// With `lazy` the target's pump serves a post-copy restore (`--lazy`).
-    pub async fn pages(&self, send: bool, image: &str, lazy: bool) -> Result<ImageStream, String> {
+    /// With `lazy` the target's pump serves a post-copy restore (`--lazy`); `size`
+    /// (about the pages' bytes) lets a target that keeps images in memory choose.
+    pub async fn pages(
+        &self,
+        send: bool,
+        image: &str,
+        lazy: bool,
+        size: Option<u64>,
+    ) -> Result<ImageStream, String> {
         let mut args = vec!["pages", if send { "send" } else { "receive" }];
         if lazy && !send {
             args.push("--lazy");
+        }
+        let size = size.filter(|_| !send).map(|s| s.to_string());
+        if let Some(s) = &size {
+            args.extend(["--size", s]);
         }
         args.push(image);
         self.side_channel(&args, true, true).await

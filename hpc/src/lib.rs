@@ -21,5 +21,6 @@ pub mod files;
 pub mod handoff;
 pub mod logging;
 pub mod map;
+pub mod memory_images;
 pub mod model;
 pub mod protocol;

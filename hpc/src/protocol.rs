@@ -603,6 +603,10 @@ pub struct Hello {
     /// Whether post-copy moves work here (criu's lazy pages: userfaultfd).
     #[serde(default)]
     pub postcopy: bool,
+    /// Whether images that fit in memory are kept there (a tmpfs) when they arrive: the
+    /// agent then takes `--size` on `pages receive` and `images receive`.
+    #[serde(default)]
+    pub memory_images: bool,
 }
 
 /// Whether a capability is there, with the reason when it is not.

@@ -215,6 +215,7 @@ fn a_finished_migration_moves_the_square_and_turns_it_green() {
         mode: "disk".into(),
         route: openmosix_client::migrate::Route::Relayed,
         relayed_because: None,
+        target_images: None,
         rounds: 0,
         home: (1, 100),
     };

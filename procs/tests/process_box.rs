@@ -409,6 +409,7 @@ fn a_migration_shows_its_phases_and_the_window_follows_the_process() {
                 mode: "disk".into(),
                 route: openmosix_client::migrate::Route::Relayed,
                 relayed_because: None,
+                target_images: None,
                 rounds: 0,
                 home: (1, 200),
             })

@@ -180,6 +180,12 @@ impl Testbed {
         self.state_dir.join(format!("node{node}/state"))
     }
 
+    /// Where node `node`'s agent keeps images that fit in memory (its agents run as
+    /// root).
+    pub fn node_memory_images(&self, node: u32) -> PathBuf {
+        openmosix_hpc::memory_images::default_dir(&self.node_state(node), 0)
+    }
+
     /// The agent copy the testbed's nodes run.
     pub fn agent_path(&self) -> PathBuf {
         self.state_dir.join("bin/openmosix-agent")

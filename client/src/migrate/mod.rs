@@ -149,6 +149,10 @@ pub struct Migrated {
     /// Why the direct path was not taken, when it was tried.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relayed_because: Option<String>,
+    /// Where the target kept the image until the restore read it: `memory` (a tmpfs)
+    /// or `disk`; not said by older agents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_images: Option<String>,
     /// Pre-dump rounds.
     pub rounds: u32,
     /// Home node and pid of the process.
@@ -224,6 +228,9 @@ struct Prepared {
 #[derive(Debug, Deserialize)]
 struct Restored {
     pid: i32,
+    /// Where the target kept the image: `memory` or `disk` (older agents: not said).
+    #[serde(default)]
+    images: Option<String>,
 }
 
 fn say(progress: Option<&mpsc::UnboundedSender<Progress>>, p: Progress) {
@@ -263,7 +270,7 @@ pub async fn migrate(
 
     let disk_less = image.is_none() && options.disk_less && mover.disk_less();
     let (image, stream) = if disk_less {
-        let (id, stream) = mover.open_pages(src_aux, dst_aux).await?;
+        let (id, stream) = mover.open_pages(src_aux, dst_aux, p.rss).await?;
         (Some(id), Some(stream))
     } else {
         (image, None)
@@ -281,9 +288,10 @@ pub async fn migrate(
         .copied()
         .unwrap_or(0);
     let two_phase = !options.one_phase && mover.two_phase();
-    let new_pid = mover
+    let restored = mover
         .restore(&p, &dump, src_aux, dst_aux, two_phase, pages)
         .await?;
+    let new_pid = restored.pid;
     let handover = Instant::now();
     if two_phase {
         mover.hand_over(&dump.image, new_pid).await?;
@@ -307,6 +315,7 @@ pub async fn migrate(
         mode: if disk_less { "disk-less" } else { "disk" }.into(),
         route,
         relayed_because,
+        target_images: restored.images,
         rounds,
         home: (p.home, p.home_pid),
     })
@@ -417,6 +426,7 @@ impl<'a> Mover<'a> {
         &self,
         src_aux: &Aux,
         dst_aux: &Aux,
+        rss: u64,
     ) -> Result<(String, PageStream), ClientError> {
         let prepared: Prepared = self
             .src
@@ -427,7 +437,8 @@ impl<'a> Mover<'a> {
             .await?;
         let image = prepared.image;
         let lazy = self.options.postcopy;
-        match PageStream::open(src_aux, dst_aux, &image, !self.options.relay, lazy).await {
+        let size = self.size_hint(rss);
+        match PageStream::open(src_aux, dst_aux, &image, !self.options.relay, lazy, size).await {
             Ok(stream) => Ok((image, stream)),
             Err(e) => {
                 let _ = self
@@ -516,6 +527,12 @@ impl<'a> Mover<'a> {
         }
     }
 
+    /// What the target is told of an image's size (`bytes`), when it keeps images that
+    /// fit in memory (older agents take no `--size`).
+    fn size_hint(&self, bytes: u64) -> Option<u64> {
+        self.dst.hello().memory_images.then_some(bytes)
+    }
+
     /// Whether both agents speak the two-phase handoff (older ones restore running and
     /// finish without a commit).
     fn two_phase(&self) -> bool {
@@ -533,7 +550,7 @@ impl<'a> Mover<'a> {
         dst_aux: &Aux,
         hold: bool,
         pages: Option<Result<u64, String>>,
-    ) -> Result<i32, ClientError> {
+    ) -> Result<Restored, ClientError> {
         let image = &dump.image;
         let moved = async {
             let onto_pages = pages.is_some();
@@ -549,6 +566,7 @@ impl<'a> Mover<'a> {
                 dump.bytes,
                 onto_pages,
                 carried,
+                self.size_hint(dump.bytes),
                 self.progress,
             )
             .await?;
@@ -557,7 +575,7 @@ impl<'a> Mover<'a> {
                 .dst
                 .request_within(self.restore_request(p, image, hold, false), STEP_TIMEOUT)
                 .await?;
-            Ok::<i32, ClientError>(r.pid)
+            Ok::<Restored, ClientError>(r)
         }
         .await;
         let Err(e) = moved else { return moved };

@@ -83,19 +83,21 @@ fn one_time_key() -> Result<String, String> {
 impl PageStream {
     /// Starts both pumps for image `image` and agrees the path: direct when `direct`
     /// and the source reaches the target with the key, else relayed. With `lazy` the
-    /// target's pump waits for [`PageStream::start_lazy`] (post-copy).
+    /// target's pump waits for [`PageStream::start_lazy`] (post-copy). `size`: about
+    /// how many bytes of pages come, for a target that keeps images in memory.
     pub(super) async fn open(
         src: &Aux,
         dst: &Aux,
         image: &str,
         direct: bool,
         lazy: bool,
+        size: Option<u64>,
     ) -> Result<PageStream, ClientError> {
         let mut src = src
-            .pages(true, image, false)
+            .pages(true, image, false, None)
             .await
             .map_err(|e| failed(format!("cannot open the page stream on the source: {e}")))?;
-        let mut dst = match dst.pages(false, image, lazy).await {
+        let mut dst = match dst.pages(false, image, lazy, size).await {
             Ok(d) => d,
             Err(e) => {
                 src.abort().await;

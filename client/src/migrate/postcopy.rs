@@ -46,7 +46,7 @@ impl Mover<'_> {
                 "post-copy needs page streams, which an agent here is too old for".into(),
             ));
         }
-        let (image, stream) = self.open_pages(src_aux, dst_aux).await?;
+        let (image, stream) = self.open_pages(src_aux, dst_aux, p.rss).await?;
         let (route, relayed_because) = (stream.route, stream.relayed_because.clone());
         say(self.progress, Progress::Freeze);
         let freeze = Instant::now();
@@ -71,9 +71,10 @@ impl Mover<'_> {
                 return Err(e);
             }
         };
-        let (new_pid, pages) = self
+        let (restored, pages) = self
             .restore_lazy(p, &dump, src_aux, dst_aux, stream)
             .await?;
+        let new_pid = restored.pid;
         let handover = Instant::now();
         if let Err(e) = self.hand_over(&dump.image, new_pid).await {
             pages.abort();
@@ -107,6 +108,7 @@ impl Mover<'_> {
             mode: "postcopy".into(),
             route,
             relayed_because,
+            target_images: restored.images,
             rounds: 0,
             home: (p.home, p.home_pid),
         })
@@ -122,10 +124,21 @@ impl Mover<'_> {
         src_aux: &Aux,
         dst_aux: &Aux,
         mut stream: PageStream,
-    ) -> Result<(i32, Pages), ClientError> {
+    ) -> Result<(Restored, Pages), ClientError> {
         let image = &dump.image;
         let sent = async {
-            transfer(src_aux, dst_aux, image, dump.bytes, false, 0, self.progress).await?;
+            let size = self.size_hint(dump.bytes);
+            transfer(
+                src_aux,
+                dst_aux,
+                image,
+                dump.bytes,
+                false,
+                0,
+                size,
+                self.progress,
+            )
+            .await?;
             stream.start_lazy().await.map_err(failed)
         }
         .await;
@@ -142,7 +155,7 @@ impl Mover<'_> {
             .request_within::<Restored>(self.restore_request(p, image, true, true), STEP_TIMEOUT)
             .await;
         match restored {
-            Ok(r) => Ok((r.pid, pages)),
+            Ok(r) => Ok((r, pages)),
             Err(e) => {
                 pages.abort();
                 let _ = pages.await;

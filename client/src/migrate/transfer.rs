@@ -10,7 +10,8 @@ use crate::ClientError;
 use crate::transport::Aux;
 
 /// Streams image `image` from the source's `images send` to the target's `images
-/// receive` (`onto_pages`: after the `before` bytes of its page stream).
+/// receive` (`onto_pages`: after the `before` bytes of its page stream; `size`: the
+/// target's hint where to keep it).
 pub(super) async fn transfer(
     src: &Aux,
     dst: &Aux,
@@ -18,13 +19,14 @@ pub(super) async fn transfer(
     total: u64,
     onto_pages: bool,
     before: u64,
+    size: Option<u64>,
     progress: Option<&mpsc::UnboundedSender<Progress>>,
 ) -> Result<(), ClientError> {
     let mut send = src
-        .images(true, image, false)
+        .images(true, image, false, None)
         .await
         .map_err(|e| failed(format!("cannot read the image: {e}")))?;
-    let mut recv = match dst.images(false, image, onto_pages).await {
+    let mut recv = match dst.images(false, image, onto_pages, size).await {
         Ok(r) => r,
         Err(e) => {
             send.abort().await;

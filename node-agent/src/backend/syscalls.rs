@@ -1,7 +1,7 @@
 //! The few system calls both backends make on processes: signals, nice values and
 //! starting a detached program; and the agent's limits: open descriptors, allocator.
 
-#![allow(unsafe_code)] // kill(2), setpriority(2), setsid(2), rlimits and mallopt have no safe std wrapper.
+#![allow(unsafe_code)] // kill(2), setpriority(2), setsid(2), rlimits, mallopt, geteuid(2) and statfs(2) have no safe std wrapper.
 
 use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::process::CommandExt as _;
@@ -181,4 +181,36 @@ pub fn lean_allocator() {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 64 * 1024);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 128 * 1024);
     }
+}
+
+/// This process's effective user id.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// What statfs(2) says of the file system holding `path`.
+#[derive(Debug, Clone, Copy)]
+pub struct FsStats {
+    /// It is a tmpfs (memory).
+    pub tmpfs: bool,
+    /// Bytes a non-root user may still write there.
+    pub room: u64,
+}
+
+/// statfs(2) of `path`; `None` when it cannot be read.
+pub fn fs_stats(path: &std::path::Path) -> Option<FsStats> {
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: an all-zero statfs is a valid out buffer; `c` is NUL-terminated and
+    // outlives the call.
+    let mut s: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(c.as_ptr(), &mut s) } != 0 {
+        return None;
+    }
+    let blocks = u64::try_from(s.f_bavail).unwrap_or(0);
+    let size = u64::try_from(s.f_bsize).unwrap_or(0);
+    Some(FsStats {
+        tmpfs: s.f_type == libc::TMPFS_MAGIC,
+        room: blocks.saturating_mul(size),
+    })
 }

@@ -184,6 +184,10 @@ impl<B: Backend + 'static> Server<B> {
             migration: self.migration.clone(),
             predump: self.migrator.as_ref().is_some_and(Migrator::can_predump),
             postcopy: self.migrator.as_ref().is_some_and(Migrator::can_postcopy),
+            memory_images: self
+                .migrator
+                .as_ref()
+                .is_some_and(Migrator::has_memory_folder),
         }
     }
 

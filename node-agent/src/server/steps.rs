@@ -251,6 +251,11 @@ fn step<B: Backend>(
                 nmigs: nmigs + 1,
                 carried,
             };
+            let images = if m.is_in_memory(&image) {
+                "memory"
+            } else {
+                "disk"
+            };
             let pid = m.restore(&claim, guest.clone(), hold, lazy)?;
             if hold {
                 own.keep(claim);
@@ -259,7 +264,7 @@ fn step<B: Backend>(
                 quiet_state(m);
                 arrived(backend, log, pid, &guest)?;
             }
-            Ok(serde_json::json!({ "pid": pid }))
+            Ok(serde_json::json!({ "pid": pid, "images": images }))
         }
         Request::Release { image } => {
             let claim = own.claim(m, &image)?;

@@ -1,7 +1,6 @@
 //! Image folders as tar streams between nodes: `openmosix-agent images send|receive`.
 
 use std::fs;
-use std::os::unix::fs::DirBuilderExt as _;
 
 use super::{Migrator, dir_bytes, io};
 use crate::backend::stream;
@@ -37,14 +36,16 @@ impl Migrator {
     /// behind.
     ///
     /// With `onto_pages` the stream is the rest of a disk-less dump: the pages a page
-    /// server wrote into the image are kept and joined to it.
+    /// server wrote into the image are kept and joined to it, where they are. Else the
+    /// image goes into memory when `size` (the sender's estimate) fits there.
     pub fn receive(
         &self,
         id: &str,
         input: impl std::io::Read,
         onto_pages: bool,
+        size: Option<u64>,
     ) -> Result<u64, AgentError> {
-        let dir = self.image_dir(id)?;
+        self.image_dir(id)?;
         // Claimed while it arrives, so that no agent sweeps it away meanwhile.
         let _claim = self.handoffs.claim(id)?;
         let aside = if onto_pages {
@@ -59,12 +60,8 @@ impl Migrator {
         } else {
             None
         };
-        let _ = fs::remove_dir_all(&dir);
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.images)
-            .map_err(|e| io("creating", &self.images, &e))?;
+        self.remove(id);
+        let dir = self.place(id, size, aside.as_deref())?;
         let bytes = stream::unpack(input, &dir)
             .map_err(|m| AgentError::new(ErrorKind::MigrationFailed, m))?;
         if !dir.join("dump").is_dir() {
@@ -117,7 +114,7 @@ mod tests {
         std::os::unix::fs::symlink("../1", dir.join("dump/parent")).unwrap();
         let mut stream = Vec::new();
         src.send("1-a", &mut stream).unwrap();
-        let bytes = dst.receive("1-a", &stream[..], false).unwrap();
+        let bytes = dst.receive("1-a", &stream[..], false, None).unwrap();
         assert!(bytes >= 8192);
         let got = dst.image_dir("1-a").unwrap();
         assert_eq!(
@@ -131,7 +128,7 @@ mod tests {
         // A stream cut anywhere leaves nothing behind.
         for cut in [stream.len() / 3, stream.len() - 1536, 512] {
             assert!(
-                dst.receive("2-b", &stream[..cut], false).is_err(),
+                dst.receive("2-b", &stream[..cut], false, None).is_err(),
                 "cut at {cut}"
             );
             assert!(!dst.image_dir("2-b").unwrap().exists());

@@ -18,6 +18,7 @@ mod fault;
 mod frames;
 mod images;
 mod link;
+pub mod memory;
 pub mod pages;
 mod postcopy;
 mod settle;
@@ -74,6 +75,8 @@ pub struct Migrator {
     criu: Option<Criu>,
     why_not: String,
     images: PathBuf,
+    /// The folder for images that fit in memory ([`memory`]), if this node has one.
+    memory: Option<PathBuf>,
     procfs: ProcFs,
     handoffs: Handoffs,
     /// Post-copy dumps serving their pages, by image.
@@ -116,6 +119,7 @@ impl Migrator {
             criu,
             why_not,
             images: state_dir.join("images"),
+            memory: None,
             procfs,
             handoffs: Handoffs::new(state_dir),
             lazy: Arc::default(),
@@ -171,10 +175,12 @@ impl Migrator {
         })
     }
 
-    /// The folder of image `id`.
+    /// The folder of image `id`: in memory when it is there, else on disk.
     pub fn image_dir(&self, id: &str) -> Result<PathBuf, AgentError> {
         if valid_image(id) {
-            Ok(self.images.join(id))
+            Ok(self
+                .in_memory_dir(id)
+                .unwrap_or_else(|| self.images.join(id)))
         } else {
             Err(AgentError::new(
                 ErrorKind::InvalidArgument,
@@ -567,7 +573,9 @@ impl Migrator {
             self.remove(id);
             return Err(e);
         }
+        let restoring = lazy.then(|| self.restoring(id));
         let result = criu.restore(&dir, hold, lazy, Some(claim.fd()));
+        drop(restoring);
         if result.is_err() {
             // Keep the log for the admin; drop the (large) memory images.
             let keep = self.images.join(format!("{id}.restore.log"));
@@ -614,10 +622,26 @@ impl Migrator {
         Ok(record)
     }
 
-    /// Removes an image folder.
+    /// Held while `criu restore --lazy-pages` of image `id` runs (an exclusive flock on
+    /// its folder): the post-copy pump may serve the last page before the restore has
+    /// written its pid file there, and waits on this before it touches the folder.
+    fn restoring(&self, id: &str) -> Option<fs::File> {
+        let dir = fs::File::open(self.image_dir(id).ok()?).ok()?;
+        dir.lock().ok()?;
+        Some(dir)
+    }
+
+    /// Waits until no restore of image `id` runs (criu's time limit bounds that).
+    pub fn wait_restored(&self, id: &str) {
+        drop(self.restoring(id));
+    }
+
+    /// Removes an image folder (wherever it is).
     pub fn remove(&self, id: &str) {
-        if let Ok(dir) = self.image_dir(id) {
-            let _ = fs::remove_dir_all(dir);
+        if valid_image(id) {
+            for root in self.roots() {
+                let _ = fs::remove_dir_all(root.join(id));
+            }
         }
     }
 }

@@ -314,14 +314,15 @@ pub fn receive<R: BufRead + Send + 'static>(
     mut stdin: R,
     mut stdout: std::fs::File,
     lazy: bool,
+    size: Option<u64>,
 ) -> Result<(), AgentError> {
-    let dir = m.image_dir(id)?;
-    let dump = dir.join("dump");
+    let mut dump = m.image_dir(id)?.join("dump");
     let claim = if lazy {
         None
     } else {
         let claim = m.handoffs().claim(id)?;
-        let _ = std::fs::remove_dir_all(&dir);
+        m.remove(id);
+        dump = m.place(id, size, None)?.join("dump");
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -468,7 +469,11 @@ impl Migrator {
     /// nothing takes it back).
     pub fn set_pages_aside(&self, id: &str) -> Result<Option<std::path::PathBuf>, AgentError> {
         let dir = self.image_dir(id)?;
-        let aside = self.image_dir(&format!("{id}-pages"))?;
+        // Beside the image, on the same file system, so that the pages move back by
+        // renaming.
+        let aside_name = format!("{id}-pages");
+        self.image_dir(&aside_name)?;
+        let aside = dir.with_file_name(aside_name);
         if !dir.join("dump").is_dir() {
             return Ok(None);
         }

@@ -100,6 +100,8 @@ pub fn receive<R: BufRead + Send + 'static>(
             Err(failed_with(format!("the page stream broke: {e}")))
         }
     };
+    // A restore may still be writing its pid file in the folder.
+    m.wait_restored(id);
     if let Err(e) = served {
         kill_restored(m, &dump);
         // Keep the daemon's log for the admin, beside the images.

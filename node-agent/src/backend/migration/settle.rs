@@ -195,10 +195,11 @@ impl Migrator {
 
     /// Removes image folders that no handoff claims and that are older than a minute.
     fn sweep_images(&self) {
-        let Ok(rd) = fs::read_dir(&self.images) else {
-            return;
-        };
-        for e in rd.filter_map(Result::ok) {
+        let entries = self
+            .roots()
+            .filter_map(|root| fs::read_dir(root).ok())
+            .flat_map(|rd| rd.filter_map(Result::ok));
+        for e in entries {
             let Ok(name) = e.file_name().into_string() else {
                 continue;
             };

@@ -80,6 +80,10 @@ enum Command {
         /// `pages receive` has taken already.
         #[arg(long)]
         onto_pages: bool,
+        /// `receive` only: about how many bytes come (the image goes into memory when
+        /// that fits there).
+        #[arg(long, value_name = "BYTES")]
+        size: Option<u64>,
     },
     /// Carry a disk-less migration's memory pages (docs/migration.md): `send ID` on the
     /// source takes them from the dump, `receive ID` on the target gives them to a criu
@@ -101,6 +105,10 @@ enum Command {
         /// process touches, then all the others.
         #[arg(long)]
         lazy: bool,
+        /// `receive` only: about how many bytes of pages come (they go into memory
+        /// when that fits there).
+        #[arg(long, value_name = "BYTES")]
+        size: Option<u64>,
     },
     /// Measure this machine's speed (PIII/1GHz = 1000) and print it.
     Calibrate,
@@ -108,6 +116,30 @@ enum Command {
     /// interface and keep the map of the nodes heard in the state folder
     /// (`openmosix showmap` prints it). Runs in the background unless -n is given.
     Discover(discover::DiscoverArgs),
+}
+
+/// Gives `m` its folder for images in memory: `$OPENMOSIX_MEMORY_IMAGES` (`off`: none),
+/// else this user's folder on /dev/shm for `state_dir`; none, with a warning, when that
+/// folder is not safe to use.
+fn with_memory(m: Migrator, state_dir: &Path) -> Migrator {
+    use openmosix_agent::backend::migration::memory;
+    use openmosix_hpc::memory_images;
+    let asked = std::env::var_os(memory_images::ENV);
+    let prepared = match asked.as_deref() {
+        Some(v) if v == "off" => return m,
+        Some(dir) => memory::prepare(Path::new(dir), false),
+        None => memory::prepare(
+            &memory_images::default_dir(state_dir, openmosix_agent::backend::syscalls::euid()),
+            true,
+        ),
+    };
+    match prepared {
+        Ok(dir) => m.with_memory(dir),
+        Err(why) => {
+            tracing::warn!("images stay on disk: {why}");
+            m
+        }
+    }
 }
 
 fn default_state_dir() -> PathBuf {
@@ -158,11 +190,13 @@ fn run() -> Result<()> {
             image,
             state_dir,
             onto_pages,
+            size,
         } => images(
             direction,
             &image,
             &state_dir.unwrap_or_else(default_state_dir),
             onto_pages,
+            size,
         ),
         Command::Pages {
             direction,
@@ -170,12 +204,14 @@ fn run() -> Result<()> {
             state_dir,
             criu,
             lazy,
+            size,
         } => pages(
             direction,
             &image,
             &state_dir.unwrap_or_else(default_state_dir),
             criu.as_deref(),
             lazy,
+            size,
         ),
         Command::Serve {
             backend,
@@ -188,8 +224,17 @@ fn run() -> Result<()> {
 }
 
 /// `images send|receive`: streams image `image` of the agent's state in `state_dir`.
-fn images(direction: Direction, image: &str, state_dir: &Path, onto_pages: bool) -> Result<()> {
-    let m = Migrator::new(None, String::new(), state_dir, ProcFs::new("/proc"));
+fn images(
+    direction: Direction,
+    image: &str,
+    state_dir: &Path,
+    onto_pages: bool,
+    size: Option<u64>,
+) -> Result<()> {
+    let m = with_memory(
+        Migrator::new(None, String::new(), state_dir, ProcFs::new("/proc")),
+        state_dir,
+    );
     match direction {
         Direction::Send => {
             m.send(image, std::io::BufWriter::new(std::io::stdout().lock()))?;
@@ -199,6 +244,7 @@ fn images(direction: Direction, image: &str, state_dir: &Path, onto_pages: bool)
                 image,
                 std::io::BufReader::new(std::io::stdin().lock()),
                 onto_pages,
+                size,
             )?;
         }
     }
@@ -212,9 +258,13 @@ fn pages(
     state_dir: &Path,
     criu: Option<&Path>,
     lazy: bool,
+    size: Option<u64>,
 ) -> Result<()> {
     use openmosix_agent::backend::migration::pages;
-    let m = Migrator::new(None, String::new(), state_dir, ProcFs::new("/proc"));
+    let m = with_memory(
+        Migrator::new(None, String::new(), state_dir, ProcFs::new("/proc")),
+        state_dir,
+    );
     let (stdin, stdout) = openmosix_agent::backend::syscalls::take_stdio();
     let stdin = std::io::BufReader::with_capacity(256 * 1024, stdin);
     match direction {
@@ -225,7 +275,7 @@ fn pages(
             let Some(criu) = openmosix_agent::backend::criu::locate(criu) else {
                 bail!("criu is not installed here, so no page server can run");
             };
-            pages::receive(&m, &criu, image, stdin, stdout, lazy)?;
+            pages::receive(&m, &criu, image, stdin, stdout, lazy, size)?;
         }
     }
     Ok(())
@@ -293,11 +343,14 @@ fn linux_server(
     };
     let b = LinuxBackend::open(&config)?;
     let (found, capability) = openmosix_agent::backend::criu::detect(criu);
-    let migrator = Migrator::new(
-        found,
-        capability.detail.clone(),
+    let migrator = with_memory(
+        Migrator::new(
+            found,
+            capability.detail.clone(),
+            state_dir,
+            ProcFs::new(proc_root),
+        ),
         state_dir,
-        ProcFs::new(proc_root),
     );
     let server = Server::new(b)
         .with_migration(migrator, capability)

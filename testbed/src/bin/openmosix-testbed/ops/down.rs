@@ -48,6 +48,14 @@ pub fn down_one(name: &str) -> Result<()> {
         );
     }
     network::remove(&l, &namespaces)?;
+    // The agents' images in memory (root's folder of each node's state folder).
+    for i in 1..=last {
+        let memory = openmosix_hpc::memory_images::default_dir(&l.node_state(i), 0);
+        if memory.exists() {
+            fs::remove_dir_all(&memory)
+                .with_context(|| format!("removing {}", memory.display()))?;
+        }
+    }
     let dir = l.state_dir();
     if dir.exists() {
         fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;

@@ -553,11 +553,10 @@ impl<'a> Mover<'a> {
     ) -> Result<Restored, ClientError> {
         let image = &dump.image;
         let moved = async {
-            let onto_pages = pages.is_some();
-            let carried = match pages {
+            let onto_pages = match pages {
                 Some(Err(e)) => return Err(failed(e)),
-                Some(Ok(n)) => n,
-                None => 0,
+                Some(Ok(carried)) => Some(carried),
+                None => None,
             };
             transfer(
                 src_aux,
@@ -565,7 +564,6 @@ impl<'a> Mover<'a> {
                 image,
                 dump.bytes,
                 onto_pages,
-                carried,
                 self.size_hint(dump.bytes),
                 self.progress,
             )

@@ -133,8 +133,7 @@ impl Mover<'_> {
                 dst_aux,
                 image,
                 dump.bytes,
-                false,
-                0,
+                None,
                 size,
                 self.progress,
             )

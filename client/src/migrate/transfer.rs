@@ -10,15 +10,14 @@ use crate::ClientError;
 use crate::transport::Aux;
 
 /// Streams image `image` from the source's `images send` to the target's `images
-/// receive` (`onto_pages`: after the `before` bytes of its page stream; `size`: the
-/// target's hint where to keep it).
+/// receive` (`onto_pages`: the rest of a disk-less dump, after that many bytes of its
+/// page stream; `size`: the target's hint where to keep it).
 pub(super) async fn transfer(
     src: &Aux,
     dst: &Aux,
     image: &str,
     total: u64,
-    onto_pages: bool,
-    before: u64,
+    onto_pages: Option<u64>,
     size: Option<u64>,
     progress: Option<&mpsc::UnboundedSender<Progress>>,
 ) -> Result<(), ClientError> {
@@ -26,7 +25,7 @@ pub(super) async fn transfer(
         .images(true, image, false, None)
         .await
         .map_err(|e| failed(format!("cannot read the image: {e}")))?;
-    let mut recv = match dst.images(false, image, onto_pages, size).await {
+    let mut recv = match dst.images(false, image, onto_pages.is_some(), size).await {
         Ok(r) => r,
         Err(e) => {
             send.abort().await;
@@ -40,6 +39,7 @@ pub(super) async fn transfer(
     let mut sent = 0u64;
     let started = Instant::now();
     let mut last_report = Instant::now();
+    let before = onto_pages.unwrap_or(0);
     let total = before + total;
     let moved = |sent: u64| Progress::transfer(before + sent, total, sent, started);
     let copied: Result<(), String> = async {

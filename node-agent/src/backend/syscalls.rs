@@ -207,7 +207,7 @@ pub fn fs_stats(path: &std::path::Path) -> Option<FsStats> {
     if unsafe { libc::statfs(c.as_ptr(), &mut s) } != 0 {
         return None;
     }
-    let blocks = u64::try_from(s.f_bavail).unwrap_or(0);
+    let blocks = s.f_bavail;
     let size = u64::try_from(s.f_bsize).unwrap_or(0);
     Some(FsStats {
         tmpfs: s.f_type == libc::TMPFS_MAGIC,

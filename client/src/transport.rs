@@ -265,7 +265,22 @@ pub(crate) async fn open_session(dest: &str, options: &ClientOptions) -> Result<
     if let Some(cfg) = &options.ssh_config {
         builder.config_file(cfg);
     }
-    builder.connect(dest).await.map_err(|e| ssh_reason(&e))
+    let session = if process_mux() {
+        builder.connect(dest).await
+    } else {
+        builder.connect_mux(dest).await
+    };
+    session.map_err(|e| ssh_reason(&e))
+}
+
+/// Whether channels go through an `ssh` process each (`OPENMOSIX_SSH_MUX=process`, the
+/// way before issue #16) instead of this process speaking ssh's multiplexing protocol to
+/// the master itself: one `ssh` process per node either way for the master.
+fn process_mux() -> bool {
+    static PROCESS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *PROCESS.get_or_init(|| {
+        std::env::var_os("OPENMOSIX_SSH_MUX").is_some_and(|v| v == "process")
+    })
 }
 
 async fn connect_ssh(

@@ -278,9 +278,7 @@ pub(crate) async fn open_session(dest: &str, options: &ClientOptions) -> Result<
 /// the master itself: one `ssh` process per node either way for the master.
 fn process_mux() -> bool {
     static PROCESS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *PROCESS.get_or_init(|| {
-        std::env::var_os("OPENMOSIX_SSH_MUX").is_some_and(|v| v == "process")
-    })
+    *PROCESS.get_or_init(|| std::env::var_os("OPENMOSIX_SSH_MUX").is_some_and(|v| v == "process"))
 }
 
 async fn connect_ssh(
@@ -566,3 +564,6 @@ pub(crate) fn ssh_reason(e: &openssh::Error) -> String {
     }
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
+
+#[cfg(test)]
+mod tests;

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use openmosix_hpc::map::Cluster;
 use openmosix_hpc::model::NodeInfo;
@@ -104,14 +105,17 @@ async fn one_process_per_node_with_several_channels_open() {
         let _: NodeInfo = conn.request(Request::Node).await.expect("node answers");
     }
 
-    // Dropping the channel closes the master with it.
+    // Dropping the channel closes the master with it (soon: it waits for sshd's goodbye).
     drop(conns);
-    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
     for socket in &sockets {
-        assert!(
-            processes_naming(socket).is_empty(),
-            "the master of {} outlived its session",
-            socket.display()
-        );
+        while !processes_naming(socket).is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "the master of {} outlived its session",
+                socket.display()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }

@@ -1,6 +1,11 @@
 //! Opening an agent channel: over SSH with the `openssh` crate, or by spawning the agent
 //! locally.
 //!
+//! Over SSH each node has one master connection (an `ssh` process, the only one a node
+//! costs the workstation); channels on it are opened by speaking ssh's multiplexing
+//! protocol from this process (openssh's native mux), or with `OPENMOSIX_SSH_MUX=process`
+//! by an `ssh` process per channel as before.
+//!
 //! Over SSH the command line is fixed: `sh -c AGENT_LOOKUP AGENT serve` (every word
 //! escaped by `openssh`), where [`AGENT_LOOKUP`] runs the agent that `openmosix node add`
 //! installed in [`INSTALL_DIR`] if there is one, else `AGENT` from PATH. Node ids, pids

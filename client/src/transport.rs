@@ -1,6 +1,11 @@
 //! Opening an agent channel: over SSH with the `openssh` crate, or by spawning the agent
 //! locally.
 //!
+//! Over SSH each node has one master connection (an `ssh` process, the only one a node
+//! costs the workstation); channels on it are opened by speaking ssh's multiplexing
+//! protocol from this process (openssh's native mux), or with `OPENMOSIX_SSH_MUX=process`
+//! by an `ssh` process per channel as before.
+//!
 //! Over SSH the command line is fixed: `sh -c AGENT_LOOKUP AGENT serve` (every word
 //! escaped by `openssh`), where [`AGENT_LOOKUP`] runs the agent that `openmosix node add`
 //! installed in [`INSTALL_DIR`] if there is one, else `AGENT` from PATH. Node ids, pids
@@ -265,7 +270,20 @@ pub(crate) async fn open_session(dest: &str, options: &ClientOptions) -> Result<
     if let Some(cfg) = &options.ssh_config {
         builder.config_file(cfg);
     }
-    builder.connect(dest).await.map_err(|e| ssh_reason(&e))
+    let session = if process_mux() {
+        builder.connect(dest).await
+    } else {
+        builder.connect_mux(dest).await
+    };
+    session.map_err(|e| ssh_reason(&e))
+}
+
+/// Whether channels go through an `ssh` process each (`OPENMOSIX_SSH_MUX=process`, the
+/// way before issue #16) instead of this process speaking ssh's multiplexing protocol to
+/// the master itself: one `ssh` process per node either way for the master.
+fn process_mux() -> bool {
+    static PROCESS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *PROCESS.get_or_init(|| std::env::var_os("OPENMOSIX_SSH_MUX").is_some_and(|v| v == "process"))
 }
 
 async fn connect_ssh(
@@ -569,3 +587,6 @@ pub(crate) fn ssh_reason(e: &openssh::Error) -> String {
     }
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
+
+#[cfg(test)]
+mod tests;

@@ -50,6 +50,8 @@ pub struct Migrator {
     /// What happened, newest last: (success, sentence).
     messages: Vec<(bool, String)>,
     moved: bool,
+    /// The keyboard focus goes to the first other node's button when the window opens.
+    focus_first: bool,
 }
 
 /// The fraction and words of a migration phase.
@@ -137,6 +139,7 @@ impl Migrator {
             moving: None,
             messages: Vec::new(),
             moved: false,
+            focus_first: true,
         }
     }
 
@@ -338,7 +341,7 @@ impl Migrator {
 
     fn nodes_ui(&mut self, ui: &mut Ui, nodes: &[NodeView], source: &dyn ClusterSource) {
         ui.label(format!(
-            "doubleclick a node for migrating PID {} running on node {}",
+            "doubleclick a node (or arrow to it, Enter) for migrating PID {} running on node {}",
             self.pid, self.node
         ));
         let mut target = None;
@@ -349,14 +352,29 @@ impl Migrator {
                 for n in nodes {
                     ui.horizontal(|ui| {
                         let (color, word) = lamp_state(n);
-                        lamp(ui, color, &format!("node {} {word}", n.id));
+                        lamp(ui, color, &format!("node {} lamp", n.id), word);
                         let here = n.id == self.node;
                         let r = ui
                             .add(egui::Button::selectable(here, format!("node {}", n.id)))
-                            .on_hover_text(format!("{}: double-click to migrate there", n.address));
+                            .on_hover_text(format!(
+                                "{}: double-click (or Enter) to migrate there",
+                                n.address
+                            ));
+                        let value = format!(
+                            "{}, {word}{}",
+                            n.address,
+                            if here { ", where it runs" } else { "" }
+                        );
+                        ui.ctx()
+                            .accesskit_node_builder(r.id, |b| b.set_value(value));
+                        if self.focus_first && !here {
+                            r.request_focus();
+                            self.focus_first = false;
+                        }
+                        widgets::focus_ring(ui, &r);
                         ui.small(&n.address);
-
-                        if r.double_clicked() {
+                        let enter = r.has_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                        if r.double_clicked() || enter {
                             target = Some(n.id);
                         }
                     });
@@ -376,15 +394,19 @@ impl Migrator {
         let busy = self.moving.is_some();
         ui.horizontal(|ui| {
             ui.label("send to");
-            if ui
-                .add_enabled(!busy, egui::Button::new("home"))
+            if ring(
+                ui,
+                ui.add_enabled(!busy, egui::Button::new("home")),
+            )
                 .on_hover_text("send it to its home node")
                 .clicked()
             {
                 self.migrate(Target::Home, source);
             }
-            if ui
-                .add_enabled(!busy, egui::Button::new("best"))
+            if ring(
+                ui,
+                ui.add_enabled(!busy, egui::Button::new("best")),
+            )
                 .on_hover_text("send it where it would run fastest (load, speed, CPUs, memory)")
                 .clicked()
             {
@@ -392,21 +414,27 @@ impl Migrator {
             }
         });
         ui.horizontal(|ui| {
-            if ui
-                .add_enabled(!busy, egui::Button::new("kill"))
+            if ring(
+                ui,
+                ui.add_enabled(!busy, egui::Button::new("kill")),
+            )
                 .on_hover_text("SIGKILL")
                 .clicked()
             {
                 self.signal(Signal::Kill, lists, source);
             }
-            if ui
-                .add_enabled(!busy, egui::Button::new("SIGSTOP"))
+            if ring(
+                ui,
+                ui.add_enabled(!busy, egui::Button::new("SIGSTOP")),
+            )
                 .clicked()
             {
                 self.signal(Signal::Stop, lists, source);
             }
-            if ui
-                .add_enabled(!busy, egui::Button::new("SIGCONT"))
+            if ring(
+                ui,
+                ui.add_enabled(!busy, egui::Button::new("SIGCONT")),
+            )
                 .clicked()
             {
                 self.signal(Signal::Cont, lists, source);
@@ -417,14 +445,22 @@ impl Migrator {
         ui.label("renice process (-20 fast … 20 slow)");
         ui.horizontal(|ui| {
             ui.add(egui::Slider::new(&mut self.nice, -20..=20).text("nice"));
-            if ui
-                .add_enabled(!busy, egui::Button::new("apply nice"))
+            if ring(
+                ui,
+                ui.add_enabled(!busy, egui::Button::new("apply nice")),
+            )
                 .clicked()
             {
                 self.renice(source);
             }
         });
     }
+}
+
+/// `r` with the focus ring drawn around it while it has the keyboard focus.
+fn ring(ui: &Ui, r: egui::Response) -> egui::Response {
+    widgets::focus_ring(ui, &r);
+    r
 }
 
 /// The status fields of the HOWTO's picture.

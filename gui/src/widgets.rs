@@ -90,12 +90,12 @@ fn filled_bar(ui: &mut Ui, fraction: f32, text: &str, width: f32, fill: Color32)
 
 /// Names a widget for screen readers (and tests): its role, accessible label and value.
 pub fn name(ui: &Ui, response: &Response, role: egui::Role, label: &str, value: &str) {
-    let (label, value) = (label.to_owned(), value.to_owned());
-    ui.ctx().accesskit_node_builder(response.id, move |b| {
-        b.set_role(role);
-        b.set_label(label);
-        b.set_value(value);
-    });
+    // Through widget_info, which also gives the node its place on screen.
+    let enabled = response.enabled();
+    response.widget_info(|| egui::WidgetInfo::labeled(role, enabled, label));
+    let value = value.to_owned();
+    ui.ctx()
+        .accesskit_node_builder(response.id, move |b| b.set_value(value));
 }
 
 /// A ring around `response`'s widget while it has the keyboard focus, thicker and more

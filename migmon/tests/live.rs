@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 use openmosix_gui::ClusterSource as _;
@@ -82,19 +83,25 @@ fn find<'h>(h: &'h H, what: &str) -> egui_kittest::Node<'h> {
     match what.strip_prefix("pid ") {
         Some(pid) => {
             let prefix = format!("pid {pid} on node ");
-            h.get_by(move |n| n.label().is_some_and(|l| l.starts_with(&prefix)))
+            h.get_by(move |n| {
+                n.role() == Role::Button && n.label().is_some_and(|l| l.starts_with(&prefix))
+            })
         }
         None => {
             let label = format!("{what} penguin");
-            h.get_by(move |n| n.label().as_deref() == Some(label.as_str()))
+            h.get_by(move |n| {
+                n.role() == Role::Image && n.label().as_deref() == Some(label.as_str())
+            })
         }
     }
 }
 
 fn has(h: &H, what: &str) -> bool {
     let prefix = format!("{what} on node ");
-    h.query_by(move |n| n.label().is_some_and(|l| l.starts_with(&prefix)))
-        .is_some()
+    h.query_by(move |n| {
+        n.role() == Role::Button && n.label().is_some_and(|l| l.starts_with(&prefix))
+    })
+    .is_some()
 }
 
 fn center(h: &H, what: &str) -> egui::Pos2 {

@@ -1,5 +1,6 @@
 //! The real window (egui_kittest) over fixed data: drag and drop, locks, double-click.
 
+use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 use openmosix_client::migrate::Target;
@@ -92,7 +93,9 @@ fn double_click(h: &mut Harness<'static, State>, what: &str) {
 /// The square of `pid` (its label: "pid {pid} on node {n} — …"), if it is drawn.
 fn square<'h>(h: &'h Harness<'static, State>, pid: i32) -> Option<egui_kittest::Node<'h>> {
     let prefix = format!("pid {pid} on node ");
-    h.query_by(move |n| n.label().is_some_and(|l| l.starts_with(&prefix)))
+    h.query_by(move |n| {
+        n.role() == Role::Button && n.label().is_some_and(|l| l.starts_with(&prefix))
+    })
 }
 
 /// "pid N": that process's square; "node N": that node's penguin.
@@ -101,7 +104,9 @@ fn find<'h>(h: &'h Harness<'static, State>, what: &str) -> egui_kittest::Node<'h
         Some(pid) => square(h, pid.parse().expect("a pid")).expect(what),
         None => {
             let label = format!("{what} penguin");
-            h.get_by(move |n| n.label().as_deref() == Some(label.as_str()))
+            h.get_by(move |n| {
+                n.role() == Role::Image && n.label().as_deref() == Some(label.as_str())
+            })
         }
     }
 }
@@ -126,17 +131,11 @@ fn migrations(h: &Harness<'static, State>) -> Vec<Action> {
 fn only_user_processes_get_squares() {
     let h = harness();
     for pid in [100, 101, 200] {
-        assert!(
-            square(&h, pid).is_some(),
-            "pid {pid}"
-        );
+        assert!(square(&h, pid).is_some(), "pid {pid}");
     }
     // init, kernel threads, sshd, the agent; and node 2's own processes.
     for pid in [1, 2, 50, 60, 300] {
-        assert!(
-            square(&h, pid).is_none(),
-            "pid {pid}"
-        );
+        assert!(square(&h, pid).is_none(), "pid {pid}");
     }
     for n in 1..=3 {
         h.get_by_label(&format!("node {n} penguin"));

@@ -394,19 +394,13 @@ impl Migrator {
         let busy = self.moving.is_some();
         ui.horizontal(|ui| {
             ui.label("send to");
-            if ring(
-                ui,
-                ui.add_enabled(!busy, egui::Button::new("home")),
-            )
+            if ring(ui, ui.add_enabled(!busy, egui::Button::new("home")))
                 .on_hover_text("send it to its home node")
                 .clicked()
             {
                 self.migrate(Target::Home, source);
             }
-            if ring(
-                ui,
-                ui.add_enabled(!busy, egui::Button::new("best")),
-            )
+            if ring(ui, ui.add_enabled(!busy, egui::Button::new("best")))
                 .on_hover_text("send it where it would run fastest (load, speed, CPUs, memory)")
                 .clicked()
             {
@@ -414,29 +408,16 @@ impl Migrator {
             }
         });
         ui.horizontal(|ui| {
-            if ring(
-                ui,
-                ui.add_enabled(!busy, egui::Button::new("kill")),
-            )
+            if ring(ui, ui.add_enabled(!busy, egui::Button::new("kill")))
                 .on_hover_text("SIGKILL")
                 .clicked()
             {
                 self.signal(Signal::Kill, lists, source);
             }
-            if ring(
-                ui,
-                ui.add_enabled(!busy, egui::Button::new("SIGSTOP")),
-            )
-                .clicked()
-            {
+            if ring(ui, ui.add_enabled(!busy, egui::Button::new("SIGSTOP"))).clicked() {
                 self.signal(Signal::Stop, lists, source);
             }
-            if ring(
-                ui,
-                ui.add_enabled(!busy, egui::Button::new("SIGCONT")),
-            )
-                .clicked()
-            {
+            if ring(ui, ui.add_enabled(!busy, egui::Button::new("SIGCONT"))).clicked() {
                 self.signal(Signal::Cont, lists, source);
             }
         });
@@ -445,12 +426,7 @@ impl Migrator {
         ui.label("renice process (-20 fast … 20 slow)");
         ui.horizontal(|ui| {
             ui.add(egui::Slider::new(&mut self.nice, -20..=20).text("nice"));
-            if ring(
-                ui,
-                ui.add_enabled(!busy, egui::Button::new("apply nice")),
-            )
-                .clicked()
-            {
+            if ring(ui, ui.add_enabled(!busy, egui::Button::new("apply nice"))).clicked() {
                 self.renice(source);
             }
         });

@@ -333,9 +333,7 @@ impl ProcessBox {
             {
                 command = Some(BoxCommand::Remote);
             }
-            ui.small(
-                "double-click a pid (or Tab / arrows to it and Enter) to manage the process",
-            );
+            ui.small("double-click a pid (or Tab / arrows to it and Enter) to manage the process");
         });
         command
     }

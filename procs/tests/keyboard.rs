@@ -184,7 +184,11 @@ fn enter_on_a_pid_opens_its_migrator_and_enter_on_a_node_migrates_there() {
     assert_eq!(focused(&h).as_deref(), Some("node 2"));
     press(&mut h, Key::ArrowDown);
     assert_eq!(focused(&h).as_deref(), Some("node 3"));
-    assert!(!actions(&h).iter().any(|a| matches!(a, Action::Migrate { .. })));
+    assert!(
+        !actions(&h)
+            .iter()
+            .any(|a| matches!(a, Action::Migrate { .. }))
+    );
     press(&mut h, Key::Enter);
     assert_eq!(
         actions(&h).last(),

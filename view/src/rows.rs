@@ -34,7 +34,14 @@ pub fn summary(app: &mut App, ui: &mut Ui) {
             widgets::name(ui, &r, role, "load-balancing efficiency", &efficiency);
             r.on_hover_text("100 % = every node carries the same load per CPU (docs/figures.md)");
             let load = format!("{:.0} %", s.load_percent);
-            named_bar(ui, s.load_percent / 100.0, &load, 120.0, "overall load", &load);
+            named_bar(
+                ui,
+                s.load_percent / 100.0,
+                &load,
+                120.0,
+                "overall load",
+                &load,
+            );
             let used = if s.mem_total == 0 {
                 0.0
             } else {
@@ -65,7 +72,13 @@ pub fn table(app: &mut App, ui: &mut Ui) {
                 .logarithmic(true)
                 .show_value(false),
         );
-        widgets::name(ui, &r, egui::Role::Slider, "all nodes speed", &v.to_string());
+        widgets::name(
+            ui,
+            &r,
+            egui::Role::Slider,
+            "all nodes speed",
+            &v.to_string(),
+        );
         app.all_speed = v;
         named_lcd(ui, &v.to_string(), 5, "all nodes speed LCD");
         if r.drag_stopped() || (r.changed() && !r.dragged()) {
@@ -124,8 +137,15 @@ fn row(app: &mut App, ui: &mut Ui, node: &NodeView) {
         let id = node.id;
         let text = format!("{load:.0} %");
         let value = info.load.to_string();
-        named_bar(ui, load / 100.0, &text, 110.0, &format!("node {id} load"), &value)
-            .on_hover_text(format!("openMosix load {}", info.load));
+        named_bar(
+            ui,
+            load / 100.0,
+            &text,
+            110.0,
+            &format!("node {id} load"),
+            &value,
+        )
+        .on_hover_text(format!("openMosix load {}", info.load));
         let mem = mem_used_fraction(info);
         let text = format!("{:.0} %", mem * 100.0);
         let value = format!("{text} used");
@@ -146,7 +166,13 @@ fn speed(app: &mut App, ui: &mut Ui, node: NodeId, reported: u32, up: bool) {
             .logarithmic(true)
             .show_value(false),
     );
-    widgets::name(ui, &r, egui::Role::Slider, &format!("node {node} speed"), &v.to_string());
+    widgets::name(
+        ui,
+        &r,
+        egui::Role::Slider,
+        &format!("node {node} speed"),
+        &v.to_string(),
+    );
     if r.changed() {
         app.speed_edits.insert(
             node,

@@ -367,13 +367,18 @@ impl Migrator {
                         );
                         ui.ctx()
                             .accesskit_node_builder(r.id, |b| b.set_value(value));
-                        if self.focus_first && !here {
+                        // The Enter that opened the window may still be in this frame's
+                        // input: it must not migrate too.
+                        let just_focused = self.focus_first && !here;
+                        if just_focused {
                             r.request_focus();
                             self.focus_first = false;
                         }
                         widgets::focus_ring(ui, &r);
                         ui.small(&n.address);
-                        let enter = r.has_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                        let enter = !just_focused
+                            && r.has_focus()
+                            && ui.input(|i| i.key_pressed(egui::Key::Enter));
                         if r.double_clicked() || enter {
                             target = Some(n.id);
                         }
@@ -394,13 +399,13 @@ impl Migrator {
         let busy = self.moving.is_some();
         ui.horizontal(|ui| {
             ui.label("send to");
-            if ring(ui, ui.add_enabled(!busy, egui::Button::new("home")))
+            if button(ui, !busy, "home")
                 .on_hover_text("send it to its home node")
                 .clicked()
             {
                 self.migrate(Target::Home, source);
             }
-            if ring(ui, ui.add_enabled(!busy, egui::Button::new("best")))
+            if button(ui, !busy, "best")
                 .on_hover_text("send it where it would run fastest (load, speed, CPUs, memory)")
                 .clicked()
             {
@@ -408,16 +413,13 @@ impl Migrator {
             }
         });
         ui.horizontal(|ui| {
-            if ring(ui, ui.add_enabled(!busy, egui::Button::new("kill")))
-                .on_hover_text("SIGKILL")
-                .clicked()
-            {
+            if button(ui, !busy, "kill").on_hover_text("SIGKILL").clicked() {
                 self.signal(Signal::Kill, lists, source);
             }
-            if ring(ui, ui.add_enabled(!busy, egui::Button::new("SIGSTOP"))).clicked() {
+            if button(ui, !busy, "SIGSTOP").clicked() {
                 self.signal(Signal::Stop, lists, source);
             }
-            if ring(ui, ui.add_enabled(!busy, egui::Button::new("SIGCONT"))).clicked() {
+            if button(ui, !busy, "SIGCONT").clicked() {
                 self.signal(Signal::Cont, lists, source);
             }
         });
@@ -426,15 +428,16 @@ impl Migrator {
         ui.label("renice process (-20 fast … 20 slow)");
         ui.horizontal(|ui| {
             ui.add(egui::Slider::new(&mut self.nice, -20..=20).text("nice"));
-            if ring(ui, ui.add_enabled(!busy, egui::Button::new("apply nice"))).clicked() {
+            if button(ui, !busy, "apply nice").clicked() {
                 self.renice(source);
             }
         });
     }
 }
 
-/// `r` with the focus ring drawn around it while it has the keyboard focus.
-fn ring(ui: &Ui, r: egui::Response) -> egui::Response {
+/// A button, with the focus ring drawn around it while it has the keyboard focus.
+fn button(ui: &mut Ui, enabled: bool, text: &str) -> egui::Response {
+    let r = ui.add_enabled(enabled, egui::Button::new(text));
     widgets::focus_ring(ui, &r);
     r
 }

@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use egui::Key;
+use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use openmosix_client::migrate::Target;
@@ -167,8 +168,13 @@ fn pids_lamps_and_nodes_have_names_and_values() {
     h.state_mut().window.open_migrator(1, 200);
     h.run_steps(3);
     assert_eq!(value(&h, "node 1 lamp"), "up");
-    assert_eq!(value(&h, "node 1"), "10.0.0.1, up, where it runs");
-    assert_eq!(value(&h, "node 3"), "10.0.0.3, up");
+    let node = |label| {
+        h.get_by_role_and_label(Role::Button, label)
+            .value()
+            .unwrap_or_default()
+    };
+    assert_eq!(node("node 1"), "10.0.0.1, up, where it runs");
+    assert_eq!(node("node 3"), "10.0.0.3, up");
 }
 
 #[test]

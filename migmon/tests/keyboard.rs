@@ -209,8 +209,7 @@ fn enter_without_a_target_asks_for_one() {
 fn arrows_move_the_focus_between_squares() {
     let mut h = harness();
     tab_to(&mut h, 100);
-    let first = focused(&h);
-    let mut seen = vec![first.clone()];
+    let mut seen = vec![focused(&h)];
     // (Up from the top squares goes on to the "watch node" chooser above the canvas.)
     for key in [Key::ArrowRight, Key::ArrowDown, Key::ArrowLeft] {
         press(&mut h, key);

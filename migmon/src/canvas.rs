@@ -64,6 +64,7 @@ impl MigMon {
                 focused = Some(sq);
             }
         }
+        self.keep_focus(focused.map(|s| s.key), &drawn);
         commands.extend(self.keys(ui, focused, &ids));
         self.draw_carried(ui);
         commands.extend(self.drop(ui, &places));
@@ -92,6 +93,22 @@ impl MigMon {
         }
         self.seen.retain(|_, s| time - s.time < 3.0);
         drawn
+    }
+
+    /// Remembers the square that has the focus; egui drops the focus of a widget that
+    /// is not drawn for a frame, which a moving process's square is not while its lists
+    /// catch up, so the square takes the focus back when it is drawn again.
+    fn keep_focus(&mut self, focused: Option<crate::circles::Key>, drawn: &[(Square, Pos2, bool)]) {
+        if focused.is_some() {
+            self.focus = crate::monitor::KeptFocus {
+                key: focused,
+                lost: false,
+            };
+        } else if let Some(key) = self.focus.key
+            && !drawn.iter().any(|(s, _, _)| s.key == key)
+        {
+            self.focus.lost = true;
+        }
     }
 
     /// The square being carried, on top of everything.
@@ -291,6 +308,12 @@ impl MigMon {
         }
         if let Some(m) = moving {
             progress_ring(painter, pos, fraction(m.progress.as_ref()));
+        }
+        if self.focus.lost && self.focus.key == Some(sq.key) && ui.memory(|m| m.focused().is_none())
+        {
+            // Back after a moment without a square (its lists between two nodes).
+            resp.request_focus();
+            self.focus.lost = false;
         }
         let focus = resp.has_focus();
         if focus {

@@ -8,7 +8,7 @@ use egui::{Key, Ui};
 use openmosix_hpc::model::NodeId;
 
 use crate::circles::Square;
-use crate::monitor::{Command, MigMon};
+use crate::monitor::{Command, KeptFocus, MigMon};
 
 /// Digits typed within this many seconds of each other make one node number.
 const TYPE_AHEAD_SECS: f64 = 1.0;
@@ -50,6 +50,7 @@ impl MigMon {
         if ui.input(|i| i.key_pressed(Key::Escape)) {
             self.target = None;
             self.typed = Typed::default();
+            self.focus = KeptFocus::default();
         }
         self.target = self.target.filter(|t| ids.contains(t));
         let square = focused?;

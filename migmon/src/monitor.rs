@@ -58,6 +58,13 @@ pub(crate) struct Notice {
     pub(crate) since: f64,
 }
 
+/// The square that had the keyboard focus, and whether it went out of sight since.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct KeptFocus {
+    pub(crate) key: Option<Key>,
+    pub(crate) lost: bool,
+}
+
 /// Where a square was last drawn, to glide it when it changes penguin.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Seen {
@@ -91,6 +98,7 @@ pub struct MigMon {
     /// The penguin chosen by the keys (a node number, PageDown/PageUp).
     pub(crate) target: Option<NodeId>,
     pub(crate) typed: Typed,
+    pub(crate) focus: KeptFocus,
     pub(crate) seen: HashMap<Key, Seen>,
     pub(crate) glides: HashMap<Key, Glide>,
     pub(crate) nodes: Vec<NodeView>,
@@ -117,6 +125,7 @@ impl MigMon {
             drag_pos: None,
             target: None,
             typed: Typed::default(),
+            focus: KeptFocus::default(),
             seen: HashMap::new(),
             glides: HashMap::new(),
             nodes: Vec::new(),

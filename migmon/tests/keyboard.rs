@@ -254,3 +254,53 @@ fn h_sends_a_migrated_process_home_and_not_one_at_home() {
         }]
     );
 }
+
+#[test]
+fn the_focus_comes_back_to_a_square_that_was_out_of_sight_for_a_moment() {
+    let mut h = harness();
+    tab_to(&mut h, 100);
+    // A list without it (a migration under way), then with it again.
+    let lists = [
+        vec![proc_(101, 1, 1, "sleep 101", "locked (nomig)")],
+        vec![
+            proc_(100, 1, 1, "sleep 100", ""),
+            proc_(101, 1, 1, "sleep 101", "locked (nomig)"),
+        ],
+    ];
+    for (i, list) in lists.into_iter().enumerate() {
+        h.state_mut().mon.on_outcome(
+            0,
+            &Outcome::Procs {
+                node: 1,
+                result: Ok(list),
+            },
+        );
+        h.run_steps(3);
+        if i == 0 {
+            assert!(focused(&h).is_none(), "{:?}", focused(&h));
+        }
+    }
+    assert_eq!(
+        focused(&h).as_deref(),
+        Some("pid 100 on node 1 — drag to move")
+    );
+    // Escape lets go for good.
+    press(&mut h, Key::Escape);
+    h.state_mut().mon.on_outcome(
+        0,
+        &Outcome::Procs {
+            node: 1,
+            result: Ok(vec![]),
+        },
+    );
+    h.run_steps(3);
+    h.state_mut().mon.on_outcome(
+        0,
+        &Outcome::Procs {
+            node: 1,
+            result: Ok(vec![proc_(100, 1, 1, "sleep 100", "")]),
+        },
+    );
+    h.run_steps(3);
+    assert!(focused(&h).is_none());
+}

@@ -24,8 +24,9 @@ pub fn lamp_state(node: &NodeView) -> (Color32, &'static str) {
     }
 }
 
-/// A round lamp with `label` as its accessible name and hover text.
-pub fn lamp(ui: &mut Ui, color: Color32, label: &str) -> Response {
+/// A round lamp named `label` for screen readers (e.g. "node 3 lamp"), its state word
+/// (from [`lamp_state`]) as its accessible value, and the state as hover text.
+pub fn lamp(ui: &mut Ui, color: Color32, label: &str, state: &str) -> Response {
     let size = ui.spacing().interact_size.y;
     let (rect, response) = ui.allocate_exact_size(Vec2::splat(size), Sense::hover());
     let c = rect.center();
@@ -38,8 +39,7 @@ pub fn lamp(ui: &mut Ui, color: Color32, label: &str) -> Response {
         r * 0.3,
         Color32::from_white_alpha(90),
     );
-    let label = label.to_owned();
-    response.widget_info(move || egui::WidgetInfo::labeled(egui::Role::Label, true, &label));
+    name(ui, &response, egui::Role::Image, label, state);
     response.on_hover_text(label_text(color))
 }
 
@@ -86,6 +86,60 @@ fn filled_bar(ui: &mut Ui, fraction: f32, text: &str, width: f32, fill: Color32)
             .corner_radius(2.0)
             .text(RichText::new(text).color(Color32::WHITE)),
     )
+}
+
+/// Names a widget for screen readers (and tests): its role, accessible label and value.
+pub fn name(ui: &Ui, response: &Response, role: egui::Role, label: &str, value: &str) {
+    // Through widget_info, which also gives the node its place on screen.
+    let enabled = response.enabled();
+    response.widget_info(|| egui::WidgetInfo::labeled(role, enabled, label));
+    let value = value.to_owned();
+    ui.ctx()
+        .accesskit_node_builder(response.id, move |b| b.set_value(value));
+}
+
+/// A ring around `response`'s widget while it has the keyboard focus, thicker and more
+/// visible than egui's own focus look, on every window's custom widgets alike.
+pub fn focus_ring(ui: &Ui, response: &Response) {
+    if response.has_focus() {
+        ring(ui.painter(), response.rect);
+    }
+}
+
+/// The keyboard focus colour: a strong blue, seen on light and dark backgrounds.
+pub const FOCUS: Color32 = Color32::from_rgb(20, 110, 230);
+
+/// Paints the focus ring around `rect`.
+pub fn ring(painter: &egui::Painter, rect: egui::Rect) {
+    painter.rect_stroke(
+        rect.expand(2.0),
+        3.0,
+        egui::Stroke::new(2.5, FOCUS),
+        egui::StrokeKind::Outside,
+    );
+}
+
+/// A named LCD number ([`lcd`]) whose panel screen readers find as `label` with the
+/// number as its value (the number itself stays a label of its own).
+pub fn named_lcd(ui: &mut Ui, value: &str, digits: usize, label: &str) -> Response {
+    let r = lcd(ui, value, digits);
+    let panel = ui.interact(r.rect, ui.scope_id().with(("lcd", label)), Sense::hover());
+    name(ui, &panel, egui::Role::Meter, label, value);
+    r
+}
+
+/// A named usage bar ([`bar`]): `label` for screen readers, `value` as its value.
+pub fn named_bar(
+    ui: &mut Ui,
+    fraction: f32,
+    text: &str,
+    width: f32,
+    label: &str,
+    value: &str,
+) -> Response {
+    let r = bar(ui, fraction, text, width);
+    name(ui, &r, egui::Role::ProgressIndicator, label, value);
+    r
 }
 
 /// An LCD-style number: green digits on a dark panel `digits` wide, right-aligned.

@@ -1,10 +1,12 @@
 //! The drawing of the monitor: penguins, lines, process squares with their tooltips,
-//! progress rings and padlocks, and the mouse: a square carried and where it is dropped.
+//! progress rings and padlocks, the keyboard focus ring, the names screen readers read,
+//! and the mouse: a square carried and where it is dropped.
 
 use std::collections::BTreeMap;
 
 use egui::{Color32, Pos2, Rect, Sense, Stroke, Ui, vec2};
 use openmosix_client::LinkState;
+use openmosix_gui::widgets;
 use openmosix_hpc::model::NodeId;
 
 use crate::circles::{Circle, Square, fraction};
@@ -54,11 +56,16 @@ impl MigMon {
             self.penguin(ui, &painter, place, circles.get(&place.id), pointer);
         }
         let mut commands = Vec::new();
+        let mut focused = None;
         for (sq, pos, green) in &drawn {
-            if let Some(c) = self.square(ui, &painter, sq, *pos, *green) {
-                commands.push(c);
+            let (command, focus) = self.square(ui, &painter, sq, *pos, *green);
+            commands.extend(command);
+            if focus {
+                focused = Some(sq);
             }
         }
+        self.keep_focus(focused.map(|s| s.key), &drawn);
+        commands.extend(self.keys(ui, focused, &ids));
         self.draw_carried(ui);
         commands.extend(self.drop(ui, &places));
         self.draw_notice(ui, &drawn, &places);
@@ -86,6 +93,22 @@ impl MigMon {
         }
         self.seen.retain(|_, s| time - s.time < 3.0);
         drawn
+    }
+
+    /// Remembers the square that has the focus; egui drops the focus of a widget that
+    /// is not drawn for a frame, which a moving process's square is not while its lists
+    /// catch up, so the square takes the focus back when it is drawn again.
+    fn keep_focus(&mut self, focused: Option<crate::circles::Key>, drawn: &[(Square, Pos2, bool)]) {
+        if focused.is_some() {
+            self.focus = crate::monitor::KeptFocus {
+                key: focused,
+                lost: false,
+            };
+        } else if let Some(key) = self.focus.key
+            && !drawn.iter().any(|(s, _, _)| s.key == key)
+        {
+            self.focus.lost = true;
+        }
     }
 
     /// The square being carried, on top of everything.
@@ -172,14 +195,20 @@ impl MigMon {
     ) {
         let view = self.nodes.iter().find(|n| n.id == place.id);
         let alive = view.is_some_and(|n| n.state == LinkState::Up);
-        let highlight =
-            self.dragging.is_some() && pointer.is_some_and(|p| drop_rect(place).contains(p));
+        let target = self.target == Some(place.id);
+        let highlight = target
+            || self.dragging.is_some() && pointer.is_some_and(|p| drop_rect(place).contains(p));
         penguin::paint(
             painter,
             place.center,
             place.size,
             penguin::Look { alive, highlight },
         );
+        if target {
+            // The keys' target: the focus colour, so that it reads as the keyboard's choice.
+            let r = place.size * 0.62 + 3.0;
+            painter.circle_stroke(place.center, r, Stroke::new(3.0, widgets::FOCUS));
+        }
         let count = circle.map_or(0, |c| c.shown.len());
         let below = layout::more_text_place(place, count);
         let title = format!("node {}", place.id);
@@ -207,13 +236,20 @@ impl MigMon {
             ui.scope_id().with(("migmon-penguin", place.id)),
             Sense::hover(),
         );
-        let label = title.clone();
-        resp.widget_info(move || egui::WidgetInfo::labeled(egui::Role::Image, true, &label));
         let state = view.map_or("unknown", |n| match n.state {
             LinkState::Up => "up",
             LinkState::Connecting => "connecting",
             LinkState::Down => "down",
         });
+        let mut value = format!("{state}, {count} processes shown");
+        if place.main {
+            value.push_str(", the watched node");
+        }
+        if target {
+            value.push_str(", target");
+        }
+        let label = format!("{title} penguin");
+        widgets::name(ui, &resp, egui::Role::Image, &label, &value);
         let mut tip = format!(
             "{title} ({}): {state}",
             view.map(|n| n.address.as_str()).unwrap_or("?")
@@ -227,6 +263,7 @@ impl MigMon {
         resp.on_hover_text(tip);
     }
 
+    /// One square; what the mouse asked of it, and whether it has the keyboard focus.
     fn square(
         &mut self,
         ui: &Ui,
@@ -234,12 +271,13 @@ impl MigMon {
         sq: &Square,
         pos: Pos2,
         green: bool,
-    ) -> Option<Command> {
+    ) -> (Option<Command>, bool) {
         let rect = Rect::from_center_size(pos, egui::Vec2::splat(SQUARE));
         let id = ui.scope_id().with(("migmon-square", sq.key));
         let resp = ui.interact(rect, id, Sense::click_and_drag());
-        let label = format!("pid {}", sq.pid);
-        resp.widget_info(move || egui::WidgetInfo::labeled(egui::Role::Button, true, &label));
+        let moving = self.moves.values().find(|m| m.key == sq.key);
+        let value = sq.value(green, moving.map(|m| m.progress.as_ref()));
+        widgets::name(ui, &resp, egui::Role::Button, &sq.label(), &value);
         let carried = self.dragging.as_ref().is_some_and(|d| d.key == sq.key);
         let color = fill(sq, self.main);
         let color = if carried {
@@ -268,8 +306,18 @@ impl MigMon {
                 Stroke::new(1.0, Color32::WHITE),
             );
         }
-        if let Some(m) = self.moves.values().find(|m| m.key == sq.key) {
+        if let Some(m) = moving {
             progress_ring(painter, pos, fraction(m.progress.as_ref()));
+        }
+        if self.focus.lost && self.focus.key == Some(sq.key) && ui.memory(|m| m.focused().is_none())
+        {
+            // Back after a moment without a square (its lists between two nodes).
+            resp.request_focus();
+            self.focus.lost = false;
+        }
+        let focus = resp.has_focus();
+        if focus {
+            widgets::ring(painter, rect.expand(1.5));
         }
         let mut command = None;
         if (resp.drag_started() || resp.dragged()) && self.dragging.is_none() {
@@ -280,7 +328,7 @@ impl MigMon {
             command = Some(Command::Home { square: sq.clone() });
         }
         resp.on_hover_text(sq.tip(green));
-        command
+        (command, focus)
     }
 
     /// The reason a dropped process stayed, in a small box beside its square, on the side

@@ -92,8 +92,41 @@ impl Square {
             tip.push_str("\ndouble-click to send it home");
         } else {
             tip.push_str("\ndrag it onto a penguin to move it there");
+            tip.push_str("\n(keys: its node's number, then Enter)");
         }
         tip
+    }
+
+    /// Its name for screen readers and tests: "pid 3012 on node 2 — drag to move" (or
+    /// "— cannot move" when it cannot).
+    pub fn label(&self) -> String {
+        let hint = if self.reason.is_some() {
+            "cannot move"
+        } else {
+            "drag to move"
+        };
+        format!("pid {} on node {} — {hint}", self.pid, self.at)
+    }
+
+    /// Its accessible value: the command line, where it comes from, why it cannot move and
+    /// the phase of its migration (`moving`: `Some` while one runs, with its progress).
+    pub fn value(&self, green: bool, moving: Option<Option<&Progress>>) -> String {
+        let mut v = self.cmdline.clone();
+        if green {
+            v.push_str(&format!(", migrated from node {}", self.home));
+        } else if self.home != self.at {
+            v.push_str(&format!(", guest from node {}", self.home));
+        }
+        if self.auto_moved {
+            v.push_str(", moved by the load balancer");
+        }
+        if let Some(r) = &self.reason {
+            v.push_str(&format!(", cannot move: {r}"));
+        }
+        if let Some(p) = moving {
+            v.push_str(&format!(", moving: {}", p.map_or("starting".into(), phase)));
+        }
+        v
     }
 
     /// Migrated away from the watched node `main`: drawn green, with a line home.

@@ -3,6 +3,8 @@
 //! A process that migrated sits, green, in a circle around the penguin it went to, with a
 //! line back to its home. Drag a square onto a penguin and the process moves there (for
 //! real, through the agents' migration core); double-click a green square and it goes home.
+//! Without a mouse: Tab or the arrows focus a square, a node's number or PageDown picks the
+//! target penguin, Enter sends the process there, H sends it home.
 //!
 //! [`MigMon`] draws from a [`openmosix_gui::ClusterSource`]: live agents in the program,
 //! fixed data in tests. Its [`MigMon::poll`] asks for every node's process list once a
@@ -10,6 +12,7 @@
 
 mod canvas;
 pub mod circles;
+mod keys;
 pub mod layout;
 pub mod monitor;
 pub mod penguin;

@@ -12,6 +12,7 @@ use openmosix_gui::{Action, ClusterSource, Outcome, Ticket};
 use openmosix_hpc::model::{NodeId, ProcInfo};
 
 use crate::circles::{Circle, Key, Square, circles, phase};
+use crate::keys::{HELP, Typed};
 
 /// How often every node's process list is asked for.
 pub const POLL_EVERY: Duration = Duration::from_secs(1);
@@ -38,11 +39,13 @@ pub(crate) struct Move {
     pub(crate) progress: Option<Progress>,
 }
 
-/// What the mouse asked for while drawing.
+/// What the mouse or the keys asked for while drawing.
 #[derive(Debug, Clone)]
 pub(crate) enum Command {
     /// A square dropped on a penguin.
     Drop { square: Square, onto: NodeId },
+    /// A square sent to the target penguin with Enter.
+    Send { square: Square, onto: NodeId },
     /// A green square double-clicked: send it home.
     Home { square: Square },
 }
@@ -53,6 +56,13 @@ pub(crate) struct Notice {
     pub(crate) key: Key,
     pub(crate) text: String,
     pub(crate) since: f64,
+}
+
+/// The square that had the keyboard focus, and whether it went out of sight since.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct KeptFocus {
+    pub(crate) key: Option<Key>,
+    pub(crate) lost: bool,
 }
 
 /// Where a square was last drawn, to glide it when it changes penguin.
@@ -85,6 +95,10 @@ pub struct MigMon {
     pub(crate) notice: Option<Notice>,
     pub(crate) dragging: Option<Square>,
     pub(crate) drag_pos: Option<Pos2>,
+    /// The penguin chosen by the keys (a node number, PageDown/PageUp).
+    pub(crate) target: Option<NodeId>,
+    pub(crate) typed: Typed,
+    pub(crate) focus: KeptFocus,
     pub(crate) seen: HashMap<Key, Seen>,
     pub(crate) glides: HashMap<Key, Glide>,
     pub(crate) nodes: Vec<NodeView>,
@@ -109,6 +123,9 @@ impl MigMon {
             notice: None,
             dragging: None,
             drag_pos: None,
+            target: None,
+            typed: Typed::default(),
+            focus: KeptFocus::default(),
             seen: HashMap::new(),
             glides: HashMap::new(),
             nodes: Vec::new(),
@@ -146,6 +163,11 @@ impl MigMon {
             .find(|s| s.pid == pid)
             .or_else(|| all().find(|s| s.key.1 == pid && s.key.0 == self.main))
             .map(|s| (s.at, s.green(self.main)))
+    }
+
+    /// The penguin the keys chose as the target, if any.
+    pub fn target(&self) -> Option<NodeId> {
+        self.target
     }
 
     /// Whether a migration this window started is still running.
@@ -289,6 +311,13 @@ impl MigMon {
         if let Some(n) = source.notice() {
             ui.colored_label(ui.visuals().warn_fg_color, n);
         }
+        ui.horizontal(|ui| {
+            if let Some(t) = self.target {
+                ui.strong(format!("target: node {t}"));
+                ui.separator();
+            }
+            ui.small(HELP);
+        });
         // The chooser may have changed the watched node.
         let circles = circles(&self.procs, self.main);
         let size = ui.available_size().max(vec2(320.0, 320.0));
@@ -345,10 +374,14 @@ impl MigMon {
         self.set_main_node(main);
     }
 
-    /// Acts on what the mouse asked for.
+    /// Acts on what the mouse or the keys asked for.
     fn apply(&mut self, command: Command, source: &dyn ClusterSource) {
         let (square, to) = match command {
-            Command::Drop { square, onto } => {
+            Command::Send { square, onto } if onto == square.at => {
+                self.status = format!("pid {} is on node {onto} already", square.pid);
+                return;
+            }
+            Command::Drop { square, onto } | Command::Send { square, onto } => {
                 if onto == square.at {
                     return;
                 }
@@ -371,6 +404,10 @@ impl MigMon {
                     return;
                 }
                 (square, Target::Node(onto))
+            }
+            Command::Home { square } if square.home == square.at => {
+                self.status = format!("pid {} is at home already", square.pid);
+                return;
             }
             Command::Home { square } => (square, Target::Home),
         };

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 use openmosix_gui::ClusterSource as _;
@@ -76,15 +77,42 @@ impl Drop for Cleanup {
     }
 }
 
-fn center(h: &H, label: &str) -> egui::Pos2 {
-    h.get_by_label(label).rect().center()
+/// "pid N": that process's square (its label: "pid N on node M — …"); "node N": that
+/// node's penguin.
+fn find<'h>(h: &'h H, what: &str) -> egui_kittest::Node<'h> {
+    match what.strip_prefix("pid ") {
+        Some(pid) => {
+            let prefix = format!("pid {pid} on node ");
+            h.get_by(move |n| {
+                n.role() == Role::Button && n.label().is_some_and(|l| l.starts_with(&prefix))
+            })
+        }
+        None => {
+            let label = format!("{what} penguin");
+            h.get_by(move |n| {
+                n.role() == Role::Image && n.label().as_deref() == Some(label.as_str())
+            })
+        }
+    }
+}
+
+fn has(h: &H, what: &str) -> bool {
+    let prefix = format!("{what} on node ");
+    h.query_by(move |n| {
+        n.role() == Role::Button && n.label().is_some_and(|l| l.starts_with(&prefix))
+    })
+    .is_some()
+}
+
+fn center(h: &H, what: &str) -> egui::Pos2 {
+    find(h, what).rect().center()
 }
 
 /// Waits for `pid`'s square by node 2 (`what`), then drags it onto node 3's penguin.
 fn drag_to_node_3(h: &mut H, pid: i32, what: &str) {
     let label = format!("pid {pid}");
     wait(h, 10, what, |h| {
-        h.state().window.square_state(pid) == Some((2, false)) && h.query_by_label(&label).is_some()
+        h.state().window.square_state(pid) == Some((2, false)) && has(h, &label)
     });
     let (from, to) = (center(h, &label), center(h, "node 3"));
     drag(h, from, to, 8);
@@ -139,9 +167,9 @@ fn a_dragged_square_migrates_and_a_double_click_sends_it_home() {
 
     // Double-click: home.
     let label = format!("pid {new_pid}");
-    h.get_by_label(&label).click();
+    find(&h, &label).click();
     h.run_steps(1);
-    h.get_by_label(&label).click();
+    find(&h, &label).click();
     h.run_steps(2);
     wait(&mut h, 60, "the way home", |h| {
         !h.state().window.is_moving()

@@ -1,5 +1,6 @@
 //! The real window (egui_kittest) over fixed data: drag and drop, locks, double-click.
 
+use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 use openmosix_client::migrate::Target;
@@ -82,15 +83,36 @@ fn drag_and_settle(h: &mut Harness<'static, State>, from: egui::Pos2, to: egui::
     h.run();
 }
 
-fn double_click(h: &mut Harness<'static, State>, label: &str) {
-    h.get_by_label(label).click();
+fn double_click(h: &mut Harness<'static, State>, what: &str) {
+    find(h, what).click();
     h.run_steps(1);
-    h.get_by_label(label).click();
+    find(h, what).click();
     h.run();
 }
 
-fn center(h: &Harness<'static, State>, label: &str) -> egui::Pos2 {
-    h.get_by_label(label).rect().center()
+/// The square of `pid` (its label: "pid {pid} on node {n} — …"), if it is drawn.
+fn square<'h>(h: &'h Harness<'static, State>, pid: i32) -> Option<egui_kittest::Node<'h>> {
+    let prefix = format!("pid {pid} on node ");
+    h.query_by(move |n| {
+        n.role() == Role::Button && n.label().is_some_and(|l| l.starts_with(&prefix))
+    })
+}
+
+/// "pid N": that process's square; "node N": that node's penguin.
+fn find<'h>(h: &'h Harness<'static, State>, what: &str) -> egui_kittest::Node<'h> {
+    match what.strip_prefix("pid ") {
+        Some(pid) => square(h, pid.parse().expect("a pid")).expect(what),
+        None => {
+            let label = format!("{what} penguin");
+            h.get_by(move |n| {
+                n.role() == Role::Image && n.label().as_deref() == Some(label.as_str())
+            })
+        }
+    }
+}
+
+fn center(h: &Harness<'static, State>, what: &str) -> egui::Pos2 {
+    find(h, what).rect().center()
 }
 
 fn migrations(h: &Harness<'static, State>) -> Vec<Action> {
@@ -109,20 +131,14 @@ fn migrations(h: &Harness<'static, State>) -> Vec<Action> {
 fn only_user_processes_get_squares() {
     let h = harness();
     for pid in [100, 101, 200] {
-        assert!(
-            h.query_by_label(&format!("pid {pid}")).is_some(),
-            "pid {pid}"
-        );
+        assert!(square(&h, pid).is_some(), "pid {pid}");
     }
     // init, kernel threads, sshd, the agent; and node 2's own processes.
     for pid in [1, 2, 50, 60, 300] {
-        assert!(
-            h.query_by_label(&format!("pid {pid}")).is_none(),
-            "pid {pid}"
-        );
+        assert!(square(&h, pid).is_none(), "pid {pid}");
     }
     for n in 1..=3 {
-        h.get_by_label(&format!("node {n}"));
+        h.get_by_label(&format!("node {n} penguin"));
     }
     assert_eq!(h.state().mon.square_state(100), Some((1, false)));
     assert_eq!(h.state().mon.square_state(200), Some((3, true)));
@@ -150,7 +166,7 @@ fn dragging_a_square_onto_a_penguin_migrates_it_there() {
 fn a_drop_outside_any_penguin_does_nothing() {
     let mut h = harness();
     let from = center(&h, "pid 100");
-    let to = h.get_by_label("node 3").rect().center() + egui::vec2(0.0, -150.0);
+    let to = center(&h, "node 3") + egui::vec2(0.0, -150.0);
     drag_and_settle(&mut h, from, to);
     assert!(migrations(&h).is_empty());
 }
@@ -223,7 +239,7 @@ fn a_finished_migration_moves_the_square_and_turns_it_green() {
     assert!(mon.status().starts_with("moved pid 100 to node 2"));
     assert_eq!(mon.square_state(100), Some((2, true)));
     h.run();
-    assert!(h.query_by_label("pid 100").is_some());
+    assert!(square(&h, 100).is_some());
     // A process list asked before the migration ended is stale and changes nothing.
     let mon = &mut h.state_mut().mon;
     mon.on_outcome(
@@ -293,12 +309,12 @@ fn a_full_circle_shows_48_squares_and_counts_the_rest() {
         );
     h.run();
     let shown = (1000..1060)
-        .filter(|pid| h.query_by_label(&format!("pid {pid}")).is_some())
+        .filter(|pid| square(&h, *pid).is_some())
         .count();
     assert_eq!(shown, 48);
     // The lowest pids are shown.
-    assert!(h.query_by_label("pid 1047").is_some());
-    assert!(h.query_by_label("pid 1048").is_none());
+    assert!(square(&h, 1047).is_some());
+    assert!(square(&h, 1048).is_none());
     h.get_by_label_contains("60 processes on node 1");
 }
 

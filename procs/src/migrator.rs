@@ -50,6 +50,8 @@ pub struct Migrator {
     /// What happened, newest last: (success, sentence).
     messages: Vec<(bool, String)>,
     moved: bool,
+    /// The keyboard focus goes to the first other node's button when the window opens.
+    focus_first: bool,
 }
 
 /// The fraction and words of a migration phase.
@@ -137,6 +139,7 @@ impl Migrator {
             moving: None,
             messages: Vec::new(),
             moved: false,
+            focus_first: true,
         }
     }
 
@@ -338,7 +341,7 @@ impl Migrator {
 
     fn nodes_ui(&mut self, ui: &mut Ui, nodes: &[NodeView], source: &dyn ClusterSource) {
         ui.label(format!(
-            "doubleclick a node for migrating PID {} running on node {}",
+            "doubleclick a node (or arrow to it, Enter) for migrating PID {} running on node {}",
             self.pid, self.node
         ));
         let mut target = None;
@@ -349,14 +352,34 @@ impl Migrator {
                 for n in nodes {
                     ui.horizontal(|ui| {
                         let (color, word) = lamp_state(n);
-                        lamp(ui, color, &format!("node {} {word}", n.id));
+                        lamp(ui, color, &format!("node {} lamp", n.id), word);
                         let here = n.id == self.node;
                         let r = ui
                             .add(egui::Button::selectable(here, format!("node {}", n.id)))
-                            .on_hover_text(format!("{}: double-click to migrate there", n.address));
+                            .on_hover_text(format!(
+                                "{}: double-click (or Enter) to migrate there",
+                                n.address
+                            ));
+                        let value = format!(
+                            "{}, {word}{}",
+                            n.address,
+                            if here { ", where it runs" } else { "" }
+                        );
+                        ui.ctx()
+                            .accesskit_node_builder(r.id, |b| b.set_value(value));
+                        // The Enter that opened the window may still be in this frame's
+                        // input: it must not migrate too.
+                        let just_focused = self.focus_first && !here;
+                        if just_focused {
+                            r.request_focus();
+                            self.focus_first = false;
+                        }
+                        widgets::focus_ring(ui, &r);
                         ui.small(&n.address);
-
-                        if r.double_clicked() {
+                        let enter = !just_focused
+                            && r.has_focus()
+                            && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                        if r.double_clicked() || enter {
                             target = Some(n.id);
                         }
                     });
@@ -376,15 +399,13 @@ impl Migrator {
         let busy = self.moving.is_some();
         ui.horizontal(|ui| {
             ui.label("send to");
-            if ui
-                .add_enabled(!busy, egui::Button::new("home"))
+            if button(ui, !busy, "home")
                 .on_hover_text("send it to its home node")
                 .clicked()
             {
                 self.migrate(Target::Home, source);
             }
-            if ui
-                .add_enabled(!busy, egui::Button::new("best"))
+            if button(ui, !busy, "best")
                 .on_hover_text("send it where it would run fastest (load, speed, CPUs, memory)")
                 .clicked()
             {
@@ -392,23 +413,13 @@ impl Migrator {
             }
         });
         ui.horizontal(|ui| {
-            if ui
-                .add_enabled(!busy, egui::Button::new("kill"))
-                .on_hover_text("SIGKILL")
-                .clicked()
-            {
+            if button(ui, !busy, "kill").on_hover_text("SIGKILL").clicked() {
                 self.signal(Signal::Kill, lists, source);
             }
-            if ui
-                .add_enabled(!busy, egui::Button::new("SIGSTOP"))
-                .clicked()
-            {
+            if button(ui, !busy, "SIGSTOP").clicked() {
                 self.signal(Signal::Stop, lists, source);
             }
-            if ui
-                .add_enabled(!busy, egui::Button::new("SIGCONT"))
-                .clicked()
-            {
+            if button(ui, !busy, "SIGCONT").clicked() {
                 self.signal(Signal::Cont, lists, source);
             }
         });
@@ -417,14 +428,18 @@ impl Migrator {
         ui.label("renice process (-20 fast … 20 slow)");
         ui.horizontal(|ui| {
             ui.add(egui::Slider::new(&mut self.nice, -20..=20).text("nice"));
-            if ui
-                .add_enabled(!busy, egui::Button::new("apply nice"))
-                .clicked()
-            {
+            if button(ui, !busy, "apply nice").clicked() {
                 self.renice(source);
             }
         });
     }
+}
+
+/// A button, with the focus ring drawn around it while it has the keyboard focus.
+fn button(ui: &mut Ui, enabled: bool, text: &str) -> egui::Response {
+    let r = ui.add_enabled(enabled, egui::Button::new(text));
+    widgets::focus_ring(ui, &r);
+    r
 }
 
 /// The status fields of the HOWTO's picture.

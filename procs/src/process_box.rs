@@ -159,6 +159,19 @@ impl Row {
         pid_label(self.pid, self.node)
     }
 
+    /// The accessible value of its pid button: command line, state, where it comes from
+    /// and why it cannot move.
+    pub fn value(&self) -> String {
+        let mut v = format!("{}, {}", self.command, state_word(self.state));
+        if self.migrated {
+            v.push_str(&format!(", migrated from node {}", self.home));
+        }
+        if let Some(r) = &self.locked {
+            v.push_str(&format!(", cannot move: {r}"));
+        }
+        v
+    }
+
     fn matches(&self, filter: &str) -> bool {
         let f = filter.trim().to_lowercase();
         if f.is_empty() {
@@ -320,7 +333,7 @@ impl ProcessBox {
             {
                 command = Some(BoxCommand::Remote);
             }
-            ui.small("double-click a pid to manage the process");
+            ui.small("double-click a pid (or Tab / arrows to it and Enter) to manage the process");
         });
         command
     }
@@ -432,7 +445,8 @@ impl ProcessBox {
 
     fn row_ui(&mut self, ui: &mut Ui, row: &Row, height: f32) -> Option<BoxCommand> {
         let mut command = None;
-        ui.horizontal(|ui| {
+        let mut focused = false;
+        let line = ui.horizontal(|ui| {
             ui.set_height(height);
             cell(ui, MARK_WIDTH, |ui| marks(ui, row));
             let color = row.migrated.then_some(MIGRATED);
@@ -449,12 +463,15 @@ impl ProcessBox {
                     selected,
                     colored(row.pid.to_string()),
                 ));
-                let label = row.label();
-                r.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &label));
+                let (label, value) = (row.label(), row.value());
+                widgets::name(ui, &r, egui::Role::Button, &label, &value);
+                focused = r.has_focus();
                 if r.clicked() {
                     self.selected = Some((row.node, row.pid));
                 }
-                if r.double_clicked() {
+                // Enter on the focused pid: the keyboard's double-click.
+                let enter = focused && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                if r.double_clicked() || enter {
                     self.selected = Some((row.node, row.pid));
                     command = Some(BoxCommand::Migrator(row.node, row.pid));
                 }
@@ -475,6 +492,10 @@ impl ProcessBox {
             let width = ui.available_width();
             cell(ui, width, |ui| command_cell(ui, row, color));
         });
+        if focused {
+            // The whole row is ringed while its pid has the keyboard focus.
+            widgets::ring(ui.painter(), line.response.rect.shrink(1.0));
+        }
         command
     }
 }

@@ -247,7 +247,7 @@ pub fn host_dial(ui: &mut Ui, node: &mut NodeId, ids: &[NodeId]) -> Response {
     let inner = ui.horizontal(|ui| {
         let mut response = dial(ui, node, ids);
         ui.vertical(|ui| {
-            widgets::lcd(ui, &node.to_string(), 3);
+            widgets::named_lcd(ui, &node.to_string(), 3, "host chooser LCD");
             ui.horizontal(|ui| {
                 let first = ids.first().is_some_and(|&id| id == *node);
                 let last = ids.last().is_some_and(|&id| id == *node);

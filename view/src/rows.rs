@@ -2,7 +2,7 @@
 
 use egui::{RichText, Ui};
 use openmosix_client::{LinkState, NodeView};
-use openmosix_gui::widgets::{bar, lamp, lamp_state, lcd, quality_bar};
+use openmosix_gui::widgets::{self, lamp, lamp_state, named_bar, named_lcd, quality_bar};
 use openmosix_hpc::model::NodeId;
 
 use crate::app::{App, SpeedEdit};
@@ -28,25 +28,28 @@ pub fn summary(app: &mut App, ui: &mut Ui) {
             ui.label("all cpu");
             ui.end_row();
             ui.label(format!("{} of {} up", s.up, s.nodes));
-            quality_bar(
-                ui,
-                s.efficiency / 100.0,
-                &format!("{:.0} %", s.efficiency),
-                150.0,
-            )
-            .on_hover_text("100 % = every node carries the same load per CPU (docs/figures.md)");
-            bar(
+            let efficiency = format!("{:.0} %", s.efficiency);
+            let r = quality_bar(ui, s.efficiency / 100.0, &efficiency, 150.0);
+            let role = egui::Role::ProgressIndicator;
+            widgets::name(ui, &r, role, "load-balancing efficiency", &efficiency);
+            r.on_hover_text("100 % = every node carries the same load per CPU (docs/figures.md)");
+            let load = format!("{:.0} %", s.load_percent);
+            named_bar(
                 ui,
                 s.load_percent / 100.0,
-                &format!("{:.0} %", s.load_percent),
+                &load,
                 120.0,
+                "overall load",
+                &load,
             );
             let used = if s.mem_total == 0 {
                 0.0
             } else {
                 s.mem_used as f32 / s.mem_total as f32
             };
-            bar(ui, used, &format!("{:.0} %", used * 100.0), 120.0);
+            let used_text = format!("{:.0} %", used * 100.0);
+            let label = "overall used mem";
+            named_bar(ui, used, &used_text, 120.0, label, &used_text);
             ui.label(human_bytes(s.mem_total));
             ui.label(s.cpus.to_string());
             ui.end_row();
@@ -69,10 +72,15 @@ pub fn table(app: &mut App, ui: &mut Ui) {
                 .logarithmic(true)
                 .show_value(false),
         );
-        ui.ctx()
-            .accesskit_node_builder(r.id, |b| b.set_label("all nodes speed"));
+        widgets::name(
+            ui,
+            &r,
+            egui::Role::Slider,
+            "all nodes speed",
+            &v.to_string(),
+        );
         app.all_speed = v;
-        lcd(ui, &v.to_string(), 5);
+        named_lcd(ui, &v.to_string(), 5, "all nodes speed LCD");
         if r.drag_stopped() || (r.changed() && !r.dragged()) {
             let ids: Vec<_> = app
                 .nodes
@@ -101,7 +109,7 @@ fn row(app: &mut App, ui: &mut Ui, node: &NodeView) {
     ui.horizontal(|ui| {
         ui.set_height(ROW_HEIGHT - 4.0);
         let (color, word) = lamp_state(node);
-        let lamp_resp = lamp(ui, color, &format!("node {} {word}", node.id));
+        let lamp_resp = lamp(ui, color, &format!("node {} lamp", node.id), word);
         if let Some(reason) = &node.reason {
             lamp_resp.on_hover_text(reason.as_str());
         }
@@ -126,10 +134,22 @@ fn row(app: &mut App, ui: &mut Ui, node: &NodeView) {
         };
         speed(app, ui, node.id, info.speed, up);
         let load = load_percent(info);
-        bar(ui, load / 100.0, &format!("{load:.0} %"), 110.0)
-            .on_hover_text(format!("openMosix load {}", info.load));
+        let id = node.id;
+        let text = format!("{load:.0} %");
+        let value = info.load.to_string();
+        named_bar(
+            ui,
+            load / 100.0,
+            &text,
+            110.0,
+            &format!("node {id} load"),
+            &value,
+        )
+        .on_hover_text(format!("openMosix load {}", info.load));
         let mem = mem_used_fraction(info);
-        bar(ui, mem, &format!("{:.0} %", mem * 100.0), 110.0);
+        let text = format!("{:.0} %", mem * 100.0);
+        let value = format!("{text} used");
+        named_bar(ui, mem, &text, 110.0, &format!("node {id} memory"), &value);
         ui.add_sized([80.0, 18.0], egui::Label::new(human_bytes(info.mem)))
             .on_hover_text("available memory");
         ui.label(format!("{} cpu", info.cpus));
@@ -146,8 +166,13 @@ fn speed(app: &mut App, ui: &mut Ui, node: NodeId, reported: u32, up: bool) {
             .logarithmic(true)
             .show_value(false),
     );
-    ui.ctx()
-        .accesskit_node_builder(r.id, |b| b.set_label(format!("node {node} speed")));
+    widgets::name(
+        ui,
+        &r,
+        egui::Role::Slider,
+        &format!("node {node} speed"),
+        &v.to_string(),
+    );
     if r.changed() {
         app.speed_edits.insert(
             node,
@@ -160,5 +185,5 @@ fn speed(app: &mut App, ui: &mut Ui, node: NodeId, reported: u32, up: bool) {
     if r.drag_stopped() || (r.changed() && !r.dragged()) {
         app.set_speed(node, v);
     }
-    lcd(ui, &v.to_string(), 5);
+    named_lcd(ui, &v.to_string(), 5, &format!("node {node} speed LCD"));
 }

@@ -108,6 +108,8 @@ fn run_on_the_chosen_node_with_split_arguments() {
     h.run();
     assert_eq!(dial_value(&h), Some(3.0));
     h.get_by_label("3");
+    let lcd = h.get_by_label("host chooser LCD").value();
+    assert_eq!(lcd.as_deref(), Some("3"));
     execute(&mut h);
     assert_eq!(
         actions(&h),

@@ -1,0 +1,115 @@
+//! The monitor by keys against real agents on a 3-node testbed: Tab to a square, `3`,
+//! Enter, and the process moves to node 3 for real; H brings it home.
+
+use std::time::Instant;
+
+use egui::Key;
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
+use openmosix_gui::ClusterSource as _;
+use openmosix_testbed::gui::{LiveApp, wait_explained};
+use openmosix_testbed::{Testbed, serial};
+use openmosixmigmon::MigMon;
+use serde_json::Value;
+
+fn bed() -> &'static Testbed {
+    Testbed::shared("hkmig", 150, 3)
+}
+
+type App = LiveApp<MigMon>;
+type H = Harness<'static, App>;
+
+/// One frame of the program: poll, hand over the outcomes, draw.
+fn frame(ui: &mut egui::Ui, app: &mut App) {
+    app.source.set_repaint(ui.ctx());
+    app.window.poll(&app.source, Instant::now());
+    for (ticket, outcome) in app.source.outcomes() {
+        app.window.on_outcome(ticket, &outcome);
+    }
+    app.window.ui(ui, &app.source);
+}
+
+fn wait(h: &mut H, secs: u64, what: &str, cond: impl FnMut(&H) -> bool) {
+    wait_explained(h, secs, what, cond, |h| {
+        format!("status: {}", h.state().window.status())
+    });
+}
+
+/// The label of the widget with the keyboard focus, if any.
+fn focused(h: &H) -> Option<String> {
+    h.query_by(|n| n.is_focused())
+        .and_then(|n| n.accesskit_node().label())
+}
+
+fn press(h: &mut H, key: Key) {
+    h.key_press(key);
+    h.run_steps(2);
+}
+
+/// Kills the marker wherever it ended, even when the test fails.
+struct Cleanup(&'static str);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        bed().kill_all(self.0);
+    }
+}
+
+#[test]
+fn tab_3_and_enter_move_a_process_and_h_brings_it_home() {
+    let _g = serial();
+    let _c = Cleanup("sleep 4715");
+    let pid = i32::try_from(bed().run_job(2, &[], &["sleep", "4715"])).expect("a pid");
+    let app = LiveApp::start(&bed().cluster_file, MigMon::new(2));
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1000.0, 760.0))
+        .with_step_dt(1.0 / 30.0)
+        .with_max_steps(200)
+        .build_ui_state(frame, app);
+    wait(&mut h, 15, "every node up", |h| h.state().all_up(3));
+    wait(&mut h, 10, "the marker's square by node 2", |h| {
+        h.state().window.square_state(pid) == Some((2, false))
+    });
+    let square = format!("pid {pid} on node 2 — drag to move");
+    for _ in 0..60 {
+        if focused(&h).as_deref() == Some(square.as_str()) {
+            break;
+        }
+        press(&mut h, Key::Tab);
+    }
+    assert_eq!(focused(&h).as_deref(), Some(square.as_str()));
+    press(&mut h, Key::Num3);
+    assert_eq!(h.state().window.target(), Some(3));
+    press(&mut h, Key::Enter);
+    assert!(
+        h.state().window.is_moving(),
+        "{}",
+        h.state().window.status()
+    );
+    wait(&mut h, 60, "the migration's end", |h| {
+        !h.state().window.is_moving()
+    });
+    let status = h.state().window.status().to_owned();
+    assert!(
+        status.starts_with(&format!("moved pid {pid} to node 3")),
+        "{status}"
+    );
+    let guest: Vec<Value> = bed()
+        .ps(3)
+        .into_iter()
+        .filter(|p| p["home"] == 2 && p["home_pid"].as_i64() == Some(i64::from(pid)))
+        .collect();
+    assert_eq!(guest.len(), 1, "pid {pid} is not a guest on node 3");
+    // The focus stays on the process's square, now by node 3: H sends it home.
+    wait(&mut h, 5, "the focused square by node 3", |h| {
+        focused(h).is_some_and(|l| l.contains(" on node 3 — "))
+    });
+    press(&mut h, Key::H);
+    wait(&mut h, 60, "the way home", |h| {
+        !h.state().window.is_moving()
+    });
+    let status = h.state().window.status().to_owned();
+    assert!(status.contains("to node 2"), "{status}");
+    assert!(bed().ps(2).iter().any(|p| p["cmdline"] == "sleep 4715"));
+    assert!(!bed().ps(3).iter().any(|p| p["cmdline"] == "sleep 4715"));
+}

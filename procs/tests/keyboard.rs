@@ -1,0 +1,245 @@
+//! The process box and the migrator without a mouse, and what screen readers read
+//! (egui_kittest over made-up lists): Tab or the arrows reach a pid, Enter opens its
+//! migrator with the focus on a node, the arrows choose the node and Enter migrates there;
+//! kill, SIGSTOP and the rest by Tab and Enter.
+
+use std::time::{Duration, Instant};
+
+use egui::Key;
+use egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
+use openmosix_client::migrate::Target;
+use openmosix_gui::{Action, Outcome, StaticSource, Ticket};
+use openmosix_hpc::model::{NodeId, ProcInfo, Signal};
+use openmosix_testbed::fixtures::{node_view, proc_info};
+use openmosixprocs::ProcsWindow;
+
+struct State {
+    source: StaticSource,
+    window: ProcsWindow,
+}
+
+fn proc(node: NodeId, pid: i32, ppid: i32, uid: u32, cmd: &str) -> ProcInfo {
+    ProcInfo {
+        ppid,
+        uid,
+        utime: 181,
+        vsize: 3_633_152,
+        rss: 1_793_000,
+        ..proc_info(pid, node, cmd)
+    }
+}
+
+/// Node 1: init, a shell with a child `sleep 4711`, a process holding a file lock.
+/// Node 2: a guest from node 1 (povray) and a local daemon. Node 3: nothing.
+fn lists() -> Vec<(NodeId, Vec<ProcInfo>)> {
+    let mut locked = proc(1, 300, 1, 0, "/usr/sbin/lockd --hold");
+    locked.cantmove = "it holds a file lock".into();
+    locked.nice = 5;
+    let mut sleeper = proc(1, 200, 100, 1000, "sleep 4711");
+    sleeper.nice = -3;
+    let mut guest = proc(2, 50, 1, 1000, "/usr/local/povray/bin/x-pvmpov");
+    guest.home = 1;
+    guest.home_pid = 1809;
+    guest.nmigs = 1;
+    guest.state = 'R';
+    vec![
+        (
+            1,
+            vec![
+                proc(1, 1, 0, 0, "/sbin/init"),
+                proc(1, 100, 1, 1000, "-bash"),
+                sleeper,
+                locked,
+            ],
+        ),
+        (2, vec![guest, proc(2, 70, 1, 0, "/usr/sbin/sshd -D")]),
+        (3, vec![]),
+    ]
+}
+
+fn harness() -> Harness<'static, State> {
+    let state = State {
+        source: StaticSource {
+            nodes: vec![node_view(1), node_view(2), node_view(3)],
+            ..StaticSource::default()
+        },
+        window: ProcsWindow::new(),
+    };
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1000.0, 700.0))
+        // Short steps: every input event is a step, and a double click must fit in 0.3 s.
+        .with_step_dt(0.02)
+        .build_ui_state(
+            |ui, s: &mut State| {
+                s.window.logic(&s.source);
+                egui::CentralPanel::default_margins().show(ui, |ui| s.window.ui(ui));
+                let ctx = ui.ctx().clone();
+                s.window.windows(&ctx, &s.source);
+            },
+            state,
+        );
+    h.run_steps(3);
+    feed(&mut h);
+    h
+}
+
+fn actions(h: &Harness<'static, State>) -> Vec<Action> {
+    h.state()
+        .source
+        .actions
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+}
+
+/// Polls once and answers every list request with the made-up lists.
+fn feed(h: &mut Harness<'static, State>) {
+    let before = actions(h).len();
+    let now = Instant::now() + Duration::from_secs(3600);
+    {
+        let s = h.state_mut();
+        s.window.poll(&s.source, now);
+    }
+    let all = lists();
+    for (i, action) in actions(h).into_iter().enumerate().skip(before) {
+        let Action::Procs { node } = action else {
+            continue;
+        };
+        let procs = all
+            .iter()
+            .find(|(n, _)| *n == node)
+            .map(|(_, p)| p.clone())
+            .unwrap_or_default();
+        let ticket = (i + 1) as Ticket;
+        let taken = h.state_mut().window.on_outcome(
+            ticket,
+            &Outcome::Procs {
+                node,
+                result: Ok(procs),
+            },
+        );
+        assert!(taken, "the list of node {node} was not taken");
+    }
+    h.run_steps(3);
+}
+
+type H = Harness<'static, State>;
+
+fn press(h: &mut H, key: Key) {
+    h.key_press(key);
+    h.run_steps(3);
+}
+
+/// The label of the widget with the keyboard focus, if any.
+fn focused(h: &H) -> Option<String> {
+    h.query_by(|n| n.is_focused())
+        .and_then(|n| n.accesskit_node().label())
+}
+
+/// Presses Tab until the widget labelled `label` has the focus (at most 40 times).
+fn tab_to(h: &mut H, label: &str) {
+    for _ in 0..40 {
+        press(h, Key::Tab);
+        if focused(h).as_deref() == Some(label) {
+            return;
+        }
+    }
+    panic!("Tab never reached {label}; focus on {:?}", focused(h));
+}
+
+fn value(h: &H, label: &str) -> String {
+    h.get_by_label(label).value().unwrap_or_default()
+}
+
+#[test]
+fn pids_lamps_and_nodes_have_names_and_values() {
+    let mut h = harness();
+    assert_eq!(value(&h, "pid 200 on node 1"), "sleep 4711, sleeping");
+    assert_eq!(
+        value(&h, "pid 300 on node 1"),
+        "/usr/sbin/lockd --hold, sleeping, cannot move: it holds a file lock"
+    );
+    assert_eq!(
+        value(&h, "pid 50 on node 2"),
+        "/usr/local/povray/bin/x-pvmpov, running, migrated from node 1"
+    );
+    h.state_mut().window.open_migrator(1, 200);
+    h.run_steps(3);
+    assert_eq!(value(&h, "node 1 lamp"), "up");
+    let node = |label| {
+        h.get_by_role_and_label(Role::Button, label)
+            .value()
+            .unwrap_or_default()
+    };
+    assert_eq!(node("node 1"), "10.0.0.1, up, where it runs");
+    assert_eq!(node("node 3"), "10.0.0.3, up");
+}
+
+#[test]
+fn enter_on_a_pid_opens_its_migrator_and_enter_on_a_node_migrates_there() {
+    let mut h = harness();
+    tab_to(&mut h, "pid 100 on node 1");
+    // Down the rows with the arrow keys: 100, then 200.
+    press(&mut h, Key::ArrowDown);
+    assert_eq!(focused(&h).as_deref(), Some("pid 200 on node 1"));
+    press(&mut h, Key::Enter);
+    h.get_by_label("migrator: pid 200 on node 1");
+    // The focus is on the first other node; the arrow takes it to the next.
+    assert_eq!(focused(&h).as_deref(), Some("node 2"));
+    press(&mut h, Key::ArrowDown);
+    assert_eq!(focused(&h).as_deref(), Some("node 3"));
+    assert!(
+        !actions(&h)
+            .iter()
+            .any(|a| matches!(a, Action::Migrate { .. }))
+    );
+    press(&mut h, Key::Enter);
+    assert_eq!(
+        actions(&h).last(),
+        Some(&Action::Migrate {
+            node: 1,
+            pid: 200,
+            target: Target::Node(3),
+            postcopy: false
+        })
+    );
+}
+
+#[test]
+fn kill_and_home_by_tab_and_enter() {
+    let mut h = harness();
+    tab_to(&mut h, "pid 50 on node 2");
+    press(&mut h, Key::Enter);
+    h.get_by_label("migrator: pid 50 on node 2");
+    tab_to(&mut h, "kill");
+    press(&mut h, Key::Enter);
+    assert_eq!(
+        actions(&h).last(),
+        Some(&Action::Signal {
+            node: 2,
+            pids: vec![50],
+            signal: Signal::Kill
+        })
+    );
+    // Back with Shift+Tab to "home", then Space (a button takes Enter and Space alike).
+    for _ in 0..6 {
+        if focused(&h).as_deref() == Some("home") {
+            break;
+        }
+        h.key_press_modifiers(egui::Modifiers::SHIFT, Key::Tab);
+        h.run_steps(3);
+    }
+    assert_eq!(focused(&h).as_deref(), Some("home"));
+    press(&mut h, Key::Space);
+    assert_eq!(
+        actions(&h).last(),
+        Some(&Action::Migrate {
+            node: 2,
+            pid: 50,
+            target: Target::Home,
+            postcopy: false
+        })
+    );
+}

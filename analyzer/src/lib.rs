@@ -16,6 +16,7 @@ pub mod findout;
 mod lines;
 mod memory;
 mod plot;
+pub mod prometheus;
 mod query;
 pub mod synth;
 
@@ -41,6 +42,11 @@ pub const DEFAULT_SPAN: Time = 12 * 3600;
 pub const MIN_SPAN: Time = 5 * 60;
 /// How often "refresh" looks at the database.
 pub const POLL_EVERY: Duration = Duration::from_secs(1);
+
+/// What the analyzer says of a Prometheus source (the hover text of its address).
+pub const PROMETHEUS_NOTE: &str = "load, memory, checkpoints and events from the collector's \
+    metrics as Prometheus scraped them; process lists and the events' own sentences are in \
+    the SQLite history only";
 
 /// Which overview the plot shows.
 #[derive(
@@ -97,6 +103,8 @@ pub struct Analyzer {
     /// The range to show at the first look at the history instead of the newest 12 h
     /// (the one remembered).
     first_view: Option<(Time, Time)>,
+    /// The Prometheus server read instead of a history file (`--prometheus URL`).
+    prometheus: Option<String>,
 }
 
 /// The default view: what the history holds up to its newest sample, at least
@@ -141,6 +149,58 @@ impl Analyzer {
             set_aside: None,
             history_request: None,
             first_view: None,
+            prometheus: None,
+        })
+    }
+
+    /// Reads the collector's metrics from the Prometheus server at `url` (`http://…`)
+    /// instead of a history file: load, memory, checkpoints and events, drawn the same
+    /// way. Nothing is asked here; a server that does not answer shows its error in the
+    /// window.
+    pub fn open_prometheus(url: &str) -> Result<Analyzer, String> {
+        let client = prometheus::Client::new(url)?;
+        let url = client.url().to_owned();
+        let ctx = Arc::new(OnceLock::new());
+        let mut plot = plot::PlotState {
+            home: home(None),
+            force: true,
+            worker: Some(prometheus::spawn(client, Arc::clone(&ctx))),
+            ..plot::PlotState::default()
+        };
+        plot.ask_poll(true);
+        Ok(Analyzer {
+            path: PathBuf::from(&url),
+            file: None,
+            ctx,
+            nodes: Vec::new(),
+            range: None,
+            overview: Overview::Load,
+            refresh: false,
+            last_poll: None,
+            plot,
+            findouts: Vec::new(),
+            open_file: None,
+            error: None,
+            set_aside: None,
+            history_request: None,
+            first_view: None,
+            prometheus: Some(url),
+        })
+    }
+
+    /// The Prometheus server read, if the analyzer reads one instead of a history file.
+    pub fn prometheus(&self) -> Option<&str> {
+        self.prometheus.as_deref()
+    }
+
+    /// The buckets in hand per node (for tests: what the plot's lines are drawn from),
+    /// and their width (s).
+    pub fn buckets(&self) -> (Time, Vec<(NodeId, Vec<openmosix_store::Bucket>)>) {
+        self.plot.data.as_ref().map_or((0, Vec::new()), |d| {
+            (
+                d.bucket,
+                d.buckets.iter().map(|(n, b)| (*n, b.clone())).collect(),
+            )
         })
     }
 
@@ -440,9 +500,12 @@ impl Analyzer {
             }
         });
         ui.horizontal(|ui| {
-            match &self.file {
-                Some(f) => ui.weak(format!("file: {}", f.display())),
-                None => ui.weak(format!("opening {}", self.path.display())),
+            match (&self.prometheus, &self.file) {
+                (Some(url), _) => ui
+                    .weak(format!("Prometheus: {url}"))
+                    .on_hover_text(PROMETHEUS_NOTE),
+                (None, Some(f)) => ui.weak(format!("file: {}", f.display())),
+                (None, None) => ui.weak(format!("opening {}", self.path.display())),
             };
             if self.range.is_none() && self.file.is_some() {
                 ui.label("no samples yet");

@@ -52,13 +52,16 @@ pub(crate) fn spawn(client: Client, ctx: Arc<OnceLock<egui::Context>>) -> crate:
     )
 }
 
+/// The nodes and the range (first and last tick) a poll found.
+type Seen = (Vec<NodeRow>, Option<(Time, Time)>);
+
 /// The thread's state.
 struct Reader {
     client: Client,
     /// Seconds between two samples of a node (at least 1).
     interval: Time,
     /// The nodes and range of the last poll answered with news.
-    seen: Option<(Vec<NodeRow>, Option<(Time, Time)>)>,
+    seen: Option<Seen>,
 }
 
 fn now() -> f64 {

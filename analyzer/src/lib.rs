@@ -126,15 +126,27 @@ impl Analyzer {
         let path = path.as_ref();
         std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let ctx = Arc::new(OnceLock::new());
+        let worker = query::spawn(path.to_path_buf(), Arc::clone(&ctx));
+        Ok(Analyzer::with_worker(path.to_path_buf(), ctx, worker, None))
+    }
+
+    /// An analyzer whose history thread is `worker` (waking the window through `ctx`);
+    /// it asks for the nodes and the range at once.
+    fn with_worker(
+        path: PathBuf,
+        ctx: Arc<OnceLock<egui::Context>>,
+        worker: query::Worker,
+        prometheus: Option<String>,
+    ) -> Analyzer {
         let mut plot = plot::PlotState {
             home: home(None),
             force: true,
-            worker: Some(query::spawn(path.to_path_buf(), Arc::clone(&ctx))),
+            worker: Some(worker),
             ..plot::PlotState::default()
         };
         plot.ask_poll(true);
-        Ok(Analyzer {
-            path: path.to_path_buf(),
+        Analyzer {
+            path,
             file: None,
             ctx,
             nodes: Vec::new(),
@@ -149,48 +161,8 @@ impl Analyzer {
             set_aside: None,
             history_request: None,
             first_view: None,
-            prometheus: None,
-        })
-    }
-
-    /// Reads the collector's metrics from the Prometheus server at `url` (`http://…`)
-    /// instead of a history file: load, memory, checkpoints and events, drawn the same
-    /// way. Nothing is asked here; a server that does not answer shows its error in the
-    /// window.
-    pub fn open_prometheus(url: &str) -> Result<Analyzer, String> {
-        let client = prometheus::Client::new(url)?;
-        let url = client.url().to_owned();
-        let ctx = Arc::new(OnceLock::new());
-        let mut plot = plot::PlotState {
-            home: home(None),
-            force: true,
-            worker: Some(prometheus::spawn(client, Arc::clone(&ctx))),
-            ..plot::PlotState::default()
-        };
-        plot.ask_poll(true);
-        Ok(Analyzer {
-            path: PathBuf::from(&url),
-            file: None,
-            ctx,
-            nodes: Vec::new(),
-            range: None,
-            overview: Overview::Load,
-            refresh: false,
-            last_poll: None,
-            plot,
-            findouts: Vec::new(),
-            open_file: None,
-            error: None,
-            set_aside: None,
-            history_request: None,
-            first_view: None,
-            prometheus: Some(url),
-        })
-    }
-
-    /// The Prometheus server read, if the analyzer reads one instead of a history file.
-    pub fn prometheus(&self) -> Option<&str> {
-        self.prometheus.as_deref()
+            prometheus,
+        }
     }
 
     /// The buckets in hand per node (for tests: what the plot's lines are drawn from),

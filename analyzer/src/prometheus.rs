@@ -14,7 +14,31 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-pub(crate) use reader::spawn;
+use crate::Analyzer;
+
+impl Analyzer {
+    /// Reads the collector's metrics from the Prometheus server at `url` (`http://…`)
+    /// instead of a history file: load, memory, checkpoints and events, drawn the same
+    /// way. Nothing is asked here; a server that does not answer shows its error in the
+    /// window.
+    pub fn open_prometheus(url: &str) -> Result<Analyzer, String> {
+        let client = Client::new(url)?;
+        let url = client.url().to_owned();
+        let ctx = std::sync::Arc::new(std::sync::OnceLock::new());
+        let worker = reader::spawn(client, std::sync::Arc::clone(&ctx));
+        Ok(Analyzer::with_worker(
+            url.clone().into(),
+            ctx,
+            worker,
+            Some(url),
+        ))
+    }
+
+    /// The Prometheus server read, if the analyzer reads one instead of a history file.
+    pub fn prometheus(&self) -> Option<&str> {
+        self.prometheus.as_deref()
+    }
+}
 
 /// The largest answer read (bytes): about 4 M points.
 pub const BODY_LIMIT: u64 = 64 << 20;

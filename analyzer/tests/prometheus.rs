@@ -156,6 +156,7 @@ fn prometheus_matches_the_sqlite_history() {
         (cp >= 1.0 && ev >= 2.0).then_some(())
     });
     std::thread::sleep(Duration::from_secs(3));
+    promtool_accepts(&metrics);
 
     let analyzer = Analyzer::open_prometheus(&url).unwrap();
     let mut h = Harness::builder()
@@ -293,6 +294,39 @@ fn prometheus_matches_the_sqlite_history() {
     assert!(s.tmem.abs_diff(want.tmem) < 1 << 20, "{s:?} vs {want:?}");
     h.run_steps(2);
     h.get_by_label(&format!("CPUs: {}", want.cpus));
+}
+
+/// `promtool check metrics` accepts the collector's exposition, marks included.
+fn promtool_accepts(addr: &str) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let body = text.split_once("\r\n\r\n").unwrap().1.to_owned();
+    assert!(
+        body.contains("openmosix_node_events_total{node=\"2\",kind=\"run\"}"),
+        "{body}"
+    );
+    let mut check = Command::new("/usr/bin/promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool");
+    check
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = check.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{body}",
+        describe("promtool", &out)
+    );
 }
 
 /// A server that answers every request with `status` and `body`.

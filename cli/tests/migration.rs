@@ -595,3 +595,47 @@ fn a_post_copy_stream_that_breaks_after_the_target_ran_keeps_the_original() {
     });
     kill(2, pid);
 }
+
+#[test]
+fn a_relayed_post_copy_whose_client_dies_keeps_the_original_even_without_the_target_pump() {
+    let _g = serial();
+    let relayed = Mode {
+        args: &["--postcopy", "--relay"],
+        mode: "postcopy",
+        route: "relayed",
+    };
+    for pump_dies_too in [false, true] {
+        let mem = scratch("lazy-orphan");
+        let pid = start_memtest(2, &mem);
+        // The process runs on node 3 while its 256 MiB follow through the client; then
+        // the client dies (the stream with it), and in the second round node 3's page
+        // pump too, so that only the guard of its page daemon is left to kill the copy.
+        let _ = migrate_with(relayed, 2, pid, 3, "restoring", |child| {
+            std::thread::sleep(Duration::from_millis(800));
+            let _ = child.kill();
+            if pump_dies_too {
+                let _ = bed().exec_status(
+                    3,
+                    &["pkill", "-KILL", "-f", "openmosix-agent pages receive"],
+                );
+            }
+        });
+        // One copy: the original, running on node 2 with its memory intact; none on 3.
+        wait::until(
+            Duration::from_secs(45),
+            "the original running again on node 2",
+            || {
+                let _ = bed().cli(&["handoffs"]);
+                find(2, pid).is_some_and(|p| p["state"] != "T")
+            },
+        );
+        memtest_runs_on(&mem, memtest_status(&mem).0);
+        wait::until(Duration::from_secs(10), "no copy on node 3", || {
+            bed()
+                .ps(3)
+                .iter()
+                .all(|p| !p["cmdline"].as_str().unwrap_or("").contains(&mem))
+        });
+        kill(2, pid);
+    }
+}

@@ -70,3 +70,18 @@ pub fn within(limit: Duration, mut cond: impl FnMut() -> bool) -> Option<Duratio
         std::thread::sleep(EVERY);
     }
 }
+
+/// What `f` returned once it returned something, or `None` when it did not within
+/// `limit` (for a test that tries again).
+pub fn some_within<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if start.elapsed() >= limit {
+            return None;
+        }
+        std::thread::sleep(EVERY);
+    }
+}

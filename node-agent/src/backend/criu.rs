@@ -260,6 +260,11 @@ impl Criu {
         self.limit
     }
 
+    /// The criu binary.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// `criu ARGS -D dir -v2 -o LOG`, quiet, with descriptors `inherit` kept open.
     pub(super) fn command(
         &self,

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 mod fault;
 mod frames;
+pub mod guard;
 mod images;
 mod link;
 pub mod memory;
@@ -160,9 +161,84 @@ impl Migrator {
     pub fn drain_lazy(&self, limit: std::time::Duration) {
         let all: Vec<(String, Running)> = self.lazy_dumps().drain().collect();
         for (id, mut running) in all {
-            if let Err(e) = running.wait_for(limit) {
+            let ended = running.wait_for(limit);
+            if let Err(e) = &ended {
                 tracing::warn!("post-copy dump of image {id}: {e}");
             }
+            if self.pages_lost(&id, ended).is_some() {
+                self.copy_lost(&id);
+            }
+        }
+    }
+
+    /// Where the source pump says how image `id`'s page stream ended.
+    fn stream_end_path(&self, id: &str) -> PathBuf {
+        self.images.join(format!("{id}.pages"))
+    }
+
+    /// The source pump's word on how the page stream of image `id` ended: `done` (the
+    /// target's end mark came), or `cut: WHY`.
+    pub fn record_stream_end(&self, id: &str, end: Result<(), String>) {
+        let text = match end {
+            Ok(()) => "done".to_owned(),
+            Err(why) => format!("cut: {why}"),
+        };
+        if valid_image(id) {
+            let path = self.stream_end_path(id);
+            let _ = fs::remove_file(&path);
+            if let Err(e) = openmosix_hpc::files::create_new(&path, openmosix_hpc::files::FILE_MODE)
+                .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+            {
+                tracing::warn!("recording how the page stream of image {id} ended: {e}");
+            }
+        }
+    }
+
+    /// Whether a post-copy move's pages never all reached the target, by the source
+    /// pump's word (its stream ended with the target's end mark or was cut), waited for
+    /// a little, else by how criu's lazy dump `ended`: why, when they did not.
+    fn pages_lost(&self, id: &str, ended: Result<(), AgentError>) -> Option<String> {
+        let path = self.stream_end_path(id);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let word = loop {
+            match fs::read_to_string(&path) {
+                Ok(w) => break Some(w),
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(_) => break None,
+            }
+        };
+        let _ = fs::remove_file(&path);
+        match (word.as_deref(), ended) {
+            (Some("done"), _) => None,
+            (Some(cut), _) => Some(cut.strip_prefix("cut: ").unwrap_or(cut).to_owned()),
+            (None, Err(e)) => Some(e.message),
+            (None, Ok(())) => None,
+        }
+    }
+
+    /// A committed post-copy move whose dump ended before the target had every page,
+    /// with no client left to say so: the target's guard kills its copy (its missing
+    /// pages would read as zeros), so the original runs on here, as `finish` does when
+    /// a client is there.
+    fn copy_lost(&self, id: &str) {
+        let Some(record) = self.handoffs.read(id) else {
+            return;
+        };
+        if record.role != Role::Source || record.phase != Phase::Committed {
+            return;
+        }
+        let (tree, pid) = (record.tree.clone(), record.pid);
+        match self.rewrite(record, Phase::Aborted) {
+            Ok(_) => {
+                tracing::warn!(
+                    "process {pid} runs on here: the page stream of its post-copy move broke with its client gone"
+                );
+                self.continue_tree(&tree);
+                self.remove(id);
+            }
+            Err(e) => tracing::warn!("recording image {id} as aborted: {e}"),
         }
     }
 
@@ -468,9 +544,12 @@ impl Migrator {
         if record.phase == Phase::Dumped {
             record = self.rewrite(record, Phase::Committed)?;
         }
-        if let Some(Err(e)) = self.lazy_ended(claim.image()) {
+        let lost = self
+            .lazy_ended(claim.image())
+            .and_then(|ended| self.pages_lost(claim.image(), ended));
+        if let Some(why) = lost {
             // The page stream broke after the target ran: criu has resumed the tree
-            // here, and the target's pump kills its copy, whose missing pages would
+            // here, and the target's guard kills its copy, whose missing pages would
             // read as zeros. What the process did there is lost.
             let tree = record.tree.clone();
             let (pid, to) = (record.pid, record.peer.unwrap_or_default());
@@ -480,8 +559,7 @@ impl Migrator {
             return Err(AgentError::new(
                 ErrorKind::MigrationFailed,
                 format!(
-                    "the page stream of the post-copy move broke after process {pid} had run on node {to} ({}): it runs on here, its copy there is killed, and what it did there is lost",
-                    e.message
+                    "the page stream of the post-copy move broke after process {pid} had run on node {to} ({why}): it runs on here, its copy there is killed, and what it did there is lost"
                 ),
             ));
         }
@@ -517,7 +595,7 @@ impl Migrator {
     }
 
     /// Kills a stopped tree, children first, and waits a little for it to be gone.
-    fn kill_tree(&self, tree: &[i32]) {
+    pub(super) fn kill_tree(&self, tree: &[i32]) {
         for &p in tree.iter().rev() {
             let _ = syscalls::send_signal(p, Signal::Kill);
         }
@@ -636,12 +714,13 @@ impl Migrator {
         drop(self.restoring(id));
     }
 
-    /// Removes an image folder (wherever it is).
+    /// Removes an image folder (wherever it is), and its page stream's word.
     pub fn remove(&self, id: &str) {
         if valid_image(id) {
             for root in self.roots() {
                 let _ = fs::remove_dir_all(root.join(id));
             }
+            let _ = fs::remove_file(self.stream_end_path(id));
         }
     }
 }

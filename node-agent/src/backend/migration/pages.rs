@@ -194,32 +194,53 @@ pub fn send(
     let criu = accept_dump(&listener, &path)?;
     let _ = std::fs::remove_file(&path);
     let moved = Arc::new(AtomicU64::new(0));
-    let criu_out = criu
-        .try_clone()
-        .map_err(|e| failed(format!("page stream: {e}")))?;
-    let pumped = match transport {
+    let carried = carry(transport, criu, stdout, &moved, true);
+    // What a post-copy move's source decides by when no client is left to tell it.
+    m.record_stream_end(
+        id,
+        carried.as_ref().map(|_| ()).map_err(ToString::to_string),
+    );
+    carried.map_err(|e| failed(format!("the page stream broke: {e}")))?;
+    Ok(moved.load(Ordering::Relaxed))
+}
+
+/// Carries the page stream both ways between criu's socket `criu` and the other pump,
+/// counting the bytes into `moved`: relayed, framed on stdout and stdin
+/// ([`super::frames`]); direct, over the sealed link. With `report` (the source) a
+/// direct stream's counts go to the client on stdout (`moved N`, and `done N` at the
+/// end), since no byte of it passes the client.
+pub(super) fn carry<R: BufRead + Send + 'static>(
+    transport: Transport<R>,
+    criu: UnixStream,
+    mut stdout: std::fs::File,
+    moved: &Arc<AtomicU64>,
+    report: bool,
+) -> io::Result<()> {
+    let criu_out = criu.try_clone()?;
+    match transport {
         Transport::Relay(input) => duplex(
             (criu, Framed(stdout)),
             (Unframed::new(input), criu_out),
-            &moved,
+            moved,
             |_| {},
         ),
         Transport::Direct(halves) => {
             let (opener, sealer) = *halves;
-            let res = duplex((criu, sealer), (opener, criu_out), &moved, |n| {
-                let _ = say(&mut stdout, &format!("moved {n}"));
-            });
-            if res.is_ok() {
+            duplex((criu, sealer), (opener, criu_out), moved, |n| {
+                if report {
+                    let _ = say(&mut stdout, &format!("moved {n}"));
+                }
+            })?;
+            if report {
                 say(
                     &mut stdout,
                     &format!("done {}", moved.load(Ordering::Relaxed)),
-                )?;
+                )
+                .map_err(|e| io::Error::other(e.message))?;
             }
-            res
+            Ok(())
         }
-    };
-    pumped.map_err(|e| failed(format!("the page stream broke: {e}")))?;
-    Ok(moved.load(Ordering::Relaxed))
+    }
 }
 
 /// Connects to the first of `addrs` (`ip:port,ip:port…`) that answers with the key.
@@ -360,23 +381,11 @@ pub fn receive<R: BufRead + Send + 'static>(
             r
         })
     };
-    let (ours_in, ours_ctl) = match (ours.try_clone(), ours.try_clone()) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => return Err(failed(format!("page stream: {e}"))),
-    };
+    let ours_ctl = ours
+        .try_clone()
+        .map_err(|e| failed(format!("page stream: {e}")))?;
     let moved = Arc::new(AtomicU64::new(0));
-    let pumped = match transport {
-        Transport::Relay(input) => duplex(
-            (ours_in, Framed(stdout)),
-            (Unframed::new(input), ours),
-            &moved,
-            |_| {},
-        ),
-        Transport::Direct(halves) => {
-            let (opener, sealer) = *halves;
-            duplex((ours_in, sealer), (opener, ours), &moved, |_| {})
-        }
-    };
+    let pumped = carry(transport, ours, stdout, &moved, false);
     if pumped.is_err() {
         // The stream broke: the page server reads its end now instead of waiting for
         // pages that never come.

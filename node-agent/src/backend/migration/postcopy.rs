@@ -8,13 +8,12 @@
 //! client, lets its original run on (docs/migration.md, "Post-copy").
 
 use std::io::BufRead;
-use std::os::fd::AsRawFd as _;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use super::frames::{Framed, Unframed};
-use super::pages::{NextLine, Transport, WAIT, duplex, read_line, say};
+use super::guard::{Guard, kill_restored};
+use super::pages::{NextLine, Transport, WAIT, carry, read_line, say};
 use super::{Migrator, failed_with};
 use crate::backend::criu::Criu;
 use openmosix_hpc::protocol::AgentError;
@@ -67,64 +66,48 @@ pub fn receive<R: BufRead + Send + 'static>(
     }
     let (ours, theirs) =
         UnixStream::pair().map_err(|e| failed_with(format!("page stream: {e}")))?;
-    let daemon = criu.lazy_pages(&dump, theirs.as_raw_fd());
-    drop(theirs);
-    let mut daemon = match daemon {
-        Ok(d) => d,
+    let guard = match Guard::start(m, criu, id, theirs) {
+        Ok(g) => g,
         Err(e) => {
             m.remove(id);
             return Err(e);
         }
     };
     say(&mut stdout, "lazy-ready")?;
-    let ours_in = ours
+    let ours_ctl = ours
         .try_clone()
         .map_err(|e| failed_with(format!("page stream: {e}")))?;
     let moved = Arc::new(AtomicU64::new(0));
-    let pumped = match transport {
-        Transport::Relay(input) => duplex(
-            (ours_in, Framed(stdout)),
-            (Unframed::new(input), ours),
-            &moved,
-            |_| {},
-        ),
-        Transport::Direct(halves) => {
-            let (opener, sealer) = *halves;
-            duplex((ours_in, sealer), (opener, ours), &moved, |_| {})
-        }
-    };
-    let served = match pumped {
-        Ok(()) => daemon.wait_for(criu.limit()),
-        Err(e) => {
-            daemon.kill();
-            Err(failed_with(format!("the page stream broke: {e}")))
-        }
-    };
+    let pumped = carry(transport, ours, stdout, &moved, false);
+    if pumped.is_err() {
+        // The daemon must not wait for pages that never come; its guard then kills
+        // the copy.
+        let _ = ours_ctl.shutdown(std::net::Shutdown::Both);
+        guard.stop_daemon();
+    }
+    let served = guard.served(criu.limit());
     // A restore may still be writing its pid file in the folder.
     m.wait_restored(id);
-    if let Err(e) = served {
-        kill_restored(m, &dump);
+    let failed = match (pumped, served) {
+        (Ok(()), Ok(())) => None,
+        (Err(e), Err((killed, _))) => Some((killed, format!("the page stream broke: {e}"))),
+        (_, Err((killed, why))) => Some((killed, why)),
+        (Err(e), Ok(())) => Some((false, format!("the page stream broke: {e}"))),
+    };
+    if let Some((killed, why)) = failed {
+        if !killed {
+            // The guard is gone: the copy is killed here.
+            kill_restored(m, &dump);
+        }
         // Keep the daemon's log for the admin, beside the images.
         if let Ok(keep) = m.image_dir(&format!("{id}-lazy-pages")) {
             let _ = std::fs::copy(dump.join("lazy-pages.log"), keep.with_extension("log"));
         }
         m.remove(id);
         return Err(failed_with(format!(
-            "post-copy failed before every page had come, so the copy here was killed: {}",
-            e.message
+            "post-copy failed before every page had come, so the copy here was killed: {why}"
         )));
     }
     m.remove(id);
     Ok(())
-}
-
-/// Kills the tree restored from `dump` (its root named by criu's pid file), whose
-/// missing pages would read as zeros.
-fn kill_restored(m: &Migrator, dump: &std::path::Path) {
-    let root = std::fs::read_to_string(dump.join("restored.pid"))
-        .ok()
-        .and_then(|s| s.trim().parse::<i32>().ok());
-    if let Some(root) = root.filter(|&p| p > 1) {
-        m.kill_tree(&m.tree(root));
-    }
 }

@@ -203,15 +203,23 @@ impl Migrator {
             let Ok(name) = e.file_name().into_string() else {
                 continue;
             };
-            if !super::valid_image(&name) || self.handoffs.read(&name).is_some() {
-                continue;
-            }
             let old = e
                 .metadata()
                 .and_then(|m| m.modified())
                 .ok()
                 .and_then(|t| SystemTime::now().duration_since(t).ok())
                 .is_some_and(|age| age > ORPHAN_IMAGE_AGE);
+            // A page stream's word that came after its image had gone.
+            if let Some(image) = name.strip_suffix(".pages")
+                && old
+                && self.handoffs.read(image).is_none()
+            {
+                let _ = fs::remove_file(e.path());
+                continue;
+            }
+            if !super::valid_image(&name) || self.handoffs.read(&name).is_some() {
+                continue;
+            }
             if !old {
                 continue;
             }

@@ -110,6 +110,20 @@ enum Command {
         #[arg(long, value_name = "BYTES")]
         size: Option<u64>,
     },
+    /// The guard of a post-copy move's page daemon on the target, started by `pages
+    /// receive --lazy` with criu's end of the page stream on stdin: kills the restored
+    /// copy if the daemon ends before every page came (docs/migration.md, "Post-copy").
+    #[command(hide = true)]
+    LazyGuard {
+        /// The image name.
+        image: String,
+        /// Folder of the agent's state (images live in its `images/`).
+        #[arg(long, env = "OPENMOSIX_STATE_DIR", value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+        /// The criu binary [default: criu on PATH or in an sbin folder].
+        #[arg(long, env = "OPENMOSIX_CRIU", value_name = "PATH")]
+        criu: Option<PathBuf>,
+    },
     /// Measure this machine's speed (PIII/1GHz = 1000) and print it.
     Calibrate,
     /// Auto-discovery (omdiscd, HOWTO 5): announce this node by UDP multicast on an
@@ -220,7 +234,36 @@ fn run() -> Result<()> {
             node_id,
             criu,
         } => serve(backend, &proc_root, state_dir, node_id, criu.as_deref()),
+        Command::LazyGuard {
+            image,
+            state_dir,
+            criu,
+        } => lazy_guard(
+            &image,
+            &state_dir.unwrap_or_else(default_state_dir),
+            criu.as_deref(),
+        ),
     }
+}
+
+/// `lazy-guard IMAGE`: criu's end of the page stream on stdin, its word on stdout.
+fn lazy_guard(image: &str, state_dir: &Path, criu: Option<&Path>) -> Result<()> {
+    use openmosix_agent::backend::migration::guard;
+    let m = with_memory(
+        Migrator::new(None, String::new(), state_dir, ProcFs::new("/proc")),
+        state_dir,
+    );
+    let Some(criu) = openmosix_agent::backend::criu::locate(criu) else {
+        bail!("criu is not installed here, so no page daemon can run");
+    };
+    let (stdin, stdout) = openmosix_agent::backend::syscalls::take_stdio();
+    // criu gets the socket on a descriptor of its own: its stdin is /dev/null.
+    // (Every copy of criu's end must close when criu ends: the pump reads that end.)
+    let on_stdin = std::os::unix::net::UnixStream::from(std::os::fd::OwnedFd::from(stdin));
+    let socket = on_stdin.try_clone()?;
+    drop(on_stdin);
+    guard::run(&m, &criu, image, socket, stdout)?;
+    Ok(())
 }
 
 /// `images send|receive`: streams image `image` of the agent's state in `state_dir`.

@@ -69,7 +69,6 @@ fn run() -> Result<()> {
     launch::run_remembering(
         ANALYZER,
         &format!("openMosixanalyzer — {}", path.display()),
-        [1100.0, 640.0],
         Remembering::new(App(analyzer), opened.file, rest),
     )
 }

@@ -4,38 +4,46 @@
 //! `StartupWMClass`); and the suite's icon, which every window carries.
 
 /// A window program of the suite, as the desktop knows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Program {
     /// The binary, the app id and the name of its `.desktop` entry (without `.desktop`).
     pub id: &'static str,
     /// The name people read, as the original spelled it.
     pub name: &'static str,
+    /// The window's inside size at first start, in points (the layout tests check every
+    /// window at this size: docs/openmosixview.md, HiDPI).
+    pub size: [f32; 2],
 }
 
 /// The main window.
 pub const VIEW: Program = Program {
     id: "openmosixview",
     name: "openMosixview",
+    size: [1000.0, 520.0],
 };
 /// The process box.
 pub const PROCS: Program = Program {
     id: "openmosixprocs",
     name: "openMosixprocs",
+    size: [1100.0, 640.0],
 };
 /// The migration monitor.
 pub const MIGMON: Program = Program {
     id: "openmosixmigmon",
     name: "openMosixmigmon",
+    size: [1000.0, 760.0],
 };
 /// The load and memory history.
 pub const ANALYZER: Program = Program {
     id: "openmosixanalyzer",
     name: "openMosixanalyzer",
+    size: [1100.0, 640.0],
 };
 /// The process history.
 pub const HISTORY: Program = Program {
     id: "openmosixhistory",
     name: "openMosixhistory",
+    size: [900.0, 560.0],
 };
 /// Every window program, each with a `.desktop` entry.
 pub const ALL: [Program; 5] = [VIEW, PROCS, MIGMON, ANALYZER, HISTORY];

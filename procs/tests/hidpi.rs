@@ -70,4 +70,3 @@ fn nothing_is_clipped_or_overlaps_at_scale_2_or_1() {
 fn the_theme_is_a_setting_and_is_remembered() {
     assert_theme_setting(PROCS, size(), app);
 }
-

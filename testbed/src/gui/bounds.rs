@@ -32,8 +32,16 @@ impl Placed {
         other.path.len() > self.path.len() && other.path.starts_with(&self.path)
     }
 
+    /// A widget and what it contains, or one widget told twice: a named panel over its
+    /// number (the same rect), a combo box inside its labelled line (the same name).
     fn related(&self, other: &Placed) -> bool {
-        self.contains_node(other) || other.contains_node(self)
+        let same_rect = (self.rect.min - other.rect.min).length() < SLACK
+            && (self.rect.max - other.rect.max).length() < SLACK;
+        let grown = self.rect.expand(SLACK);
+        let other_grown = other.rect.expand(SLACK);
+        let same_name = self.label == other.label
+            && (grown.contains_rect(other.rect) || other_grown.contains_rect(self.rect));
+        same_rect || same_name || self.contains_node(other) || other.contains_node(self)
     }
 }
 
@@ -101,8 +109,8 @@ fn hash<T: std::hash::Hash>(t: &T) -> u64 {
 
 /// What is wrong with the layout of `h`'s window (empty: nothing): named widgets
 /// outside the window (`screen`, points), and pairs of named widgets — labels, buttons,
-/// fields — that cover each other, other than a widget and what it contains and other
-/// than things in different floating windows or menus.
+/// fields — that cover each other, other than a widget and what it contains, one widget
+/// under two names, and things in different floating windows or menus.
 pub fn layout_problems(widgets: &[Placed], screen: Rect) -> Vec<String> {
     let mut problems = Vec::new();
     let inside = screen.expand(SLACK);
@@ -192,5 +200,16 @@ mod tests {
             w("b", r(5.0, 5.0, 10.0, 10.0), &[1, 2, 4]),
         ];
         assert!(layout_problems(&nested, screen).is_empty());
+        // One widget told twice; but two widgets of one name side by side do overlap.
+        let twice = [
+            w("a", r(0.0, 0.0, 50.0, 20.0), &[1, 2]),
+            w("a", r(0.0, 0.0, 30.0, 20.0), &[1, 3]),
+        ];
+        assert!(layout_problems(&twice, screen).is_empty());
+        let shifted = [
+            w("a", r(0.0, 0.0, 30.0, 20.0), &[1, 2]),
+            w("a", r(20.0, 0.0, 30.0, 20.0), &[1, 3]),
+        ];
+        assert_eq!(layout_problems(&shifted, screen).len(), 1);
     }
 }

@@ -31,7 +31,7 @@ pub const PROCS: Program = Program {
 pub const MIGMON: Program = Program {
     id: "openmosixmigmon",
     name: "openMosixmigmon",
-    size: [1000.0, 760.0],
+    size: [1000.0, 660.0],
 };
 /// The load and memory history.
 pub const ANALYZER: Program = Program {
@@ -75,6 +75,17 @@ mod tests {
         // Its corners are transparent (a rounded tile), its centre is not.
         assert_eq!(icon.rgba[3], 0);
         assert_eq!(icon.rgba[(128 * 256 + 128) * 4 + 3], 255);
+    }
+
+    /// A HiDPI laptop at scale 2: 2560×1440 pixels are 1280×720 points, less a title bar
+    /// and a desktop panel (60 points between them).
+    #[test]
+    fn every_window_fits_a_scale_2_screen_at_first_start() {
+        for p in ALL {
+            let [w, h] = p.size;
+            assert!(w <= 1280.0 && h <= 660.0, "{} opens at {w}x{h} points", p.id);
+            assert!(w >= 800.0 && h >= 480.0, "{} opens too small: {w}x{h}", p.id);
+        }
     }
 
     #[test]

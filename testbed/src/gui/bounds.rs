@@ -142,8 +142,14 @@ pub fn layout_problems(widgets: &[Placed], screen: Rect) -> Vec<String> {
 /// Fails, listing every problem, unless the window of `h` (size `size` in points, at
 /// the harness's scale) is laid out cleanly: see [`layout_problems`]. Needs at least
 /// `min_widgets` named widgets, so that an empty window does not pass.
+/// With `OPENMOSIX_LAYOUT_DUMP` set, it prints every widget it checks.
 pub fn assert_layout_fits<S>(h: &Harness<'_, S>, size: Vec2, min_widgets: usize) {
     let widgets = placed(h);
+    if std::env::var_os("OPENMOSIX_LAYOUT_DUMP").is_some() {
+        for w in &widgets {
+            println!("{:?} {:?} {:?}", w.role, w.label, w.rect);
+        }
+    }
     assert!(
         widgets.len() >= min_widgets,
         "only {} named widgets: {:?}",

@@ -83,8 +83,16 @@ mod tests {
     fn every_window_fits_a_scale_2_screen_at_first_start() {
         for p in ALL {
             let [w, h] = p.size;
-            assert!(w <= 1280.0 && h <= 660.0, "{} opens at {w}x{h} points", p.id);
-            assert!(w >= 800.0 && h >= 480.0, "{} opens too small: {w}x{h}", p.id);
+            assert!(
+                w <= 1280.0 && h <= 660.0,
+                "{} opens at {w}x{h} points",
+                p.id
+            );
+            assert!(
+                w >= 800.0 && h >= 480.0,
+                "{} opens too small: {w}x{h}",
+                p.id
+            );
         }
     }
 

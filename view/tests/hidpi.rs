@@ -29,3 +29,22 @@ fn nothing_is_clipped_or_overlaps_at_scale_2_or_1() {
         assert_layout_fits(&h, size(), 40);
     }
 }
+
+/// The real program on weston with an output scale of 2: its window takes twice its
+/// size in pixels each way (the client-side frame adds a title bar), drawn.
+#[test]
+fn the_real_window_is_drawn_at_twice_the_pixels_on_a_scale_2_output() {
+    let none: [&str; 0] = [];
+    let want = size() * 2.0;
+    let shot = openmosix_testbed::gui::wayland::draws_at_scale(
+        env!("CARGO_BIN_EXE_openmosixview"),
+        &none,
+        2,
+        want,
+    );
+    let (w, h) = (shot.width as f32, shot.height as f32);
+    assert!(
+        w < want.x + 40.0 && h < want.y + 120.0,
+        "the window is {w}x{h} pixels, not about {want:?}"
+    );
+}

@@ -2,8 +2,9 @@
 //! made-up cluster: nothing named is clipped or covers something else.
 
 use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable as _;
 use openmosix_gui::desktop::VIEW;
-use openmosix_testbed::gui::bounds::assert_layout_fits;
+use openmosix_testbed::gui::bounds::{assert_layout_fits, placed};
 use openmosix_testbed::gui::made_up;
 use openmosixview::App;
 
@@ -27,6 +28,21 @@ fn nothing_is_clipped_or_overlaps_at_scale_2_or_1() {
         let h = harness(scale);
         // Four rows of a dozen widgets, the menus, the status line.
         assert_layout_fits(&h, size(), 40);
+    }
+}
+
+/// Every menu of the menu bar, open at scale 2, lies inside the window, its entries apart.
+#[test]
+fn every_menu_fits_at_scale_2() {
+    let mut h = harness(2.0);
+    for menu in ["File", "View", "Config", "Collector", "Analyzer", "Help"] {
+        h.get_by_label(menu).click();
+        h.run_steps(3);
+        let before = placed(&h).len();
+        assert_layout_fits(&h, size(), 40);
+        h.key_press(egui::Key::Escape);
+        h.run_steps(3);
+        assert!(placed(&h).len() < before, "the {menu} menu did not close");
     }
 }
 

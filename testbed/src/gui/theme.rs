@@ -7,6 +7,9 @@ use openmosix_gui::desktop::Program;
 use openmosix_gui::remember::{self, Remember, Remembering};
 use openmosix_gui::state::{StateFile, Theme};
 
+use egui_kittest::kittest::Queryable as _;
+
+use crate::gui::bounds::assert_layout_fits;
 use crate::gui::menu_item;
 
 /// A window of `program` (the app `make` builds) wrapped as the program wraps it, with
@@ -23,6 +26,7 @@ fn start<A: Remember + 'static>(
     let app = Remembering::new(make(), opened.file, rest);
     let mut h = Harness::builder()
         .with_size(size)
+        .with_pixels_per_point(2.0)
         .build_ui_state(|ui, r: &mut Remembering<A>| r.ui(ui), app);
     let ctx = h.ctx.clone();
     let problem = h.state_mut().restore(&ctx);
@@ -44,8 +48,9 @@ fn saved_theme<A: Remember>(
     saved.theme
 }
 
-/// Fails unless the View menu of `program`'s window (built by `make`, `size` points)
-/// switches the theme, the visuals follow, and the choice is remembered.
+/// Fails unless the View menu of `program`'s window (built by `make`, `size` points, at
+/// 2 pixels a point) opens inside the window, switches the theme, the visuals follow,
+/// and the choice is remembered.
 pub fn assert_theme_setting<A: Remember + 'static>(
     program: Program,
     size: egui::Vec2,
@@ -53,6 +58,13 @@ pub fn assert_theme_setting<A: Remember + 'static>(
 ) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut h = start(dir.path(), program, size, &make);
+    // The open menu fits the window at scale 2, its three choices apart.
+    h.get_by_label("View").click();
+    h.run_steps(3);
+    for (_, text) in openmosix_gui::theme::THEMES {
+        h.get_by_label(text);
+    }
+    assert_layout_fits(&h, size, 4);
     menu_item(&mut h, "View", "theme: light");
     h.run_steps(3);
     assert_eq!(h.ctx.theme(), egui::Theme::Light);

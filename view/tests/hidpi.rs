@@ -6,6 +6,7 @@ use egui_kittest::kittest::Queryable as _;
 use openmosix_gui::desktop::VIEW;
 use openmosix_testbed::gui::bounds::{assert_layout_fits, placed};
 use openmosix_testbed::gui::made_up;
+use openmosix_testbed::gui::menu_item;
 use openmosixview::App;
 
 fn size() -> egui::Vec2 {
@@ -43,6 +44,26 @@ fn every_menu_fits_at_scale_2() {
         h.key_press(egui::Key::Escape);
         h.run_steps(3);
         assert!(placed(&h).len() < before, "the {menu} menu did not close");
+    }
+}
+
+/// The windows the View and Analyzer menus open inside the main window lie inside it
+/// at scale 2, at its first-start size, each one laid out cleanly.
+#[test]
+fn the_windows_inside_fit_at_scale_2() {
+    for (menu, item, title) in [
+        ("View", "process box (openmosixprocs)", "openMosixprocs"),
+        (
+            "View",
+            "migration monitor (openmosixmigmon)",
+            "openMosixmigmon",
+        ),
+    ] {
+        let mut h = harness(2.0);
+        menu_item(&mut h, menu, item);
+        h.run_steps(5);
+        h.get_by_label(title);
+        assert_layout_fits(&h, size(), 40);
     }
 }
 

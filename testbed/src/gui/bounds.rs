@@ -23,7 +23,7 @@ pub struct Placed {
     pub interactive: bool,
     /// Its id and its ancestors' (to skip parent/child pairs).
     path: Vec<u64>,
-    /// The floating window, menu or popup it is in (none: the window's own panels).
+    /// The floating window, menu or popup it is (or is in; none: the window's panels).
     layer: Option<u64>,
 }
 
@@ -57,7 +57,9 @@ pub fn placed<S>(h: &Harness<'_, S>) -> Vec<Placed> {
     let mut out = Vec::new();
     for node in h.root().children_recursive() {
         let ak = node.accesskit_node();
-        if ak.is_hidden() || ak.role() == Role::TextRun {
+        // Text runs are a label's own parts; a window's resize grips straddle its edge
+        // and corners by design.
+        if ak.is_hidden() || matches!(ak.role(), Role::TextRun | Role::Splitter) {
             continue;
         }
         let Some(b) = ak.raw_bounds() else {
@@ -73,7 +75,7 @@ pub fn placed<S>(h: &Harness<'_, S>) -> Vec<Placed> {
         while let Some(n) = at {
             let id = n.id();
             let id = hash(&id);
-            if layer.is_none() && !path.is_empty() && is_layer(n.role()) {
+            if layer.is_none() && is_layer(n.role()) {
                 layer = Some(id);
             }
             path.push(id);

@@ -18,7 +18,7 @@ declare -A NEED=(
   [libxkbcommon-x11-0]=/usr/lib/x86_64-linux-gnu/libxkbcommon-x11.so.0
   [libgl1-mesa-dri]=/usr/lib/x86_64-linux-gnu/dri/swrast_dri.so
   [libegl1]=/usr/lib/x86_64-linux-gnu/libEGL.so.1
-  [prometheus]=/usr/bin/promtool
+  [prometheus]=/usr/bin/prometheus  # promtool too; the collector metrics and Prometheus tests
   # The Debian package test (docgen/tests/deb_package.rs): building it, reading its man
   # pages, checking its units and completions, and the libraries the package depends on.
   [dpkg-dev]=/usr/bin/dpkg-shlibdeps

@@ -16,6 +16,7 @@ pub mod findout;
 mod lines;
 mod memory;
 mod plot;
+pub mod prometheus;
 mod query;
 pub mod synth;
 
@@ -41,6 +42,11 @@ pub const DEFAULT_SPAN: Time = 12 * 3600;
 pub const MIN_SPAN: Time = 5 * 60;
 /// How often "refresh" looks at the database.
 pub const POLL_EVERY: Duration = Duration::from_secs(1);
+
+/// What the analyzer says of a Prometheus source (the hover text of its address).
+pub const PROMETHEUS_NOTE: &str = "load, memory, checkpoints and events from the collector's \
+    metrics as Prometheus scraped them; process lists and the events' own sentences are in \
+    the SQLite history only";
 
 /// Which overview the plot shows.
 #[derive(
@@ -97,6 +103,8 @@ pub struct Analyzer {
     /// The range to show at the first look at the history instead of the newest 12 h
     /// (the one remembered).
     first_view: Option<(Time, Time)>,
+    /// The Prometheus server read instead of a history file (`--prometheus URL`).
+    prometheus: Option<String>,
 }
 
 /// The default view: what the history holds up to its newest sample, at least
@@ -118,15 +126,27 @@ impl Analyzer {
         let path = path.as_ref();
         std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let ctx = Arc::new(OnceLock::new());
+        let worker = query::spawn(path.to_path_buf(), Arc::clone(&ctx));
+        Ok(Analyzer::with_worker(path.to_path_buf(), ctx, worker, None))
+    }
+
+    /// An analyzer whose history thread is `worker` (waking the window through `ctx`);
+    /// it asks for the nodes and the range at once.
+    fn with_worker(
+        path: PathBuf,
+        ctx: Arc<OnceLock<egui::Context>>,
+        worker: query::Worker,
+        prometheus: Option<String>,
+    ) -> Analyzer {
         let mut plot = plot::PlotState {
             home: home(None),
             force: true,
-            worker: Some(query::spawn(path.to_path_buf(), Arc::clone(&ctx))),
+            worker: Some(worker),
             ..plot::PlotState::default()
         };
         plot.ask_poll(true);
-        Ok(Analyzer {
-            path: path.to_path_buf(),
+        Analyzer {
+            path,
             file: None,
             ctx,
             nodes: Vec::new(),
@@ -141,6 +161,18 @@ impl Analyzer {
             set_aside: None,
             history_request: None,
             first_view: None,
+            prometheus,
+        }
+    }
+
+    /// The buckets in hand per node (for tests: what the plot's lines are drawn from),
+    /// and their width (s).
+    pub fn buckets(&self) -> (Time, Vec<(NodeId, Vec<openmosix_store::Bucket>)>) {
+        self.plot.data.as_ref().map_or((0, Vec::new()), |d| {
+            (
+                d.bucket,
+                d.buckets.iter().map(|(n, b)| (*n, b.clone())).collect(),
+            )
         })
     }
 
@@ -442,9 +474,12 @@ impl Analyzer {
             }
         });
         ui.horizontal(|ui| {
-            match &self.file {
-                Some(f) => ui.weak(format!("file: {}", f.display())),
-                None => ui.weak(format!("opening {}", self.path.display())),
+            match (&self.prometheus, &self.file) {
+                (Some(url), _) => ui
+                    .weak(format!("Prometheus: {url}"))
+                    .on_hover_text(PROMETHEUS_NOTE),
+                (None, Some(f)) => ui.weak(format!("file: {}", f.display())),
+                (None, None) => ui.weak(format!("opening {}", self.path.display())),
             };
             if self.range.is_none() && self.file.is_some() {
                 ui.label("no samples yet");

@@ -21,6 +21,10 @@ struct Args {
     /// for root, $XDG_STATE_HOME/openmosix/collector/history.db for other users].
     #[arg(long, value_name = "PATH", env = "OPENMOSIX_COLLECTOR_DB")]
     db: Option<PathBuf>,
+    /// Read the collector's metrics from this Prometheus server (http://host:port)
+    /// instead of a history file: load, memory, checkpoints and events.
+    #[arg(long, value_name = "URL", conflicts_with = "file")]
+    prometheus: Option<String>,
     /// Turn "refresh" on (follow the live database); else as it was last time.
     #[arg(long)]
     refresh: bool,
@@ -52,11 +56,21 @@ fn main() -> std::process::ExitCode {
 
 fn run() -> Result<()> {
     let args = Args::parse();
-    let path = args
-        .file
-        .or(args.db)
-        .unwrap_or_else(openmosix_store::paths::default_db);
-    let mut analyzer = openmosixanalyzer::Analyzer::open(&path).map_err(|e| anyhow!(e))?;
+    let (mut analyzer, title) = match &args.prometheus {
+        Some(url) => {
+            let a = openmosixanalyzer::Analyzer::open_prometheus(url).map_err(|e| anyhow!(e))?;
+            let title = format!("openMosixanalyzer — Prometheus {url}");
+            (a, title)
+        }
+        None => {
+            let path = args
+                .file
+                .or(args.db)
+                .unwrap_or_else(openmosix_store::paths::default_db);
+            let a = openmosixanalyzer::Analyzer::open(&path).map_err(|e| anyhow!(e))?;
+            (a, format!("openMosixanalyzer — {}", path.display()))
+        }
+    };
     let opened = launch::remembered_state::<AnalyzerState>(ANALYZER);
     let (state, rest) = opened.saved.split();
     analyzer.restore(state);
@@ -68,7 +82,7 @@ fn run() -> Result<()> {
     }
     launch::run_remembering(
         ANALYZER,
-        &format!("openMosixanalyzer — {}", path.display()),
+        &title,
         Remembering::new(App(analyzer), opened.file, rest),
     )
 }

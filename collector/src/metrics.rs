@@ -32,6 +32,11 @@ struct State {
     last_commit_seconds: f64,
     last_tick: i64,
     rotations: u64,
+    /// Per node and kind: events written, and the time of the newest (s).
+    node_events: BTreeMap<(NodeId, String), (u64, f64)>,
+    checkpoints: u64,
+    /// The newest checkpoint of the history: time (s) and note.
+    last_checkpoint: Option<(f64, String)>,
 }
 
 /// The figures served; updated by the collecting loop and its writer.
@@ -83,6 +88,23 @@ impl Metrics {
         s.last_tick = time;
     }
 
+    /// Counts the events of a written tick: node, kind and time (ms) of each.
+    pub fn events<'a>(&self, events: impl IntoIterator<Item = (NodeId, &'a str, i64)>) {
+        let mut s = self.lock();
+        for (node, kind, time_ms) in events {
+            let e = s.node_events.entry((node, kind.to_owned())).or_default();
+            e.0 += 1;
+            e.1 = e.1.max(time_ms as f64 / 1000.0);
+        }
+    }
+
+    /// Counts a checkpoint found in the history: its time (ms) and note.
+    pub fn checkpoint(&self, time_ms: i64, note: &str) {
+        let mut s = self.lock();
+        s.checkpoints += 1;
+        s.last_checkpoint = Some((time_ms as f64 / 1000.0, note.to_owned()));
+    }
+
     /// Counts a failed write.
     pub fn error(&self) {
         self.lock().errors += 1;
@@ -98,6 +120,7 @@ impl Metrics {
         let s = self.lock();
         let mut o = String::new();
         s.node_families(&mut o);
+        s.mark_families(&mut o);
         s.collector_families(&mut o);
         o
     }
@@ -190,6 +213,62 @@ impl State {
         }
     }
 
+    /// Events per node and kind, and the newest checkpoint: what the analyzer marks on
+    /// the time line when it reads Prometheus. The timestamps are the marks' own times, so
+    /// that a mark seen one scrape late still lands where it happened.
+    fn mark_families(&self, o: &mut String) {
+        head(
+            o,
+            "openmosix_node_events_total",
+            "counter",
+            "Events written for the node (migrations, signals, down, up …), by kind.",
+        );
+        for ((id, kind), (n, _)) in &self.node_events {
+            let _ = writeln!(
+                o,
+                "openmosix_node_events_total{{node=\"{id}\",kind=\"{}\"}} {n}",
+                esc(kind)
+            );
+        }
+        head(
+            o,
+            "openmosix_node_last_event_timestamp_seconds",
+            "gauge",
+            "Time of the node's newest event of this kind (Unix seconds).",
+        );
+        for ((id, kind), (_, t)) in &self.node_events {
+            let _ = writeln!(
+                o,
+                "openmosix_node_last_event_timestamp_seconds{{node=\"{id}\",kind=\"{}\"}} {t}",
+                esc(kind)
+            );
+        }
+        head(
+            o,
+            "openmosix_collector_checkpoints_total",
+            "counter",
+            "Checkpoints seen in the history (openmosixcollector -n, SIGUSR1).",
+        );
+        let _ = writeln!(
+            o,
+            "openmosix_collector_checkpoints_total {}",
+            self.checkpoints
+        );
+        head(
+            o,
+            "openmosix_collector_last_checkpoint_timestamp_seconds",
+            "gauge",
+            "Time of the newest checkpoint (Unix seconds), with its note.",
+        );
+        if let Some((t, note)) = &self.last_checkpoint {
+            let _ = writeln!(
+                o,
+                "openmosix_collector_last_checkpoint_timestamp_seconds{{note=\"{}\"}} {t}",
+                esc(note)
+            );
+        }
+    }
+
     /// The collector's own counters and gauges: name, kind, help, value.
     fn collector_families(&self, o: &mut String) {
         let families: [(&str, &str, &str, &dyn std::fmt::Display); 9] = [
@@ -250,6 +329,10 @@ impl State {
         ];
         for (name, kind, help, v) in families {
             head(o, name, kind, help);
+            // Before the first tick there is no time to tell (0 would read as 1970).
+            if name.ends_with("last_tick_timestamp_seconds") && self.ticks == 0 {
+                continue;
+            }
             let _ = writeln!(o, "{name} {v}");
         }
     }
@@ -354,6 +437,28 @@ mod tests {
         assert!(text.contains("openmosix_node_status{node=\"1\",status=\"blocked\"} 1\n"));
         assert!(!text.contains("openmosix_node_load{node=\"2\"}"));
         assert!(text.contains("# TYPE openmosix_collector_ticks_total counter\n"));
+        assert!(!text.contains("\nopenmosix_collector_last_tick_timestamp_seconds "));
+        assert!(!text.contains("openmosix_collector_last_checkpoint_timestamp_seconds{"));
+        m.events([
+            (1, "migrate_out", 1_700_000_000_250),
+            (1, "migrate_out", 1_700_000_001_500),
+        ]);
+        m.events([(2, "down", 1_700_000_002_000)]);
+        m.checkpoint(1_700_000_003_000, "before \"the\" run");
+        m.tick_written(1_700_000_004, &TickReport::default());
+        let text = m.render();
+        assert!(text.contains("openmosix_node_events_total{node=\"1\",kind=\"migrate_out\"} 2\n"));
+        assert!(text.contains(
+            "openmosix_node_last_event_timestamp_seconds{node=\"1\",kind=\"migrate_out\"} 1700000001.5\n"
+        ));
+        assert!(text.contains(
+            "openmosix_node_last_event_timestamp_seconds{node=\"2\",kind=\"down\"} 1700000002\n"
+        ));
+        assert!(text.contains("openmosix_collector_checkpoints_total 1\n"));
+        assert!(text.contains(
+            "openmosix_collector_last_checkpoint_timestamp_seconds{note=\"before \\\"the\\\" run\"} 1700000003\n"
+        ));
+        assert!(text.contains("openmosix_collector_last_tick_timestamp_seconds 1700000004\n"));
     }
 
     #[tokio::test]

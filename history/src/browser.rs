@@ -239,6 +239,9 @@ impl HistoryBrowser {
             ui.label("file:");
             let shown = self.file().unwrap_or(&self.path).display().to_string();
             ui.label(RichText::new(shown).monospace());
+            // The analyzer can read Prometheus (`--prometheus`); process lists are not
+            // metrics, so this window always reads the collector's SQLite history.
+            ui.weak("SQLite history only: Prometheus keeps no process lists");
             if self.opening.is_some() {
                 ui.spinner();
                 ui.label("loading…");

@@ -66,7 +66,11 @@ async fn one_process_per_node_with_several_channels_open() {
                 session: Arc::clone(&session),
                 agent: options.remote_agent.clone(),
             };
-            streams.push(aux.images(false, &image, false).await.expect("stream"));
+            streams.push(
+                aux.images(false, &image, false, None)
+                    .await
+                    .expect("stream"),
+            );
         }
         sockets.push(session.control_socket().to_path_buf());
         conns.push(conn);

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use openmosix_hpc::model::NodeId;
+use openmosix_store::History;
 use openmosix_store::store::{Store, Tick};
 use tokio::sync::{mpsc, oneshot};
 
@@ -64,6 +65,7 @@ fn writer(
         created_ms: store.created() * 1000,
     });
     let mut last_wal = Instant::now();
+    let mut marks = Checkpoints::default();
     let mut retry = Retry::default();
     while let Some(msg) = rx.blocking_recv() {
         store = match msg {
@@ -73,6 +75,7 @@ fn writer(
                 store
             }
         };
+        marks.look(&store, metrics);
         let due = config
             .rotate_after
             .is_some_and(|d| openmosix_store::now() - store.created() >= d.as_secs() as i64);
@@ -101,7 +104,14 @@ fn write(store: &mut Store, msg: ToWriter, metrics: &Metrics) {
             }
         }
         ToWriter::Tick(tick) => match store.write_tick(&tick) {
-            Ok(r) => metrics.tick_written(tick.time, &r),
+            Ok(r) => {
+                metrics.events(
+                    tick.events
+                        .iter()
+                        .map(|e| (e.node, e.kind.as_str(), e.time_ms)),
+                );
+                metrics.tick_written(tick.time, &r);
+            }
             Err(e) => {
                 metrics.error();
                 tracing::error!("cannot write the tick of {}: {e}", tick.time);
@@ -112,6 +122,41 @@ fn write(store: &mut Store, msg: ToWriter, metrics: &Metrics) {
             Err(e) => tracing::error!("cannot write a checkpoint: {e}"),
         },
         ToWriter::Rotate => {}
+    }
+}
+
+/// Finds the checkpoints written to the history (by this writer, or by
+/// `openmosixcollector -n` in another process) for the metrics, through the read API.
+#[derive(Debug, Default)]
+struct Checkpoints {
+    /// The file read, and a read handle on it.
+    history: Option<History>,
+    /// The newest checkpoint counted (ms).
+    after_ms: i64,
+}
+
+impl Checkpoints {
+    /// Counts the checkpoints newer than the last one counted.
+    fn look(&mut self, store: &Store, metrics: &Metrics) {
+        if self
+            .history
+            .as_ref()
+            .is_none_or(|h| h.file() != store.file())
+        {
+            self.history = History::open(store.file()).ok();
+        }
+        let Some(h) = &self.history else { return };
+        let from = self.after_ms.div_euclid(1000);
+        match h.checkpoints(from, openmosix_store::now() + 1) {
+            Ok(list) => {
+                let after = self.after_ms;
+                for c in list.iter().filter(|c| c.time_ms > after) {
+                    metrics.checkpoint(c.time_ms, &c.note);
+                    self.after_ms = c.time_ms;
+                }
+            }
+            Err(e) => tracing::debug!("reading the checkpoints for the metrics: {e}"),
+        }
     }
 }
 

@@ -449,6 +449,8 @@ impl Analyzer {
                     ui.close();
                 }
             });
+            let theme = openmosix_gui::theme::view_menu(ui);
+            openmosix_gui::theme::apply(ui.ctx(), theme);
         });
     }
 

@@ -83,7 +83,6 @@ fn run() -> Result<()> {
     launch::run_remembering(
         ANALYZER,
         &title,
-        [1100.0, 640.0],
         Remembering::new(App(analyzer), opened.file, rest),
     )
 }

@@ -4,38 +4,46 @@
 //! `StartupWMClass`); and the suite's icon, which every window carries.
 
 /// A window program of the suite, as the desktop knows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Program {
     /// The binary, the app id and the name of its `.desktop` entry (without `.desktop`).
     pub id: &'static str,
     /// The name people read, as the original spelled it.
     pub name: &'static str,
+    /// The window's inside size at first start, in points (the layout tests check every
+    /// window at this size: docs/openmosixview.md, HiDPI).
+    pub size: [f32; 2],
 }
 
 /// The main window.
 pub const VIEW: Program = Program {
     id: "openmosixview",
     name: "openMosixview",
+    size: [1000.0, 520.0],
 };
 /// The process box.
 pub const PROCS: Program = Program {
     id: "openmosixprocs",
     name: "openMosixprocs",
+    size: [1100.0, 640.0],
 };
 /// The migration monitor.
 pub const MIGMON: Program = Program {
     id: "openmosixmigmon",
     name: "openMosixmigmon",
+    size: [1000.0, 660.0],
 };
 /// The load and memory history.
 pub const ANALYZER: Program = Program {
     id: "openmosixanalyzer",
     name: "openMosixanalyzer",
+    size: [1100.0, 640.0],
 };
 /// The process history.
 pub const HISTORY: Program = Program {
     id: "openmosixhistory",
     name: "openMosixhistory",
+    size: [900.0, 560.0],
 };
 /// Every window program, each with a `.desktop` entry.
 pub const ALL: [Program; 5] = [VIEW, PROCS, MIGMON, ANALYZER, HISTORY];
@@ -67,6 +75,25 @@ mod tests {
         // Its corners are transparent (a rounded tile), its centre is not.
         assert_eq!(icon.rgba[3], 0);
         assert_eq!(icon.rgba[(128 * 256 + 128) * 4 + 3], 255);
+    }
+
+    /// A HiDPI laptop at scale 2: 2560×1440 pixels are 1280×720 points, less a title bar
+    /// and a desktop panel (60 points between them).
+    #[test]
+    fn every_window_fits_a_scale_2_screen_at_first_start() {
+        for p in ALL {
+            let [w, h] = p.size;
+            assert!(
+                w <= 1280.0 && h <= 660.0,
+                "{} opens at {w}x{h} points",
+                p.id
+            );
+            assert!(
+                w >= 800.0 && h >= 480.0,
+                "{} opens too small: {w}x{h}",
+                p.id
+            );
+        }
     }
 
     #[test]

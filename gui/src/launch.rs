@@ -124,17 +124,16 @@ pub fn remembered_state<T: DeserializeOwned + Default>(program: Program) -> reme
 }
 
 /// [`run_window`] for an app that remembers: the window opens where and as large as it
-/// was (else `size`), the windows inside it and the theme come back, and the state file is
+/// was (else at `program.size`), the windows inside it and the theme come back, and the state file is
 /// kept up to date while it runs.
 pub fn run_remembering<A: Remember + 'static>(
     program: Program,
     title: &str,
-    size: [f32; 2],
     mut app: Remembering<A>,
 ) -> Result<()> {
     let mut viewport = egui::ViewportBuilder::default()
         .with_title(title)
-        .with_inner_size(size)
+        .with_inner_size(program.size)
         .with_app_id(program.id)
         .with_icon(desktop::icon());
     if let Some(g) = app.window() {

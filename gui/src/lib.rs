@@ -4,7 +4,7 @@
 //! that asks for a file ([`path_dialog`]), how a window program starts ([`launch`]), how it
 //! presents itself to the desktop ([`desktop`]: app ids and the icon), how a source's
 //! changes wake a window a few times a second at most ([`repaint`]), and what a window
-//! remembers between runs ([`state`], [`remember`]).
+//! remembers between runs ([`state`], [`remember`]) with its [`theme`] setting.
 
 pub mod desktop;
 pub mod launch;
@@ -13,6 +13,7 @@ pub mod remember;
 pub mod repaint;
 pub mod source;
 pub mod state;
+pub mod theme;
 pub mod widgets;
 
 pub use source::{Action, ClusterSource, LiveCluster, Outcome, StaticSource, Ticket};

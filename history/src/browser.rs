@@ -231,6 +231,8 @@ impl HistoryBrowser {
                     ui.close();
                 }
             });
+            let theme = openmosix_gui::theme::view_menu(ui);
+            openmosix_gui::theme::apply(ui.ctx(), theme);
         });
         self.open_window(ui.ctx());
         ui.horizontal(|ui| {

@@ -63,7 +63,6 @@ fn run() -> anyhow::Result<()> {
     launch::run_remembering(
         HISTORY,
         &format!("openMosixhistory — {}", db.display()),
-        [900.0, 560.0],
         Remembering::new(App { browser }, opened.file, rest),
     )
 }

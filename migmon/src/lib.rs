@@ -16,5 +16,6 @@ mod keys;
 pub mod layout;
 pub mod monitor;
 pub mod penguin;
+mod root;
 
 pub use monitor::MigMon;

@@ -4,10 +4,10 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::Parser;
+use openmosix_gui::LiveCluster;
 use openmosix_gui::desktop::MIGMON;
 use openmosix_gui::launch::{self, ClusterArgs};
 use openmosix_gui::remember::{Remember, Remembering};
-use openmosix_gui::{ClusterSource, LiveCluster};
 use openmosix_hpc::model::NodeId;
 use openmosixmigmon::MigMon;
 
@@ -47,12 +47,7 @@ impl Remember for App {
     }
 
     fn ui(&mut self, ui: &mut egui::Ui) {
-        self.source.set_repaint(ui.ctx());
-        self.monitor.poll(&self.source, Instant::now());
-        for (ticket, outcome) in self.source.outcomes() {
-            self.monitor.on_outcome(ticket, &outcome);
-        }
-        egui::CentralPanel::default_margins().show(ui, |ui| self.monitor.ui(ui, &self.source));
+        self.monitor.root_ui(ui, &self.source, Instant::now());
     }
 }
 
@@ -81,5 +76,5 @@ fn run() -> Result<()> {
         monitor: MigMon::new(main_node),
     };
     let app = Remembering::new(app, opened.file, rest);
-    launch::run_remembering(MIGMON, "openMosixmigmon", [1000.0, 760.0], app)
+    launch::run_remembering(MIGMON, "openMosixmigmon", app)
 }

@@ -324,6 +324,8 @@ impl ProcsWindow {
             self.on_outcome(ticket, &outcome);
         }
         let notice = source.notice();
+        let theme = openmosix_gui::theme::menu_bar(ui, "openmosixprocs");
+        openmosix_gui::theme::apply(ui.ctx(), theme);
         egui::CentralPanel::default_margins().show(ui, |ui| {
             if let Some(n) = &notice {
                 ui.colored_label(ui.visuals().warn_fg_color, n);

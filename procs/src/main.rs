@@ -50,5 +50,5 @@ fn run() -> Result<()> {
     let mut window = ProcsWindow::new();
     window.restore(state);
     let app = Remembering::new(App { source, window }, opened.file, rest);
-    launch::run_remembering(PROCS, "openMosixprocs", [1100.0, 640.0], app)
+    launch::run_remembering(PROCS, "openMosixprocs", app)
 }

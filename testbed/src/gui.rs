@@ -5,9 +5,15 @@
 //! The real programs, too: [`program`] starts one on an X server or a Wayland
 //! compositor with folders of its own, [`x11`] points and types at its window with real
 //! X events, [`wayland`] runs weston headless, [`shot`] reads their screenshots.
+//!
+//! Checks every window's test shares, over a [`made_up`] cluster: [`bounds`] (nothing clipped or overlapping, at any
+//! scale), [`theme`] (the theme setting switches and is remembered).
 
+pub mod bounds;
+pub mod made_up;
 pub mod program;
 pub mod shot;
+pub mod theme;
 pub mod wayland;
 pub mod x11;
 

@@ -61,7 +61,6 @@ fn run() -> Result<()> {
     launch::run_remembering(
         VIEW,
         &format!("openMosixview — {name}"),
-        [1000.0, 520.0],
         Remembering::new(app, opened.file, rest),
     )
 }

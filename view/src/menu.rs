@@ -67,7 +67,8 @@ pub fn menu_bar(app: &mut App, ui: &mut egui::Ui) {
         ui.menu_button("View", |ui| {
             items(app, ui, VIEW_MENU);
             ui.separator();
-            theme_choice(ui);
+            let theme = openmosix_gui::theme::choice(ui);
+            openmosix_gui::theme::apply(ui.ctx(), theme);
         });
         menu(app, ui, "Config", CONFIG_MENU);
         ui.menu_button("Collector", |ui| collector_menu(app, ui));
@@ -86,23 +87,6 @@ fn items(app: &mut App, ui: &mut egui::Ui, list: &[(&str, Command)]) {
     for (text, command) in list {
         if ui.button(*text).clicked() {
             command(app);
-        }
-    }
-}
-
-/// The theme of every window: as the desktop says, light or dark (remembered with the
-/// window's state).
-pub const THEMES: [(egui::ThemePreference, &str); 3] = [
-    (egui::ThemePreference::System, "theme: as the system"),
-    (egui::ThemePreference::Light, "theme: light"),
-    (egui::ThemePreference::Dark, "theme: dark"),
-];
-
-fn theme_choice(ui: &mut egui::Ui) {
-    let now = ui.ctx().options(|o| o.theme_preference);
-    for (theme, text) in THEMES {
-        if ui.radio(now == theme, text).clicked() {
-            ui.ctx().set_theme(theme);
         }
     }
 }

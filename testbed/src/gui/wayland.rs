@@ -31,6 +31,16 @@ pub fn assert_draws<S: AsRef<OsStr>>(program: &str, args: &[S]) -> Shot {
     shot.crop(at)
 }
 
+/// Starts `program` with `args` on a weston whose output has scale `scale` and waits
+/// until its window is drawn there, at least `min` pixels large; the window's part of
+/// the screenshot (its client-side frame included).
+pub fn draws_at_scale<S: AsRef<OsStr>>(program: &str, args: &[S], scale: u32, min: Vec2) -> Shot {
+    let mut weston = Weston::start_scaled(1600, 1000, scale);
+    let mut window = WindowProgram::start(program, args, Screen::Wayland(&weston));
+    let (shot, at) = weston.wait_for_window(&mut window, min, 60);
+    shot.crop(at)
+}
+
 /// A running weston; killed when dropped.
 #[derive(Debug)]
 pub struct Weston {
@@ -43,6 +53,13 @@ impl Weston {
     /// Starts weston with one output of `width` × `height` pixels and waits until its
     /// shell has painted the background.
     pub fn start(width: u32, height: u32) -> Weston {
+        Weston::start_scaled(width, height, 1)
+    }
+
+    /// [`Weston::start`] with an output of scale `scale` (HiDPI): `width` × `height`
+    /// are points, the output (and its screenshots) has `scale` times as many pixels
+    /// each way, and clients are asked to draw at that scale.
+    pub fn start_scaled(width: u32, height: u32, scale: u32) -> Weston {
         let dir = tempfile::tempdir().expect("tempdir");
         // Wayland wants its runtime folder private.
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).expect("chmod");
@@ -61,6 +78,7 @@ impl Weston {
             .arg("--use-pixman")
             .arg(format!("--width={width}"))
             .arg(format!("--height={height}"))
+            .arg(format!("--scale={scale}"))
             .arg(format!("--socket={SOCKET}"))
             .arg(format!("--config={}", ini.display()))
             .arg(format!("--log={}", dir.path().join("weston.log").display()))

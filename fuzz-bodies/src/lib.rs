@@ -8,11 +8,13 @@
 //! file of `fuzz/corpus/TARGET/` and `fuzz/regressions/TARGET/` to the same body: the
 //! fuzzer and CI run identical code.
 
+mod delta;
 mod files;
 mod procfs;
 mod protocol;
 mod stream;
 
+pub use delta::procs_delta;
 pub use files::{cluster_file, discovery_datagram, openmosix_map, packed_block};
 pub use procfs::{proc_locks, proc_maps, proc_net_unix, proc_stat, proc_status};
 pub use protocol::{agent_request, client_reply};
@@ -36,4 +38,5 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("proc_net_unix", proc_net_unix),
     ("proc_locks", proc_locks),
     ("image_stream", image_stream),
+    ("procs_delta", procs_delta),
 ];

@@ -41,6 +41,12 @@ fn focused(h: &H) -> Option<String> {
         .and_then(|n| n.accesskit_node().label())
 }
 
+/// The value of the widget with the keyboard focus, if any.
+fn focused_value(h: &H) -> Option<String> {
+    h.query_by(|n| n.is_focused())
+        .and_then(|n| n.accesskit_node().value())
+}
+
 fn press(h: &mut H, key: Key) {
     h.key_press(key);
     h.run_steps(2);
@@ -100,10 +106,18 @@ fn tab_3_and_enter_move_a_process_and_h_brings_it_home() {
         .filter(|p| p["home"] == 2 && p["home_pid"].as_i64() == Some(i64::from(pid)))
         .collect();
     assert_eq!(guest.len(), 1, "pid {pid} is not a guest on node 3");
-    // The focus stays on the process's square, now by node 3: H sends it home.
-    wait(&mut h, 5, "the focused square by node 3", |h| {
-        focused(h).is_some_and(|l| l.contains(" on node 3 — "))
-    });
+    // The focus stays on the process's square, now by node 3: H sends it home. (Node
+    // 3's list says it is a guest from node 2 once the move has recorded it there; a
+    // list from just before says home is node 3.)
+    wait(
+        &mut h,
+        10,
+        "the focused square by node 3, a guest from node 2",
+        |h| {
+            focused(h).is_some_and(|l| l.contains(" on node 3 — "))
+                && focused_value(h).is_some_and(|v| v.contains("from node 2"))
+        },
+    );
     press(&mut h, Key::H);
     wait(&mut h, 60, "the way home", |h| {
         !h.state().window.is_moving()

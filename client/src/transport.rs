@@ -176,7 +176,10 @@ pub async fn connect_node(
         match &node.dest {
             Dest::Local => connect_local(node.id, options).await,
             Dest::Ssh(dest) => {
-                let conn = connect_ssh(node.id, dest, options).await?;
+                let conn = match &node.via {
+                    Some(via) => super::gateway::connect_via(node.id, dest, via, options).await?,
+                    None => connect_ssh(node.id, dest, options).await?,
+                };
                 check_identity(node, conn)
             }
         }
@@ -362,6 +365,14 @@ pub enum Aux {
         /// The agent command.
         agent: String,
     },
+    /// `openmosix gateway pipe … DEST -- AGENT args…` on a gateway's session: the side
+    /// channel opened on a node of its group by the gateway (docs/fan-out.md).
+    Via {
+        /// The gateway's master connection.
+        session: Arc<Session>,
+        /// The arguments before the agent's.
+        prefix: Vec<String>,
+    },
     /// A local agent process.
     Local {
         /// The agent binary.
@@ -375,6 +386,7 @@ impl std::fmt::Debug for Aux {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Aux::Ssh { agent, .. } => write!(f, "Aux::Ssh({agent})"),
+            Aux::Via { prefix, .. } => write!(f, "Aux::Via({prefix:?})"),
             Aux::Local { agent, .. } => write!(f, "Aux::Local({})", agent.display()),
         }
     }
@@ -521,7 +533,7 @@ impl Aux {
         stdout: bool,
     ) -> Result<ImageStream, String> {
         match self {
-            Aux::Ssh { session, agent } => {
+            Aux::Ssh { .. } | Aux::Via { .. } => {
                 let pick = |p: bool| {
                     if p {
                         openssh::Stdio::piped()
@@ -529,7 +541,16 @@ impl Aux {
                         openssh::Stdio::null()
                     }
                 };
-                let mut child = agent_command(session, agent)
+                let mut cmd = match self {
+                    Aux::Via { session, prefix } => {
+                        let mut c = agent_command(session, super::gateway::GATEWAY_PROGRAM);
+                        c.args(prefix);
+                        c
+                    }
+                    Aux::Ssh { session, agent } => agent_command(session, agent),
+                    Aux::Local { .. } => return Err("not a remote side channel".into()),
+                };
+                let mut child = cmd
                     .args(args)
                     .stdin(pick(stdin))
                     .stdout(pick(stdout))

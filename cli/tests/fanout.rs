@@ -1,0 +1,173 @@
+//! Fan-out through gateways (docs/fan-out.md) on testbed `fo` (net 177): 12 nodes, nodes
+//! 1–3 gateways of 3 nodes each (4–6 via 1, 7–9 via 2, 10–12 via 3). Figures and
+//! commands reach the group nodes through their gateway's relay; a gateway whose sshd
+//! stops takes its group down within 3 s, and they are back within 5 s of it returning.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use openmosix_client::{ClientOptions, ClusterHandle, LinkState};
+use openmosix_hpc::map::Cluster;
+use openmosix_testbed::{Testbed, serial, wait};
+use serde_json::Value;
+
+const NODES: u32 = 12;
+
+fn bed() -> &'static Testbed {
+    let tb = Testbed::shared("fo", 177, NODES);
+    // The relay is the `openmosix` command: put it on the nodes' PATH (the testbed's bin).
+    let to = tb.state_dir.join("bin").join("openmosix");
+    if !to.is_file() {
+        std::fs::copy(openmosix_testbed::testbed::bin("openmosix"), &to).expect("copy openmosix");
+    }
+    tb
+}
+
+/// The gateway of node `i` (none for 1–3).
+fn gateway(i: u32) -> Option<u32> {
+    (i > 3).then(|| (i - 4) / 3 + 1)
+}
+
+/// The cluster file: 1–3 direct, the rest via their gateway (reached as the gateway
+/// reaches them, with the testbed's ssh config: the file system is shared).
+fn fanout_cluster(dir: &Path) -> PathBuf {
+    let b = bed();
+    let cfg = b.ssh_config().display().to_string();
+    let mut text = format!("ssh_config = {cfg:?}\ngateway_ssh_config = {cfg:?}\n");
+    for i in 1..=NODES {
+        text.push_str(&format!("\n[[node]]\nid = {i}\ndest = {:?}\n", b.addr(i)));
+        if let Some(g) = gateway(i) {
+            text.push_str(&format!("via = {g}\n"));
+        }
+    }
+    let path = dir.join("cluster.toml");
+    std::fs::write(&path, text).expect("write cluster file");
+    path
+}
+
+fn cli(cluster: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(openmosix_testbed::testbed::bin("openmosix"))
+        .arg("--cluster")
+        .arg(cluster)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run openmosix")
+}
+
+fn cli_ok(cluster: &Path, args: &[&str]) -> String {
+    let out = cli(cluster, args);
+    assert!(
+        out.status.success(),
+        "openmosix {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn json_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+#[test]
+fn figures_and_commands_go_through_the_gateways() {
+    let _g = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = fanout_cluster(dir.path());
+
+    let nodes = json_lines(&cli_ok(&cluster, &["--json", "nodes"]));
+    assert_eq!(nodes.len(), NODES as usize);
+    for n in &nodes {
+        assert_eq!(n["status"], "up", "{n}");
+        assert!(n["cpus"].as_u64().unwrap_or(0) > 0, "{n}");
+    }
+
+    // mosctl on a node of gateway 2's group, read back through it.
+    cli_ok(&cluster, &["mosctl", "8", "setspeed", "4321"]);
+    let speed = cli_ok(&cluster, &["mosctl", "8", "getspeed"]);
+    assert!(speed.contains("4321"), "{speed}");
+
+    // A job started on node 5 (gateway 1), listed by ps, then killed by a signal.
+    let pid = cli_ok(&cluster, &["run", "5", "--nomig", "--", "sleep", "177"]);
+    let pid: i64 = pid.trim().parse().expect("a pid");
+    let listed = |c: &Path| {
+        json_lines(&cli_ok(c, &["--json", "ps", "5"]))
+            .iter()
+            .any(|p| p["pid"] == pid)
+    };
+    assert!(listed(&cluster), "pid {pid} not in ps 5");
+    cli_ok(&cluster, &["signal", "5", &pid.to_string(), "KILL"]);
+    wait::until(Duration::from_secs(5), "the job gone", || !listed(&cluster));
+}
+
+/// Node `i`'s snapshot state in `h`.
+fn state(h: &ClusterHandle, i: u32) -> LinkState {
+    h.node(i).map_or(LinkState::Connecting, |n| n.state)
+}
+
+async fn until(
+    h: &ClusterHandle,
+    within: Duration,
+    what: &str,
+    cond: impl Fn(&ClusterHandle) -> bool,
+) -> Duration {
+    let start = Instant::now();
+    while !cond(h) {
+        assert!(
+            start.elapsed() < within,
+            "{what}: not within {within:?}: {:?}",
+            h.nodes()
+                .iter()
+                .map(|n| (n.id, n.state, n.reason.clone()))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    start.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_gateway_takes_its_group_down_and_back() {
+    let _g = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = Cluster::from_file(&fanout_cluster(dir.path())).expect("cluster file");
+    let h = ClusterHandle::connect(&cluster, &ClientOptions::for_cluster(&cluster));
+    until(&h, Duration::from_secs(20), "every node up", |h| {
+        (1..=NODES).all(|i| state(h, i) == LinkState::Up)
+    })
+    .await;
+
+    // Node 4's agent was started by gateway 1's relay: its ssh client is node 1.
+    let b = bed();
+    let env = b.exec(4, &["sh", "-c", "for p in $(pgrep -f 'openmosix-agent serve'); do tr '\\0' '\\n' < /proc/$p/environ | grep ^SSH_CONNECTION=; done"]);
+    let env = String::from_utf8_lossy(&env.stdout).into_owned();
+    assert!(
+        env.contains(&format!("SSH_CONNECTION={} ", b.addr(1))),
+        "{env}"
+    );
+
+    let group: Vec<u32> = (4..=6).collect();
+    b.sshd_stop(1);
+    let down = until(&h, Duration::from_secs(3), "gateway 1's group down", |h| {
+        group.iter().all(|&i| state(h, i) == LinkState::Down)
+    })
+    .await;
+    eprintln!("group of gateway 1 down after {down:?}");
+    for i in (2..=3).chain(7..=NODES) {
+        assert_eq!(state(&h, i), LinkState::Up, "node {i} stays up");
+    }
+    let reason = h.node(5).and_then(|n| n.reason).unwrap_or_default();
+    assert!(!reason.is_empty(), "a reason for node 5");
+
+    b.sshd_start(1);
+    let up = until(&h, Duration::from_secs(5), "gateway 1's group back", |h| {
+        std::iter::once(1)
+            .chain(group.iter().copied())
+            .all(|i| state(h, i) == LinkState::Up)
+    })
+    .await;
+    eprintln!("group of gateway 1 back after {up:?}");
+}

@@ -51,7 +51,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-static LINKS: LazyLock<Mutex<HashMap<Key, Arc<tokio::sync::Mutex<Weak<Link>>>>>> =
+/// Where a gateway's link is kept; its lock is held while one is started.
+type LinkSlot = Arc<tokio::sync::Mutex<Weak<Link>>>;
+
+static LINKS: LazyLock<Mutex<HashMap<Key, LinkSlot>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
 /// Opens node `node`'s agent channel at `dest` (as gateway `via` reaches it) through the

@@ -91,9 +91,7 @@ where
                 let _ = out_tx.send(refusal(node, &why)).await;
             }
             Ok(Frame::Open(k, dest)) => {
-                let mut held = lock(&nodes);
-                if !held.contains_key(&k) && held.len() >= MAX_NODES {
-                    drop(held);
+                let Some(rx) = register(&nodes, k) else {
                     let _ = out_tx
                         .send(closed(
                             k,
@@ -101,10 +99,8 @@ where
                         ))
                         .await;
                     continue;
-                }
-                let (tx, rx) = mpsc::channel(NODE_QUEUE);
-                held.insert(k, tx.clone());
-                drop(held);
+                };
+                let tx = held_sender(&nodes, k).unwrap_or_else(|| mpsc::channel(1).0);
                 let (out, nodes, options) =
                     (out_tx.clone(), Arc::clone(&nodes), Arc::clone(&options));
                 tokio::spawn(async move {
@@ -137,6 +133,20 @@ where
     lock(&nodes).clear();
     drop(out_tx);
     writer.abort();
+}
+
+/// A new channel `k` (replacing one of the same number), unless [`MAX_NODES`] are open.
+fn register(
+    nodes: &Mutex<HashMap<u64, mpsc::Sender<String>>>,
+    k: u64,
+) -> Option<mpsc::Receiver<String>> {
+    let mut held = lock(nodes);
+    if !held.contains_key(&k) && held.len() >= MAX_NODES {
+        return None;
+    }
+    let (tx, rx) = mpsc::channel(NODE_QUEUE);
+    held.insert(k, tx);
+    Some(rx)
 }
 
 fn held_sender(

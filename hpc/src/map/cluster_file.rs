@@ -330,7 +330,7 @@ impl Cluster {
             |o, m| file.fail_at(o, m),
             &mut nodes,
             vias,
-            gateway_ssh_config,
+            gateway_ssh_config.as_deref(),
         )?;
         nodes.sort_by_key(|n| n.id);
         Ok(Cluster {

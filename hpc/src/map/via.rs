@@ -15,9 +15,9 @@ pub(super) fn resolve(
     fail_at: impl Fn(usize, String) -> MapError,
     nodes: &mut [ClusterNode],
     vias: Vec<(i64, Spanned<i64>)>,
-    gateway_ssh_config: Option<String>,
+    gateway_ssh_config: Option<&str>,
 ) -> Result<(), MapError> {
-    if let Some(cfg) = &gateway_ssh_config
+    if let Some(cfg) = gateway_ssh_config
         && (cfg.starts_with('-') || cfg.chars().any(char::is_control))
     {
         return Err(fail_at(
@@ -58,7 +58,7 @@ pub(super) fn resolve(
         let via = Via {
             id: gateway.id,
             dest: gw_dest.clone(),
-            ssh_config: gateway_ssh_config.clone(),
+            ssh_config: gateway_ssh_config.map(str::to_owned),
         };
         let Some(node) = nodes.iter_mut().find(|n| i64::from(n.id) == id) else {
             continue;

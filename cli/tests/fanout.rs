@@ -17,10 +17,14 @@ const NODES: u32 = 12;
 fn bed() -> &'static Testbed {
     let tb = Testbed::shared("fo", 177, NODES);
     // The relay is the `openmosix` command: put it on the nodes' PATH (the testbed's bin).
-    let to = tb.state_dir.join("bin").join("openmosix");
-    if !to.is_file() {
-        std::fs::copy(openmosix_testbed::testbed::bin("openmosix"), &to).expect("copy openmosix");
-    }
+    // Copied beside and renamed over: a relay may be running the old copy.
+    static COPIED: std::sync::Once = std::sync::Once::new();
+    COPIED.call_once(|| {
+        let bin = tb.state_dir.join("bin");
+        let tmp = bin.join(".openmosix.fanout");
+        std::fs::copy(openmosix_testbed::testbed::bin("openmosix"), &tmp).expect("copy openmosix");
+        std::fs::rename(&tmp, bin.join("openmosix")).expect("rename openmosix");
+    });
     tb
 }
 
@@ -179,4 +183,63 @@ async fn lost_gateway() {
     })
     .await;
     eprintln!("group of gateway 1 back after {up:?}");
+}
+
+/// The number a counter file holds (0 while it is empty).
+fn count(path: &Path) -> u64 {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_process_moves_between_groups_and_comes_home() {
+    let _g = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = fanout_cluster(dir.path());
+    let file = dir.path().join("counter");
+    let script = format!(
+        "i=0; while true; do i=$((i+1)); echo $i > {}; sleep 0.2; done",
+        file.display()
+    );
+    let pid: i64 = cli_ok(&cluster, &["run", "5", "--", "sh", "-c", &script])
+        .trim()
+        .parse()
+        .expect("a pid");
+    wait::until(Duration::from_secs(5), "the counter counts", || {
+        count(&file) >= 3
+    });
+
+    // Node 5 (gateway 1's group) to node 8 (gateway 2's).
+    let out = cli_ok(&cluster, &["--json", "migrate", "5", &pid.to_string(), "8"]);
+    let moved: Value = serde_json::from_str(out.trim()).expect("migrate --json");
+    eprintln!("moved across groups: {moved}");
+    let new = moved["new_pid"].as_i64().expect("new pid");
+    let on = |node: &str, pid: i64| {
+        json_lines(&cli_ok(&cluster, &["--json", "ps", node]))
+            .into_iter()
+            .find(|p| p["pid"] == pid && p["state"] != "Z")
+    };
+    let p = on("8", new).expect("on node 8");
+    assert_eq!(
+        (p["where"].as_u64(), p["home"].as_u64()),
+        (Some(8), Some(5)),
+        "{p}"
+    );
+    assert!(on("5", pid).is_none(), "still on node 5");
+    let n = count(&file);
+    wait::until(Duration::from_secs(5), "the counter goes on", || {
+        count(&file) > n + 3
+    });
+
+    // And home again.
+    let out = cli_ok(
+        &cluster,
+        &["--json", "migrate", "8", &new.to_string(), "home"],
+    );
+    let back: Value = serde_json::from_str(out.trim()).expect("migrate --json");
+    let back = back["new_pid"].as_i64().expect("new pid");
+    assert!(on("5", back).is_some(), "home on node 5");
+    cli_ok(&cluster, &["signal", "5", &back.to_string(), "KILL"]);
 }

@@ -382,16 +382,6 @@ pub enum Aux {
     },
 }
 
-impl std::fmt::Debug for Aux {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Aux::Ssh { agent, .. } => write!(f, "Aux::Ssh({agent})"),
-            Aux::Via { prefix, .. } => write!(f, "Aux::Via({prefix:?})"),
-            Aux::Local { agent, .. } => write!(f, "Aux::Local({})", agent.display()),
-        }
-    }
-}
-
 /// A side channel running `AGENT images|pages send|receive IMAGE`.
 pub struct ImageStream {
     /// Where the image comes from (send).
@@ -597,17 +587,8 @@ impl Aux {
     }
 }
 
-/// ssh's own words, on one line (the host-key warnings among them).
-pub(crate) fn ssh_reason(e: &openssh::Error) -> String {
-    let mut text = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        src = s.source();
-    }
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
+mod words;
+pub(crate) use words::ssh_reason;
 
 #[cfg(test)]
 mod tests;

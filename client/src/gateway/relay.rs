@@ -404,3 +404,6 @@ pub async fn pipe(dest: &str, args: &[String], options: &ClientOptions) -> Resul
     let status = child.wait().await.map_err(|e| ssh_reason(&e))?;
     Ok(status.code().unwrap_or(1))
 }
+
+#[cfg(test)]
+mod tests;

@@ -78,3 +78,67 @@ pub(super) fn resolve(
 pub fn gateway_of(node: &ClusterNode) -> Option<NodeId> {
     node.via.as_ref().map(|v| v.id)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::super::Cluster;
+
+    fn read(body: &str) -> Result<Cluster, String> {
+        Cluster::from_text(Path::new("c.toml"), body).map_err(|e| e.to_string())
+    }
+
+    const GW: &str = "[[node]]\nid = 1\ndest = \"root@gw1\"\n";
+
+    #[test]
+    fn a_node_via_a_gateway_gets_its_dest_and_ssh_config() {
+        let c = read(&format!(
+            "gateway_ssh_config = \"/etc/om/group\"\n{GW}[[node]]\nid = 5\ndest = \"n5\"\nvia = 1\n"
+        ))
+        .expect("valid");
+        let via = c.node(5).and_then(|n| n.via.clone()).expect("via");
+        assert_eq!(
+            (via.id, via.dest.as_str(), via.ssh_config.as_deref()),
+            (1, "root@gw1", Some("/etc/om/group"))
+        );
+        assert!(c.node(1).is_some_and(|n| n.via.is_none()));
+        assert_eq!(c.node(5).and_then(super::gateway_of), Some(1));
+    }
+
+    #[test]
+    fn bad_vias_are_refused_naming_the_line() {
+        for (body, want) in [
+            (
+                format!("{GW}[[node]]\nid = 5\ndest = \"n5\"\nvia = 9\n"),
+                "names no node",
+            ),
+            (
+                format!("{GW}[[node]]\nid = 5\ndest = \"n5\"\nvia = 5\n"),
+                "the node itself",
+            ),
+            (
+                format!("{GW}[[node]]\nid = 5\ndest = \"local\"\nvia = 1\n"),
+                "needs an ssh dest",
+            ),
+            (
+                "[[node]]\nid = 1\ndest = \"local\"\n[[node]]\nid = 5\ndest = \"n5\"\nvia = 1\n"
+                    .to_owned(),
+                "reached over SSH",
+            ),
+            (
+                format!(
+                    "{GW}[[node]]\nid = 5\ndest = \"n5\"\nvia = 1\n[[node]]\nid = 6\ndest = \"n6\"\nvia = 5\n"
+                ),
+                "one level only",
+            ),
+            (
+                format!("gateway_ssh_config = \"-oProxyCommand=x\"\n{GW}"),
+                "not a path",
+            ),
+        ] {
+            let err = read(&body).expect_err(want);
+            assert!(err.contains(want) && err.contains("c.toml"), "{err}");
+        }
+    }
+}

@@ -162,6 +162,28 @@ async fn lost_gateway() {
         "{env}"
     );
 
+    // One SSH connection from this process to each gateway: the relay runs on the
+    // gateway node's own master (other tests' masters may linger a while: wait).
+    let bridge = openmosix_testbed::addr::bridge_addr(177, 0);
+    let ours = |i: u32| -> usize {
+        let out = b.exec(
+            i,
+            &["ss", "-tnH", "state", "established", "( sport = :22 )"],
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| {
+                l.split_whitespace()
+                    .any(|w| w.starts_with(&format!("{bridge}:")))
+            })
+            .count()
+    };
+    wait::until(
+        Duration::from_secs(40),
+        "one connection to each gateway",
+        || (1..=3).all(|i| ours(i) == 1),
+    );
+
     let group: Vec<u32> = (4..=6).collect();
     b.sshd_stop(1);
     let down = until(&h, Duration::from_secs(3), "gateway 1's group down", |h| {

@@ -294,10 +294,10 @@ async fn connect_ssh(
     dest: &str,
     options: &ClientOptions,
 ) -> Result<AgentConn, ClientError> {
-    let session = open_session(dest, options)
+    let session = super::gateway::shared_session(dest, options)
         .await
         .map_err(|reason| connect_error(node, reason))?;
-    serve_on(node, Arc::new(session), options).await
+    serve_on(node, session, options).await
 }
 
 /// Starts `AGENT serve` on an open session and says hello.

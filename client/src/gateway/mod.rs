@@ -57,6 +57,40 @@ type LinkSlot = Arc<tokio::sync::Mutex<Weak<Link>>>;
 static LINKS: LazyLock<Mutex<HashMap<Key, LinkSlot>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
+/// Where the master connection to one destination is kept; its lock is held while one
+/// is opened, so that a gateway's node and its relay share one.
+type SessionSlot = Arc<tokio::sync::Mutex<Weak<Session>>>;
+
+/// The master connections, by destination and ssh config: a gateway's relay starts on
+/// its node's own connection (and the other way round), so the workstation keeps one
+/// SSH connection per gateway.
+static SESSIONS: LazyLock<Mutex<HashMap<(String, Option<std::path::PathBuf>), SessionSlot>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// The live master connection to `dest`, opened when there is none.
+pub(crate) async fn shared_session(
+    dest: &str,
+    options: &ClientOptions,
+) -> Result<Arc<Session>, String> {
+    let slot = {
+        let mut all = lock(&SESSIONS);
+        all.retain(|_, s| s.try_lock().map_or(true, |w| w.strong_count() > 0));
+        Arc::clone(
+            all.entry((dest.to_owned(), options.ssh_config.clone()))
+                .or_default(),
+        )
+    };
+    let mut slot = slot.lock().await;
+    if let Some(session) = slot.upgrade()
+        && session.check().await.is_ok()
+    {
+        return Ok(session);
+    }
+    let session = Arc::new(open_session(dest, options).await?);
+    *slot = Arc::downgrade(&session);
+    Ok(session)
+}
+
 /// Opens node `node`'s agent channel at `dest` (as gateway `via` reaches it) through the
 /// gateway's relay, starting the relay when none runs.
 pub async fn connect_via(
@@ -194,7 +228,7 @@ async fn link_for(via: &Via, options: &ClientOptions) -> Result<Arc<Link>, Strin
 }
 
 async fn start_link(via: &Via, options: &ClientOptions) -> Result<Arc<Link>, String> {
-    let session = Arc::new(open_session(&via.dest, options).await?);
+    let session = shared_session(&via.dest, options).await?;
     let mut child = agent_command(&session, GATEWAY_PROGRAM)
         .arg("gateway")
         .arg("serve")

@@ -61,10 +61,13 @@ static LINKS: LazyLock<Mutex<HashMap<Key, LinkSlot>>> =
 /// is opened, so that a gateway's node and its relay share one.
 type SessionSlot = Arc<tokio::sync::Mutex<Weak<Session>>>;
 
+/// A destination and the ssh config it is reached with.
+type SessionKey = (String, Option<std::path::PathBuf>);
+
 /// The master connections, by destination and ssh config: a gateway's relay starts on
 /// its node's own connection (and the other way round), so the workstation keeps one
 /// SSH connection per gateway.
-static SESSIONS: LazyLock<Mutex<HashMap<(String, Option<std::path::PathBuf>), SessionSlot>>> =
+static SESSIONS: LazyLock<Mutex<HashMap<SessionKey, SessionSlot>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
 /// The live master connection to `dest`, opened when there is none.

@@ -216,7 +216,7 @@ fn count(path: &Path) -> u64 {
 }
 
 #[test]
-fn a_process_moves_between_groups_and_comes_home() {
+fn a_process_moves_between_groups_every_way_and_comes_home() {
     let _g = serial();
     let dir = tempfile::tempdir().expect("tempdir");
     let cluster = fanout_cluster(dir.path());
@@ -255,13 +255,29 @@ fn a_process_moves_between_groups_and_comes_home() {
         count(&file) > n + 3
     });
 
-    // And home again.
-    let out = cli_ok(
-        &cluster,
-        &["--json", "migrate", "8", &new.to_string(), "home"],
-    );
-    let back: Value = serde_json::from_str(out.trim()).expect("migrate --json");
-    let back = back["new_pid"].as_i64().expect("new pid");
-    assert!(on("5", back).is_some(), "home on node 5");
-    cli_ok(&cluster, &["signal", "5", &back.to_string(), "KILL"]);
+    // On to node 11 (gateway 3's) with the pages relayed through both gateways and this
+    // machine, then home with the whole image on disk first (an images stream).
+    let mut at = ("8", new);
+    for (to, flag, mode, route) in [
+        ("11", "--relay", "disk-less", "relayed"),
+        ("home", "--disk", "disk", "relayed"),
+    ] {
+        let pid = at.1.to_string();
+        let out = cli_ok(&cluster, &["--json", "migrate", at.0, &pid, to, flag]);
+        let moved: Value = serde_json::from_str(out.trim()).expect("migrate --json");
+        assert_eq!(
+            (moved["mode"].as_str(), moved["route"].as_str()),
+            (Some(mode), Some(route)),
+            "{moved}"
+        );
+        let node = if to == "home" { "5" } else { to };
+        let new = moved["new_pid"].as_i64().expect("new pid");
+        assert!(on(node, new).is_some(), "on node {node}: {moved}");
+        let n = count(&file);
+        wait::until(Duration::from_secs(5), "the counter goes on", || {
+            count(&file) > n + 3
+        });
+        at = (node, new);
+    }
+    cli_ok(&cluster, &["signal", "5", &at.1.to_string(), "KILL"]);
 }

@@ -1,7 +1,9 @@
 //! Fan-out through gateways (docs/fan-out.md) on testbed `fo` (net 177): 12 nodes, nodes
 //! 1–3 gateways of 3 nodes each (4–6 via 1, 7–9 via 2, 10–12 via 3). Figures and
 //! commands reach the group nodes through their gateway's relay; a gateway whose sshd
-//! stops takes its group down within 3 s, and they are back within 5 s of it returning.
+//! stops takes its group down within 3 s, and they are back within 5 s of it returning;
+//! a process moves between groups. `OPENMOSIX_FANOUT_GROUP=10` runs the same on 3
+//! gateways of 10 nodes (testbed `fo10`, net 178).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,10 +14,31 @@ use openmosix_hpc::map::Cluster;
 use openmosix_testbed::{Testbed, serial, wait};
 use serde_json::Value;
 
-const NODES: u32 = 12;
+/// Nodes a gateway relays (3, or `OPENMOSIX_FANOUT_GROUP`, 1 to 20).
+fn group() -> u32 {
+    std::env::var("OPENMOSIX_FANOUT_GROUP")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|g| (1..=20).contains(g))
+        .unwrap_or(3)
+}
+
+/// Every node: 3 gateways and their groups.
+fn nodes() -> u32 {
+    3 + 3 * group()
+}
+
+/// The `k`-th node (from 1) of gateway `g`'s group.
+fn member(g: u32, k: u32) -> u32 {
+    4 + (g - 1) * group() + (k - 1)
+}
 
 fn bed() -> &'static Testbed {
-    let tb = Testbed::shared("fo", 177, NODES);
+    let tb = if group() == 3 {
+        Testbed::shared("fo", 177, nodes())
+    } else {
+        Testbed::shared(&format!("fo{}", group()), 178, nodes())
+    };
     // The relay is the `openmosix` command: put it on the nodes' PATH (the testbed's bin).
     // Copied beside and renamed over: a relay may be running the old copy.
     static COPIED: std::sync::Once = std::sync::Once::new();
@@ -30,7 +53,7 @@ fn bed() -> &'static Testbed {
 
 /// The gateway of node `i` (none for 1–3).
 fn gateway(i: u32) -> Option<u32> {
-    (i > 3).then(|| (i - 4) / 3 + 1)
+    (i > 3).then(|| (i - 4) / group() + 1)
 }
 
 /// The cluster file: 1–3 direct, the rest via their gateway (reached as the gateway
@@ -39,7 +62,7 @@ fn fanout_cluster(dir: &Path) -> PathBuf {
     let b = bed();
     let cfg = b.ssh_config().display().to_string();
     let mut text = format!("ssh_config = {cfg:?}\ngateway_ssh_config = {cfg:?}\n");
-    for i in 1..=NODES {
+    for i in 1..=nodes() {
         text.push_str(&format!("\n[[node]]\nid = {i}\ndest = {:?}\n", b.addr(i)));
         if let Some(g) = gateway(i) {
             text.push_str(&format!("via = {g}\n"));
@@ -82,28 +105,29 @@ fn figures_and_commands_go_through_the_gateways() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cluster = fanout_cluster(dir.path());
 
-    let nodes = json_lines(&cli_ok(&cluster, &["--json", "nodes"]));
-    assert_eq!(nodes.len(), NODES as usize);
+    let nodes = json_lines(&cli_ok(&cluster, &["--timeout", "30", "--json", "nodes"]));
+    assert_eq!(nodes.len(), self::nodes() as usize);
     for n in &nodes {
         assert_eq!(n["status"], "up", "{n}");
         assert!(n["cpus"].as_u64().unwrap_or(0) > 0, "{n}");
     }
 
     // mosctl on a node of gateway 2's group, read back through it.
-    cli_ok(&cluster, &["mosctl", "8", "setspeed", "4321"]);
-    let speed = cli_ok(&cluster, &["mosctl", "8", "getspeed"]);
+    let (n5, n8) = (member(1, 2).to_string(), member(2, 2).to_string());
+    cli_ok(&cluster, &["mosctl", &n8, "setspeed", "4321"]);
+    let speed = cli_ok(&cluster, &["mosctl", &n8, "getspeed"]);
     assert!(speed.contains("4321"), "{speed}");
 
     // A job started on node 5 (gateway 1), listed by ps, then killed by a signal.
-    let pid = cli_ok(&cluster, &["run", "5", "--nomig", "--", "sleep", "177"]);
+    let pid = cli_ok(&cluster, &["run", &n5, "--nomig", "--", "sleep", "177"]);
     let pid: i64 = pid.trim().parse().expect("a pid");
     let listed = |c: &Path| {
-        json_lines(&cli_ok(c, &["--json", "ps", "5"]))
+        json_lines(&cli_ok(c, &["--json", "ps", &n5]))
             .iter()
             .any(|p| p["pid"] == pid)
     };
-    assert!(listed(&cluster), "pid {pid} not in ps 5");
-    cli_ok(&cluster, &["signal", "5", &pid.to_string(), "KILL"]);
+    assert!(listed(&cluster), "pid {pid} not in ps {n5}");
+    cli_ok(&cluster, &["signal", &n5, &pid.to_string(), "KILL"]);
     wait::until(Duration::from_secs(5), "the job gone", || !listed(&cluster));
 }
 
@@ -149,13 +173,13 @@ async fn lost_gateway() {
     let cluster = Cluster::from_file(&fanout_cluster(dir.path())).expect("cluster file");
     let h = ClusterHandle::connect(&cluster, &ClientOptions::for_cluster(&cluster));
     until(&h, Duration::from_secs(20), "every node up", |h| {
-        (1..=NODES).all(|i| state(h, i) == LinkState::Up)
+        (1..=nodes()).all(|i| state(h, i) == LinkState::Up)
     })
     .await;
 
     // Node 4's agent was started by gateway 1's relay: its ssh client is node 1.
     let b = bed();
-    let env = b.exec(4, &["sh", "-c", "for p in $(pgrep -f 'openmosix-agent serve'); do tr '\\0' '\\n' < /proc/$p/environ | grep ^SSH_CONNECTION=; done"]);
+    let env = b.exec(member(1, 1), &["sh", "-c", "for p in $(pgrep -f 'openmosix-agent serve'); do tr '\\0' '\\n' < /proc/$p/environ | grep ^SSH_CONNECTION=; done"]);
     let env = String::from_utf8_lossy(&env.stdout).into_owned();
     assert!(
         env.contains(&format!("SSH_CONNECTION={} ", b.addr(1))),
@@ -184,14 +208,14 @@ async fn lost_gateway() {
         || (1..=3).all(|i| ours(i) == 1),
     );
 
-    let group: Vec<u32> = (4..=6).collect();
+    let group: Vec<u32> = (1..=self::group()).map(|k| member(1, k)).collect();
     b.sshd_stop(1);
     let down = until(&h, Duration::from_secs(3), "gateway 1's group down", |h| {
         group.iter().all(|&i| state(h, i) == LinkState::Down)
     })
     .await;
     eprintln!("group of gateway 1 down after {down:?}");
-    for i in (2..=3).chain(7..=NODES) {
+    for i in (2..=3).chain(member(2, 1)..=nodes()) {
         assert_eq!(state(&h, i), LinkState::Up, "node {i} stays up");
     }
     let reason = h.node(5).and_then(|n| n.reason).unwrap_or_default();
@@ -225,7 +249,8 @@ fn a_process_moves_between_groups_every_way_and_comes_home() {
         "i=0; while true; do i=$((i+1)); echo $i > {}; sleep 0.2; done",
         file.display()
     );
-    let pid: i64 = cli_ok(&cluster, &["run", "5", "--", "sh", "-c", &script])
+    let [n5, n8, n11] = [1, 2, 3].map(|g| member(g, 2).to_string());
+    let pid: i64 = cli_ok(&cluster, &["run", &n5, "--", "sh", "-c", &script])
         .trim()
         .parse()
         .expect("a pid");
@@ -233,8 +258,8 @@ fn a_process_moves_between_groups_every_way_and_comes_home() {
         count(&file) >= 3
     });
 
-    // Node 5 (gateway 1's group) to node 8 (gateway 2's).
-    let out = cli_ok(&cluster, &["--json", "migrate", "5", &pid.to_string(), "8"]);
+    // A node of gateway 1's group to one of gateway 2's.
+    let out = cli_ok(&cluster, &["--json", "migrate", &n5, &pid.to_string(), &n8]);
     let moved: Value = serde_json::from_str(out.trim()).expect("migrate --json");
     eprintln!("moved across groups: {moved}");
     let new = moved["new_pid"].as_i64().expect("new pid");
@@ -243,41 +268,45 @@ fn a_process_moves_between_groups_every_way_and_comes_home() {
             .into_iter()
             .find(|p| p["pid"] == pid && p["state"] != "Z")
     };
-    let p = on("8", new).expect("on node 8");
+    let p = on(&n8, new).expect("on the target");
     assert_eq!(
         (p["where"].as_u64(), p["home"].as_u64()),
-        (Some(8), Some(5)),
+        (Some(u64::from(member(2, 2))), Some(u64::from(member(1, 2)))),
         "{p}"
     );
-    assert!(on("5", pid).is_none(), "still on node 5");
+    assert!(on(&n5, pid).is_none(), "still on node {n5}");
     let n = count(&file);
     wait::until(Duration::from_secs(5), "the counter goes on", || {
         count(&file) > n + 3
     });
 
-    // On to node 11 (gateway 3's) with the pages relayed through both gateways and this
+    // On to gateway 3's group with the pages relayed through both gateways and this
     // machine, then home with the whole image on disk first (an images stream).
-    let mut at = ("8", new);
+    let mut at = (n8, new);
     for (to, flag, mode, route) in [
-        ("11", "--relay", "disk-less", "relayed"),
+        (n11.as_str(), "--relay", "disk-less", "relayed"),
         ("home", "--disk", "disk", "relayed"),
     ] {
         let pid = at.1.to_string();
-        let out = cli_ok(&cluster, &["--json", "migrate", at.0, &pid, to, flag]);
+        let out = cli_ok(&cluster, &["--json", "migrate", &at.0, &pid, to, flag]);
         let moved: Value = serde_json::from_str(out.trim()).expect("migrate --json");
         assert_eq!(
             (moved["mode"].as_str(), moved["route"].as_str()),
             (Some(mode), Some(route)),
             "{moved}"
         );
-        let node = if to == "home" { "5" } else { to };
+        let node = if to == "home" {
+            n5.clone()
+        } else {
+            to.to_owned()
+        };
         let new = moved["new_pid"].as_i64().expect("new pid");
-        assert!(on(node, new).is_some(), "on node {node}: {moved}");
+        assert!(on(&node, new).is_some(), "on node {node}: {moved}");
         let n = count(&file);
         wait::until(Duration::from_secs(5), "the counter goes on", || {
             count(&file) > n + 3
         });
         at = (node, new);
     }
-    cli_ok(&cluster, &["signal", "5", &at.1.to_string(), "KILL"]);
+    cli_ok(&cluster, &["signal", &n5, &at.1.to_string(), "KILL"]);
 }

@@ -47,6 +47,9 @@ impl GatewayOptions {
         ClientOptions {
             ssh_config: self.ssh_config.clone(),
             remote_agent: self.agent.clone(),
+            // The relay waits longer than a workstation's attempt: a handshake the
+            // workstation gave up on is kept for its next try (docs/fan-out.md).
+            connect_timeout: std::time::Duration::from_secs(20),
             ..ClientOptions::default()
         }
     }

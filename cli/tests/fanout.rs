@@ -172,7 +172,7 @@ async fn lost_gateway() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cluster = Cluster::from_file(&fanout_cluster(dir.path())).expect("cluster file");
     let h = ClusterHandle::connect(&cluster, &ClientOptions::for_cluster(&cluster));
-    until(&h, Duration::from_secs(20), "every node up", |h| {
+    until(&h, Duration::from_secs(60), "every node up", |h| {
         (1..=nodes()).all(|i| state(h, i) == LinkState::Up)
     })
     .await;
@@ -188,7 +188,7 @@ async fn lost_gateway() {
 
     // One SSH connection from this process to each gateway: the relay runs on the
     // gateway node's own master (other tests' masters may linger a while: wait).
-    let bridge = openmosix_testbed::addr::bridge_addr(177, 0);
+    let bridge = openmosix_testbed::addr::bridge_addr(b.net, 0);
     let ours = |i: u32| -> usize {
         let out = b.exec(
             i,
@@ -202,10 +202,17 @@ async fn lost_gateway() {
             })
             .count()
     };
-    wait::until(
+    wait::until_ok(
         Duration::from_secs(40),
         "one connection to each gateway",
-        || (1..=3).all(|i| ours(i) == 1),
+        || {
+            let counts: Vec<usize> = (1..=3).map(ours).collect();
+            if counts == [1, 1, 1] {
+                Ok(())
+            } else {
+                Err(format!("connections from here on gateways 1-3: {counts:?}"))
+            }
+        },
     );
 
     let group: Vec<u32> = (1..=self::group()).map(|k| member(1, k)).collect();

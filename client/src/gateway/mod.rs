@@ -19,7 +19,7 @@ use std::sync::{Arc, LazyLock, Mutex, Weak};
 use openssh::Session;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::ClientError;
 use super::conn::AgentConn;
@@ -40,6 +40,8 @@ type Key = (String, Option<String>, Option<std::path::PathBuf>, String);
 struct Link {
     out: mpsc::UnboundedSender<String>,
     channels: Mutex<HashMap<u64, mpsc::Sender<String>>>,
+    /// Channels whose agent the relay is still starting, told when it runs.
+    opening: Mutex<HashMap<u64, oneshot::Sender<()>>>,
     reasons: Mutex<HashMap<u64, String>>,
     next: AtomicU64,
     closed: AtomicBool,
@@ -113,9 +115,18 @@ pub async fn connect_via(
     let (conn_write, link_read) = tokio::io::duplex(PIPE);
     let (tx, mut rx) = mpsc::channel::<String>(256);
     lock(&link.channels).insert(ch, tx);
+    let (opened_tx, opened) = oneshot::channel();
+    lock(&link.opening).insert(ch, opened_tx);
     let open = serde_json::json!({"open": ch, "dest": dest}).to_string();
     if link.out.send(open).is_err() {
         return Err(gateway_gone(node, via, &link));
+    }
+    // The relay opens the node's ssh connection first (within the caller's connect
+    // time-out, as for a direct node); only then does hello's request time-out start.
+    if opened.await.is_err() {
+        lock(&link.channels).remove(&ch);
+        let _ = link.out.send(serde_json::json!({"close": ch}).to_string());
+        return Err(closed_error(node, via, &link, ch));
     }
     // Lines of the agent, to the connection.
     tokio::spawn(async move {
@@ -168,17 +179,20 @@ pub async fn connect_via(
             });
             Ok(conn)
         }
-        Err(ClientError::Closed) => {
-            let reason = lock(&link.reasons).remove(&ch);
-            match reason {
-                Some(reason) => Err(ClientError::Connect {
-                    node,
-                    reason: format!("through gateway {}: {reason}", via.id),
-                }),
-                None => Err(gateway_gone(node, via, &link)),
-            }
-        }
+        Err(ClientError::Closed) => Err(closed_error(node, via, &link, ch)),
         Err(e) => Err(e),
+    }
+}
+
+/// Why channel `ch` closed: the relay's words, or the gateway lost.
+fn closed_error(node: NodeId, via: &Via, link: &Link, ch: u64) -> ClientError {
+    let reason = lock(&link.reasons).remove(&ch);
+    match reason {
+        Some(reason) => ClientError::Connect {
+            node,
+            reason: format!("through gateway {}: {reason}", via.id),
+        },
+        None => gateway_gone(node, via, link),
     }
 }
 
@@ -276,6 +290,7 @@ async fn start_link(via: &Via, options: &ClientOptions) -> Result<Arc<Link>, Str
     let link = Arc::new(Link {
         out,
         channels: Mutex::new(HashMap::new()),
+        opening: Mutex::new(HashMap::new()),
         reasons: Mutex::new(HashMap::new()),
         next: AtomicU64::new(1),
         closed: AtomicBool::new(false),
@@ -313,6 +328,7 @@ impl Link {
         self.closed.store(true, Ordering::SeqCst);
         // Dropping the senders ends every node's pipe: its connection closes.
         lock(&self.channels).clear();
+        lock(&self.opening).clear();
     }
 }
 
@@ -334,7 +350,11 @@ async fn read_link<R: tokio::io::AsyncRead + Unpin>(mut reader: BufReader<R>, li
             tracing::warn!("gateway sent a line that is not its protocol");
             continue;
         };
-        if let Some(ch) = v.get("from").and_then(Value::as_u64) {
+        if let Some(ch) = v.get("opened").and_then(Value::as_u64) {
+            if let Some(tx) = lock(&link.opening).remove(&ch) {
+                let _ = tx.send(());
+            }
+        } else if let Some(ch) = v.get("from").and_then(Value::as_u64) {
             let tx = lock(&link.channels).get(&ch).cloned();
             if let (Some(tx), Some(msg)) = (tx, v.remove("msg")) {
                 let _ = tx.send(msg.to_string()).await;
@@ -352,6 +372,7 @@ async fn read_link<R: tokio::io::AsyncRead + Unpin>(mut reader: BufReader<R>, li
             reasons.insert(ch, reason);
             drop(reasons);
             lock(&link.channels).remove(&ch);
+            lock(&link.opening).remove(&ch);
         } else if let Some(r) = v.get("refused") {
             tracing::warn!("gateway refused a line: {r}");
         }

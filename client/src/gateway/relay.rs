@@ -20,6 +20,7 @@
 //!                         {"to":C,"msg":REQUEST}              a request line for it
 //!                         {"close":C}                          stop it
 //! gateway → workstation   {"ready":"gateway","max_nodes":N}   first line
+//!                         {"opened":C}                         its agent runs
 //!                         {"from":C,"msg":LINE}                a line that agent sent
 //!                         {"closed":C,"reason":"sentence"}     the channel ended
 //!                         {"refused":LINE}                     a line with no channel refused
@@ -36,6 +37,7 @@ use tokio::io::{
 use tokio::sync::mpsc;
 
 use super::super::transport::{ClientOptions, agent_command, open_session, ssh_reason};
+use super::shared_session;
 use openmosix_hpc::map::Dest;
 
 /// The longest line the workstation may send (as the agent's own limit).
@@ -62,6 +64,7 @@ where
         .send(json!({"ready": "gateway", "max_nodes": MAX_NODES}).to_string())
         .await;
     let options = Arc::new(options);
+    let masters: Masters = Arc::default();
     let nodes: Arc<Mutex<HashMap<u64, mpsc::Sender<String>>>> = Arc::default();
     let mut reader = BufReader::new(input);
     let mut buf = Vec::new();
@@ -101,10 +104,14 @@ where
                     continue;
                 };
                 let tx = held_sender(&nodes, k).unwrap_or_else(|| mpsc::channel(1).0);
-                let (out, nodes, options) =
-                    (out_tx.clone(), Arc::clone(&nodes), Arc::clone(&options));
+                let (out, nodes, options, masters) = (
+                    out_tx.clone(),
+                    Arc::clone(&nodes),
+                    Arc::clone(&options),
+                    Arc::clone(&masters),
+                );
                 tokio::spawn(async move {
-                    let reason = node_task(k, &dest, rx, &out, &options).await;
+                    let reason = node_task(k, &dest, rx, &out, &options, &masters).await;
                     let _ = out.send(closed(k, &reason)).await;
                     // Forget it unless the channel number was opened again since.
                     let mut held = lock(&nodes);
@@ -159,6 +166,11 @@ fn held_sender(
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+/// The group's master connections, kept while the relay runs: a channel opened again
+/// (the workstation gave up waiting while many handshakes ran at once) finds the
+/// connection its first try finished. At most [`MAX_NODES`].
+type Masters = Arc<Mutex<HashMap<String, Arc<openssh::Session>>>>;
 
 enum Frame {
     Open(u64, String),
@@ -262,9 +274,16 @@ async fn node_task(
     mut rx: mpsc::Receiver<String>,
     out: &mpsc::Sender<String>,
     options: &ClientOptions,
+    masters: &Masters,
 ) -> String {
     let opened = tokio::time::timeout(options.connect_timeout, async {
-        let session = Arc::new(open_session(dest, options).await?);
+        let session = shared_session(dest, options).await?;
+        {
+            let mut kept = lock(masters);
+            if kept.len() < MAX_NODES || kept.contains_key(dest) {
+                kept.insert(dest.to_owned(), Arc::clone(&session));
+            }
+        }
         let child = agent_command(&session, &options.remote_agent)
             .arg("serve")
             .stdin(openssh::Stdio::piped())
@@ -288,6 +307,9 @@ async fn node_task(
     ) else {
         return "ssh channel pipes missing".into();
     };
+    if out.send(json!({"opened": k}).to_string()).await.is_err() {
+        return "the workstation left".into();
+    }
     let tail = Arc::new(std::sync::Mutex::new(String::new()));
     tokio::spawn(keep_tail(stderr, Arc::clone(&tail)));
     let to_agent = async {

@@ -141,7 +141,7 @@ fn write_state(l: &Layout, nodes: u32, agent: &Path, bare: &[u32], isolated: boo
     mkdir(&l.bin_dir(), 0o755)?;
     fs::copy(agent, l.agent()).with_context(|| format!("copying the agent {}", agent.display()))?;
     fs::set_permissions(l.agent(), fs::Permissions::from_mode(0o755))?;
-    copy_cli(&l)?;
+    copy_cli(l)?;
 
     for i in 1..=nodes {
         mkdir(&l.node_dir(i), 0o755)?;

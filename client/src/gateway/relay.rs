@@ -199,14 +199,15 @@ fn frame(line: &[u8]) -> Result<Frame, (Option<u64>, String)> {
         return Ok(Frame::Close(k));
     }
     if let Some(k) = node_of("to") {
-        let msg = obj.get("msg").and_then(Value::as_object);
-        let good = msg.is_some_and(|m| {
-            m.get("id").is_some_and(Value::is_u64) && m.get("op").is_some_and(Value::is_string)
-        });
-        if !good || obj.len() != 2 {
-            return Err((Some(k), "a request needs a numeric id and an op".into()));
-        }
-        let text = serde_json::to_string(&obj["msg"]).map_err(|e| (Some(k), e.to_string()))?;
+        let msg = obj
+            .get("msg")
+            .and_then(Value::as_object)
+            .filter(|m| {
+                m.get("id").is_some_and(Value::is_u64) && m.get("op").is_some_and(Value::is_string)
+            })
+            .filter(|_| obj.len() == 2)
+            .ok_or((Some(k), "a request needs a numeric id and an op".to_owned()))?;
+        let text = serde_json::to_string(msg).map_err(|e| (Some(k), e.to_string()))?;
         return Ok(Frame::To(k, text));
     }
     Err((

@@ -87,6 +87,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             };
             return crate::node::run(globals, args).await;
         }
+        Command::Gateway(args) => return crate::gateway::run(args).await,
         other => other,
     };
     if let Command::Showmap {
@@ -190,6 +191,7 @@ async fn dispatch(ctx: &Ctx, command: Command, named: bool) -> Result<ExitCode> 
         Command::Top { node, once } => crate::tui::top(ctx, node, once).await,
         // Handled by `run`, before the cluster is loaded.
         Command::Node(_) => bail!("node: not reached"),
+        Command::Gateway(_) => bail!("gateway: not reached"),
     }
 }
 

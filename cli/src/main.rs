@@ -19,6 +19,7 @@ macro_rules! out {
 mod balance;
 mod commands;
 mod discovered;
+mod gateway;
 mod handoffs;
 mod mask;
 mod migrate;
@@ -236,6 +237,9 @@ pub enum Command {
     },
     /// Add a node by its ssh destination (`node add DEST`): host key, agent, cluster file.
     Node(node::NodeArgs),
+    /// What the workstation runs on a gateway node (docs/fan-out.md); not for people.
+    #[command(hide = true)]
+    Gateway(gateway::GatewayArgs),
 }
 
 /// `openmosix run`.

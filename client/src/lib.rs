@@ -20,6 +20,7 @@ pub mod balance;
 pub mod cluster;
 pub mod cluster_entry;
 pub mod conn;
+pub mod gateway;
 pub mod hostkey;
 pub mod install;
 pub mod migrate;

@@ -525,6 +525,7 @@ impl<'a> Provisioning<'a> {
             id,
             addresses: vec![self.dest.host().to_owned()],
             dest: self.dest.clone(),
+            via: None,
         };
         let conn = connect_node(&member, &self.plan.options)
             .await

@@ -176,7 +176,10 @@ pub async fn connect_node(
         match &node.dest {
             Dest::Local => connect_local(node.id, options).await,
             Dest::Ssh(dest) => {
-                let conn = connect_ssh(node.id, dest, options).await?;
+                let conn = match &node.via {
+                    Some(via) => super::gateway::connect_via(node.id, dest, via, options).await?,
+                    None => connect_ssh(node.id, dest, options).await?,
+                };
                 check_identity(node, conn)
             }
         }
@@ -291,10 +294,10 @@ async fn connect_ssh(
     dest: &str,
     options: &ClientOptions,
 ) -> Result<AgentConn, ClientError> {
-    let session = open_session(dest, options)
+    let session = super::gateway::shared_session(dest, options)
         .await
         .map_err(|reason| connect_error(node, reason))?;
-    serve_on(node, Arc::new(session), options).await
+    serve_on(node, session, options).await
 }
 
 /// Starts `AGENT serve` on an open session and says hello.
@@ -362,6 +365,14 @@ pub enum Aux {
         /// The agent command.
         agent: String,
     },
+    /// `openmosix gateway pipe … DEST -- AGENT args…` on a gateway's session: the side
+    /// channel opened on a node of its group by the gateway (docs/fan-out.md).
+    Via {
+        /// The gateway's master connection.
+        session: Arc<Session>,
+        /// The arguments before the agent's.
+        prefix: Vec<String>,
+    },
     /// A local agent process.
     Local {
         /// The agent binary.
@@ -369,15 +380,6 @@ pub enum Aux {
         /// Its state folder.
         state_dir: Option<PathBuf>,
     },
-}
-
-impl std::fmt::Debug for Aux {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Aux::Ssh { agent, .. } => write!(f, "Aux::Ssh({agent})"),
-            Aux::Local { agent, .. } => write!(f, "Aux::Local({})", agent.display()),
-        }
-    }
 }
 
 /// A side channel running `AGENT images|pages send|receive IMAGE`.
@@ -521,7 +523,7 @@ impl Aux {
         stdout: bool,
     ) -> Result<ImageStream, String> {
         match self {
-            Aux::Ssh { session, agent } => {
+            Aux::Ssh { .. } | Aux::Via { .. } => {
                 let pick = |p: bool| {
                     if p {
                         openssh::Stdio::piped()
@@ -529,7 +531,16 @@ impl Aux {
                         openssh::Stdio::null()
                     }
                 };
-                let mut child = agent_command(session, agent)
+                let mut cmd = match self {
+                    Aux::Via { session, prefix } => {
+                        let mut c = agent_command(session, super::gateway::GATEWAY_PROGRAM);
+                        c.args(prefix);
+                        c
+                    }
+                    Aux::Ssh { session, agent } => agent_command(session, agent),
+                    Aux::Local { .. } => return Err("not a remote side channel".into()),
+                };
+                let mut child = cmd
                     .args(args)
                     .stdin(pick(stdin))
                     .stdout(pick(stdout))
@@ -576,17 +587,8 @@ impl Aux {
     }
 }
 
-/// ssh's own words, on one line (the host-key warnings among them).
-pub(crate) fn ssh_reason(e: &openssh::Error) -> String {
-    let mut text = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        src = s.source();
-    }
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
+mod words;
+pub(crate) use words::ssh_reason;
 
 #[cfg(test)]
 mod tests;

@@ -16,6 +16,7 @@ fn local(id: u32) -> ClusterNode {
         id,
         dest: Dest::Local,
         addresses: vec![format!("localhost{id}")],
+        via: None,
     }
 }
 

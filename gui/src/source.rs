@@ -162,6 +162,11 @@ pub trait ClusterSource {
     fn notice(&self) -> Option<String> {
         None
     }
+    /// The gateway node a node is reached through (`via` in the cluster file,
+    /// docs/fan-out.md), if any.
+    fn via(&self, _node: openmosix_hpc::model::NodeId) -> Option<openmosix_hpc::model::NodeId> {
+        None
+    }
 }
 
 type Inbox = Arc<Mutex<Vec<(Ticket, Outcome)>>>;
@@ -344,6 +349,12 @@ async fn apply(
 impl ClusterSource for LiveCluster {
     fn nodes(&self) -> Vec<NodeView> {
         self.handle.nodes()
+    }
+
+    fn via(&self, node: NodeId) -> Option<NodeId> {
+        self.cluster
+            .node(node)
+            .and_then(openmosix_hpc::map::gateway_of)
     }
 
     fn act(&self, action: Action) -> Ticket {

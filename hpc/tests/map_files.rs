@@ -254,16 +254,19 @@ fn valid_cluster_file() {
                     id: 1,
                     dest: Dest::Ssh("root@10.77.1.11".into()),
                     addresses: vec!["10.77.1.11".into()],
+                    via: None,
                 },
                 ClusterNode {
                     id: 2,
                     dest: Dest::Local,
                     addresses: vec!["localhost".into()],
+                    via: None,
                 },
                 ClusterNode {
                     id: 3,
                     dest: Dest::Ssh("node3".into()),
                     addresses: vec!["10.77.1.13".into(), "10.78.1.13".into()],
+                    via: None,
                 },
             ],
             ssh_config: Some(fixture("clusters/ssh_config")),
@@ -440,6 +443,7 @@ fn load_picks_cluster_then_map_then_local() {
             id: 1,
             dest: Dest::Local,
             addresses: vec!["localhost".into()],
+            via: None,
         }]
     );
 

@@ -117,10 +117,12 @@ fn row(app: &mut App, ui: &mut Ui, node: &NodeView) {
             [28.0, 18.0],
             egui::Label::new(RichText::new(node.id.to_string()).strong()),
         );
-        if ui
-            .add_sized([140.0, 20.0], egui::Button::new(&node.address))
-            .clicked()
-        {
+        let address = ui.add_sized([140.0, 20.0], egui::Button::new(&node.address));
+        let address = match app.source.via(node.id) {
+            Some(gateway) => address.on_hover_text(format!("via gateway node {gateway}")),
+            None => address,
+        };
+        if address.clicked() {
             app.open_dialog(Target::Node(node.id));
         }
         let up = node.state == LinkState::Up;

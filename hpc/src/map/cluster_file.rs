@@ -125,6 +125,21 @@ pub struct ClusterNode {
     /// The node's addresses, main one first (the cluster file's `addresses`, by default
     /// the host part of `dest`).
     pub addresses: Vec<String>,
+    /// The gateway the node is reached through (the cluster file's `via`), with `dest`
+    /// then an ssh destination as the gateway reaches it: docs/fan-out.md.
+    pub via: Option<Via>,
+}
+
+/// A gateway node whose relay carries a group of nodes (`via = ID` in the cluster file).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Via {
+    /// The gateway's node id.
+    pub id: NodeId,
+    /// How the workstation reaches the gateway (its own `dest`, always SSH).
+    pub dest: String,
+    /// The ssh config the relay on the gateway uses for its group (the cluster file's
+    /// `gateway_ssh_config`, a path on the gateway); `None`: the gateway user's own.
+    pub ssh_config: Option<String>,
 }
 
 /// The nodes of the cluster and how to reach them.
@@ -144,6 +159,7 @@ pub struct Cluster {
 #[serde(deny_unknown_fields)]
 struct RawCluster {
     ssh_config: Option<Spanned<String>>,
+    gateway_ssh_config: Option<Spanned<String>>,
     agent: Option<Spanned<String>>,
     #[serde(default)]
     node: Vec<RawNode>,
@@ -156,6 +172,7 @@ struct RawNode {
     id: Spanned<i64>,
     dest: Spanned<String>,
     addresses: Option<Spanned<Vec<String>>>,
+    via: Option<Spanned<i64>>,
 }
 
 /// The text of a cluster file being read, for errors that name its file and line.
@@ -232,6 +249,7 @@ impl FileText<'_> {
             id,
             dest,
             addresses,
+            via: None,
         })
     }
 
@@ -295,12 +313,25 @@ impl Cluster {
             ));
         }
 
+        let gateway_ssh_config = file.not_blank(raw.gateway_ssh_config, "gateway_ssh_config")?;
         let mut first_line: HashMap<NodeId, usize> = HashMap::new();
+        let mut vias = Vec::new();
         let mut nodes = raw
             .node
             .into_iter()
-            .map(|raw_node| file.node(raw_node, &mut first_line))
+            .map(|mut raw_node| {
+                if let Some(v) = raw_node.via.take() {
+                    vias.push((*raw_node.id.get_ref(), v));
+                }
+                file.node(raw_node, &mut first_line)
+            })
             .collect::<Result<Vec<_>, _>>()?;
+        super::via::resolve(
+            |o, m| file.fail_at(o, m),
+            &mut nodes,
+            vias,
+            gateway_ssh_config.as_deref(),
+        )?;
         nodes.sort_by_key(|n| n.id);
         Ok(Cluster {
             nodes,
@@ -327,6 +358,7 @@ impl Cluster {
                     id: n.id,
                     dest: Dest::Ssh(main.clone()),
                     addresses: n.addresses.clone(),
+                    via: None,
                 })
             })
             .collect();
@@ -357,6 +389,7 @@ impl Cluster {
                 id: 1,
                 dest: Dest::Local,
                 addresses: vec!["localhost".to_string()],
+                via: None,
             }],
             ssh_config: None,
             agent: DEFAULT_AGENT.to_string(),

@@ -44,6 +44,7 @@ impl DiscoverySource {
             id: found.id,
             dest: Dest::Ssh(dest),
             addresses: vec![address],
+            via: None,
         }
     }
 }

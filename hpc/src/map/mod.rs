@@ -15,10 +15,12 @@ use std::path::{Path, PathBuf};
 mod cluster_file;
 mod discovery_source;
 mod openmosix_map;
+mod via;
 
-pub use cluster_file::{Cluster, ClusterNode, DEFAULT_AGENT, Dest};
+pub use cluster_file::{Cluster, ClusterNode, DEFAULT_AGENT, Dest, Via};
 pub use discovery_source::DiscoverySource;
 pub use openmosix_map::{MAP_PATHS, parse_map, read_map_file, render_map, render_showmap};
+pub use via::gateway_of;
 
 /// Why a map file or a cluster file could not be used.
 #[derive(Debug, thiserror::Error)]

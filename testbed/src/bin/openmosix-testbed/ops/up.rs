@@ -141,6 +141,7 @@ fn write_state(l: &Layout, nodes: u32, agent: &Path, bare: &[u32], isolated: boo
     mkdir(&l.bin_dir(), 0o755)?;
     fs::copy(agent, l.agent()).with_context(|| format!("copying the agent {}", agent.display()))?;
     fs::set_permissions(l.agent(), fs::Permissions::from_mode(0o755))?;
+    copy_cli(l)?;
 
     for i in 1..=nodes {
         mkdir(&l.node_dir(i), 0o755)?;
@@ -292,12 +293,9 @@ fn set_pid_range(i: u32, tini: u32, range: u32) -> Result<()> {
     Ok(())
 }
 
-/// `up --discovery`: starts a discovery daemon in each node (announcing on eth0 with the
-/// node's number as its id, its map in the node's state folder) and writes
-/// cluster-discovery.toml, a cluster file whose nodes come from discovery on the bridge.
-pub fn start_discovery(name: &str, nodes: u32) -> Result<()> {
-    let (l, _) = Layout::load(name)?;
-    // The `openmosix` command too, so that `openmosix showmap` works on the nodes.
+/// The `openmosix` command beside the agent, when it is beside this program: `openmosix
+/// showmap` on the nodes, and the relay of a gateway node (docs/fan-out.md).
+fn copy_cli(l: &Layout) -> Result<()> {
     if let Ok(exe) = std::env::current_exe() {
         let cli = exe.with_file_name("openmosix");
         if cli.is_file() {
@@ -306,6 +304,14 @@ pub fn start_discovery(name: &str, nodes: u32) -> Result<()> {
             fs::set_permissions(&to, fs::Permissions::from_mode(0o755))?;
         }
     }
+    Ok(())
+}
+
+/// `up --discovery`: starts a discovery daemon in each node (announcing on eth0 with the
+/// node's number as its id, its map in the node's state folder) and writes
+/// cluster-discovery.toml, a cluster file whose nodes come from discovery on the bridge.
+pub fn start_discovery(name: &str, nodes: u32) -> Result<()> {
+    let (l, _) = Layout::load(name)?;
     pool::each_node(nodes, |i| discovery_start(&l, i))?;
     write(&l.discovery_cluster_file(), &l.discovery_cluster_toml())?;
     eprintln!(

@@ -1,7 +1,6 @@
 //! Process migration with real criu between real nodes of a 3-node testbed.
 
 use std::io::{BufRead as _, BufReader};
-use std::os::unix::fs::DirBuilderExt as _;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -123,25 +122,7 @@ fn hello_reports_migration_available() {
 fn an_image_that_does_not_fit_in_memory_goes_to_disk() {
     let _g = serial();
     // Node 3's folder for images in memory is a tmpfs too small for any image.
-    let memory = bed().node_memory_images(3);
-    // 0700, as the agent makes it: the folder under the mount stays after it.
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&memory)
-        .expect("memory folder");
-    let memory_s = memory.to_string_lossy().into_owned();
-    let mount = [
-        "mount",
-        "-t",
-        "tmpfs",
-        "-o",
-        "size=64k,mode=0700",
-        "tmpfs",
-        &memory_s,
-    ];
-    let mounted = bed().exec(3, &mount);
-    assert!(mounted.status.success(), "{mounted:?}");
+    let _full = bed().full_folder(3, &bed().node_memory_images(3));
     for &mode in MODES {
         let file = scratch("tight");
         let pid = start(2, &["sh", "-c", &counter_script(&file)]);
@@ -151,7 +132,6 @@ fn an_image_that_does_not_fit_in_memory_goes_to_disk() {
         grows(&file, before + 5);
         kill(3, new);
     }
-    let _ = bed().exec(3, &["umount", &memory_s]);
 }
 
 #[test]

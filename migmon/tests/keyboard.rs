@@ -11,74 +11,24 @@ use openmosix_gui::{Action, Outcome, StaticSource};
 use openmosix_hpc::model::{NodeId, ProcInfo};
 use openmosix_testbed::fixtures::{node_view, proc_info};
 
-use openmosixmigmon::MigMon;
-
-struct State {
-    source: StaticSource,
-    mon: MigMon,
-}
+mod common;
+use common::{State, harness_over, migrations, proc_};
 
 type H = Harness<'static, State>;
-
-fn proc_(pid: i32, at: NodeId, home: NodeId, cmd: &str, cantmove: &str) -> ProcInfo {
-    ProcInfo {
-        home,
-        nmigs: u32::from(at != home),
-        lock: !cantmove.is_empty(),
-        cantmove: cantmove.to_owned(),
-        ..proc_info(pid, at, cmd)
-    }
-}
 
 /// Watching node 1: pid 100 (movable) and 101 (locked) on node 1, pid 200 of node 1 on
 /// node 3; nodes 1, 2, 3 and 12 (for a two-digit node number).
 fn harness() -> H {
-    let source = StaticSource {
-        nodes: vec![node_view(1), node_view(2), node_view(3), node_view(12)],
-        ..StaticSource::default()
-    };
-    let mut mon = MigMon::new(1);
-    let lists = [
-        (
-            1,
-            vec![
-                proc_(100, 1, 1, "sleep 100", ""),
-                proc_(101, 1, 1, "sleep 101", "locked (nomig)"),
-            ],
-        ),
-        (3, vec![proc_(200, 3, 1, "sleep 200", "")]),
-    ];
-    for (node, list) in lists {
-        mon.on_outcome(
-            0,
-            &Outcome::Procs {
-                node,
-                result: Ok(list),
-            },
-        );
-    }
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(900.0, 700.0))
-        .with_step_dt(1.0 / 30.0)
-        .with_max_steps(60)
-        .build_ui_state(
-            |ui, s: &mut State| s.mon.ui(ui, &s.source),
-            State { source, mon },
-        );
-    h.run();
-    h
-}
-
-fn migrations(h: &H) -> Vec<Action> {
-    h.state()
-        .source
-        .actions
-        .lock()
-        .expect("actions")
-        .iter()
-        .filter(|a| matches!(a, Action::Migrate { .. }))
-        .cloned()
-        .collect()
+    harness_over(&[1, 2, 3, 12], Vec::from([
+            (
+                1,
+                vec![
+                    proc_(100, 1, 1, "sleep 100", ""),
+                    proc_(101, 1, 1, "sleep 101", "locked (nomig)"),
+                ],
+            ),
+            (3, vec![proc_(200, 3, 1, "sleep 200", "")]),
+        ]))
 }
 
 fn press(h: &mut H, key: Key) {

@@ -10,24 +10,16 @@ use openmosix_gui::ClusterSource as _;
 use openmosix_testbed::gui::{LiveApp, drag, text_containing, wait_explained};
 use openmosix_testbed::{Testbed, serial};
 use openmosixmigmon::MigMon;
+
+mod common;
+use common::{App, frame, wait};
 use serde_json::Value;
 
 fn bed() -> &'static Testbed {
     Testbed::shared("tmgmon", 212, 3)
 }
 
-/// What the program holds: the live source and the window.
-type App = LiveApp<MigMon>;
 
-/// One frame of the program: poll, hand over the outcomes, draw.
-fn frame(ui: &mut egui::Ui, app: &mut App) {
-    app.source.set_repaint(ui.ctx());
-    app.window.poll(&app.source, Instant::now());
-    for (ticket, outcome) in app.source.outcomes() {
-        app.window.on_outcome(ticket, &outcome);
-    }
-    app.window.ui(ui, &app.source);
-}
 
 type H = Harness<'static, App>;
 
@@ -42,12 +34,6 @@ fn harness() -> H {
     h
 }
 
-/// Steps the UI until `cond` holds, failing after `secs` seconds with the status line.
-fn wait(h: &mut H, secs: u64, what: &str, cond: impl FnMut(&H) -> bool) {
-    wait_explained(h, secs, what, cond, |h| {
-        format!("status: {}", h.state().window.status())
-    });
-}
 
 fn ps(node: u32) -> Vec<Value> {
     bed().ps(node)

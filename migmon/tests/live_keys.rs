@@ -10,30 +10,18 @@ use openmosix_gui::ClusterSource as _;
 use openmosix_testbed::gui::{LiveApp, wait_explained};
 use openmosix_testbed::{Testbed, serial};
 use openmosixmigmon::MigMon;
+
+mod common;
+use common::{App, frame, wait};
 use serde_json::Value;
 
 fn bed() -> &'static Testbed {
     Testbed::shared("hkmig", 150, 3)
 }
 
-type App = LiveApp<MigMon>;
 type H = Harness<'static, App>;
 
-/// One frame of the program: poll, hand over the outcomes, draw.
-fn frame(ui: &mut egui::Ui, app: &mut App) {
-    app.source.set_repaint(ui.ctx());
-    app.window.poll(&app.source, Instant::now());
-    for (ticket, outcome) in app.source.outcomes() {
-        app.window.on_outcome(ticket, &outcome);
-    }
-    app.window.ui(ui, &app.source);
-}
 
-fn wait(h: &mut H, secs: u64, what: &str, cond: impl FnMut(&H) -> bool) {
-    wait_explained(h, secs, what, cond, |h| {
-        format!("status: {}", h.state().window.status())
-    });
-}
 
 /// The label of the widget with the keyboard focus, if any.
 fn focused(h: &H) -> Option<String> {

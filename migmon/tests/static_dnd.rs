@@ -9,22 +9,8 @@ use openmosix_hpc::model::{NodeId, ProcInfo};
 use openmosix_testbed::fixtures::{node_view, proc_info};
 use openmosix_testbed::gui::drag;
 
-use openmosixmigmon::MigMon;
-
-struct State {
-    source: StaticSource,
-    mon: MigMon,
-}
-
-fn proc_(pid: i32, at: NodeId, home: NodeId, cmd: &str, cantmove: &str) -> ProcInfo {
-    ProcInfo {
-        home,
-        nmigs: u32::from(at != home),
-        lock: !cantmove.is_empty(),
-        cantmove: cantmove.to_owned(),
-        ..proc_info(pid, at, cmd)
-    }
-}
+mod common;
+use common::{State, harness_over, migrations, proc_};
 
 /// Node 1's processes: system ones, a movable one and a locked one.
 fn node1() -> Vec<ProcInfo> {
@@ -45,36 +31,11 @@ fn node1() -> Vec<ProcInfo> {
 }
 
 fn harness() -> Harness<'static, State> {
-    let source = StaticSource {
-        nodes: vec![node_view(1), node_view(2), node_view(3)],
-        ..StaticSource::default()
-    };
-    let mut mon = MigMon::new(1);
-    let lists = [
-        (1, node1()),
-        (2, vec![proc_(300, 2, 2, "sleep 300", "")]),
-        (3, vec![proc_(200, 3, 1, "sleep 200", "")]),
-    ];
-    for (node, list) in lists {
-        mon.on_outcome(
-            0,
-            &Outcome::Procs {
-                node,
-                result: Ok(list),
-            },
-        );
-    }
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(900.0, 700.0))
-        // Steps short enough for a double-click (egui: two clicks within 0.3 s).
-        .with_step_dt(1.0 / 30.0)
-        .with_max_steps(60)
-        .build_ui_state(
-            |ui, s: &mut State| s.mon.ui(ui, &s.source),
-            State { source, mon },
-        );
-    h.run();
-    h
+    harness_over(&[1, 2, 3], Vec::from([
+            (1, node1()),
+            (2, vec![proc_(300, 2, 2, "sleep 300", "")]),
+            (3, vec![proc_(200, 3, 1, "sleep 200", "")]),
+        ]))
 }
 
 /// Drags from `from` to `to` and lets the window settle.
@@ -113,18 +74,6 @@ fn find<'h>(h: &'h Harness<'static, State>, what: &str) -> egui_kittest::Node<'h
 
 fn center(h: &Harness<'static, State>, what: &str) -> egui::Pos2 {
     find(h, what).rect().center()
-}
-
-fn migrations(h: &Harness<'static, State>) -> Vec<Action> {
-    h.state()
-        .source
-        .actions
-        .lock()
-        .expect("actions")
-        .iter()
-        .filter(|a| matches!(a, Action::Migrate { .. }))
-        .cloned()
-        .collect()
 }
 
 #[test]

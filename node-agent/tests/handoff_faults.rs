@@ -6,7 +6,6 @@
 //! table says — within 10 s, nothing of it is left stopped, no image is left on any node,
 //! and the job's log shows it never ran twice.
 
-use std::os::unix::fs::DirBuilderExt as _;
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -188,34 +187,12 @@ fn release_failing_still_moves() {
 #[test]
 fn target_disk_full_stays_home() {
     let _g = serial();
-    let images = bed().node_state(2).join("images");
-    std::fs::create_dir_all(&images).expect("images folder");
-    let images_s = images.to_string_lossy().into_owned();
-    // Memory is full too (a tmpfs too small over the folder for images in memory), so
-    // the image goes to disk, which is full.
-    let memory = bed().node_memory_images(2);
-    // 0700, as the agent makes it: the folder under the mount stays after it.
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&memory)
-        .expect("memory folder");
-    let memory_s = memory.to_string_lossy().into_owned();
-    for dir in [&images_s, &memory_s] {
-        let mounted = bed().exec(
-            2,
-            &[
-                "mount",
-                "-t",
-                "tmpfs",
-                "-o",
-                "size=64k,mode=0700",
-                "tmpfs",
-                dir,
-            ],
-        );
-        assert!(mounted.status.success(), "{mounted:?}");
-    }
+    // The images folder is full, and so is the one for images in memory (then an image
+    // goes to disk).
+    let _full = [
+        bed().full_folder(2, &bed().node_state(2).join("images")),
+        bed().full_folder(2, &bed().node_memory_images(2)),
+    ];
     for &mode in MODES {
         let job = Counter::start(bed(), 1, "diskfull");
         let out = bed().cli(&strs(&mode.migrate_args(1, job.pid, "2")));
@@ -231,8 +208,6 @@ fn target_disk_full_stays_home() {
         exactly_one_copy_on(&job, 1);
         bed().kill(1, job.pid);
     }
-    let _ = bed().exec(2, &["umount", &images_s]);
-    let _ = bed().exec(2, &["umount", &memory_s]);
 }
 
 /// Where the one running copy of `job` is (after settling), within 10 s.

@@ -37,4 +37,4 @@ pub mod tmux;
 pub mod wait;
 
 pub use options::{Options, OwnTestbed};
-pub use testbed::{KillAllAtEnd, Testbed, describe, serial, shell_quote, stdout_ok};
+pub use testbed::{FullFolder, KillAllAtEnd, Testbed, describe, serial, shell_quote, stdout_ok};

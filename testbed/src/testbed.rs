@@ -261,6 +261,28 @@ impl Testbed {
         Command::new(testbed_bin())
     }
 
+    /// Makes folder `dir` full on node `node`: a 64 KiB tmpfs (0700, as the agent makes
+    /// its folders) mounted over it in the node's mount namespace, so that nothing an
+    /// agent writes there fits; unmounted when the guard goes.
+    pub fn full_folder(&self, node: u32, dir: &Path) -> FullFolder<'_> {
+        use std::os::unix::fs::DirBuilderExt as _;
+        // The folder under the mount stays after it: 0700 too.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .expect("the folder to fill");
+        let path = dir.to_string_lossy().into_owned();
+        let mount = ["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", &path];
+        let mounted = self.exec(node, &mount);
+        assert!(mounted.status.success(), "{mounted:?}");
+        FullFolder {
+            bed: self,
+            node,
+            path,
+        }
+    }
+
     /// `openmosix-testbed exec I -- argv`: runs argv inside node i, output captured.
     pub fn exec(&self, node: u32, argv: &[&str]) -> Output {
         self.exec_command(node, argv)
@@ -461,5 +483,19 @@ impl Testbed {
             words.next().expect("type"),
             words.next().expect("blob")
         )
+    }
+}
+
+/// A folder made full by [`Testbed::full_folder`]; unmounted when dropped.
+#[derive(Debug)]
+pub struct FullFolder<'a> {
+    bed: &'a Testbed,
+    node: u32,
+    path: String,
+}
+
+impl Drop for FullFolder<'_> {
+    fn drop(&mut self) {
+        let _ = self.bed.exec(self.node, &["umount", &self.path]);
     }
 }

@@ -49,7 +49,7 @@ trap cleanup EXIT INT TERM
 masters() {
   local p
   for p in $(pgrep -x ssh || true); do
-    tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -- "-M.*/$NAME/ssh_config" && echo "$p"
+    tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | grep -q -- "-M.*/$NAME/ssh_config" && echo "$p"
   done
   return 0
 }

@@ -47,10 +47,7 @@ pub fn record(ctx: &egui::Context, nodes: &[NodeView]) {
         .map_or(0, |d| d.as_nanos());
     let up = nodes.iter().filter(|n| n.state == LinkState::Up).count();
     let (pos, events) = ctx.input(|i| (i.pointer.latest_pos(), i.events.len()));
-    let pos = pos.map_or_else(
-        || "- -".to_owned(),
-        |p| format!("{:.0} {:.0}", p.x, p.y),
-    );
+    let pos = pos.map_or_else(|| "- -".to_owned(), |p| format!("{:.0} {:.0}", p.x, p.y));
     let line = format!("{now} {up} {} {pos} {events}\n", nodes.len());
     if let Ok(mut f) = file.lock() {
         let _ = f.write_all(line.as_bytes());

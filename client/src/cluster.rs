@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
 use super::ClientError;
@@ -94,6 +94,8 @@ struct Shared {
     unsettled: Mutex<Vec<Unsettled>>,
     /// The watched process lists.
     lists: lists::Lists,
+    /// Permits to open a node's channel: at most [`connect_at_once`] handshakes at a time.
+    connecting: Arc<Semaphore>,
 }
 
 /// The handle the programs hold: snapshots, per-node calls, change notifications.
@@ -128,6 +130,23 @@ const BACKOFF_MIN: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
+/// How many nodes a handle connects to at a time, unless `OPENMOSIX_CONNECT_AT_ONCE`
+/// says otherwise (0: all at once, the way before issue #16). An SSH handshake costs the
+/// workstation and the node tens of milliseconds of CPU: 250 of them begun together share
+/// the processors until each takes longer than the connect time-out, every one fails and
+/// is retried, and the window starves meanwhile. A few at a time, each gets done within
+/// its time-out, which counts from when it gets its turn (docs/benchmarks.md, "At scale").
+const CONNECT_AT_ONCE: usize = 8;
+
+fn connect_at_once() -> usize {
+    std::env::var("OPENMOSIX_CONNECT_AT_ONCE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(CONNECT_AT_ONCE, |n: usize| {
+            if n == 0 { Semaphore::MAX_PERMITS } else { n }
+        })
+}
+
 fn write_slots(
     slots: &RwLock<BTreeMap<NodeId, Slot>>,
 ) -> std::sync::RwLockWriteGuard<'_, BTreeMap<NodeId, Slot>> {
@@ -150,6 +169,7 @@ impl ClusterHandle {
             discovery: Mutex::new(None),
             unsettled: Mutex::new(Vec::new()),
             lists: lists::Lists::default(),
+            connecting: Arc::new(Semaphore::new(connect_at_once())),
         });
         for node in &cluster.nodes {
             shared.add(node);
@@ -345,6 +365,7 @@ impl Shared {
             self.options.clone(),
             Arc::clone(&self.slots),
             Arc::clone(&self.tx),
+            Arc::clone(&self.connecting),
         ));
         tasks.insert(node.id, (node.clone(), task));
         drop(tasks);
@@ -432,6 +453,7 @@ async fn supervise(
     options: ClientOptions,
     slots: Arc<RwLock<BTreeMap<NodeId, Slot>>>,
     tx: Arc<watch::Sender<u64>>,
+    connecting: Arc<Semaphore>,
 ) {
     let mut backoff = BACKOFF_MIN;
     loop {
@@ -442,7 +464,12 @@ async fn supervise(
                 s.view.state = LinkState::Connecting;
             }
         });
-        match connect_node(&node, &options).await {
+        let connected = {
+            // Never closed, so always a permit; held only while the channel is opened.
+            let _turn = connecting.acquire().await;
+            connect_node(&node, &options).await
+        };
+        match connected {
             Ok(conn) => {
                 backoff = BACKOFF_MIN;
                 let conn = Arc::new(conn);

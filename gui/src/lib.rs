@@ -4,9 +4,11 @@
 //! that asks for a file ([`path_dialog`]), how a window program starts ([`launch`]), how it
 //! presents itself to the desktop ([`desktop`]: app ids and the icon), how a source's
 //! changes wake a window a few times a second at most ([`repaint`]), and what a window
-//! remembers between runs ([`state`], [`remember`]) with its [`theme`] setting.
+//! remembers between runs ([`state`], [`remember`]) with its [`theme`] setting;
+//! [`framelog`] records its frames for measurements.
 
 pub mod desktop;
+pub mod framelog;
 pub mod launch;
 pub mod path_dialog;
 pub mod remember;

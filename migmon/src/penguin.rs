@@ -57,10 +57,33 @@ impl Grid<'_> {
         Vec2::new(x * self.u, y * self.u)
     }
 
+    /// A filled ellipse as a polygon of as few points as its size on the screen needs
+    /// (no point further than about a third of a pixel from the true curve): egui's own
+    /// ellipse has at least 32, and a hundred small penguins made of them cost a
+    /// software renderer (llvmpipe under Xvfb) several % of a core (docs/benchmarks.md).
     fn ellipse(&self, x: f32, y: f32, rx: f32, ry: f32, color: Color32) {
+        let (center, r) = (self.at(x, y), self.r(rx, ry));
+        let pixels = r.max_elem() * self.painter.ctx().pixels_per_point();
+        let n = ellipse_points(pixels);
+        let points = (0..n)
+            .map(|k| {
+                let t = std::f32::consts::TAU * k as f32 / n as f32;
+                center + vec2(r.x * t.cos(), r.y * t.sin())
+            })
+            .collect();
         self.painter
-            .add(Shape::ellipse_filled(self.at(x, y), self.r(rx, ry), color));
+            .add(Shape::convex_polygon(points, color, Stroke::NONE));
     }
+}
+
+/// How many points an ellipse of `radius` pixels needs so that no chord is more than a
+/// third of a pixel inside the curve: 8 for the smallest, 64 at most.
+fn ellipse_points(radius: f32) -> usize {
+    if radius <= 1.0 {
+        return 8;
+    }
+    let step = (1.0 - (0.33 / radius).min(1.0)).acos();
+    ((std::f32::consts::PI / step).ceil() as usize).clamp(8, 64)
 }
 
 /// Paints a penguin `height` points tall centred on `center`.
@@ -172,4 +195,23 @@ pub fn padlock(painter: &Painter, center: Pos2, size: f32) {
         Stroke::new(1.0, Color32::from_rgb(90, 70, 20)),
         egui::StrokeKind::Inside,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ellipse_points;
+
+    #[test]
+    fn small_ellipses_take_few_points_and_large_ones_enough() {
+        assert_eq!(ellipse_points(0.5), 8);
+        assert_eq!(ellipse_points(3.0), 8);
+        assert!((10..=20).contains(&ellipse_points(15.0)));
+        assert_eq!(ellipse_points(10_000.0), 64);
+        // No chord strays more than a third of a pixel from the curve.
+        for r in [2.0_f32, 5.0, 20.0, 60.0, 150.0] {
+            let n = ellipse_points(r) as f32;
+            let sagitta = r * (1.0 - (std::f32::consts::PI / n).cos());
+            assert!(sagitta <= 0.34 || n >= 64.0, "radius {r}: {sagitta}");
+        }
+    }
 }

@@ -371,6 +371,7 @@ impl App {
         {
             self.say(format!("cannot reopen {}: {e}", path.display()));
         }
+        openmosix_gui::framelog::record(&ctx, &self.nodes);
     }
 }
 

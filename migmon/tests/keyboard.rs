@@ -7,9 +7,7 @@ use egui::Key;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use openmosix_client::migrate::Target;
-use openmosix_gui::{Action, Outcome, StaticSource};
-use openmosix_hpc::model::{NodeId, ProcInfo};
-use openmosix_testbed::fixtures::{node_view, proc_info};
+use openmosix_gui::{Action, Outcome};
 
 mod common;
 use common::{State, harness_over, migrations, proc_};
@@ -19,7 +17,9 @@ type H = Harness<'static, State>;
 /// Watching node 1: pid 100 (movable) and 101 (locked) on node 1, pid 200 of node 1 on
 /// node 3; nodes 1, 2, 3 and 12 (for a two-digit node number).
 fn harness() -> H {
-    harness_over(&[1, 2, 3, 12], Vec::from([
+    harness_over(
+        &[1, 2, 3, 12],
+        Vec::from([
             (
                 1,
                 vec![
@@ -28,7 +28,8 @@ fn harness() -> H {
                 ],
             ),
             (3, vec![proc_(200, 3, 1, "sleep 200", "")]),
-        ]))
+        ]),
+    )
 }
 
 fn press(h: &mut H, key: Key) {

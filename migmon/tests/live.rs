@@ -6,8 +6,7 @@ use std::time::{Duration, Instant};
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
-use openmosix_gui::ClusterSource as _;
-use openmosix_testbed::gui::{LiveApp, drag, text_containing, wait_explained};
+use openmosix_testbed::gui::{LiveApp, drag, text_containing};
 use openmosix_testbed::{Testbed, serial};
 use openmosixmigmon::MigMon;
 
@@ -18,8 +17,6 @@ use serde_json::Value;
 fn bed() -> &'static Testbed {
     Testbed::shared("tmgmon", 212, 3)
 }
-
-
 
 type H = Harness<'static, App>;
 
@@ -33,7 +30,6 @@ fn harness() -> H {
     wait(&mut h, 15, "every node up", |h| h.state().all_up(3));
     h
 }
-
 
 fn ps(node: u32) -> Vec<Value> {
     bed().ps(node)

@@ -1,13 +1,10 @@
 //! The monitor by keys against real agents on a 3-node testbed: Tab to a square, `3`,
 //! Enter, and the process moves to node 3 for real; H brings it home.
 
-use std::time::Instant;
-
 use egui::Key;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
-use openmosix_gui::ClusterSource as _;
-use openmosix_testbed::gui::{LiveApp, wait_explained};
+use openmosix_testbed::gui::LiveApp;
 use openmosix_testbed::{Testbed, serial};
 use openmosixmigmon::MigMon;
 
@@ -20,8 +17,6 @@ fn bed() -> &'static Testbed {
 }
 
 type H = Harness<'static, App>;
-
-
 
 /// The label of the widget with the keyboard focus, if any.
 fn focused(h: &H) -> Option<String> {

@@ -5,9 +5,10 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 use openmosix_client::migrate::Target;
 use openmosix_gui::{Action, Outcome, StaticSource};
-use openmosix_hpc::model::{NodeId, ProcInfo};
-use openmosix_testbed::fixtures::{node_view, proc_info};
+use openmosix_hpc::model::ProcInfo;
+use openmosix_testbed::fixtures::node_view;
 use openmosix_testbed::gui::drag;
+use openmosixmigmon::MigMon;
 
 mod common;
 use common::{State, harness_over, migrations, proc_};
@@ -31,11 +32,14 @@ fn node1() -> Vec<ProcInfo> {
 }
 
 fn harness() -> Harness<'static, State> {
-    harness_over(&[1, 2, 3], Vec::from([
+    harness_over(
+        &[1, 2, 3],
+        Vec::from([
             (1, node1()),
             (2, vec![proc_(300, 2, 2, "sleep 300", "")]),
             (3, vec![proc_(200, 3, 1, "sleep 200", "")]),
-        ]))
+        ]),
+    )
 }
 
 /// Drags from `from` to `to` and lets the window settle.

@@ -3,22 +3,16 @@
 //! migrator with the focus on a node, the arrows choose the node and Enter migrates there;
 //! kill, SIGSTOP and the rest by Tab and Enter.
 
-use std::time::{Duration, Instant};
-
 use egui::Key;
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use openmosix_client::migrate::Target;
-use openmosix_gui::{Action, Outcome, StaticSource, Ticket};
-use openmosix_hpc::model::{NodeId, ProcInfo, Signal};
-use openmosix_testbed::fixtures::{node_view, proc_info};
-use openmosixprocs::ProcsWindow;
+use openmosix_gui::Action;
+use openmosix_hpc::model::Signal;
 
 mod common;
-use common::{State, actions, feed, harness, lists, proc};
-
-}
+use common::{State, actions, harness};
 
 type H = Harness<'static, State>;
 

@@ -8,16 +8,13 @@ use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 use openmosix_client::migrate::{Migrated, Progress, Target};
-use openmosix_gui::{Action, Outcome, StaticSource, Ticket};
-use openmosix_hpc::model::{NodeId, ProcInfo, Signal};
-use openmosix_testbed::fixtures::{node_view, proc_info};
+use openmosix_gui::{Action, Outcome, Ticket};
+use openmosix_hpc::model::{NodeId, Signal};
 use openmosix_testbed::gui::{double_click, type_into};
-use openmosixprocs::{Choice, ProcsWindow};
+use openmosixprocs::Choice;
 
 mod common;
-use common::{State, actions, feed, harness, lists, proc};
-
-}
+use common::{State, actions, harness};
 
 fn pids(h: &Harness<'static, State>) -> Vec<i32> {
     h.state().window.rows().iter().map(|r| r.pid).collect()

@@ -273,7 +273,15 @@ impl Testbed {
             .create(dir)
             .expect("the folder to fill");
         let path = dir.to_string_lossy().into_owned();
-        let mount = ["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", &path];
+        let mount = [
+            "mount",
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=64k,mode=0700",
+            "tmpfs",
+            &path,
+        ];
         let mounted = self.exec(node, &mount);
         assert!(mounted.status.success(), "{mounted:?}");
         FullFolder {

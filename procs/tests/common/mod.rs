@@ -121,3 +121,4 @@ pub fn feed(h: &mut Harness<'static, State>) {
         assert!(taken, "the list of node {node} was not taken");
     }
     h.run_steps(3);
+}

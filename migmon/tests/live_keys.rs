@@ -60,6 +60,7 @@ fn tab_3_and_enter_move_a_process_and_h_brings_it_home() {
         h.state().window.square_state(pid) == Some((2, false))
     });
     let square = format!("pid {pid} on node 2 — drag to move");
+    let on_2 = format!("pid {pid} on node 2 ");
     for _ in 0..60 {
         if focused(&h).as_deref() == Some(square.as_str()) {
             break;
@@ -99,6 +100,10 @@ fn tab_3_and_enter_move_a_process_and_h_brings_it_home() {
         |h| {
             focused(h).is_some_and(|l| l.contains(" on node 3 — "))
                 && focused_value(h).is_some_and(|v| v.contains("from node 2"))
+                // Node 2's list from before the move, with the same process at home, is
+                // gone too: its square would share the focused square's key.
+                && h.query_by(|n| n.label().is_some_and(|l| l.starts_with(&on_2)))
+                    .is_none()
         },
     );
     press(&mut h, Key::H);

@@ -34,11 +34,27 @@ pub fn assert_draws<S: AsRef<OsStr>>(program: &str, args: &[S]) -> Shot {
 /// Starts `program` with `args` on a weston whose output has scale `scale` and waits
 /// until its window is drawn there, at least `min` pixels large; the window's part of
 /// the screenshot (its client-side frame included).
+///
+/// Debian 12's weston 10 itself dies now and then (SIGSEGV) with a scaled output, while
+/// the window waits to be drawn: a run whose weston died is tried again with a fresh
+/// weston, twice at the most. A program that dies, or draws wrong, fails at once.
 pub fn draws_at_scale<S: AsRef<OsStr>>(program: &str, args: &[S], scale: u32, min: Vec2) -> Shot {
-    let mut weston = Weston::start_scaled(1600, 1000, scale);
-    let mut window = WindowProgram::start(program, args, Screen::Wayland(&weston));
-    let (shot, at) = weston.wait_for_window(&mut window, min, 60);
-    shot.crop(at)
+    let mut attempt = 1;
+    loop {
+        let mut weston = Weston::start_scaled(1600, 1000, scale);
+        let mut window = WindowProgram::start(program, args, Screen::Wayland(&weston));
+        let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            weston.wait_for_window(&mut window, min, 60)
+        }));
+        match waited {
+            Ok((shot, at)) => return shot.crop(at),
+            Err(_) if attempt < 3 && weston.ended() => {
+                eprintln!("weston died while the window was awaited (try {attempt}): again");
+                attempt += 1;
+            }
+            Err(e) => std::panic::resume_unwind(e),
+        }
+    }
 }
 
 /// A running weston; killed when dropped.
@@ -186,6 +202,11 @@ impl Weston {
                 String::from_utf8_lossy(&out.stderr).trim()
             )),
         }
+    }
+
+    /// Whether weston has ended.
+    pub fn ended(&mut self) -> bool {
+        !matches!(self.server.0.try_wait(), Ok(None))
     }
 
     /// Fails, with weston's log, when weston has ended.

@@ -6,12 +6,11 @@ use std::time::{Duration, Instant};
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
-use openmosix_testbed::gui::{LiveApp, drag, text_containing};
+use openmosix_testbed::gui::{drag, text_containing};
 use openmosix_testbed::{Testbed, serial};
-use openmosixmigmon::MigMon;
 
 mod common;
-use common::{App, frame, wait};
+use common::{App, live_harness, wait};
 use serde_json::Value;
 
 fn bed() -> &'static Testbed {
@@ -21,14 +20,7 @@ fn bed() -> &'static Testbed {
 type H = Harness<'static, App>;
 
 fn harness() -> H {
-    let app = LiveApp::start(&bed().cluster_file, MigMon::new(2));
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1000.0, 760.0))
-        .with_step_dt(1.0 / 30.0)
-        .with_max_steps(200)
-        .build_ui_state(frame, app);
-    wait(&mut h, 15, "every node up", |h| h.state().all_up(3));
-    h
+    live_harness(&bed().cluster_file)
 }
 
 fn ps(node: u32) -> Vec<Value> {

@@ -4,12 +4,10 @@
 use egui::Key;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
-use openmosix_testbed::gui::LiveApp;
 use openmosix_testbed::{Testbed, serial};
-use openmosixmigmon::MigMon;
 
 mod common;
-use common::{App, frame, wait};
+use common::{App, live_harness, wait};
 use serde_json::Value;
 
 fn bed() -> &'static Testbed {
@@ -39,17 +37,11 @@ impl Drop for Cleanup {
 }
 
 #[test]
-fn tab_3_and_enter_move_a_process_and_h_brings_it_home() {
+fn tab_3_and_enter_move_a_process_to_node_3() {
     let _g = serial();
     let _c = Cleanup("sleep 4715");
     let pid = i32::try_from(bed().run_job(2, &[], &["sleep", "4715"])).expect("a pid");
-    let app = LiveApp::start(&bed().cluster_file, MigMon::new(2));
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1000.0, 760.0))
-        .with_step_dt(1.0 / 30.0)
-        .with_max_steps(200)
-        .build_ui_state(frame, app);
-    wait(&mut h, 15, "every node up", |h| h.state().all_up(3));
+    let mut h = live_harness(&bed().cluster_file);
     wait(&mut h, 10, "the marker's square by node 2", |h| {
         h.state().window.square_state(pid) == Some((2, false))
     });

@@ -100,3 +100,16 @@ pub fn wait(
         format!("status: {}", h.state().window.status())
     });
 }
+
+/// The live monitor watching node 2 of a 3-node testbed whose cluster file is `cluster`,
+/// once every node is up.
+pub fn live_harness(cluster: &std::path::Path) -> Harness<'static, App> {
+    let app = LiveApp::start(cluster, MigMon::new(2));
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1000.0, 760.0))
+        .with_step_dt(1.0 / 30.0)
+        .with_max_steps(200)
+        .build_ui_state(frame, app);
+    wait(&mut h, 15, "every node up", |h| h.state().all_up(3));
+    h
+}

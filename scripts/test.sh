@@ -10,6 +10,11 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 scripts/install-test-deps.sh
 
+# A one-shot build has no use for incremental caches, and they are a third of the disk a
+# build takes; say how much room there is, as a build that runs out fails far from the cause.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+df -h . >&2
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 

@@ -17,5 +17,6 @@ pub mod layout;
 pub mod monitor;
 pub mod penguin;
 mod root;
+mod settling;
 
 pub use monitor::MigMon;

@@ -13,6 +13,7 @@ use openmosix_hpc::model::{NodeId, ProcInfo};
 
 use crate::circles::{Circle, Key, Square, circles, phase};
 use crate::keys::{HELP, Typed};
+use crate::settling::{self, Settling};
 
 /// How often every node's process list is asked for.
 pub const POLL_EVERY: Duration = Duration::from_secs(1);
@@ -106,6 +107,8 @@ pub struct MigMon {
     pub(crate) time: f64,
     /// The latest ticket this window has seen.
     pub(crate) last_ticket: Ticket,
+    /// Ended moves the nodes' lists may not show yet.
+    pub(crate) settling: Vec<Settling>,
 }
 
 impl MigMon {
@@ -131,6 +134,7 @@ impl MigMon {
             nodes: Vec::new(),
             time: 0.0,
             last_ticket: 0,
+            settling: Vec::new(),
         }
     }
 
@@ -211,7 +215,9 @@ impl MigMon {
                 if ticket >= self.fresh_from.get(node).copied().unwrap_or(0) {
                     match result {
                         Ok(list) => {
-                            self.procs.insert(*node, list.clone());
+                            let mut list = list.clone();
+                            settling::correct(&mut self.settling, *node, &mut list);
+                            self.procs.insert(*node, list);
                             self.errors.remove(node);
                         }
                         Err(e) => {
@@ -268,13 +274,17 @@ impl MigMon {
             let i = list.iter().position(|p| p.pid == done.old_pid)?;
             Some(list.remove(i))
         });
-        if let (Some(mut p), Some(list)) = (taken, self.procs.get_mut(&done.to)) {
+        if let Some(mut p) = taken {
             p.pid = done.new_pid;
             p.where_ = done.to;
             (p.home, p.home_pid) = done.home;
             p.nmigs += 1;
-            list.retain(|q| q.pid != p.pid);
-            list.push(p);
+            self.settling
+                .push(Settling::new(done.from, done.old_pid, done.to, p.clone()));
+            if let Some(list) = self.procs.get_mut(&done.to) {
+                list.retain(|q| q.pid != p.pid);
+                list.push(p);
+            }
         }
         // Lists asked before now may still show the old place.
         let next = self.last_ticket + 1;

@@ -1,5 +1,5 @@
 //! The monitor by keys against real agents on a 3-node testbed: Tab to a square, `3`,
-//! Enter, and the process moves to node 3 for real.
+//! Enter, and the process moves to node 3 for real; H brings it home.
 
 use egui::Key;
 use egui_kittest::Harness;
@@ -22,6 +22,12 @@ fn focused(h: &H) -> Option<String> {
         .and_then(|n| n.accesskit_node().label())
 }
 
+/// The value of the widget with the keyboard focus, if any.
+fn focused_value(h: &H) -> Option<String> {
+    h.query_by(|n| n.is_focused())
+        .and_then(|n| n.accesskit_node().value())
+}
+
 fn press(h: &mut H, key: Key) {
     h.key_press(key);
     h.run_steps(2);
@@ -37,7 +43,7 @@ impl Drop for Cleanup {
 }
 
 #[test]
-fn tab_3_and_enter_move_a_process_to_node_3() {
+fn tab_3_and_enter_move_a_process_to_node_3_and_h_brings_it_home() {
     let _g = serial();
     let _c = Cleanup("sleep 4715");
     let pid = i32::try_from(bed().run_job(2, &[], &["sleep", "4715"])).expect("a pid");
@@ -46,6 +52,7 @@ fn tab_3_and_enter_move_a_process_to_node_3() {
         h.state().window.square_state(pid) == Some((2, false))
     });
     let square = format!("pid {pid} on node 2 — drag to move");
+    let on_2 = format!("pid {pid} on node 2 ");
     for _ in 0..60 {
         if focused(&h).as_deref() == Some(square.as_str()) {
             break;
@@ -75,8 +82,28 @@ fn tab_3_and_enter_move_a_process_to_node_3() {
         .filter(|p| p["home"] == 2 && p["home_pid"].as_i64() == Some(i64::from(pid)))
         .collect();
     assert_eq!(guest.len(), 1, "pid {pid} is not a guest on node 3");
-    // H (home) is tested over made-up lists (tests/keyboard.rs): live, right after a move
-    // the window may still hold node 2's list from before it, whose square shares the
-    // process's key, and H then acts on that one ("at home already"; docs: issue #18's
-    // notes of 2026-12-07).
+    // The focus stays on the process's square, now by node 3: H sends it home. (Node
+    // 3's list says it is a guest from node 2 once the move has recorded it there; a
+    // list from just before says home is node 3.)
+    wait(
+        &mut h,
+        10,
+        "the focused square by node 3, a guest from node 2",
+        |h| {
+            focused(h).is_some_and(|l| l.contains(" on node 3 — "))
+                && focused_value(h).is_some_and(|v| v.contains("from node 2"))
+                // Node 2's list from before the move, with the same process at home, is
+                // gone too: its square would share the focused square's key.
+                && h.query_by(|n| n.label().is_some_and(|l| l.starts_with(&on_2)))
+                    .is_none()
+        },
+    );
+    press(&mut h, Key::H);
+    wait(&mut h, 60, "the way home", |h| {
+        !h.state().window.is_moving()
+    });
+    let status = h.state().window.status().to_owned();
+    assert!(status.contains("to node 2"), "{status}");
+    assert!(bed().ps(2).iter().any(|p| p["cmdline"] == "sleep 4715"));
+    assert!(!bed().ps(3).iter().any(|p| p["cmdline"] == "sleep 4715"));
 }

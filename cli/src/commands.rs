@@ -198,7 +198,12 @@ async fn dispatch(ctx: &Ctx, command: Command, named: bool) -> Result<ExitCode> 
 async fn nodes(ctx: &Ctx) -> Result<ExitCode> {
     let handle = ctx.all().await;
     let views = handle.nodes();
-    output::nodes(&views, ctx.json);
+    let via = |id| {
+        ctx.cluster
+            .node(id)
+            .and_then(openmosix_hpc::map::gateway_of)
+    };
+    output::nodes(&views, via, ctx.json);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -41,8 +41,9 @@ fn status_word(v: &NodeView) -> &'static str {
     }
 }
 
-/// `openmosix nodes`.
-pub fn nodes(views: &[NodeView], as_json: bool) {
+/// `openmosix nodes`; `via` says through which gateway node a node is reached (the
+/// cluster file's `via`, docs/fan-out.md).
+pub fn nodes(views: &[NodeView], via: impl Fn(NodeId) -> Option<NodeId>, as_json: bool) {
     if as_json {
         for v in views {
             let up = v.state == LinkState::Up;
@@ -59,11 +60,18 @@ pub fn nodes(views: &[NodeView], as_json: bool) {
                 "tmem": info.map(|i| i.tmem),
                 "util": info.map(|i| i.util),
                 "reason": if up { None } else { v.reason.clone() },
+                "via": via(v.id),
             });
             outln!("{obj}");
         }
         return;
     }
+    // A cluster without gateways keeps the table it always had.
+    let gateways = views.iter().any(|v| via(v.id).is_some());
+    let address = |v: &NodeView| match via(v.id).filter(|_| gateways) {
+        Some(g) => format!("{} via {g}", v.address),
+        None => v.address.clone(),
+    };
     outln!(
         "{:>4}  {:<18} {:<10} {:>4} {:>7} {:>7} {:>9} {:>9} {:>9} {:>6}",
         "NODE",
@@ -82,7 +90,7 @@ pub fn nodes(views: &[NodeView], as_json: bool) {
             Some(i) => outln!(
                 "{:>4}  {:<18} {:<10} {:>4} {:>7.1} {:>7} {:>9} {:>9} {:>9} {:>6.1}",
                 v.id,
-                v.address,
+                address(v),
                 status_word(v),
                 i.cpus,
                 i.load,
@@ -95,7 +103,7 @@ pub fn nodes(views: &[NodeView], as_json: bool) {
             None => outln!(
                 "{:>4}  {:<18} {:<10} {}",
                 v.id,
-                v.address,
+                address(v),
                 status_word(v),
                 v.reason.as_deref().unwrap_or("")
             ),

@@ -114,7 +114,18 @@ fn figures_and_commands_go_through_the_gateways() {
     for n in &nodes {
         assert_eq!(n["status"], "up", "{n}");
         assert!(n["cpus"].as_u64().unwrap_or(0) > 0, "{n}");
+        let id = u32::try_from(n["id"].as_u64().expect("an id")).expect("a node id");
+        assert_eq!(n["via"].as_u64(), gateway(id).map(u64::from), "{n}");
     }
+    // The table says it too, beside the address.
+    let table = cli_ok(&cluster, &["nodes"]);
+    let n5 = member(1, 2);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.trim_start().starts_with(&format!("{n5} ")) && l.contains(" via 1 ")),
+        "{table}"
+    );
 
     // mosctl on a node of gateway 2's group, read back through it.
     let (n5, n8) = (member(1, 2).to_string(), member(2, 2).to_string());

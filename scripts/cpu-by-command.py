@@ -2,7 +2,7 @@
 """CPU time spent so far, summed by command name, over every live process of the machine
 (docs/benchmarks.md, "Start-up of the main window": where a start-up's CPU goes).
 
-    scripts/cpu-by-command.py > before; …; scripts/cpu-by-command.py before
+    scripts/cpu-by-command.py > before; …; scripts/cpu-by-command.py before [ROWS]
 
 Per process it counts its own time (utime + stime) and its reaped children's (cutime +
 cstime), so a process that has ended still counts, under the name of the parent that
@@ -10,7 +10,7 @@ waited for it: the `ssh -f` parent that did a master's handshake counts under th
 program that started it, an sshd's pre-authentication child under that connection's
 sshd. Processes that ended between two snapshots and whose parent ended too are lost.
 With a file of an earlier snapshot, prints the difference. Output: name, processes,
-CPU seconds, own, children's; by CPU, largest first.
+CPU seconds, own, children's; by CPU, largest first, the first ROWS (default 12).
 """
 
 import os
@@ -62,9 +62,10 @@ def main():
             else:
                 diff[pid] = (name, own, kids)
         totals = by_name(diff)
-        for name, (n, o, k) in sorted(totals.items(), key=lambda t: -(t[1][1] + t[1][2])):
-            if o + k >= 0.05:
-                print(f"{name}\t{n}\t{o + k:.2f}\t{o:.2f}\t{k:.2f}")
+        rows = int(sys.argv[2]) if len(sys.argv) > 2 else 12
+        ranked = sorted(totals.items(), key=lambda t: -(t[1][1] + t[1][2]))
+        for name, (n, o, k) in ranked[:rows]:
+            print(f"{name}\t{n}\t{o + k:.2f}\t{o:.2f}\t{k:.2f}")
     else:
         for pid, (name, own, kids) in now.items():
             print(f"{pid}\t{name}\t{own}\t{kids}")

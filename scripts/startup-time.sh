@@ -87,7 +87,7 @@ for nodes in $NODE_COUNTS; do
       k=$((k + 1))
       sleep 0.1
     done
-    [ -z "$CPU" ] || python3 scripts/cpu-by-command.py "$work/cpu-before" | head -12 >&2
+    [ -z "$CPU" ] || python3 scripts/cpu-by-command.py "$work/cpu-before" >&2
     kill "$pid"
     wait "$pid" 2>/dev/null || true
     pid=

@@ -123,8 +123,10 @@ async fn prefer_fast_kex(config: Option<&Path>, host: &str) -> bool {
     };
     *cell
         .get_or_init(|| async {
-            let (configured, default) =
-                tokio::join!(kex_list(config, host), kex_list(Some(Path::new("/dev/null")), host));
+            let (configured, default) = tokio::join!(
+                kex_list(config, host),
+                kex_list(Some(Path::new("/dev/null")), host)
+            );
             // Unknown (ssh too old for -G, a broken file): keep ssh's own choice.
             configured.is_some() && configured == default
         })
@@ -160,7 +162,9 @@ mod tests {
             "connect to host 10.0.0.1 port 22: Connection refused"
         );
         assert_eq!(
-            ssh_said("Warning: Permanently added 'x' (ED25519) to the list of known hosts.\nroot@x: Permission denied (publickey).\n"),
+            ssh_said(
+                "Warning: Permanently added 'x' (ED25519) to the list of known hosts.\nroot@x: Permission denied (publickey).\n"
+            ),
             "root@x: Permission denied (publickey)."
         );
     }
@@ -168,17 +172,26 @@ mod tests {
     #[test]
     fn url_destinations_are_taken_apart() {
         let (b, host) = resolved("ssh://ann@node7:2222");
-        assert_eq!((b.get_user(), b.get_port(), host), (Some("ann"), Some("2222"), "node7"));
+        assert_eq!(
+            (b.get_user(), b.get_port(), host),
+            (Some("ann"), Some("2222"), "node7")
+        );
         let (b, host) = resolved("ann@node7");
-        assert_eq!((b.get_user(), b.get_port(), host), (None, None, "ann@node7"));
+        assert_eq!(
+            (b.get_user(), b.get_port(), host),
+            (None, None, "ann@node7")
+        );
     }
 
     #[tokio::test]
     async fn a_config_that_names_the_key_exchange_is_obeyed() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let own = dir.path().join("own");
-        std::fs::write(&own, "Host *\n    KexAlgorithms sntrup761x25519-sha512@openssh.com\n")
-            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(
+            &own,
+            "Host *\n    KexAlgorithms sntrup761x25519-sha512@openssh.com\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         let plain = dir.path().join("plain");
         std::fs::write(&plain, "Host *\n    User root\n").unwrap_or_else(|e| panic!("{e}"));
         assert!(!prefer_fast_kex(Some(&own), "node1").await);

@@ -53,7 +53,12 @@ pub fn detect(setting: Option<&Path>, state_dir: Option<&Path>) -> (Option<Criu>
     };
     let probe = match probe {
         Ok(p) => p,
-        Err(e) => return (None, unavailable(format!("cannot run {}: {e}", path.display()))),
+        Err(e) => {
+            return (
+                None,
+                unavailable(format!("cannot run {}: {e}", path.display())),
+            );
+        }
     };
     let version = &probe.version;
     if let Some(why) = probe.check_failed {

@@ -49,7 +49,13 @@ pub(super) fn probe(criu: &Path, state_dir: &Path) -> std::io::Result<Probe> {
         return Ok(kept.probe);
     }
     let probe = super::probe(criu)?;
-    if let Err(e) = keep(&file, &Kept { key, probe: probe.clone() }) {
+    if let Err(e) = keep(
+        &file,
+        &Kept {
+            key,
+            probe: probe.clone(),
+        },
+    ) {
         tracing::debug!("cannot keep criu's checks in {}: {e}", file.display());
     }
     Ok(probe)

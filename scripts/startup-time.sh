@@ -14,7 +14,9 @@
 # Environment (defaults in brackets): NODES [20], RUNS [3], NAME [scst] and NET [163] of
 # the testbed, DISPLAY_NO [77], BIN [target/debug], GIVE_UP [90] (s), CSV [empty] (a file
 # one row per run is appended to: nodes,run,first_frame_ms,lamps_ms,moves,p50_ms,p95_ms,
-# max_ms,load1), KEEP [empty] (a folder the frame logs and pointer logs are kept in).
+# max_ms,load1), KEEP [empty] (a folder the frame logs and pointer logs are kept in),
+# CPU [empty] (1: after each run, the CPU every command took from the start to the end of
+# the run, by scripts/cpu-by-command.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then
@@ -23,7 +25,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 NODE_COUNTS=${NODES:-20} RUNS=${RUNS:-3} NAME=${NAME:-scst} NET=${NET:-163}
 DISPLAY_NO=${DISPLAY_NO:-77} BIN=${BIN:-target/debug} GIVE_UP=${GIVE_UP:-90}
-CSV=${CSV:-} KEEP=${KEEP:-}
+CSV=${CSV:-} KEEP=${KEEP:-} CPU=${CPU:-}
 work=$(mktemp -d)
 
 xvfb= pid=
@@ -64,6 +66,7 @@ for nodes in $NODE_COUNTS; do
     xdotool mousemove 5 1000
     rm -rf "$work/home"
     mkdir -p "$work/home"
+    [ -z "$CPU" ] || python3 scripts/cpu-by-command.py >"$work/cpu-before"
     t0=$(date +%s%N)
     HOME="$work/home" XDG_STATE_HOME="$work/home/state" XDG_CONFIG_HOME="$work/home/config" \
       OPENMOSIX_FRAME_LOG="$frames" "$BIN/openmosixview" --cluster "$cluster" >/dev/null 2>&1 &
@@ -84,7 +87,9 @@ for nodes in $NODE_COUNTS; do
       k=$((k + 1))
       sleep 0.1
     done
-    kill "$pid"
+    [ -z "$CPU" ] || python3 scripts/cpu-by-command.py "$work/cpu-before" >&2
+    # A window that ended by itself is said, not fatal (set -e): the run's row shows it.
+    kill "$pid" 2>/dev/null || echo "the window (pid $pid) had ended by itself" >&2
     wait "$pid" 2>/dev/null || true
     pid=
     load=$(cut -d' ' -f1 /proc/loadavg)

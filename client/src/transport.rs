@@ -16,7 +16,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openssh::{KnownHosts, Session, SessionBuilder};
+use openssh::Session;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite};
 
 use super::ClientError;
@@ -254,31 +254,18 @@ struct SshKeep {
 }
 
 /// Opens the master connection to `dest`: strict host-key checking, the cluster's ssh
-/// config, a master that leaves by itself when idle.
+/// config, a master that leaves by itself when idle, a fast key exchange first
+/// ([`master`]).
 pub(crate) async fn open_session(dest: &str, options: &ClientOptions) -> Result<Session, String> {
     if dest.starts_with('-') {
         return Err(format!("{dest:?} is not an ssh destination"));
     }
-    let mut builder = SessionBuilder::default();
-    builder
-        .known_hosts_check(KnownHosts::Strict)
-        .connect_timeout(options.connect_timeout)
-        .server_alive_interval(Duration::from_secs(1))
-        // The master outlives a program killed by a signal (no destructor runs); make
-        // it leave by itself once no channel has used it for a while.
-        .control_persist(openssh::ControlPersist::IdleFor(
-            std::num::NonZeroUsize::new(30).unwrap_or(std::num::NonZeroUsize::MIN),
-        ))
-        .control_directory(std::env::temp_dir());
-    if let Some(cfg) = &options.ssh_config {
-        builder.config_file(cfg);
-    }
-    let session = if process_mux() {
-        builder.connect(dest).await
+    let dir = master::launch(dest, options).await?;
+    Ok(if process_mux() {
+        Session::new_process_mux(dir)
     } else {
-        builder.connect_mux(dest).await
-    };
-    session.map_err(|e| ssh_reason(&e))
+        Session::new_native_mux(dir)
+    })
 }
 
 /// Whether channels go through an `ssh` process each (`OPENMOSIX_SSH_MUX=process`, the
@@ -587,6 +574,7 @@ impl Aux {
     }
 }
 
+mod master;
 mod words;
 pub(crate) use words::ssh_reason;
 

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use openmosix_hpc::protocol::{AgentError, Capability, ErrorKind};
 
+mod probe_cache;
+
 /// A criu binary that passed `criu check`.
 #[derive(Debug, Clone)]
 pub struct Criu {
@@ -28,7 +30,9 @@ pub const CRIU_LIMIT: Duration = Duration::from_secs(900);
 
 /// Finds criu: `setting` (the agent's `--criu` / `OPENMOSIX_CRIU`), else `criu` on PATH,
 /// and checks it once. Returns the binary (if usable) and what `hello` says about it.
-pub fn detect(setting: Option<&Path>) -> (Option<Criu>, Capability) {
+/// With `state_dir`, the checks' outcome is kept there and reused while the same criu
+/// binary runs on the same boot of the same kernel ([`probe_cache`]).
+pub fn detect(setting: Option<&Path>, state_dir: Option<&Path>) -> (Option<Criu>, Capability) {
     let path = match setting {
         Some(p) => p.to_path_buf(),
         None => match find_on_path("criu") {
@@ -43,50 +47,88 @@ pub fn detect(setting: Option<&Path>) -> (Option<Criu>, Capability) {
             }
         },
     };
-    let version = version_of(&path);
-    let check = Command::new(&path)
-        .arg("check")
-        .stdin(Stdio::null())
-        .output();
-    match check {
-        Ok(out) if out.status.success() => {
-            let track_mem = has_feature(&path, "mem_dirty_track");
-            let lazy = has_feature(&path, "uffd-noncoop") && lazy_pipes_fit();
-            let predump = if track_mem {
-                "pre-dump rounds available"
-            } else {
-                "no pre-dump: this kernel does not track dirty memory"
-            };
-            let detail = format!(
-                "{} ({version}): criu check passed; {predump}",
-                path.display()
+    let probe = match state_dir {
+        Some(dir) => probe_cache::probe(&path, dir),
+        None => probe(&path),
+    };
+    let probe = match probe {
+        Ok(p) => p,
+        Err(e) => {
+            return (
+                None,
+                unavailable(format!("cannot run {}: {e}", path.display())),
             );
-            (
-                Some(Criu {
-                    path,
-                    track_mem,
-                    lazy,
-                    limit: CRIU_LIMIT,
-                }),
-                Capability {
-                    available: true,
-                    detail,
-                },
-            )
         }
-        Ok(out) => (
+    };
+    let version = &probe.version;
+    if let Some(why) = probe.check_failed {
+        return (
             None,
             unavailable(format!(
-                "{} ({version}) fails `criu check`: {}",
-                path.display(),
-                last_error(&out.stderr)
+                "{} ({version}) fails `criu check`: {why}",
+                path.display()
             )),
-        ),
-        Err(e) => (
-            None,
-            unavailable(format!("cannot run {}: {e}", path.display())),
-        ),
+        );
     }
+    let predump = if probe.track_mem {
+        "pre-dump rounds available"
+    } else {
+        "no pre-dump: this kernel does not track dirty memory"
+    };
+    let detail = format!(
+        "{} ({version}): criu check passed; {predump}",
+        path.display()
+    );
+    (
+        Some(Criu {
+            path,
+            track_mem: probe.track_mem,
+            // The pipes' limit can change without a reboot: asked every time (cheap).
+            lazy: probe.uffd && lazy_pipes_fit(),
+            limit: CRIU_LIMIT,
+        }),
+        Capability {
+            available: true,
+            detail,
+        },
+    )
+}
+
+/// What running criu says about itself and this kernel: four criu runs, about 80 ms of
+/// CPU together (`criu check` probes many kernel features).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Probe {
+    /// The first line of `criu --version`.
+    pub version: String,
+    /// Why `criu check` failed (its last error line); `None`: it passed.
+    pub check_failed: Option<String>,
+    /// `criu check --feature mem_dirty_track` passed.
+    pub track_mem: bool,
+    /// `criu check --feature uffd-noncoop` passed.
+    pub uffd: bool,
+}
+
+/// Runs the checks; an error when criu cannot be started at all.
+pub fn probe(criu: &Path) -> std::io::Result<Probe> {
+    let version = version_of(criu);
+    let out = Command::new(criu)
+        .arg("check")
+        .stdin(Stdio::null())
+        .output()?;
+    if !out.status.success() {
+        return Ok(Probe {
+            version,
+            check_failed: Some(last_error(&out.stderr)),
+            track_mem: false,
+            uffd: false,
+        });
+    }
+    Ok(Probe {
+        version,
+        check_failed: None,
+        track_mem: has_feature(criu, "mem_dirty_track"),
+        uffd: has_feature(criu, "uffd-noncoop"),
+    })
 }
 
 /// The criu a page pump runs (`setting`, else criu on PATH or in an sbin folder),

@@ -385,7 +385,7 @@ fn linux_server(
         node_id,
     };
     let b = LinuxBackend::open(&config)?;
-    let (found, capability) = openmosix_agent::backend::criu::detect(criu);
+    let (found, capability) = openmosix_agent::backend::criu::detect(criu, Some(state_dir));
     let migrator = with_memory(
         Migrator::new(
             found,

@@ -38,14 +38,29 @@ fn failed(message: impl Into<String>) -> AgentError {
     AgentError::new(ErrorKind::MigrationFailed, message)
 }
 
-/// The agent's side: connects to the source pump listening in image folder `dir`.
+/// Room in a page stream's unix sockets: a whole answer of criu's page server (it
+/// sends at most 4 MiB at a time).
+const SOCKET_ROOM: usize = 4 << 20;
+
+/// The agent's side: connects to the source pump listening in image folder `dir`. criu
+/// writes the pages into it.
 pub fn connect(dir: &Path) -> Result<UnixStream, AgentError> {
-    UnixStream::connect(dir.join(SOCKET)).map_err(|e| {
+    let s = UnixStream::connect(dir.join(SOCKET)).map_err(|e| {
         failed(format!(
             "the page stream of image {} is not open: {e}",
             dir.file_name().unwrap_or_default().to_string_lossy()
         ))
-    })
+    })?;
+    crate::backend::syscalls::widen_send_buffer(s.as_raw_fd(), SOCKET_ROOM);
+    Ok(s)
+}
+
+/// A socket pair between a pump (the first end, which writes the pages) and the criu
+/// on the target that reads them.
+pub(super) fn criu_pair() -> Result<(UnixStream, UnixStream), AgentError> {
+    let (ours, theirs) = UnixStream::pair().map_err(|e| failed(format!("page stream: {e}")))?;
+    crate::backend::syscalls::widen_send_buffer(ours.as_raw_fd(), SOCKET_ROOM);
+    Ok((ours, theirs))
 }
 
 /// A stream end that can say "no more" to its reader.
@@ -372,7 +387,7 @@ pub fn receive<R: BufRead + Send + 'static>(
         return super::postcopy::receive(m, criu, id, transport, next, stdout);
     }
     let _claim = claim;
-    let (ours, theirs) = UnixStream::pair().map_err(|e| failed(format!("page stream: {e}")))?;
+    let (ours, theirs) = criu_pair()?;
     let server = {
         let criu = criu.clone();
         std::thread::spawn(move || {

@@ -8,7 +8,6 @@
 //! client, lets its original run on (docs/migration.md, "Post-copy").
 
 use std::io::BufRead;
-use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
@@ -64,8 +63,7 @@ pub fn receive<R: BufRead + Send + 'static>(
             "image {id} has not arrived, so its lazy pages cannot start"
         )));
     }
-    let (ours, theirs) =
-        UnixStream::pair().map_err(|e| failed_with(format!("page stream: {e}")))?;
+    let (ours, theirs) = super::pages::criu_pair()?;
     let guard = match Guard::start(m, criu, id, theirs) {
         Ok(g) => g,
         Err(e) => {

@@ -184,15 +184,30 @@ fn start_nodes(l: &Layout, nodes: u32) -> Result<()> {
     })
 }
 
+/// What a node runs first in its mount namespace (`$1`: an empty folder of its own, `$2`:
+/// [`STATE_ROOT`]):
+/// a tmpfs of its own on /run, as real hosts have, holding only `sshd` (sshd's
+/// privilege separation folder) and the testbeds' state folder. criu keeps its kernel
+/// probe in /run/criu.kdat only on a tmpfs; where /run is not one (as on some build
+/// machines) every criu call probes the kernel again, some 60 ms each, three of them
+/// inside a post-copy freeze. When a mount fails the node keeps the shared /run. Then
+/// tini becomes the namespace's PID 1.
+const OWN_RUN: &str = r#"mount -n -t tmpfs -o mode=0755,size=16m openmosix-run "$1" && mkdir "$1/sshd" "$1/openmosix-testbed" && mount -n --rbind "$2" "$1/openmosix-testbed" && mount -n --move "$1" /run
+exec tini -s -- sleep infinity"#;
+
 /// Starts node i's PID namespace (detached, output to its log) and records the outer pid.
 fn spawn_namespace(l: &Layout, i: u32) -> Result<Child> {
     // tini keeps the namespace alive: its child is `sleep infinity`, not sshd, so that
     // `sshd stop` (which kills every sshd, the listener too) does not end tini and with
     // it the whole node. sshd is started next to it, daemonized, under tini.
+    let run = l.node_dir(i).join("run");
+    mkdir(&run, 0o755)?;
     let mut cmd = Command::new("setsid");
     cmd.args(["ip", "netns", "exec", &l.netns(i)])
         .args(["unshare", "--pid", "--fork", "--kill-child", "--mount-proc"])
-        .args(["tini", "-s", "--", "sleep", "infinity"]);
+        .args(["sh", "-c", OWN_RUN, "sh"])
+        .arg(&run)
+        .arg(STATE_ROOT);
     output_to_log(l, i, &mut cmd)?;
     let child = cmd
         .spawn()

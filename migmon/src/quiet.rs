@@ -56,3 +56,50 @@ impl Wake for Unchanged {
         self.seen().lists.insert(*node, drawn.clone()) != Some(drawn)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use openmosix_client::migrate::Progress;
+    use openmosix_testbed::fixtures::{node_view, proc_info};
+
+    use super::*;
+
+    #[test]
+    fn new_figures_do_not_wake_the_monitor_and_new_squares_do() {
+        let wake = Unchanged::default();
+        let mut nodes = vec![node_view(1), node_view(2)];
+        assert!(wake.nodes(&nodes), "the first snapshot is new");
+        nodes[1].updated = Some(std::time::Instant::now());
+        assert!(!wake.nodes(&nodes), "a new report is not drawn");
+        nodes[1].state = LinkState::Down;
+        assert!(wake.nodes(&nodes), "a node down is");
+
+        let list = |utime| {
+            let mut p = proc_info(300, 2, "sleep 100");
+            p.utime = utime;
+            Outcome::Procs {
+                node: 2,
+                result: Ok(vec![p]),
+            }
+        };
+        assert!(wake.outcome(&list(1)), "the first list is new");
+        assert!(!wake.outcome(&list(5)), "CPU time is not drawn");
+        let more = Outcome::Procs {
+            node: 2,
+            result: Ok(vec![
+                proc_info(300, 2, "sleep 100"),
+                proc_info(301, 2, "sleep 200"),
+            ]),
+        };
+        assert!(wake.outcome(&more), "a new process is a new square");
+        let failed = Outcome::Procs {
+            node: 2,
+            result: Err("gone".to_owned()),
+        };
+        assert!(wake.outcome(&failed) && !wake.outcome(&failed));
+        let progress = Outcome::Progress {
+            progress: Progress::Freeze,
+        };
+        assert!(wake.outcome(&progress), "a move always wakes it");
+    }
+}

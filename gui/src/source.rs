@@ -222,6 +222,9 @@ pub struct LiveCluster {
 
 type WakeFilter = Arc<Mutex<Option<Arc<dyn Wake>>>>;
 
+/// How often a window's [`Wake`] filter looks at the nodes at most.
+const LOOK_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Whether `filter` lets a change wake the window (`asks`: what the filter is asked).
 fn wakes(filter: &WakeFilter, asks: impl FnOnce(&dyn Wake) -> bool) -> bool {
     let filter = lock(filter).clone();
@@ -254,6 +257,12 @@ impl LiveCluster {
             let mut changes = handle.changes();
             runtime.spawn(async move {
                 while changes.changed().await.is_ok() {
+                    if lock(&wake).is_some() {
+                        // The filter reads a snapshot of every node, and 250 nodes report
+                        // 250 times a second: one look for the reports of a short spell.
+                        tokio::time::sleep(LOOK_EVERY).await;
+                        changes.borrow_and_update();
+                    }
                     if wakes(&wake, |w| w.nodes(&handle.nodes())) {
                         dirty.mark();
                     }

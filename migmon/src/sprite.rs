@@ -157,7 +157,7 @@ mod tests {
         assert_eq!(at(&img, 10, 2), Color32::TRANSPARENT);
         assert_eq!(at(&img, 0, 0), Color32::TRANSPARENT);
         // Half covered by the triangle's diagonal: between blue and red.
-        let edge = at(&img, 10, 9);
+        let edge = at(&img, 9, 9);
         assert!(edge.b() > 0 && edge.r() > 0 && edge.a() == 255, "{edge:?}");
         // An edge pixel of the ellipse alone is partly transparent.
         assert!(

@@ -16,6 +16,8 @@ pub mod repaint;
 pub mod source;
 pub mod state;
 pub mod theme;
+pub mod wake;
 pub mod widgets;
 
 pub use source::{Action, ClusterSource, LiveCluster, Outcome, StaticSource, Ticket};
+pub use wake::Wake;

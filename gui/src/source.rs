@@ -20,7 +20,8 @@ use openmosix_hpc::map::Cluster;
 use openmosix_hpc::model::{AdminChange, AdminState, NodeId, ProcInfo, RunOptions, Signal};
 use openmosix_hpc::protocol::{Request, Started};
 
-use crate::repaint::{Dirty, ONE_FRAME, REPAINT_EVERY, spawn_forwarder, spawn_waker};
+use crate::repaint::{Dirty, ONE_FRAME, REPAINT_EVERY, spawn_waker};
+use crate::wake::Wake;
 
 /// Identifies an action so that its outcome can be matched to it.
 pub type Ticket = u64;
@@ -214,7 +215,20 @@ pub struct LiveCluster {
     next: AtomicU64,
     repaint: Arc<Mutex<Option<egui::Context>>>,
     dirty: Dirty,
+    /// Which changes wake the window (all when `None`).
+    wake: WakeFilter,
     cluster: Cluster,
+}
+
+type WakeFilter = Arc<Mutex<Option<Arc<dyn Wake>>>>;
+
+/// How often a window's [`Wake`] filter looks at the nodes at most.
+const LOOK_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Whether `filter` lets a change wake the window (`asks`: what the filter is asked).
+fn wakes(filter: &WakeFilter, asks: impl FnOnce(&dyn Wake) -> bool) -> bool {
+    let filter = lock(filter).clone();
+    filter.is_none_or(|f| asks(f.as_ref()))
 }
 
 impl LiveCluster {
@@ -236,7 +250,25 @@ impl LiveCluster {
                 }
             })
         };
-        spawn_forwarder(runtime.handle(), handle.changes(), dirty.clone());
+        let wake: WakeFilter = Arc::default();
+        {
+            // Marks the window dirty for the nodes' changes it draws.
+            let (handle, wake, dirty) = (Arc::clone(&handle), Arc::clone(&wake), dirty.clone());
+            let mut changes = handle.changes();
+            runtime.spawn(async move {
+                while changes.changed().await.is_ok() {
+                    if lock(&wake).is_some() {
+                        // The filter reads a snapshot of every node, and 250 nodes report
+                        // 250 times a second: one look for the reports of a short spell.
+                        tokio::time::sleep(LOOK_EVERY).await;
+                        changes.borrow_and_update();
+                    }
+                    if wakes(&wake, |w| w.nodes(&handle.nodes())) {
+                        dirty.mark();
+                    }
+                }
+            });
+        }
         Ok(LiveCluster {
             runtime,
             handle,
@@ -244,8 +276,15 @@ impl LiveCluster {
             next: AtomicU64::new(1),
             repaint,
             dirty,
+            wake,
             cluster,
         })
+    }
+
+    /// From now on only the changes `wake` picks wake the window (the others are shown
+    /// at its next frame).
+    pub fn wake_only_for(&self, wake: impl Wake + 'static) {
+        *lock(&self.wake) = Some(Arc::new(wake));
     }
 
     /// The cluster this source watches.
@@ -362,12 +401,16 @@ impl ClusterSource for LiveCluster {
         let handle = Arc::clone(&self.handle);
         let inbox = Arc::clone(&self.inbox);
         let dirty = self.dirty.clone();
+        let wake = Arc::clone(&self.wake);
         self.runtime.spawn(async move {
             let deliver = {
                 let inbox = Arc::clone(&inbox);
                 move |outcome: Outcome| {
+                    let new = wakes(&wake, |w| w.outcome(&outcome));
                     lock(&inbox).push((ticket, outcome));
-                    dirty.mark();
+                    if new {
+                        dirty.mark();
+                    }
                 }
             };
             let outcome = perform(&handle, action, deliver.clone()).await;

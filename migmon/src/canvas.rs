@@ -52,8 +52,13 @@ impl MigMon {
                 }
             }
         }
+        // Every penguin first, then their names: the penguins share a texture and the
+        // names another, and egui starts a new mesh (a draw call) at every change of texture.
         for place in &places {
-            self.penguin(ui, &painter, place, circles.get(&place.id), pointer);
+            self.paint_penguin(&painter, place, pointer);
+        }
+        for place in &places {
+            self.penguin(ui, &painter, place, circles.get(&place.id));
         }
         let mut commands = Vec::new();
         let mut focused = None;
@@ -185,18 +190,13 @@ impl MigMon {
         pos
     }
 
-    fn penguin(
-        &self,
-        ui: &Ui,
-        painter: &egui::Painter,
-        place: &NodePlace,
-        circle: Option<&Circle>,
-        pointer: Option<Pos2>,
-    ) {
-        let view = self.nodes.iter().find(|n| n.id == place.id);
-        let alive = view.is_some_and(|n| n.state == LinkState::Up);
-        let target = self.target == Some(place.id);
-        let highlight = target
+    /// The penguin of `place`, glowing when it is the target or a square is carried over it.
+    fn paint_penguin(&self, painter: &egui::Painter, place: &NodePlace, pointer: Option<Pos2>) {
+        let alive = self
+            .nodes
+            .iter()
+            .any(|n| n.id == place.id && n.state == LinkState::Up);
+        let highlight = self.target == Some(place.id)
             || self.dragging.is_some() && pointer.is_some_and(|p| drop_rect(place).contains(p));
         penguin::paint(
             painter,
@@ -204,6 +204,19 @@ impl MigMon {
             place.size,
             penguin::Look { alive, highlight },
         );
+    }
+
+    /// The target ring, the name and address below the penguin, and what the pointer and
+    /// screen readers get of it.
+    fn penguin(
+        &self,
+        ui: &Ui,
+        painter: &egui::Painter,
+        place: &NodePlace,
+        circle: Option<&Circle>,
+    ) {
+        let view = self.nodes.iter().find(|n| n.id == place.id);
+        let target = self.target == Some(place.id);
         if target {
             // The keys' target: the focus colour, so that it reads as the keyboard's choice.
             let r = place.size * 0.62 + 3.0;

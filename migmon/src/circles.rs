@@ -178,6 +178,15 @@ pub fn circles(procs: &BTreeMap<NodeId, Vec<ProcInfo>>, main: NodeId) -> BTreeMa
         .collect()
 }
 
+/// Every square `list` (reported by `node`) could give, whichever node is watched: what
+/// of the list the monitor draws.
+pub(crate) fn squares_of(list: &[ProcInfo], node: NodeId) -> Vec<Square> {
+    list.iter()
+        .filter(|p| worth_showing(p))
+        .map(|p| Square::of(p, node))
+        .collect()
+}
+
 /// A migration phase in words.
 pub fn phase(p: &Progress) -> String {
     match p {

@@ -16,7 +16,10 @@ mod keys;
 pub mod layout;
 pub mod monitor;
 pub mod penguin;
+mod quiet;
 mod root;
 mod settling;
+mod sprite;
 
 pub use monitor::MigMon;
+pub use quiet::Unchanged;

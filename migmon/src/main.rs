@@ -60,6 +60,8 @@ fn run() -> Result<()> {
     let args = Args::parse();
     openmosix_hpc::logging::init("warn");
     let (cluster, source) = args.cluster.live()?;
+    // Frames only for what the monitor draws (an idle cluster changes nothing of it).
+    source.wake_only_for(openmosixmigmon::Unchanged::default());
     let opened = launch::remembered_state::<State>(MIGMON);
     let (state, rest) = opened.saved.split();
     // The node watched last time, if it is still in the cluster (or it is discovered).

@@ -1,7 +1,16 @@
-//! The penguin: the project's own drawing, painted with egui shapes (feet, body, flippers,
-//! head, belly, face, eyes and beak) so that it scales with the node it stands for.
+//! The penguin: the project's own drawing, made of filled shapes (feet, body, flippers,
+//! head, belly, face, eyes and beak) so that it scales with the node it stands for; the
+//! shapes are filled once into a texture per size (`sprite.rs`) and every frame
+//! paints that.
 
-use egui::{Color32, Painter, Pos2, Shape, Stroke, Vec2, pos2, vec2};
+use std::collections::HashMap;
+
+use egui::{
+    Color32, ColorImage, Painter, Pos2, Rect, Stroke, TextureHandle, TextureId, TextureOptions,
+    Vec2, pos2, vec2,
+};
+
+use crate::sprite::{self, Fill};
 
 /// How a penguin looks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,63 +46,47 @@ fn colors(alive: bool) -> Colors {
     }
 }
 
-/// Where the drawing goes: the painter, and the penguin's 78 × 100 grid (centred on it)
+/// The penguin's bounds on its 78 × 100 grid (centred on it), with the shadow below.
+const LEFT: f32 = 39.0;
+const TOP: f32 = 48.0;
+const RIGHT: f32 = 39.0;
+const BOTTOM: f32 = 53.0;
+
+/// Where the drawing goes: the shapes of a sprite, in its pixels, from the penguin's grid
 /// scaled to its size.
-struct Grid<'a> {
-    painter: &'a Painter,
-    center: Pos2,
-    /// Points per grid unit.
-    u: f32,
+struct Grid {
+    /// The penguin's centre in the sprite.
+    origin: Pos2,
+    /// Pixels per grid unit.
+    s: f32,
+    fills: Vec<(Fill, Color32)>,
 }
 
-impl Grid<'_> {
+impl Grid {
     /// The point at grid coordinates (`x`, `y`).
     fn at(&self, x: f32, y: f32) -> Pos2 {
-        self.center + vec2(x * self.u, y * self.u)
+        self.origin + vec2(x * self.s, y * self.s)
     }
 
-    /// A size (or offset) of `x` × `y` grid units.
-    fn r(&self, x: f32, y: f32) -> Vec2 {
-        Vec2::new(x * self.u, y * self.u)
+    fn ellipse(&mut self, x: f32, y: f32, rx: f32, ry: f32, color: Color32) {
+        let (center, radius) = (self.at(x, y), vec2(rx * self.s, ry * self.s));
+        self.fills.push((Fill::Ellipse { center, radius }, color));
     }
 
-    /// A filled ellipse as a polygon of as few points as its size on the screen needs
-    /// (no point further than about a third of a pixel from the true curve): egui's own
-    /// ellipse has at least 32, and a hundred small penguins made of them cost a
-    /// software renderer (llvmpipe under Xvfb) several % of a core (docs/benchmarks.md).
-    fn ellipse(&self, x: f32, y: f32, rx: f32, ry: f32, color: Color32) {
-        let (center, r) = (self.at(x, y), self.r(rx, ry));
-        let pixels = r.max_elem() * self.painter.ctx().pixels_per_point();
-        let n = ellipse_points(pixels);
-        let points = (0..n)
-            .map(|k| {
-                let t = std::f32::consts::TAU * k as f32 / n as f32;
-                center + vec2(r.x * t.cos(), r.y * t.sin())
-            })
-            .collect();
-        self.painter
-            .add(Shape::convex_polygon(points, color, Stroke::NONE));
+    fn circle(&mut self, x: f32, y: f32, r: f32, color: Color32) {
+        self.ellipse(x, y, r, r, color);
+    }
+
+    fn polygon(&mut self, points: &[(f32, f32)], color: Color32) {
+        let points = points.iter().map(|&(x, y)| self.at(x, y)).collect();
+        self.fills.push((Fill::Convex(points), color));
     }
 }
 
-/// How many points an ellipse of `radius` pixels needs so that no chord is more than a
-/// third of a pixel inside the curve: 8 for the smallest, 64 at most.
-fn ellipse_points(radius: f32) -> usize {
-    if radius <= 1.0 {
-        return 8;
-    }
-    let step = (1.0 - (0.33 / radius).min(1.0)).acos();
-    ((std::f32::consts::PI / step).ceil() as usize).clamp(8, 64)
-}
-
-/// Paints a penguin `height` points tall centred on `center`.
+/// Paints a penguin `height` points tall centred on `center`: the glow when highlighted,
+/// then the penguin itself as one textured rectangle (its shapes are filled once per
+/// size, colour and pixel density, `sprite.rs`).
 pub fn paint(painter: &Painter, center: Pos2, height: f32, look: Look) {
-    let grid = Grid {
-        painter,
-        center,
-        u: height / 100.0,
-    };
-    let c = colors(look.alive);
     if look.highlight {
         painter.circle_filled(
             center,
@@ -106,18 +99,97 @@ pub fn paint(painter: &Painter, center: Pos2, height: f32, look: Look) {
             Stroke::new(2.0, Color32::from_rgb(230, 170, 20)),
         );
     }
-    body(&grid, &c);
-    face(&grid, &c);
-    if !look.alive {
-        // A node that does not answer: a red cross on its belly.
-        let s = Stroke::new((3.0 * grid.u).max(1.5), Color32::from_rgb(210, 40, 40));
-        painter.line_segment([grid.at(-11.0, 6.0), grid.at(11.0, 28.0)], s);
-        painter.line_segment([grid.at(11.0, 6.0), grid.at(-11.0, 28.0)], s);
+    let ppp = painter.ctx().pixels_per_point();
+    let sprite = sprite(painter.ctx(), height, look.alive, ppp);
+    // On whole pixels, so that the texture is copied, not blurred, onto the screen.
+    let min = ((center.to_vec2() * ppp).round() - sprite.origin.to_vec2()) / ppp;
+    let rect = Rect::from_min_size(min.to_pos2(), sprite.size / ppp);
+    painter.image(
+        sprite.texture,
+        rect,
+        Rect::from_min_max(pos2(0.0, 0.0), pos2(1.0, 1.0)),
+        Color32::WHITE,
+    );
+}
+
+/// A penguin filled into a texture: its size and where its centre is in it (pixels).
+#[derive(Debug, Clone, Copy)]
+struct Placed {
+    texture: TextureId,
+    size: Vec2,
+    origin: Pos2,
+}
+
+/// The sprites made so far (each with the handle that keeps its texture), by height,
+/// liveness and pixel density (bits of the floats); kept in egui's memory, so that they
+/// live as long as the window's textures.
+type Sprites = HashMap<(u32, bool, u32), (TextureHandle, Placed)>;
+
+/// The penguin of `height` points at `ppp` pixels per point, made on first use.
+fn sprite(ctx: &egui::Context, height: f32, alive: bool, ppp: f32) -> Placed {
+    let key = (height.to_bits(), alive, ppp.to_bits());
+    let id = egui::Id::unique("migmon-penguin-sprites");
+    let made = ctx.data_mut(|d| {
+        let sprites = d.get_temp_mut_or_default::<Sprites>(id);
+        sprites.get(&key).map(|(_, placed)| *placed)
+    });
+    if let Some(placed) = made {
+        return placed;
     }
+    let (image, origin) = image(height, alive, ppp);
+    let size = vec2(image.size[0] as f32, image.size[1] as f32);
+    let handle = ctx.load_texture(
+        format!("penguin {height} {alive} {ppp}"),
+        image,
+        TextureOptions::LINEAR,
+    );
+    let placed = Placed {
+        texture: handle.id(),
+        size,
+        origin,
+    };
+    ctx.data_mut(|d| {
+        let sprites = d.get_temp_mut_or_default::<Sprites>(id);
+        // Sizes and densities are few (two heights, a display or two); a window dragged
+        // across many densities must not keep every one.
+        if sprites.len() >= 16 {
+            sprites.clear();
+        }
+        sprites.insert(key, (handle, placed));
+    });
+    placed
+}
+
+/// The penguin `height` points tall at `ppp` pixels per point filled into an image, and
+/// where its centre is in it.
+fn image(height: f32, alive: bool, ppp: f32) -> (ColorImage, Pos2) {
+    let s = height * ppp / 100.0;
+    // A pixel of margin around the bounds, for the antialiased edges.
+    let origin = pos2((LEFT * s).ceil() + 1.0, (TOP * s).ceil() + 1.0);
+    let w = origin.x as usize + (RIGHT * s).ceil() as usize + 1;
+    let h = origin.y as usize + (BOTTOM * s).ceil() as usize + 1;
+    let mut grid = Grid {
+        origin,
+        s,
+        fills: Vec::new(),
+    };
+    let c = colors(alive);
+    body(&mut grid, &c);
+    face(&mut grid, &c);
+    if !alive {
+        // A node that does not answer: a red cross on its belly.
+        let width = (3.0 * s).max(1.5 * ppp);
+        let red = Color32::from_rgb(210, 40, 40);
+        for (a, b) in [((-11.0, 6.0), (11.0, 28.0)), ((11.0, 6.0), (-11.0, 28.0))] {
+            let (a, b) = (grid.at(a.0, a.1), grid.at(b.0, b.1));
+            grid.fills.push((Fill::Segment { a, b, width }, red));
+        }
+    }
+    (sprite::rasterise(w, h, &grid.fills), origin)
 }
 
 /// The shadow, feet, flippers, body, head and belly.
-fn body(grid: &Grid<'_>, c: &Colors) {
+fn body(grid: &mut Grid, c: &Colors) {
     // Shadow on the ground.
     grid.ellipse(0.0, 48.0, 34.0, 5.0, Color32::from_black_alpha(40));
     for side in [-1.0, 1.0] {
@@ -126,57 +198,36 @@ fn body(grid: &Grid<'_>, c: &Colors) {
     // Flippers, hanging out from the body.
     for side in [-1.0_f32, 1.0] {
         let pts = [
-            grid.at(side * 24.0, -6.0),
-            grid.at(side * 36.0, 14.0),
-            grid.at(side * 39.0, 30.0),
-            grid.at(side * 33.0, 31.0),
-            grid.at(side * 22.0, 18.0),
+            (side * 24.0, -6.0),
+            (side * 36.0, 14.0),
+            (side * 39.0, 30.0),
+            (side * 33.0, 31.0),
+            (side * 22.0, 18.0),
         ];
-        let mut pts = pts.to_vec();
-        if side > 0.0 {
-            pts.reverse();
-        }
-        grid.painter
-            .add(Shape::convex_polygon(pts, c.body, Stroke::NONE));
+        grid.polygon(&pts, c.body);
     }
     grid.ellipse(0.0, 12.0, 30.0, 36.0, c.body);
-    grid.painter
-        .circle_filled(grid.at(0.0, -27.0), 21.0 * grid.u, c.body);
+    grid.circle(0.0, -27.0, 21.0, c.body);
     grid.ellipse(0.0, 17.0, 21.0, 28.0, c.belly);
 }
 
 /// The white patches around the eyes, the eyes and the beak.
-fn face(grid: &Grid<'_>, c: &Colors) {
+fn face(grid: &mut Grid, c: &Colors) {
     for side in [-1.0, 1.0] {
         grid.ellipse(side * 7.5, -29.0, 7.5, 10.0, c.belly);
     }
     // Eyes: pupils looking slightly inwards, with a glint.
     for side in [-1.0, 1.0] {
-        let eye = grid.at(side * 6.5, -30.0);
-        grid.painter.circle_filled(eye, 3.6 * grid.u, c.body);
-        grid.painter
-            .circle_filled(eye + grid.r(-1.0, -1.2), 1.2 * grid.u, Color32::WHITE);
+        let (x, y) = (side * 6.5, -30.0);
+        grid.circle(x, y, 3.6, c.body);
+        grid.circle(x - 1.0, y - 1.2, 1.2, Color32::WHITE);
     }
     // Beak: upper and lower halves.
-    grid.painter.add(Shape::convex_polygon(
-        vec![
-            grid.at(-10.0, -20.0),
-            grid.at(0.0, -24.0),
-            grid.at(10.0, -20.0),
-            grid.at(0.0, -15.0),
-        ],
+    grid.polygon(
+        &[(-10.0, -20.0), (0.0, -24.0), (10.0, -20.0), (0.0, -15.0)],
         c.beak,
-        Stroke::NONE,
-    ));
-    grid.painter.add(Shape::convex_polygon(
-        vec![
-            grid.at(-8.0, -19.0),
-            grid.at(8.0, -19.0),
-            grid.at(0.0, -12.0),
-        ],
-        c.feet,
-        Stroke::NONE,
-    ));
+    );
+    grid.polygon(&[(-8.0, -19.0), (8.0, -19.0), (0.0, -12.0)], c.feet);
 }
 
 /// The small padlock drawn on a process that cannot move, its body centred on `center`.
@@ -195,23 +246,4 @@ pub fn padlock(painter: &Painter, center: Pos2, size: f32) {
         Stroke::new(1.0, Color32::from_rgb(90, 70, 20)),
         egui::StrokeKind::Inside,
     );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::ellipse_points;
-
-    #[test]
-    fn small_ellipses_take_few_points_and_large_ones_enough() {
-        assert_eq!(ellipse_points(0.5), 8);
-        assert_eq!(ellipse_points(3.0), 8);
-        assert!((10..=20).contains(&ellipse_points(15.0)));
-        assert_eq!(ellipse_points(10_000.0), 64);
-        // No chord strays more than a third of a pixel from the curve.
-        for r in [2.0_f32, 5.0, 20.0, 60.0, 150.0] {
-            let n = ellipse_points(r) as f32;
-            let sagitta = r * (1.0 - (std::f32::consts::PI / n).cos());
-            assert!(sagitta <= 0.34 || n >= 64.0, "radius {r}: {sagitta}");
-        }
-    }
 }

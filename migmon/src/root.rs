@@ -14,10 +14,12 @@ impl MigMon {
         source.set_repaint(ui.ctx());
         let chosen = theme::menu_bar(ui, "openmosixmigmon");
         theme::apply(ui.ctx(), chosen);
-        self.poll(source, now);
+        // Outcomes first: lists that came in without waking the window (nothing new in
+        // them) are answered, so that their nodes are asked again now.
         for (ticket, outcome) in source.outcomes() {
             self.on_outcome(ticket, &outcome);
         }
+        self.poll(source, now);
         egui::CentralPanel::default_margins().show(ui, |ui| self.ui(ui, source));
     }
 }

@@ -81,7 +81,7 @@ for nodes in $NODE_COUNTS; do
         args+=(--foreground --db "$work/history.db" --pid-file "$work/collector.pid")
       fi
       HOME="$work/home" XDG_STATE_HOME="$work/state" XDG_CONFIG_HOME="$work/config" \
-        "$BIN/$program" "${args[@]}" >/dev/null 2>&1 &
+        "$BIN/$program" "${args[@]}" >"$work/program.log" 2>&1 &
       pid=$!
       sleep "$WARMUP"
       ms=($(masters))
@@ -93,7 +93,10 @@ for nodes in $NODE_COUNTS; do
         mkdir -p "$SHOT"
         import -window root "$SHOT/$program-$nodes.png"
       fi
-      kill "$pid"
+      if ! kill "$pid" 2>/dev/null; then
+        echo "$program (pid $pid) had ended by itself; its last words:" >&2
+        tail -n 20 "$work/program.log" >&2
+      fi
       wait "$pid" 2>/dev/null || true
       rm -rf "$work/history"* "$work/collector.pid"
       pct=$(awk "BEGIN {printf \"%.1f\", ($b - $a) * 100 / $tck / $SECS}")

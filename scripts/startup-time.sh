@@ -69,7 +69,7 @@ for nodes in $NODE_COUNTS; do
     [ -z "$CPU" ] || python3 scripts/cpu-by-command.py >"$work/cpu-before"
     t0=$(date +%s%N)
     HOME="$work/home" XDG_STATE_HOME="$work/home/state" XDG_CONFIG_HOME="$work/home/config" \
-      OPENMOSIX_FRAME_LOG="$frames" "$BIN/openmosixview" --cluster "$cluster" >/dev/null 2>&1 &
+      OPENMOSIX_FRAME_LOG="$frames" "$BIN/openmosixview" --cluster "$cluster" >"$work/window.log" 2>&1 &
     pid=$!
     k=0
     # Until a frame shows every lamp lit (and one more second), or GIVE_UP.
@@ -89,7 +89,11 @@ for nodes in $NODE_COUNTS; do
     done
     [ -z "$CPU" ] || python3 scripts/cpu-by-command.py "$work/cpu-before" >&2
     # A window that ended by itself is said, not fatal (set -e): the run's row shows it.
-    kill "$pid" 2>/dev/null || echo "the window (pid $pid) had ended by itself" >&2
+    if ! kill "$pid" 2>/dev/null; then
+      wait "$pid" 2>/dev/null && status=0 || status=$?
+      echo "the window (pid $pid) had ended by itself (exit status $status); its last words:" >&2
+      tail -n 20 "$work/window.log" >&2
+    fi
     wait "$pid" 2>/dev/null || true
     pid=
     load=$(cut -d' ' -f1 /proc/loadavg)

@@ -35,6 +35,8 @@ programs=("$@")
 [ ${#programs[@]} -gt 0 ] || programs=(openmosixview openmosixprocs openmosixmigmon)
 tck=$(getconf CLK_TCK)
 work=$(mktemp -d)
+# shellcheck source=scripts/lib/testbed-window.sh
+. scripts/lib/testbed-window.sh
 
 xvfb=
 cleanup() {
@@ -45,19 +47,6 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-# The ssh masters of this testbed's connections (they name its ssh config).
-masters() {
-  local p
-  for p in $(pgrep -x ssh || true); do
-    tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | grep -q -- "-M.*/$NAME/ssh_config" && echo "$p"
-  done
-  return 0
-}
-kill_masters() {
-  local m
-  m=$(masters)
-  [ -z "$m" ] || kill $m 2>/dev/null || true
-}
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 ticks_of() { local s=0 p; for p in "$@"; do s=$((s + $(cpu_ticks "$p"))); done; echo "$s"; }
 rss_kib() { local s=0 p r; for p in "$@"; do
@@ -65,10 +54,7 @@ rss_kib() { local s=0 p r; for p in "$@"; do
 done; echo "$s"; }
 median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 
-Xvfb ":$DISPLAY_NO" -screen 0 1280x1024x24 >/dev/null 2>&1 &
-xvfb=$!
-sleep 1
-export DISPLAY=":$DISPLAY_NO"
+start_xvfb
 
 for nodes in $NODE_COUNTS; do
   cluster=$("$BIN/openmosix-testbed" up "$nodes" --name "$NAME" --net "$NET")

@@ -27,20 +27,10 @@ NODE_COUNTS=${NODES:-20} RUNS=${RUNS:-3} NAME=${NAME:-scst} NET=${NET:-163}
 DISPLAY_NO=${DISPLAY_NO:-77} BIN=${BIN:-target/debug} GIVE_UP=${GIVE_UP:-90}
 CSV=${CSV:-} KEEP=${KEEP:-} CPU=${CPU:-}
 work=$(mktemp -d)
+# shellcheck source=scripts/lib/testbed-window.sh
+. scripts/lib/testbed-window.sh
 
 xvfb= pid=
-masters() {
-  local p
-  for p in $(pgrep -x ssh || true); do
-    tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | grep -q -- "-M.*/$NAME/ssh_config" && echo "$p"
-  done
-  return 0
-}
-kill_masters() {
-  local m
-  m=$(masters)
-  [ -z "$m" ] || kill $m 2>/dev/null || true
-}
 cleanup() {
   [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
   [ -n "$xvfb" ] && kill "$xvfb" 2>/dev/null || true
@@ -50,10 +40,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-Xvfb ":$DISPLAY_NO" -screen 0 1280x1024x24 >/dev/null 2>&1 &
-xvfb=$!
-sleep 1
-export DISPLAY=":$DISPLAY_NO"
+start_xvfb
 
 for nodes in $NODE_COUNTS; do
   cluster=$("$BIN/openmosix-testbed" up "$nodes" --name "$NAME" --net "$NET")

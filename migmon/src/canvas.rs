@@ -4,12 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use egui::{Color32, Pos2, Rect, Sense, Stroke, Ui, vec2};
+use egui::{Color32, Pos2, Rect, Sense, Stroke, Ui, pos2, vec2};
 use openmosix_client::LinkState;
 use openmosix_gui::widgets;
 use openmosix_hpc::model::NodeId;
 
 use crate::circles::{Circle, Square, fraction};
+use crate::crowd;
 use crate::layout::{self, NodePlace, SQUARE};
 use crate::monitor::{BALANCED, Command, GLIDE_SECS, GUEST, Glide, LOCAL, MIGRATED, MigMon, Seen};
 use crate::penguin;
@@ -33,7 +34,20 @@ impl MigMon {
             );
             return Vec::new();
         }
-        let places = layout::node_places(rect, &ids, self.main);
+        let arrangement = layout::arrange(rect, &ids, self.main);
+        let places = arrangement.places;
+        if arrangement.unplaced > 0 {
+            painter.text(
+                rect.right_bottom() + vec2(-8.0, -6.0),
+                egui::Align2::RIGHT_BOTTOM,
+                format!(
+                    "{} nodes do not fit: enlarge the window (their numbers still work as keys)",
+                    arrangement.unplaced
+                ),
+                egui::FontId::proportional(12.0),
+                Color32::from_rgb(130, 20, 20),
+            );
+        }
         let pointer = ui.input(|i| i.pointer.latest_pos());
         if self.dragging.is_some()
             && let Some(p) = pointer
@@ -223,27 +237,12 @@ impl MigMon {
             painter.circle_stroke(place.center, r, Stroke::new(3.0, widgets::FOCUS));
         }
         let count = circle.map_or(0, |c| c.shown.len());
-        let below = layout::more_text_place(place, count);
         let title = format!("node {}", place.id);
-        let font = if place.main { 15.0 } else { 13.0 };
-        painter.text(
-            below,
-            egui::Align2::CENTER_TOP,
-            &title,
-            egui::FontId::proportional(font),
-            Color32::from_gray(20),
-        );
-        let mut line2 = view.map(|n| n.address.clone()).unwrap_or_default();
-        if let Some(more) = circle.map(|c| c.more).filter(|m| *m > 0) {
-            line2 = format!("{line2}  +{more} more");
+        if place.compact {
+            number_under(painter, place);
+        } else {
+            name_under(painter, place, circle, &title, view);
         }
-        painter.text(
-            below + vec2(0.0, font + 3.0),
-            egui::Align2::CENTER_TOP,
-            line2,
-            egui::FontId::proportional(11.0),
-            Color32::from_gray(70),
-        );
         let resp = ui.interact(
             place.rect(),
             ui.scope_id().with(("migmon-penguin", place.id)),
@@ -269,6 +268,9 @@ impl MigMon {
         );
         if place.main {
             tip.push_str("\nthe watched node");
+        }
+        if let Some(more) = circle.map(|c| c.more).filter(|m| *m > 0) {
+            tip.push_str(&format!("\n{more} more processes than squares shown"));
         }
         if let Some(e) = self.errors.get(&place.id) {
             tip.push_str(&format!("\nprocess list: {e}"));
@@ -385,9 +387,56 @@ impl MigMon {
     }
 }
 
-/// The area of a penguin that takes drops: the penguin and a little around it.
+/// The name and address below a penguin on the big circle (below its process circle),
+/// and how many processes its circle leaves out.
+fn name_under(
+    painter: &egui::Painter,
+    place: &NodePlace,
+    circle: Option<&Circle>,
+    title: &str,
+    view: Option<&openmosix_client::NodeView>,
+) {
+    let count = circle.map_or(0, |c| c.shown.len());
+    let below = layout::more_text_place(place, count);
+    let font = if place.main { 15.0 } else { 13.0 };
+    painter.text(
+        below,
+        egui::Align2::CENTER_TOP,
+        title,
+        egui::FontId::proportional(font),
+        Color32::from_gray(20),
+    );
+    let mut line2 = view.map(|n| n.address.clone()).unwrap_or_default();
+    if let Some(more) = circle.map(|c| c.more).filter(|m| *m > 0) {
+        line2 = format!("{line2}  +{more} more");
+    }
+    painter.text(
+        below + vec2(0.0, font + 3.0),
+        egui::Align2::CENTER_TOP,
+        line2,
+        egui::FontId::proportional(11.0),
+        Color32::from_gray(70),
+    );
+}
+
+/// A crowd penguin's number, right under it (when its cell has room for one).
+fn number_under(painter: &egui::Painter, place: &NodePlace) {
+    if !crowd::numbered(place.size) {
+        return;
+    }
+    painter.text(
+        pos2(place.center.x, place.rect().bottom()),
+        egui::Align2::CENTER_TOP,
+        place.id.to_string(),
+        egui::FontId::proportional(10.5),
+        Color32::from_gray(20),
+    );
+}
+
+/// The area of a penguin that takes drops: the penguin and a little around it (a crowd
+/// penguin's neighbours are closer, so less).
 fn drop_rect(place: &NodePlace) -> Rect {
-    place.rect().expand(8.0)
+    place.rect().expand(if place.compact { 2.0 } else { 8.0 })
 }
 
 fn fill(sq: &Square, main: NodeId) -> Color32 {

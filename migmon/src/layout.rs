@@ -1,8 +1,11 @@
 //! Where things sit, as pure geometry: the nodes on a big circle, the process squares on
-//! small circles around their penguins. No drawing here, so tests can check it.
+//! small circles around their penguins; more nodes than the circle holds readably are
+//! laid out as a crowd ([`crate::crowd`]). No drawing here, so tests can check it.
 
 use egui::{Pos2, Rect, Vec2, pos2, vec2};
 use openmosix_hpc::model::NodeId;
+
+use crate::crowd;
 
 /// Side of a process square, in points.
 pub const SQUARE: f32 = 11.0;
@@ -26,6 +29,8 @@ pub struct NodePlace {
     pub size: f32,
     /// It is the watched node.
     pub main: bool,
+    /// A penguin of the crowd: labelled with its number only, in a cell of its own.
+    pub compact: bool,
 }
 
 impl NodePlace {
@@ -64,6 +69,38 @@ pub fn nodes_radius(area: Rect) -> f32 {
     (area.width().min(area.height()) / 2.0 - margin).max(40.0)
 }
 
+/// Room along the big circle each penguin needs for its name and address.
+pub const ROOM_ON_CIRCLE: f32 = 84.0;
+
+/// Where every penguin sits in `area`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Arrangement {
+    /// The penguins, the watched one first.
+    pub places: Vec<NodePlace>,
+    /// Nodes that found no place: the window is too small for so many.
+    pub unplaced: usize,
+}
+
+/// The penguins of `ids` in `area`: on the big circle ([`node_places`]) while it holds
+/// them with room for their names, else as a crowd around the watched one
+/// ([`crate::crowd::places`]).
+pub fn arrange(area: Rect, ids: &[NodeId], main: NodeId) -> Arrangement {
+    if crowded(area, ids.len()) {
+        let (places, unplaced) = crate::crowd::places(area, ids, main);
+        Arrangement { places, unplaced }
+    } else {
+        Arrangement {
+            places: node_places(area, ids, main),
+            unplaced: 0,
+        }
+    }
+}
+
+/// Whether `count` penguins on the big circle of `area` would crowd each other's names.
+pub fn crowded(area: Rect, count: usize) -> bool {
+    count > 1 && std::f32::consts::TAU * nodes_radius(area) / (count as f32) < ROOM_ON_CIRCLE
+}
+
 /// The penguins on the big circle in `area`: `ids` in order, the `main` node first at the
 /// left (where its large process circle has the most room), the others clockwise. A
 /// `main` that is not among `ids` makes no penguin large.
@@ -81,12 +118,17 @@ pub fn node_places(area: Rect, ids: &[NodeId], main: NodeId) -> Vec<NodePlace> {
             center: p,
             size: if id == main { MAIN_PENGUIN } else { PENGUIN },
             main: id == main,
+            compact: false,
         })
         .collect()
 }
 
-/// The centres of `count` squares (at most [`MAX_SQUARES`]) around a penguin.
+/// The centres of `count` squares (at most [`MAX_SQUARES`]) around a penguin; on a crowd
+/// penguin, whose neighbours are close, over it ([`crowd::square_places`]).
 pub fn square_places(place: &NodePlace, count: usize) -> Vec<Pos2> {
+    if place.compact {
+        return crowd::square_places(place, count.min(MAX_SQUARES));
+    }
     let n = count.min(MAX_SQUARES);
     let r = process_ring_radius(place.size, n);
     ring(place.center, r, n, -std::f32::consts::FRAC_PI_2)

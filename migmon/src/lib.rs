@@ -12,6 +12,7 @@
 
 mod canvas;
 pub mod circles;
+pub mod crowd;
 mod keys;
 pub mod layout;
 pub mod monitor;

@@ -143,7 +143,15 @@ fn slots(area: Rect, cell: f32) -> Vec<Slot> {
             let ring = ((d.length() - middle) / cell).floor() as i32;
             let angle = (d.y.atan2(d.x) - std::f32::consts::PI).rem_euclid(std::f32::consts::TAU);
             let center = pos2(p.x, p.y);
-            out.push((ring, angle, Slot { row, column, center }));
+            out.push((
+                ring,
+                angle,
+                Slot {
+                    row,
+                    column,
+                    center,
+                },
+            ));
         }
     }
     out.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));

@@ -3,8 +3,8 @@
 use egui::{Rect, pos2, vec2};
 use openmosixmigmon::crowd;
 use openmosixmigmon::layout::{
-    MAX_SQUARES, NodePlace, SQUARE, arrange, node_places, nodes_radius, process_ring_radius,
-    ring, square_places,
+    MAX_SQUARES, NodePlace, SQUARE, arrange, node_places, nodes_radius, process_ring_radius, ring,
+    square_places,
 };
 
 fn area() -> Rect {
@@ -111,7 +111,10 @@ fn covered(p: &NodePlace) -> Rect {
 fn a_dozen_nodes_stay_on_one_circle_and_more_become_a_crowd() {
     let ids: Vec<u32> = (1..=12).collect();
     let a = arrange(first_start_canvas(), &ids, 1);
-    assert!(a.places.iter().all(|p| !p.compact), "12 nodes are on the circle");
+    assert!(
+        a.places.iter().all(|p| !p.compact),
+        "12 nodes are on the circle"
+    );
     let ids: Vec<u32> = (1..=30).collect();
     let a = arrange(first_start_canvas(), &ids, 1);
     assert!(a.places.iter().filter(|p| !p.main).all(|p| p.compact));
@@ -128,7 +131,11 @@ fn a_crowd_of_250_fits_the_first_start_window_apart_and_readable() {
     let mut seen: Vec<u32> = a.places.iter().map(|p| p.id).collect();
     seen.sort_unstable();
     assert_eq!(seen, ids);
-    let main = a.places.iter().find(|p| p.main).expect("the watched penguin");
+    let main = a
+        .places
+        .iter()
+        .find(|p| p.main)
+        .expect("the watched penguin");
     assert_eq!(main.id, 7);
     // Its whole process circle, with its name under it, is clear of the crowd.
     let room = process_ring_radius(main.size, MAX_SQUARES) + SQUARE;
@@ -136,12 +143,25 @@ fn a_crowd_of_250_fits_the_first_start_window_apart_and_readable() {
     let crowd: Vec<&NodePlace> = a.places.iter().filter(|p| !p.main).collect();
     for p in &crowd {
         let c = covered(p);
-        assert!(area.contains_rect(c), "node {} leaves the canvas: {c:?}", p.id);
+        assert!(
+            area.contains_rect(c),
+            "node {} leaves the canvas: {c:?}",
+            p.id
+        );
         assert!(!c.intersects(legend), "node {} covers the legend", p.id);
         let nearest = c.clamp(main.center);
-        assert!(nearest.distance(main.center) > room, "node {} is in the middle", p.id);
+        assert!(
+            nearest.distance(main.center) > room,
+            "node {} is in the middle",
+            p.id
+        );
         // Readable: a penguin at least 22 points tall, its number under it.
-        assert!(p.size >= 22.0 && crowd::numbered(p.size), "node {}: {}", p.id, p.size);
+        assert!(
+            p.size >= 22.0 && crowd::numbered(p.size),
+            "node {}: {}",
+            p.id,
+            p.size
+        );
     }
     for (i, p) in crowd.iter().enumerate() {
         for q in &crowd[i + 1..] {
@@ -186,7 +206,11 @@ fn a_crowd_penguins_squares_sit_on_it_apart() {
         assert_eq!(squares.len(), count);
         for s in &squares {
             let sq = Rect::from_center_size(*s, vec2(SQUARE, SQUARE));
-            assert!(p.rect().expand(2.0).contains_rect(sq), "{count}: {sq:?} off {:?}", p.rect());
+            assert!(
+                p.rect().expand(2.0).contains_rect(sq),
+                "{count}: {sq:?} off {:?}",
+                p.rect()
+            );
         }
         for (i, a) in squares.iter().enumerate() {
             for b in &squares[i + 1..] {

@@ -306,3 +306,34 @@ fn processes_moved_by_the_balancer_are_marked() {
     h.run_steps(40);
     assert!(h.query_by_label_contains("may move it").is_none());
 }
+
+/// 120 nodes: a crowd. A square dropped on small penguin 77 migrates there, and node 77's
+/// own processes of node 1 sit on it.
+#[test]
+fn in_a_crowd_a_square_dropped_on_a_small_penguin_migrates_there() {
+    let nodes: Vec<u32> = (1..=120).collect();
+    let mut h = harness_over(
+        &nodes,
+        Vec::from([(1, node1()), (77, vec![proc_(700, 77, 1, "sleep 700", "")])]),
+    );
+    let penguin = find(&h, "node 77").rect();
+    assert!(
+        penguin.height() < 54.0,
+        "a crowd penguin is smaller: {penguin:?}"
+    );
+    assert!(
+        penguin.contains(center(&h, "pid 700")),
+        "node 77's guest from node 1 sits on it"
+    );
+    let (from, to) = (center(&h, "pid 100"), penguin.center());
+    drag_and_settle(&mut h, from, to);
+    assert_eq!(
+        migrations(&h),
+        vec![Action::Migrate {
+            node: 1,
+            pid: 100,
+            target: Target::Node(77),
+            postcopy: false
+        }]
+    );
+}

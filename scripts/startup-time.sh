@@ -16,7 +16,9 @@
 # one row per run is appended to: nodes,run,first_frame_ms,lamps_ms,moves,p50_ms,p95_ms,
 # max_ms,load1), KEEP [empty] (a folder the frame logs and pointer logs are kept in),
 # CPU [empty] (1: after each run, the CPU every command took from the start to the end of
-# the run, by scripts/cpu-by-command.py).
+# the run, by scripts/cpu-by-command.py), FRESH [empty] (1: a testbed built anew for every
+# run, so no agent has kept criu's checks, criu-check.json, from a run before: the first
+# start of a new cluster; else one testbed per node count, whose later runs find them kept).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then
@@ -25,7 +27,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 NODE_COUNTS=${NODES:-20} RUNS=${RUNS:-3} NAME=${NAME:-scst} NET=${NET:-163}
 DISPLAY_NO=${DISPLAY_NO:-77} BIN=${BIN:-target/debug} GIVE_UP=${GIVE_UP:-90}
-CSV=${CSV:-} KEEP=${KEEP:-} CPU=${CPU:-}
+CSV=${CSV:-} KEEP=${KEEP:-} CPU=${CPU:-} FRESH=${FRESH:-}
 work=$(mktemp -d)
 # shellcheck source=scripts/lib/testbed-window.sh
 . scripts/lib/testbed-window.sh
@@ -43,9 +45,13 @@ trap cleanup EXIT INT TERM
 start_xvfb
 
 for nodes in $NODE_COUNTS; do
-  cluster=$("$BIN/openmosix-testbed" up "$nodes" --name "$NAME" --net "$NET")
+  [ -n "$FRESH" ] || cluster=$("$BIN/openmosix-testbed" up "$nodes" --name "$NAME" --net "$NET")
   for run in $(seq "$RUNS"); do
     kill_masters
+    if [ -n "$FRESH" ]; then
+      "$BIN/openmosix-testbed" down --name "$NAME" >/dev/null
+      cluster=$("$BIN/openmosix-testbed" up "$nodes" --name "$NAME" --net "$NET")
+    fi
     sleep 2
     frames="$work/frames-$nodes-$run" moves="$work/moves-$nodes-$run"
     : >"$frames"

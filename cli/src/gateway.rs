@@ -1,5 +1,6 @@
-//! `openmosix gateway serve|pipe`: what the workstation runs on a gateway node over its
-//! one SSH connection there (docs/fan-out.md). Not for people: the workstation starts it.
+//! `openmosix gateway serve|pipe|provision`: what the workstation runs on a gateway node
+//! over its one SSH connection there (docs/fan-out.md). Not for people: the workstation
+//! starts it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,6 +9,7 @@ use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use openmosix_client::ClientOptions;
 use openmosix_client::gateway::relay;
+use openmosix_client::provision;
 
 /// The gateway's options and what to run.
 #[derive(Debug, Args)]
@@ -29,6 +31,18 @@ enum GatewayCommand {
         /// The agent's arguments.
         #[arg(last = true, required = true)]
         args: Vec<String>,
+    },
+    /// Steps 1–6 of `node add` for a node of this gateway's group (docs/provisioning.md),
+    /// each step a JSON line on stdout; exit status 1 when one fails.
+    Provision {
+        #[command(flatten)]
+        options: GatewayOptions,
+        /// The id the node gets.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65535))]
+        id: u32,
+        /// The node, as this gateway reaches it over ssh.
+        #[arg(last = true, required = true)]
+        dest: String,
     },
 }
 
@@ -73,5 +87,24 @@ pub async fn run(args: GatewayArgs) -> Result<ExitCode> {
             Ok(code) => Ok(ExitCode::from(u8::try_from(code).unwrap_or(1))),
             Err(e) => bail!("{dest}: {e}"),
         },
+        GatewayCommand::Provision { options, id, dest } => {
+            // This gateway's own agent goes to its group.
+            let mut report = |p: provision::Progress| {
+                outln!("{}", provision::progress_line(&p));
+            };
+            let installed = provision::install_only(
+                &dest,
+                id,
+                provision::default_agent_binary(),
+                options.client(),
+                &mut report,
+            )
+            .await;
+            Ok(if installed.is_ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
     }
 }

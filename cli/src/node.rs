@@ -43,6 +43,17 @@ pub enum NodeCmd {
         /// The agent binary to install [default: openmosix-agent beside this program].
         #[arg(long, value_name = "PATH")]
         agent_binary: Option<PathBuf>,
+        /// The node is a gateway (docs/fan-out.md): install the relay (`openmosix`) on it
+        /// too. A node that some node of the cluster file is `via` is one without this.
+        #[arg(long)]
+        gateway: bool,
+        /// The relay program a gateway gets [default: this program].
+        #[arg(long, value_name = "PATH")]
+        relay_binary: Option<PathBuf>,
+        /// The node is reached through gateway node N of the cluster file: DEST is as N
+        /// reaches it, and N checks its host key and installs its own agent there.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65535))]
+        via: Option<u32>,
     },
 }
 
@@ -66,17 +77,30 @@ pub async fn run(cli: NodeGlobals, args: NodeArgs) -> Result<ExitCode> {
         id,
         accept_host_key,
         agent_binary,
+        gateway,
+        relay_binary,
+        via,
     } = args.command;
     let (cluster_file, options) = cluster_file_and_options(&cli)?;
-    let check = hostkey::check(
-        &dest,
-        options.ssh_config.as_deref(),
-        options.connect_timeout,
-    )
-    .await
-    .map_err(|e| anyhow!("{e}"))?;
-    if !host_key_decision(&check, accept_host_key.as_deref(), cli.json).await? {
-        return Ok(ExitCode::FAILURE);
+    if via.is_some() {
+        // The gateway checks the node's host key against its own known_hosts.
+        if accept_host_key.is_some() {
+            bail!(
+                "--accept-host-key does not apply with --via: the gateway checks the node's host \
+                 key against its own known_hosts (ssh to the node from the gateway once to record it)"
+            );
+        }
+    } else {
+        let check = hostkey::check(
+            &dest,
+            options.ssh_config.as_deref(),
+            options.connect_timeout,
+        )
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+        if !host_key_decision(&check, accept_host_key.as_deref(), cli.json).await? {
+            return Ok(ExitCode::FAILURE);
+        }
     }
 
     let plan = AddNode {
@@ -84,6 +108,9 @@ pub async fn run(cli: NodeGlobals, args: NodeArgs) -> Result<ExitCode> {
         cluster_file,
         id: id.map(|i| i as NodeId),
         agent_binary: agent_binary.unwrap_or_else(provision::default_agent_binary),
+        relay_binary: relay_binary.unwrap_or_else(provision::default_relay_binary),
+        gateway,
+        via: via.map(|g| g as NodeId),
         options,
     };
     let json = cli.json;

@@ -303,8 +303,14 @@ fn memory_arrives_intact_and_faults_leave_it_where_it_was() {
         assert_ne!(find(node, pid).expect("still home")["state"], "T");
 
         // The target's sshd dies while the image streams: the process runs on at home.
-        let (moved, said) =
-            migrate_with(mode, node, pid, other, "sent", |_| bed().sshd_stop(other));
+        // A post-copy image goes node to node while the dump runs, before any `sent`
+        // (which counts the pages that follow the restore).
+        let cue = if mode.mode == "postcopy" {
+            "freezing"
+        } else {
+            "sent"
+        };
+        let (moved, said) = migrate_with(mode, node, pid, other, cue, |_| bed().sshd_stop(other));
         bed().sshd_start(other);
         assert!(
             !moved,

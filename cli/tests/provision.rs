@@ -35,13 +35,7 @@ fn cli(cluster: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         .expect("cannot run openmosix")
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use openmosix_testbed::output_text as text;
 
 /// A cluster file in `dir` with node 1 only, using `ssh_config`.
 fn cluster_with_node1(dir: &Path, ssh_config: &Path) -> PathBuf {
@@ -96,15 +90,15 @@ fn a_bare_node_is_provisioned_and_a_damaged_copy_is_sent_again() {
     let said = text(&out);
     assert!(out.status.success(), "{said}");
     for step in [
-        "[1/8] host key: ok",
-        "[3/8] agent: ok, no compatible agent",
-        "[4/8] architecture: ok",
+        "[1/9] host key: ok",
+        "[3/9] agent: ok, no compatible agent",
+        "[4/9] architecture: ok",
         "attempt 1: checksum mismatch",
         "attempt 2: sha256",
         "verified on the node",
-        "[6/8] run agent: ok, openmosix-agent 0.1.0 runs",
-        "[7/8] cluster file: ok, node 3",
-        "[8/8] answers: ok, node 3 answers",
+        "[6/9] run agent: ok, openmosix-agent 0.1.0 runs",
+        "[8/9] cluster file: ok, node 3",
+        "[9/9] answers: ok, node 3 answers",
     ] {
         assert!(said.contains(step), "missing {step:?} in:\n{said}");
     }
@@ -153,12 +147,12 @@ fn a_bare_node_is_provisioned_and_a_damaged_copy_is_sent_again() {
     let said = text(&again);
     assert!(again.status.success(), "{said}");
     assert!(
-        said.contains("[3/8] agent: ok, agent 0.1.0 is there"),
+        said.contains("[3/9] agent: ok, agent 0.1.0 is there"),
         "{said}"
     );
-    assert!(said.contains("[5/8] copy agent: skipped"), "{said}");
+    assert!(said.contains("[5/9] copy agent: skipped"), "{said}");
     assert!(
-        said.contains("[7/8] cluster file: skipped, already node 3"),
+        said.contains("[8/9] cluster file: skipped, already node 3"),
         "{said}"
     );
     assert_eq!(std::fs::read_to_string(&cluster).expect("read"), now);
@@ -208,10 +202,10 @@ fn an_unknown_host_key_needs_the_explicit_choice() {
     let said = text(&out);
     assert!(out.status.success(), "{said}");
     assert!(
-        said.contains("[1/8] host key: accepted, recorded ED25519"),
+        said.contains("[1/9] host key: accepted, recorded ED25519"),
         "{said}"
     );
-    assert!(said.contains("[8/8] answers: ok"), "{said}");
+    assert!(said.contains("[9/9] answers: ok"), "{said}");
     let recorded = std::fs::read_to_string(&known).expect("known_hosts written");
     assert!(
         recorded.starts_with(&format!("{} ssh-ed25519 ", tb.addr(2))),
@@ -319,7 +313,7 @@ fn another_architecture_or_a_missing_library_gets_a_sentence() {
     let said = text(&out);
     assert!(!out.status.success(), "{said}");
     assert!(
-        said.contains("[6/8] run agent: FAILED")
+        said.contains("[6/9] run agent: FAILED")
             && said.contains("lacks the library libomxgone.so"),
         "{said}"
     );

@@ -494,12 +494,38 @@ async fn supervise(
     }
 }
 
+/// The node's agent still runs criu's checks: its view learns whether processes can
+/// move there once they have ended (its lamp and figures do not wait for them).
+fn readiness_later(
+    id: NodeId,
+    conn: &Arc<AgentConn>,
+    slots: &Arc<RwLock<BTreeMap<NodeId, Slot>>>,
+    tx: &Arc<watch::Sender<u64>>,
+) {
+    let (conn, slots, tx) = (Arc::clone(conn), Arc::clone(slots), Arc::clone(tx));
+    tokio::spawn(async move {
+        let known = tokio::select! {
+            r = conn.readiness() => r,
+            () = conn.closed() => return,
+        };
+        match known {
+            Ok(_) => update(&slots, &tx, id, |s| {
+                let same = s.conn.as_ref().is_some_and(|c| Arc::ptr_eq(c, &conn));
+                if same {
+                    s.view.hello = Some(conn.hello_now());
+                }
+            }),
+            Err(e) => tracing::debug!("node {id}: no word on migration: {e}"),
+        }
+    });
+}
+
 /// Polls the node until the channel fails; returns why.
 async fn heartbeat(
     node: &ClusterNode,
     conn: &Arc<AgentConn>,
-    slots: &RwLock<BTreeMap<NodeId, Slot>>,
-    tx: &watch::Sender<u64>,
+    slots: &Arc<RwLock<BTreeMap<NodeId, Slot>>>,
+    tx: &Arc<watch::Sender<u64>>,
     timeout: Duration,
 ) -> String {
     let mut first = true;
@@ -510,10 +536,13 @@ async fn heartbeat(
         };
         match polled {
             Ok(info) => {
+                if first && conn.hello().checking {
+                    readiness_later(node.id, conn, slots, tx);
+                }
                 update(slots, tx, node.id, |s| {
                     if first {
                         s.conn = Some(Arc::clone(conn));
-                        s.view.hello = Some(conn.hello().clone());
+                        s.view.hello = Some(conn.hello_now());
                         s.view.reason = None;
                     }
                     s.view.state = LinkState::Up;

@@ -52,9 +52,15 @@ pub fn plan_entry(
     }
 }
 
-/// Appends `[[node]] id dest` to the cluster file, keeping everything else in it; the
-/// file is written to a temporary name beside it, read back, and renamed over it.
-pub fn append_node(path: &Path, id: NodeId, dest: &Dest) -> Result<(), String> {
+/// Appends `[[node]] id dest` (and `via`, the gateway it is reached through) to the
+/// cluster file, keeping everything else in it; the file is written to a temporary name
+/// beside it, read back, and renamed over it.
+pub fn append_node(
+    path: &Path,
+    id: NodeId,
+    dest: &Dest,
+    via: Option<NodeId>,
+) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt as _;
     let (mut text, mode) = match std::fs::read_to_string(path) {
         Ok(text) => {
@@ -75,6 +81,9 @@ pub fn append_node(path: &Path, id: NodeId, dest: &Dest) -> Result<(), String> {
         "\n[[node]]\nid = {id}\ndest = {}\n",
         toml_string(dest.as_str())
     ));
+    if let Some(gw) = via {
+        text.push_str(&format!("via = {gw}\n"));
+    }
     // A fresh temporary name, created O_EXCL|O_NOFOLLOW: never written through a link.
     let tmp = openmosix_hpc::files::temp_name(path);
     let written = openmosix_hpc::files::create_new(&tmp, mode)
@@ -109,7 +118,7 @@ mod tests {
         let path = dir.path().join("c.toml");
         let d3 = Dest::parse("root@10.0.0.3").expect("dest");
         assert_eq!(plan_entry(None, &d3, None), Ok((1, false)));
-        append_node(&path, 1, &d3).expect("created");
+        append_node(&path, 1, &d3, None).expect("created");
         std::fs::write(
             &path,
             format!(
@@ -123,7 +132,7 @@ mod tests {
         let d9 = Dest::parse("n9").expect("dest");
         assert_eq!(plan_entry(Some(&cluster), &d9, None), Ok((8, false)));
         assert!(plan_entry(Some(&cluster), &d9, Some(7)).is_err());
-        append_node(&path, 8, &d9).expect("appended");
+        append_node(&path, 8, &d9, None).expect("appended");
         let text = std::fs::read_to_string(&path).expect("read");
         assert!(
             text.starts_with("# mine\n") && text.contains("\"n7\" # keep"),
@@ -140,7 +149,7 @@ mod tests {
         let path = dir.path().join("c.toml");
         std::fs::write(&path, "[[node]]\nid = 1\n").expect("write");
         let d = Dest::parse("n2").expect("dest");
-        assert!(append_node(&path, 2, &d).is_err());
+        assert!(append_node(&path, 2, &d, None).is_err());
         assert_eq!(
             std::fs::read_to_string(&path).expect("read"),
             "[[node]]\nid = 1\n"

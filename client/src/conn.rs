@@ -13,8 +13,8 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use super::ClientError;
 use super::procwatch::{ModelSink, ProcWatch};
 use openmosix_hpc::protocol::{
-    AgentError, Hello, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, Request, RequestLine, ResponseLine,
-    Update,
+    AgentError, Hello, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, Readiness, Request, RequestLine,
+    ResponseLine, Update,
 };
 
 type Reply = Result<Value, AgentError>;
@@ -60,12 +60,18 @@ pub struct AgentConn {
     shared: Arc<Shared>,
     next_id: Arc<AtomicU64>,
     hello: Hello,
+    /// The agent's answer to `readiness`, once asked ([`AgentConn::readiness`]).
+    readiness: tokio::sync::OnceCell<Readiness>,
     timeout: Duration,
     /// How to open more channels to the same agent (image streams).
     aux: Option<super::transport::Aux>,
     /// Whatever keeps the stream alive (the ssh child, the local agent process).
     _keep: Mutex<Box<dyn std::any::Any + Send>>,
 }
+
+/// How long [`AgentConn::readiness`] waits for an agent's criu checks (the agent gives
+/// up on them after 120 s and says so).
+const READINESS_WAIT: Duration = Duration::from_secs(130);
 
 /// The longest response line the client accepts (a process list of a big node fits).
 const MAX_RESPONSE: usize = 64 * 1024 * 1024;
@@ -102,7 +108,10 @@ impl AgentConn {
                 predump: false,
                 postcopy: false,
                 memory_images: false,
+                checking: false,
+                postcopy_image_link: false,
             },
+            readiness: tokio::sync::OnceCell::new(),
             timeout,
             aux: None,
             _keep: Mutex::new(keep),
@@ -138,6 +147,30 @@ impl AgentConn {
     /// What the agent said in `hello`.
     pub fn hello(&self) -> &Hello {
         &self.hello
+    }
+
+    /// Whether and how processes can move through this agent: what `hello` said, or,
+    /// when it said criu's checks still ran (`checking`, protocol 3), the agent's
+    /// answer to `readiness`, which comes once they have ended (asked once, then kept).
+    /// Whatever decides on migration asks this, not `hello`.
+    pub async fn readiness(&self) -> Result<Readiness, ClientError> {
+        if !self.hello.checking {
+            return Ok(self.hello.readiness());
+        }
+        self.readiness
+            .get_or_try_init(|| self.request_within(Request::Readiness, READINESS_WAIT))
+            .await
+            .cloned()
+    }
+
+    /// What the agent said in `hello`, with what [`readiness`](Self::readiness) has
+    /// learnt since.
+    pub fn hello_now(&self) -> Hello {
+        let mut hello = self.hello.clone();
+        if let Some(r) = self.readiness.get() {
+            hello.set_readiness(r.clone());
+        }
+        hello
     }
 
     /// Whether the channel has closed.

@@ -1,10 +1,11 @@
-//! Putting the suite's own agent on a node over an open SSH master: compare
-//! architectures, upload into a temporary name, compare the node's SHA-256 of it with
-//! ours (sending again on a mismatch), then chmod and rename it into
-//! `~/.local/lib/openmosix/openmosix-agent` and run it once.
+//! Putting the suite's own programs on a node over an open SSH master (the agent, and on
+//! a gateway the relay, [`Program`]): compare architectures, upload into a temporary
+//! name, compare the node's SHA-256 of it with ours (sending again on a mismatch), then
+//! chmod and rename it into `~/.local/lib/openmosix/NAME` and run it once.
 //!
-//! Every remote command line is a constant (`sh -c SCRIPT`); the binary travels on the
-//! channel's stdin, so no path or user data is ever interpolated into a shell.
+//! Every remote command line is a constant (`sh -c SCRIPT NAME`, the program's name one
+//! of two constants, arriving as `$0`); the binary travels on the channel's stdin, so no
+//! path or user data is ever interpolated into a shell.
 
 use std::sync::Arc;
 
@@ -19,14 +20,35 @@ use super::transport::ssh_reason;
 /// there, and only then renamed over the installed agent (so a copy that does not run
 /// never replaces one that does).
 const UPLOAD: &str = "umask 022; mkdir -p \"$HOME/.local/lib/openmosix\" && \
-                      cat > \"$HOME/.local/lib/openmosix/.openmosix-agent.upload\"";
-const SUM: &str = "sha256sum \"$HOME/.local/lib/openmosix/.openmosix-agent.upload\"";
-const CHMOD: &str = "chmod 755 \"$HOME/.local/lib/openmosix/.openmosix-agent.upload\"";
-const RENAME: &str = "mv -f \"$HOME/.local/lib/openmosix/.openmosix-agent.upload\" \
-                      \"$HOME/.local/lib/openmosix/openmosix-agent\"";
-const DISCARD: &str = "rm -f \"$HOME/.local/lib/openmosix/.openmosix-agent.upload\"";
+                      cat > \"$HOME/.local/lib/openmosix/.$0.upload\"";
+const SUM: &str = "sha256sum \"$HOME/.local/lib/openmosix/.$0.upload\"";
+const CHMOD: &str = "chmod 755 \"$HOME/.local/lib/openmosix/.$0.upload\"";
+const RENAME: &str = "mv -f \"$HOME/.local/lib/openmosix/.$0.upload\" \
+                      \"$HOME/.local/lib/openmosix/$0\"";
+const DISCARD: &str = "rm -f \"$HOME/.local/lib/openmosix/.$0.upload\"";
 /// (A loader failure exits 127, which ssh would report as "command not found".)
-const VERSION: &str = "\"$HOME/.local/lib/openmosix/.openmosix-agent.upload\" --version || exit 1";
+const VERSION: &str = "\"$HOME/.local/lib/openmosix/.$0.upload\" --version || exit 1";
+
+/// A program `node add` installs into `~/.local/lib/openmosix/`, where the client's
+/// lookup ([`super::transport::AGENT_LOOKUP`]) runs it first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Program {
+    /// `openmosix-agent`, on every node.
+    Agent,
+    /// `openmosix`, whose `gateway serve` and `gateway pipe` a gateway runs for its
+    /// group (docs/fan-out.md).
+    Relay,
+}
+
+impl Program {
+    /// Its file name (the same on the node as here).
+    pub fn name(self) -> &'static str {
+        match self {
+            Program::Agent => "openmosix-agent",
+            Program::Relay => super::gateway::GATEWAY_PROGRAM,
+        }
+    }
+}
 
 /// How many times a copy is sent before giving up on a checksum mismatch.
 pub const UPLOAD_ATTEMPTS: u32 = 3;
@@ -150,10 +172,20 @@ pub struct Ran {
 
 /// Runs `sh -c SCRIPT` (a constant) on the session.
 pub async fn run_script(session: &Arc<Session>, script: &str) -> Result<Ran, String> {
+    run_script_for(session, script, Program::Agent).await
+}
+
+/// Runs `sh -c SCRIPT NAME` (constants; `$0` is the program's name) on the session.
+async fn run_script_for(
+    session: &Arc<Session>,
+    script: &str,
+    program: Program,
+) -> Result<Ran, String> {
     let out = Arc::clone(session)
         .arc_command("sh")
         .arg("-c")
         .arg(script)
+        .arg(program.name())
         .stdin(openssh::Stdio::null())
         .output()
         .await
@@ -177,6 +209,7 @@ pub async fn remote_machine(session: &Arc<Session>) -> Result<String, String> {
 /// Sends `bytes` into the temporary name; `sent(done, total)` is called as it goes.
 async fn send(
     session: &Arc<Session>,
+    program: Program,
     bytes: &[u8],
     sent: &mut (dyn FnMut(usize, usize) + Send),
 ) -> Result<(), String> {
@@ -184,6 +217,7 @@ async fn send(
         .arc_command("sh")
         .arg("-c")
         .arg(UPLOAD)
+        .arg(program.name())
         .stdin(openssh::Stdio::piped())
         .stdout(openssh::Stdio::null())
         .stderr(openssh::Stdio::piped())
@@ -220,8 +254,8 @@ async fn send(
 }
 
 /// The node's SHA-256 of the temporary upload.
-async fn remote_sum(session: &Arc<Session>) -> Result<String, String> {
-    let ran = run_script(session, SUM).await?;
+async fn remote_sum(session: &Arc<Session>, program: Program) -> Result<String, String> {
+    let ran = run_script_for(session, SUM, program).await?;
     let sum = ran
         .stdout
         .split_whitespace()
@@ -272,6 +306,7 @@ pub enum UploadEvent {
 /// [`run_upload`], [`activate`]). The temporary file is removed when it fails.
 pub async fn upload_verified(
     session: &Arc<Session>,
+    program: Program,
     bytes: &[u8],
     event: &mut (dyn FnMut(UploadEvent) + Send),
 ) -> Result<String, String> {
@@ -295,19 +330,19 @@ pub async fn upload_verified(
                 total,
             });
         };
-        if let Err(e) = send(session, payload, &mut sent).await {
-            let _ = run_script(session, DISCARD).await;
+        if let Err(e) = send(session, program, payload, &mut sent).await {
+            let _ = run_script_for(session, DISCARD, program).await;
             return Err(e);
         }
-        let got = remote_sum(session).await?;
+        let got = remote_sum(session, program).await?;
         if got == expected {
             event(UploadEvent::Verified {
                 attempt,
                 sum: got.clone(),
             });
-            let ran = run_script(session, CHMOD).await?;
+            let ran = run_script_for(session, CHMOD, program).await?;
             if !ran.ok {
-                let _ = run_script(session, DISCARD).await;
+                let _ = run_script_for(session, DISCARD, program).await;
                 return Err(format!(
                     "cannot make the copy executable: {}",
                     ran.stderr.trim()
@@ -321,7 +356,7 @@ pub async fn upload_verified(
             got,
         });
     }
-    let _ = run_script(session, DISCARD).await;
+    let _ = run_script_for(session, DISCARD, program).await;
     Err(format!(
         "the copy arrived damaged {UPLOAD_ATTEMPTS} times (SHA-256 mismatch); nothing was installed"
     ))
@@ -329,28 +364,60 @@ pub async fn upload_verified(
 
 /// Runs the uploaded copy once (`--version`); its version line, or the loader's
 /// complaint turned into a sentence (the copy is then removed).
-pub async fn run_upload(session: &Arc<Session>, node: &str) -> Result<String, String> {
-    let ran = run_script(session, VERSION).await?;
+pub async fn run_upload(
+    session: &Arc<Session>,
+    program: Program,
+    node: &str,
+) -> Result<String, String> {
+    let ran = run_script_for(session, VERSION, program).await?;
     if ran.ok {
         Ok(ran.stdout.trim().to_owned())
     } else {
-        let _ = run_script(session, DISCARD).await;
+        let _ = run_script_for(session, DISCARD, program).await;
         Err(loader_sentence(node, &ran.stderr))
     }
 }
 
-/// Renames the checked copy over `~/.local/lib/openmosix/openmosix-agent` (atomic).
-pub async fn activate(session: &Arc<Session>) -> Result<(), String> {
-    let ran = run_script(session, RENAME).await?;
+/// Renames the checked copy over `~/.local/lib/openmosix/NAME` (atomic).
+pub async fn activate(session: &Arc<Session>, program: Program) -> Result<(), String> {
+    let ran = run_script_for(session, RENAME, program).await?;
     if ran.ok {
         Ok(())
     } else {
-        let _ = run_script(session, DISCARD).await;
+        let _ = run_script_for(session, DISCARD, program).await;
         Err(format!(
-            "cannot put the agent in place: {}",
+            "cannot put {} in place: {}",
+            program.name(),
             ran.stderr.trim()
         ))
     }
+}
+
+/// What the program that the client's lookup finds on the node says to `--version`
+/// (its first line); `None` when there is none, or it does not run.
+pub async fn lookup_version(
+    session: &Arc<Session>,
+    program: Program,
+) -> Result<Option<String>, String> {
+    // The lookup runs in a shell of its own (it `exec`s), and a lookup that finds none
+    // exits 1 rather than 127 (which ssh would report as its own failure).
+    let out = Arc::clone(session)
+        .arc_command("sh")
+        .arg("-c")
+        .arg("sh -c \"$1\" \"$0\" --version || exit 1")
+        .arg(program.name())
+        .arg(super::transport::AGENT_LOOKUP)
+        .stdin(openssh::Stdio::null())
+        .output()
+        .await
+        .map_err(|e| ssh_reason(&e))?;
+    let said = String::from_utf8_lossy(&out.stdout);
+    Ok(said
+        .lines()
+        .next()
+        .map(str::trim)
+        .filter(|l| out.status.success() && !l.is_empty())
+        .map(str::to_owned))
 }
 
 /// Whether the lookup proved that the node has no usable agent: the lookup script found

@@ -12,90 +12,22 @@ use std::sync::Arc;
 use super::ClientError;
 pub use super::cluster_entry::{append_node, load_cluster, plan_entry};
 use super::hostkey::{self, HostKeyCheck, HostKeyStatus};
-use super::install::{self, UploadEvent};
+use super::install::{self, Program, UploadEvent};
 use super::transport::{ClientOptions, connect_node, open_session, serve_on, serve_on_as};
 use openmosix_hpc::map::{ClusterNode, Dest};
 use openmosix_hpc::model::NodeId;
 use openmosix_hpc::protocol::Hello;
 
+mod relay;
+mod step;
+mod via;
+
+use super::transport::agent_command as transport_command;
+pub use step::{Progress, Step, StepState};
+pub use via::{install_only, parse_progress_line, progress_line};
+
 /// The shortest time-out any provisioning step gets (connection and each request).
 pub const PROVISION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// The steps of adding a node, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Step {
-    /// The node's host key is known to ssh.
-    HostKey,
-    /// The SSH master connection opens.
-    Connect,
-    /// Is a compatible agent there (`hello`'s protocol version)?
-    Agent,
-    /// The node's machine against the agent binary's.
-    Architecture,
-    /// Upload with checksum.
-    Copy,
-    /// The installed agent runs (`--version`), then says hello.
-    Run,
-    /// The node goes into the cluster file.
-    ClusterFile,
-    /// The node answers as the cluster will reach it.
-    Answer,
-}
-
-impl Step {
-    /// Every step, in order.
-    pub const ALL: [Step; 8] = [
-        Step::HostKey,
-        Step::Connect,
-        Step::Agent,
-        Step::Architecture,
-        Step::Copy,
-        Step::Run,
-        Step::ClusterFile,
-        Step::Answer,
-    ];
-
-    /// What the step does, for people.
-    pub fn title(self) -> &'static str {
-        match self {
-            Step::HostKey => "host key",
-            Step::Connect => "connect",
-            Step::Agent => "agent",
-            Step::Architecture => "architecture",
-            Step::Copy => "copy agent",
-            Step::Run => "run agent",
-            Step::ClusterFile => "cluster file",
-            Step::Answer => "answers",
-        }
-    }
-
-    /// 1-based position.
-    pub fn number(self) -> usize {
-        Step::ALL.iter().position(|s| *s == self).unwrap_or(0) + 1
-    }
-}
-
-/// Where a step stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StepState {
-    /// Under way (with what it is doing).
-    Running(String),
-    /// Finished well.
-    Done(String),
-    /// Not needed.
-    Skipped(String),
-    /// Failed: the sentence saying why.
-    Failed(String),
-}
-
-/// One progress report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Progress {
-    /// The step.
-    pub step: Step,
-    /// Its state.
-    pub state: StepState,
-}
 
 /// What to add and where.
 #[derive(Debug, Clone)]
@@ -108,6 +40,14 @@ pub struct AddNode {
     pub id: Option<NodeId>,
     /// The agent binary to install when the node has none.
     pub agent_binary: PathBuf,
+    /// The relay program (`openmosix`) to install on a gateway that lacks it.
+    pub relay_binary: PathBuf,
+    /// The node is a gateway (docs/fan-out.md) even if no node of the cluster file is
+    /// `via` it yet: its relay is installed too.
+    pub gateway: bool,
+    /// The node is reached through this gateway node of the cluster file: `dest` is as
+    /// the gateway reaches it, and steps 1–6 run there ([`via`]).
+    pub via: Option<NodeId>,
     /// How to reach agents (the cluster file's ssh config and agent command).
     pub options: ClientOptions,
 }
@@ -151,6 +91,25 @@ pub fn default_agent_binary() -> PathBuf {
         .unwrap_or(p)
 }
 
+/// The relay program to install on a gateway: `openmosix` beside the running program
+/// (the command line, or the window programs installed with it), else the first on PATH.
+pub fn default_relay_binary() -> PathBuf {
+    let name = Program::Relay.name();
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join(name)))
+        .filter(|p| p.is_file());
+    beside
+        .or_else(|| {
+            std::env::var_os("PATH").and_then(|path| {
+                std::env::split_paths(&path)
+                    .map(|d| d.join(name))
+                    .find(|c| c.is_file())
+            })
+        })
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
 /// Reports and returns a failure of `step`.
 fn fail(
     report: &mut (dyn FnMut(Progress) + Send),
@@ -176,10 +135,10 @@ pub async fn provision(
     report: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<Added, ProvisionError> {
     let mut run = Provisioning::prepare(plan, report)?;
-    let check = run.host_key().await?;
-    let session = run.connect(&check).await?;
-    let installed = run.agent(&session).await?;
-    session_close(session).await;
+    let installed = match run.via.clone() {
+        Some(gw) => run.install_via(&gw).await?,
+        None => run.install_here().await?,
+    };
     run.cluster_file()?;
     let hello = run.answer().await?;
     Ok(Added {
@@ -188,6 +147,14 @@ pub async fn provision(
         appended: !run.listed,
         hello,
     })
+}
+
+/// `plan` with time-outs of at least [`PROVISION_TIMEOUT`]: a just-copied agent starts
+/// cold (tens of MB read from disk on a busy node).
+fn patient(mut plan: AddNode) -> AddNode {
+    plan.options.connect_timeout = plan.options.connect_timeout.max(PROVISION_TIMEOUT);
+    plan.options.request_timeout = plan.options.request_timeout.max(PROVISION_TIMEOUT);
+    plan
 }
 
 /// One node being added: the plan (with patient time-outs), where progress goes, and
@@ -201,6 +168,10 @@ struct Provisioning<'a> {
     id: NodeId,
     /// The node is in the cluster file already.
     listed: bool,
+    /// The node is a gateway: asked for, or some node of the cluster file is `via` it.
+    gateway: bool,
+    /// The gateway the node is reached through (`--via`).
+    via: Option<via::Gateway>,
 }
 
 impl<'a> Provisioning<'a> {
@@ -210,11 +181,7 @@ impl<'a> Provisioning<'a> {
         plan: &AddNode,
         report: &'a mut (dyn FnMut(Progress) + Send),
     ) -> Result<Self, ProvisionError> {
-        // A just-copied agent starts cold (tens of MB read from disk on a busy node): give
-        // every step at least PROVISION_TIMEOUT.
-        let mut plan = plan.clone();
-        plan.options.connect_timeout = plan.options.connect_timeout.max(PROVISION_TIMEOUT);
-        plan.options.request_timeout = plan.options.request_timeout.max(PROVISION_TIMEOUT);
+        let plan = patient(plan.clone());
         let dest = match Dest::parse(&plan.dest) {
             Ok(Dest::Local) => {
                 return Err(fail(
@@ -230,7 +197,29 @@ impl<'a> Provisioning<'a> {
             load_cluster(&plan.cluster_file).map_err(|e| fail(report, Step::ClusterFile, e))?;
         let (id, listed) = plan_entry(cluster.as_ref(), &dest, plan.id)
             .map_err(|e| fail(report, Step::ClusterFile, e))?;
+        let gateway = plan.gateway
+            || cluster.as_ref().is_some_and(|c| {
+                c.nodes
+                    .iter()
+                    .any(|n| openmosix_hpc::map::gateway_of(n) == Some(id))
+            });
+        let via = match plan.via {
+            None => None,
+            Some(_) if gateway => {
+                return Err(fail(
+                    report,
+                    Step::ClusterFile,
+                    "a node reached through a gateway cannot be a gateway itself (one level)",
+                ));
+            }
+            Some(g) => Some(
+                via::gateway_in(cluster.as_ref(), g)
+                    .map_err(|e| fail(report, Step::ClusterFile, e))?,
+            ),
+        };
         Ok(Provisioning {
+            via,
+            gateway,
             node: dest.as_str().to_owned(),
             plan,
             report,
@@ -238,6 +227,19 @@ impl<'a> Provisioning<'a> {
             id,
             listed,
         })
+    }
+
+    /// Steps 1–6 from here, and the relay on a gateway: whether the agent was installed.
+    async fn install_here(&mut self) -> Result<bool, ProvisionError> {
+        let check = self.host_key().await?;
+        let session = self.connect(&check).await?;
+        let installed = self.agent(&session).await;
+        let relay = match installed {
+            Ok(_) => self.relay(&session).await,
+            Err(_) => Ok(()),
+        };
+        session_close(session).await;
+        relay.and(installed)
     }
 
     fn say(&mut self, step: Step, state: StepState) {
@@ -373,36 +375,34 @@ impl<'a> Provisioning<'a> {
             Step::Agent,
             StepState::Done(format!("no compatible agent ({why}); installing ours")),
         );
-        let bytes = self.architecture(session).await?;
-        self.copy(session, &bytes).await?;
+        let bytes = self
+            .architecture(session, Step::Architecture, &self.plan.agent_binary.clone())
+            .await?;
+        self.copy(session, Step::Copy, Program::Agent, &bytes)
+            .await?;
         self.run(session).await?;
         Ok(true)
     }
 
-    /// 4. The node's machine against the agent binary's; the binary's bytes.
+    /// 4. The node's machine against the binary's: the agent's, or on the relay step
+    ///    the relay's, reported on `step`. The binary's bytes.
     async fn architecture(
         &mut self,
         session: &Arc<openssh::Session>,
+        step: Step,
+        path: &std::path::Path,
     ) -> Result<Vec<u8>, ProvisionError> {
-        self.say(Step::Architecture, StepState::Running("uname -m".into()));
-        let binary = self.plan.agent_binary.display().to_string();
-        let bytes = tokio::fs::read(&self.plan.agent_binary)
+        self.say(step, StepState::Running("uname -m".into()));
+        let binary = path.display().to_string();
+        let bytes = tokio::fs::read(path)
             .await
-            .map_err(|e| {
-                self.fail(
-                    Step::Architecture,
-                    format!("cannot read the agent binary {binary}: {e}"),
-                )
-            })?;
+            .map_err(|e| self.fail(step, format!("cannot read the program {binary}: {e}")))?;
         let Some(machine) = install::elf_machine(&bytes) else {
-            return Err(self.fail(
-                Step::Architecture,
-                format!("{binary} is not a Linux (ELF) program"),
-            ));
+            return Err(self.fail(step, format!("{binary} is not a Linux (ELF) program")));
         };
         let remote = install::remote_machine(session)
             .await
-            .map_err(|e| self.fail(Step::Architecture, e))?;
+            .map_err(|e| self.fail(step, e))?;
         let node = &self.node;
         let done = match install::runs_on(machine, &remote) {
             Some(false) => {
@@ -411,45 +411,49 @@ impl<'a> Provisioning<'a> {
                      install an agent built for {remote} there (or build the suite for it)",
                     machine.name
                 );
-                return Err(self.fail(Step::Architecture, message));
+                return Err(self.fail(step, message));
             }
             Some(true) => format!("{node} is {remote}, the agent is {}", machine.name),
             None => format!("{node} is {remote} (the run test decides)"),
         };
-        self.say(Step::Architecture, StepState::Done(done));
+        if step == Step::Architecture {
+            self.say(step, StepState::Done(done));
+        }
         Ok(bytes)
     }
 
-    /// 5. Upload with checksum.
+    /// 5. Upload with checksum: of the agent, or on the relay step the relay. Its
+    ///    SHA-256.
     async fn copy(
         &mut self,
         session: &Arc<openssh::Session>,
+        step: Step,
+        program: Program,
         bytes: &[u8],
-    ) -> Result<(), ProvisionError> {
+    ) -> Result<String, ProvisionError> {
         let size = bytes.len();
-        self.say(
-            Step::Copy,
-            StepState::Running(format!("sending {}", mb(size))),
-        );
+        self.say(step, StepState::Running(format!("sending {}", mb(size))));
         let report = &mut *self.report;
         let mut on_event = |ev: UploadEvent| {
             report(Progress {
-                step: Step::Copy,
+                step,
                 state: upload_state(ev),
             });
         };
-        let sum = install::upload_verified(session, bytes, &mut on_event)
+        let sum = install::upload_verified(session, program, bytes, &mut on_event)
             .await
-            .map_err(|e| self.fail(Step::Copy, e))?;
-        self.say(
-            Step::Copy,
-            StepState::Done(format!(
-                "{} on the node, sha256 {}… verified",
-                mb(size),
-                &sum[..12]
-            )),
-        );
-        Ok(())
+            .map_err(|e| self.fail(step, e))?;
+        if step == Step::Copy {
+            self.say(
+                step,
+                StepState::Done(format!(
+                    "{} on the node, sha256 {}… verified",
+                    mb(size),
+                    &sum[..12]
+                )),
+            );
+        }
+        Ok(sum)
     }
 
     /// 6. The installed agent runs (`--version`), then says hello.
@@ -458,10 +462,10 @@ impl<'a> Provisioning<'a> {
             Step::Run,
             StepState::Running("openmosix-agent --version".into()),
         );
-        let version = install::run_upload(session, &self.node)
+        let version = install::run_upload(session, Program::Agent, &self.node)
             .await
             .map_err(|e| self.fail(Step::Run, e))?;
-        install::activate(session)
+        install::activate(session, Program::Agent)
             .await
             .map_err(|e| self.fail(Step::Run, e))?;
         // The agent it installed learns its id here, once (its state folder keeps it), so
@@ -504,8 +508,13 @@ impl<'a> Provisioning<'a> {
             Step::ClusterFile,
             StepState::Running(format!("adding node {id}")),
         );
-        append_node(&self.plan.cluster_file, id, &self.dest)
-            .map_err(|e| self.fail(Step::ClusterFile, e))?;
+        append_node(
+            &self.plan.cluster_file,
+            id,
+            &self.dest,
+            self.via.as_ref().map(|g| g.id),
+        )
+        .map_err(|e| self.fail(Step::ClusterFile, e))?;
         let node = &self.node;
         self.say(
             Step::ClusterFile,
@@ -521,12 +530,17 @@ impl<'a> Provisioning<'a> {
             Step::Answer,
             StepState::Running(format!("hello to node {id}")),
         );
-        let member = ClusterNode {
-            id,
-            addresses: vec![self.dest.host().to_owned()],
-            dest: self.dest.clone(),
-            via: None,
-        };
+        // As the cluster file has it (its gateway, if any).
+        let member = load_cluster(&self.plan.cluster_file)
+            .ok()
+            .flatten()
+            .and_then(|c| c.node(id).cloned())
+            .unwrap_or_else(|| ClusterNode {
+                id,
+                addresses: vec![self.dest.host().to_owned()],
+                dest: self.dest.clone(),
+                via: None,
+            });
         let conn = connect_node(&member, &self.plan.options)
             .await
             .map_err(|e| {

@@ -27,13 +27,14 @@ use openmosix_hpc::model::NodeId;
 /// Where `openmosix node add` installs the agent on a node, relative to the login's $HOME.
 pub const INSTALL_DIR: &str = ".local/lib/openmosix";
 
-/// The remote script that finds the agent: `sh -c AGENT_LOOKUP AGENT ARGS…`. For the
-/// default agent name the copy in `~/.local/lib/openmosix/` (put there by `node add`)
-/// comes first, then PATH; another agent command is run as it is. It holds no user data:
-/// AGENT arrives as `$0` and ARGS as the positional parameters.
+/// The remote script that finds the agent (or, on a gateway, the relay program):
+/// `sh -c AGENT_LOOKUP PROGRAM ARGS…`. For the suite's own names (`openmosix-agent`,
+/// `openmosix`) the copy in `~/.local/lib/openmosix/` (put there by `node add`) comes
+/// first, then PATH; another agent command is run as it is. It holds no user data:
+/// PROGRAM arrives as `$0` and ARGS as the positional parameters.
 pub const AGENT_LOOKUP: &str = concat!(
-    "a=\"$0\"; f=\"$HOME/.local/lib/openmosix/openmosix-agent\"; ",
-    "if [ \"$a\" = openmosix-agent ] && [ -x \"$f\" ]; then exec \"$f\" \"$@\"; fi; ",
+    "a=\"$0\"; f=\"$HOME/.local/lib/openmosix/$a\"; ",
+    "case \"$a\" in openmosix-agent|openmosix) if [ -x \"$f\" ]; then exec \"$f\" \"$@\"; fi;; esac; ",
     "if command -v \"$a\" >/dev/null 2>&1; then exec \"$a\" \"$@\"; fi; ",
     "echo \"$a: not installed on this node (not on PATH, not in ~/.local/lib/openmosix); ",
     "openmosix node add installs it\" >&2; exit 127"

@@ -347,8 +347,11 @@ impl Poller {
             } else {
                 None
             };
+            // From the node's watched list (deltas after the first whole list, with an
+            // agent of protocol 2), not a whole `procs` answer every few seconds: a
+            // quiet node then sends the collector a few hundred bytes a second.
             let procs = if procs_due {
-                tokio::time::timeout(budget, handle.request::<Vec<ProcInfo>>(id, Request::Procs))
+                tokio::time::timeout(budget, handle.procs(id))
                     .await
                     .ok()
                     .and_then(Result::ok)

@@ -272,6 +272,7 @@ fn valid_cluster_file() {
             ssh_config: Some(fixture("clusters/ssh_config")),
             agent: "/usr/local/bin/openmosix-agent".into(),
             discovery: None,
+            gateway_ssh_config: None,
         }
     );
     assert_eq!(cluster.node(3).map(|n| n.dest.as_str()), Some("node3"));

@@ -180,6 +180,8 @@ fn a_finished_migration_moves_the_square_and_turns_it_green() {
         freeze_ms: 12,
         total_ms: 40,
         handover_ms: 0,
+        dump_ms: 0,
+        image_via: None,
         bytes: 4096,
         mode: "disk".into(),
         route: openmosix_client::migrate::Route::Relayed,

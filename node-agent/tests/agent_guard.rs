@@ -127,6 +127,17 @@ fn a_process_being_moved_is_locked_against_a_second_migration() {
 #[test]
 fn two_clients_migrating_one_pid_at_once_one_wins() {
     let _g = serial();
+    // A node's first agent keeps criu's checks once they have run (criu-check.json):
+    // asked for here, so that neither client waits for a node's checks and both moves
+    // reach node 2 together (on a busy machine a client waiting for node 1's checks
+    // came after the other move had ended, and found no process).
+    for n in 1..=3 {
+        let ready = AgentSession::open(bed(), n).request(json!({"op":"readiness"}));
+        assert_eq!(
+            ready["ok"]["migration"]["available"], true,
+            "node {n}: {ready}"
+        );
+    }
     let job = Counter::start(bed(), 2, "race");
     let pid = job.pid;
     let spawn = |to: &str| {

@@ -13,7 +13,7 @@ use openmosix_agent::backend::linux::{LinuxBackend, LinuxConfig};
 use openmosix_agent::server::Server;
 use openmosix_client::AgentConn;
 use openmosix_hpc::model::ProcInfo;
-use openmosix_hpc::protocol::Request;
+use openmosix_hpc::protocol::{PROTOCOL_VERSION, Request};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 
 /// A fixture /proc: the node files and one folder per process.
@@ -118,7 +118,11 @@ async fn deltas_applied_by_the_client_give_the_agents_list() {
     let conn = AgentConn::start(r, w, Box::new(()), Duration::from_secs(10))
         .await
         .expect("hello");
-    assert_eq!(conn.hello().protocol, 2, "client and agent agree on 2");
+    assert_eq!(
+        conn.hello().protocol,
+        PROTOCOL_VERSION,
+        "client and agent agree on the newest protocol (deltas came with 2)"
+    );
     let watch = conn
         .watch_procs(Duration::from_millis(100))
         .await

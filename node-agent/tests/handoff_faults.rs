@@ -118,6 +118,19 @@ fn case_in(mode: Mode, name: &str, hook_node: u32, hook: &str, then: Then, on: u
     }
     assert!(fired_path(hook_node).exists(), "the hook of {name} fired");
     let _ = std::fs::remove_file(fired_path(hook_node));
+    // A post-copy target that dies before the release may take its page stream with it:
+    // the source then lets the original run on (docs/migration.md, "Post-copy"), which
+    // the client says. Whichever, exactly one copy runs.
+    let said = String::from_utf8_lossy(&out.stderr);
+    let on = if mode.mode == "postcopy" && on == 2 && name == "dstrelease" {
+        assert!(
+            said.contains("decides by its end of the page stream"),
+            "{said}"
+        );
+        settled_copy(&job)
+    } else {
+        on
+    };
     exactly_one_copy_on(&job, on);
     job.kill_everywhere(bed());
 }

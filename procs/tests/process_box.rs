@@ -297,6 +297,8 @@ fn a_migration_shows_its_phases_and_the_window_follows_the_process() {
                 freeze_ms: 12,
                 total_ms: 80,
                 handover_ms: 0,
+                dump_ms: 0,
+                image_via: None,
                 bytes: 1024 * 1024,
                 mode: "disk".into(),
                 route: openmosix_client::migrate::Route::Relayed,

@@ -37,4 +37,6 @@ pub mod tmux;
 pub mod wait;
 
 pub use options::{Options, OwnTestbed};
-pub use testbed::{FullFolder, KillAllAtEnd, Testbed, describe, serial, shell_quote, stdout_ok};
+pub use testbed::{
+    FullFolder, KillAllAtEnd, Testbed, describe, output_text, serial, shell_quote, stdout_ok,
+};

@@ -29,9 +29,18 @@ pub struct Options {
 
 impl Options {
     /// A testbed of `nodes` nodes named `name` on net `net`, no further options.
+    ///
+    /// `OPENMOSIX_TESTBED_NAME` and `OPENMOSIX_TESTBED_NET`, when set, stand for the name
+    /// and the net the test asks for: several people running tests on one machine each
+    /// keep to names and nets of their own (one testbed at a time per test binary then).
     pub fn new(name: &str, net: u8, nodes: u32) -> Options {
+        let name = std::env::var("OPENMOSIX_TESTBED_NAME").unwrap_or_else(|_| name.to_owned());
+        let net = std::env::var("OPENMOSIX_TESTBED_NET")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(net);
         Options {
-            name: name.to_owned(),
+            name,
             net,
             nodes,
             isolated: false,

@@ -86,6 +86,16 @@ pub fn describe(what: &str, out: &Output) -> String {
     )
 }
 
+/// What a command wrote, stdout then stderr, as one text (to look for a sentence in
+/// either).
+pub fn output_text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// The stdout of a command that must have succeeded; fails the test with
 /// [`describe`] otherwise.
 pub fn stdout_ok(what: &str, out: &Output) -> String {

@@ -333,6 +333,9 @@ async fn work(
         cluster_file: cluster_file.clone(),
         id: None,
         agent_binary: provision::default_agent_binary(),
+        relay_binary: provision::default_relay_binary(),
+        gateway: false,
+        via: None,
         options,
     };
     let mut report = |p: Progress| reporter.send(Msg::Step(p));

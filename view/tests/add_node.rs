@@ -105,7 +105,7 @@ fn an_unknown_key_is_accepted_and_the_bare_node_joins() {
         labels(&h)
     );
     // The steps are on screen.
-    for step in ["5. copy agent", "6. run agent", "8. answers"] {
+    for step in ["5. copy agent", "6. run agent", "9. answers"] {
         assert!(h.query_by_label(step).is_some(), "{step}");
     }
     assert!(h.query_by_label_contains("on the node, sha256").is_some());

@@ -6,7 +6,8 @@
 //! copying the image bytes at that rate. Needs root (it builds a testbed). Figures go to
 //! stdout.
 //!
-//! `cargo bench -p openmosix-client --bench migration [-- --quick | --handoff | --modes]`
+//! `cargo bench -p openmosix-client --bench migration [-- --quick | --handoff | --modes]
+//! [--testbed NAME:NET]`
 //!
 //! `--quick`: 2 samples per configuration and only 64 and 256 MiB (default: 5 samples).
 //! `--handoff`: the two-phase handoff against the single-phase one of older agents, 64
@@ -289,7 +290,14 @@ fn print_row(config: Config, available: bool, rate: f64, result: &Result<Vec<Sam
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let handoff = std::env::args().any(|a| a == "--handoff");
-    let bed = Testbed::shared(TESTBED.0, TESTBED.1, 2);
+    // `--testbed NAME:NET` puts the bench's testbed elsewhere.
+    let asked = modes::arg_after("--testbed");
+    let (name, net) = asked
+        .as_deref()
+        .and_then(|t| t.split_once(':'))
+        .and_then(|(n, net)| Some((n.to_owned(), net.parse().ok()?)))
+        .unwrap_or((TESTBED.0.to_owned(), TESTBED.1));
+    let bed = Testbed::shared(&name, net, 2);
     let rt = Runtime::new().expect("tokio runtime");
     let nodes = Nodes::connect(&rt, bed);
     if std::env::args().any(|a| a == "--modes") {

@@ -49,9 +49,10 @@ impl Kind {
     }
 }
 
-/// The four ways, pre-dump off (this project's kernels cannot pre-dump anyway, and a
+/// The four ways of the goals and, to measure what the image link saves, post-copy
+/// with the image through the client; pre-dump off (this project's kernels cannot pre-dump anyway, and a
 /// pre-dump would send the move through the disk).
-pub fn kinds() -> [Kind; 4] {
+pub fn kinds() -> [Kind; 5] {
     let base = MigrateOptions {
         predump: false,
         ..MigrateOptions::default()
@@ -90,13 +91,47 @@ pub fn kinds() -> [Kind; 4] {
             mode: "postcopy",
             route: Route::Direct,
         },
+        Kind {
+            name: "post-copy direct, image via client",
+            options: MigrateOptions {
+                postcopy: true,
+                image_via_client: true,
+                ..base
+            },
+            mode: "postcopy",
+            route: Route::Direct,
+        },
     ]
+}
+
+/// The ways `--ways A,B` names (a part of each name; `--ways post-copy` takes both
+/// post-copy ways); without it the four ways of the goals.
+fn chosen_kinds() -> Vec<Kind> {
+    let asked = arg_after("--ways");
+    kinds()
+        .into_iter()
+        .filter(|k| match &asked {
+            Some(list) => list.split(',').any(|w| k.name.contains(w.trim())),
+            None => !k.options.image_via_client,
+        })
+        .collect()
+}
+
+/// The value after `flag` on the command line.
+pub fn arg_after(flag: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1).cloned())
 }
 
 /// One move's figures.
 #[derive(Debug, Clone, Copy)]
 pub struct Move {
     pub freeze_ms: u64,
+    /// The dump's share of the freeze, and the handover's.
+    pub dump_ms: u64,
+    pub handover_ms: u64,
     pub total_ms: u64,
     pub bytes: u64,
     pub cpu: Duration,
@@ -121,7 +156,18 @@ pub struct Size {
 }
 
 pub fn run(rt: &Runtime, bed: &Testbed, nodes: &Nodes, quick: bool) {
-    let (sizes, samples): (&[u64], usize) = if quick { (&[64], 2) } else { (&[256, 1024], 5) };
+    let (sizes, samples): (Vec<u64>, usize) = if quick {
+        (vec![64], 2)
+    } else {
+        (vec![256, 1024], 5)
+    };
+    // `--sizes 1024` (MiB, comma-separated) and `--runs N` narrow a run.
+    let sizes = arg_after("--sizes").map_or(sizes, |l| {
+        l.split(',').filter_map(|n| n.trim().parse().ok()).collect()
+    });
+    let samples = arg_after("--runs")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(samples);
     let meter = Meter::new(&bed.ssh_config());
     let load_before = report::load_average();
     let results: Vec<Size> = sizes
@@ -140,14 +186,21 @@ fn measure_size(
     samples: usize,
 ) -> Size {
     eprintln!("{mib} MiB: bare copies");
+    let kinds = chosen_kinds();
+    // The paths the chosen ways take (plain TCP, for scale, with the direct one).
+    let used = |p: Path| {
+        kinds
+            .iter()
+            .any(|k| k.path() == p || (k.path() == Path::Direct && p == Path::Tcp))
+    };
     let bare = PATHS
         .iter()
+        .filter(|&&p| used(p))
         .map(|&p| {
             let b = bare::measure(bed, p, mib * MIB, samples).map_err(|e| format!("{e:#}"));
             (p, b)
         })
         .collect();
-    let kinds = kinds();
     let mut rows: Vec<Row> = kinds
         .iter()
         .map(|&kind| Row {
@@ -238,6 +291,8 @@ fn record(row: &mut Row, m: &Migrated, cpu: Duration) {
     }
     row.moves.push(Move {
         freeze_ms: m.freeze_ms,
+        dump_ms: m.dump_ms,
+        handover_ms: m.handover_ms,
         total_ms: m.total_ms,
         bytes: m.bytes,
         cpu,

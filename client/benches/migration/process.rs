@@ -83,7 +83,10 @@ impl Nodes {
             conns: [connect(1), connect(2)],
         };
         for id in [1, 2] {
-            let m = &nodes.conn(id).hello().migration;
+            let m = rt
+                .block_on(nodes.conn(id).readiness())
+                .expect("the agent's readiness")
+                .migration;
             assert!(m.available, "node {id} cannot migrate: {}", m.detail);
         }
         nodes
@@ -93,10 +96,11 @@ impl Nodes {
         &self.conns[if node == 1 { 0 } else { 1 }]
     }
 
-    /// Whether the source agent can run pre-dump rounds, and its words about it.
+    /// Whether the source agent can run pre-dump rounds, and its words about it (known
+    /// since [`Nodes::connect`] asked for its readiness).
     pub fn predump_capability(&self) -> (bool, String) {
-        let detail = self.conn(1).hello().migration.detail.clone();
-        (self.conn(1).hello().predump, detail)
+        let hello = self.conn(1).hello_now();
+        (hello.predump, hello.migration.detail)
     }
 }
 

@@ -33,6 +33,7 @@ pub fn print(sizes: &[Size], samples: usize, before: &str, after: &str) {
     println!();
     print_bare(sizes);
     print_moves(sizes);
+    print_freeze_parts(sizes);
     print_goals(sizes);
     print_failures(sizes);
 }
@@ -129,6 +130,39 @@ fn print_moves(sizes: &[Size]) {
                 ratio(m.freeze, m.copy),
                 ratio(m.total, m.copy),
                 m.cpu_ms
+            );
+        }
+    }
+    println!();
+}
+
+/// Where the post-copy freezes went: the dump (request to answer), the rest up to the
+/// restored copy (image, lazy pages, restore), the handover; medians and every freeze.
+fn print_freeze_parts(sizes: &[Size]) {
+    println!("Post-copy freezes, medians: dump | image, lazy pages and restore | handover:");
+    println!();
+    println!(
+        "| size | way | n | freeze ms | dump ms | image to restored ms | handover ms | freezes |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    for size in sizes {
+        for row in size
+            .rows
+            .iter()
+            .filter(|r| r.kind.postcopy() && !r.moves.is_empty())
+        {
+            let of = |f: fn(&Move) -> u64| median(row.moves.iter().map(|m| f(m) as f64).collect());
+            let all: Vec<String> = row.moves.iter().map(|m| m.freeze_ms.to_string()).collect();
+            println!(
+                "| {} MiB | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {} |",
+                size.mib,
+                row.kind.name,
+                row.moves.len(),
+                of(|m| m.freeze_ms),
+                of(|m| m.dump_ms),
+                of(|m| m.freeze_ms.saturating_sub(m.dump_ms + m.handover_ms)),
+                of(|m| m.handover_ms),
+                all.join(", ")
             );
         }
     }

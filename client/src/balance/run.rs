@@ -165,7 +165,15 @@ pub struct Balancer {
     reports: Option<mpsc::UnboundedSender<Report>>,
     summary: Summary,
     last_dry: Vec<(i32, NodeId, NodeId)>,
+    /// Up nodes whose agent still runs criu's checks, since when the balancer saw them so.
+    checking: HashMap<NodeId, Instant>,
 }
+
+/// How long the balancer holds its moves for an up node whose criu checks still run
+/// (an agent's first start on a node: well under a second on an idle node, longer on a
+/// busy one, since they yield the CPU). Planning without it would fill the nodes it
+/// knows, to be undone once it joins.
+pub const CHECKS_WAIT: Duration = Duration::from_secs(30);
 
 /// Why a node does not take part in balancing, if it does not: it must be up, able to
 /// migrate with CRIU (an openMosix kernel balances on its own), and have `stay`,
@@ -218,6 +226,7 @@ impl Balancer {
             reports,
             summary: Summary::default(),
             last_dry: Vec::new(),
+            checking: HashMap::new(),
         }
     }
 
@@ -271,6 +280,10 @@ impl Balancer {
                 efficiency: eff,
             });
         }
+        if let Some(node) = self.still_checking(&views, now) {
+            tracing::debug!("no moves while node {node}'s criu checks run");
+            return;
+        }
         let ids: HashSet<NodeId> = nodes.iter().map(|n| n.id).collect();
         let procs: Vec<_> = self
             .stats
@@ -286,6 +299,26 @@ impl Balancer {
         for m in planned {
             self.start(m);
         }
+    }
+
+    /// An up node whose criu checks still run, seen so for less than [`CHECKS_WAIT`]:
+    /// the round makes no moves until it is known whether processes can move there.
+    fn still_checking(&mut self, views: &[NodeView], now: Instant) -> Option<NodeId> {
+        let checking: HashSet<NodeId> = views
+            .iter()
+            .filter(|v| v.state == LinkState::Up)
+            .filter(|v| v.hello.as_ref().is_some_and(|h| h.checking))
+            .map(|v| v.id)
+            .collect();
+        self.checking.retain(|id, _| checking.contains(id));
+        for &id in &checking {
+            self.checking.entry(id).or_insert(now);
+        }
+        self.checking
+            .iter()
+            .filter(|(_, since)| now.duration_since(**since) < CHECKS_WAIT)
+            .map(|(id, _)| *id)
+            .min()
     }
 
     /// Keeps what one node answered: its switches, and its process list in the

@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use super::ClientError;
@@ -25,11 +25,13 @@ use openmosix_hpc::protocol::{Carried, Request};
 mod in_cluster;
 mod pages;
 mod postcopy;
+mod report;
 mod settle;
 mod transfer;
 
 use pages::PageStream;
 pub use pages::Route;
+pub use report::{Migrated, Progress};
 
 pub use settle::{Unsettled, settle_handoffs};
 
@@ -52,122 +54,6 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long the page pumps may take to end once the dump has answered.
 const PUMPS_END: Duration = Duration::from_secs(30);
 
-/// A phase of a migration, as it happens.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "phase", rename_all = "snake_case")]
-pub enum Progress {
-    /// Pre-flight checks.
-    Checking,
-    /// A pre-dump round finished.
-    PreDump {
-        /// Round number.
-        round: u32,
-        /// Pages it copied.
-        pages: u64,
-    },
-    /// The final dump: the process is frozen from here.
-    Freeze,
-    /// Image bytes moved so far (pages and the rest), of about `total`.
-    Transfer {
-        /// Moved.
-        sent: u64,
-        /// Expected.
-        total: u64,
-        /// Bytes a second since the transfer began.
-        #[serde(default)]
-        rate: u64,
-    },
-    /// Restoring on the target.
-    Restore,
-    /// Resuming the original on the source after a failure.
-    Resuming,
-}
-
-impl Progress {
-    /// A transfer at `sent` of about `total` bytes (never shown below what was sent),
-    /// its rate from the `counted` bytes moved since `started`.
-    pub(crate) fn transfer(sent: u64, total: u64, counted: u64, started: Instant) -> Progress {
-        let secs = started.elapsed().as_secs_f64().max(1e-3);
-        Progress::Transfer {
-            sent,
-            total: total.max(sent),
-            rate: (counted as f64 / secs) as u64,
-        }
-    }
-
-    /// A transfer in words: "412 MiB of 1.0 GiB at 380 MiB/s".
-    pub fn moved(&self) -> Option<String> {
-        let Progress::Transfer { sent, total, rate } = self else {
-            return None;
-        };
-        let mut text = format!("{} of {}", size(*sent), size(*total));
-        if *rate > 0 {
-            text.push_str(&format!(" at {}/s", size(*rate)));
-        }
-        Some(text)
-    }
-}
-
-/// Bytes in the unit a person reads.
-fn size(b: u64) -> String {
-    match b {
-        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / f64::from(1u32 << 30)),
-        b if b >= 1 << 20 => format!("{} MiB", b >> 20),
-        b if b >= 1 << 10 => format!("{} KiB", b >> 10),
-        b => format!("{b} B"),
-    }
-}
-
-/// What a finished migration reports.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Migrated {
-    /// Source node.
-    pub from: NodeId,
-    /// Target node.
-    pub to: NodeId,
-    /// Pid on the source.
-    pub old_pid: i32,
-    /// Pid on the target.
-    pub new_pid: i32,
-    /// How long the process was frozen (final dump to restored).
-    pub freeze_ms: u64,
-    /// The whole migration.
-    pub total_ms: u64,
-    /// The two-phase handover inside the freeze (commit on the source, release on the
-    /// target); 0 for a single-phase one.
-    #[serde(default)]
-    pub handover_ms: u64,
-    /// Image bytes sent (pages and the rest).
-    pub bytes: u64,
-    /// How the memory went: `disk-less` (pages streamed while the dump ran) or
-    /// `disk` (dumped to the source's disk first: older agents, or asked for).
-    #[serde(default)]
-    pub mode: String,
-    /// The way the bytes went: node to node (`direct`) or through this client.
-    #[serde(default = "relayed")]
-    pub route: Route,
-    /// Why the direct path was not taken, when it was tried.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub relayed_because: Option<String>,
-    /// Where the target kept the image until the restore read it: `memory` (a tmpfs)
-    /// or `disk`; not said by older agents.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target_images: Option<String>,
-    /// Pre-dump rounds.
-    pub rounds: u32,
-    /// Home node and pid of the process.
-    pub home: (NodeId, i32),
-}
-
-impl Migrated {
-    /// The process's home node when that is neither end of the move: it is told where
-    /// the process runs now ([`tell_home`]).
-    pub fn home_elsewhere(&self) -> Option<NodeId> {
-        let home = self.home.0;
-        (home != self.from && home != self.to).then_some(home)
-    }
-}
-
 /// Migration settings.
 #[derive(Debug, Clone, Copy)]
 pub struct MigrateOptions {
@@ -188,10 +74,9 @@ pub struct MigrateOptions {
     /// moved, and those pages follow as it touches them (criu's lazy pages;
     /// docs/migration.md says what it risks).
     pub postcopy: bool,
-}
-
-fn relayed() -> Route {
-    Route::Relayed
+    /// Post-copy: send the small image through this client even where the direct page
+    /// link could carry it, as before the link did: only to measure what it saves.
+    pub image_via_client: bool,
 }
 
 impl Default for MigrateOptions {
@@ -203,6 +88,7 @@ impl Default for MigrateOptions {
             disk_less: true,
             relay: false,
             postcopy: false,
+            image_via_client: false,
         }
     }
 }
@@ -262,7 +148,8 @@ pub async fn migrate(
     if options.postcopy {
         return mover.post_copy(&p, src_aux, dst_aux, start).await;
     }
-    let (image, rounds) = if options.predump && src.hello().predump && p.rss >= PREDUMP_MIN_RSS {
+    let predump = options.predump && src.readiness().await?.predump;
+    let (image, rounds) = if predump && p.rss >= PREDUMP_MIN_RSS {
         mover.predump().await?
     } else {
         (None, 0)
@@ -282,6 +169,7 @@ pub async fn migrate(
     say(progress, Progress::Freeze);
     let freeze = Instant::now();
     let (dump, pages) = mover.dump(image, stream, p.rss).await?;
+    let dump_ms = u64::try_from(freeze.elapsed().as_millis()).unwrap_or(u64::MAX);
     let page_bytes = pages
         .as_ref()
         .and_then(|r| r.as_ref().ok())
@@ -311,6 +199,8 @@ pub async fn migrate(
         freeze_ms,
         total_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
         handover_ms,
+        dump_ms,
+        image_via: None,
         bytes: dump.bytes + page_bytes,
         mode: if disk_less { "disk-less" } else { "disk" }.into(),
         route,
@@ -338,6 +228,8 @@ impl<'a> Mover<'a> {
     /// side channels of both ends.
     async fn preflight(&self) -> Result<(ProcInfo, &'a Aux, &'a Aux), ClientError> {
         let (src, dst, from, to) = (self.src, self.dst, self.from, self.to);
+        let ends: std::collections::BTreeMap<NodeId, &AgentConn> = [(from, src), (to, dst)].into();
+        settle::settle_among(&ends).await;
         let p: ProcInfo = src
             .request(Request::CanMigrate { pid: self.pid, to })
             .await?;
@@ -347,16 +239,18 @@ impl<'a> Mover<'a> {
             NodeStatus::Off => return Err(cannot(format!("node {to} is out of the pool"))),
             NodeStatus::Up => {}
         }
-        if !dst.hello().migration.available {
+        // Agents still running criu's checks answer once they have ended.
+        let (dst_ready, src_ready) = tokio::try_join!(dst.readiness(), src.readiness())?;
+        if !dst_ready.migration.available {
             return Err(cannot(format!(
                 "node {to} cannot restore processes: {}",
-                dst.hello().migration.detail
+                dst_ready.migration.detail
             )));
         }
-        if !src.hello().migration.available {
+        if !src_ready.migration.available {
             return Err(cannot(format!(
                 "node {from} cannot dump processes: {}",
-                src.hello().migration.detail
+                src_ready.migration.detail
             )));
         }
         if target.mem < p.rss {
@@ -414,6 +308,11 @@ impl<'a> Mover<'a> {
         Ok((image, rounds))
     }
 
+    /// Whether both agents' page pumps carry a post-copy image on a direct link.
+    fn image_link(&self) -> bool {
+        self.src.hello().postcopy_image_link && self.dst.hello().postcopy_image_link
+    }
+
     /// Whether both agents take page streams (older ones dump to disk).
     fn disk_less(&self) -> bool {
         let has = |c: &AgentConn, op: &str| c.hello().ops.iter().any(|o| o == op);
@@ -438,7 +337,9 @@ impl<'a> Mover<'a> {
         let image = prepared.image;
         let lazy = self.options.postcopy;
         let size = self.size_hint(rss);
-        match PageStream::open(src_aux, dst_aux, &image, !self.options.relay, lazy, size).await {
+        let direct = !self.options.relay;
+        let image_first = lazy && direct && !self.options.image_via_client && self.image_link();
+        match PageStream::open(src_aux, dst_aux, &image, direct, lazy, size, image_first).await {
             Ok(stream) => Ok((image, stream)),
             Err(e) => {
                 let _ = self
@@ -624,8 +525,19 @@ impl<'a> Mover<'a> {
             .request_within::<serde_json::Value>(release, STEP_TIMEOUT)
             .await
             .map_err(|e| {
+                // Post-copy: the copy can only run if its page stream ends whole; the
+                // source decides by its end of the stream (docs/migration.md).
+                let then = if self.options.postcopy {
+                    format!(
+                        "it waits stopped there; node {from} decides by its end of the page stream: whole, the copy runs as soon as node {to} answers; cut, the original runs on at node {from}"
+                    )
+                } else {
+                    format!(
+                        "it waits stopped there and runs as soon as node {to} answers (node {from} keeps the decision)"
+                    )
+                };
                 failed(format!(
-                    "the move of process {} to node {to} is committed, but node {to} did not release it: {e}; it waits stopped there and runs as soon as node {to} answers (node {from} keeps the decision)",
+                    "the move of process {} to node {to} is committed, but node {to} did not release it: {e}; {then}",
                     self.pid
                 ))
             })?;
@@ -661,25 +573,31 @@ impl<'a> Mover<'a> {
     /// The process runs on the target: the source removes its stopped original.
     async fn remove_original(&self, image: String, new_pid: i32) -> Result<(), ClientError> {
         let (from, to) = (self.from, self.to);
-        self.src
-            .request_within::<serde_json::Value>(
-                Request::Finish {
-                    image,
-                    pid: self.pid,
-                    to,
-                    new_pid,
-                    auto: self.options.auto,
-                    copy_lost: false,
-                },
-                STEP_TIMEOUT,
-            )
-            .await
-            .map_err(|e| {
-                ClientError::Protocol(format!(
-                    "the process runs on node {to} as {new_pid}, but its stopped original on node {from} could not be removed: {e}"
-                ))
-            })?;
+        self.finish(image, new_pid, false).await.map_err(|e| {
+            ClientError::Protocol(format!(
+                "the process runs on node {to} as {new_pid}, but its stopped original on node {from} could not be removed: {e}"
+            ))
+        })?;
         Ok(())
+    }
+
+    /// Tells the source how the move ended (`finish`): the copy runs on the target as
+    /// `new_pid` (the stopped original goes), or `copy_lost` (the original runs on).
+    async fn finish(
+        &self,
+        image: String,
+        new_pid: i32,
+        copy_lost: bool,
+    ) -> Result<serde_json::Value, ClientError> {
+        let finish = Request::Finish {
+            image,
+            pid: self.pid,
+            to: self.to,
+            new_pid,
+            auto: self.options.auto,
+            copy_lost,
+        };
+        self.src.request_within(finish, STEP_TIMEOUT).await
     }
 }
 

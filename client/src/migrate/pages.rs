@@ -41,6 +41,9 @@ pub(super) struct PageStream {
     pub route: Route,
     /// Why the direct path was not taken, when it was tried.
     pub relayed_because: Option<String>,
+    /// Post-copy: the source's pump sends the small image on the direct link, and the
+    /// target's starts the lazy pages when it is in (no `start` from here).
+    pub image_on_link: bool,
 }
 
 impl std::fmt::Debug for PageStream {
@@ -84,7 +87,8 @@ impl PageStream {
     /// Starts both pumps for image `image` and agrees the path: direct when `direct`
     /// and the source reaches the target with the key, else relayed. With `lazy` the
     /// target's pump waits for [`PageStream::start_lazy`] (post-copy). `size`: about
-    /// how many bytes of pages come, for a target that keeps images in memory.
+    /// how many bytes of pages come, for a target that keeps images in memory. With
+    /// `image_first` (post-copy) a direct link carries the small image too.
     pub(super) async fn open(
         src: &Aux,
         dst: &Aux,
@@ -92,6 +96,7 @@ impl PageStream {
         direct: bool,
         lazy: bool,
         size: Option<u64>,
+        image_first: bool,
     ) -> Result<PageStream, ClientError> {
         let mut src = src
             .pages(true, image, false, None)
@@ -124,8 +129,9 @@ impl PageStream {
             dst_in: di,
             route: Route::Relayed,
             relayed_because: None,
+            image_on_link: false,
         };
-        if let Err(e) = stream.agree(direct).await {
+        if let Err(e) = stream.agree(direct, image_first).await {
             let why = stream.why(e).await;
             stream.abort().await;
             return Err(failed(why));
@@ -133,7 +139,7 @@ impl PageStream {
         Ok(stream)
     }
 
-    async fn agree(&mut self, direct: bool) -> Result<(), String> {
+    async fn agree(&mut self, direct: bool, image_first: bool) -> Result<(), String> {
         let ready = line(&mut self.src_out, "source").await?;
         if ready != "ready" {
             return Err(format!("the source page pump said {ready:?}"));
@@ -143,13 +149,20 @@ impl PageStream {
             return tell(&mut self.src_in, "relay", "source").await;
         }
         let key = one_time_key()?;
-        tell(&mut self.dst_in, &format!("direct {key}"), "target").await?;
+        let image = if image_first { " image" } else { "" };
+        tell(&mut self.dst_in, &format!("direct {key}{image}"), "target").await?;
         let listen = line(&mut self.dst_out, "target").await?;
         let addrs = listen.strip_prefix("listen ").unwrap_or("");
-        tell(&mut self.src_in, &format!("direct {addrs} {key}"), "source").await?;
+        tell(
+            &mut self.src_in,
+            &format!("direct {addrs} {key}{image}"),
+            "source",
+        )
+        .await?;
         let answer = line(&mut self.src_out, "source").await?;
         if answer == "direct" {
             self.route = Route::Direct;
+            self.image_on_link = image_first;
             return Ok(());
         }
         self.relayed_because = Some(
@@ -163,10 +176,13 @@ impl PageStream {
     }
 
     /// Post-copy: the rest of the image is on the target; its pump starts `criu
-    /// lazy-pages` on it, ready for the restore once this returns.
+    /// lazy-pages` on it, ready for the restore once this returns. With the image on
+    /// the link the pump starts by itself, and this waits for its word.
     pub(super) async fn start_lazy(&mut self) -> Result<(), String> {
         let said = async {
-            tell(&mut self.dst_in, "start", "target").await?;
+            if !self.image_on_link {
+                tell(&mut self.dst_in, "start", "target").await?;
+            }
             match line(&mut self.dst_out, "target").await?.as_str() {
                 "lazy-ready" => Ok(()),
                 other => Err(format!("the target page pump said {other:?}")),

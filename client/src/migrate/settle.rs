@@ -37,6 +37,16 @@ async fn handoffs_of(conn: &AgentConn) -> Option<Vec<Handoff>> {
 /// Settles what can be settled among the nodes of `conns` (the nodes that answer);
 /// returns what still waits.
 pub async fn settle_handoffs(conns: &BTreeMap<NodeId, Arc<AgentConn>>) -> Vec<Unsettled> {
+    settle_among(conns).await
+}
+
+/// [`settle_handoffs`] among connections held any way (a move settles what waits
+/// between its two ends before it starts: a copy left stopped by an earlier move that
+/// failed would hold the pid).
+pub(crate) async fn settle_among<C>(conns: &BTreeMap<NodeId, C>) -> Vec<Unsettled>
+where
+    C: std::ops::Deref<Target = AgentConn> + Sync,
+{
     let mut asked: HashMap<NodeId, Option<Vec<Handoff>>> = HashMap::new();
     let mut waiting = Vec::new();
     for (&node, conn) in conns {
@@ -60,13 +70,16 @@ pub async fn settle_handoffs(conns: &BTreeMap<NodeId, Arc<AgentConn>>) -> Vec<Un
 }
 
 /// Brings the source's decision to target `node`; `Err`: why it must wait.
-async fn settle_one(
+async fn settle_one<C>(
     node: NodeId,
     conn: &AgentConn,
     h: &Handoff,
-    conns: &BTreeMap<NodeId, Arc<AgentConn>>,
+    conns: &BTreeMap<NodeId, C>,
     asked: &mut HashMap<NodeId, Option<Vec<Handoff>>>,
-) -> Result<(), String> {
+) -> Result<(), String>
+where
+    C: std::ops::Deref<Target = AgentConn> + Sync,
+{
     let waits = h.describe(node);
     let Some(source) = h.peer else {
         return Err(format!(

@@ -153,6 +153,9 @@ pub struct Cluster {
     pub agent: String,
     /// Nodes also come from auto-discovery (the cluster file's `[discovery]`).
     pub discovery: Option<DiscoverySource>,
+    /// The ssh config the gateways' relays use for their groups (`gateway_ssh_config`,
+    /// a path on the gateways): what [`Via::ssh_config`] of a group node says.
+    pub gateway_ssh_config: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -338,6 +341,7 @@ impl Cluster {
             ssh_config,
             agent,
             discovery,
+            gateway_ssh_config: gateway_ssh_config.map(|c| c.as_str().to_owned()),
         })
     }
 
@@ -368,6 +372,7 @@ impl Cluster {
             ssh_config: None,
             agent: DEFAULT_AGENT.to_string(),
             discovery: None,
+            gateway_ssh_config: None,
         }
     }
 
@@ -379,6 +384,7 @@ impl Cluster {
             ssh_config: None,
             agent: DEFAULT_AGENT.to_string(),
             discovery: Some(DiscoverySource::on(interface)),
+            gateway_ssh_config: None,
         }
     }
 
@@ -394,6 +400,7 @@ impl Cluster {
             ssh_config: None,
             agent: DEFAULT_AGENT.to_string(),
             discovery: None,
+            gateway_ssh_config: None,
         }
     }
 

@@ -61,8 +61,13 @@ pub struct Tables {
     pub tcp_read: Option<([u64; 5], std::time::Instant)>,
 }
 
-/// The longest [`Tables::refresh`] keeps the TCP connections while the TCP counters stay.
-pub const TCP_REREAD: std::time::Duration = std::time::Duration::from_secs(10);
+/// The longest [`Tables::refresh`] keeps the TCP connections while the TCP counters stay:
+/// what it can miss meanwhile is a connection whose peer closed it, still held open by
+/// its process (it leaves the established ones without moving a counter until that
+/// process closes it too), which is as stale as a kept look at a process may be
+/// (`listing::REFRESH`). Each read walks the kernel's whole connection hash: at 10 s it
+/// was a tenth of an idle agent's CPU.
+pub const TCP_REREAD: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Tables {
     /// Reads the tables again for a listing. /proc/net/tcp and tcp6 cost a walk of the

@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use openmosix_hpc::protocol::{AgentError, Capability, ErrorKind};
 
+mod checks;
 mod probe_cache;
+
+pub use checks::{CHECKS_LIMIT, CriuChecks, Found};
 
 /// A criu binary that passed `criu check`.
 #[derive(Debug, Clone)]
@@ -112,10 +115,7 @@ pub struct Probe {
 /// Runs the checks; an error when criu cannot be started at all.
 pub fn probe(criu: &Path) -> std::io::Result<Probe> {
     let version = version_of(criu);
-    let out = Command::new(criu)
-        .arg("check")
-        .stdin(Stdio::null())
-        .output()?;
+    let out = checking(criu).arg("check").stdin(Stdio::null()).output()?;
     if !out.status.success() {
         return Ok(Probe {
             version,
@@ -172,7 +172,7 @@ fn unavailable(detail: String) -> Capability {
 
 /// The first line of `criu --version` ("" if it says nothing).
 fn version_of(criu: &Path) -> String {
-    Command::new(criu)
+    checking(criu)
         .arg("--version")
         .stdin(Stdio::null())
         .output()
@@ -209,13 +209,21 @@ fn lazy_pipes_fit() -> bool {
 
 /// `criu check --feature FEATURE` passes.
 fn has_feature(criu: &Path, feature: &str) -> bool {
-    Command::new(criu)
+    checking(criu)
         .args(["check", "--feature", feature])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// A criu run of the checks: it yields the CPU to the node's work (the checks run in
+/// the background, [`CriuChecks`]).
+fn checking(criu: &Path) -> Command {
+    let mut cmd = Command::new(criu);
+    super::syscalls::yield_cpu(&mut cmd);
+    cmd
 }
 
 /// The last error line of a failed `criu check`.

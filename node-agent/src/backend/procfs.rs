@@ -6,9 +6,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::Result;
+
+mod stat_reader;
 use openmosix_hpc::bytes::BytesOrText;
 use openmosix_hpc::model::{MigMask, NodeId, ProcInfo, RunOptions};
 use openmosix_hpc::protocol::{AgentError, ErrorKind};
+pub use stat_reader::StatReader;
 
 /// A process as /proc/PID/stat and /proc/PID/status show it.
 #[derive(Debug, Clone, PartialEq)]
@@ -373,66 +376,6 @@ impl ProcFs {
         }
         out
     }
-}
-
-/// /proc/PID/stat files kept open from one listing to the next, so that reading one
-/// again is a single pread(2) instead of an open, a read and a close. A kept file names
-/// its process, not the pid: once that process is gone it reads ESRCH (even when the pid
-/// was given to another), and is opened again. At most `budget` are kept.
-#[derive(Debug)]
-pub struct StatReader {
-    open: HashMap<i32, fs::File>,
-    budget: usize,
-}
-
-impl StatReader {
-    /// A reader that keeps at most `budget` files open.
-    pub fn new(budget: usize) -> StatReader {
-        StatReader {
-            open: HashMap::new(),
-            budget,
-        }
-    }
-
-    /// Files kept open now.
-    pub fn kept(&self) -> usize {
-        self.open.len()
-    }
-
-    /// Reads process `pid` as [`ProcFs::stat_only`] does, through its kept file (opened
-    /// and kept now while the budget allows).
-    pub fn read(&mut self, procfs: &ProcFs, pid: i32) -> Result<ProcStat> {
-        if let Some(file) = self.open.get(&pid) {
-            if let Some(st) = pread_stat(file, procfs.page_size) {
-                return Ok(st);
-            }
-            // Gone (or the pid is another process's now): opened afresh below.
-            self.open.remove(&pid);
-        }
-        if self.open.len() < self.budget
-            && let Ok(file) = fs::File::open(procfs.root.join(pid.to_string()).join("stat"))
-            && let Some(st) = pread_stat(&file, procfs.page_size)
-        {
-            self.open.insert(pid, file);
-            return Ok(st);
-        }
-        procfs.stat_only(pid)
-    }
-
-    /// Closes the files of the pids not in `alive`.
-    pub fn retain(&mut self, alive: &std::collections::HashSet<i32>) {
-        self.open.retain(|pid, _| alive.contains(pid));
-    }
-}
-
-/// Reads a kept /proc/PID/stat from its start: `None` when its process is gone.
-fn pread_stat(file: &fs::File, page_size: u64) -> Option<ProcStat> {
-    use std::os::unix::fs::FileExt as _;
-    let mut buf = [0u8; STAT_CAP];
-    let n = file.read_at(&mut buf, 0).ok()?;
-    let mut st = parse_stat(buf.get(..n).filter(|b| !b.is_empty() && n < STAT_CAP)?)?;
-    st.info.rss = st.info.rss.saturating_mul(page_size);
-    Some(st)
 }
 
 impl ProcFs {

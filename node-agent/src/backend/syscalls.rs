@@ -1,7 +1,7 @@
 //! The few system calls both backends make on processes: signals, nice values and
 //! starting a detached program; and the agent's limits: open descriptors, allocator.
 
-#![allow(unsafe_code)] // kill(2), setpriority(2), setsid(2), rlimits, mallopt, geteuid(2) and statfs(2) have no safe std wrapper.
+#![allow(unsafe_code)] // kill(2), setpriority(2), setsid(2), autogroups, rlimits, mallopt, geteuid(2) and statfs(2) have no safe std wrapper.
 
 use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::process::CommandExt as _;
@@ -64,6 +64,22 @@ pub fn renice(pid: i32, nice: i32) -> Result<()> {
     }
 }
 
+/// The nice value of process `pid` (its main thread's, as /proc/PID/stat shows it), or
+/// `None` when it cannot be read (the process is gone).
+pub fn nice_of(pid: i32) -> Option<i32> {
+    let who = libc::id_t::try_from(pid).ok()?;
+    // getpriority(2) may return -1 as a nice value: errno, cleared first, tells an
+    // error apart.
+    // SAFETY: __errno_location gives this thread's errno; getpriority(2) touches no
+    // memory of ours.
+    let nice = unsafe {
+        *libc::__errno_location() = 0;
+        libc::getpriority(libc::PRIO_PROCESS, who)
+    };
+    let failed = nice == -1 && std::io::Error::last_os_error().raw_os_error() != Some(0);
+    (!failed).then_some(nice)
+}
+
 /// Starts `argv` in a new session with its standard streams on /dev/null, so that it
 /// outlives the SSH channel the agent was started on. A thread waits for it so it never
 /// lingers as a zombie while the agent runs.
@@ -111,6 +127,31 @@ pub fn inherit_fd(cmd: &mut std::process::Command, fd: i32) {
             if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
+            Ok(())
+        });
+    }
+}
+
+/// Makes the child started with `cmd` yield the CPU to everything else: nice 19, in a
+/// session (and so, where the kernel groups tasks by session, an autogroup) of its own
+/// at nice 19, so that it does not take a share equal to the session it came from.
+/// Best effort: a child whose priority cannot be lowered runs as it is.
+pub fn yield_cpu(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: setsid, open, write, close and setpriority are async-signal-safe, as
+    // pre_exec requires; the path and the text are static.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            let fd = libc::open(
+                c"/proc/self/autogroup".as_ptr(),
+                libc::O_WRONLY | libc::O_CLOEXEC,
+            );
+            if fd >= 0 {
+                libc::write(fd, b"19".as_ptr().cast(), 2);
+                libc::close(fd);
+            }
+            libc::setpriority(libc::PRIO_PROCESS, 0, 19);
             Ok(())
         });
     }

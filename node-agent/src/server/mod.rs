@@ -43,6 +43,7 @@ pub use frame::{Frame, read_bounded_line};
 #[derive(Debug)]
 pub struct Server<B> {
     backend: Arc<Mutex<B>>,
+    /// What `hello` says about migration when there is no migrator.
     migration: Capability,
     migrator: Option<Migrator>,
     events: Option<Arc<EventLog>>,
@@ -144,11 +145,11 @@ impl<B: Backend + 'static> Server<B> {
         self
     }
 
-    /// Enables the migration ops with `migrator`; `capability` is what `hello` reports.
+    /// Enables the migration ops with `migrator`; `hello` reports the outcome of its
+    /// criu checks (or that they still run).
     #[must_use]
-    pub fn with_migration(mut self, migrator: Migrator, capability: Capability) -> Self {
+    pub fn with_migration(mut self, migrator: Migrator) -> Self {
         self.migrator = Some(migrator);
-        self.migration = capability;
         self
     }
 

@@ -9,11 +9,14 @@ use serde_json::Value;
 use super::subscription::{Subscriptions, Wants};
 use super::{Out, Server, events, lock, off_thread, reply, to_json};
 use crate::backend::Backend;
+use crate::backend::criu::{Criu, Found};
 use crate::backend::migration::Migrator;
 use crate::backend::movelock;
 use openmosix_hpc::bytes::BytesOrText;
 use openmosix_hpc::model::RunOptions;
-use openmosix_hpc::protocol::{self, AgentError, ErrorKind, EventKind, Hello, Request};
+use openmosix_hpc::protocol::{
+    self, AgentError, Capability, ErrorKind, EventKind, Hello, Readiness, Request,
+};
 
 /// How long a request that changes the state waits for the state lock before it takes
 /// the backend (the backend then waits the rest of its own 5 s).
@@ -86,6 +89,15 @@ impl<B: Backend + 'static> Server<B> {
 
     /// Answers one request that needs no streaming.
     pub fn handle(&self, request: Request) -> Result<Value, AgentError> {
+        // What waits for criu's checks waits before it takes the backend.
+        match &request {
+            Request::Readiness => return to_json(self.readiness()),
+            Request::Hello { protocol } if protocol::negotiate(*protocol) < READINESS_PROTOCOL => {
+                // An older client reads migration from `hello` only: it gets it known.
+                let _ = self.readiness();
+            }
+            _ => {}
+        }
         let reads_only = matches!(
             request,
             Request::Hello { .. }
@@ -98,6 +110,7 @@ impl<B: Backend + 'static> Server<B> {
                 | Request::GetMap
                 | Request::Events { .. }
                 | Request::Emigrants
+                | Request::Readiness
         );
         if let (false, Some(path)) = (reads_only, &self.state_lock) {
             crate::backend::state::wait_until_free(path, STATE_WAIT);
@@ -158,6 +171,7 @@ impl<B: Backend + 'static> Server<B> {
             }
             Request::Whereabouts { home_pid, at } => to_json(b.whereabouts(home_pid, at)?),
             Request::Emigrants => to_json(b.emigrants()?),
+            Request::Readiness => to_json(self.readiness()),
             Request::Subscribe { .. } | Request::Unsubscribe { .. } | Request::Resync { .. } => {
                 Err(needs_streaming("subscriptions"))
             }
@@ -175,19 +189,56 @@ impl<B: Backend + 'static> Server<B> {
     }
 
     fn hello(&self, b: &B, protocol: u32) -> Hello {
+        let known = match &self.migrator {
+            None => Some(self.no_migration()),
+            Some(m) => m.checks().now().map(readiness_of),
+        };
+        let checking = known.is_none();
+        let readiness = known.unwrap_or_else(|| Readiness {
+            migration: Capability {
+                available: false,
+                detail: "criu's checks are still running".into(),
+            },
+            predump: false,
+            postcopy: false,
+        });
+        let ops = protocol::OPS
+            .iter()
+            .filter(|op| protocol >= READINESS_PROTOCOL || **op != "readiness")
+            .map(|s| (*s).to_owned());
         Hello {
             protocol,
             agent_version: env!("CARGO_PKG_VERSION").into(),
             node_id: b.node_id(),
             backend: b.kind().into(),
-            ops: protocol::OPS.iter().map(|s| (*s).to_owned()).collect(),
-            migration: self.migration.clone(),
-            predump: self.migrator.as_ref().is_some_and(Migrator::can_predump),
-            postcopy: self.migrator.as_ref().is_some_and(Migrator::can_postcopy),
+            ops: ops.collect(),
+            migration: readiness.migration,
+            predump: readiness.predump,
+            postcopy: readiness.postcopy,
             memory_images: self
                 .migrator
                 .as_ref()
                 .is_some_and(Migrator::has_memory_folder),
+            // This agent's pumps take the `image` word whenever it can migrate; whether
+            // post-copy itself works is `postcopy` (known once criu's checks end).
+            postcopy_image_link: self.migrator.is_some(),
+            checking,
+        }
+    }
+
+    /// Whether migration works here, waiting for criu's checks if they still run.
+    fn readiness(&self) -> Readiness {
+        match &self.migrator {
+            None => self.no_migration(),
+            Some(m) => readiness_of(&m.checks().wait()),
+        }
+    }
+
+    fn no_migration(&self) -> Readiness {
+        Readiness {
+            migration: self.migration.clone(),
+            predump: false,
+            postcopy: false,
         }
     }
 
@@ -230,6 +281,19 @@ impl<B: Backend + 'static> Server<B> {
     ) -> Result<Value, AgentError> {
         events::append(self.events.as_deref(), kind, text, pid, false);
         to_json(value)
+    }
+}
+
+/// The protocol whose `hello` comes before criu's checks end (with `checking`), and
+/// which has the `readiness` op.
+const READINESS_PROTOCOL: u32 = 3;
+
+/// What the outcome of criu's checks says about migration here.
+fn readiness_of((criu, capability): &Found) -> Readiness {
+    Readiness {
+        migration: capability.clone(),
+        predump: criu.as_ref().is_some_and(Criu::can_predump),
+        postcopy: criu.as_ref().is_some_and(Criu::can_postcopy),
     }
 }
 

@@ -243,6 +243,11 @@ fn step<B: Backend>(
                 m.remove(&image);
                 return Err(e);
             }
+            if lazy {
+                // The client sends the restore while the image may still be on its way
+                // on the page link: the lazy pages must wait for the restore first.
+                m.wait_lazy_ready(&image)?;
+            }
             let claim = m.handoffs().claim(&image)?;
             let guest = Guest {
                 from,

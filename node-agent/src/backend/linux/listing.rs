@@ -39,10 +39,11 @@ const SOCKETS_PER_PROCESS: usize = 4096;
 /// Socket inodes kept for all processes together (8 bytes each).
 const SOCKETS_KEPT: usize = 256 * 1024;
 
-/// The most /proc/PID/stat files kept open ([`crate::backend::procfs::StatReader`]): each
-/// holds a page of the kernel's memory, so a node of more processes reads the rest with
-/// an open, a read and a close each.
-pub const STAT_FILES_KEPT: usize = 2048;
+/// The most /proc files kept open by [`crate::backend::procfs::StatReader`] (stat and
+/// schedstat, two a process): each holds a page of the kernel's memory (16 MiB at most,
+/// on a node of 2048 processes and more), so a node of more processes reads the rest
+/// with an open, a read and a close each.
+pub const STAT_FILES_KEPT: usize = 4096;
 
 /// How many stat files to keep open: [`STAT_FILES_KEPT`], or a quarter of the
 /// descriptors this process may open when that is fewer (the agent raises its limit at

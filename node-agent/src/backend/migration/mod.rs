@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 mod fault;
 mod frames;
 pub mod guard;
+mod image_link;
 mod images;
+mod lazy_dumps;
 mod link;
 pub mod memory;
 pub mod pages;
@@ -28,7 +30,7 @@ pub use fault::FAULT_HOOK;
 
 pub use settle::Settled;
 
-use super::criu::Criu;
+use super::criu::{Criu, CriuChecks};
 use super::handoff::{Claim, Handoffs};
 use super::lazy::Running;
 use super::procfs::ProcFs;
@@ -73,8 +75,8 @@ pub struct DumpInfo {
 /// Where images live and the criu that makes them.
 #[derive(Debug, Clone)]
 pub struct Migrator {
-    criu: Option<Criu>,
-    why_not: String,
+    /// criu's checks, which may still be running ([`CriuChecks`]).
+    criu: CriuChecks,
     images: PathBuf,
     /// The folder for images that fit in memory ([`memory`]), if this node has one.
     memory: Option<PathBuf>,
@@ -114,11 +116,21 @@ fn pages_in(dir: &Path) -> u64 {
 }
 
 impl Migrator {
-    /// A migrator keeping images under `state_dir/images`.
+    /// A migrator keeping images under `state_dir/images`, with `criu` (`None`: no
+    /// migration here, because `why_not`).
     pub fn new(criu: Option<Criu>, why_not: String, state_dir: &Path, procfs: ProcFs) -> Self {
+        let capability = openmosix_hpc::protocol::Capability {
+            available: criu.is_some(),
+            detail: why_not,
+        };
+        Self::with_checks(CriuChecks::known((criu, capability)), state_dir, procfs)
+    }
+
+    /// A migrator whose criu is the outcome of `checks`, which may still be running:
+    /// what needs criu waits for them.
+    pub fn with_checks(checks: CriuChecks, state_dir: &Path, procfs: ProcFs) -> Self {
         Migrator {
-            criu,
-            why_not,
+            criu: checks,
             images: state_dir.join("images"),
             memory: None,
             procfs,
@@ -132,123 +144,33 @@ impl Migrator {
         self.images.with_file_name("moving")
     }
 
-    /// Whether pre-dump rounds can work here.
-    pub fn can_predump(&self) -> bool {
-        self.criu.as_ref().is_some_and(Criu::can_predump)
+    /// criu's checks: their outcome, now or once known.
+    pub fn checks(&self) -> &CriuChecks {
+        &self.criu
     }
 
-    /// Whether post-copy moves can work here.
+    /// Whether post-copy moves can work here (waiting for criu's checks if they run).
     pub fn can_postcopy(&self) -> bool {
-        self.criu.as_ref().is_some_and(Criu::can_postcopy)
+        self.criu().is_ok_and(Criu::can_postcopy)
     }
 
-    fn lazy_dumps(&self) -> std::sync::MutexGuard<'_, HashMap<String, Running>> {
-        self.lazy
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Waits for the post-copy dump of image `id`, if one runs: `None` when none ran,
-    /// else how it ended.
-    fn lazy_ended(&self, id: &str) -> Option<Result<(), AgentError>> {
-        let running = self.lazy_dumps().remove(id)?;
-        Some(running.wait())
-    }
-
-    /// Waits (at most `limit` each) for the post-copy dumps of this agent to end, for a
-    /// connection that goes away: a dump whose peer went away ends by itself, and the
-    /// handoffs are settled after.
-    pub fn drain_lazy(&self, limit: std::time::Duration) {
-        let all: Vec<(String, Running)> = self.lazy_dumps().drain().collect();
-        for (id, mut running) in all {
-            let ended = running.wait_for(limit);
-            if let Err(e) = &ended {
-                tracing::warn!("post-copy dump of image {id}: {e}");
-            }
-            if self.pages_lost(&id, ended).is_some() {
-                self.copy_lost(&id);
-            }
-        }
-    }
-
-    /// Where the source pump says how image `id`'s page stream ended.
-    fn stream_end_path(&self, id: &str) -> PathBuf {
-        self.images.join(format!("{id}.pages"))
-    }
-
-    /// The source pump's word on how the page stream of image `id` ended: `done` (the
-    /// target's end mark came), or `cut: WHY`.
-    pub fn record_stream_end(&self, id: &str, end: Result<(), String>) {
-        let text = match end {
-            Ok(()) => "done".to_owned(),
-            Err(why) => format!("cut: {why}"),
-        };
-        if valid_image(id) {
-            let path = self.stream_end_path(id);
-            let _ = fs::remove_file(&path);
-            if let Err(e) = openmosix_hpc::files::create_new(&path, openmosix_hpc::files::FILE_MODE)
-                .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
-            {
-                tracing::warn!("recording how the page stream of image {id} ended: {e}");
-            }
-        }
-    }
-
-    /// Whether a post-copy move's pages never all reached the target, by the source
-    /// pump's word (its stream ended with the target's end mark or was cut), waited for
-    /// a little, else by how criu's lazy dump `ended`: why, when they did not.
-    fn pages_lost(&self, id: &str, ended: Result<(), AgentError>) -> Option<String> {
-        let path = self.stream_end_path(id);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        let word = loop {
-            match fs::read_to_string(&path) {
-                Ok(w) => break Some(w),
-                Err(_) if std::time::Instant::now() < deadline => {
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                }
-                Err(_) => break None,
-            }
-        };
-        let _ = fs::remove_file(&path);
-        match (word.as_deref(), ended) {
-            (Some("done"), _) => None,
-            (Some(cut), _) => Some(cut.strip_prefix("cut: ").unwrap_or(cut).to_owned()),
-            (None, Err(e)) => Some(e.message),
-            (None, Ok(())) => None,
-        }
-    }
-
-    /// A committed post-copy move whose dump ended before the target had every page,
-    /// with no client left to say so: the target's guard kills its copy (its missing
-    /// pages would read as zeros), so the original runs on here, as `finish` does when
-    /// a client is there.
-    fn copy_lost(&self, id: &str) {
-        let Some(record) = self.handoffs.read(id) else {
-            return;
-        };
-        if record.role != Role::Source || record.phase != Phase::Committed {
-            return;
-        }
-        let (tree, pid) = (record.tree.clone(), record.pid);
-        match self.rewrite(record, Phase::Aborted) {
-            Ok(_) => {
-                tracing::warn!(
-                    "process {pid} runs on here: the page stream of its post-copy move broke with its client gone"
-                );
-                self.continue_tree(&tree);
-                self.remove(id);
-            }
-            Err(e) => tracing::warn!("recording image {id} as aborted: {e}"),
-        }
-    }
-
+    /// criu, once its checks have ended (they run in the background while the agent
+    /// starts): a step asked for before then waits for them.
     fn criu(&self) -> Result<&Criu, AgentError> {
-        self.criu.as_ref().ok_or_else(|| {
-            AgentError::new(
+        match self.criu.wait_for(super::criu::CHECKS_LIMIT) {
+            Some((Some(criu), _)) => Ok(criu),
+            Some((None, why_not)) => Err(AgentError::new(
                 ErrorKind::Unsupported,
-                format!("migration is not available here: {}", self.why_not),
-            )
-        })
+                format!("migration is not available here: {}", why_not.detail),
+            )),
+            None => Err(AgentError::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "migration is not available here: criu's checks did not end within {} s",
+                    super::criu::CHECKS_LIMIT.as_secs()
+                ),
+            )),
+        }
     }
 
     /// The folder of image `id`: in memory when it is there, else on disk.
@@ -402,12 +324,14 @@ impl Migrator {
         record.tree = self.tree(pid);
         record.phase = Phase::Dumped;
         record.since_ms = openmosix_hpc::clock::unix_ms();
-        let saved = fs::write(
-            dir.join("tree.json"),
-            serde_json::to_vec(&record.tree).unwrap_or_default(),
-        )
-        .map_err(|e| io("writing", &dir, &e))
-        .and_then(|()| self.handoffs.write(&record));
+        // Written whole (renamed into place) and last: a post-copy page pump sends the
+        // image once it is there, while the record below is written.
+        let tree = dir.join("tree.json");
+        let part = dir.join(".tree.json.part");
+        let saved = fs::write(&part, serde_json::to_vec(&record.tree).unwrap_or_default())
+            .and_then(|()| fs::rename(&part, &tree))
+            .map_err(|e| io("writing", &dir, &e))
+            .and_then(|()| self.handoffs.write(&record));
         if let Err(e) = saved {
             self.continue_tree(&record.tree);
             self.remove(id);

@@ -22,6 +22,7 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use super::frames::{Framed, Unframed};
+use super::image_link;
 use super::link::{self, End, Key};
 use super::{Migrator, io as io_error};
 use crate::backend::criu::Criu;
@@ -189,9 +190,11 @@ pub fn send(
     let listener = UnixListener::bind(&path).map_err(|e| io_error("listening on", &path, &e))?;
     say(&mut stdout, "ready")?;
     let control = read_line(&mut stdin)?;
-    let transport = match control.split_whitespace().collect::<Vec<_>>()[..] {
+    let words = control.split_whitespace().collect::<Vec<_>>();
+    let image_first = words.get(3) == Some(&image_link::IMAGE_WORD);
+    let mut transport = match words[..] {
         ["relay"] => Transport::Relay(stdin),
-        ["direct", addrs, key] => {
+        ["direct", addrs, key] | ["direct", addrs, key, image_link::IMAGE_WORD] => {
             let key = Key::from_hex(key).map_err(failed)?;
             match dial(addrs, &key) {
                 Ok((o, s)) => {
@@ -208,6 +211,13 @@ pub fn send(
     };
     let criu = accept_dump(&listener, &path)?;
     let _ = std::fs::remove_file(&path);
+    if let (Transport::Direct(halves), true) = (&mut transport, image_first) {
+        // Post-copy: the small image goes first, on the link (criu waits meanwhile).
+        if let Err(e) = image_link::send(m, id, &dir, &mut halves.1) {
+            m.record_stream_end(id, Err(e.message.clone()));
+            return Err(e);
+        }
+    }
     let moved = Arc::new(AtomicU64::new(0));
     let carried = carry(transport, criu, stdout, &moved, true);
     // What a post-copy move's source decides by when no client is left to tell it.
@@ -369,9 +379,11 @@ pub fn receive<R: BufRead + Send + 'static>(
     };
     let control = read_line(&mut stdin)?;
     let mut next = None;
-    let transport = match control.split_whitespace().collect::<Vec<_>>()[..] {
+    let words = control.split_whitespace().collect::<Vec<_>>();
+    let image_first = lazy && words.get(2) == Some(&image_link::IMAGE_WORD);
+    let transport = match words[..] {
         ["relay"] => Transport::Relay(stdin),
-        ["direct", key] => {
+        ["direct", key] | ["direct", key, image_link::IMAGE_WORD] => {
             let key = Key::from_hex(key).map_err(failed)?;
             match listen(&key, stdin, &mut stdout)? {
                 Heard::Link(halves, rest) => {
@@ -384,7 +396,8 @@ pub fn receive<R: BufRead + Send + 'static>(
         _ => return Err(failed(format!("unknown page stream control {control:?}"))),
     };
     if lazy {
-        return super::postcopy::receive(m, criu, id, transport, next, stdout);
+        let image = image_first.then_some(size);
+        return super::postcopy::receive(m, criu, id, transport, next, stdout, image);
     }
     let _claim = claim;
     let (ours, theirs) = criu_pair()?;

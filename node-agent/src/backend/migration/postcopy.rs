@@ -13,7 +13,7 @@ use std::sync::atomic::AtomicU64;
 
 use super::guard::{Guard, kill_restored};
 use super::pages::{NextLine, Transport, WAIT, carry, read_line, say};
-use super::{Migrator, failed_with};
+use super::{Migrator, failed_with, image_link};
 use crate::backend::criu::Criu;
 use openmosix_hpc::protocol::AgentError;
 
@@ -30,7 +30,9 @@ fn expect_start(line: Result<String, AgentError>) -> Result<(), AgentError> {
 }
 
 /// Runs the lazy pages of image `id` over `transport` (`next`: the client's next line
-/// when the link is direct).
+/// when the link is direct). With `image` (`Some(size hint)`) and a direct link the
+/// image itself comes first on the link ([`super::image_link`]); else it came through
+/// the client, which then says `start`.
 pub fn receive<R: BufRead + Send + 'static>(
     m: &Migrator,
     criu: &Criu,
@@ -38,8 +40,44 @@ pub fn receive<R: BufRead + Send + 'static>(
     transport: Transport<R>,
     next: Option<NextLine<R>>,
     mut stdout: std::fs::File,
+    image: Option<Option<u64>>,
 ) -> Result<(), AgentError> {
-    let transport = match (transport, next) {
+    let transport = match (transport, next, image) {
+        (Transport::Direct(mut halves), Some(_), Some(size)) => {
+            image_link::receive(m, id, &mut halves.0, size)?;
+            Transport::Direct(halves)
+        }
+        (transport, next, _) => wait_for_start(transport, next)?,
+    };
+    let dump = m.image_dir(id)?.join("dump");
+    if !dump.is_dir() {
+        return Err(failed_with(format!(
+            "image {id} has not arrived, so its lazy pages cannot start"
+        )));
+    }
+    let (ours, theirs) = super::pages::criu_pair()?;
+    let guard = match Guard::start(m, criu, id, theirs) {
+        Ok(g) => g,
+        Err(e) => {
+            m.remove(id);
+            return Err(e);
+        }
+    };
+    if let Err(e) = image_link::mark_ready(m, id) {
+        guard.stop_daemon();
+        m.remove(id);
+        return Err(e);
+    }
+    say(&mut stdout, "lazy-ready")?;
+    serve(m, criu, id, transport, ours, guard, stdout)
+}
+
+/// The image came through the client: waits for its word to start.
+fn wait_for_start<R: BufRead + Send + 'static>(
+    transport: Transport<R>,
+    next: Option<NextLine<R>>,
+) -> Result<Transport<R>, AgentError> {
+    Ok(match (transport, next) {
         (Transport::Relay(mut input), _) => {
             expect_start(read_line(&mut input))?;
             Transport::Relay(input)
@@ -56,22 +94,21 @@ pub fn receive<R: BufRead + Send + 'static>(
                 "a direct page link without its control channel",
             ));
         }
-    };
-    let dump = m.image_dir(id)?.join("dump");
-    if !dump.is_dir() {
-        return Err(failed_with(format!(
-            "image {id} has not arrived, so its lazy pages cannot start"
-        )));
-    }
-    let (ours, theirs) = super::pages::criu_pair()?;
-    let guard = match Guard::start(m, criu, id, theirs) {
-        Ok(g) => g,
-        Err(e) => {
-            m.remove(id);
-            return Err(e);
-        }
-    };
-    say(&mut stdout, "lazy-ready")?;
+    })
+}
+
+/// Carries the pages between the link and the daemon until every page has come; on a
+/// failure the copy is killed and the image removed.
+fn serve<R: BufRead + Send + 'static>(
+    m: &Migrator,
+    criu: &Criu,
+    id: &str,
+    transport: Transport<R>,
+    ours: std::os::unix::net::UnixStream,
+    guard: Guard,
+    stdout: std::fs::File,
+) -> Result<(), AgentError> {
+    let dump = &m.image_dir(id)?.join("dump");
     let ours_ctl = ours
         .try_clone()
         .map_err(|e| failed_with(format!("page stream: {e}")))?;
@@ -95,7 +132,7 @@ pub fn receive<R: BufRead + Send + 'static>(
     if let Some((killed, why)) = failed {
         if !killed {
             // The guard is gone: the copy is killed here.
-            kill_restored(m, &dump);
+            kill_restored(m, dump);
         }
         // Keep the daemon's log for the admin, beside the images.
         if let Ok(keep) = m.image_dir(&format!("{id}-lazy-pages")) {

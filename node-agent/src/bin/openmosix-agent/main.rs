@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
+use openmosix_agent::backend::criu::CriuChecks;
 use openmosix_agent::backend::events::EventLog;
 use openmosix_agent::backend::kernel::KernelBackend;
 use openmosix_agent::backend::linux::{LinuxBackend, LinuxConfig, calibrate};
@@ -364,8 +365,8 @@ fn serve(
     Ok(())
 }
 
-/// The server of a linux node: its backend, criu if it passes `criu check`, and the
-/// node's event log.
+/// The server of a linux node: its backend, criu if it passes `criu check` (found out in
+/// the background), and the node's event log.
 fn linux_server(
     proc_root: &Path,
     state_dir: &Path,
@@ -385,21 +386,15 @@ fn linux_server(
         node_id,
     };
     let b = LinuxBackend::open(&config)?;
-    let (found, capability) = openmosix_agent::backend::criu::detect(criu, Some(state_dir));
+    // criu's checks run while the agent already answers (hello says `checking`).
+    let checks = CriuChecks::start(criu.map(Path::to_path_buf), state_dir.to_path_buf());
     let migrator = with_memory(
-        Migrator::new(
-            found,
-            capability.detail.clone(),
-            state_dir,
-            ProcFs::new(proc_root),
-        ),
+        Migrator::with_checks(checks, state_dir, ProcFs::new(proc_root)),
         state_dir,
     );
-    let server = Server::new(b)
-        .with_migration(migrator, capability)
-        .with_state_lock(openmosix_agent::backend::state::StateFile::lock_path_in(
-            state_dir,
-        ));
+    let server = Server::new(b).with_migration(migrator).with_state_lock(
+        openmosix_agent::backend::state::StateFile::lock_path_in(state_dir),
+    );
     // The events of this node, shared by all its agents (docs/collector.md).
     Ok(match EventLog::open(state_dir) {
         Ok(log) => server.with_events(log),

@@ -264,21 +264,27 @@ fn wait_for_tinis(l: &Layout, children: &mut [Child]) -> Result<Vec<u32>> {
         .collect()
 }
 
-/// Pids per node when `pid_max` allows it.
-const PID_RANGE: u32 = 1500;
+/// Pids per node when `pid_max` allows it: a test binary's node starts thousands of
+/// processes over its run (an sshd session, an agent and criu's runs for each command),
+/// and a node that passes its range runs on into the next node's, where a migrated
+/// process's pid may then be taken (the default 32768 gives 3 nodes 8000 each).
+const PID_RANGE: u32 = 8000;
 
-/// Pids per node: 1500, or fewer when a large testbed would not fit under the kernel's
-/// `pid_max` (32768 by default: 20 nodes get 1500 each, 250 nodes 130 each).
+/// Fewer pids per node than this, and `up` says how to raise `pid_max`.
+const PID_RANGE_SAID: u32 = 1500;
+
+/// Pids per node: [`PID_RANGE`], or fewer when the testbed would not fit under the
+/// kernel's `pid_max` (32768 by default: 20 nodes get 1560 each, 250 nodes 130 each).
 fn pid_range(nodes: u32) -> u32 {
     let pid_max = fs::read_to_string("/proc/sys/kernel/pid_max")
         .ok()
         .and_then(|s| s.trim().parse::<u32>().ok())
         .unwrap_or(32_768);
     let range = PID_RANGE.min(pid_max / (nodes + 1));
-    if range < PID_RANGE {
+    if range < PID_RANGE_SAID {
         eprintln!(
-            "openmosix-testbed: {range} pids per node (kernel.pid_max is {pid_max}; raise it to {} for {PID_RANGE} each)",
-            PID_RANGE * (nodes + 1)
+            "openmosix-testbed: {range} pids per node (kernel.pid_max is {pid_max}; raise it to {} for {PID_RANGE_SAID} each)",
+            PID_RANGE_SAID * (nodes + 1)
         );
     }
     range

@@ -10,11 +10,19 @@ use serde_json::Value;
 
 use crate::bytes::BytesOrText;
 use crate::delta::ProcsDelta;
+mod error;
+mod events;
+mod hello;
+
+pub use error::{AgentError, ErrorKind};
+pub use events::{Event, EventKind, MAX_EVENTS};
+pub use hello::{Capability, Hello, Readiness};
+
 use crate::model::{AdminChange, MapNode, MigMask, NodeId, NodeInfo, ProcInfo, RunOptions, Signal};
 
 /// The newest protocol this program speaks. Bumped on every change a peer must know of;
 /// `hello` negotiates it (docs/protocol.md#versioning).
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The oldest protocol this program still speaks: an agent answers a `hello` that names
 /// no version with it, and a client takes an agent that speaks it.
@@ -297,6 +305,9 @@ pub enum Request {
         #[serde(default)]
         after: u64,
     },
+    /// Whether migration works here, once criu's checks have ended (protocol 3): a
+    /// [`Readiness`]. Asked when `hello` said `checking`; answered when they end.
+    Readiness,
 }
 
 impl Request {
@@ -337,6 +348,7 @@ impl Request {
             Request::Whereabouts { .. } => "whereabouts",
             Request::Emigrants => "emigrants",
             Request::Events { .. } => "events",
+            Request::Readiness => "readiness",
         }
     }
 }
@@ -395,135 +407,8 @@ pub const OPS: &[&str] = &[
     "whereabouts",
     "emigrants",
     "events",
+    "readiness",
 ];
-
-/// Most events one `events` answer carries.
-pub const MAX_EVENTS: usize = 1000;
-
-/// What an [`Event`] was about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    /// A signal was sent to a process.
-    Signal,
-    /// A nice value was set.
-    Renice,
-    /// An admin switch or setting changed (mosctl, setpe).
-    Admin,
-    /// A job was started (mosrun).
-    Run,
-    /// A process left this node (migration, `finish`).
-    MigrateOut,
-    /// A process arrived on this node (migration, `restore`).
-    MigrateIn,
-    /// A process was locked or unlocked.
-    Lock,
-    /// A process's cluster mask was set.
-    Mask,
-    /// A kind this program does not know (written by a newer agent).
-    #[serde(other)]
-    Other,
-}
-
-impl EventKind {
-    /// The name in the log and in the collector's `events.kind`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Signal => "signal",
-            EventKind::Renice => "renice",
-            EventKind::Admin => "admin",
-            EventKind::Run => "run",
-            EventKind::MigrateOut => "migrate_out",
-            EventKind::MigrateIn => "migrate_in",
-            EventKind::Lock => "lock",
-            EventKind::Mask => "mask",
-            EventKind::Other => "other",
-        }
-    }
-}
-
-/// One line of a node's event log (`<state_dir>/events.jsonl`) and of the `events` answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Event {
-    /// Increases by one with every event of the node, across log rotations.
-    pub seq: u64,
-    /// When, in milliseconds since the Unix epoch (the node's clock).
-    pub time: u64,
-    /// What it was about.
-    pub kind: EventKind,
-    /// One sentence, for people.
-    pub text: String,
-    /// The process it concerned, if any (its pid on this node).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pid: Option<i32>,
-    /// Done by the load balancer rather than by a person (automatic migrations).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub auto: bool,
-}
-
-/// What kind of failure an error response reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorKind {
-    /// The line was not JSON, not UTF-8, or lacked fields.
-    BadRequest,
-    /// The line was longer than [`MAX_LINE`].
-    TooLarge,
-    /// The op is not known to this agent.
-    UnknownOp,
-    /// An argument is out of range.
-    InvalidArgument,
-    /// No process with that pid.
-    NoSuchProcess,
-    /// The agent may not do that.
-    PermissionDenied,
-    /// The backend cannot do that.
-    Unsupported,
-    /// Reading or writing the node's files failed.
-    Io,
-    /// The process may not move (locked, cantmove, mask, target blocked …).
-    CannotMigrate,
-    /// A migration step failed (criu's log turned into a sentence).
-    MigrationFailed,
-}
-
-/// An error response's body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[error("{message}")]
-pub struct AgentError {
-    /// Category, for programs.
-    pub kind: ErrorKind,
-    /// One sentence, for people.
-    pub message: String,
-}
-
-impl AgentError {
-    /// Builds an error.
-    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        AgentError {
-            kind,
-            message: message.into(),
-        }
-    }
-
-    /// An error from an I/O failure, with what was being done.
-    pub fn io(what: impl std::fmt::Display, err: &std::io::Error) -> Self {
-        let kind = match err.kind() {
-            std::io::ErrorKind::NotFound => ErrorKind::NoSuchProcess,
-            std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
-            _ => ErrorKind::Io,
-        };
-        AgentError::new(kind, format!("{what}: {err}"))
-    }
-
-    /// No such process.
-    pub fn no_such_process(pid: i32) -> Self {
-        AgentError::new(
-            ErrorKind::NoSuchProcess,
-            format!("no process {pid} on this node"),
-        )
-    }
-}
 
 /// One response line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -580,42 +465,6 @@ impl Update {
             seq: None,
         }
     }
-}
-
-/// The answer to `hello`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Hello {
-    /// [`PROTOCOL_VERSION`] of the agent.
-    pub protocol: u32,
-    /// The agent's version (its crate version).
-    pub agent_version: String,
-    /// The node's openMosix id.
-    pub node_id: NodeId,
-    /// `linux` or `kernel`.
-    pub backend: String,
-    /// Ops this agent answers.
-    pub ops: Vec<String>,
-    /// Whether process migration works here, and if not why.
-    pub migration: Capability,
-    /// Whether pre-dump rounds work here (the kernel tracks dirty memory).
-    #[serde(default)]
-    pub predump: bool,
-    /// Whether post-copy moves work here (criu's lazy pages: userfaultfd).
-    #[serde(default)]
-    pub postcopy: bool,
-    /// Whether images that fit in memory are kept there (a tmpfs) when they arrive: the
-    /// agent then takes `--size` on `pages receive` and `images receive`.
-    #[serde(default)]
-    pub memory_images: bool,
-}
-
-/// Whether a capability is there, with the reason when it is not.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Capability {
-    /// Available or not.
-    pub available: bool,
-    /// Why not (or what provides it).
-    pub detail: String,
 }
 
 /// The answer to `tune`: `mosctl gettune`, `getyard`, `getdecay`.
@@ -687,164 +536,4 @@ pub fn parse_request(line: &[u8]) -> Result<RequestLine, (Option<u64>, AgentErro
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn request_shapes() {
-        let r = parse_request(br#"{"id":3,"op":"signal","pid":12,"signal":"STOP"}"#).unwrap();
-        assert_eq!(
-            r,
-            RequestLine {
-                id: 3,
-                request: Request::Signal {
-                    pid: 12,
-                    signal: Signal::Stop
-                }
-            }
-        );
-        let r = parse_request(br#"{"id":4,"op":"hello"}"#).unwrap();
-        assert_eq!(r.request, Request::Hello { protocol: None });
-        let set = RequestLine {
-            id: 5,
-            request: Request::AdminSet {
-                change: AdminChange::Speed { speed: 5000 },
-            },
-        };
-        let text = serde_json::to_string(&set).unwrap();
-        assert_eq!(
-            text,
-            r#"{"id":5,"op":"admin_set","change":{"what":"speed","speed":5000}}"#
-        );
-        assert_eq!(parse_request(text.as_bytes()).unwrap(), set);
-    }
-
-    #[test]
-    fn lock_mask_and_goto_shapes() {
-        let r = parse_request(
-            br#"{"id":9,"op":"set_mask","pid":12,"mask":{"migfilter":true,"mignodes":5,"migpolicy":1}}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            r.request,
-            Request::SetMask {
-                pid: 12,
-                mask: MigMask {
-                    migfilter: true,
-                    mignodes: 5,
-                    migpolicy: 1
-                }
-            }
-        );
-        assert_eq!(r.request.op(), "set_mask");
-        let r = parse_request(br#"{"id":10,"op":"set_lock","pid":12,"lock":false}"#).unwrap();
-        assert_eq!(
-            r.request,
-            Request::SetLock {
-                pid: 12,
-                lock: false
-            }
-        );
-        let r = parse_request(br#"{"id":11,"op":"goto","pid":12,"to":3}"#).unwrap();
-        assert_eq!(r.request, Request::Goto { pid: 12, to: 3 });
-        for op in ["set_lock", "set_mask", "goto"] {
-            assert!(OPS.contains(&op), "{op}");
-        }
-    }
-
-    #[test]
-    fn events_shapes() {
-        let r = parse_request(br#"{"id":12,"op":"events","after":41}"#).unwrap();
-        assert_eq!(r.request, Request::Events { after: 41 });
-        assert_eq!(r.request.op(), "events");
-        let r = parse_request(br#"{"id":13,"op":"events"}"#).unwrap();
-        assert_eq!(r.request, Request::Events { after: 0 });
-        let line = r#"{"seq":7,"time":1700000000123,"kind":"migrate_out","text":"x","pid":12}"#;
-        let e: Event = serde_json::from_str(line).unwrap();
-        assert_eq!((e.seq, e.kind, e.pid), (7, EventKind::MigrateOut, Some(12)));
-        assert_eq!(serde_json::to_string(&e).unwrap(), line);
-        let e: Event =
-            serde_json::from_str(r#"{"seq":8,"time":1,"kind":"teleport","text":"y"}"#).unwrap();
-        assert_eq!((e.kind, e.pid), (EventKind::Other, None));
-    }
-
-    #[test]
-    fn bad_requests_keep_their_id() {
-        let (id, e) = parse_request(br#"{"id":7,"op":"frobnicate"}"#).unwrap_err();
-        assert_eq!((id, e.kind), (Some(7), ErrorKind::UnknownOp));
-        let (id, e) = parse_request(br#"{"id":8,"op":"proc","pid":"x"}"#).unwrap_err();
-        assert_eq!((id, e.kind), (Some(8), ErrorKind::BadRequest));
-        let (id, e) = parse_request(b"\xff\xfe").unwrap_err();
-        assert_eq!((id, e.kind), (None, ErrorKind::BadRequest));
-        let (_, e) = parse_request(b"garbage").unwrap_err();
-        assert_eq!(e.kind, ErrorKind::BadRequest);
-    }
-
-    #[test]
-    fn versions_are_negotiated() {
-        // A client of protocol 1 names no version and must get 1 (it takes nothing else).
-        let r = parse_request(br#"{"id":1,"op":"hello"}"#).unwrap();
-        let Request::Hello { protocol } = r.request else {
-            panic!("not hello: {r:?}")
-        };
-        assert_eq!(negotiate(protocol), 1);
-        let r = parse_request(br#"{"id":1,"op":"hello","protocol":2}"#).unwrap();
-        assert_eq!(r.request, Request::Hello { protocol: Some(2) });
-        assert_eq!(negotiate(Some(2)), 2);
-        // A newer client gets the newest this program speaks; it decides if that will do.
-        assert_eq!(negotiate(Some(9)), PROTOCOL_VERSION);
-        assert_eq!(negotiate(Some(0)), MIN_PROTOCOL_VERSION);
-        // What a client of protocol 1 sends is what it sent before.
-        let hello = RequestLine {
-            id: 1,
-            request: Request::Hello { protocol: None },
-        };
-        assert_eq!(
-            serde_json::to_string(&hello).unwrap(),
-            r#"{"id":1,"op":"hello"}"#
-        );
-        let sub = Request::Subscribe {
-            interval_ms: 1000,
-            procs: true,
-            delta: false,
-        };
-        assert_eq!(
-            serde_json::to_string(&sub).unwrap(),
-            r#"{"op":"subscribe","interval_ms":1000,"procs":true}"#
-        );
-        let r = parse_request(br#"{"id":3,"op":"resync","sub":2}"#).unwrap();
-        assert_eq!(r.request, Request::Resync { sub: 2 });
-    }
-
-    #[test]
-    fn full_and_delta_pushes() {
-        let node = r#""node":{"id":1,"cpus":2,"speed":1000,"load":0.0,"util":0.0,"mem":1,"rmem":1,"tmem":2,"status":"up"}"#;
-        // Protocol 1's push has neither seq nor delta.
-        let line = format!(r#"{{"sub":2,"data":{{{node},"procs":[]}}}}"#);
-        let r: ResponseLine = serde_json::from_str(&line).unwrap();
-        let ResponseLine::Push { data, .. } = &r else {
-            panic!("not a push: {r:?}")
-        };
-        assert_eq!((data.seq, data.delta.is_none()), (None, true));
-        assert_eq!(serde_json::to_string(&r).unwrap(), line);
-        let line = format!(r#"{{"sub":2,"data":{{{node},"delta":{{"gone":[7]}},"seq":4}}}}"#);
-        let r: ResponseLine = serde_json::from_str(&line).unwrap();
-        let ResponseLine::Push { data, .. } = &r else {
-            panic!("not a push: {r:?}")
-        };
-        assert_eq!(data.seq, Some(4));
-        assert_eq!(data.delta.as_ref().map(|d| d.gone.clone()), Some(vec![7]));
-        assert_eq!(serde_json::to_string(&r).unwrap(), line);
-    }
-
-    #[test]
-    fn responses_round_trip() {
-        for line in [
-            r#"{"id":1,"ok":null}"#,
-            r#"{"id":null,"err":{"kind":"too_large","message":"x"}}"#,
-        ] {
-            let r: ResponseLine = serde_json::from_str(line).unwrap();
-            assert_eq!(serde_json::to_string(&r).unwrap(), line);
-        }
-    }
-}
+mod tests;

@@ -208,8 +208,16 @@ fn target_disk_full_stays_home() {
     ];
     for &mode in MODES {
         let job = Counter::start(bed(), 1, "diskfull");
+        let started = Instant::now();
         let out = bed().cli(&strs(&mode.migrate_args(1, job.pid, "2")));
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        // A page pump that died must end the move at once, not at the 10-minute step
+        // timeout (the relay once waited on the source, which waited on the dead pump).
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "{mode:?}: the failed move took {:?}: {err}",
+            started.elapsed()
+        );
         assert!(
             !out.status.success(),
             "{mode:?}: moved onto a full disk: {err}"

@@ -222,6 +222,14 @@ impl PageStream {
         match self.route {
             Route::Relayed => {
                 let carried = relay(&mut self, total, progress.as_ref(), started).await;
+                if let Err(e) = carried {
+                    // One way broke: the other waits on a pump that waits on it (criu on
+                    // the source waits for the answers of a page server that is gone), so
+                    // both pumps go now; the source's dump fails and resumes the process.
+                    let why = self.why(e).await;
+                    self.abort().await;
+                    return Err(failed(why));
+                }
                 drop(self.src_in);
                 drop(self.dst_in);
                 let bytes = finish(self.src, self.dst, carried).await?;
@@ -310,9 +318,9 @@ async fn relay(
         Ok::<u64, String>(sent)
     };
     let answers = forward(dst_out, src_in, "the page server's answers", |_| {});
-    let (sent, back) = tokio::join!(pages, answers);
-    back?;
-    sent
+    // The first way to fail ends both: the other would wait for ever.
+    let (sent, ()) = tokio::try_join!(pages, async { answers.await.map(drop) })?;
+    Ok(sent)
 }
 
 /// Copies frames from `from` to `to` up to and with the empty one; the bytes of pages

@@ -1,11 +1,12 @@
 //! Child processes a test starts: killed when the test ends, stopped with SIGTERM; an X
 //! server for a real window.
 
+use std::io::Read as _;
 use std::io::{BufRead as _, BufReader};
 use std::ops::Range;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::Duration;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::wait;
 
@@ -35,6 +36,50 @@ pub fn terminate(child: &mut Child, timeout: Duration, what: &str) -> ExitStatus
         &format!("{what} to end after SIGTERM"),
         || child.try_wait().expect("wait").ok_or(""),
     )
+}
+
+/// Runs `cmd` to its end as [`Command::output`] does, but fails the test, with what the
+/// command wrote so far, when it has not ended within `limit`: a command that hangs is
+/// a failure that names itself, not a run that CI cuts off an hour later.
+pub fn output_within(cmd: &mut Command, limit: Duration) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let collect = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = collect(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = collect(child.stderr.take().map(|p| Box::new(p) as _));
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            let said = stderr.join().unwrap_or_default();
+            panic!(
+                "{cmd:?} did not end within {limit:?}; its stderr:\n{}",
+                String::from_utf8_lossy(&said)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    }
 }
 
 /// A virtual X server (Xvfb) of its own: it picks a free display and says which.

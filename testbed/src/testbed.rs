@@ -8,6 +8,10 @@ use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use crate::options::Options;
 
+/// The longest a test's `openmosix` command may take: far above any move of the tests
+/// (seconds) and below the client's own 10-minute step timeout, so a hang fails as one.
+pub const CLI_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// A program of the workspace, found in the target folder beside the test executable
 /// (`target/debug/deps/TEST` → `target/debug/NAME`), where `scripts/test.sh` builds every
 /// binary before testing.
@@ -360,9 +364,7 @@ impl Testbed {
 
     /// `openmosix --cluster <cluster_file> args`.
     pub fn cli(&self, args: &[&str]) -> Output {
-        self.cli_command(args)
-            .output()
-            .expect("cannot run openmosix")
+        crate::process::output_within(&mut self.cli_command(args), CLI_LIMIT)
     }
 
     /// Runs the CLI and returns its stdout, failing the test with its stderr on a

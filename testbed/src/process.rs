@@ -6,6 +6,7 @@ use std::io::{BufRead as _, BufReader};
 use std::ops::Range;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::wait;
@@ -48,18 +49,30 @@ pub fn output_within(cmd: &mut Command, limit: Duration) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    // Read on threads of their own, so that a full pipe never stalls the child. A
+    // process the child left behind may hold a pipe open: once the child is killed,
+    // what its stderr said so far is taken without waiting for its end.
     let collect = |pipe: Option<Box<dyn std::io::Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(mut p) = pipe {
-                let _ = p.read_to_end(&mut bytes);
+        let said = Arc::new(Mutex::new(Vec::new()));
+        let into = Arc::clone(&said);
+        let reader = std::thread::spawn(move || {
+            let Some(mut p) = pipe else { return };
+            let mut buf = [0u8; 8192];
+            while let Ok(n @ 1..) = p.read(&mut buf) {
+                into.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .extend_from_slice(&buf[..n]);
             }
-            bytes
-        })
+        });
+        (said, reader)
+    };
+    let taken = |said: &Arc<Mutex<Vec<u8>>>| {
+        std::mem::take(&mut *said.lock().unwrap_or_else(PoisonError::into_inner))
     };
     let stdout = collect(child.stdout.take().map(|p| Box::new(p) as _));
     let stderr = collect(child.stderr.take().map(|p| Box::new(p) as _));
     let start = Instant::now();
+    let mut nap = Duration::from_millis(1);
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait") {
             break status;
@@ -67,18 +80,22 @@ pub fn output_within(cmd: &mut Command, limit: Duration) -> Output {
         if start.elapsed() > limit {
             let _ = child.kill();
             let _ = child.wait();
-            let said = stderr.join().unwrap_or_default();
+            std::thread::sleep(Duration::from_millis(100));
+            let said = taken(&stderr.0);
             panic!(
                 "{cmd:?} did not end within {limit:?}; its stderr:\n{}",
                 String::from_utf8_lossy(&said)
             );
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(nap);
+        nap = (nap * 2).min(Duration::from_millis(20));
     };
+    let _ = stdout.1.join();
+    let _ = stderr.1.join();
     Output {
         status,
-        stdout: stdout.join().unwrap_or_default(),
-        stderr: stderr.join().unwrap_or_default(),
+        stdout: taken(&stdout.0),
+        stderr: taken(&stderr.0),
     }
 }
 
@@ -139,5 +156,31 @@ impl Xvfb {
             display: format!(":{}", line.trim()),
             _server: server,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_that_ends_gives_what_it_wrote() {
+        let out = output_within(
+            Command::new("sh").args(["-c", "echo out; echo err >&2; exit 3"]),
+            Duration::from_secs(30),
+        );
+        assert_eq!(out.status.code(), Some(3));
+        assert_eq!(out.stdout, b"out\n");
+        assert_eq!(out.stderr, b"err\n");
+    }
+
+    #[test]
+    #[should_panic(expected = "did not end within 300ms; its stderr:\nstuck")]
+    fn a_command_that_hangs_fails_the_test_with_its_stderr() {
+        // The child leaves a sleeper holding its pipes: the failure still comes at once.
+        output_within(
+            Command::new("sh").args(["-c", "echo stuck >&2; sleep 30 & sleep 30"]),
+            Duration::from_millis(300),
+        );
     }
 }

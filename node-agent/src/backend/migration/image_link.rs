@@ -73,18 +73,30 @@ pub(super) fn receive(
 ) -> Result<(), AgentError> {
     let mut framed = Unframed::new(opener);
     m.receive(id, &mut framed, false, size)?;
-    // The tar stream's padding after its end mark, up to the empty frame: criu's bytes
-    // come after it.
-    match io::copy(&mut framed, &mut io::sink()) {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            m.remove(id);
-            Err(failed_with(format!(
-                "the image on the page link was cut short: {e}"
-            )))
-        }
+    if let Err(why) = skip_padding(&mut framed) {
+        m.remove(id);
+        return Err(failed_with(why));
+    }
+    Ok(())
+}
+
+/// Reads the tar stream's padding after its end mark, up to the empty frame (criu's
+/// bytes come after it). A tar stream pads to its record size at most: more is not
+/// padding, and is refused.
+fn skip_padding(framed: impl io::Read) -> Result<(), String> {
+    match io::copy(&mut framed.take(PADDING + 1), &mut io::sink()) {
+        Ok(n) if n <= PADDING => Ok(()),
+        Ok(_) => Err(format!(
+            "more than {} KiB follow the image on the page link: not a tar stream's padding",
+            PADDING / 1024
+        )),
+        Err(e) => Err(format!("the image on the page link was cut short: {e}")),
     }
 }
+
+/// The most bytes taken after the image's tar end mark (tar pads its stream to records
+/// of 10 KiB; the tar crate writes less).
+const PADDING: u64 = 64 * 1024;
 
 /// Marks image `id` ready for the restore: its daemon waits.
 pub(super) fn mark_ready(m: &Migrator, id: &str) -> Result<(), AgentError> {
@@ -151,5 +163,24 @@ mod tests {
         let got = rest(Unframed::new(&mut input));
         assert_eq!(got.len(), 700_000);
         assert_eq!(input, b"criu");
+    }
+
+    #[test]
+    fn padding_after_the_image_is_bounded() {
+        let framed = |n: usize| {
+            let mut wire = Vec::new();
+            let mut out = Framed(&mut wire);
+            out.write_all(&vec![0u8; n]).unwrap();
+            out.end().unwrap();
+            wire
+        };
+        let small = framed(10_240);
+        assert_eq!(skip_padding(Unframed::new(&small[..])), Ok(()));
+        let endless = framed(PADDING as usize + 1);
+        let refused = skip_padding(Unframed::new(&endless[..])).unwrap_err();
+        assert!(refused.contains("not a tar stream's padding"), "{refused}");
+        let cut = &small[..100];
+        let refused = skip_padding(Unframed::new(cut)).unwrap_err();
+        assert!(refused.contains("cut short"), "{refused}");
     }
 }
